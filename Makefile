@@ -1,0 +1,105 @@
+# Build, test and run the RA.  See README.md and docs/architecture.md.
+#
+#   make            build/ra, build/ractl (and build/ca-bridge)
+#   make test       install deps, build with ASan+UBSan, run every test (SAN=0: plain build)
+#   make run        throwaway PostgreSQL + local CA + token + mail sink under var/, then ra serve
+#   make stop       stop what make run left running
+#   make bench      benchmarks (docs/benchmarks.md, build/bench.json)
+
+SAN ?= 0
+CC  ?= cc
+CXX ?= c++
+
+ifeq ($(SAN),1)
+B        := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT      := -O1
+else
+B        := build
+SANFLAGS :=
+OPT      ?= -O2 -D_FORTIFY_SOURCE=2
+endif
+
+PKGS     := libh2o libuv libpq openssl libcurl jansson
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+CPPFLAGS += -I. -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
+CFLAGS   += -std=c17 -g $(OPT) $(WARN) $(SANFLAGS) -pthread
+CXXFLAGS += -std=c++17 -g $(OPT) -Wall -Wextra -Werror $(SANFLAGS) -pthread
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lphonenumber -lunistring -lstdc++ -lm -pthread
+LDFLAGS  += $(SANFLAGS)
+
+WF_SRC   := $(wildcard workflows/*.c)
+CAB_SRC  := $(filter-out ca-bridge/main.c,$(wildcard ca-bridge/*.c))
+RA_SRC   := $(filter-out ra/main.c ra/ractl.c,$(wildcard ra/*.c))
+RA_CXX   := $(wildcard ra/*.cc)
+TS_SRC   := $(wildcard tests/lib/*.c)
+UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG    := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(filter %.c,$(1))) $(patsubst %.cc,$(B)/obj/%.o,$(filter %.cc,$(1)))
+
+PROGS := $(B)/ra $(B)/ractl $(if $(wildcard ca-bridge/main.c),$(B)/ca-bridge)
+
+.PHONY: all test run stop bench deps clean tests format
+all: $(PROGS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(B)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(B)/libwf.a: $(call obj,$(WF_SRC))
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(B)/libcab.a: $(call obj,$(CAB_SRC))
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(B)/libra.a: $(call obj,$(RA_SRC) $(RA_CXX))
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(B)/libts.a: $(call obj,$(TS_SRC))
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+
+LIBS := $(B)/libra.a $(B)/libcab.a $(B)/libwf.a
+
+$(B)/ra: $(B)/obj/ra/main.o $(LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/ractl: $(B)/obj/ra/ractl.o $(LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/ca-bridge: $(B)/obj/ca-bridge/main.o $(B)/libcab.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libts.a $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+$(B)/tests/%: $(B)/obj/tests/integration/%.o $(B)/libts.a $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+tests: $(PROGS) $(UNIT) $(INTEG)
+
+deps:
+	@deploy/install-deps.sh
+
+# make test: dependencies, then the whole suite under ASan+UBSan (SAN=0 for a plain build).
+TEST_SAN ?= 1
+test: deps
+	@$(MAKE) --no-print-directory SAN=$(TEST_SAN) tests
+	@tests/run.sh $(if $(filter 1,$(TEST_SAN)),build/san,build)
+
+run: deps all
+	@deploy/dev-run.sh
+
+stop:
+	@deploy/dev-stop.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory SAN=0 all
+	@tests/bench/run.sh
+
+format:
+	clang-format -i $(WF_SRC) $(CAB_SRC) $(RA_SRC) ra/main.c ra/ractl.c
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)
