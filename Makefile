@@ -54,7 +54,14 @@ $(B)/libwf.a: $(call obj,$(WF_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(B)/libcab.a: $(call obj,$(CAB_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
-$(B)/libra.a: $(call obj,$(RA_SRC) $(RA_CXX))
+MIGRATIONS := $(sort $(wildcard migrations/[0-9]*_*.sql))
+$(B)/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
+	@mkdir -p $(dir $@)
+	tools/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+$(B)/gen/migrations.o: $(B)/gen/migrations.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/libra.a: $(call obj,$(RA_SRC) $(RA_CXX)) $(B)/gen/migrations.o
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(B)/libts.a: $(call obj,$(TS_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^

@@ -23,10 +23,22 @@ url() { echo "postgresql:///ra?host=$dir&port=$(cat "$dir/port")&user=ra"; }
 
 start() {
 	mkdir -p "$dir"
-	if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; chmod 755 "$dir"; fi
+	if [ "$(id -u)" -eq 0 ]; then
+		chown postgres "$dir"; chmod 755 "$dir"
+		# the server user must be able to traverse to DIR (mktemp -d makes 0700 parents)
+		p=$(dirname "$(realpath "$dir")")
+		while [ "$p" != / ]; do chmod o+x "$p"; p=$(dirname "$p"); done
+	fi
 	if [ ! -f "$dir/data/PG_VERSION" ]; then
 		as_pg "$bindir/initdb" -D "$dir/data" -U ra --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
 			|| { cat "$dir/initdb.log" >&2; exit 1; }
+	fi
+	# a postmaster killed with SIGKILL leaves its lock file; drop it when that PID is gone
+	# (or a zombie nobody reaped), so a crash test can start the server again
+	if [ -f "$dir/data/postmaster.pid" ]; then
+		op=$(head -n 1 "$dir/data/postmaster.pid")
+		st=$(awk '{print $3}' "/proc/$op/stat" 2>/dev/null || echo gone)
+		if [ "$st" = gone ] || [ "$st" = Z ]; then rm -f "$dir/data/postmaster.pid"; fi
 	fi
 	[ -f "$dir/port" ] || { if [ -n "${3:-}" ]; then echo "$3"; else free_port; fi; } | as_pg tee "$dir/port" >/dev/null
 	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \

@@ -1,0 +1,171 @@
+/*
+ * server.c - `ra serve`: one libuv loop for HTTP, database and jobs; SIGTERM/SIGINT drain.
+ * Feature modules are listed in `modules` below; each registers its routes and job kinds.
+ */
+#include "ra/server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ra/app.h"
+#include "ra/http.h"
+#include "ra/log.h"
+#include "ra/migrate.h"
+#include "ra/routes_ops.h"
+
+void db_pool_free(struct db_pool *p);
+
+static const struct {
+	const char *name;
+	server_module_init init;
+} modules[] = {
+	{"ops", routes_ops_init},
+};
+
+/* Optional hooks a module may provide to take part in draining (job runner). */
+struct drain_hook {
+	void (*stop)(struct app *app, void (*done)(void *), void *data);
+};
+
+struct run {
+	struct app app;
+	uv_signal_t sigterm, sigint;
+	int stage; /* 0 running, 1 draining http, 2 draining jobs, 3 closing db */
+	uv_timer_t drain_timer;
+};
+
+void server_jobs_stop(struct app *app, void (*done)(void *), void *data) __attribute__((weak));
+
+static void on_db_closed(void *data)
+{
+	struct run *r = data;
+
+	uv_stop(r->app.loop);
+}
+
+static void close_db(struct run *r)
+{
+	if (r->stage >= 3)
+		return;
+	r->stage = 3;
+	uv_timer_stop(&r->drain_timer);
+	uv_close((uv_handle_t *)&r->drain_timer, NULL);
+	uv_close((uv_handle_t *)&r->sigterm, NULL);
+	uv_close((uv_handle_t *)&r->sigint, NULL);
+	db_pool_close(r->app.db, on_db_closed, r);
+}
+
+static void on_jobs_stopped(void *data)
+{
+	close_db(data);
+}
+
+static void on_http_drained(void *data)
+{
+	struct run *r = data;
+
+	if (r->stage != 1)
+		return;
+	r->stage = 2;
+	log_info("server.http_drained", NULL);
+	if (server_jobs_stop && r->app.jobs)
+		server_jobs_stop(&r->app, on_jobs_stopped, r);
+	else
+		close_db(r);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+	struct run *r = t->data;
+
+	log_warn("server.drain_timeout", NULL);
+	close_db(r);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct run *r = s->data;
+
+	if (r->stage != 0)
+		return;
+	r->stage = 1;
+	r->app.draining = 1;
+	log_info("server.draining", "signal", signum == SIGTERM ? "TERM" : "INT", NULL);
+	uv_timer_start(&r->drain_timer, on_drain_timeout, (uint64_t)cfg_int(r->app.cfg, "http.drain_timeout_ms"), 0);
+	http_drain(r->app.http, on_http_drained, r);
+}
+
+static int conf_log(struct config *cfg, struct ra_err *err)
+{
+	const char *fmt = cfg_str(cfg, "log.format");
+	const char *lvl = cfg_str(cfg, "log.level");
+
+	if (strcmp(fmt, "json") && strcmp(fmt, "logfmt"))
+		return ra_err_set(err, RA_E_CONFIG, "log.format", "log.format must be 'logfmt' or 'json'");
+	log_set_json(strcmp(fmt, "json") == 0);
+	if (!strcmp(lvl, "debug"))
+		log_set_level(LOG_DEBUG);
+	else if (!strcmp(lvl, "warn"))
+		log_set_level(LOG_WARN);
+	else if (!strcmp(lvl, "error"))
+		log_set_level(LOG_ERROR);
+	else if (strcmp(lvl, "info"))
+		return ra_err_set(err, RA_E_CONFIG, "log.level", "log.level must be debug, info, warn or error");
+	return 0;
+}
+
+int server_run(struct config *cfg)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	struct ra_err err = {0};
+	uv_loop_t loop;
+	int dbver = 0, rc = 1;
+	char port[16];
+
+	if (r == NULL)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (conf_log(cfg, &err) != 0)
+		goto fail;
+	if (migrate_check(cfg_str(cfg, "database_url"), &dbver, &err) != 0)
+		goto fail;
+	uv_loop_init(&loop);
+	r->app.loop = &loop;
+	r->app.cfg = cfg;
+	r->app.db = db_pool_new(&loop, cfg_str(cfg, "database_url"), (int)cfg_int(cfg, "db.pool_size"),
+				(int)cfg_int(cfg, "db.connect_timeout_ms"));
+	if (http_server_new(&r->app, &err) == NULL)
+		goto fail_loop;
+	for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
+		if (modules[i].init(&r->app, &err) != 0) {
+			log_error("server.module_failed", "module", modules[i].name, NULL);
+			goto fail_loop;
+		}
+	}
+	if (http_listen(r->app.http, cfg_str(cfg, "listen"), &err) != 0)
+		goto fail_loop;
+	uv_signal_init(&loop, &r->sigterm);
+	uv_signal_init(&loop, &r->sigint);
+	uv_timer_init(&loop, &r->drain_timer);
+	r->sigterm.data = r->sigint.data = r->drain_timer.data = r;
+	uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&r->sigint, on_signal, SIGINT);
+	snprintf(port, sizeof(port), "%d", http_port(r->app.http));
+	log_info("server.listening", "listen", cfg_str(cfg, "listen"), "port", port,
+		 "tls", cfg_str(cfg, "tls.cert") ? "on" : "off", NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	log_info("server.stopped", NULL);
+	rc = 0;
+	http_server_free(r->app.http);
+	db_pool_free(r->app.db);
+	free(r);
+	return rc;
+fail_loop:
+	/* start-up failed before the loop ran: nothing to drain */
+fail:
+	fprintf(stderr, "ra: %s%s%s\n", err.field[0] ? err.field : "", err.field[0] ? ": " : "", err.msg);
+	free(r);
+	return 1;
+}
