@@ -461,6 +461,7 @@ int http_inflight(const struct http_server *s)
 void http_drain(struct http_server *s, void (*done)(void *), void *data)
 {
 	s->draining = 1;
+	h2o_context_request_shutdown(&s->ctx); /* idle keep-alive connections close now */
 	s->drained = done;
 	s->drained_data = data;
 	if (s->listening) {

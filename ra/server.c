@@ -30,11 +30,14 @@ struct drain_hook {
 };
 
 struct run {
+	uv_loop_t loop;
 	struct app app;
 	uv_signal_t sigterm, sigint;
 	int stage; /* 0 running, 1 draining http, 2 draining jobs, 3 closing db */
 	uv_timer_t drain_timer;
 };
+
+static struct run *last_run;
 
 void server_jobs_stop(struct app *app, void (*done)(void *), void *data) __attribute__((weak));
 
@@ -120,8 +123,7 @@ int server_run(struct config *cfg)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	struct ra_err err = {0};
-	uv_loop_t loop;
-	int dbver = 0, rc = 1;
+	int dbver = 0;
 	char port[16];
 
 	if (r == NULL)
@@ -131,10 +133,10 @@ int server_run(struct config *cfg)
 		goto fail;
 	if (migrate_check(cfg_str(cfg, "database_url"), &dbver, &err) != 0)
 		goto fail;
-	uv_loop_init(&loop);
-	r->app.loop = &loop;
+	uv_loop_init(&r->loop);
+	r->app.loop = &r->loop;
 	r->app.cfg = cfg;
-	r->app.db = db_pool_new(&loop, cfg_str(cfg, "database_url"), (int)cfg_int(cfg, "db.pool_size"),
+	r->app.db = db_pool_new(&r->loop, cfg_str(cfg, "database_url"), (int)cfg_int(cfg, "db.pool_size"),
 				(int)cfg_int(cfg, "db.connect_timeout_ms"));
 	if (http_server_new(&r->app, &err) == NULL)
 		goto fail_loop;
@@ -146,22 +148,22 @@ int server_run(struct config *cfg)
 	}
 	if (http_listen(r->app.http, cfg_str(cfg, "listen"), &err) != 0)
 		goto fail_loop;
-	uv_signal_init(&loop, &r->sigterm);
-	uv_signal_init(&loop, &r->sigint);
-	uv_timer_init(&loop, &r->drain_timer);
+	uv_signal_init(&r->loop, &r->sigterm);
+	uv_signal_init(&r->loop, &r->sigint);
+	uv_timer_init(&r->loop, &r->drain_timer);
 	r->sigterm.data = r->sigint.data = r->drain_timer.data = r;
 	uv_signal_start(&r->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&r->sigint, on_signal, SIGINT);
 	snprintf(port, sizeof(port), "%d", http_port(r->app.http));
 	log_info("server.listening", "listen", cfg_str(cfg, "listen"), "port", port,
 		 "tls", cfg_str(cfg, "tls.cert") ? "on" : "off", NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_run(&r->loop, UV_RUN_DEFAULT);
 	log_info("server.stopped", NULL);
-	rc = 0;
-	http_server_free(r->app.http);
-	db_pool_free(r->app.db);
-	free(r);
-	return rc;
+	/* h2o 2.2 cannot dispose a context while keep-alive connections are open, so the loop
+	 * and the HTTP context are left for the process exit to reclaim.  `last_run` keeps them
+	 * reachable so leak checkers report only what really leaked. */
+	last_run = r;
+	return 0;
 fail_loop:
 	/* start-up failed before the loop ran: nothing to drain */
 fail:

@@ -38,7 +38,7 @@ start() {
 	if [ -f "$dir/data/postmaster.pid" ]; then
 		op=$(head -n 1 "$dir/data/postmaster.pid")
 		st=$(awk '{print $3}' "/proc/$op/stat" 2>/dev/null || echo gone)
-		if [ "$st" = gone ] || [ "$st" = Z ]; then rm -f "$dir/data/postmaster.pid"; fi
+		if [ "$st" = gone ] || [ "$st" = Z ]; then rm -f "$dir/data/postmaster.pid" "$dir"/.s.PGSQL.*.lock; fi
 	fi
 	[ -f "$dir/port" ] || { if [ -n "${3:-}" ]; then echo "$3"; else free_port; fi; } | as_pg tee "$dir/port" >/dev/null
 	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Runs every test against the binaries in BUILD_DIR (default build): Criterion unit and
+# integration binaries, then the shell end-to-end tests.  Starts one throwaway PostgreSQL
+# for the run (tests make their own databases in it) and removes everything on exit.
+set -u
+B=${1:-build}
+cd "$(dirname "$0")/.."
+root=$(mktemp -d "${TMPDIR:-/tmp}/ra-test-XXXXXX")
+chmod 755 "$root"
+cleanup() {
+	tests/lib/pg.sh stop "$root/pg" >/dev/null 2>&1
+	rm -rf "$root"
+}
+trap cleanup EXIT INT TERM
+
+RA_TEST_PG_URL=$(tests/lib/pg.sh start "$root/pg") || { echo "run.sh: cannot start PostgreSQL" >&2; exit 1; }
+export RA_TEST_PG_URL RA_TEST_BIN="$B" RA_TEST_TMP="$root" RA_TEST_ROOT="$PWD"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+[ -f tests/lsan.supp ] || : >"$root/empty.supp"
+[ -f tests/lsan.supp ] || LSAN_OPTIONS="suppressions=$root/empty.supp:print_suppressions=0"
+
+failed=0; passed=0; failures=""
+for t in "$B"/tests/test_*; do
+	[ -x "$t" ] || continue
+	echo "== $(basename "$t")"
+	if "$t" --jobs 2 </dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $(basename "$t")"; fi
+done
+for t in tests/e2e/test_*.sh; do
+	[ -f "$t" ] || continue
+	echo "== $t"
+	if bash "$t" </dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $t"; fi
+done
+echo
+echo "test programs: $passed passed, $failed failed${failures:+ (failed:$failures)}"
+[ "$failed" -eq 0 ]
