@@ -13,6 +13,7 @@
 struct http_server;
 struct jobs;
 struct cab;
+struct httpc;
 
 struct app {
 	uv_loop_t *loop;
@@ -21,6 +22,7 @@ struct app {
 	struct http_server *http;
 	struct jobs *jobs;  /* NULL until the job runner is started */
 	struct cab *cab;    /* CA bridge; NULL when not configured */
+	struct httpc *httpc; /* async HTTP/SMTP client on the loop */
 	int draining;       /* SIGTERM seen: no new work */
 };
 
