@@ -88,7 +88,11 @@ deps:
 	@deploy/install-deps.sh
 
 # make test: dependencies, then the whole suite under ASan+UBSan (SAN=0 for a plain build).
+ifeq ($(origin SAN),command line)
+TEST_SAN := $(SAN)
+else
 TEST_SAN ?= 1
+endif
 test: deps
 	@$(MAKE) --no-print-directory SAN=$(TEST_SAN) tests
 	@tests/run.sh $(if $(filter 1,$(TEST_SAN)),build/san,build)

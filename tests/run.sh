@@ -25,7 +25,14 @@ failed=0; passed=0; failures=""
 for t in "$B"/tests/test_*; do
 	[ -x "$t" ] || continue
 	echo "== $(basename "$t")"
-	if "$t" --jobs 2 </dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $(basename "$t")"; fi
+	out="$root/$(basename "$t").out"
+	"$t" --jobs 2 </dev/null >"$out" 2>&1; rc=$?
+	cat "$out"
+	# Criterion's workers do not fail a test on a LeakSanitizer or UBSan report: look for them
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$out"; then
+		echo "run.sh: sanitizer report in $(basename "$t")"; rc=1
+	fi
+	if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $(basename "$t")"; fi
 done
 for t in tests/e2e/test_*.sh; do
 	[ -f "$t" ] || continue

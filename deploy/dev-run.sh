@@ -1,0 +1,84 @@
+#!/bin/sh
+# `make run`: a complete local RA under var/ - a throwaway PostgreSQL cluster, a SoftHSM2
+# token, the local CA, a mail sink, an ident-provider peer and an SMS peer - then `ra serve`
+# in the foreground.  A second run reuses var/.  `make stop` stops what stays running.
+set -eu
+cd "$(dirname "$0")/.."
+VAR=$PWD/var
+B=${B:-build}
+PORT=${RA_PORT:-8080}
+mkdir -p "$VAR/run" "$VAR/mail" "$VAR/ca" "$VAR/softhsm/tokens"
+chmod 700 "$VAR/ca" "$VAR/softhsm"
+
+# 1. PostgreSQL on a unix socket in var/pg
+DBURL=$(tests/lib/pg.sh start "$VAR/pg")
+
+# 2. SoftHSM2 token "ra" (subscriber keys; R2)
+export SOFTHSM2_CONF="$VAR/softhsm/softhsm2.conf"
+if [ ! -f "$SOFTHSM2_CONF" ]; then
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$VAR/softhsm/tokens" >"$SOFTHSM2_CONF"
+fi
+[ -f "$VAR/softhsm/pin" ] || { openssl rand -hex 12 >"$VAR/softhsm/pin"; chmod 600 "$VAR/softhsm/pin"; }
+PIN=$(cat "$VAR/softhsm/pin")
+if ! softhsm2-util --show-slots 2>/dev/null | grep -q 'Label:.*\bra\b'; then
+	softhsm2-util --init-token --free --label ra --so-pin "$(openssl rand -hex 12)" --pin "$PIN" >/dev/null
+fi
+
+# 3. Peers: mail sink, ident provider, SMS gateway (local stand-ins for the real services)
+. tests/lib/peers.sh
+[ -f "$VAR/run/secrets" ] || {
+	umask 077
+	printf 'SHOP=%s\nIDENT_KEY=%s\nCALLBACK=%s\nSMS=%s\nEVIDENCE=%s\n' "$(openssl rand -hex 24)" \
+		"$(openssl rand -hex 16)" "$(openssl rand -hex 24)" "$(openssl rand -hex 16)" "$(openssl rand -hex 32)" \
+		>"$VAR/run/secrets"
+}
+. "$VAR/run/secrets"
+peer_stop_all "$VAR/run" 2>/dev/null || true
+peer_start mail "$VAR/run" --dir "$VAR/mail"
+peer_start ident "$VAR/run" --company-id trustra --api-key "$IDENT_KEY"
+peer_start sms "$VAR/run" --token "$SMS"
+
+# 4. Configuration (regenerated each run so peer ports are current; secrets persist)
+umask 077
+cat >"$VAR/ra.json" <<JSON
+{
+  "listen": "127.0.0.1:$PORT",
+  "database_url": "$DBURL",
+  "shop": { "woocommerce_secret": "$SHOP" },
+  "ident": { "base_url": "http://127.0.0.1:$IDENT_PORT", "company_id": "trustra", "api_key": "$IDENT_KEY",
+             "callback_secret": "$CALLBACK", "callback_allow": "127.0.0.1" },
+  "smtp": { "url": "smtp://127.0.0.1:$MAIL_PORT", "from": "ra@localhost" },
+  "sms": { "url": "http://127.0.0.1:$SMS_PORT/messages", "token": "$SMS" },
+  "ca": { "backend": "local", "dir": "$VAR/ca", "crl_url": "http://127.0.0.1:$PORT/v1/ca/crl" },
+  "pkcs11": { "module": "/usr/lib/softhsm/libsofthsm2.so", "token": "ra", "pin": "$PIN" },
+  "evidence": { "key": "$EVIDENCE" },
+  "products": {
+    "QES-1Y": { "class": "qualified", "validity_years": 5, "contract_months": 12 },
+    "AES-1Y": { "class": "advanced", "validity_years": 10, "contract_months": 12 },
+    "SEAL-1Y": { "class": "seal", "validity_years": 10, "contract_months": 12 }
+  },
+  "default_country": "AT"
+}
+JSON
+umask 022
+
+# 5. Schema, dev admin token
+"$B/ra" --config "$VAR/ra.json" migrate
+if "$B/ra" --help 2>&1 | grep -q 'token create' && [ ! -f "$VAR/run/admin-token" ]; then
+	"$B/ra" --config "$VAR/ra.json" token create --name dev --role admin >"$VAR/run/admin-token"
+	chmod 600 "$VAR/run/admin-token"
+fi
+
+cat <<MSG
+
+The RA runs at http://127.0.0.1:$PORT  (Ctrl-C stops it; 'make stop' stops PostgreSQL and peers)
+  configuration  var/ra.json          (secrets in var/run/secrets; 'build/ra --config var/ra.json --print-config')
+  database       $DBURL
+  mail sink      var/mail/*.eml       (SMTP on 127.0.0.1:$MAIL_PORT)
+  ident peer     http://127.0.0.1:$IDENT_PORT   SMS peer http://127.0.0.1:$SMS_PORT/_control/messages
+  local CA       var/ca/              token: SoftHSM2 label 'ra' (var/softhsm/)
+  admin token    var/run/admin-token  (RACTL_URL=http://127.0.0.1:$PORT RACTL_TOKEN=\$(cat var/run/admin-token) build/ractl ...)
+Try:  curl -s http://127.0.0.1:$PORT/healthz
+
+MSG
+exec "$B/ra" --config "$VAR/ra.json" serve
