@@ -32,7 +32,7 @@ enum wf_guard {
 #define WF_MAX_GUARDS 3
 
 /* Spelled out in rows without a guard (ISO C wants an argument for a macro's "..."). */
-#define NO_GUARD WF_G_NONE
+#define WF_NO_GUARD WF_G_NONE
 
 /* Row reason: a fixed enum wf_reason, or taken from wf_facts.revoke_reason. */
 #define WF_RSN_FROM_FACTS (-2)

@@ -38,26 +38,26 @@ static const char *const events[WF_USER_N_EVENTS] = {
 
 /* Lock, unlock, lost PIN and close, the same for each factor. */
 #define ACCOUNT_ROWS(F)                                                         \
-	ROW(ACTIVE_##F, LOCK, LOCKED_##F, A_LOCK, NO_GUARD),                    \
-	ROW(ACTIVE_##F, PIN_LOST, ACTIVE_##F, A_REKEY, NO_GUARD),               \
-	ROW(ACTIVE_##F, CLOSE, CLOSED, A_CLOSE, NO_GUARD),                      \
+	ROW(ACTIVE_##F, LOCK, LOCKED_##F, A_LOCK, WF_NO_GUARD),                 \
+	ROW(ACTIVE_##F, PIN_LOST, ACTIVE_##F, A_REKEY, WF_NO_GUARD),            \
+	ROW(ACTIVE_##F, CLOSE, CLOSED, A_CLOSE, WF_NO_GUARD),                   \
 	ROW(LOCKED_##F, UNLOCK, ACTIVE_##F, A_UNLOCK, WF_G_R13_KEEP_PIN),       \
-	ROW(LOCKED_##F, PIN_LOST, LOCKED_##F, A_REKEY, NO_GUARD),               \
-	ROW(LOCKED_##F, CLOSE, CLOSED, A_CLOSE, NO_GUARD)
+	ROW(LOCKED_##F, PIN_LOST, LOCKED_##F, A_REKEY, WF_NO_GUARD),            \
+	ROW(LOCKED_##F, CLOSE, CLOSED, A_CLOSE, WF_NO_GUARD)
 
 static const struct wf_row rows[] = {
 	/* SMS first: the mobile number is the one thing every user has (R3). */
-	ROW(PENDING, ACTIVATE, ACTIVE_SMS, A_AUDIT, NO_GUARD),
-	ROW(PENDING, CLOSE, CLOSED, A_CLOSE, NO_GUARD),
+	ROW(PENDING, ACTIVATE, ACTIVE_SMS, A_AUDIT, WF_NO_GUARD),
+	ROW(PENDING, CLOSE, CLOSED, A_CLOSE, WF_NO_GUARD),
 
 	/* R9: registering the app stops SMS; a new registration (new phone) stays on app. */
-	ROW(ACTIVE_SMS, FACTOR_APP, ACTIVE_APP, A_AUDIT, NO_GUARD),
-	ROW(ACTIVE_APP, FACTOR_APP, ACTIVE_APP, A_AUDIT, NO_GUARD),
-	ROW(ACTIVE_SINGLE, FACTOR_APP, ACTIVE_APP, A_AUDIT, NO_GUARD),
+	ROW(ACTIVE_SMS, FACTOR_APP, ACTIVE_APP, A_AUDIT, WF_NO_GUARD),
+	ROW(ACTIVE_APP, FACTOR_APP, ACTIVE_APP, A_AUDIT, WF_NO_GUARD),
+	ROW(ACTIVE_SINGLE, FACTOR_APP, ACTIVE_APP, A_AUDIT, WF_NO_GUARD),
 
 	/* R9: back to SMS only after the app is de-registered, uninstalling is not enough. */
 	ROW(ACTIVE_APP, FACTOR_SMS, ACTIVE_SMS, A_AUDIT, WF_G_R9_APP_GONE),
-	ROW(ACTIVE_SINGLE, FACTOR_SMS, ACTIVE_SMS, A_AUDIT, NO_GUARD),
+	ROW(ACTIVE_SINGLE, FACTOR_SMS, ACTIVE_SMS, A_AUDIT, WF_NO_GUARD),
 
 	/* R10 first: whether one factor is lawful at all matters more than the app. */
 	ROW(ACTIVE_SMS, FACTOR_SINGLE, ACTIVE_SINGLE, A_AUDIT, WF_G_R10_SINGLE),
