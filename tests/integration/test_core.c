@@ -202,3 +202,43 @@ Test(core, sigterm_waits_for_inflight_request_then_exits_zero)
 	cr_expect_eq(rt_ra_stop(&ra, SIGTERM), 0);
 	free(db);
 }
+
+Test(core, serves_https_when_tls_cert_and_key_are_configured, .timeout = 60)
+{
+	char *dir = rt_tmpdir();
+	char cmd[2048], certenv[600], keyenv[600], *db = rt_db_new(), line[256] = "";
+	const char *env[] = {certenv, keyenv, NULL};
+	struct rt_ra ra;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
+		 "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+		 dir, dir);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(certenv, sizeof(certenv), "RA_TLS_CERT=%s/cert.pem", dir);
+	snprintf(keyenv, sizeof(keyenv), "RA_TLS_KEY=%s/key.pem", dir);
+	cr_assert_eq(rt_ra_start(&ra, db, env), 0);
+	snprintf(cmd, sizeof(cmd), "curl -s --cacert %s/cert.pem -o /dev/null -w '%%{http_code}' https://127.0.0.1:%d/healthz",
+		 dir, ra.port);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	cr_expect_not_null(fgets(line, sizeof(line), p));
+	pclose(p);
+	cr_expect_str_eq(line, "200", "HTTPS healthz with the configured certificate");
+	cr_expect_eq(rt_ra_stop(&ra, SIGTERM), 0);
+	free(db);
+	free(dir);
+}
+
+Test(core, tls_with_only_a_certificate_is_a_named_config_error)
+{
+	char *db = rt_db_new(), dbenv[600], *out = NULL;
+	const char *env[] = {"RA_TLS_CERT=/nonexistent/cert.pem", dbenv, NULL};
+
+	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", db);
+	cr_expect_neq(rt_ra_cmd(env, &out, "serve", NULL), 0);
+	cr_expect(strstr(out, "tls.key") != NULL, "names the missing half: %s", out);
+	free(out);
+	free(db);
+}
