@@ -165,7 +165,10 @@ int server_run(struct config *cfg)
 	last_run = r;
 	return 0;
 fail_loop:
-	/* start-up failed before the loop ran: nothing to drain */
+	/* start-up failed after the loop and HTTP context exist: the process exits now, and as
+	 * above they stay reachable rather than half-disposed */
+	last_run = r;
+	r = NULL;
 fail:
 	fprintf(stderr, "ra: %s%s%s\n", err.field[0] ? err.field : "", err.field[0] ? ": " : "", err.msg);
 	free(r);
