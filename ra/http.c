@@ -366,6 +366,20 @@ struct http_server *http_server_new(struct app *app, struct ra_err *err)
 		return NULL;
 	}
 	s->app = app;
+	/* TLS first: a configuration error must stop us before h2o holds anything */
+	if (cert && key) {
+		s->ssl = make_ssl(cert, key, err);
+		if (s->ssl == NULL) {
+			free(s);
+			return NULL;
+		}
+		s->accept.ssl_ctx = s->ssl;
+	} else if (cert || key) {
+		ra_err_set(err, RA_E_CONFIG, cert ? "tls.key" : "tls.cert",
+			   "TLS needs both tls.cert and tls.key; '%s' is missing", cert ? "tls.key" : "tls.cert");
+		free(s);
+		return NULL;
+	}
 	h2o_config_init(&s->conf);
 	s->conf.max_request_entity_size = (size_t)cfg_int(app->cfg, "http.max_body");
 	host = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
@@ -376,19 +390,6 @@ struct http_server *http_server_new(struct app *app, struct ra_err *err)
 	h2o_context_init(&s->ctx, app->loop, &s->conf);
 	s->accept.ctx = &s->ctx;
 	s->accept.hosts = s->conf.hosts;
-	if (cert && key) {
-		s->ssl = make_ssl(cert, key, err);
-		if (s->ssl == NULL) {
-			http_server_free(s);
-			return NULL;
-		}
-		s->accept.ssl_ctx = s->ssl;
-	} else if (cert || key) {
-		ra_err_set(err, RA_E_CONFIG, cert ? "tls.key" : "tls.cert",
-			   "TLS needs both tls.cert and tls.key; '%s' is missing", cert ? "tls.key" : "tls.cert");
-		http_server_free(s);
-		return NULL;
-	}
 	app->http = s;
 	return s;
 }

@@ -37,7 +37,8 @@ struct run {
 	uv_timer_t drain_timer;
 };
 
-static struct run *last_run;
+/* not static: a store to a never-read static would be optimised away */
+struct run *server_last_run;
 
 void server_jobs_stop(struct app *app, void (*done)(void *), void *data) __attribute__((weak));
 
@@ -162,12 +163,12 @@ int server_run(struct config *cfg)
 	/* h2o 2.2 cannot dispose a context while keep-alive connections are open, so the loop
 	 * and the HTTP context are left for the process exit to reclaim.  `last_run` keeps them
 	 * reachable so leak checkers report only what really leaked. */
-	last_run = r;
+	server_last_run = r;
 	return 0;
 fail_loop:
 	/* start-up failed after the loop and HTTP context exist: the process exits now, and as
 	 * above they stay reachable rather than half-disposed */
-	last_run = r;
+	server_last_run = r;
 	r = NULL;
 fail:
 	fprintf(stderr, "ra: %s%s%s\n", err.field[0] ? err.field : "", err.field[0] ? ": " : "", err.msg);
