@@ -1,0 +1,196 @@
+/*
+ * cab.h - the CA bridge: everything CA-side behind one small interface.
+ *
+ * Subscriber keys live on a PKCS#11 token (R2); certificates follow the ETSI profiles for
+ * qualified, advanced and seal certificates (R1, R4, R5); the CA back-end issues, revokes
+ * (R14) and publishes a signed CRL.  Back-ends: "local" (an embedded OpenSSL CA under
+ * ca_dir, the default); "cmp" is reserved for a real CA over CMP and refused for now.
+ *
+ * Every call blocks (token, signing, fsync) and is meant for libuv's thread pool, never the
+ * loop thread.  All calls on one struct cab are thread-safe.  Nothing here includes ra/.
+ * See docs/ca-bridge.md for the profiles, OIDs and where the state lives.
+ */
+#ifndef CAB_H
+#define CAB_H
+
+#include <stddef.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum cab_errcode {
+	CAB_OK = 0,
+	CAB_E_INVALID = -1,         /* bad argument or configuration */
+	CAB_E_PROFILE = -2,         /* request outside the certificate profile (err.field names it) */
+	CAB_E_NOTFOUND = -3,        /* unknown serial, key or request */
+	CAB_E_ALREADY_REVOKED = -4, /* R14: revocation is final */
+	CAB_E_TOKEN = -5,           /* PKCS#11 module or token failure */
+	CAB_E_CA = -6,              /* CA state or signing failure */
+	CAB_E_IO = -7,              /* file system */
+	CAB_E_NOMEM = -8,
+	CAB_E_CONFLICT = -9,        /* e.g. key id exists with another algorithm */
+};
+
+struct cab_err {
+	int code;
+	char field[64];
+	char msg[256];
+};
+
+const char *cab_strerror(int code);
+
+/*
+ * Configuration, filled by the service from its JSON config (suggested keys in
+ * docs/ca-bridge.md).  Strings are copied by cab_open; NULL means "not set".
+ * Call cab_config_defaults() first: it sets backend "local", key_alg "ec-p256",
+ * advanced_ncp_plus 1 and crl_validity_hours 24.
+ */
+struct cab_config {
+	const char *backend;        /* "local" ("cmp" not built yet) */
+	const char *ca_dir;         /* local CA state; created if missing */
+	const char *pkcs11_module;  /* path of the PKCS#11 module (dlopen) */
+	const char *pkcs11_token;   /* token label; never a slot number */
+	const char *pkcs11_pin;     /* user PIN; never logged nor put in messages */
+	const char *policy_oid;     /* the operator's own certificate policy OID */
+	const char *qcpds_url;      /* QcPDS (EN 319 412-5) URL, https:// */
+	const char *qcpds_lang;     /* QcPDS language, ISO 639-1, e.g. "en" */
+	const char *key_alg;        /* default key algorithm: "ec-p256" or "rsa-3072" */
+	int advanced_ncp_plus;      /* 1: NCP+ 0.4.0.2042.1.2 (default); 0: NCP 0.4.0.2042.1.1 */
+	int advanced_digital_signature; /* 1: advanced/seal keyUsage adds digitalSignature */
+	const char *ca_subject;     /* "C=AT,O=Example,CN=Example CA" (written order), first start */
+	const char *crl_url;        /* CRL distribution point put into issued certificates */
+	int crl_validity_hours;     /* nextUpdate - thisUpdate; default 24 (R14 outer limit) */
+};
+
+void cab_config_defaults(struct cab_config *cfg);
+
+struct cab;
+
+/* Opens the back-end and the token (by label, logged in).  NULL on error (err filled). */
+struct cab *cab_open(const struct cab_config *cfg, struct cab_err *err);
+void cab_close(struct cab *cab); /* accepts NULL */
+
+/* ---- keys on the token (R2) ---- */
+
+enum cab_alg { CAB_ALG_DEFAULT = 0, CAB_ALG_EC_P256, CAB_ALG_RSA_3072 };
+
+/* "ec-p256" / "rsa-3072" -> enum; CAB_E_INVALID otherwise. */
+int cab_alg_parse(const char *s, enum cab_alg *out);
+
+struct cab_key {
+	enum cab_alg alg;
+	unsigned char *spki_der; /* DER SubjectPublicKeyInfo; freed by cab_key_free */
+	size_t spki_len;
+	char sha256_hex[65];     /* SHA-256 of spki_der, lowercase hex: the unique fingerprint */
+	int existed;             /* 1 when keygen found the key already on the token */
+};
+
+/*
+ * Generates a key pair on the token with CKA_ID = key_id and CKA_LABEL "cab-<key_id>"
+ * (sensitive, non-extractable, token object).  Idempotent: when a key with that CKA_ID
+ * exists it is returned (existed = 1), so a retried job never makes a second key.
+ * key_id: 1..64 characters of [A-Za-z0-9._-] (the RA's certificate id).
+ * alg CAB_ALG_DEFAULT uses the configured default.  Caller frees out with cab_key_free.
+ */
+int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
+	       struct cab_err *err);
+void cab_key_free(struct cab_key *key);
+
+/* ---- certificates ---- */
+
+enum cab_class { CAB_CLASS_NONE = 0, CAB_CLASS_QUALIFIED, CAB_CLASS_ADVANCED, CAB_CLASS_SEAL };
+
+/* "qualified" / "advanced" / "seal" -> enum; CAB_E_PROFILE (field "class") otherwise. */
+int cab_class_parse(const char *s, enum cab_class *out, struct cab_err *err);
+
+/*
+ * Subject attributes, verified by the RA (UTF-8).  Natural persons (qualified, advanced):
+ * country, given_name, surname, serial_number (ETSI EN 319 412-1, e.g. "PNOAT-1234"),
+ * common_name required; variant 2 (R4) adds organization AND title, organization_identifier
+ * where known (e.g. "VATAT-U12345678").  Seal: country, organization, organization_identifier
+ * and common_name required; person fields must be empty.
+ */
+struct cab_subject {
+	const char *country; /* ISO 3166-1 alpha-2 */
+	const char *given_name;
+	const char *surname;
+	const char *serial_number;
+	const char *common_name;
+	const char *organization;
+	const char *organization_identifier;
+	const char *title;
+};
+
+struct cab_request {
+	const char *request_id; /* the RA's certificate id; 1..64 of [A-Za-z0-9._-] */
+	enum cab_class cls;
+	struct cab_subject subject;
+	int validity_years;     /* 0: the profile's default (R5) */
+	/* exactly one of: */
+	const char *key_id;     /* key on the token (cab_keygen); the CA builds and checks the CSR */
+	const unsigned char *csr_der; /* or a PKCS#10 request made elsewhere */
+	size_t csr_len;
+};
+
+struct cab_cert {
+	unsigned char *der;  /* freed by cab_cert_free */
+	size_t der_len;
+	char *pem;
+	char serial_hex[48]; /* uppercase hex, no leading zeros */
+	char spki_sha256_hex[65];
+	time_t not_before;
+	time_t not_after;
+};
+
+/*
+ * Issues a certificate per the class's profile.  Idempotent by request_id: a repeat returns
+ * the certificate already issued for it, so one request never yields two certificates.
+ * A request outside the profile gets CAB_E_PROFILE with err.field set.
+ */
+int cab_issue(struct cab *cab, const struct cab_request *req, struct cab_cert *out,
+	      struct cab_err *err);
+void cab_cert_free(struct cab_cert *cert);
+
+/* Builds a PKCS#10 request for the token key key_id, signed on the token (C_Sign).
+ * *der is malloc'd; the caller frees it with free(). */
+int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subject,
+	    unsigned char **der, size_t *len, struct cab_err *err);
+
+/* ---- revocation and CRL (R14) ---- */
+
+enum cab_reason {
+	CAB_REASON_UNSPECIFIED = 0,
+	CAB_REASON_KEY_COMPROMISE = 1,
+	CAB_REASON_AFFILIATION_CHANGED = 3,
+	CAB_REASON_SUPERSEDED = 4,
+	CAB_REASON_CESSATION_OF_OPERATION = 5,
+	CAB_REASON_PRIVILEGE_WITHDRAWN = 9,
+};
+
+/* RFC 5280 names ("keyCompromise", ...) -> code; CAB_E_INVALID for others. */
+int cab_reason_parse(const char *s, enum cab_reason *out);
+const char *cab_reason_name(enum cab_reason r);
+
+/*
+ * Revokes the certificate with serial_hex (either case).  when = 0 means now.  Final: a
+ * second revocation returns CAB_E_ALREADY_REVOKED and changes nothing; an unknown serial
+ * CAB_E_NOTFOUND.  Durable (fsync) before it returns; the next cab_crl shows it.
+ */
+int cab_revoke(struct cab *cab, const char *serial_hex, enum cab_reason reason, time_t when,
+	       struct cab_err *err);
+
+/* The current signed CRL (DER), rebuilt only after a change or when half its validity has
+ * passed.  *der is malloc'd; the caller frees it with free(). */
+int cab_crl(struct cab *cab, unsigned char **der, size_t *len, struct cab_err *err);
+
+/* The CA chain (PEM, issuing CA first; the local CA is self-signed, so one certificate).
+ * *pem is malloc'd; the caller frees it with free(). */
+int cab_chain_pem(struct cab *cab, char **pem, struct cab_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * csr.c - the PKCS#10 request for a token key, signed on the token.
+ *
+ * No OpenSSL engine or provider for PKCS#11: OpenSSL builds the request and encodes its
+ * CertificationRequestInfo (i2d_re_X509_REQ_tbs); we hash it, have the token sign the
+ * digest (C_Sign) and put algorithm and signature into the request.  The result is checked
+ * with X509_REQ_verify before anyone sees it.
+ */
+#include "ca-bridge/cab_int.h"
+
+#include <openssl/objects.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int set_signature(X509_REQ *req, enum cab_alg alg, unsigned char *sig, size_t siglen,
+			 struct cab_err *err)
+{
+	X509_ALGOR *algor = X509_ALGOR_new();
+	ASN1_BIT_STRING *bs = ASN1_BIT_STRING_new();
+	int rc = 0;
+
+	if (algor == NULL || bs == NULL ||
+	    !X509_ALGOR_set0(algor, OBJ_nid2obj(alg == CAB_ALG_RSA_3072 ? NID_sha256WithRSAEncryption : NID_ecdsa_with_SHA256),
+			     alg == CAB_ALG_RSA_3072 ? V_ASN1_NULL : V_ASN1_UNDEF, NULL) ||
+	    !X509_REQ_set1_signature_algo(req, algor) || !ASN1_BIT_STRING_set(bs, sig, (int)siglen)) {
+		rc = cab_err_ossl(err, CAB_E_CA, "cannot set the request's signature");
+		goto out;
+	}
+	/* a signature has no unused bits; without the flag OpenSSL would count trailing zeros */
+	bs->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+	bs->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+	X509_REQ_set0_signature(req, bs);
+	bs = NULL;
+out:
+	ASN1_BIT_STRING_free(bs);
+	X509_ALGOR_free(algor);
+	return rc;
+}
+
+int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_subject *subject,
+		  X509_REQ **out, struct cab_err *err)
+{
+	X509_REQ *req = NULL;
+	X509_NAME *name = NULL;
+	EVP_PKEY *pub = NULL;
+	enum cab_alg alg;
+	unsigned char *tbs = NULL, *sig = NULL, md[SHA256_DIGEST_LENGTH];
+	size_t siglen = 0;
+	int n, rc;
+
+	if (!cab_id_ok(key_id))
+		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
+	if ((rc = cab_p11_find(cab->p11, key_id, &pub, &alg, err)) != 0)
+		return rc;
+	if ((rc = cab_profile_subject(subject, CAB_CLASS_NONE, &name, err)) != 0)
+		goto out;
+	req = X509_REQ_new();
+	if (req == NULL || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
+	    !X509_REQ_set_subject_name(req, name) || !X509_REQ_set_pubkey(req, pub)) {
+		rc = cab_err_ossl(err, CAB_E_CA, "cannot build the request");
+		goto out;
+	}
+	n = i2d_re_X509_REQ_tbs(req, &tbs);
+	if (n <= 0) {
+		rc = cab_err_ossl(err, CAB_E_CA, "cannot encode the request");
+		goto out;
+	}
+	SHA256(tbs, (size_t)n, md);
+	if ((rc = cab_p11_sign_digest(cab->p11, key_id, alg, md, &sig, &siglen, err)) != 0 ||
+	    (rc = set_signature(req, alg, sig, siglen, err)) != 0)
+		goto out;
+	if (X509_REQ_verify(req, pub) != 1) {
+		rc = cab_err_ossl(err, CAB_E_TOKEN, "the token's signature on the request does not verify");
+		goto out;
+	}
+	*out = req;
+	req = NULL;
+out:
+	X509_REQ_free(req);
+	X509_NAME_free(name);
+	EVP_PKEY_free(pub);
+	OPENSSL_free(tbs);
+	OPENSSL_free(sig);
+	return rc;
+}
+
+int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subject,
+	    unsigned char **der, size_t *len, struct cab_err *err)
+{
+	X509_REQ *req = NULL;
+	unsigned char *enc = NULL;
+	int n, rc;
+
+	if (cab == NULL || subject == NULL || der == NULL || len == NULL)
+		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	if ((rc = cab_csr_build(cab, key_id, subject, &req, err)) != 0)
+		return rc;
+	n = i2d_X509_REQ(req, &enc);
+	if (n <= 0) {
+		rc = cab_err_ossl(err, CAB_E_CA, "cannot encode the request");
+		goto out;
+	}
+	*der = malloc((size_t)n);
+	if (*der == NULL) {
+		rc = cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+		goto out;
+	}
+	memcpy(*der, enc, (size_t)n);
+	*len = (size_t)n;
+out:
+	OPENSSL_free(enc);
+	X509_REQ_free(req);
+	return rc;
+}

@@ -1,0 +1,478 @@
+/*
+ * p11.c - the PKCS#11 token: load the module (dlopen), find the token by its label, log in,
+ * generate subscriber key pairs (R2) and sign digests with them.
+ *
+ * Thread-safety: the module is initialised with CKF_OS_LOCKING_OK and every call opens its
+ * own session, so several worker threads may use one struct cab_p11.  One session opened at
+ * start holds the login (PKCS#11 login state is per application and token, so the per-call
+ * sessions are logged in too).  The PIN is never copied into a message.
+ */
+#include "ca-bridge/cab_int.h"
+
+#include <dlfcn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/param_build.h>
+#include <p11-kit-1/p11-kit/pkcs11.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cab_p11 {
+	void *dl;
+	CK_FUNCTION_LIST *f;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE login;
+	int finalize;
+};
+
+/* C_Initialize is per process and module; count our users so one cab_close does not pull
+ * the module from under another open handle. */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static CK_FUNCTION_LIST *init_f;
+static int init_refs;
+
+/* DER OID of prime256v1 (1.2.840.10045.3.1.7), the CKA_EC_PARAMS of P-256 keys. */
+static const unsigned char p256_oid[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+
+static int p11_fail(struct cab_err *err, const char *what, CK_RV rv)
+{
+	return cab_err_set(err, CAB_E_TOKEN, "pkcs11", "%s failed (CKR 0x%lx)", what, (unsigned long)rv);
+}
+
+static int p11_init(struct cab_p11 *p, struct cab_err *err)
+{
+	CK_C_INITIALIZE_ARGS args;
+	CK_RV rv;
+	int rc = 0;
+
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	pthread_mutex_lock(&init_lock);
+	if (init_refs > 0 && init_f == p->f) {
+		init_refs++;
+		p->finalize = 1;
+		goto out;
+	}
+	rv = p->f->C_Initialize(&args);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		rc = p11_fail(err, "C_Initialize", rv);
+		goto out;
+	}
+	if (rv == CKR_OK && init_refs == 0) {
+		init_f = p->f;
+		init_refs = 1;
+		p->finalize = 1;
+	}
+out:
+	pthread_mutex_unlock(&init_lock);
+	return rc;
+}
+
+static void p11_fini(struct cab_p11 *p)
+{
+	if (!p->finalize)
+		return;
+	pthread_mutex_lock(&init_lock);
+	if (init_f == p->f && --init_refs == 0) {
+		p->f->C_Finalize(NULL);
+		init_f = NULL;
+	}
+	pthread_mutex_unlock(&init_lock);
+}
+
+static int label_eq(const unsigned char padded[32], const char *label)
+{
+	size_t n = 32;
+
+	while (n > 0 && padded[n - 1] == ' ')
+		n--;
+	return strlen(label) == n && memcmp(padded, label, n) == 0;
+}
+
+static int find_slot(struct cab_p11 *p, const char *label, struct cab_err *err)
+{
+	CK_SLOT_ID *slots = NULL;
+	CK_ULONG n = 0, hits = 0;
+	CK_RV rv;
+	int rc = 0;
+
+	rv = p->f->C_GetSlotList(CK_TRUE, NULL, &n);
+	if (rv != CKR_OK)
+		return p11_fail(err, "C_GetSlotList", rv);
+	slots = calloc(n ? n : 1, sizeof(*slots));
+	if (slots == NULL)
+		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+	rv = p->f->C_GetSlotList(CK_TRUE, slots, &n);
+	if (rv != CKR_OK) {
+		rc = p11_fail(err, "C_GetSlotList", rv);
+		goto out;
+	}
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+
+		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue;
+		if ((ti.flags & CKF_TOKEN_INITIALIZED) && label_eq(ti.label, label)) {
+			p->slot = slots[i];
+			hits++;
+		}
+	}
+	if (hits == 0)
+		rc = cab_err_set(err, CAB_E_TOKEN, "pkcs11.token", "no token labelled \"%s\"", label);
+	else if (hits > 1)
+		rc = cab_err_set(err, CAB_E_TOKEN, "pkcs11.token",
+				 "%lu tokens labelled \"%s\"; labels must be unique", hits, label);
+out:
+	free(slots);
+	return rc;
+}
+
+static int session(struct cab_p11 *p, CK_SESSION_HANDLE *s, struct cab_err *err)
+{
+	CK_RV rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s);
+
+	return rv == CKR_OK ? 0 : p11_fail(err, "C_OpenSession", rv);
+}
+
+int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, const char *pin,
+		 struct cab_err *err)
+{
+	CK_C_GetFunctionList getlist;
+	struct cab_p11 *p = calloc(1, sizeof(*p));
+	CK_RV rv;
+	int rc;
+
+	if (p == NULL)
+		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+	if (p->dl == NULL) {
+		rc = cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "cannot load module: %s", dlerror());
+		goto fail;
+	}
+	*(void **)&getlist = dlsym(p->dl, "C_GetFunctionList");
+	if (getlist == NULL || getlist(&p->f) != CKR_OK || p->f == NULL) {
+		rc = cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "module has no C_GetFunctionList");
+		goto fail;
+	}
+	if ((rc = p11_init(p, err)) != 0)
+		goto fail;
+	if ((rc = find_slot(p, label, err)) != 0 || (rc = session(p, &p->login, err)) != 0)
+		goto fail;
+	rv = p->f->C_Login(p->login, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin));
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+		rc = cab_err_set(err, CAB_E_TOKEN, "pkcs11.pin", "token login refused (CKR 0x%lx)",
+				 (unsigned long)rv);
+		goto fail;
+	}
+	*out = p;
+	return 0;
+fail:
+	cab_p11_close(p);
+	return rc;
+}
+
+void cab_p11_close(struct cab_p11 *p)
+{
+	if (p == NULL)
+		return;
+	if (p->f != NULL && p->login != 0)
+		p->f->C_CloseSession(p->login);
+	if (p->f != NULL)
+		p11_fini(p);
+	if (p->dl != NULL)
+		dlclose(p->dl);
+	free(p);
+}
+
+static int find_obj(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *id,
+		    CK_OBJECT_HANDLE *obj, struct cab_err *err)
+{
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, (void *)id, strlen(id) },
+	};
+	CK_OBJECT_HANDLE found[2];
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	rv = p->f->C_FindObjectsInit(s, t, 2);
+	if (rv != CKR_OK)
+		return p11_fail(err, "C_FindObjectsInit", rv);
+	rv = p->f->C_FindObjects(s, found, 2, &n);
+	p->f->C_FindObjectsFinal(s);
+	if (rv != CKR_OK)
+		return p11_fail(err, "C_FindObjects", rv);
+	if (n == 0)
+		return cab_err_set(err, CAB_E_NOTFOUND, "key_id", "no key with this id on the token");
+	if (n > 1)
+		return cab_err_set(err, CAB_E_TOKEN, "key_id", "several keys with this id on the token");
+	*obj = found[0];
+	return 0;
+}
+
+/* Reads one attribute into a malloc'd buffer. */
+static int get_attr(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+		    unsigned char **val, CK_ULONG *len, struct cab_err *err)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_RV rv = p->f->C_GetAttributeValue(s, o, &a, 1);
+
+	if (rv != CKR_OK)
+		return p11_fail(err, "C_GetAttributeValue", rv);
+	a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
+	if (a.pValue == NULL)
+		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+	rv = p->f->C_GetAttributeValue(s, o, &a, 1);
+	if (rv != CKR_OK) {
+		free(a.pValue);
+		return p11_fail(err, "C_GetAttributeValue", rv);
+	}
+	*val = a.pValue;
+	*len = a.ulValueLen;
+	return 0;
+}
+
+static EVP_PKEY *pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld)
+{
+	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+	EVP_PKEY *pkey = NULL;
+
+	if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		pkey = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	return pkey;
+}
+
+static EVP_PKEY *ec_pub(const unsigned char *pt, CK_ULONG len)
+{
+	const unsigned char *q = pt;
+	ASN1_OCTET_STRING *os = NULL;
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	EVP_PKEY *pkey = NULL;
+
+	/* CKA_EC_POINT is a DER OCTET STRING by the standard; some modules give it raw. */
+	if (len > 2 && pt[0] == 0x04 && (os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)len)) != NULL &&
+	    q == pt + len) {
+		pt = os->data;
+		len = (CK_ULONG)os->length;
+	}
+	if (bld != NULL &&
+	    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
+	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, len))
+		pkey = pkey_fromdata("EC", bld);
+	OSSL_PARAM_BLD_free(bld);
+	ASN1_OCTET_STRING_free(os);
+	return pkey;
+}
+
+static EVP_PKEY *rsa_pub(const unsigned char *n, CK_ULONG nlen, const unsigned char *e, CK_ULONG elen)
+{
+	BIGNUM *bn = BN_bin2bn(n, (int)nlen, NULL), *be = BN_bin2bn(e, (int)elen, NULL);
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	EVP_PKEY *pkey = NULL;
+
+	if (bn != NULL && be != NULL && bld != NULL &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be))
+		pkey = pkey_fromdata("RSA", bld);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(bn);
+	BN_free(be);
+	return pkey;
+}
+
+/* The public key object with CKA_ID id, as an EVP_PKEY, and its algorithm. */
+static int read_pub(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, EVP_PKEY **pub,
+		    enum cab_alg *alg, struct cab_err *err)
+{
+	CK_OBJECT_HANDLE o;
+	unsigned char *kt = NULL, *a = NULL, *b = NULL;
+	CK_ULONG ktlen, alen, blen;
+	int rc;
+
+	*pub = NULL;
+	if ((rc = find_obj(p, s, CKO_PUBLIC_KEY, id, &o, err)) != 0)
+		return rc;
+	if ((rc = get_attr(p, s, o, CKA_KEY_TYPE, &kt, &ktlen, err)) != 0)
+		return rc;
+	if (ktlen == sizeof(CK_KEY_TYPE) && *(CK_KEY_TYPE *)(void *)kt == CKK_EC) {
+		*alg = CAB_ALG_EC_P256;
+		if ((rc = get_attr(p, s, o, CKA_EC_PARAMS, &a, &alen, err)) != 0)
+			goto out;
+		if (alen != sizeof(p256_oid) || memcmp(a, p256_oid, alen) != 0) {
+			rc = cab_err_set(err, CAB_E_TOKEN, "key_id", "EC key is not on P-256");
+			goto out;
+		}
+		free(a);
+		a = NULL;
+		if ((rc = get_attr(p, s, o, CKA_EC_POINT, &a, &alen, err)) != 0)
+			goto out;
+		*pub = ec_pub(a, alen);
+	} else if (ktlen == sizeof(CK_KEY_TYPE) && *(CK_KEY_TYPE *)(void *)kt == CKK_RSA) {
+		*alg = CAB_ALG_RSA_3072;
+		if ((rc = get_attr(p, s, o, CKA_MODULUS, &a, &alen, err)) != 0 ||
+		    (rc = get_attr(p, s, o, CKA_PUBLIC_EXPONENT, &b, &blen, err)) != 0)
+			goto out;
+		*pub = rsa_pub(a, alen, b, blen);
+	} else {
+		rc = cab_err_set(err, CAB_E_TOKEN, "key_id", "key type not supported");
+		goto out;
+	}
+	if (*pub == NULL)
+		rc = cab_err_ossl(err, CAB_E_TOKEN, "cannot decode the token's public key");
+out:
+	free(kt);
+	free(a);
+	free(b);
+	return rc;
+}
+
+int cab_p11_find(struct cab_p11 *p, const char *key_id, EVP_PKEY **pub, enum cab_alg *alg,
+		 struct cab_err *err)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE priv;
+	int rc;
+
+	if ((rc = session(p, &s, err)) != 0)
+		return rc;
+	rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err);
+	if (rc == 0)
+		rc = read_pub(p, s, key_id, pub, alg, err);
+	p->f->C_CloseSession(s);
+	return rc;
+}
+
+static int generate(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, enum cab_alg alg,
+		    struct cab_err *err)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG bits = 3072;
+	CK_BYTE exp[] = { 0x01, 0x00, 0x01 };
+	char label[80];
+	CK_MECHANISM mech = { alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_OBJECT_HANDLE pubh, privh;
+	CK_RV rv;
+
+	snprintf(label, sizeof(label), "cab-%s", id);
+	CK_ATTRIBUTE pubt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_ID, (void *)id, strlen(id) },
+		{ CKA_LABEL, label, strlen(label) },
+		/* the last two differ by algorithm */
+		{ CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid) },
+		{ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) },
+	};
+	CK_ULONG npub = 5;
+	/* R2: the private key never leaves the token. */
+	CK_ATTRIBUTE privt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_ID, (void *)id, strlen(id) },
+		{ CKA_LABEL, label, strlen(label) },
+	};
+
+	if (alg == CAB_ALG_RSA_3072) {
+		pubt[4] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
+		npub = 6;
+	}
+	rv = p->f->C_GenerateKeyPair(s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]),
+				     &pubh, &privh);
+	return rv == CKR_OK ? 0 : p11_fail(err, "C_GenerateKeyPair", rv);
+}
+
+int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_PKEY **pub,
+		   enum cab_alg *got, int *existed, struct cab_err *err)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE priv;
+	int rc;
+
+	if ((rc = session(p, &s, err)) != 0)
+		return rc;
+	rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err);
+	*existed = rc == 0;
+	if (rc == CAB_E_NOTFOUND)
+		rc = generate(p, s, key_id, alg, err);
+	if (rc == 0)
+		rc = read_pub(p, s, key_id, pub, got, err);
+	p->f->C_CloseSession(s);
+	return rc;
+}
+
+/* DigestInfo prefix for SHA-256 (RFC 8017 9.2 note 1): CKM_RSA_PKCS signs it as given. */
+static const unsigned char sha256_info[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+					     0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+
+/* Raw r||s from CKM_ECDSA to the DER ECDSA-Sig-Value that X.509 carries. */
+static int ecdsa_der(const unsigned char *rs, CK_ULONG len, unsigned char **sig, size_t *siglen)
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(rs, (int)(len / 2), NULL), *s = BN_bin2bn(rs + len / 2, (int)(len / 2), NULL);
+	int n = -1;
+
+	if (es != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(es, r, s) == 1) {
+		r = s = NULL; /* owned by es now */
+		*sig = NULL;
+		n = i2d_ECDSA_SIG(es, sig);
+	}
+	BN_free(r);
+	BN_free(s);
+	ECDSA_SIG_free(es);
+	if (n <= 0)
+		return CAB_E_NOMEM;
+	*siglen = (size_t)n;
+	return 0;
+}
+
+int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
+			const unsigned char dgst[32], unsigned char **sig, size_t *siglen,
+			struct cab_err *err)
+{
+	CK_MECHANISM mech = { alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0 };
+	unsigned char in[sizeof(sha256_info) + 32], out[512];
+	CK_ULONG inlen = 32, outlen = sizeof(out);
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE priv;
+	CK_RV rv;
+	int rc;
+
+	if (alg == CAB_ALG_RSA_3072) {
+		memcpy(in, sha256_info, sizeof(sha256_info));
+		memcpy(in + sizeof(sha256_info), dgst, 32);
+		inlen = sizeof(in);
+	} else {
+		memcpy(in, dgst, 32);
+	}
+	if ((rc = session(p, &s, err)) != 0)
+		return rc;
+	if ((rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err)) != 0)
+		goto out;
+	rv = p->f->C_SignInit(s, &mech, priv);
+	if (rv == CKR_OK)
+		rv = p->f->C_Sign(s, in, inlen, out, &outlen);
+	if (rv != CKR_OK) {
+		rc = p11_fail(err, "C_Sign", rv);
+		goto out;
+	}
+	if (alg == CAB_ALG_RSA_3072) {
+		*sig = OPENSSL_memdup(out, outlen);
+		*siglen = outlen;
+		rc = *sig ? 0 : CAB_E_NOMEM;
+	} else {
+		rc = ecdsa_der(out, outlen, sig, siglen);
+	}
+	if (rc != 0)
+		cab_err_set(err, rc, "", "cannot encode the signature");
+out:
+	p->f->C_CloseSession(s);
+	return rc;
+}

@@ -1,0 +1,85 @@
+/*
+ * ts_token.c - test helper: a throwaway SoftHSM2 token (see ts_token.h).
+ */
+#include "tests/lib/ts_token.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int run(char *const argv[])
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+int ts_token_init(const char *dir, const char *label, const char *so_pin, const char *pin)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tokens", dir);
+	if (mkdir(dir, 0700) != 0 && access(dir, W_OK) != 0)
+		return -1;
+	if (mkdir(path, 0700) != 0 && access(path, W_OK) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n", dir);
+	if (fclose(f) != 0 || setenv("SOFTHSM2_CONF", path, 1) != 0)
+		return -1;
+	char *argv[] = { "softhsm2-util", "--init-token", "--free",  "--label", (char *)label,
+			 "--so-pin",      (char *)so_pin, "--pin", (char *)pin, NULL };
+	return run(argv);
+}
+
+const char *ts_softhsm_module(void)
+{
+	static const char *const candidates[] = {
+		"/usr/lib/softhsm/libsofthsm2.so",
+		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+		"/usr/lib64/pkcs11/libsofthsm2.so",
+	};
+	const char *env = getenv("SOFTHSM2_MODULE");
+
+	if (env != NULL && env[0] != '\0')
+		return env;
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+		if (access(candidates[i], R_OK) == 0)
+			return candidates[i];
+	}
+	return candidates[0];
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int ts_rmtree(const char *dir)
+{
+	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}

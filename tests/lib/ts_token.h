@@ -1,0 +1,18 @@
+/*
+ * ts_token.h - test helper: a throwaway SoftHSM2 token in a directory (the C twin of
+ * tests/lib/token.sh), and removing a test's temp directory.
+ */
+#ifndef TS_TOKEN_H
+#define TS_TOKEN_H
+
+/* Writes dir/softhsm2.conf (tokens in dir/tokens), sets SOFTHSM2_CONF, and initialises a
+ * token labelled label with softhsm2-util.  0 on success, -1 otherwise. */
+int ts_token_init(const char *dir, const char *label, const char *so_pin, const char *pin);
+
+/* The SoftHSM2 PKCS#11 module: $SOFTHSM2_MODULE, else the Debian path that exists. */
+const char *ts_softhsm_module(void);
+
+/* rm -rf dir (no shell).  0 on success. */
+int ts_rmtree(const char *dir);
+
+#endif
