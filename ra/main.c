@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/admin.h"
 #include "ra/config.h"
 #include "ra/migrate.h"
 #include "ra/server.h"
@@ -17,6 +18,8 @@ static void usage(FILE *f)
 	      "  serve                 run the service (HTTP, jobs) until SIGTERM\n"
 	      "  migrate               apply pending database migrations\n"
 	      "  --print-config        show the effective configuration, secrets masked\n"
+	      "  token create --name NAME --role support|admin\n"
+	      "                        make an admin-API token for a support user; printed once\n"
 	      "Every configuration key can be set by an environment variable: ident.base_url ->\n"
 	      "RA_IDENT_BASE_URL.  See docs/configuration.md.\n",
 	      f);
@@ -43,6 +46,34 @@ static int cmd_migrate(struct config *cfg)
 		return 1;
 	}
 	printf("schema at version %d (%d migration%s applied)\n", migrate_latest(), n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static int cmd_token(struct config *cfg, int argc, char **argv)
+{
+	const char *name = NULL, *role = NULL;
+	char token[128];
+	struct ra_err err = {0};
+
+	if (argc < 1 || strcmp(argv[0], "create") != 0) {
+		fputs("usage: ra token create --name NAME --role support|admin\n", stderr);
+		return 2;
+	}
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--name"))
+			name = argv[i + 1];
+		else if (!strcmp(argv[i], "--role"))
+			role = argv[i + 1];
+	}
+	if (name == NULL || role == NULL) {
+		fputs("usage: ra token create --name NAME --role support|admin\n", stderr);
+		return 2;
+	}
+	if (admin_token_create(cfg_str(cfg, "database_url"), name, role, token, sizeof(token), &err) != 0) {
+		fprintf(stderr, "ra token create: %s%s%s\n", err.field, err.field[0] ? ": " : "", err.msg);
+		return 1;
+	}
+	printf("%s\n", token);
 	return 0;
 }
 
@@ -85,6 +116,8 @@ int main(int argc, char **argv)
 		rc = server_run(&cfg);
 	else if (!strcmp(cmd, "migrate"))
 		rc = cmd_migrate(&cfg);
+	else if (!strcmp(cmd, "token"))
+		rc = cmd_token(&cfg, argc - optind - 1, argv + optind + 1);
 	else {
 		fprintf(stderr, "ra: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -13,6 +13,7 @@
 #include "ra/http.h"
 #include "ra/log.h"
 #include "ra/migrate.h"
+#include "ra/routes_admin.h"
 #include "ra/routes_ops.h"
 
 void db_pool_free(struct db_pool *p);
@@ -22,6 +23,7 @@ static const struct {
 	server_module_init init;
 } modules[] = {
 	{"ops", routes_ops_init},
+	{"admin", routes_admin_init},
 };
 
 /* Optional hooks a module may provide to take part in draining (job runner). */
