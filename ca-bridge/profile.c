@@ -216,6 +216,26 @@ static int add_der_ext(X509 *cert, const char *oid, const struct cab_buf *der)
 	return ok ? 0 : CAB_E_CA;
 }
 
+/* certificatePolicies from OIDs (no qualifiers): built directly, no config syntax involved */
+static int add_policies(X509 *cert, const char *first, const char *second)
+{
+	CERTIFICATEPOLICIES *pol = sk_POLICYINFO_new_null();
+	const char *oids[2] = { first, second };
+	int ok = pol != NULL;
+
+	for (int i = 0; ok && i < 2; i++) {
+		POLICYINFO *pi = POLICYINFO_new();
+
+		ok = pi != NULL && (pi->policyid = OBJ_txt2obj(oids[i], 1)) != NULL &&
+		     sk_POLICYINFO_push(pol, pi) > 0;
+		if (!ok)
+			POLICYINFO_free(pi);
+	}
+	ok = ok && X509_add1_ext_i2d(cert, NID_certificate_policies, pol, 0, X509V3_ADD_DEFAULT) == 1;
+	sk_POLICYINFO_pop_free(pol, POLICYINFO_free);
+	return ok ? 0 : CAB_E_CA;
+}
+
 static int add_conf_ext(X509V3_CTX *ctx, X509 *cert, int nid, const char *value, struct cab_err *err)
 {
 	X509_EXTENSION *ext = X509V3_EXT_nconf_nid(NULL, ctx, nid, value);
@@ -231,19 +251,18 @@ int cab_profile_extensions(struct cab *cab, X509 *cert, X509 *issuer, enum cab_c
 			   struct cab_err *err)
 {
 	X509V3_CTX ctx;
-	char policies[256], cdp[600];
-	const char *ku;
+	char cdp[600];
+	const char *ku, *policy;
 	struct cab_buf qc = { 0 };
 	int rc;
 
 	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
 	X509V3_set_ctx_nodb(&ctx);
 	if (cls == CAB_CLASS_QUALIFIED) {
-		snprintf(policies, sizeof(policies), "%s,%s", OID_QCP_N_QSCD, cab->policy_oid);
+		policy = OID_QCP_N_QSCD;
 		ku = "critical,nonRepudiation";
 	} else {
-		snprintf(policies, sizeof(policies), "%s,%s", cab->ncp_plus ? OID_NCP_PLUS : OID_NCP,
-			 cab->policy_oid);
+		policy = cab->ncp_plus ? OID_NCP_PLUS : OID_NCP;
 		ku = cab->adv_digital_signature ? "critical,digitalSignature,nonRepudiation"
 						: "critical,nonRepudiation";
 	}
@@ -252,9 +271,10 @@ int cab_profile_extensions(struct cab *cab, X509 *cert, X509 *issuer, enum cab_c
 	    (rc = add_conf_ext(&ctx, cert, NID_key_usage, ku, err)) != 0 ||
 	    (rc = add_conf_ext(&ctx, cert, NID_subject_key_identifier, "hash", err)) != 0 ||
 	    (rc = add_conf_ext(&ctx, cert, NID_authority_key_identifier, "keyid:always", err)) != 0 ||
-	    (rc = add_conf_ext(&ctx, cert, NID_certificate_policies, policies, err)) != 0 ||
 	    (rc = add_conf_ext(&ctx, cert, NID_crl_distribution_points, cdp, err)) != 0)
 		return rc;
+	if (add_policies(cert, policy, cab->policy_oid) != 0)
+		return cab_err_ossl(err, CAB_E_CA, "cannot encode certificatePolicies");
 	if (cls != CAB_CLASS_QUALIFIED)
 		return 0; /* R1: QC statements only in qualified certificates */
 	if (qc_statements(cab, &qc) != 0 || add_der_ext(cert, OID_QC_STATEMENTS, &qc) != 0)
