@@ -52,6 +52,10 @@ static const struct key schema[] = {
 	{"ca.pds_lang", C_STR, "en", 0, 0},
 	{"ca.crl_url", C_STR, "http://127.0.0.1:8080/v1/ca/crl", 0, 0},
 	{"ca.key_alg", C_STR, "ec-p256", 0, 0},
+	{"ca.subject", C_STR, "C=AT,O=RA Development,CN=RA Development Issuing CA", 0, 0},
+	{"ca.advanced_ncp", C_BOOL, "false", 0, 0},
+	{"ca.advanced_digital_signature", C_BOOL, "false", 0, 0},
+	{"ca.crl_hours", C_INT, "24", 0, 0},
 	{"cmp.url", C_STR, NULL, 0, 0},
 	{"cmp.secret", C_STR, NULL, 0, 1},
 	{"cmp.trusted", C_STR, NULL, 0, 0},
@@ -65,6 +69,9 @@ static const struct key schema[] = {
 	{"jobs.workers", C_INT, "8", 0, 0},
 	{"jobs.lease_ms", C_INT, "30000", 0, 0},
 	{"jobs.poll_ms", C_INT, "1000", 0, 0},
+	{"jobs.backoff_ms", C_INT, "1000", 0, 0},
+	{"jobs.backoff_max_ms", C_INT, "3600000", 0, 0},
+	{"jobs.test_kinds", C_BOOL, "false", 0, 0},
 };
 
 #define NKEYS (sizeof(schema) / sizeof(schema[0]))

@@ -13,6 +13,7 @@
 #include "ra/http.h"
 #include "ra/log.h"
 #include "ra/migrate.h"
+#include "ra/ca.h"
 #include "ra/routes_admin.h"
 #include "ra/routes_ops.h"
 
@@ -24,6 +25,8 @@ static const struct {
 } modules[] = {
 	{"ops", routes_ops_init},
 	{"admin", routes_admin_init},
+	/* after the job runner: it registers job kinds */
+	{"ca", ca_init},
 };
 
 /* Optional hooks a module may provide to take part in draining (job runner). */
