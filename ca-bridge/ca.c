@@ -72,13 +72,13 @@ int cab_serial_new(struct cab *cab, ASN1_INTEGER **out, char hex[48])
 		/* 128 random bits, read as unsigned: positive, at most 17 octets in DER */
 		if (RAND_bytes(rnd, sizeof(rnd)) != 1 || (bn = BN_bin2bn(rnd, sizeof(rnd), NULL)) == NULL)
 			goto out;
-		if ((h = BN_bn2hex(bn)) == NULL)
+		/* BN_bn2hex writes whole bytes ("0A1B..."); the index keys are canonical */
+		if ((h = BN_bn2hex(bn)) == NULL || cab_serial_canon(h, hex) != 0)
 			goto out;
-	} while (BN_is_zero(bn) || (cab != NULL && cab_index_get(&cab->index, h) != NULL));
+	} while (BN_is_zero(bn) || (cab != NULL && cab_index_get(&cab->index, hex) != NULL));
 	*out = BN_to_ASN1_INTEGER(bn, NULL);
 	if (*out == NULL)
 		goto out;
-	snprintf(hex, 48, "%s", h);
 	rc = 0;
 out:
 	OPENSSL_free(h);

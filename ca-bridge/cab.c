@@ -90,7 +90,6 @@ struct cab *cab_open(const struct cab_config *cfg, struct cab_err *err)
 		return NULL;
 	}
 	pthread_mutex_init(&cab->lock, NULL);
-	pthread_mutex_init(&cab->keygen_lock, NULL);
 	cab->lock_fd = cab->issued_fd = cab->revoked_fd = -1;
 	cab->ca_dir = strdup(cfg->ca_dir);
 	cab->policy_oid = strdup(cfg->policy_oid);
@@ -122,7 +121,6 @@ void cab_close(struct cab *cab)
 	cab_store_close(cab);
 	cab_p11_close(cab->p11);
 	pthread_mutex_destroy(&cab->lock);
-	pthread_mutex_destroy(&cab->keygen_lock);
 	free(cab->ca_dir);
 	free(cab->policy_oid);
 	free(cab->qcpds_url);
@@ -145,10 +143,8 @@ int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab
 		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
 	if (alg != CAB_ALG_DEFAULT && alg != CAB_ALG_EC_P256 && alg != CAB_ALG_RSA_3072)
 		return cab_err_set(err, CAB_E_INVALID, "alg", "unknown key algorithm");
-	/* find-or-create must be one step per id, or two threads could make two keys */
-	pthread_mutex_lock(&cab->keygen_lock);
+	/* find-or-create is one step per id inside p11.c (token lock) */
 	rc = cab_p11_keygen(cab->p11, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, &pub, &got, &existed, err);
-	pthread_mutex_unlock(&cab->keygen_lock);
 	if (rc != 0)
 		goto out;
 	if (existed && alg != CAB_ALG_DEFAULT && got != alg) {

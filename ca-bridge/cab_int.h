@@ -99,8 +99,7 @@ struct cab {
 	int ncp_plus, adv_digital_signature;
 	int crl_hours;
 
-	struct cab_p11 *p11;
-	pthread_mutex_t keygen_lock; /* keygen: find-or-create must not race for one id */
+	struct cab_p11 *p11; /* thread-safe by its own lock */
 
 	/* CA state: everything below is guarded by lock (and, across processes, by lock_fd). */
 	pthread_mutex_t lock;

@@ -54,7 +54,7 @@ static int fill_cert(const unsigned char *der, size_t len, struct cab_cert *out,
 	out->der_len = len;
 	memcpy(out->pem, pem, (size_t)pemlen);
 	out->pem[pemlen] = '\0';
-	snprintf(out->serial_hex, sizeof(out->serial_hex), "%s", hex);
+	cab_serial_canon(hex, out->serial_hex); /* BN_bn2hex: at most 40 digits for our serials */
 	out->not_before = asn1_time_t(X509_get0_notBefore(x));
 	out->not_after = asn1_time_t(X509_get0_notAfter(x));
 out:

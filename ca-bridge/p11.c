@@ -3,9 +3,13 @@
  * generate subscriber key pairs (R2) and sign digests with them.
  *
  * Thread-safety: the module is initialised with CKF_OS_LOCKING_OK and every call opens its
- * own session, so several worker threads may use one struct cab_p11.  One session opened at
- * start holds the login (PKCS#11 login state is per application and token, so the per-call
- * sessions are logged in too).  The PIN is never copied into a message.
+ * own session; one session opened at start holds the login (PKCS#11 login state is per
+ * application and token, so the per-call sessions are logged in too).  On top of that every
+ * call holds p->lock: SoftHSM2 2.6 fails (CKR_GENERAL_ERROR, even crashes) when key pairs
+ * are generated while other threads use the token (SoftHSMv2 issues #573, #688), and the
+ * lock also makes keygen's find-or-create one step per id.  A token operation takes a few
+ * milliseconds, so serialising them costs little next to the jobs around them.
+ * The PIN is never copied into a message.
  */
 #include "ca-bridge/cab_int.h"
 
@@ -24,6 +28,7 @@ struct cab_p11 {
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE login;
 	int finalize;
+	pthread_mutex_t lock; /* see above: one token operation at a time */
 };
 
 /* C_Initialize is per process and module; count our users so one cab_close does not pull
@@ -145,6 +150,7 @@ int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, co
 
 	if (p == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+	pthread_mutex_init(&p->lock, NULL);
 	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
 	if (p->dl == NULL) {
 		rc = cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "cannot load module: %s", dlerror());
@@ -182,6 +188,7 @@ void cab_p11_close(struct cab_p11 *p)
 		p11_fini(p);
 	if (p->dl != NULL)
 		dlclose(p->dl);
+	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
@@ -338,12 +345,15 @@ int cab_p11_find(struct cab_p11 *p, const char *key_id, EVP_PKEY **pub, enum cab
 	CK_OBJECT_HANDLE priv;
 	int rc;
 
+	pthread_mutex_lock(&p->lock);
 	if ((rc = session(p, &s, err)) != 0)
-		return rc;
+		goto out;
 	rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err);
 	if (rc == 0)
 		rc = read_pub(p, s, key_id, pub, alg, err);
 	p->f->C_CloseSession(s);
+out:
+	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
 
@@ -396,8 +406,10 @@ int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_
 	CK_OBJECT_HANDLE priv;
 	int rc;
 
+	pthread_mutex_lock(&p->lock);
 	if ((rc = session(p, &s, err)) != 0)
-		return rc;
+		goto out;
+	/* find-or-create under the lock: a retried or parallel job never makes a second key */
 	rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err);
 	*existed = rc == 0;
 	if (rc == CAB_E_NOTFOUND)
@@ -405,6 +417,8 @@ int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_
 	if (rc == 0)
 		rc = read_pub(p, s, key_id, pub, got, err);
 	p->f->C_CloseSession(s);
+out:
+	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
 
@@ -452,8 +466,11 @@ int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
 	} else {
 		memcpy(in, dgst, 32);
 	}
-	if ((rc = session(p, &s, err)) != 0)
+	pthread_mutex_lock(&p->lock);
+	if ((rc = session(p, &s, err)) != 0) {
+		pthread_mutex_unlock(&p->lock);
 		return rc;
+	}
 	if ((rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err)) != 0)
 		goto out;
 	rv = p->f->C_SignInit(s, &mech, priv);
@@ -474,5 +491,6 @@ int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
 		cab_err_set(err, rc, "", "cannot encode the signature");
 out:
 	p->f->C_CloseSession(s);
+	pthread_mutex_unlock(&p->lock);
 	return rc;
 }

@@ -325,9 +325,12 @@ void cab_state_unlock(struct cab *cab)
 int cab_store_issued(struct cab *cab, const char *serial, time_t not_after,
 		     const char *request_id, struct cab_err *err)
 {
-	char line[160];
+	char line[160], canon[48];
 	int rc;
 
+	if (cab_serial_canon(serial, canon) != 0)
+		return cab_err_set(err, CAB_E_CA, "serial", "malformed serial");
+	serial = canon;
 	snprintf(line, sizeof(line), "%s %lld %s\n", serial, (long long)not_after, request_id);
 	if ((rc = cab_append_line(cab->issued_fd, line, err)) != 0)
 		return rc;

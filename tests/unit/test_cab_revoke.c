@@ -1,0 +1,350 @@
+/* test_cab_revoke.c - issuing once per request, revocation (R14: reasons, final, durable)
+ * and the signed CRL, checked through the OpenSSL API (what `openssl verify -crl_check`
+ * does), plus several threads at once. */
+#include "ca-bridge/cab.h"
+#include "tests/lib/ts_cab.h"
+
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct ts_cab t;
+
+static void setup(void)
+{
+	cr_assert_eq(ts_cab_setup(&t, 1), 0, "setup: %s", t.err.msg);
+}
+
+static void teardown(void)
+{
+	ts_cab_teardown(&t);
+}
+
+TestSuite(cab_revoke, .init = setup, .fini = teardown);
+
+static void issue(const char *id, enum cab_class cls, struct cab_cert *c)
+{
+	struct cab_request req;
+	struct cab_key k;
+	struct cab_err err;
+
+	cr_assert_eq(cab_keygen(t.cab, id, CAB_ALG_DEFAULT, &k, &err), 0, "%s", err.msg);
+	cab_key_free(&k);
+	ts_cab_request(&req, id, cls, id);
+	cr_assert_eq(cab_issue(t.cab, &req, c, &err), 0, "%s", err.msg);
+}
+
+static X509_CRL *get_crl(void)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	struct cab_err err;
+	X509_CRL *crl;
+
+	cr_assert_eq(cab_crl(t.cab, &der, &len, &err), 0, "%s", err.msg);
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	cr_assert_not_null(crl, "the CRL does not parse");
+	cr_assert_eq(p, der + len, "trailing bytes after the CRL");
+	free(der);
+	return crl;
+}
+
+static X509 *ca_cert(void)
+{
+	char *pem = NULL;
+	struct cab_err err;
+	BIO *bio;
+	X509 *ca;
+
+	cr_assert_eq(cab_chain_pem(t.cab, &pem, &err), 0, "%s", err.msg);
+	bio = BIO_new_mem_buf(pem, -1);
+	ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	free(pem);
+	cr_assert_not_null(ca);
+	return ca;
+}
+
+static X509 *cert_of(const struct cab_cert *c)
+{
+	const unsigned char *p = c->der;
+	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+
+	cr_assert_not_null(x);
+	return x;
+}
+
+/* The entry for serial on crl, or NULL; *reason gets its reasonCode (-1 when absent). */
+static X509_REVOKED *entry(X509_CRL *crl, const char *serial_hex, int *reason)
+{
+	STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
+
+	for (int i = 0; i < sk_X509_REVOKED_num(revs); i++) {
+		X509_REVOKED *r = sk_X509_REVOKED_value(revs, i);
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), NULL);
+		char *hex = BN_bn2hex(bn);
+		int match = strcmp(hex, serial_hex) == 0;
+
+		OPENSSL_free(hex);
+		BN_free(bn);
+		if (!match)
+			continue;
+		ASN1_ENUMERATED *e = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
+
+		*reason = e ? (int)ASN1_ENUMERATED_get(e) : -1;
+		ASN1_ENUMERATED_free(e);
+		return r;
+	}
+	return NULL;
+}
+
+/* Entries on the CRL (an empty CRL has no revokedCertificates at all). */
+static int entries(X509_CRL *crl)
+{
+	STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
+
+	return revs ? sk_X509_REVOKED_num(revs) : 0;
+}
+
+static long crl_number(X509_CRL *crl)
+{
+	ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	long v;
+
+	cr_assert_not_null(n, "no CRL number");
+	v = ASN1_INTEGER_get(n);
+	ASN1_INTEGER_free(n);
+	return v;
+}
+
+/* One request never yields two certificates, also across a restart. */
+Test(cab_revoke, issue_twice_same_request_id_same_certificate)
+{
+	struct cab_cert a, b, c;
+
+	issue("same-1", CAB_CLASS_QUALIFIED, &a);
+	issue("same-1", CAB_CLASS_QUALIFIED, &b);
+	cr_expect_str_eq(a.serial_hex, b.serial_hex);
+	cr_assert_eq(a.der_len, b.der_len);
+	cr_expect_eq(memcmp(a.der, b.der, a.der_len), 0);
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	issue("same-1", CAB_CLASS_QUALIFIED, &c);
+	cr_expect_str_eq(a.serial_hex, c.serial_hex);
+	/* a different request gets a different, positive, 128-bit serial */
+	cab_cert_free(&b);
+	issue("other-1", CAB_CLASS_QUALIFIED, &b);
+	cr_expect_str_neq(a.serial_hex, b.serial_hex);
+	cr_expect_leq(strlen(b.serial_hex), 32);
+	cr_expect_gt(b.not_after, b.not_before);
+	cr_expect_not_null(strstr(b.pem, "-----BEGIN CERTIFICATE-----"));
+	cab_cert_free(&a);
+	cab_cert_free(&b);
+	cab_cert_free(&c);
+}
+
+/* R14: revoked with a reason; revocation is final. */
+Test(cab_revoke, r14_revoke_is_final_and_second_revoke_refused)
+{
+	struct cab_cert c;
+	struct cab_err err;
+	enum cab_reason reason;
+	X509_CRL *crl;
+	int code = 0;
+
+	issue("rev-1", CAB_CLASS_ADVANCED, &c);
+	cr_assert_eq(cab_reason_parse("keyCompromise", &reason), 0);
+	cr_assert_eq(cab_revoke(t.cab, c.serial_hex, reason, 0, &err), 0, "%s", err.msg);
+	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED);
+	/* lower case is the same serial: still refused */
+	for (char *s = c.serial_hex; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED);
+	/* leading zeros (BN_bn2hex writes whole bytes) name the same serial too */
+	char padded[64];
+	snprintf(padded, sizeof(padded), "00%s", c.serial_hex);
+	cr_expect_eq(cab_revoke(t.cab, padded, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED);
+	/* and after a restart, from the durable log */
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED);
+	for (char *s = c.serial_hex; *s; s++)
+		*s = (char)toupper((unsigned char)*s);
+	crl = get_crl();
+	cr_assert_not_null(entry(crl, c.serial_hex, &code));
+	cr_expect_eq(code, CAB_REASON_KEY_COMPROMISE, "the first reason stands, got %d", code);
+	cr_expect_eq(entries(crl), 1);
+	X509_CRL_free(crl);
+	cab_cert_free(&c);
+}
+
+Test(cab_revoke, r14_unknown_serial_and_reason_refused)
+{
+	struct cab_err err;
+	enum cab_reason reason;
+
+	cr_expect_eq(cab_revoke(t.cab, "0123456789ABCDEF", CAB_REASON_UNSPECIFIED, 0, &err), CAB_E_NOTFOUND);
+	cr_expect_eq(cab_revoke(t.cab, "xyz", CAB_REASON_UNSPECIFIED, 0, &err), CAB_E_INVALID);
+	cr_expect_eq(cab_reason_parse("certificateHold", &reason), CAB_E_INVALID);
+	cr_expect_eq(cab_reason_parse("removeFromCRL", &reason), CAB_E_INVALID);
+	/* every R14 reason parses to its RFC 5280 code */
+	static const struct {
+		const char *name;
+		int code;
+	} reasons[] = { { "unspecified", 0 }, { "keyCompromise", 1 }, { "affiliationChanged", 3 },
+			{ "superseded", 4 }, { "cessationOfOperation", 5 }, { "privilegeWithdrawn", 9 } };
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		cr_assert_eq(cab_reason_parse(reasons[i].name, &reason), 0, "%s", reasons[i].name);
+		cr_expect_eq((int)reason, reasons[i].code);
+		cr_expect_str_eq(cab_reason_name(reason), reasons[i].name);
+	}
+}
+
+/* R14: the CRL lists the serial with its reason, is v2, signed by the CA, fresh, keeps
+ * expired entries (ExpiredCertsOnCRL), and X509_verify_cert with CRL checking says revoked. */
+Test(cab_revoke, r14_crl_lists_revoked_serial_signed_by_ca)
+{
+	struct cab_cert c, ok;
+	struct cab_err err;
+	X509_CRL *before, *crl;
+	X509 *ca = ca_cert(), *x, *y;
+	ASN1_OBJECT *expired = OBJ_txt2obj("2.5.29.60", 1);
+	int code = 0, day, sec;
+
+	issue("crl-1", CAB_CLASS_QUALIFIED, &c);
+	issue("crl-ok", CAB_CLASS_QUALIFIED, &ok);
+	before = get_crl();
+	cr_expect_eq(entries(before), 0);
+	cr_assert_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_AFFILIATION_CHANGED, 0, &err), 0, "%s", err.msg);
+	crl = get_crl();
+
+	cr_expect_eq(X509_CRL_get_version(crl), X509_CRL_VERSION_2);
+	cr_expect_eq(X509_CRL_verify(crl, X509_get0_pubkey(ca)), 1, "CRL signature does not verify");
+	cr_expect_eq(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)), 0);
+	cr_expect_gt(crl_number(crl), crl_number(before), "the CRL number must grow");
+	cr_assert_not_null(entry(crl, c.serial_hex, &code));
+	cr_expect_eq(code, CAB_REASON_AFFILIATION_CHANGED);
+	cr_expect_null(entry(crl, ok.serial_hex, &code));
+	cr_expect_geq(X509_CRL_get_ext_by_OBJ(crl, expired, -1), 0, "no ExpiredCertsOnCRL");
+	cr_assert_not_null(X509_CRL_get0_nextUpdate(crl));
+	cr_assert(ASN1_TIME_diff(&day, &sec, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl)));
+	cr_expect_eq(day * 86400 + sec, 24 * 3600, "nextUpdate is crl_validity_hours after thisUpdate");
+
+	/* what `openssl verify -crl_check` does */
+	x = cert_of(&c);
+	y = cert_of(&ok);
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_add_cert(store, ca);
+	X509_STORE_add_crl(store, crl);
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	X509_STORE_CTX_init(ctx, store, x, NULL);
+	cr_expect_eq(X509_verify_cert(ctx), 0);
+	cr_expect_eq(X509_STORE_CTX_get_error(ctx), X509_V_ERR_CERT_REVOKED, "%s",
+		     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	X509_STORE_CTX_cleanup(ctx);
+	X509_STORE_CTX_init(ctx, store, y, NULL);
+	cr_expect_eq(X509_verify_cert(ctx), 1, "unrevoked: %s",
+		     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	ASN1_OBJECT_free(expired);
+	X509_free(x);
+	X509_free(y);
+	X509_free(ca);
+	X509_CRL_free(before);
+	X509_CRL_free(crl);
+	cab_cert_free(&c);
+	cab_cert_free(&ok);
+}
+
+/* The cached CRL is served until something changes; the number never goes backwards. */
+Test(cab_revoke, r14_crl_cached_until_change_and_number_survives_restart)
+{
+	struct cab_cert c;
+	struct cab_err err;
+	X509_CRL *a, *b, *d;
+	long na;
+
+	a = get_crl();
+	b = get_crl();
+	na = crl_number(a);
+	cr_expect_eq(crl_number(b), na, "no change, no new CRL");
+	issue("num-1", CAB_CLASS_ADVANCED, &c);
+	cr_assert_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_UNSPECIFIED, 0, &err), 0);
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	d = get_crl();
+	cr_expect_gt(crl_number(d), na);
+	int code = 0;
+	cr_expect_not_null(entry(d, c.serial_hex, &code), "revocation lost in the restart");
+	cr_expect_eq(code, -1, "RFC 5280: no reasonCode for unspecified");
+	X509_CRL_free(a);
+	X509_CRL_free(b);
+	X509_CRL_free(d);
+	cab_cert_free(&c);
+}
+
+/* ---- several worker threads at once (the service calls from libuv's pool) ---- */
+
+struct job {
+	char id[32];
+	struct cab_cert cert;
+	int rc;
+	struct cab_err err;
+};
+
+static void *worker(void *arg)
+{
+	struct job *j = arg;
+	struct cab_request req;
+	struct cab_key k;
+	struct cab_err *err = &j->err;
+
+	j->rc = cab_keygen(t.cab, j->id, CAB_ALG_DEFAULT, &k, err);
+	if (j->rc == 0) {
+		cab_key_free(&k);
+		ts_cab_request(&req, j->id, CAB_CLASS_QUALIFIED, j->id);
+		j->rc = cab_issue(t.cab, &req, &j->cert, err);
+	}
+	if (j->rc == 0)
+		j->rc = cab_revoke(t.cab, j->cert.serial_hex, CAB_REASON_SUPERSEDED, 0, err);
+	/* revoking twice from several threads: exactly one wins */
+	if (j->rc == CAB_E_ALREADY_REVOKED)
+		j->rc = 1;
+	return NULL;
+}
+
+Test(cab_revoke, threads_issue_and_revoke_concurrently)
+{
+	enum { N = 8 };
+	pthread_t th[N];
+	struct job jobs[N];
+	int wins = 0;
+	X509_CRL *crl;
+
+	memset(jobs, 0, sizeof(jobs));
+	for (int i = 0; i < N; i++) {
+		/* pairs of threads share a request id: the same certificate, one revocation */
+		snprintf(jobs[i].id, sizeof(jobs[i].id), "th-%d", i / 2);
+		cr_assert_eq(pthread_create(&th[i], NULL, worker, &jobs[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < N; i += 2) {
+		cr_expect(jobs[i].rc >= 0 && jobs[i + 1].rc >= 0, "%d %s / %d %s", jobs[i].rc, jobs[i].err.msg,
+			  jobs[i + 1].rc, jobs[i + 1].err.msg);
+		cr_expect_str_eq(jobs[i].cert.serial_hex, jobs[i + 1].cert.serial_hex);
+		wins += (jobs[i].rc == 0) + (jobs[i + 1].rc == 0);
+	}
+	cr_expect_eq(wins, N / 2, "exactly one revocation per certificate");
+	crl = get_crl();
+	cr_expect_eq(entries(crl), N / 2);
+	X509_CRL_free(crl);
+	for (int i = 0; i < N; i++)
+		cab_cert_free(&jobs[i].cert);
+}
