@@ -17,7 +17,12 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/param_build.h>
+/* The PKCS#11 header comes from p11-kit (Debian: libp11-kit-dev), a free drop-in of OASIS's. */
+#if __has_include(<p11-kit-1/p11-kit/pkcs11.h>)
 #include <p11-kit-1/p11-kit/pkcs11.h>
+#else
+#error "pkcs11.h not found: install libp11-kit-dev (deploy/install-deps.sh)"
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

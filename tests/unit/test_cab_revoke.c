@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct ts_cab t;
 
@@ -147,6 +148,57 @@ Test(cab_revoke, issue_twice_same_request_id_same_certificate)
 	cab_cert_free(&a);
 	cab_cert_free(&b);
 	cab_cert_free(&c);
+}
+
+/* Crash between writing the certificate and its log line: the retry returns the same
+ * certificate and records the serial, so it can still be revoked. */
+Test(cab_revoke, crash_before_log_line_is_repaired_on_retry)
+{
+	struct cab_cert a, b;
+	struct cab_err err;
+	char path[400];
+
+	issue("crash-1", CAB_CLASS_ADVANCED, &a);
+	cab_close(t.cab);
+	t.cab = NULL;
+	snprintf(path, sizeof(path), "%s/issued.log", t.ca_dir);
+	cr_assert_eq(truncate(path, 0), 0);
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	cr_expect_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_NOTFOUND);
+	issue("crash-1", CAB_CLASS_ADVANCED, &b);
+	cr_expect_str_eq(a.serial_hex, b.serial_hex);
+	cr_expect_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), 0, "%s", err.msg);
+	cab_cert_free(&a);
+	cab_cert_free(&b);
+}
+
+/* A torn last line (crash in the middle of an unacknowledged append) is cut off at open. */
+Test(cab_revoke, r14_torn_log_tail_is_cut_and_log_stays_usable)
+{
+	struct cab_cert a;
+	struct cab_err err;
+	char path[400];
+	FILE *f;
+	X509_CRL *crl;
+	int code;
+
+	issue("torn-1", CAB_CLASS_QUALIFIED, &a);
+	cab_close(t.cab);
+	t.cab = NULL;
+	snprintf(path, sizeof(path), "%s/revoked.log", t.ca_dir);
+	f = fopen(path, "a");
+	cr_assert_not_null(f);
+	fputs("DEADBEEF 1 17", f);
+	fclose(f);
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	cr_assert_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_CESSATION_OF_OPERATION, 0, &err), 0, "%s", err.msg);
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	crl = get_crl();
+	cr_expect_eq(entries(crl), 1);
+	cr_expect_not_null(entry(crl, a.serial_hex, &code));
+	cr_expect_eq(code, CAB_REASON_CESSATION_OF_OPERATION);
+	X509_CRL_free(crl);
+	cab_cert_free(&a);
 }
 
 /* R14: revoked with a reason; revocation is final. */
