@@ -31,12 +31,18 @@ struct job {
 	const char *kind;
 	json_t *payload; /* borrowed; valid until job_done/job_fail */
 	int attempt;     /* 1 for the first run */
+	const char *idempotency_key; /* borrowed, NULL when the job has none */
 	struct app *app;
 	void *handler_data;
 	void *priv; /* runner's */
 };
 
 typedef void (*job_handler)(struct job *job);
+
+/* The server module (server.c modules[]): creates the runner as app->jobs, registers the
+ * built-in kinds, LISTENs on 'ra_jobs' and starts claiming.  server_jobs_stop (server.h's
+ * drain hook, in jobs.c) stops claiming and calls done once the jobs in flight have ended. */
+int jobs_init(struct app *app, struct ra_err *err);
 
 /* Registers a handler; max_attempts after which a failing job is parked dead. */
 void jobs_register(struct jobs *jobs, const char *kind, job_handler fn, void *data, int max_attempts);

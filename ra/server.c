@@ -11,6 +11,8 @@
 
 #include "ra/app.h"
 #include "ra/http.h"
+#include "ra/intake.h"
+#include "ra/jobs.h"
 #include "ra/log.h"
 #include "ra/migrate.h"
 #include "ra/ca.h"
@@ -24,9 +26,11 @@ static const struct {
 	server_module_init init;
 } modules[] = {
 	{"ops", routes_ops_init},
+	{"jobs", jobs_init}, /* before every module that registers job kinds */
 	{"admin", routes_admin_init},
 	/* after the job runner: it registers job kinds */
 	{"ca", ca_init},
+	{"intake", intake_init}, /* after the job runner: registers ident_invite */
 };
 
 /* Optional hooks a module may provide to take part in draining (job runner). */
