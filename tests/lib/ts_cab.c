@@ -13,8 +13,14 @@ int ts_cab_setup(struct ts_cab *t, int open)
 {
 	char hsm[300];
 
+	const char *tmp = getenv("RA_TEST_TMP"); /* tests/run.sh's scratch dir, removed after the run */
+
 	memset(t, 0, sizeof(*t));
-	snprintf(t->dir, sizeof(t->dir), "/tmp/cab-test-XXXXXX");
+	if (tmp == NULL || tmp[0] == '\0')
+		tmp = getenv("TMPDIR");
+	if (tmp == NULL || tmp[0] == '\0')
+		tmp = "/tmp";
+	snprintf(t->dir, sizeof(t->dir), "%s/cab-test-XXXXXX", tmp);
 	if (mkdtemp(t->dir) == NULL) {
 		snprintf(t->err.msg, sizeof(t->err.msg), "mkdtemp failed");
 		return -1;
