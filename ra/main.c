@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ra/admin.h"
+#include "ra/audit.h"
 #include "ra/config.h"
 #include "ra/migrate.h"
 #include "ra/server.h"
@@ -17,6 +18,7 @@ static void usage(FILE *f)
 	fputs("usage: ra [--config FILE] COMMAND\n"
 	      "  serve                 run the service (HTTP, jobs) until SIGTERM\n"
 	      "  migrate               apply pending database migrations\n"
+	      "  audit verify          check the audit log's hash chain (exit 1 names the first broken record)\n"
 	      "  --print-config        show the effective configuration, secrets masked\n"
 	      "  token create --name NAME --role support|admin\n"
 	      "                        make an admin-API token for a support user; printed once\n"
@@ -116,6 +118,8 @@ int main(int argc, char **argv)
 		rc = server_run(&cfg);
 	else if (!strcmp(cmd, "migrate"))
 		rc = cmd_migrate(&cfg);
+	else if (!strcmp(cmd, "audit"))
+		rc = audit_cmd(&cfg, argc - optind - 1, argv + optind + 1);
 	else if (!strcmp(cmd, "token"))
 		rc = cmd_token(&cfg, argc - optind - 1, argv + optind + 1);
 	else {
