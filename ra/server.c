@@ -11,6 +11,7 @@
 
 #include "ra/app.h"
 #include "ra/http.h"
+#include "ra/httpc.h"
 #include "ra/jobs.h"
 #include "ra/log.h"
 #include "ra/migrate.h"
@@ -148,6 +149,11 @@ int server_run(struct config *cfg)
 				(int)cfg_int(cfg, "db.connect_timeout_ms"));
 	if (http_server_new(&r->app, &err) == NULL)
 		goto fail_loop;
+	r->app.httpc = httpc_new(&r->loop); /* before the modules: they keep it for their peers */
+	if (r->app.httpc == NULL) {
+		ra_err_set(&err, RA_E_INTERNAL, "", "cannot start the HTTP/SMTP client (libcurl)");
+		goto fail_loop;
+	}
 	for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
 		if (modules[i].init(&r->app, &err) != 0) {
 			log_error("server.module_failed", "module", modules[i].name, NULL);
