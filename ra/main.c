@@ -10,6 +10,7 @@
 #include "ra/admin.h"
 #include "ra/audit.h"
 #include "ra/config.h"
+#include "ra/contract.h"
 #include "ra/migrate.h"
 #include "ra/server.h"
 
@@ -19,6 +20,8 @@ static void usage(FILE *f)
 	      "  serve                 run the service (HTTP, jobs) until SIGTERM\n"
 	      "  migrate               apply pending database migrations\n"
 	      "  audit verify          check the audit log's hash chain (exit 1 names the first broken record)\n"
+	      "  contract create --org NAME [--org-id ID] --quota N\n"
+	      "                        make a contract number (R6); printed\n"
 	      "  --print-config        show the effective configuration, secrets masked\n"
 	      "  token create --name NAME --role support|admin\n"
 	      "                        make an admin-API token for a support user; printed once\n"
@@ -120,6 +123,8 @@ int main(int argc, char **argv)
 		rc = cmd_migrate(&cfg);
 	else if (!strcmp(cmd, "audit"))
 		rc = audit_cmd(&cfg, argc - optind - 1, argv + optind + 1);
+	else if (!strcmp(cmd, "contract"))
+		rc = contract_cmd(&cfg, argc - optind - 1, argv + optind + 1);
 	else if (!strcmp(cmd, "token"))
 		rc = cmd_token(&cfg, argc - optind - 1, argv + optind + 1);
 	else {
