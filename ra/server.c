@@ -12,6 +12,7 @@
 #include "ra/app.h"
 #include "ra/http.h"
 #include "ra/httpc.h"
+#include "ra/intake.h"
 #include "ra/jobs.h"
 #include "ra/log.h"
 #include "ra/migrate.h"
@@ -30,6 +31,7 @@ static const struct {
 	{"admin", routes_admin_init},
 	/* after the job runner: it registers job kinds */
 	{"ca", ca_init},
+	{"intake", intake_init}, /* after the job runner: registers ident_invite */
 };
 
 /* Optional hooks a module may provide to take part in draining (job runner). */
