@@ -41,11 +41,13 @@ static const char *sql_items =
 	" SELECT it.order_id, it.id, g, it.class, it.validity_years, it.organisation, it.organisation_id, it.function"
 	" FROM it CROSS JOIN LATERAL generate_series(1, it.quantity) AS g";
 
-/* R6: the quota is taken by the row update itself, so two orders cannot both take the last place. */
+/* R6: the quota is taken by the row update itself, so two orders cannot both take the last place.
+ * The places are the order's stored certificate requests (a waiting order keeps its first items). */
 static const char *sql_take_quota =
-	"UPDATE contracts SET used = used + $2::int"
-	" WHERE number = $1 AND status = 'open' AND used + $2::int <= quota"
-	" RETURNING id, organisation, organisation_id";
+	"UPDATE contracts SET used = used + n.c"
+	" FROM (SELECT count(*)::int AS c FROM cert_requests WHERE order_id = $2::bigint) n"
+	" WHERE number = $1 AND status = 'open' AND used + n.c <= quota"
+	" RETURNING id, organisation, organisation_id, n.c";
 
 static const char *sql_contract_why = "SELECT status, quota - used FROM contracts WHERE number = $1";
 
@@ -382,15 +384,12 @@ static void user_start(struct intake_req *r);
 
 static void pay_start(struct intake_req *r)
 {
-	char n[16];
-
 	if (r->o->contract_number == NULL) {
 		user_start(r);
 		return;
 	}
-	snprintf(n, sizeof(n), "%d", r->n_certs);
 	{
-		const char *p[] = {r->o->contract_number, n};
+		const char *p[] = {r->o->contract_number, r->order_id};
 		q(r, sql_take_quota, 2, p, step_quota);
 	}
 }
@@ -405,7 +404,7 @@ static void step_quota(struct intake_req *r, PGresult *res)
 	snprintf(r->contract_id, sizeof(r->contract_id), "%s", PQgetvalue(res, 0, 0));
 	r->contract_org = strdup(PQgetvalue(res, 0, 1));
 	r->contract_org_id = db_val(res, 0, 2) ? strdup(PQgetvalue(res, 0, 2)) : NULL;
-	r->quota_taken = r->n_certs;
+	r->quota_taken = atoi(PQgetvalue(res, 0, 3));
 	user_start(r);
 }
 
