@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libh2o-dev libuv1-dev libpq-dev libssl-dev openssl
 libcurl4-openssl-dev libjansson-dev libcriterion-dev libphonenumber-dev libunistring-dev
-postgresql-15 postgresql-client-15 softhsm2 opensc python3 python3-aiosmtpd curl procps
+postgresql-15 postgresql-client-15 softhsm2 libp11-kit-dev opensc python3 python3-aiosmtpd curl procps
 util-linux"
 missing=""
 for p in $PKGS; do
