@@ -599,7 +599,7 @@ static void on_rollback(PGresult *res, const struct ra_err *err, void *data)
 
 void db_release(struct db_conn *c)
 {
-	if (c->state == C_UP && PQtransactionStatus(c->pg) != PQTRANS_IDLE && c->head == NULL) {
+	if (c->state == C_UP && c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE && c->head == NULL) {
 		/* An abandoned transaction must not leak into the next lease. */
 		db_conn_query(c, "ROLLBACK", 0, NULL, on_rollback, c);
 		return;
@@ -711,8 +711,8 @@ static void conn_close(struct db_conn *c)
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
+	c->state = C_CLOSED; /* before the callbacks: a release from one must not queue a ROLLBACK */
 	fail_queue(c, "pool closing");
-	c->state = C_CLOSED;
 	uv_timer_stop(&c->retry);
 	uv_close((uv_handle_t *)&c->retry, on_timer_closed);
 }

@@ -68,6 +68,11 @@ static void close_db(struct run *r)
 	uv_close((uv_handle_t *)&r->drain_timer, NULL);
 	uv_close((uv_handle_t *)&r->sigterm, NULL);
 	uv_close((uv_handle_t *)&r->sigint, NULL);
+	/* jobs have finished, so nothing waits on the client any more; leftovers are cancelled */
+	if (r->app.httpc) {
+		httpc_free(r->app.httpc);
+		r->app.httpc = NULL;
+	}
 	db_pool_close(r->app.db, on_db_closed, r);
 }
 

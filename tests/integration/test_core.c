@@ -120,7 +120,7 @@ Test(core, database_crash_gives_503_then_recovers_without_restarting_ra, .timeou
 	cr_expect_lt(now_s() - t0, 5.0, "recovered within a few seconds");
 	cr_expect_eq(rt_ra_stop(&ra, SIGTERM), 0);
 	snprintf(cmd, sizeof(cmd), "%s/tests/lib/pg.sh stop %s/pg", getenv("RA_TEST_ROOT"), dir);
-	system(cmd);
+	cr_expect_eq(system(cmd), 0);
 	free(dir);
 }
 
