@@ -307,3 +307,21 @@ void rt_resp_free(struct rt_resp *r)
 	free(r->body);
 	r->body = NULL;
 }
+
+int rt_wait_sql(const char *db_url, const char *sql, const char *want, double timeout_s)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		char *v = rt_sql(db_url, sql);
+		int ok = v && strcmp(v, want) == 0;
+		free(v);
+		if (ok)
+			return 1;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 > timeout_s)
+			return 0;
+		usleep(20000);
+	}
+}

@@ -58,3 +58,9 @@ char *rt_tmpdir(void);
 const char *rt_bin(const char *name);
 
 #endif
+
+#ifndef RA_TEST_RT_WAIT
+#define RA_TEST_RT_WAIT
+/* Polls a one-value query until it returns want (string compare); 1 when it did in time. */
+int rt_wait_sql(const char *db_url, const char *sql, const char *want, double timeout_s);
+#endif

@@ -1,0 +1,298 @@
+/*
+ * test_issue.c - issuance and revocation through the real `ra serve`, its job runner, the
+ * SoftHSM2 token and the local CA (issue #6): keys on the token (R2), profiles (R1, R5),
+ * identification before issuance (R7), revocation final and in the CRL (R14), replacement
+ * revoking the old certificate only once the new one exists (R15).
+ */
+#include <criterion/criterion.h>
+#include <openssl/x509.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/lib/rt.h"
+#include "tests/lib/ts_token.h"
+
+struct env {
+	char *db;
+	char *dir;
+	char e_pin[64], e_tok[64], e_conf[600], e_cadir[600];
+	const char *envv[6];
+	struct rt_ra ra;
+};
+
+static void start(struct env *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->db = rt_db_new();
+	e->dir = rt_tmpdir();
+	cr_assert_eq(ts_token_init(e->dir, "ra-test", "12345678", "4711"), 0);
+	snprintf(e->e_pin, sizeof(e->e_pin), "RA_PKCS11_PIN=4711");
+	snprintf(e->e_tok, sizeof(e->e_tok), "RA_PKCS11_TOKEN=ra-test");
+	snprintf(e->e_conf, sizeof(e->e_conf), "SOFTHSM2_CONF=%s/softhsm2.conf", e->dir);
+	snprintf(e->e_cadir, sizeof(e->e_cadir), "RA_CA_DIR=%s/ca", e->dir);
+	e->envv[0] = e->e_pin;
+	e->envv[1] = e->e_tok;
+	e->envv[2] = e->e_conf;
+	e->envv[3] = e->e_cadir;
+	e->envv[4] = "RA_JOBS_BACKOFF_MS=50";
+	e->envv[5] = NULL;
+	cr_assert_eq(rt_ra_start(&e->ra, e->db, e->envv), 0);
+}
+
+static void stop(struct env *e)
+{
+	cr_expect_eq(rt_ra_stop(&e->ra, SIGTERM), 0);
+	free(e->db);
+	free(e->dir);
+}
+
+/* Inserts a certificate request and its cert_issue job in one transaction (the outbox).
+ * ident: the identification id or NULL; replaces: "'old-id', 'reason'" or NULL. */
+static void request(const char *db, const char *id, const char *cls, int years, const char *ident, const char *replaces)
+{
+	char sql[2048], err[512], identv[80];
+
+	if (ident)
+		snprintf(identv, sizeof(identv), "'%s'", ident);
+	else
+		snprintf(identv, sizeof(identv), "NULL");
+	snprintf(sql, sizeof(sql),
+		 "BEGIN;"
+		 "INSERT INTO certificates (id, class, subject, validity_years, ident_id%s) VALUES ('%s', '%s',"
+		 " '{\"country\":\"AT\",\"given_name\":\"Anna\",\"surname\":\"Müller\",\"serial_number\":\"PNOAT-1\","
+		 "\"common_name\":\"Anna Müller\"}', %d, %s%s%s);"
+		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
+		 " jsonb_build_object('certificate_id', '%s'), 'cert_issue:%s');"
+		 "COMMIT;",
+		 replaces ? ", replaces, replace_reason" : "", id, cls, years, identv, replaces ? ", " : "",
+		 replaces ? replaces : "", id, id);
+	cr_assert_eq(rt_exec(db, sql, err, sizeof(err)), 0, "%s\n%s", err, sql);
+}
+
+#define VAL(db, fmt, id)                                                                                            \
+	({                                                                                                          \
+		char sql_[512];                                                                                     \
+		snprintf(sql_, sizeof(sql_), fmt, id);                                                              \
+		rt_sql(db, sql_);                                                                                   \
+	})
+
+static int wait_state(const char *db, const char *id, const char *state)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT state FROM certificates WHERE id = '%s'", id);
+	return rt_wait_sql(db, sql, state, 60);
+}
+
+Test(issue, r1_r2_qualified_certificate_issued_with_key_on_token, .timeout = 120)
+{
+	struct env e;
+	char *fp, *serial, *pem, *n;
+
+	start(&e);
+	request(e.db, "crt-q1", "qualified", 5, "ident-1", NULL);
+	cr_assert(wait_state(e.db, "crt-q1", "issued"), "certificate issued");
+	fp = VAL(e.db, "SELECT key_fingerprint FROM certificates WHERE id = '%s'", "crt-q1");
+	serial = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-q1");
+	pem = VAL(e.db, "SELECT pem FROM certificates WHERE id = '%s'", "crt-q1");
+	cr_expect(fp && strlen(fp) == 64, "SHA-256 key fingerprint stored");
+	cr_expect(serial && strlen(serial) > 8);
+	cr_expect(pem && strstr(pem, "BEGIN CERTIFICATE"));
+	n = VAL(e.db, "SELECT count(*) FROM jobs WHERE kind = 'transport_pin' AND payload->>'certificate_id' = '%s'", "crt-q1");
+	cr_expect_str_eq(n, "1", "TransportPIN job enqueued with the issuance (outbox)");
+	free(n);
+	n = VAL(e.db, "SELECT count(*) FROM audit_log WHERE action = 'cert.issued' AND object_id = '%s'", "crt-q1");
+	cr_expect_str_eq(n, "1");
+	free(n);
+	/* R5: five years for a qualified certificate */
+	n = VAL(e.db, "SELECT extract(year FROM age(not_after, not_before))::int FROM certificates WHERE id = '%s'", "crt-q1");
+	cr_expect_str_eq(n, "5");
+	free(n);
+	/* R2: the database refuses a second certificate with the same key */
+	{
+		char sql[512], err[256];
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO certificates (id, class, subject, validity_years, key_fingerprint) VALUES"
+			 " ('crt-dup', 'advanced', '{}', 10, '%s')", fp);
+		cr_expect_neq(rt_exec(e.db, sql, err, sizeof(err)), 0, "R2: same key for an advanced certificate refused");
+		cr_expect(strstr(err, "key_fingerprint") != NULL, "%s", err);
+	}
+	free(fp);
+	free(serial);
+	free(pem);
+	stop(&e);
+}
+
+Test(issue, r7_no_certificate_without_identification, .timeout = 120)
+{
+	struct env e;
+	char *n;
+
+	start(&e);
+	request(e.db, "crt-noid", "advanced", 10, NULL, NULL);
+	cr_assert(rt_wait_sql(e.db, "SELECT state FROM jobs WHERE idempotency_key = 'cert_issue:crt-noid'", "dead", 30));
+	n = VAL(e.db, "SELECT last_error FROM jobs WHERE idempotency_key = 'cert_issue:%s'", "crt-noid");
+	cr_expect(n && strstr(n, "R7"), "the dead job names R7: %s", n ? n : "(null)");
+	free(n);
+	n = VAL(e.db, "SELECT state || '/' || coalesce(serial, '-') FROM certificates WHERE id = '%s'", "crt-noid");
+	cr_expect_str_eq(n, "requested/-", "nothing issued");
+	free(n);
+	stop(&e);
+}
+
+Test(issue, r5_validity_outside_profile_fails_with_named_field, .timeout = 120)
+{
+	struct env e;
+	char *n;
+
+	start(&e);
+	request(e.db, "crt-6y", "qualified", 6, "ident-2", NULL);
+	cr_assert(wait_state(e.db, "crt-6y", "failed"));
+	n = VAL(e.db, "SELECT failure FROM certificates WHERE id = '%s'", "crt-6y");
+	cr_expect(n && strstr(n, "validity_years"), "%s", n ? n : "(null)");
+	free(n);
+	n = VAL(e.db, "SELECT state FROM jobs WHERE idempotency_key = 'cert_issue:%s'", "crt-6y");
+	cr_expect_str_eq(n, "dead", "a profile refusal is not retried");
+	free(n);
+	stop(&e);
+}
+
+Test(issue, retried_issuance_returns_the_same_certificate, .timeout = 120)
+{
+	struct env e;
+	char *s1, *s2, err[256];
+
+	start(&e);
+	request(e.db, "crt-re", "advanced", 10, "ident-3", NULL);
+	cr_assert(wait_state(e.db, "crt-re", "issued"));
+	s1 = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-re");
+	/* a second job for the same certificate (as after a crash between CA and commit) */
+	cr_assert_eq(rt_exec(e.db, "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
+				   " '{\"certificate_id\":\"crt-re\"}', 'cert_issue:crt-re:again')", err, sizeof(err)), 0, "%s", err);
+	cr_assert(rt_wait_sql(e.db, "SELECT state FROM jobs WHERE idempotency_key = 'cert_issue:crt-re:again'", "done", 30));
+	s2 = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-re");
+	cr_expect_str_eq(s1, s2, "one request, one certificate");
+	free(s1);
+	free(s2);
+	stop(&e);
+}
+
+static int crl_has(const struct rt_ra *ra, const char *serial_hex, int *reason)
+{
+	char url[256];
+	struct rt_resp r;
+	const unsigned char *p;
+	X509_CRL *crl;
+	int found = 0;
+
+	snprintf(url, sizeof(url), "%s/v1/ca/crl", ra->base);
+	cr_assert_eq(rt_http("GET", url, NULL, NULL, 0, &r), 0);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	p = (const unsigned char *)r.body;
+	crl = d2i_X509_CRL(NULL, &p, (long)r.len);
+	cr_assert_not_null(crl, "CRL parses as DER");
+	STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+	for (int i = 0; i < sk_X509_REVOKED_num(rev); i++) {
+		X509_REVOKED *x = sk_X509_REVOKED_value(rev, i);
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(x), NULL);
+		char *hex = BN_bn2hex(bn);
+		const char *h = hex, *want = serial_hex;
+		while (*h == '0' && h[1])
+			h++; /* BN_bn2hex pads to whole bytes; stored serials carry no leading zeros */
+		while (*want == '0' && want[1])
+			want++;
+		if (strcasecmp(h, want) == 0) {
+			ASN1_ENUMERATED *rc = X509_REVOKED_get_ext_d2i(x, NID_crl_reason, NULL, NULL);
+			found = 1;
+			*reason = rc ? (int)ASN1_ENUMERATED_get(rc) : 0;
+			ASN1_ENUMERATED_free(rc);
+		}
+		OPENSSL_free(hex);
+		BN_free(bn);
+	}
+	X509_CRL_free(crl);
+	rt_resp_free(&r);
+	return found;
+}
+
+Test(issue, r14_revocation_reaches_the_crl_and_is_final, .timeout = 120)
+{
+	struct env e;
+	char *serial, *n, err[512];
+	int reason = -1;
+
+	start(&e);
+	request(e.db, "crt-rv", "advanced", 10, "ident-4", NULL);
+	cr_assert(wait_state(e.db, "crt-rv", "issued"));
+	serial = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-rv");
+	cr_expect_not(crl_has(&e.ra, serial, &reason), "not on the CRL before revocation");
+	/* what the admin API runs (ca_sql_revoke) */
+	cr_assert_eq(rt_exec(e.db, "WITH c AS (UPDATE certificates SET state = 'revoked', revoked_at = now(),"
+				   " revocation_reason = 'keyCompromise' WHERE id = 'crt-rv' RETURNING id)"
+				   " INSERT INTO jobs (kind, payload, idempotency_key) SELECT 'ca_revoke',"
+				   " jsonb_build_object('certificate_id', id), 'ca_revoke:' || id FROM c", err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert(rt_wait_sql(e.db, "SELECT ca_revoked_at IS NOT NULL FROM certificates WHERE id = 'crt-rv'", "t", 30));
+	cr_expect(crl_has(&e.ra, serial, &reason), "serial on the CRL");
+	cr_expect_eq(reason, 1, "reason keyCompromise (1)");
+	/* R14: final - the database refuses to reinstate it */
+	cr_expect_neq(rt_exec(e.db, "UPDATE certificates SET state = 'active', revoked_at = NULL WHERE id = 'crt-rv'", err,
+			      sizeof(err)), 0);
+	cr_expect(strstr(err, "R14") != NULL, "%s", err);
+	n = VAL(e.db, "SELECT state FROM certificates WHERE id = '%s'", "crt-rv");
+	cr_expect_str_eq(n, "revoked");
+	free(n);
+	free(serial);
+	stop(&e);
+}
+
+Test(issue, r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued, .timeout = 120)
+{
+	struct env e;
+	char *old_fp, *new_fp, *n, *old_serial, err[256];
+	int reason = -1;
+
+	start(&e);
+	request(e.db, "crt-old", "advanced", 10, "ident-5", NULL);
+	cr_assert(wait_state(e.db, "crt-old", "issued"));
+	cr_assert_eq(rt_exec(e.db, "UPDATE certificates SET state = 'superseding' WHERE id = 'crt-old'", err, sizeof(err)), 0);
+	request(e.db, "crt-new", "advanced", 10, "ident-5", "'crt-old', 'affiliationChanged'");
+	cr_assert(wait_state(e.db, "crt-new", "issued"));
+	n = VAL(e.db, "SELECT state || '/' || revocation_reason || '/' || replaced_by FROM certificates WHERE id = '%s'", "crt-old");
+	cr_expect_str_eq(n, "revoked/affiliationChanged/crt-new");
+	free(n);
+	old_fp = VAL(e.db, "SELECT key_fingerprint FROM certificates WHERE id = '%s'", "crt-old");
+	new_fp = VAL(e.db, "SELECT key_fingerprint FROM certificates WHERE id = '%s'", "crt-new");
+	cr_expect_str_neq(old_fp, new_fp, "R2/R12: a replacement has a new key");
+	n = VAL(e.db, "SELECT (SELECT seq FROM audit_log WHERE action = 'cert.issued' AND object_id = 'crt-new') <"
+		      " (SELECT seq FROM audit_log WHERE action = 'cert.revoked' AND object_id = '%s')", "crt-old");
+	cr_expect_str_eq(n, "t", "audit shows the new issued before the old revoked");
+	free(n);
+	cr_assert(rt_wait_sql(e.db, "SELECT ca_revoked_at IS NOT NULL FROM certificates WHERE id = 'crt-old'", "t", 30));
+	old_serial = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-old");
+	cr_expect(crl_has(&e.ra, old_serial, &reason));
+	cr_expect_eq(reason, 3, "affiliationChanged (3)");
+	free(old_serial);
+	free(old_fp);
+	free(new_fp);
+	stop(&e);
+}
+
+Test(issue, crl_without_ca_configuration_is_503_json)
+{
+	char *db = rt_db_new();
+	struct rt_ra ra;
+	struct rt_resp r;
+	char url[256];
+
+	cr_assert_eq(rt_ra_start(&ra, db, NULL), 0);
+	snprintf(url, sizeof(url), "%s/v1/ca/crl", ra.base);
+	cr_assert_eq(rt_http("GET", url, NULL, NULL, 0, &r), 0);
+	cr_expect_eq(r.status, 503);
+	cr_expect(strstr(r.body, "pkcs11.pin") != NULL, "%s", r.body);
+	rt_resp_free(&r);
+	rt_ra_stop(&ra, SIGTERM);
+	free(db);
+}
