@@ -10,9 +10,15 @@
 #include "ra/secret.h"
 
 static const char *sql_lookup =
-	"SELECT id, name, role FROM support_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
+	"SELECT t.id, t.name, t.role, s.user_id FROM support_tokens t LEFT JOIN support_staff s ON s.name = t.name"
+	" WHERE t.token_hash = $1 AND t.revoked_at IS NULL";
+/* The token and (with --user-id) the R19 link commit together; without --user-id an existing
+ * link stays: a new token must not make a support user forget who they are. */
 static const char *sql_create =
-	"INSERT INTO support_tokens (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id";
+	"WITH t AS (INSERT INTO support_tokens (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id),"
+	" s AS (INSERT INTO support_staff (name, user_id) SELECT $1, $4 WHERE $4::text IS NOT NULL"
+	"  ON CONFLICT (name) DO UPDATE SET user_id = EXCLUDED.user_id, updated_at = now() RETURNING name)"
+	" SELECT id FROM t";
 
 struct auth {
 	struct http_req *hr;
@@ -45,6 +51,7 @@ static void on_lookup(PGresult *res, const struct ra_err *err, void *data)
 	who.token_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	snprintf(who.name, sizeof(who.name), "%s", PQgetvalue(res, 0, 1));
 	snprintf(who.role, sizeof(who.role), "%s", PQgetvalue(res, 0, 2));
+	snprintf(who.user_id, sizeof(who.user_id), "%s", PQgetvalue(res, 0, 3));
 	if (!role_covers(who.role, a->need)) {
 		http_reply_errorf(a->hr, RA_E_FORBIDDEN, "", "role '%s' may not do this (needs '%s')", who.role, a->need);
 		goto out;
@@ -86,11 +93,11 @@ void admin_authorize(struct http_req *hr, const char *need_role, admin_cb cb, vo
 	db_query(hr->app->db, sql_lookup, 1, params, on_lookup, a);
 }
 
-int admin_token_create(const char *conninfo, const char *name, const char *role, char *token_out, size_t cap,
-		       struct ra_err *err)
+int admin_token_create(const char *conninfo, const char *name, const char *role, const char *user_id,
+		       char *token_out, size_t cap, struct ra_err *err)
 {
 	char hash[SECRET_HASH_HEX_MAX];
-	const char *params[3] = {name, role, hash};
+	const char *params[4] = {name, role, hash, user_id};
 	PGconn *c;
 	PGresult *r;
 	int rc = 0;
@@ -104,10 +111,12 @@ int admin_token_create(const char *conninfo, const char *name, const char *role,
 		rc = ra_err_set(err, RA_E_UNAVAILABLE, "database_url", "%s", PQerrorMessage(c));
 		goto out;
 	}
-	r = PQexecParams(c, sql_create, 3, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(c, sql_create, 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		rc = db_result_err(r, err);
-		if (strstr(err->msg, "name"))
+		if (strstr(err->field, "user_id") || strstr(err->msg, "user_id"))
+			snprintf(err->field, sizeof(err->field), "user_id");
+		else if (strstr(err->msg, "name"))
 			snprintf(err->field, sizeof(err->field), "name");
 	}
 	PQclear(r);

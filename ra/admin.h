@@ -18,14 +18,17 @@ struct admin_user {
 	int64_t token_id;
 	char name[65]; /* the support user's name: the audit actor is "support:<name>" */
 	char role[16];
+	char user_id[32]; /* R19: the support user's own users.public_id, "" when they have none */
 };
 
 /* On success calls cb(hr, who, data); otherwise replies 401/403/503 itself and cb never runs. */
 typedef void (*admin_cb)(struct http_req *hr, const struct admin_user *who, void *data);
 void admin_authorize(struct http_req *hr, const char *need_role, admin_cb cb, void *data);
 
-/* `ra token create --name NAME --role ROLE`: prints a new token once (blocking libpq; CLI). */
-int admin_token_create(const char *conninfo, const char *name, const char *role, char *token_out, size_t cap,
-		       struct ra_err *err);
+/* `ra token create --name NAME --role ROLE [--user-id ID]`: prints a new token once (blocking
+ * libpq; CLI).  user_id (may be NULL) links the support user to their own customer account,
+ * so the admin API refuses them that account (R19); it is kept per name (support_staff). */
+int admin_token_create(const char *conninfo, const char *name, const char *role, const char *user_id,
+		       char *token_out, size_t cap, struct ra_err *err);
 
 #endif

@@ -326,6 +326,8 @@ void http_route(struct http_server *s, const char *method, const char *path, int
 	r->name = name;
 	r->fn = fn;
 	r->data = data;
+	/* the route list at start-up: tests check each one is documented in docs/api.yaml */
+	log_info("http.route", "method", method, "path", path, "prefix", prefix ? "1" : "0", "name", name, NULL);
 }
 
 static SSL_CTX *make_ssl(const char *cert, const char *key, struct ra_err *err)

@@ -23,8 +23,9 @@ static void usage(FILE *f)
 	      "  contract create --org NAME [--org-id ID] --quota N\n"
 	      "                        make a contract number (R6); printed\n"
 	      "  --print-config        show the effective configuration, secrets masked\n"
-	      "  token create --name NAME --role support|admin\n"
+	      "  token create --name NAME --role support|admin [--user-id USER-ID]\n"
 	      "                        make an admin-API token for a support user; printed once\n"
+	      "                        (--user-id: their own customer account, refused to them: R19)\n"
 	      "Every configuration key can be set by an environment variable: ident.base_url ->\n"
 	      "RA_IDENT_BASE_URL.  See docs/configuration.md.\n",
 	      f);
@@ -56,7 +57,7 @@ static int cmd_migrate(struct config *cfg)
 
 static int cmd_token(struct config *cfg, int argc, char **argv)
 {
-	const char *name = NULL, *role = NULL;
+	const char *name = NULL, *role = NULL, *user_id = NULL;
 	char token[128];
 	struct ra_err err = {0};
 
@@ -69,12 +70,14 @@ static int cmd_token(struct config *cfg, int argc, char **argv)
 			name = argv[i + 1];
 		else if (!strcmp(argv[i], "--role"))
 			role = argv[i + 1];
+		else if (!strcmp(argv[i], "--user-id"))
+			user_id = argv[i + 1];
 	}
 	if (name == NULL || role == NULL) {
 		fputs("usage: ra token create --name NAME --role support|admin\n", stderr);
 		return 2;
 	}
-	if (admin_token_create(cfg_str(cfg, "database_url"), name, role, token, sizeof(token), &err) != 0) {
+	if (admin_token_create(cfg_str(cfg, "database_url"), name, role, user_id, token, sizeof(token), &err) != 0) {
 		fprintf(stderr, "ra token create: %s%s%s\n", err.field, err.field[0] ? ": " : "", err.msg);
 		return 1;
 	}
