@@ -12,6 +12,7 @@
 #include "ra/config.h"
 #include "ra/contract.h"
 #include "ra/migrate.h"
+#include "ra/review.h"
 #include "ra/server.h"
 
 static void usage(FILE *f)
@@ -22,6 +23,8 @@ static void usage(FILE *f)
 	      "  audit verify          check the audit log's hash chain (exit 1 names the first broken record)\n"
 	      "  contract create --org NAME [--org-id ID] --quota N\n"
 	      "                        make a contract number (R6); printed\n"
+	      "  order approve|reject ORDER --by NAME [--comment TEXT]\n"
+	      "                        decide an order's manual review (R7; R19: not your own, not one you opened)\n"
 	      "  --print-config        show the effective configuration, secrets masked\n"
 	      "  token create --name NAME --role support|admin [--user-id USER-ID]\n"
 	      "                        make an admin-API token for a support user; printed once\n"
@@ -128,6 +131,8 @@ int main(int argc, char **argv)
 		rc = audit_cmd(&cfg, argc - optind - 1, argv + optind + 1);
 	else if (!strcmp(cmd, "contract"))
 		rc = contract_cmd(&cfg, argc - optind - 1, argv + optind + 1);
+	else if (!strcmp(cmd, "order"))
+		rc = review_cmd(&cfg, argc - optind - 1, argv + optind + 1);
 	else if (!strcmp(cmd, "token"))
 		rc = cmd_token(&cfg, argc - optind - 1, argv + optind + 1);
 	else {

@@ -12,6 +12,7 @@
 #include "ra/app.h"
 #include "ra/http.h"
 #include "ra/httpc.h"
+#include "ra/ident.h"
 #include "ra/intake.h"
 #include "ra/jobs.h"
 #include "ra/log.h"
@@ -28,6 +29,8 @@ static const struct {
 } modules[] = {
 	{"ops", routes_ops_init},
 	{"jobs", jobs_init}, /* before every module that registers job kinds */
+	/* registers job kinds; before admin, whose /v1/admin/ prefix would shadow /v1/admin/identifications/ */
+	{"ident", ident_init},
 	{"admin", routes_admin_init},
 	/* after the job runner: it registers job kinds */
 	{"ca", ca_init},

@@ -1,0 +1,129 @@
+/*
+ * ident_fetch.c - login and GET of one identification at the provider; see ident_fetch.h.
+ */
+#include "ra/ident_fetch.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HTTP_TIMEOUT_MS 15000
+
+struct fetch {
+	struct app *app;
+	char tx[128];
+	ident_fetch_cb cb;
+	void *data;
+};
+
+int ident_http_retryable(long status)
+{
+	return status == 0 || status >= 500 || status == 408 || status == 429;
+}
+
+static void finish(struct fetch *f, const struct httpc_resp *resp, const struct ra_err *err)
+{
+	static const struct httpc_resp none = {0, "", 0};
+
+	f->cb(resp ? resp : &none, err, f->data);
+	free(f);
+}
+
+static void fail(struct fetch *f, int code, const char *msg, long status)
+{
+	struct ra_err e;
+
+	ra_err_set(&e, code, "ident.base_url", "ident provider %s%s%.0ld", msg, status ? " answered " : "", status);
+	finish(f, NULL, &e);
+}
+
+/* "{base}/api/v1/{company}{rest}" without a doubled slash; NULL when not configured. */
+static char *api_url(const struct config *cfg, const char *rest)
+{
+	const char *base = cfg_str(cfg, "ident.base_url");
+	const char *company = cfg_str(cfg, "ident.company_id");
+	size_t n = base ? strlen(base) : 0;
+	char *url = NULL;
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (base == NULL || company == NULL || asprintf(&url, "%.*s/api/v1/%s%s", (int)n, base, company, rest) < 0)
+		return NULL;
+	return url;
+}
+
+static void on_result(const struct httpc_resp *resp, const struct ra_err *err, void *data)
+{
+	finish(data, resp, err);
+}
+
+static void on_login(const struct httpc_resp *resp, const struct ra_err *err, void *data)
+{
+	struct fetch *f = data;
+	char hdr[320], rest[160], *url;
+	const char *headers[] = {"Accept: application/json", hdr, NULL};
+	const char *tok;
+	json_t *j;
+	int rc;
+
+	if (err != NULL) {
+		finish(f, NULL, err);
+		return;
+	}
+	if (resp->status / 100 != 2) {
+		fail(f, ident_http_retryable(resp->status) ? RA_E_UNAVAILABLE : RA_E_CONFIG, "login", resp->status);
+		return;
+	}
+	j = json_loadb(resp->body, resp->len, 0, NULL);
+	tok = json_string_value(json_object_get(j, "authToken"));
+	if (tok == NULL || strlen(tok) > 256 || strpbrk(tok, "\r\n") != NULL) {
+		json_decref(j);
+		fail(f, RA_E_UNAVAILABLE, "login: answer without a token", 0);
+		return;
+	}
+	snprintf(hdr, sizeof(hdr), "X-API-LOGIN-TOKEN: %s", tok);
+	json_decref(j);
+	snprintf(rest, sizeof(rest), "/identifications/%s", f->tx);
+	url = api_url(f->app->cfg, rest);
+	rc = url ? httpc_request(f->app->httpc, "GET", url, headers, NULL, 0, HTTP_TIMEOUT_MS, on_result, f) : -1;
+	OPENSSL_cleanse(hdr, sizeof(hdr)); /* the login token is a credential (httpc copied it) */
+	free(url);
+	if (rc != 0)
+		fail(f, RA_E_UNAVAILABLE, "request could not be started", 0);
+}
+
+void ident_fetch(struct app *app, const char *tx, ident_fetch_cb cb, void *data)
+{
+	struct fetch *f = calloc(1, sizeof(*f));
+	const char *key = cfg_str(app->cfg, "ident.api_key");
+	const char *headers[] = {"Content-Type: application/json", NULL};
+	char *url, *text = NULL;
+	json_t *b;
+	int rc = -1;
+
+	if (f == NULL)
+		abort();
+	f->app = app;
+	f->cb = cb;
+	f->data = data;
+	snprintf(f->tx, sizeof(f->tx), "%s", tx);
+	url = api_url(app->cfg, "/login");
+	if (url == NULL || key == NULL) {
+		free(url);
+		fail(f, RA_E_CONFIG, "not configured (ident.base_url, ident.company_id, ident.api_key)", 0);
+		return;
+	}
+	b = json_pack("{s:s}", "apiKey", key);
+	text = b ? json_dumps(b, JSON_COMPACT) : NULL;
+	json_decref(b);
+	if (text != NULL)
+		rc = httpc_request(app->httpc, "POST", url, headers, text, strlen(text), HTTP_TIMEOUT_MS, on_login, f);
+	if (text != NULL)
+		OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	free(url);
+	if (rc != 0)
+		fail(f, RA_E_UNAVAILABLE, "login could not be started", 0);
+}

@@ -1,0 +1,22 @@
+/*
+ * ident_fetch.h - fetch an identification result from the IDnow-style provider: log in
+ * (POST {ident.base_url}/api/v1/{ident.company_id}/login {"apiKey"}) and GET
+ * .../identifications/{tx} with the X-API-LOGIN-TOKEN.  The RA acts only on what this
+ * returns, never on a callback body (issue #5).  The login token is wiped after use.
+ */
+#ifndef RA_IDENT_FETCH_H
+#define RA_IDENT_FETCH_H
+
+#include "ra/app.h"
+#include "ra/httpc.h"
+
+/* cb gets the provider's answer to the GET (any status), or err for a failed login or
+ * transport; exactly once (before ident_fetch returns when the provider is not configured). */
+typedef void (*ident_fetch_cb)(const struct httpc_resp *resp, const struct ra_err *err, void *data);
+
+void ident_fetch(struct app *app, const char *tx, ident_fetch_cb cb, void *data);
+
+/* 5xx, 408, 429 and no answer are worth retrying; other statuses are ours to fix. */
+int ident_http_retryable(long status);
+
+#endif
