@@ -1,0 +1,330 @@
+#!/bin/sh
+# `make bench`: starts a throwaway PostgreSQL, SoftHSM2 token, local CA and the test peers,
+# runs `ra serve` (release build) and measures four scenarios (issue #8), each against a
+# limit measured in the same run on the same machine:
+#   1 intake       signed webhooks at 1/16/64 keep-alive connections   vs pgbench one-row INSERT
+#   2 issuance     cert_issue jobs end to end                          vs slowest stage alone
+#   3 revocation   revoke -> serial on GET /v1/ca/crl, 10k / 100k revoked
+#   4 flow         intake at a steady rate while issuance runs         vs the same rate alone
+# Results: build/bench.json and docs/benchmarks.md (tests/bench/report.py).  Every scenario
+# checks its counts (each order sent is in the database once, each certificate issued once);
+# a failed operation or a count that does not add up makes the run exit 1.
+#
+# Sizes (environment; the defaults keep the run under ~10 minutes on 2 cores):
+#   BENCH_N1=400 (orders at 1 connection)  BENCH_N=2000 (orders at 16 and 64)
+#   BENCH_CERTS=150 (scenario 2)  BENCH_STAGES=40 (stage loop)  BENCH_REVOKE_K=40 (per level)
+#   BENCH_PRELOAD="10000 100000" (revoked entries)  BENCH_CERTS4=150 (scenario 4)
+#   BENCH_KEEP=1 keeps the temp dir; BENCH_ONLY="1 2" runs only those scenarios.
+set -u
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+N1=${BENCH_N1:-400}
+N=${BENCH_N:-2000}
+CERTS=${BENCH_CERTS:-150}
+STAGES=${BENCH_STAGES:-40}
+K3=${BENCH_REVOKE_K:-40}
+PRELOAD=${BENCH_PRELOAD:-10000 100000}
+CERTS4=${BENCH_CERTS4:-150}
+ONLY=${BENCH_ONLY:-1 2 3 4}
+SECRET=bench-woo-secret
+COMPANY=trustra
+API_KEY=bench-api-key
+PIN=1234
+BB=build/bench
+
+tests/bench/build.sh || exit 1
+root=$(mktemp -d "${TMPDIR:-/tmp}/ra-bench-XXXXXX")
+chmod 755 "$root"
+res=$root/results
+mkdir -p "$res" "$root/ca" "$root/mail"
+RA_PID=
+. tests/lib/peers.sh
+
+cleanup() {
+	[ -n "$RA_PID" ] && kill "$RA_PID" 2>/dev/null && wait "$RA_PID" 2>/dev/null
+	peer_stop_all "$root/peers"
+	tests/lib/pg.sh stop "$root/pg" >/dev/null 2>&1
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $root" >&2; else rm -rf "$root"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '%s\n' "$*" >&2; }
+failed_scenarios=""
+# fail SCENARIO MESSAGE: records a failure (the run will exit 1) and says why
+fail() {
+	say "bench: FAILED scenario $1: $2"
+	printf '%s\t%s\n' "$1" "$2" >>"$res/failures.tsv"
+	failed_scenarios="$failed_scenarios $1"
+	return 1
+}
+wants() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+# jq-free JSON field read: jget FILE KEY
+jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# --- components ------------------------------------------------------------------------
+DB=$(tests/lib/pg.sh start "$root/pg") || { say "bench: cannot start PostgreSQL"; exit 1; }
+PGH=$root/pg PGP=$(cat "$root/pg/port")
+bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+psql_() { "$bindir/psql" -qAtX -v ON_ERROR_STOP=1 -h "$PGH" -p "$PGP" -U ra -d ra "$@"; }
+# synchronous_commit = on is PostgreSQL's default; set it explicitly so the run states it
+psql_ -c "ALTER SYSTEM SET synchronous_commit = on" -c "SELECT pg_reload_conf()" >/dev/null
+python3 -c 'import json,sys; print(json.dumps(dict(zip(("postgres", "openssl", "softhsm", "loadavg_start"), sys.argv[1:]))))' \
+	"$("$bindir/postgres" --version)" "$(openssl version)" "$(softhsm2-util --version)" "$(cut -d' ' -f1 /proc/loadavg)" \
+	>"$res/meta.json"
+SOFTHSM2_CONF=$(tests/lib/token.sh "$root/hsm" ra-bench 12345678 "$PIN") || exit 1
+export SOFTHSM2_CONF
+peer_start ident "$root/peers" --company-id "$COMPANY" --api-key "$API_KEY" || exit 1
+peer_start mail "$root/peers" --dir "$root/mail" || exit 1
+peer_start sms "$root/peers" --token bench-sms || exit 1
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+BASE=http://127.0.0.1:$PORT
+
+export RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$PORT" RA_SHOP_WOOCOMMERCE_SECRET=$SECRET \
+	RA_PRODUCTS='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12}}' \
+	RA_DEFAULT_COUNTRY=AT RA_IDENT_BASE_URL="http://127.0.0.1:$IDENT_PORT" RA_IDENT_COMPANY_ID=$COMPANY \
+	RA_IDENT_API_KEY=$API_KEY RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" RA_SMTP_FROM=ra@bench.example \
+	RA_SMS_URL="http://127.0.0.1:$SMS_PORT/messages" RA_SMS_TOKEN=bench-sms RA_CA_DIR="$root/ca" \
+	RA_PKCS11_TOKEN=ra-bench RA_PKCS11_PIN=$PIN RA_CA_PDS_URL=https://ra.example/pds RA_CA_PDS_LANG=en \
+	RA_CA_CRL_URL="$BASE/v1/ca/crl" RA_EVIDENCE_KEY="$(openssl rand -hex 32)"
+build/ra migrate >"$root/migrate.log" 2>&1 || { say "bench: ra migrate failed"; cat "$root/migrate.log" >&2; exit 1; }
+
+# start_ra [LOGLEVEL]: ra serve in the background, waits for /healthz
+start_ra() {
+	RA_LOG_LEVEL=${1:-info} build/ra serve >>"$root/ra.log" 2>&1 &
+	RA_PID=$!
+	for _ in $(seq 1 200); do
+		curl -sf "$BASE/healthz" >/dev/null 2>&1 && return 0
+		kill -0 "$RA_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	say "bench: ra serve did not start; its log:"; tail -n 30 "$root/ra.log" >&2
+	exit 1
+}
+stop_ra() {
+	kill "$RA_PID" 2>/dev/null
+	wait "$RA_PID" 2>/dev/null
+	RA_PID=
+}
+peak_rss_reset() { echo 5 >"/proc/$RA_PID/clear_refs" 2>/dev/null || true; }
+peak_rss_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$RA_PID/status"; }
+
+# drain_jobs SCENARIO: waits until no job is queued or running (the invitation jobs the
+# orders caused, TransportPIN deliveries), so the next measurement starts from a quiet
+# service; no job may be dead
+drain_jobs() {
+	for _ in $(seq 1 1200); do
+		[ "$(psql_ -c "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')")" = 0 ] && break
+		sleep 0.25
+	done
+	busy=$(psql_ -c "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')")
+	dead=$(psql_ -c "SELECT count(*) FROM jobs WHERE state = 'dead'")
+	[ "$busy" = 0 ] || fail "$1" "$busy jobs still queued or running after 300 s"
+	[ "$dead" = 0 ] || fail "$1" "$dead dead jobs: $(psql_ -c "SELECT kind || ': ' || last_error FROM jobs WHERE state = 'dead' LIMIT 1")"
+}
+
+next_id=1000000
+# intake CONNS N NAME [RATE]: one load run; checks that every order sent is in the database once
+intake() {
+	_first=$next_id
+	next_id=$((next_id + $2))
+	$BB/bench_intake --url "$BASE" --secret $SECRET --fixture tests/fixtures/woocommerce-order-paid.json \
+		--conns "$1" --n "$2" --first-id "$_first" --rate "${4:-0}" >"$res/$3.json" ||
+		fail "$3" "deliveries failed ($(cat "$res/$3.json" 2>/dev/null))"
+	_got=$(psql_ -c "SELECT count(*) || ' ' || count(DISTINCT shop_order_id) FROM orders
+		WHERE shop_order_id BETWEEN $_first AND $((_first + $2 - 1))")
+	[ "$_got" = "$2 $2" ] || fail "$3" "sent $2 orders, the database holds (rows, distinct) $_got"
+	_all=$(psql_ -c "SELECT count(*) FROM orders")
+	[ "$_all" = "$((next_id - 1000000))" ] || fail "$3" "orders in total $_all, sent $((next_id - 1000000))"
+	_items=$(psql_ -c "SELECT count(*) FROM cert_requests")
+	[ "$_items" = "$_all" ] || fail "$3" "$_all orders but $_items certificate requests (one each)"
+}
+
+# pgbench_limit CONNS TRANSACTIONS NAME: one-row INSERT committed per transaction
+psql_ -c "CREATE TABLE bench_rows (id bigserial PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT now())"
+printf 'INSERT INTO bench_rows (v) VALUES (:client_id);\n' >"$root/insert.sql"
+pgbench_limit() {
+	_t=$(($2 / $1)); [ "$_t" -ge 1 ] || _t=1
+	_j=$1; [ "$_j" -gt 2 ] && _j=2
+	"$bindir/pgbench" -n -h "$PGH" -p "$PGP" -U ra -c "$1" -j "$_j" -t "$_t" -f "$root/insert.sql" -r ra \
+		>"$root/$3.out" 2>&1 || { cat "$root/$3.out" >&2; fail "$3" "pgbench failed"; return 1; }
+	python3 - "$root/$3.out" "$1" >"$res/$3.json" <<'PY'
+import json, re, sys
+t = open(sys.argv[1]).read()
+tps = float(re.search(r"tps = ([0-9.]+) \(without initial", t).group(1))
+lat = float(re.search(r"latency average = ([0-9.]+) ms", t).group(1))
+print(json.dumps({"clients": int(sys.argv[2]), "tps": tps, "latency_avg_ms": lat}))
+PY
+}
+
+# issue_certs N PREFIX: N certificate rows with an identification on record (R7), each for
+# a user the intake made who has no certificate yet, plus their cert_issue jobs, one
+# transaction: what the identification flow hands to issuance
+issue_certs() {
+	_free=$(psql_ -c "SELECT count(*) FROM users u WHERE NOT EXISTS
+		(SELECT 1 FROM certificates c WHERE c.user_id = u.public_id)")
+	if [ "$_free" -lt "$1" ]; then
+		intake 16 "$1" "$2_prep_users" # unmeasured: customers for the certificates
+		drain_jobs "$2_prep_users"
+	fi
+	psql_ <<SQL >/dev/null
+BEGIN;
+INSERT INTO certificates (id, class, subject, validity_years, ident_id, user_id)
+SELECT '$2-' || lpad(u.g::text, 6, '0'), 'qualified',
+       jsonb_build_object('country', 'AT', 'given_name', 'Anna', 'surname', 'Gruber',
+                          'serial_number', 'PNOAT-' || u.g, 'common_name', 'Anna Gruber'),
+       5, 'TST-BENCH', u.public_id
+FROM (SELECT public_id, row_number() OVER (ORDER BY id) AS g FROM users u
+      WHERE NOT EXISTS (SELECT 1 FROM certificates c WHERE c.user_id = u.public_id)
+      ORDER BY id LIMIT $1) u;
+INSERT INTO jobs (kind, payload, idempotency_key)
+SELECT 'cert_issue', jsonb_build_object('certificate_id', '$2-' || lpad(g::text, 6, '0')),
+       'cert_issue:$2-' || lpad(g::text, 6, '0') FROM generate_series(1, $1) g;
+COMMIT;
+SQL
+}
+# wait_issued N PREFIX SCENARIO: until every certificate is issued (or a job died); checks
+wait_issued() {
+	for _ in $(seq 1 2400); do
+		_s=$(psql_ -c "SELECT count(*) FILTER (WHERE state = 'issued') || ' ' ||
+			count(*) FILTER (WHERE state = 'failed') FROM certificates WHERE id LIKE '$2-%'")
+		_d=$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'cert_issue' AND state = 'dead'")
+		[ "$_s" = "$1 0" ] && break
+		[ "$_d" = 0 ] && [ "${_s#* }" = 0 ] || break
+		sleep 0.25
+	done
+	[ "$_s" = "$1 0" ] || { fail "$3" "issued/failed $_s of $1; dead cert_issue jobs: $_d"; return 1; }
+	_u=$(psql_ -c "SELECT count(DISTINCT serial) || ' ' || count(DISTINCT key_fingerprint) FROM certificates
+		WHERE id LIKE '$2-%'")
+	[ "$_u" = "$1 $1" ] || fail "$3" "distinct serials/key fingerprints $_u for $1 certificates (R2)"
+	_pins=$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'transport_pin' AND payload->>'certificate_id' LIKE '$2-%'")
+	[ "$_pins" = "$1" ] || fail "$3" "$_pins transport_pin jobs enqueued for $1 certificates"
+	for _ in $(seq 1 200); do
+		[ "$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'cert_issue' AND state <> 'done'")" = 0 ] && break
+		sleep 0.1
+	done
+}
+
+# ======================================================================================
+start_ra info
+say "bench: ra serve at $BASE (pid $RA_PID), database $DB"
+
+# --- 1. intake -------------------------------------------------------------------------
+if wants 1; then
+	for c in 1 16 64; do
+		n=$N; [ "$c" = 1 ] && n=$N1
+		peak_rss_reset
+		say "bench: 1 intake, $n orders at $c connections"
+		intake "$c" "$n" "s1_intake_c$c"
+		echo "{\"peak_rss_kb\": $(peak_rss_kb)}" >"$res/s1_rss_c$c.json"
+		drain_jobs "s1_intake_c$c"
+		say "bench: 1 limit, pgbench one-row INSERT at $c clients"
+		pgbench_limit "$c" "$n" "s1_pgbench_c$c"
+	done
+fi
+
+# --- 2. issuance -----------------------------------------------------------------------
+if wants 2 || wants 3 || wants 4; then
+	stop_ra
+	start_ra debug # job.start per job: the claim time of each certificate (tests/bench/issuance.py)
+	say "bench: 2 limits: each stage alone, $STAGES times"
+	conf2=$(tests/lib/token.sh "$root/hsm-stages" ra-stages 12345678 "$PIN")
+	SOFTHSM2_CONF=$conf2 $BB/bench_stages --n "$STAGES" --ca-dir "$root/ca-stages" --token ra-stages \
+		--pin "$PIN" --db "$DB" >"$res/s2_stages.json" || fail s2 "stage loop failed"
+	openssl speed -seconds 2 ecdsap256 2>/dev/null | python3 -c '
+import json, re, sys
+for l in sys.stdin:
+    m = re.match(r"\s*256 bits ecdsa \(nistp256\)\s+\S+\s+\S+\s+([0-9.]+)\s+([0-9.]+)", l)
+    if m: print(json.dumps({"sign_per_s": float(m.group(1)), "verify_per_s": float(m.group(2))}))
+' >"$res/s2_openssl.json"
+	say "bench: 2 issuance, $CERTS certificates"
+	log_from=$(wc -l <"$root/ra.log")
+	issue_certs "$CERTS" s2
+	wait_issued "$CERTS" s2 s2
+	tail -n +"$((log_from + 1))" "$root/ra.log" >"$root/s2.log"
+	psql_ -F ' ' -c "SELECT j.id, c.id, extract(epoch FROM j.created_at), extract(epoch FROM c.issued_at),
+		extract(epoch FROM j.done_at) FROM jobs j JOIN certificates c ON c.id = j.payload->>'certificate_id'
+		WHERE j.kind = 'cert_issue' AND c.id LIKE 's2-%'" >"$root/s2.rows"
+	python3 tests/bench/issuance.py "$root/s2.rows" "$root/s2.log" >"$res/s2_issuance.json" ||
+		fail s2 "cannot analyse the issuance run"
+	keys=$(pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label ra-bench --login --pin "$PIN" \
+		--list-objects --type privkey 2>/dev/null | grep -c 'label:.*cab-s2-')
+	[ "$keys" = "$CERTS" ] || fail s2 "$keys private keys on the token for $CERTS certificates (R2)"
+	[ "$(wc -l <"$root/ca/issued.log")" = "$CERTS" ] || fail s2 "issued.log has $(wc -l <"$root/ca/issued.log") lines"
+	stop_ra
+	start_ra info
+fi
+
+# --- 3. revocation to status -----------------------------------------------------------
+if wants 3; then
+	token=$(build/ra token create --name bench --role support) || fail s3 "ra token create failed"
+	probe=$(curl -s -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+		-d '{"reason": "keyCompromise"}' "$BASE/v1/admin/certs/no-such-cert/revoke")
+	case $probe in *"no such endpoint"*) via=sql ;; *) via=api ;; esac
+	say "bench: 3 revocation through: $via"
+	have=0
+	for total in $PRELOAD; do
+		stop_ra
+		add=$((total - have))
+		python3 - "$root/ca" "$have" "$add" <<'PY'
+# the CA's own record format (docs/ca-bridge.md): issued.log "<serial> <notAfter> <request id>",
+# revoked.log "<serial> <reason code> <revocation time>"; the CA loads both at open
+import sys, time
+d, have, add = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+now = int(time.time())
+with open(d + "/issued.log", "a") as iss, open(d + "/revoked.log", "a") as rev:
+    for i in range(have, have + add):
+        s = "%X" % (0x5EB0C0DE00000000 + i)
+        iss.write("%s %d preload-%d\n" % (s, now + 86400 * 365, i))
+        rev.write("%s %d %d\n" % (s, (0, 1, 3, 4, 5, 9)[i % 6], now - 86400 + i % 86400))
+PY
+		have=$total
+		start_ra info
+		curl -sf "$BASE/v1/ca/crl" -o /dev/null || fail "s3_$total" "GET /v1/ca/crl failed"
+		say "bench: 3 revocation with $total revoked, $K3 revocations"
+		$BB/bench_revoke --db "$DB" --url "$BASE" --k "$K3" --via "$via" --token "$token" \
+			>"$res/s3_revoke_$total.json" || fail "s3_$total" "a revocation failed or did not reach the CRL"
+	done
+	drain_jobs s3
+	want=$((have + $(echo "$PRELOAD" | wc -w) * K3))
+	got=$(curl -sf "$BASE/v1/ca/crl" | openssl crl -inform DER -noout -text | grep -c 'Serial Number:')
+	[ "$got" = "$want" ] || fail s3 "the CRL lists $got serials, expected $want"
+	cr=$(psql_ -c "SELECT count(*) FROM certificates WHERE ca_revoked_at IS NOT NULL")
+	[ "$cr" = "$(($(echo "$PRELOAD" | wc -w) * K3))" ] || fail s3 "$cr certificates confirmed revoked by the CA"
+	echo "{\"via\": \"$via\", \"crl_entries\": $got}" >"$res/s3_meta.json"
+fi
+
+# --- 4. flow under load ----------------------------------------------------------------
+if wants 4; then
+	r16=$(jget "$res/s1_intake_c16.json" rate 2>/dev/null || echo 100)
+	rate=${BENCH_RATE:-$(python3 -c "print(max(10, int(float('$r16') * 0.5)))")}
+	secs=$(python3 -c "import json; print(json.load(open('$res/s2_issuance.json'))['elapsed_s'])" 2>/dev/null || echo 20)
+	n4=$(python3 -c "print(min(6000, max(200, int($rate * float('$secs') * $CERTS4 / $CERTS))))")
+	say "bench: 4 baseline: $n4 orders at $rate/s, 16 connections, no issuance"
+	intake 16 "$n4" s4_alone "$rate"
+	drain_jobs s4_alone
+	say "bench: 4 the same while $CERTS4 certificates are issued"
+	issue_certs "$CERTS4" s4
+	t4=$(date +%s.%N)
+	intake 16 "$n4" s4_loaded "$rate"
+	wait_issued "$CERTS4" s4 s4
+	t5=$(date +%s.%N)
+	psql_ -c "SELECT extract(epoch FROM max(done_at) - min(created_at)) FROM jobs
+		WHERE kind = 'cert_issue' AND payload->>'certificate_id' LIKE 's4-%'" |
+		python3 -c "import json,sys; s=float(sys.stdin.read()); print(json.dumps({'certs': $CERTS4, 'elapsed_s': s, 'rate': $CERTS4 / s, 'wall_s': $t5 - $t4}))" \
+			>"$res/s4_issuance.json"
+	drain_jobs s4_loaded
+fi
+
+stop_ra
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m["loadavg_end"]=sys.argv[2]; json.dump(m, open(sys.argv[1], "w"))' \
+	"$res/meta.json" "$(cut -d' ' -f1 /proc/loadavg)"
+# --- report ----------------------------------------------------------------------------
+python3 tests/bench/report.py "$res" build/bench.json docs/benchmarks.md \
+	"N1=$N1 N=$N CERTS=$CERTS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4" ||
+	{ say "bench: report failed"; exit 1; }
+if [ -n "$failed_scenarios" ]; then
+	say "bench: failed:$failed_scenarios (see docs/benchmarks.md)"
+	exit 1
+fi
+say "bench: all scenarios passed their checks; docs/benchmarks.md and build/bench.json written"
