@@ -15,11 +15,11 @@
 
 static const char *sql_list =
 	"WITH a AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT $2, 'order.evidence_read', 'order', $1, 'support looked at the identification evidence', '{}'::jsonb"
-	"  WHERE EXISTS (SELECT 1 FROM identifications WHERE order_id = $1::bigint))"
+	"  SELECT $2, 'order.evidence_read', 'order', $1::text, 'support looked at the identification evidence', '{}'::jsonb"
+	"  WHERE EXISTS (SELECT 1 FROM identifications WHERE order_id = $1::text::bigint))"
 	" SELECT tx, attempt, provider, ident_id, result, reason, outcome, name_match, first_name, last_name,"
 	"  birth_date::text, country, encode(evidence, 'hex'), retain_until::text, decided_at::text, decided_by"
-	" FROM identifications WHERE order_id = $1::bigint ORDER BY attempt";
+	" FROM identifications WHERE order_id = $1::text::bigint ORDER BY attempt";
 
 struct rd {
 	struct http_req *hr;

@@ -1,0 +1,756 @@
+/*
+ * test_ident.c - the identification result end to end (issue #5) through the real `ra serve`,
+ * the real test peers (ident provider, SMS gateway, SMTP sink), a SoftHSM2 token and the
+ * local CA: webhook -> invitation -> provider result -> callback -> certificates for every
+ * line item -> user-ID mail (R8) and TransportPIN SMS (R11).  Data changed stops at review
+ * until a support user who may approve does (R7, R19); fraud never issues; a callback body
+ * the provider's record contradicts issues nothing; evidence is not plain text (R18) and
+ * cannot be deleted early; refused callers change nothing (R16); a later order reuses the
+ * identification (R17).
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ra/secret.h"
+#include "tests/lib/rt.h"
+#include "tests/lib/ts_token.h"
+
+#define SECRET "test-woo-secret"
+#define API_KEY "test-api-key"
+#define COMPANY "trustra"
+#define CB_SECRET "test-callback-secret"
+#define SMS_TOKEN "test-sms-token"
+#define EVIDENCE_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define PHONE "+436641234567"
+
+/* ---- peers (tests/lib/peers.sh), as in test_intake.c ------------------------------------ */
+
+static char peer_dir[512];
+
+static int peers_sh(const char *fn, const char *const *args)
+{
+	const char *root = getenv("RA_TEST_ROOT");
+	char script[1024];
+	const char *argv[16] = {"bash", "-c", script, "peers"};
+	int n = 4, st;
+	pid_t pid;
+
+	snprintf(script, sizeof(script), ". '%s/tests/lib/peers.sh' && %s \"$@\"", root ? root : ".", fn);
+	for (; *args && n < 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		execvp("bash", (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int peer_start(const char *name, const char *const *extra)
+{
+	const char *args[12] = {name, peer_dir};
+	char path[600];
+	char *port;
+	int n = 2, p;
+
+	for (; extra && *extra && n < 11; extra++)
+		args[n++] = *extra;
+	args[n] = NULL;
+	cr_assert_eq(peers_sh("peer_start", args), 0, "peer %s did not start", name);
+	snprintf(path, sizeof(path), "%s/%s.port", peer_dir, name);
+	port = rt_read_file(path, NULL);
+	cr_assert_not_null(port);
+	p = atoi(port);
+	free(port);
+	return p;
+}
+
+static void peers_fini(void)
+{
+	if (peer_dir[0]) {
+		const char *args[] = {peer_dir, NULL};
+		peers_sh("peer_stop_all", args);
+	}
+}
+
+TestSuite(ident, .fini = peers_fini, .timeout = 180);
+
+/* ---- the world: database, peers, token, ra ---------------------------------------------- */
+
+struct world {
+	char *db;
+	char *dir;
+	char maildir[700];
+	int ident_port, sms_port, mail_port;
+	char e[12][700];
+	struct rt_ra ra;
+};
+
+static void world_start(struct world *w, const char *extra_env)
+{
+	const char *mail_args[] = {"--dir", w->maildir, NULL};
+	const char *ident_args[] = {"--company-id", COMPANY, "--api-key", API_KEY, NULL};
+	const char *sms_args[] = {"--token", SMS_TOKEN, NULL};
+	const char *env[32] = {"RA_SHOP_WOOCOMMERCE_SECRET=" SECRET,
+			       "RA_PRODUCTS={\"QES-5Y\": {\"class\": \"qualified\", \"validity_years\": 5},"
+			       " \"AES-10Y\": {\"class\": \"advanced\"}}",
+			       "RA_DEFAULT_COUNTRY=AT", "RA_JOBS_BACKOFF_MS=100", "RA_JOBS_BACKOFF_MAX_MS=500",
+			       "RA_JOBS_POLL_MS=200", "RA_IDENT_COMPANY_ID=" COMPANY, "RA_IDENT_API_KEY=" API_KEY,
+			       "RA_IDENT_CALLBACK_SECRET=" CB_SECRET, "RA_SMS_TOKEN=" SMS_TOKEN,
+			       "RA_EVIDENCE_KEY=" EVIDENCE_KEY, "RA_PKCS11_PIN=4711", "RA_PKCS11_TOKEN=ra-test"};
+	int n = 13;
+
+	memset(w, 0, sizeof(*w));
+	w->db = rt_db_new();
+	w->dir = rt_tmpdir();
+	snprintf(peer_dir, sizeof(peer_dir), "%s/peers", w->dir);
+	snprintf(w->maildir, sizeof(w->maildir), "%s/mail", peer_dir);
+	w->ident_port = peer_start("ident", ident_args);
+	w->sms_port = peer_start("sms", sms_args);
+	w->mail_port = peer_start("mail", mail_args);
+	cr_assert_eq(ts_token_init(w->dir, "ra-test", "12345678", "4711"), 0);
+	snprintf(w->e[0], sizeof(w->e[0]), "RA_IDENT_BASE_URL=http://127.0.0.1:%d", w->ident_port);
+	snprintf(w->e[1], sizeof(w->e[1]), "RA_SMTP_URL=smtp://127.0.0.1:%d", w->mail_port);
+	snprintf(w->e[2], sizeof(w->e[2]), "RA_SMS_URL=http://127.0.0.1:%d/v1/sms", w->sms_port);
+	snprintf(w->e[3], sizeof(w->e[3]), "SOFTHSM2_CONF=%s/softhsm2.conf", w->dir);
+	snprintf(w->e[4], sizeof(w->e[4]), "RA_CA_DIR=%s/ca", w->dir);
+	snprintf(w->e[5], sizeof(w->e[5]), "RA_PKCS11_MODULE=%s", ts_softhsm_module());
+	for (int i = 0; i < 6; i++)
+		env[n++] = w->e[i];
+	if (extra_env)
+		env[n++] = extra_env;
+	env[n] = NULL;
+	cr_assert_eq(rt_ra_start(&w->ra, w->db, env), 0);
+}
+
+static void world_stop(struct world *w)
+{
+	cr_expect_eq(rt_ra_stop(&w->ra, SIGTERM), 0);
+	free(w->db);
+	free(w->dir);
+}
+
+/* The `ra` command against the world's database (and its SoftHSM2 for nothing). */
+static int ra_cmd(struct world *w, char **out, const char *a0, const char *a1, const char *a2, const char *a3,
+		  const char *a4)
+{
+	char dbenv[1024];
+	const char *env[] = {dbenv, "RA_EVIDENCE_KEY=" EVIDENCE_KEY, NULL};
+
+	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", w->db);
+	return rt_ra_cmd(env, out, a0, a1, a2, a3, a4, NULL);
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static long count(const char *db, const char *sql)
+{
+	char *v = rt_sql(db, sql);
+	long n = v ? atol(v) : -1;
+
+	free(v);
+	return n;
+}
+
+static int wait_for(const char *db, const char *sql, long want, int seconds)
+{
+	for (int i = 0; i < seconds * 10; i++) {
+		if (count(db, sql) == want)
+			return 1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+static char *fixture(const char *name)
+{
+	char path[512];
+	const char *root = getenv("RA_TEST_ROOT");
+	char *s;
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/%s", root ? root : ".", name);
+	s = rt_read_file(path, NULL);
+	cr_assert_not_null(s, "fixture %s", path);
+	return s;
+}
+
+static void sign(const char *body, char *out)
+{
+	unsigned char mac[32];
+	unsigned int n = sizeof(mac);
+
+	HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)body, strlen(body), mac, &n);
+	EVP_EncodeBlock((unsigned char *)out, mac, (int)n);
+}
+
+/* The paid-order fixture with shop id `id`, and optionally a second line item (AES-10Y). */
+static void order(struct world *w, long id, int two_items)
+{
+	char *text = fixture("woocommerce-order-paid.json"), *body, url[128], sig[128], hsig[160];
+	json_t *o = json_loads(text, 0, NULL);
+	const char *h[] = {"Content-Type: application/json", "X-WC-Webhook-Topic: order.created", hsig, NULL};
+	struct rt_resp r;
+
+	cr_assert_not_null(o);
+	json_object_set_new(o, "id", json_integer(id));
+	if (two_items) {
+		json_t *items = json_object_get(o, "line_items");
+		json_t *second = json_deep_copy(json_array_get(items, 0));
+		json_object_set_new(second, "id", json_integer(882));
+		json_object_set_new(second, "sku", json_string("AES-10Y"));
+		json_array_append_new(items, second);
+	}
+	body = json_dumps(o, JSON_COMPACT);
+	sign(body, sig);
+	snprintf(hsig, sizeof(hsig), "X-WC-Webhook-Signature: %s", sig);
+	snprintf(url, sizeof(url), "%s/v1/shop/woocommerce", w->ra.base);
+	cr_assert_eq(rt_http("POST", url, h, body, strlen(body), &r), 0);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	rt_resp_free(&r);
+	free(body);
+	free(text);
+	json_decref(o);
+}
+
+/* Waits for the order's invitation and returns its transaction number (caller frees). */
+static char *invited(struct world *w, long shop_id)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM orders WHERE shop_order_id = %ld AND state = 'ident_invited'",
+		 shop_id);
+	cr_assert(wait_for(w->db, sql, 1, 30), "the invitation was not sent");
+	snprintf(sql, sizeof(sql), "SELECT ident_tx FROM orders WHERE shop_order_id = %ld", shop_id);
+	return rt_sql(w->db, sql);
+}
+
+/* Stores a fixture (result overridden unless NULL, names overridden unless NULL) as the
+ * provider's record of tx. */
+static void provider_says(struct world *w, const char *fx, const char *tx, const char *result, const char *first)
+{
+	char *text = fixture(fx), url[256], *body;
+	json_t *o = json_loads(text, 0, NULL), *proc = json_object_get(o, "identificationprocess");
+	struct rt_resp r;
+
+	json_object_set_new(proc, "transactionnumber", json_string(tx));
+	if (result)
+		json_object_set_new(proc, "result", json_string(result));
+	if (first)
+		json_object_set_new(json_object_get(json_object_get(o, "userdata"), "firstname"), "value",
+				    json_string(first));
+	body = json_dumps(o, JSON_COMPACT);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_control/result/%s", w->ident_port, tx);
+	cr_assert_eq(rt_http("PUT", url, NULL, body, strlen(body), &r), 0);
+	cr_assert_eq(r.status, 200);
+	rt_resp_free(&r);
+	free(body);
+	free(text);
+	json_decref(o);
+}
+
+/* Makes the provider call the RA's callback for tx (with body_json instead of the stored
+ * record when given).  Returns the RA's status. */
+static long callback(struct world *w, const char *tx, const char *body_json)
+{
+	char url[256], *spec_text;
+	json_t *spec = json_pack("{s:s, s:s}", "url", "", "token", CB_SECRET), *res;
+	struct rt_resp r;
+	long status;
+	char cb[160];
+
+	snprintf(cb, sizeof(cb), "%s/v1/ident/idnow", w->ra.base);
+	json_object_set_new(spec, "url", json_string(cb));
+	if (body_json)
+		json_object_set_new(spec, "body", json_loads(body_json, 0, NULL));
+	spec_text = json_dumps(spec, JSON_COMPACT);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_control/callback/%s", w->ident_port, tx);
+	cr_assert_eq(rt_http("POST", url, NULL, spec_text, strlen(spec_text), &r), 0);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	res = json_loads(r.body, 0, NULL);
+	status = (long)json_integer_value(json_object_get(res, "status"));
+	json_decref(res);
+	json_decref(spec);
+	free(spec_text);
+	rt_resp_free(&r);
+	return status;
+}
+
+/* A success body for tx, as a callback might claim it. */
+static char *claimed_success(const char *tx)
+{
+	char *text = fixture("idnow-result-success.json"), *out;
+	json_t *o = json_loads(text, 0, NULL);
+
+	json_object_set_new(json_object_get(o, "identificationprocess"), "transactionnumber", json_string(tx));
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	free(text);
+	return out;
+}
+
+static int mails(const char *dir, const char *needle)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char path[1024], *text;
+		if (strstr(e->d_name, ".eml") == NULL || e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		text = rt_read_file(path, NULL);
+		if (text && (needle == NULL || strstr(text, needle)))
+			n++;
+		free(text);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The SMS gateway's accepted messages (caller decrefs). */
+static json_t *sms_messages(struct world *w)
+{
+	char url[128];
+	struct rt_resp r;
+	json_t *j;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_control/messages", w->sms_port);
+	cr_assert_eq(rt_http("GET", url, NULL, NULL, 0, &r), 0);
+	j = json_loads(r.body, 0, NULL);
+	rt_resp_free(&r);
+	cr_assert(json_is_array(j));
+	return j;
+}
+
+/* Everything the identification flow writes, as one digest. */
+static char *digest(const char *db)
+{
+	return rt_sql(db, "SELECT md5(coalesce(string_agg(t, '|' ORDER BY t), '')) FROM ("
+			  " SELECT 'o' || row_to_json(x)::text t FROM orders x UNION ALL"
+			  " SELECT 'i' || row_to_json(x)::text FROM identifications x UNION ALL"
+			  " SELECT 'c' || row_to_json(x)::text FROM certificates x UNION ALL"
+			  " SELECT 'r' || row_to_json(x)::text FROM reviews x UNION ALL"
+			  " SELECT 'j' || json_build_array(id, kind, payload, idempotency_key)::text FROM jobs"
+			  "  WHERE kind NOT IN ('ident_invite')) s");
+}
+
+/* ---- end to end ------------------------------------------------------------------------- */
+
+/* The PIN of an SMS text: the run of digits after "TransportPIN ... : ". */
+static void pin_of(const char *text, char *pin, size_t cap)
+{
+	const char *p = strstr(text, ": ");
+	size_t n = 0;
+
+	pin[0] = '\0';
+	if (p == NULL)
+		return;
+	for (p += 2; *p >= '0' && *p <= '9' && n + 1 < cap; p++)
+		pin[n++] = *p;
+	pin[n] = '\0';
+}
+
+static void check_pins(struct world *w, json_t *msgs)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(msgs, i, m) {
+		const char *text = json_string_value(json_object_get(m, "text"));
+		char pin[32], sql[256], *hash, id[64] = "";
+		const char *c = strstr(text, "certificate ");
+
+		cr_expect_str_eq(json_string_value(json_object_get(m, "to")), PHONE, "R11: to the user's mobile");
+		cr_assert_not_null(c);
+		sscanf(c, "certificate %63[^:]", id);
+		pin_of(text, pin, sizeof(pin));
+		cr_expect_eq(strlen(pin), 8, "R11: an 8-digit PIN in: %s", text);
+		snprintf(sql, sizeof(sql), "SELECT transport_pin_hash FROM certificates WHERE id = '%s'", id);
+		hash = rt_sql(w->db, sql);
+		cr_assert_not_null(hash, "R11: hash stored for %s", id);
+		cr_expect(strstr(hash, pin) == NULL, "R11: only a hash is stored");
+		cr_expect_eq(secret_pin_verify(pin, hash), 1, "R11: the stored hash is the SMS's PIN's");
+		free(hash);
+	}
+}
+
+Test(ident, e2e_r7_r8_r11_r18_success_issues_every_line_item_then_mail_and_sms)
+{
+	struct world w;
+	char *tx, *pub, *out = NULL, *token, url[256], auth[128], sql[512], tok_env[1024];
+	json_t *msgs;
+	struct rt_resp r;
+
+	world_start(&w, NULL);
+	order(&w, 4711, 1);
+	tx = invited(&w, 4711);
+	cr_assert_not_null(tx);
+	cr_expect_eq(mails(w.maildir, "go.test.idnow.de"), 1, "the invitation mail");
+	provider_says(&w, "idnow-result-success.json", tx, NULL, NULL);
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+
+	/* every line item becomes an issued certificate, with its key on the token (R2) */
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM certificates WHERE state = 'issued' AND serial IS NOT NULL", 2, 60),
+		  "two certificates issued");
+	cr_expect_eq(count(w.db, "SELECT count(DISTINCT class) FROM certificates"), 2, "one per line item (R1)");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates WHERE ident_id = 'TST-QWRTZ'"), 2,
+		     "R7: every certificate rests on the identification");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates WHERE subject->>'given_name' = 'Anna'"
+				 " AND subject->>'surname' = 'Gruber' AND subject->>'country' = 'AT'"),
+		     2);
+	{
+		char *out2 = NULL, *id = rt_sql(w.db, "SELECT id FROM certificates ORDER BY id LIMIT 1"), hex[160] = "";
+		char cmd[1200];
+		FILE *p;
+		size_t n;
+
+		for (size_t i = 0; id && id[i] && 2 * i + 2 < sizeof(hex); i++)
+			sprintf(hex + 2 * i, "%02x", (unsigned char)id[i]);
+		snprintf(cmd, sizeof(cmd),
+			 "SOFTHSM2_CONF='%s/softhsm2.conf' pkcs11-tool --module '%s' --token-label ra-test --login"
+			 " --pin 4711 --list-objects --type privkey 2>&1",
+			 w.dir, ts_softhsm_module());
+		p = popen(cmd, "r");
+		cr_assert_not_null(p);
+		out2 = calloc(1, 65536);
+		n = fread(out2, 1, 65535, p);
+		pclose(p);
+		out2[n] = '\0';
+		cr_expect(strstr(out2, hex) != NULL || strstr(out2, id) != NULL, "R2: key %s on the token:\n%s", id, out2);
+		free(out2);
+		free(id);
+	}
+
+	/* the order is issued; the user ID mail (R8) and one TransportPIN SMS per certificate (R11) */
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'issued'", 1, 30), "order issued");
+	pub = rt_sql(w.db, "SELECT public_id FROM users");
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM notifications", 1, 30));
+	cr_expect_eq(mails(w.maildir, pub), 1, "R8: the user ID mail holds %s", pub);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 2, 30));
+	msgs = sms_messages(&w);
+	cr_expect_eq(json_array_size(msgs), 2, "one SMS per certificate");
+	check_pins(&w, msgs);
+	json_decref(msgs);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE pin_sealed IS NOT NULL"), 0,
+		     "R11: no PIN kept once delivered");
+
+	/* verified identity on the user; evidence not readable in the database (R18) */
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM users WHERE ident_birth_date = '1988-03-14'"
+				 " AND ident_last_name = 'GRUBER' AND ident_verified_at IS NOT NULL"),
+		     1);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications"), 1);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications i WHERE row_to_json(i)::text LIKE '%P1234567%'"
+				 " OR position('P1234567'::bytea in i.evidence) > 0"
+				 " OR row_to_json(i)::text LIKE '%KHUBER%' OR position('KHUBER'::bytea in i.evidence) > 0"),
+		     0, "R18: document number and agent are not plain text");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications i JOIN certificates c ON c.ident_id = i.ident_id"
+				 " WHERE i.retain_until >= c.not_after + interval '30 years'"),
+		     2, "R18: retained 30 years after the certificates' end of validity");
+
+	/* support reads the evidence through the admin API, and that is audited */
+	snprintf(tok_env, sizeof(tok_env), "RA_DATABASE_URL=%s", w.db);
+	{
+		const char *env[] = {tok_env, NULL};
+		cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "bob", "--role", "support", NULL), 0, "%s", out);
+	}
+	token = out;
+	token[strcspn(token, "\n")] = '\0';
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	snprintf(sql, sizeof(sql), "SELECT id FROM orders WHERE shop_order_id = 4711");
+	{
+		char *oid = rt_sql(w.db, sql);
+		const char *h[] = {auth, NULL};
+		snprintf(url, sizeof(url), "%s/v1/admin/identifications/%s", w.ra.base, oid);
+		cr_assert_eq(rt_http("GET", url, h, NULL, 0, &r), 0);
+		cr_expect_eq(r.status, 200, "%s", r.body);
+		cr_expect(strstr(r.body, "P1234567") != NULL, "support can read the document number: %s", r.body);
+		cr_expect(strstr(r.body, "KHUBER") != NULL);
+		rt_resp_free(&r);
+		free(oid);
+	}
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM audit_log WHERE action = 'order.evidence_read'"
+				 " AND actor = 'support:bob'"),
+		     1, "R16");
+	free(token);
+
+	/* a repeated callback changes nothing */
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+	sleep(1);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 2);
+
+	/* R17: a second order for the same person reuses the identification (order_issue) */
+	order(&w, 4712, 0);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE shop_order_id = 4712 AND state = 'issued'", 1, 60),
+		  "R17: the reused identification leads to issuance without a new invitation");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates c JOIN orders o ON o.id::text = c.order_id"
+				 " WHERE o.shop_order_id = 4712 AND c.state = 'issued' AND c.ident_id = 'TST-QWRTZ'"),
+		     1);
+	cr_expect_eq(mails(w.maildir, "go.test.idnow.de"), 1, "R17: no second invitation");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE state = 'dead'"), 0);
+	free(pub);
+	free(tx);
+	world_stop(&w);
+}
+
+/* ---- review ----------------------------------------------------------------------------- */
+
+Test(ident, r7_r19_data_changed_stops_at_review_and_issues_only_after_approval)
+{
+	struct world w;
+	char *tx, *oid, *pub, *out = NULL, dbenv[1024];
+
+	world_start(&w, NULL);
+	order(&w, 4712, 0);
+	tx = invited(&w, 4712);
+	provider_says(&w, "idnow-result-data-changed.json", tx, NULL, NULL);
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'in_review'", 1, 30), "R7: review");
+	sleep(1);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0, "R7: nothing issued before approval");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE kind = 'cert_issue'"), 0);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM reviews WHERE decision IS NULL AND opened_by = 'ident:idnow'"), 1);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM users WHERE ident_verified_at IS NOT NULL"), 0,
+		     "unconfirmed data does not become the user's verified identity");
+	oid = rt_sql(w.db, "SELECT id FROM orders");
+	pub = rt_sql(w.db, "SELECT public_id FROM users");
+
+	/* R19: a support user who is the subject may not approve */
+	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", w.db);
+	{
+		const char *env[] = {dbenv, NULL};
+		cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "anna", "--role", "support", "--user-id", pub,
+				       NULL),
+			     0, "%s", out);
+		free(out);
+	}
+	cr_expect_eq(ra_cmd(&w, &out, "order", "approve", oid, "--by", "anna"), 1, "R19: %s", out);
+	cr_expect(out && strstr(out, "R19") != NULL, "%s", out);
+	free(out);
+	sleep(1);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0, "R19: refused approval issues nothing");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM orders WHERE state = 'in_review'"), 1);
+
+	cr_expect_eq(ra_cmd(&w, &out, "order", "approve", oid, "--by", "bob"), 0, "%s", out);
+	free(out);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM certificates WHERE state = 'issued'", 1, 60), "issued after approval");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates WHERE subject->>'surname' = 'GRUBER-NOVAK'"), 1,
+		     "R7: the certificate carries the verified (changed) name");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM audit_log WHERE action = 'order.review_approved'"
+				 " AND actor = 'support:bob'"),
+		     1, "R16");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications WHERE outcome = 'passed' AND decided_by = 'bob'"), 1);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM users WHERE ident_last_name = 'GRUBER-NOVAK'"), 1);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'issued'", 1, 30));
+	cr_expect_eq(ra_cmd(&w, &out, "order", "approve", oid, "--by", "carl"), 1, "approved once: %s", out);
+	free(out);
+	free(oid);
+	free(pub);
+	free(tx);
+	world_stop(&w);
+}
+
+/* ---- fraud, and a callback the provider contradicts --------------------------------------- */
+
+Test(ident, r7_r16_fraud_rejects_audits_and_never_issues)
+{
+	struct world w;
+	char *tx, *oid, *out = NULL, *body;
+
+	world_start(&w, NULL);
+	order(&w, 4713, 0);
+	tx = invited(&w, 4713);
+	provider_says(&w, "idnow-result-fraud.json", tx, NULL, NULL);
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'rejected'", 1, 30), "rejected");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM audit_log WHERE action = 'order.rejected'"
+				 " AND actor = 'ident:idnow'"),
+		     1, "R16: audited with the provider as actor");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications WHERE outcome = 'rejected'"
+				 " AND result = 'FRAUD_SUSPICION_CONFIRMED'"),
+		     1, "the fraud's evidence is kept");
+	/* a later callback claiming success, and support, change nothing: never issued */
+	body = claimed_success(tx);
+	cr_expect_eq(callback(&w, tx, body), 200);
+	oid = rt_sql(w.db, "SELECT id FROM orders");
+	cr_expect_eq(ra_cmd(&w, &out, "order", "approve", oid, "--by", "bob"), 1, "%s", out);
+	free(out);
+	sleep(2);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE kind IN ('cert_issue', 'transport_pin')"), 0);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM orders WHERE state = 'rejected'"), 1);
+	free(body);
+	free(oid);
+	free(tx);
+	world_stop(&w);
+}
+
+Test(ident, r7_callback_claiming_success_is_checked_against_the_provider)
+{
+	struct world w;
+	char *tx, *tx2, *body;
+
+	world_start(&w, NULL);
+	order(&w, 4714, 0);
+	tx = invited(&w, 4714);
+	body = claimed_success(tx);
+
+	/* the provider has no result yet: nothing is decided, the job waits and retries */
+	cr_expect_eq(callback(&w, tx, body), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM jobs WHERE kind = 'ident_result' AND attempts >= 2", 1, 30));
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM orders WHERE state = 'ident_invited'"), 1);
+
+	/* the provider's record is someone else: review, not issuance */
+	provider_says(&w, "idnow-result-success.json", tx, NULL, "MAX");
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'in_review'", 1, 30),
+		  "the provider's record, not the callback body, decides");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications WHERE name_match = 'mismatch'"), 1);
+	sleep(1);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0, "R7: nothing issued");
+	free(body);
+	free(tx);
+
+	/* another order: the provider says ABORTED while the callback claims success -> a new attempt */
+	order(&w, 4715, 0);
+	tx = invited(&w, 4715);
+	body = claimed_success(tx);
+	provider_says(&w, "idnow-result-success.json", tx, "ABORTED", NULL);
+	cr_expect_eq(callback(&w, tx, body), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE shop_order_id = 4715 AND ident_attempts = 2"
+				 " AND state = 'ident_invited'", 1, 30),
+		  "aborted: invited again with a new transaction number");
+	tx2 = rt_sql(w.db, "SELECT ident_tx FROM orders WHERE shop_order_id = 4715");
+	cr_expect_str_neq(tx2, tx);
+	cr_expect_eq(mails(w.maildir, "go.test.idnow.de"), 3, "a second invitation for the second attempt");
+	cr_expect_eq(callback(&w, tx, body), 200, "the old attempt's callback is acknowledged");
+	sleep(1);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0, "R7: nothing issued");
+
+	/* the third attempt is the last (ident.max_attempts 3); after it the order stays failed */
+	provider_says(&w, "idnow-result-success.json", tx2, "CANCELED", NULL);
+	cr_expect_eq(callback(&w, tx2, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE shop_order_id = 4715 AND ident_attempts = 3"
+				 " AND state = 'ident_invited'", 1, 30));
+	free(tx2);
+	tx2 = rt_sql(w.db, "SELECT ident_tx FROM orders WHERE shop_order_id = 4715");
+	provider_says(&w, "idnow-result-success.json", tx2, "FAILED", NULL);
+	cr_expect_eq(callback(&w, tx2, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE shop_order_id = 4715 AND state = 'ident_failed'", 1,
+			   30),
+		  "no attempt left");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications i JOIN orders o ON o.id = i.order_id"
+				 " WHERE o.shop_order_id = 4715 AND i.outcome = 'failed'"),
+		     3);
+	free(tx2);
+	free(body);
+	free(tx);
+	world_stop(&w);
+}
+
+/* ---- refused callers, retention ---------------------------------------------------------- */
+
+static long post_cb(struct world *w, const char *body, const char *h1)
+{
+	char url[160];
+	const char *h[] = {"Content-Type: application/json", h1, NULL};
+	struct rt_resp r;
+	long s;
+
+	snprintf(url, sizeof(url), "%s/v1/ident/idnow", w->ra.base);
+	cr_assert_eq(rt_http("POST", url, h, body, strlen(body), &r), 0);
+	s = r.status;
+	rt_resp_free(&r);
+	return s;
+}
+
+Test(ident, r16_refused_callers_change_nothing_and_unknown_tx_is_404)
+{
+	struct world w;
+	char *tx, *body, *before, *after, basic[256], b64[200];
+	const char *cred = "idnow:" CB_SECRET;
+
+	world_start(&w, NULL);
+	order(&w, 4716, 0);
+	tx = invited(&w, 4716);
+	provider_says(&w, "idnow-result-success.json", tx, NULL, NULL);
+	body = claimed_success(tx);
+	before = digest(w.db);
+	cr_expect_eq(post_cb(&w, body, NULL), 401, "no secret");
+	cr_expect_eq(post_cb(&w, body, "X-Callback-Token: wrong"), 401);
+	cr_expect_eq(post_cb(&w, body, "X-Callback-Token: " CB_SECRET "x"), 401);
+	cr_expect_eq(post_cb(&w, body, "Authorization: Basic aWRub3c6d3Jvbmc="), 401, "Basic idnow:wrong");
+	cr_expect_eq(post_cb(&w, "{\"identificationprocess\": {\"transactionnumber\": \"RA-NOPE\", \"result\": \"SUCCESS\"}}",
+			     "X-Callback-Token: " CB_SECRET),
+		     404, "unknown transaction number");
+	sleep(1);
+	after = digest(w.db);
+	cr_expect_str_eq(after, before, "refused callbacks changed nothing");
+	free(after);
+	/* Basic with the right password is a caller */
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, (int)strlen(cred));
+	snprintf(basic, sizeof(basic), "Authorization: Basic %s", b64);
+	cr_expect_eq(post_cb(&w, body, basic), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM certificates", 1, 30));
+	free(before);
+	free(body);
+	free(tx);
+	world_stop(&w);
+}
+
+Test(ident, r16_source_outside_the_allowlist_gets_403)
+{
+	struct world w;
+	char *tx, *body, *before, *after;
+
+	world_start(&w, "RA_IDENT_CALLBACK_ALLOW=192.0.2.0/24");
+	order(&w, 4717, 0);
+	tx = invited(&w, 4717);
+	provider_says(&w, "idnow-result-success.json", tx, NULL, NULL);
+	body = claimed_success(tx);
+	before = digest(w.db);
+	cr_expect_eq(post_cb(&w, body, "X-Callback-Token: " CB_SECRET), 403);
+	sleep(1);
+	after = digest(w.db);
+	cr_expect_str_eq(after, before);
+	free(before);
+	free(after);
+	free(body);
+	free(tx);
+	world_stop(&w);
+}
+
+Test(ident, r18_evidence_is_neither_deleted_nor_changed_before_its_retention)
+{
+	struct world w;
+	char *tx, err[512];
+
+	world_start(&w, NULL);
+	order(&w, 4718, 0);
+	tx = invited(&w, 4718);
+	provider_says(&w, "idnow-result-fraud.json", tx, NULL, NULL);
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM identifications", 1, 30));
+	cr_expect_neq(rt_exec(w.db, "DELETE FROM identifications", err, sizeof(err)), 0, "R18: no early delete");
+	cr_expect(strstr(err, "R18") != NULL, "%s", err);
+	cr_expect_neq(rt_exec(w.db, "UPDATE identifications SET evidence = '\\x00'::bytea || evidence", err, sizeof(err)), 0);
+	cr_expect_neq(rt_exec(w.db, "UPDATE identifications SET retain_until = now()", err, sizeof(err)), 0,
+		      "R18: retention cannot be shortened");
+	cr_expect_neq(rt_exec(w.db, "TRUNCATE identifications CASCADE", err, sizeof(err)), 0);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications WHERE retain_until > now() + interval '29 years'"), 1);
+	free(tx);
+	world_stop(&w);
+}
