@@ -8,6 +8,7 @@
 
 #include "ra/audit.h"
 #include "ra/pool.h"
+#include "ra/review.h"
 #include "ra/routes_admin_int.h"
 
 /* ---- contracts (R6) -------------------------------------------------------------------- */
@@ -136,6 +137,69 @@ static void order_show(struct adm_req *ar)
 {
 	const char *p[1] = {ar->id};
 	adm_read(ar, sql_order_show, 1, p, "order");
+}
+
+/* The review decision of #5 (review.c: order machine with R7 and R19's four eyes, the
+ * certificates and their cert_issue jobs, the audit record, one transaction) is blocking
+ * libpq with its own connection: it runs on the thread pool, never on the loop. */
+struct review {
+	struct adm_req *ar;
+	int approve;
+	struct ra_err err;
+	int rc;
+};
+
+static void review_work(void *data)
+{
+	struct review *rv = data;
+	struct adm_req *ar = rv->ar;
+
+	rv->rc = review_decide(ar->hr->app->cfg, ar->id, rv->approve, ar->who.name, ar->reason, &rv->err);
+}
+
+static void review_after(void *data)
+{
+	struct review *rv = data;
+
+	if (rv->rc != 0) {
+		/* review.c names the refusing rule in field ("R19", "R7"); the message may not */
+		if (rv->err.field[0] == 'R' && strncmp(rv->err.msg, rv->err.field, strlen(rv->err.field)) != 0) {
+			char msg[sizeof(rv->err.msg)];
+			snprintf(msg, sizeof(msg), "%s", rv->err.msg);
+			snprintf(rv->err.msg, sizeof(rv->err.msg), "%s: %.200s", rv->err.field, msg);
+		}
+		adm_fail(rv->ar, &rv->err);
+	} else {
+		adm_reply(rv->ar, 200, json_pack("{s:s, s:s, s:s}", "order_id", rv->ar->id, "decision",
+						 rv->approve ? "approved" : "rejected", "by", rv->ar->actor));
+	}
+	free(rv);
+}
+
+static void review(struct adm_req *ar, int approve)
+{
+	struct review *rv = calloc(1, sizeof(*rv));
+	struct ra_err e = {0};
+
+	if (rv == NULL)
+		abort();
+	rv->ar = ar;
+	rv->approve = approve;
+	if (pool_run(ar->hr->app->loop, review_work, review_after, rv) != 0) {
+		free(rv);
+		ra_err_set(&e, RA_E_INTERNAL, "", "cannot queue work");
+		adm_fail(ar, &e);
+	}
+}
+
+static void order_approve(struct adm_req *ar)
+{
+	review(ar, 1);
+}
+
+static void order_reject(struct adm_req *ar)
+{
+	review(ar, 0);
 }
 
 /* ---- jobs ------------------------------------------------------------------------------ */
@@ -271,6 +335,8 @@ const struct adm_route adm_routes_misc[] = {
 	{"GET", "/v1/admin/contracts/{id}", "support", "admin_contract_show", contract_show},
 	{"POST", "/v1/admin/contracts/{id}/close", "admin", "admin_contract_close", contract_close},
 	{"GET", "/v1/admin/orders/{id}", "support", "admin_order_show", order_show},
+	{"POST", "/v1/admin/orders/{id}/approve", "support", "admin_order_approve", order_approve},
+	{"POST", "/v1/admin/orders/{id}/reject", "support", "admin_order_reject", order_reject},
 	{"GET", "/v1/admin/jobs", "support", "admin_jobs_list", jobs_list},
 	{"POST", "/v1/admin/jobs/{id}/retry", "support", "admin_job_retry", job_retry},
 	{"GET", "/v1/admin/audit", "support", "admin_audit_show", audit_show},

@@ -29,18 +29,27 @@ static const char *sql_show =
 	"   FROM orders o WHERE o.user_id = u.id AND o.state NOT IN ('issued', 'rejected', 'cancelled')), '[]'::jsonb)"
 	"))::text FROM users u" USER_WHERE;
 
-static const char *sql_load = "SELECT (to_jsonb(u) || jsonb_build_object('issued', coalesce((SELECT jsonb_agg(c.id "
-			      "ORDER BY c.id) FROM certificates c WHERE c.user_id = u.public_id AND c.state = 'issued'),"
-			      " '[]'::jsonb)))::text FROM users u" USER_WHERE " FOR UPDATE OF u";
+/* issued: the certificates awaiting activation; pending: those whose TransportPIN is still
+ * on its way (transport_pin_deliveries, tpin.c). */
+static const char *sql_load =
+	"SELECT (to_jsonb(u) || jsonb_build_object("
+	" 'issued', coalesce((SELECT jsonb_agg(c.id ORDER BY c.id) FROM certificates c"
+	"  WHERE c.user_id = u.public_id AND c.state = 'issued'), '[]'::jsonb),"
+	" 'pending', coalesce((SELECT jsonb_agg(c.id ORDER BY c.id) FROM certificates c"
+	"  JOIN transport_pin_deliveries d ON d.certificate_id = c.id"
+	"  WHERE c.user_id = u.public_id AND c.state = 'issued' AND d.sent_at IS NULL), '[]'::jsonb)"
+	"))::text FROM users u" USER_WHERE " FOR UPDATE OF u";
 
 static const char *sql_unlock = "UPDATE users SET state = $2, locked_at = NULL, updated_at = now() WHERE public_id = $1";
 
 static const char *sql_factor =
 	"UPDATE users SET state = $2, app_registered = $3::bool, updated_at = now() WHERE public_id = $1";
 
-/* R11: the old PIN stops working now; the transport_pin job stores the new one's hash. */
+/* R11: the old PIN stops working now; the transport_pin job (tpin.c) makes, stores and sends
+ * a new one once the delivered one is out of its way (it delivers once per certificate). */
 static const char *sql_pin_clear =
-	"UPDATE certificates SET transport_pin_hash = NULL WHERE id = $1 AND state = 'issued'";
+	"WITH d AS (DELETE FROM transport_pin_deliveries WHERE certificate_id = $1 AND sent_at IS NOT NULL)"
+	" UPDATE certificates SET transport_pin_hash = NULL WHERE id = $1 AND state = 'issued'";
 static const char *sql_pin_job =
 	"INSERT INTO jobs (kind, payload, idempotency_key)"
 	" VALUES ('transport_pin', jsonb_build_object('certificate_id', $1::text, 'reissue', true),"
@@ -145,7 +154,7 @@ static int plan_factor(struct adm_req *ar, json_t *u, struct ra_err *e)
 static int plan_pin(struct adm_req *ar, json_t *u, struct ra_err *e)
 {
 	const char *uid = jstr(u, "public_id");
-	json_t *issued = json_object_get(u, "issued"), *v;
+	json_t *issued = json_object_get(u, "issued"), *pending = json_object_get(u, "pending"), *v;
 	struct wf_result r;
 	unsigned char rnd[8];
 	char nonce[17];
@@ -156,6 +165,10 @@ static int plan_pin(struct adm_req *ar, json_t *u, struct ra_err *e)
 	if (json_array_size(issued) == 0)
 		return adm_refuse(e, RA_E_CONFLICT, "R11", "no certificate of %s awaits activation: a TransportPIN is "
 				  "only of use before the ActivationPIN is set (lost ActivationPIN: re-key, R12)", uid);
+	if (json_array_size(pending) > 0)
+		return adm_refuse(e, RA_E_CONFLICT, "R11", "the TransportPIN of %s is still being delivered; a second one "
+				  "would race it: wait for the SMS (ractl jobs list) and ask again",
+				  json_string_value(json_array_get(pending, 0)));
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return ra_err_set(e, RA_E_INTERNAL, "", "no randomness");
 	for (i = 0; i < sizeof(rnd); i++)
