@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ra/config.h"
+#include "ra/evidence.h"
 #include "ra/secret.h"
 #include "tests/lib/rt.h"
 #include "tests/lib/ts_token.h"
@@ -751,6 +753,69 @@ Test(ident, r18_evidence_is_neither_deleted_nor_changed_before_its_retention)
 		      "R18: retention cannot be shortened");
 	cr_expect_neq(rt_exec(w.db, "TRUNCATE identifications CASCADE", err, sizeof(err)), 0);
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications WHERE retain_until > now() + interval '29 years'"), 1);
+	free(tx);
+	world_stop(&w);
+}
+
+/* R11: the gateway refuses the first sends, then accepts; then a crash between the gateway's
+ * acceptance and the record is simulated (the delivery put back to pending, as the crashed run
+ * left it, and the job run again): the re-run resends the SAME PIN, never a second one. */
+Test(ident, r11_sms_retries_and_a_rerun_after_a_crash_send_the_same_pin)
+{
+	struct world w;
+	char *tx, url[160], pin[32], *id, *hash_before, *hash_after, *hex = NULL, aad[128], sql[2048], err[256];
+	struct config cfg = {0};
+	struct ra_err e;
+	struct rt_resp r;
+	json_t *msgs;
+
+	world_start(&w, NULL);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_control/fail?count=3&status=503", w.sms_port);
+	cr_assert_eq(rt_http("POST", url, NULL, "", 0, &r), 0);
+	rt_resp_free(&r);
+	order(&w, 4719, 0);
+	tx = invited(&w, 4719);
+	provider_says(&w, "idnow-result-success.json", tx, NULL, NULL);
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 1, 60));
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE kind = 'transport_pin' AND attempts >= 4"), 1,
+		     "three refused sends, then delivered");
+	msgs = sms_messages(&w);
+	cr_assert_eq(json_array_size(msgs), 1);
+	check_pins(&w, msgs);
+	pin_of(json_string_value(json_object_get(json_array_get(msgs, 0), "text")), pin, sizeof(pin));
+	json_decref(msgs);
+
+	/* the state a run leaves when it dies after the gateway's 200, before its record */
+	id = rt_sql(w.db, "SELECT certificate_id FROM transport_pin_deliveries");
+	hash_before = rt_sql(w.db, "SELECT transport_pin_hash FROM certificates");
+	setenv("RA_EVIDENCE_KEY", EVIDENCE_KEY, 1);
+	cr_assert_eq(config_load(&cfg, NULL, 0, &e), 0, "%s", e.msg);
+	snprintf(aad, sizeof(aad), TPIN_AAD_FMT, id);
+	cr_assert_eq(evidence_seal(&cfg, aad, pin, strlen(pin), &hex, &e), 0, "%s", e.msg);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE transport_pin_deliveries SET sent_at = NULL, sms_id = NULL, pin_sealed = decode('%s', 'hex');"
+		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
+		 " jsonb_build_object('certificate_id', '%s'), 'transport_pin:rerun')",
+		 hex, id);
+	cr_assert_eq(rt_exec(w.db, sql, err, sizeof(err)), 0, "%s", err);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 1, 30));
+	msgs = sms_messages(&w);
+	cr_assert_eq(json_array_size(msgs), 2, "the re-run sends again");
+	{
+		char pin2[32];
+		pin_of(json_string_value(json_object_get(json_array_get(msgs, 1), "text")), pin2, sizeof(pin2));
+		cr_expect_str_eq(pin2, pin, "R11: the same PIN, never a second different one");
+	}
+	hash_after = rt_sql(w.db, "SELECT transport_pin_hash FROM certificates");
+	cr_expect_str_eq(hash_after, hash_before, "R11: the stored hash is unchanged");
+	check_pins(&w, msgs);
+	json_decref(msgs);
+	config_free(&cfg);
+	free(hex);
+	free(id);
+	free(hash_before);
+	free(hash_after);
 	free(tx);
 	world_stop(&w);
 }
