@@ -35,7 +35,10 @@ static void fail(struct fetch *f, int code, const char *msg, long status)
 {
 	struct ra_err e;
 
-	ra_err_set(&e, code, "ident.base_url", "ident provider %s%s%.0ld", msg, status ? " answered " : "", status);
+	if (status != 0)
+		ra_err_set(&e, code, "ident.base_url", "ident provider %s answered %ld", msg, status);
+	else
+		ra_err_set(&e, code, "ident.base_url", "ident provider %s", msg);
 	finish(f, NULL, &e);
 }
 

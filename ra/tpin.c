@@ -171,9 +171,10 @@ static void send_sms(struct tpin *t)
 		OPENSSL_cleanse(text, strlen(text));
 	if (body)
 		OPENSSL_cleanse(body, strlen(body));
-	if (b)
-		OPENSSL_cleanse((char *)json_string_value(json_object_get(b, "text")),
-				strlen(json_string_value(json_object_get(b, "text"))));
+	if (b) { /* jansson's own copy of the text: wiped before json_decref frees it */
+		char *copy = (char *)json_string_value(json_object_get(b, "text"));
+		OPENSSL_cleanse(copy, strlen(copy));
+	}
 	OPENSSL_cleanse(auth, sizeof(auth));
 	free(text);
 	free(body);
