@@ -191,12 +191,20 @@ static int match(const char *tpl, const char *path, char *id, size_t cap)
 	return *tpl == '\0' && *path == '\0';
 }
 
+/* Nothing is allocated before the token is checked: a refused caller costs no request state. */
 static void authorized(struct http_req *hr, const struct admin_user *who, void *data)
 {
-	struct adm_req *ar = data;
 	const struct adm_route *r = hr->route_data;
+	struct adm_req *ar = calloc(1, sizeof(*ar));
 	struct ra_err e = {0};
 
+	(void)data;
+	if (ar == NULL) {
+		http_reply_errorf(hr, RA_E_NOMEM, "", "out of memory");
+		return;
+	}
+	ar->hr = hr;
+	match(r->path, hr->path, ar->id, sizeof(ar->id));
 	ar->who = *who;
 	snprintf(ar->actor, sizeof(ar->actor), "support:%s", who->name);
 	if (strcmp(r->method, "POST") == 0) {
@@ -229,16 +237,9 @@ static void dispatch(struct http_req *hr)
 				continue;
 			path_seen = 1;
 			if (strcmp(r->method, method) == 0) {
-				struct adm_req *ar = calloc(1, sizeof(*ar));
-				if (ar == NULL) {
-					http_reply_errorf(hr, RA_E_NOMEM, "", "out of memory");
-					return;
-				}
-				ar->hr = hr;
-				snprintf(ar->id, sizeof(ar->id), "%s", id);
 				hr->route = r->name;
 				hr->route_data = (void *)r;
-				admin_authorize(hr, r->role, authorized, ar);
+				admin_authorize(hr, r->role, authorized, NULL);
 				return;
 			}
 		}

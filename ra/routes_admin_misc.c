@@ -166,7 +166,7 @@ static void review_after(void *data)
 		if (rv->err.field[0] == 'R' && strncmp(rv->err.msg, rv->err.field, strlen(rv->err.field)) != 0) {
 			char msg[sizeof(rv->err.msg)];
 			snprintf(msg, sizeof(msg), "%s", rv->err.msg);
-			snprintf(rv->err.msg, sizeof(rv->err.msg), "%s: %.200s", rv->err.field, msg);
+			snprintf(rv->err.msg, sizeof(rv->err.msg), "%.8s: %.200s", rv->err.field, msg);
 		}
 		adm_fail(rv->ar, &rv->err);
 	} else {

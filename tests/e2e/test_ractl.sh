@@ -340,7 +340,12 @@ check "every route ra serve registers (method and path) is in docs/api.yaml" rou
 
 kill -TERM "$ra_pid"; wait "$ra_pid"; rc=$?; ra_pid=
 check "ra serve drains and exits 0" [ "$rc" = 0 ]
-check "no sanitizer report in the server log" eval '! grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$work/ra.log"'
+san_clean() {
+	grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$work/ra.log" || return 0
+	grep -m1 -A40 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$work/ra.log" | sed 's/^/#   /'
+	return 1
+}
+check "no sanitizer report in the server log" san_clean
 
 done=1
 echo "$passed passed, $failed failed"
