@@ -167,6 +167,8 @@ static void review_after(void *data)
 			char msg[sizeof(rv->err.msg)];
 			snprintf(msg, sizeof(msg), "%s", rv->err.msg);
 			snprintf(rv->err.msg, sizeof(rv->err.msg), "%.8s: %.200s", rv->err.field, msg);
+		} else if (rv->err.code == RA_E_CONFLICT && strlen(rv->err.msg) < sizeof(rv->err.msg) - 20) {
+			strcat(rv->err.msg, ": nothing changed"); /* as every other refusal says */
 		}
 		adm_fail(rv->ar, &rv->err);
 	} else {

@@ -292,6 +292,12 @@ check "R6: contract show: quota used up" out_py "j['used'] == 2 and j['exhausted
 ractl order show 4713 --json
 check "R6: the second order is refused: contract exhausted" \
 	out_py "any(r['reason'] == 'contract_exhausted' for r in j['rejections'])"
+ractl order show 4712 --json
+oid=$(out_get "j['id']" 2>/dev/null || echo 0)
+check "order show by shop order id: the order bound to the contract" out_py "j['contract_number'] == '$number' and len(j['items']) == 2"
+check "order approve of an order not in review is refused, nothing changed" \
+	refused_state order approve "$oid" --reason "looks fine"
+check "order approve without --reason is a usage error" eval 'ractl order approve "$oid"; rc_is 2'
 RACTL_TOKEN=$ADMIN ractl contract close "$number" --reason "contract ended"
 check "contract close" eval 'rc_is 0 && [ "$(sql "SELECT status FROM contracts WHERE number = '"'$number'"'")" = closed ]'
 RACTL_TOKEN=$ADMIN ractl contract close "$number" --reason "again"
