@@ -1,6 +1,7 @@
 /*
  * cab.c - opening and closing the CA bridge, configuration checks, and the token key calls.
- * The back-end is chosen here; only "local" exists so far ("cmp" is reserved, #9).
+ * The back-end is chosen here: "local" (store.c, issue.c, revoke.c, crl.c) or "cmp"
+ * (cmp_client.c and friends); both share the token, the CSR and the profile checks.
  */
 #include "ca-bridge/cab_int.h"
 
@@ -38,18 +39,53 @@ static int url_ok(const char *u)
 	return 1;
 }
 
-static int check_config(const struct cab_config *c, enum cab_alg *alg, struct cab_err *err)
+static int set(const char *v)
+{
+	return v != NULL && v[0] != '\0';
+}
+
+/* Backend "cmp": where the CA is, how we protect our messages, what we trust. */
+static int check_cmp(const struct cab_config *c, struct cab_err *err)
+{
+	int rc;
+
+	if ((rc = need(c->cmp_url, "cmp.url", err)) != 0 || (rc = need(c->cmp_trusted, "cmp.trusted", err)) != 0)
+		return rc;
+	if (strncmp(c->cmp_url, "http://", 7) != 0)
+		return cab_err_set(err, CAB_E_INVALID, "cmp.url",
+				   "must be http://host:port/path (CMP messages are protected end to end; "
+				   "https is not built, see docs/ca-bridge.md)");
+	if (set(c->cmp_secret) == (set(c->cmp_client_cert) || set(c->cmp_client_key)))
+		return cab_err_set(err, CAB_E_INVALID, "cmp.secret",
+				   "give either cmp.secret (PBM) or cmp.client_cert and cmp.client_key (signature)");
+	if (set(c->cmp_secret))
+		return need(c->cmp_reference, "cmp.reference", err);
+	if ((rc = need(c->cmp_client_cert, "cmp.client_cert", err)) != 0)
+		return rc;
+	return need(c->cmp_client_key, "cmp.client_key", err);
+}
+
+static int check_config(const struct cab_config *c, int *cmp, enum cab_alg *alg, struct cab_err *err)
 {
 	ASN1_OBJECT *oid;
 	int rc;
 
-	if (c->backend != NULL && strcmp(c->backend, "cmp") == 0)
-		return cab_err_set(err, CAB_E_INVALID, "ca.backend", "cmp backend not built yet");
-	if (c->backend != NULL && strcmp(c->backend, "local") != 0)
-		return cab_err_set(err, CAB_E_INVALID, "ca.backend", "unknown CA backend");
-	if ((rc = need(c->ca_dir, "ca.dir", err)) != 0 || (rc = need(c->pkcs11_module, "pkcs11.module", err)) != 0 ||
-	    (rc = need(c->pkcs11_token, "pkcs11.token", err)) != 0 || (rc = need(c->pkcs11_pin, "pkcs11.pin", err)) != 0 ||
-	    (rc = need(c->policy_oid, "ca.policy_oid", err)) != 0 || (rc = need(c->qcpds_url, "ca.qcpds_url", err)) != 0 ||
+	*cmp = c->backend != NULL && strcmp(c->backend, "cmp") == 0;
+	if (c->backend != NULL && !*cmp && strcmp(c->backend, "local") != 0)
+		return cab_err_set(err, CAB_E_INVALID, "ca.backend", "unknown CA backend (local or cmp)");
+	if ((rc = need(c->ca_dir, "ca.dir", err)) != 0)
+		return rc;
+	/* a token is optional only for a local CA that signs CSRs made elsewhere (ca-bridge) */
+	if ((*cmp || c->pkcs11_module != NULL) &&
+	    ((rc = need(c->pkcs11_module, "pkcs11.module", err)) != 0 ||
+	     (rc = need(c->pkcs11_token, "pkcs11.token", err)) != 0 || (rc = need(c->pkcs11_pin, "pkcs11.pin", err)) != 0))
+		return rc;
+	*alg = CAB_ALG_EC_P256;
+	if (c->key_alg != NULL && cab_alg_parse(c->key_alg, alg) != 0)
+		return cab_err_set(err, CAB_E_INVALID, "ca.key_alg", "must be ec-p256 or rsa-3072");
+	if (*cmp)
+		return check_cmp(c, err); /* the profile's OIDs and URLs are the CA's business */
+	if ((rc = need(c->policy_oid, "ca.policy_oid", err)) != 0 || (rc = need(c->qcpds_url, "ca.qcpds_url", err)) != 0 ||
 	    (rc = need(c->qcpds_lang, "ca.qcpds_lang", err)) != 0 || (rc = need(c->crl_url, "ca.crl_url", err)) != 0)
 		return rc;
 	oid = OBJ_txt2obj(c->policy_oid, 1);
@@ -67,22 +103,32 @@ static int check_config(const struct cab_config *c, enum cab_alg *alg, struct ca
 		return cab_err_set(err, CAB_E_INVALID, "ca.qcpds_lang", "must be an ISO 639-1 code such as \"en\"");
 	if (c->crl_validity_hours < 0 || c->crl_validity_hours > 240)
 		return cab_err_set(err, CAB_E_INVALID, "ca.crl_validity_hours", "must be 1..240");
-	*alg = CAB_ALG_EC_P256;
-	if (c->key_alg != NULL && cab_alg_parse(c->key_alg, alg) != 0)
-		return cab_err_set(err, CAB_E_INVALID, "ca.key_alg", "must be ec-p256 or rsa-3072");
 	return 0;
+}
+
+static char *dup_or_null(const char *s, int *fail)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		*fail = 1;
+	return d;
 }
 
 struct cab *cab_open(const struct cab_config *cfg, struct cab_err *err)
 {
 	struct cab *cab;
 	enum cab_alg alg;
+	int cmp = 0, fail = 0;
 
 	if (cfg == NULL) {
 		cab_err_set(err, CAB_E_INVALID, "", "missing configuration");
 		return NULL;
 	}
-	if (check_config(cfg, &alg, err) != 0)
+	if (check_config(cfg, &cmp, &alg, err) != 0)
 		return NULL;
 	cab = calloc(1, sizeof(*cab));
 	if (cab == NULL) {
@@ -91,22 +137,24 @@ struct cab *cab_open(const struct cab_config *cfg, struct cab_err *err)
 	}
 	pthread_mutex_init(&cab->lock, NULL);
 	cab->lock_fd = cab->issued_fd = cab->revoked_fd = -1;
-	cab->ca_dir = strdup(cfg->ca_dir);
-	cab->policy_oid = strdup(cfg->policy_oid);
-	cab->qcpds_url = strdup(cfg->qcpds_url);
-	cab->qcpds_lang = strdup(cfg->qcpds_lang);
-	cab->crl_url = strdup(cfg->crl_url);
+	cab->ca_dir = dup_or_null(cfg->ca_dir, &fail);
+	cab->policy_oid = dup_or_null(cfg->policy_oid, &fail);
+	cab->qcpds_url = dup_or_null(cfg->qcpds_url, &fail);
+	cab->qcpds_lang = dup_or_null(cfg->qcpds_lang, &fail);
+	cab->crl_url = dup_or_null(cfg->crl_url, &fail);
 	cab->key_alg = alg;
 	cab->ncp_plus = cfg->advanced_ncp_plus != 0;
 	cab->adv_digital_signature = cfg->advanced_digital_signature != 0;
 	cab->crl_hours = cfg->crl_validity_hours > 0 ? cfg->crl_validity_hours : 24;
-	if (cab->ca_dir == NULL || cab->policy_oid == NULL || cab->qcpds_url == NULL || cab->qcpds_lang == NULL ||
-	    cab->crl_url == NULL) {
+	if (fail) {
 		cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
 		goto fail;
 	}
-	if (cab_p11_open(&cab->p11, cfg->pkcs11_module, cfg->pkcs11_token, cfg->pkcs11_pin, err) != 0 ||
-	    cab_store_open(cab, cfg->ca_subject ? cfg->ca_subject : "CN=RA Local CA", err) != 0)
+	if (cfg->pkcs11_module != NULL &&
+	    cab_p11_open(&cab->p11, cfg->pkcs11_module, cfg->pkcs11_token, cfg->pkcs11_pin, err) != 0)
+		goto fail;
+	if (cmp ? cab_cmp_open(cab, cfg, err) != 0
+		: cab_store_open(cab, cfg->ca_subject ? cfg->ca_subject : "CN=RA Local CA", err) != 0)
 		goto fail;
 	return cab;
 fail:
@@ -119,6 +167,7 @@ void cab_close(struct cab *cab)
 	if (cab == NULL)
 		return;
 	cab_store_close(cab);
+	cab_cmp_close(cab->cmp);
 	cab_p11_close(cab->p11);
 	pthread_mutex_destroy(&cab->lock);
 	free(cab->ca_dir);
@@ -168,6 +217,10 @@ int cab_chain_pem(struct cab *cab, char **pem, struct cab_err *err)
 	if (cab == NULL || pem == NULL) {
 		BIO_free(mem);
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	}
+	if (cab->cmp != NULL) {
+		BIO_free(mem);
+		return cab_cmp_chain_pem(cab, pem, err);
 	}
 	/* the CA certificate never changes after cab_open: no lock needed */
 	if (mem == NULL || !PEM_write_bio_X509(mem, cab->ca_cert)) {

@@ -4,7 +4,9 @@
  * Subscriber keys live on a PKCS#11 token (R2); certificates follow the ETSI profiles for
  * qualified, advanced and seal certificates (R1, R4, R5); the CA back-end issues, revokes
  * (R14) and publishes a signed CRL.  Back-ends: "local" (an embedded OpenSSL CA under
- * ca_dir, the default); "cmp" is reserved for a real CA over CMP and refused for now.
+ * ca_dir, the default) and "cmp" (a CA reached over RFC 4210 / RFC 9483 lightweight CMP:
+ * the key and the CSR are still made on the token here, the CA issues on a P10CR and revokes
+ * on an RR; ca_dir then keeps only this side's record of what was requested and received).
  *
  * Every call blocks (token, signing, fsync) and is meant for libuv's thread pool, never the
  * loop thread.  All calls on one struct cab are thread-safe.  Nothing here includes ra/.
@@ -31,6 +33,8 @@ enum cab_errcode {
 	CAB_E_IO = -7,              /* file system */
 	CAB_E_NOMEM = -8,
 	CAB_E_CONFLICT = -9,        /* e.g. key id exists with another algorithm */
+	CAB_E_REJECTED = -10,       /* the CA refused the request (CMP PKIStatus rejection); msg
+				     * has the CA's status, failInfo and text; retrying will not help */
 };
 
 struct cab_err {
@@ -46,9 +50,15 @@ const char *cab_strerror(int code);
  * docs/ca-bridge.md).  Strings are copied by cab_open; NULL means "not set".
  * Call cab_config_defaults() first: it sets backend "local", key_alg "ec-p256",
  * advanced_ncp_plus 1 and crl_validity_hours 24.
+ *
+ * Backend "local" needs ca_dir, the pkcs11_* fields (pkcs11_module NULL: no token, for a CA
+ * that only signs CSRs made elsewhere, as the ca-bridge server does), policy_oid, qcpds_*,
+ * crl_url.  Backend "cmp" needs ca_dir, pkcs11_*, cmp_url, cmp_trusted and either
+ * cmp_secret + cmp_reference (PBM) or cmp_client_cert + cmp_client_key (signature); the
+ * profile fields are the CA's business there and are ignored.
  */
 struct cab_config {
-	const char *backend;        /* "local" ("cmp" not built yet) */
+	const char *backend;        /* "local" or "cmp" */
 	const char *ca_dir;         /* local CA state; created if missing */
 	const char *pkcs11_module;  /* path of the PKCS#11 module (dlopen) */
 	const char *pkcs11_token;   /* token label; never a slot number */
@@ -62,6 +72,20 @@ struct cab_config {
 	const char *ca_subject;     /* "C=AT,O=Example,CN=Example CA" (written order), first start */
 	const char *crl_url;        /* CRL distribution point put into issued certificates */
 	int crl_validity_hours;     /* nextUpdate - thisUpdate; default 24 (R14 outer limit) */
+
+	/* backend "cmp" (docs/ca-bridge.md "CMP back-end") */
+	const char *cmp_url;         /* http://host:port/path of the CMP server (POST application/pkixcmp) */
+	const char *cmp_secret;      /* PBM shared secret; never logged nor put in messages */
+	const char *cmp_reference;   /* PBM reference value (senderKID) the CA knows the secret by */
+	const char *cmp_trusted;     /* PEM file: the CA's trust anchor(s); validates the CA's
+				      * signatures, every certificate received and the CRL */
+	const char *cmp_client_cert; /* PEM: our certificate for signature protection */
+	const char *cmp_client_key;  /* PEM: its private key (unencrypted, owner-only file) */
+	const char *cmp_crl_url;     /* where cab_crl fetches the CA's CRL; default: the scheme,
+				      * host and port of cmp_url with path /crl (the ca-bridge server) */
+	int cmp_timeout_s;           /* per message (and per CRL fetch); 0: 30.  OpenSSL retries a
+				      * refused connection until it passes, so a CA that is down
+				      * costs this long per call */
 };
 
 void cab_config_defaults(struct cab_config *cfg);
@@ -182,10 +206,13 @@ int cab_revoke(struct cab *cab, const char *serial_hex, enum cab_reason reason, 
 	       struct cab_err *err);
 
 /* The current signed CRL (DER), rebuilt only after a change or when half its validity has
- * passed.  *der is malloc'd; the caller frees it with free(). */
+ * passed.  Backend "cmp": fetched from cmp_crl_url, verified against cmp_trusted, cached for
+ * a few seconds and dropped after every revocation through this handle.
+ * *der is malloc'd; the caller frees it with free(). */
 int cab_crl(struct cab *cab, unsigned char **der, size_t *len, struct cab_err *err);
 
-/* The CA chain (PEM, issuing CA first; the local CA is self-signed, so one certificate).
+/* The CA chain (PEM, issuing CA first; the local CA is self-signed, so one certificate;
+ * backend "cmp": the CA certificates in cmp_trusted).
  * *pem is malloc'd; the caller frees it with free(). */
 int cab_chain_pem(struct cab *cab, char **pem, struct cab_err *err);
 

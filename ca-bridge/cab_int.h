@@ -68,6 +68,41 @@ int cab_profile_subject(const struct cab_subject *s, enum cab_class cls, X509_NA
 int cab_profile_extensions(struct cab *cab, X509 *cert, X509 *issuer, enum cab_class cls,
 			   struct cab_err *err);
 
+/* ---- issue.c, shared with the CMP back-end ---- */
+/* Fills out from a certificate's DER. */
+int cab_cert_fill(const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err);
+/* The request's CSR: built on the token (key_id) or decoded (csr_der); signature and key
+ * type checked either way. */
+int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **csr, struct cab_err *err);
+
+/* ---- CMP back-end (cmp_client.c, cmp_record.c, cmp_crl.c) ---- */
+struct cab_cmp;
+int cab_cmp_open(struct cab *cab, const struct cab_config *cfg, struct cab_err *err);
+void cab_cmp_close(struct cab_cmp *c);
+/* After the profile checks: the CSR (token or given) goes to the CA as a P10CR. */
+int cab_cmp_issue(struct cab *cab, const struct cab_request *req, X509_NAME *subject, int years,
+		  struct cab_cert *out, struct cab_err *err);
+int cab_cmp_revoke(struct cab *cab, const char *serial, enum cab_reason reason, struct cab_err *err);
+int cab_cmp_crl(struct cab *cab, unsigned char **der, size_t *len, struct cab_err *err);
+int cab_cmp_chain_pem(struct cab *cab, char **pem, struct cab_err *err);
+
+/* ---- CMP encoding details both sides share (cmp_asn.c) ---- */
+#define CAB_OID_CERT_PROFILE "1.3.6.1.5.5.7.4.21" /* id-it-certProfile, RFC 9483 4.1.1 */
+struct ossl_cmp_itav_st;
+struct ossl_cmp_msg_st;
+/* "qualified", "advanced", "seal"; NULL for others. */
+const char *cab_class_name(enum cab_class cls);
+/* The certProfile name for a class and validity: "advanced", or "advanced:3" for 3 years. */
+void cab_cmp_profile_name(enum cab_class cls, int years, char *out, size_t cap);
+/* Parses a certProfile name back; CAB_E_PROFILE (field "certProfile") when it is not ours. */
+int cab_cmp_profile_parse(const char *name, enum cab_class *cls, int *years, struct cab_err *err);
+/* generalInfo ITAV id-it-certProfile with one UTF8String. */
+struct ossl_cmp_itav_st *cab_cmp_profile_itav(const char *name);
+/* The first certProfile name in the message's generalInfo; 0 found, CAB_E_NOTFOUND if none. */
+int cab_cmp_msg_profile(const struct ossl_cmp_msg_st *msg, char *out, size_t cap);
+/* The reasonCode of the first RevDetails of an rr message; CAB_REASON_UNSPECIFIED when absent. */
+int cab_cmp_msg_rr_reason(const struct ossl_cmp_msg_st *msg);
+
 /* ---- local CA state (store.c) ---- */
 struct cab_entry {
 	char serial[48];     /* canonical uppercase hex; "" = empty slot */
@@ -99,7 +134,8 @@ struct cab {
 	int ncp_plus, adv_digital_signature;
 	int crl_hours;
 
-	struct cab_p11 *p11; /* thread-safe by its own lock */
+	struct cab_p11 *p11; /* thread-safe by its own lock; NULL when opened without a token */
+	struct cab_cmp *cmp; /* backend "cmp"; NULL for "local" (then the CA state below is used) */
 
 	/* CA state: everything below is guarded by lock (and, across processes, by lock_fd). */
 	pthread_mutex_t lock;

@@ -197,6 +197,8 @@ int cab_crl(struct cab *cab, unsigned char **der, size_t *len, struct cab_err *e
 
 	if (cab == NULL || der == NULL || len == NULL)
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	if (cab->cmp != NULL)
+		return cab_cmp_crl(cab, der, len, err);
 	if ((rc = cab_state_lock(cab, err)) != 0)
 		return rc;
 	/* R14: fresh after every change; reissued at half-life, well before nextUpdate */

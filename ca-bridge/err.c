@@ -57,6 +57,8 @@ const char *cab_strerror(int code)
 		return "out of memory";
 	case CAB_E_CONFLICT:
 		return "conflict";
+	case CAB_E_REJECTED:
+		return "rejected by the CA";
 	default:
 		return "unknown error";
 	}
@@ -105,6 +107,20 @@ int cab_class_parse(const char *s, enum cab_class *out, struct cab_err *err)
 	else
 		return cab_err_set(err, CAB_E_PROFILE, "class", "unknown certificate class");
 	return 0;
+}
+
+const char *cab_class_name(enum cab_class cls)
+{
+	switch (cls) {
+	case CAB_CLASS_QUALIFIED:
+		return "qualified";
+	case CAB_CLASS_ADVANCED:
+		return "advanced";
+	case CAB_CLASS_SEAL:
+		return "seal";
+	default:
+		return NULL;
+	}
 }
 
 int cab_alg_parse(const char *s, enum cab_alg *out)

@@ -25,7 +25,7 @@ static time_t asn1_time_t(const ASN1_TIME *t)
 }
 
 /* Fills out from a certificate's DER (the stored one or a fresh one). */
-static int fill_cert(const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err)
+int cab_cert_fill(const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err)
 {
 	const unsigned char *p = der;
 	X509 *x = d2i_X509(NULL, &p, (long)len);
@@ -90,7 +90,7 @@ static int lookup_issued(struct cab *cab, const char *id, struct cab_cert *out, 
 		return 0;
 	if (rc != 0)
 		return cab_err_set(err, rc, "ca.dir", "cannot read %s", path);
-	rc = fill_cert(der, len, out, err);
+	rc = cab_cert_fill(der, len, out, err);
 	free(der);
 	/* crash after the certificate, before its log line: add the line now */
 	if (rc == 0 && cab_index_get(&cab->index, out->serial_hex) == NULL)
@@ -129,7 +129,7 @@ static int check_key(EVP_PKEY *pub, struct cab_err *err)
 }
 
 /* The request's CSR: built on the token, or decoded; its signature verified either way. */
-static int get_csr(struct cab *cab, const struct cab_request *req, X509_REQ **csr, struct cab_err *err)
+int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **csr, struct cab_err *err)
 {
 	const unsigned char *p = req->csr_der;
 	int rc;
@@ -188,7 +188,7 @@ static int sign_and_store(struct cab *cab, const struct cab_request *req, X509_R
 	snprintf(dir, sizeof(dir), "%s/issued", cab->ca_dir);
 	snprintf(name, sizeof(name), "%s.der", req->request_id);
 	if ((rc = cab_write_atomic(dir, name, der, (size_t)n, 0644, err)) != 0 ||
-	    (rc = fill_cert(der, (size_t)n, out, err)) != 0)
+	    (rc = cab_cert_fill(der, (size_t)n, out, err)) != 0)
 		goto out;
 	rc = cab_store_issued(cab, hex, out->not_after, req->request_id, err);
 	if (rc != 0)
@@ -216,13 +216,18 @@ int cab_issue(struct cab *cab, const struct cab_request *req, struct cab_cert *o
 	if ((rc = cab_profile_check(req, &years, err)) != 0 ||
 	    (rc = cab_profile_subject(&req->subject, req->cls, &subject, err)) != 0)
 		goto out;
+	if (cab->cmp != NULL) {
+		/* the same checks as the local CA's, then the CA over CMP (cmp_client.c) */
+		rc = cab_cmp_issue(cab, req, subject, years, out, err);
+		goto out;
+	}
 	rc = check_existing(cab, req->request_id, out, err);
 	if (rc != 0) {
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}
 	/* the token signs the CSR outside the CA lock; issuing is quick and locked */
-	if ((rc = get_csr(cab, req, &csr, err)) != 0 || (rc = cab_state_lock(cab, err)) != 0)
+	if ((rc = cab_request_csr(cab, req, &csr, err)) != 0 || (rc = cab_state_lock(cab, err)) != 0)
 		goto out;
 	rc = lookup_issued(cab, req->request_id, out, err);
 	if (rc == 0)

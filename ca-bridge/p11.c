@@ -350,6 +350,9 @@ int cab_p11_find(struct cab_p11 *p, const char *key_id, EVP_PKEY **pub, enum cab
 	CK_OBJECT_HANDLE priv;
 	int rc;
 
+	if (p == NULL) /* opened without a token (pkcs11_module NULL): a CA that only signs CSRs */
+		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
+
 	pthread_mutex_lock(&p->lock);
 	if ((rc = session(p, &s, err)) != 0)
 		goto out;
@@ -410,6 +413,9 @@ int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE priv;
 	int rc;
+
+	if (p == NULL) /* opened without a token (pkcs11_module NULL): a CA that only signs CSRs */
+		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
 
 	pthread_mutex_lock(&p->lock);
 	if ((rc = session(p, &s, err)) != 0)

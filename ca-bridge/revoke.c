@@ -63,6 +63,8 @@ int cab_revoke(struct cab *cab, const char *serial_hex, enum cab_reason reason, 
 		return cab_err_set(err, CAB_E_INVALID, "serial", "serial must be 1..40 hex digits");
 	if (cab_reason_name(reason) == NULL)
 		return cab_err_set(err, CAB_E_INVALID, "reason", "not an RFC 5280 reason this CA uses");
+	if (cab->cmp != NULL)
+		return cab_cmp_revoke(cab, serial, reason, err); /* the CA sets the time */
 	if (when == 0)
 		when = time(NULL);
 	if ((rc = cab_state_lock(cab, err)) != 0)

@@ -94,6 +94,14 @@ static int open_cab(struct app *app, struct ra_err *err)
 	cc.ca_subject = cfg_str(cfg, "ca.subject");
 	cc.crl_url = cfg_str(cfg, "ca.crl_url");
 	cc.crl_validity_hours = (int)cfg_int(cfg, "ca.crl_hours");
+	cc.cmp_url = cfg_str(cfg, "cmp.url");
+	cc.cmp_secret = cfg_str(cfg, "cmp.secret");
+	cc.cmp_reference = cfg_str(cfg, "cmp.reference");
+	cc.cmp_trusted = cfg_str(cfg, "cmp.trusted");
+	cc.cmp_client_cert = cfg_str(cfg, "cmp.client_cert");
+	cc.cmp_client_key = cfg_str(cfg, "cmp.client_key");
+	cc.cmp_crl_url = cfg_str(cfg, "cmp.crl_url");
+	cc.cmp_timeout_s = (int)cfg_int(cfg, "cmp.timeout_s");
 	/* Start-up only, before the loop runs: opening the token may block here. */
 	app->cab = cab_open(&cc, &ce);
 	if (app->cab == NULL)
@@ -283,7 +291,9 @@ static void issue_after(void *data)
 	const char *p[6] = {is->id, is->cert.serial_hex, is->key.sha256_hex, is->cert.pem, nb, na};
 
 	if (is->rc != 0) {
-		int permanent = is->rc == CAB_E_PROFILE || is->rc == CAB_E_INVALID || is->rc == CAB_E_CONFLICT;
+		/* CAB_E_REJECTED: the CA (over CMP) said no; its reason becomes the certificate's */
+		int permanent = is->rc == CAB_E_PROFILE || is->rc == CAB_E_INVALID || is->rc == CAB_E_CONFLICT ||
+				is->rc == CAB_E_REJECTED;
 		char msg[340];
 		const char *fp[2] = {is->id, msg};
 
@@ -443,7 +453,7 @@ static void revoke_after(void *data)
 	if (rv->rc != 0) {
 		ra_err_set(&e, rv->rc == CAB_E_NOTFOUND ? RA_E_NOTFOUND : RA_E_UNAVAILABLE, "serial", "CA: %s",
 			   rv->err.msg);
-		job_fail(rv->job, &e, rv->rc != CAB_E_NOTFOUND);
+		job_fail(rv->job, &e, rv->rc != CAB_E_NOTFOUND && rv->rc != CAB_E_REJECTED);
 		free(rv);
 		return;
 	}

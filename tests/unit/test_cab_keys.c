@@ -188,14 +188,31 @@ Test(cab_open, token_is_found_by_label_only)
 	cr_expect_str_eq(err.field, "pkcs11.token");
 }
 
-Test(cab_open, cmp_backend_not_built_yet)
+/* Backend cmp: the keys it needs are named; https and mixed protection are refused. */
+Test(cab_open, cmp_backend_config_keys_named)
 {
 	struct cab_err err;
 
 	t.cfg.backend = "cmp";
 	cr_expect_null(cab_open(&t.cfg, &err));
 	cr_expect_eq(err.code, CAB_E_INVALID);
-	cr_expect_str_eq(err.msg, "cmp backend not built yet");
+	cr_expect_str_eq(err.field, "cmp.url");
+	t.cfg.cmp_url = "http://127.0.0.1:1/cmp";
+	t.cfg.cmp_trusted = "ca.pem";
+	cr_expect_null(cab_open(&t.cfg, &err));
+	cr_expect_str_eq(err.field, "cmp.secret", "no protection: %s", err.msg);
+	t.cfg.cmp_secret = "s3cret";
+	cr_expect_null(cab_open(&t.cfg, &err));
+	cr_expect_str_eq(err.field, "cmp.reference");
+	t.cfg.cmp_client_key = "client.key";
+	cr_expect_null(cab_open(&t.cfg, &err));
+	cr_expect_str_eq(err.field, "cmp.secret", "both PBM and signature: %s", err.msg);
+	t.cfg.cmp_client_key = NULL;
+	t.cfg.cmp_url = "https://127.0.0.1:1/cmp";
+	t.cfg.cmp_reference = "ra";
+	cr_expect_null(cab_open(&t.cfg, &err));
+	cr_expect_str_eq(err.field, "cmp.url");
+	cr_expect_null(strstr(err.msg, "s3cret"), "the secret leaked into: %s", err.msg);
 }
 
 Test(cab_open, missing_config_key_is_named)

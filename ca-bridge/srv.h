@@ -1,0 +1,39 @@
+/*
+ * srv.h - the ca-bridge server: the local CA served over CMP (srv_cmp.c) behind a small
+ * HTTP/1.1 listener (srv_http.c); ca-bridge/main.c reads the options and runs it.
+ * Private to ca-bridge/ (the program); the service never links it.
+ */
+#ifndef CAB_SRV_H
+#define CAB_SRV_H
+
+#include "ca-bridge/cab_int.h"
+
+#include <signal.h>
+
+struct cab_srv {
+	struct cab *cab;             /* the local CA (thread-safe) */
+	/* protection of our answers, and what we accept from clients */
+	unsigned char *secret;       /* PBM secret (clients protect with the same) */
+	size_t secret_len;
+	char *reference;             /* our senderKID in PBM mode */
+	X509 *cert;                  /* signature mode: our CMP signer certificate and key */
+	EVP_PKEY *key;
+	X509_STORE *client_trusted;  /* signature mode: anchors for the clients' certificates */
+	enum cab_class default_class; /* for requests without certProfile; NONE: refuse them */
+	const char *refuse_cn;       /* fnmatch(3) pattern: refuse subjects whose CN matches */
+	volatile sig_atomic_t stop;
+};
+
+/* One CMP request (DER) in, the response (DER, OPENSSL_malloc'd) out.  0, or -1 when the
+ * request is not a CMP message at all (then the HTTP answer is 400). */
+int cab_srv_cmp(struct cab_srv *s, const unsigned char *req, size_t len, unsigned char **rsp, size_t *rlen);
+
+/* Binds host:port (port 0: any free one); *bound gets "host:port" as bound. */
+int cab_srv_listen(const char *addr, int *fd, char *bound, size_t cap);
+/* Serves connections on lfd, one thread each, until s->stop; then waits for them. */
+int cab_srv_serve(struct cab_srv *s, int lfd);
+
+/* A log line on stderr: "ca-bridge: level=... event=... k=v ..." (never secrets nor names). */
+void cab_srv_log(const char *level, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
