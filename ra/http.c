@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "h2o/socket/uv-binding.h"
+#include "ra/jsonbody.h"
 #include "ra/log.h"
 #include "ra/metrics.h"
 
@@ -188,24 +189,7 @@ const char *http_header(struct http_req *hr, const char *name, size_t *len)
 
 json_t *http_body_json(struct http_req *hr, struct ra_err *err)
 {
-	json_error_t je;
-	json_t *j;
-
-	if (hr->body == NULL || hr->body_len == 0) {
-		ra_err_set(err, RA_E_INVALID, "", "request body is empty");
-		return NULL;
-	}
-	j = json_loadb(hr->body, hr->body_len, JSON_REJECT_DUPLICATES, &je);
-	if (j == NULL) {
-		ra_err_set(err, RA_E_INVALID, "", "malformed JSON at byte %d: %s", je.position, je.text);
-		return NULL;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		ra_err_set(err, RA_E_INVALID, "", "JSON body must be an object");
-		return NULL;
-	}
-	return j;
+	return json_body_object(hr->body, hr->body_len, err);
 }
 
 void http_peer(struct http_req *hr, char *buf, size_t cap)

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/jsonbody.h"
+
 static const char *const result_names[] = {
 	[IDNOW_SUCCESS] = "SUCCESS",
 	[IDNOW_SUCCESS_DATA_CHANGED] = "SUCCESS_DATA_CHANGED",
@@ -229,19 +231,13 @@ static int parse_root(json_t *root, struct idnow_ident *id, struct ra_err *err)
 int idnow_parse(const char *body, size_t len, struct idnow_ident **out, struct ra_err *err)
 {
 	struct idnow_ident *id = NULL;
-	json_error_t jerr;
 	json_t *root;
 	int rc;
 
 	*out = NULL;
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_body_object(body, len, err);
 	if (root == NULL)
-		return ra_err_set(err, RA_E_INVALID, "", "body is not JSON: %s (line %d, column %d)",
-				  jerr.text, jerr.line, jerr.column);
-	if (!json_is_object(root)) {
-		rc = ra_err_set(err, RA_E_INVALID, "", "body must be a JSON object");
-		goto out;
-	}
+		return err ? err->code : RA_E_INVALID;
 	id = calloc(1, sizeof(*id));
 	if (id == NULL) {
 		rc = ra_err_set(err, RA_E_NOMEM, "", "out of memory");

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ra/jsonbody.h"
+
 static const char *const status_names[] = {
 	[WOO_PENDING] = "pending",     [WOO_PROCESSING] = "processing",
 	[WOO_ON_HOLD] = "on-hold",     [WOO_COMPLETED] = "completed",
@@ -277,20 +279,14 @@ static int parse_root(json_t *root, struct woo_order *o, struct ra_err *err)
 int woo_order_parse(const char *body, size_t len, struct woo_order **out, struct ra_err *err)
 {
 	struct woo_order *o = NULL;
-	json_error_t jerr;
 	json_t *root;
 	int rc;
 
 	*out = NULL;
 	/* Duplicate keys are refused: two "id"s would let the signed bytes mean two orders. */
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_body_object(body, len, err);
 	if (root == NULL)
-		return ra_err_set(err, RA_E_INVALID, "", "body is not JSON: %s (line %d, column %d)",
-				  jerr.text, jerr.line, jerr.column);
-	if (!json_is_object(root)) {
-		rc = ra_err_set(err, RA_E_INVALID, "", "body must be a JSON object");
-		goto out;
-	}
+		return err ? err->code : RA_E_INVALID;
 	o = calloc(1, sizeof(*o));
 	if (o == NULL) {
 		rc = ra_err_set(err, RA_E_NOMEM, "", "out of memory");

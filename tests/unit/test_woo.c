@@ -227,7 +227,7 @@ Test(woo, non_object_and_duplicate_keys_are_rejected)
 	const char *dup = "{\"id\":1,\"id\":2}";
 
 	cr_expect_eq(woo_order_parse("[]", 2, &o, &err), RA_E_INVALID);
-	cr_expect_str_eq(err.field, "");
+	cr_expect_str_eq(err.field, "body");
 	cr_expect_eq(woo_order_parse(dup, strlen(dup), &o, &err), RA_E_INVALID);
 	cr_expect_null(o);
 }
