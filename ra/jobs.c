@@ -83,7 +83,7 @@ static const char *sql_claim =
 	" SELECT id FROM jobs"
 	"  WHERE (state = 'queued' AND run_at <= now())"
 	"     OR (state = 'running' AND lease_until < now())"
-	"  ORDER BY run_at, id LIMIT $1::int"
+	"  ORDER BY priority DESC, run_at, id LIMIT $1::int"
 	"  FOR UPDATE SKIP LOCKED)"
 	" UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $2,"
 	"  lease_until = now() + $3::bigint * interval '1 millisecond', updated_at = now()"

@@ -296,3 +296,20 @@ Test(issue, crl_without_ca_configuration_is_503_json)
 	rt_ra_stop(&ra, SIGTERM);
 	free(db);
 }
+
+Test(issue, r14_revocation_job_overtakes_a_backlog, .timeout = 60)
+{
+	char *db = rt_db_new(), err[512], *n;
+
+	/* 50 ordinary jobs queued first, then a revocation: the revocation is claimed first */
+	cr_assert_eq(rt_exec(db, "INSERT INTO jobs (kind, payload, idempotency_key) SELECT 'noop', '{}', 'n' || g"
+				 " FROM generate_series(1, 50) g;"
+				 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('ca_revoke', '{}', 'r')",
+			     err, sizeof(err)),
+		     0, "%s", err);
+	n = rt_sql(db, "SELECT idempotency_key FROM jobs WHERE state = 'queued' AND run_at <= now()"
+		       " ORDER BY priority DESC, run_at, id LIMIT 1");
+	cr_expect_str_eq(n, "r", "the runner's claim order puts ca_revoke first");
+	free(n);
+	free(db);
+}
