@@ -12,18 +12,48 @@
 #include <string.h>
 
 #include "tests/lib/rt.h"
+#include "tests/lib/ts_cmp.h"
 #include "tests/lib/ts_token.h"
+
+/*
+ * Every scenario runs twice (issue #9): with the embedded local CA, and with
+ * ca.backend=cmp against build/ca-bridge serving a CA over CMP (PBM), the keys still on
+ * the RA's token.  ca-bridge refuses subjects whose CN starts with "Refused".
+ */
+enum backend { LOCAL, CMP };
 
 struct env {
 	char *db;
 	char *dir;
 	char e_pin[64], e_tok[64], e_conf[600], e_cadir[600];
-	const char *envv[6];
+	char e_url[128], e_trusted[700];
+	const char *envv[16];
 	struct rt_ra ra;
+	struct ts_proc bridge;
 };
 
-static void start(struct env *e)
+#define CMP_SECRET "issue-test-cmp-secret"
+
+static void start_bridge(struct env *e)
 {
+	char cadir[600], log[600];
+	const char *args[] = {"--ca-dir", cadir, "--policy-oid", "1.3.6.1.4.1.99999.1.1", "--pds-url",
+			      "https://ra.example/pds_en.pdf", "--crl-url", "http://127.0.0.1/crl", "--ca-subject",
+			      "C=AT,O=Test,CN=Test CMP CA", "--refuse-cn", "Refused *", "--secret", "env:ISSUE_CMP_SECRET",
+			      "--reference", "ca-bridge", NULL};
+
+	snprintf(cadir, sizeof(cadir), "%s/bridge-ca", e->dir);
+	snprintf(log, sizeof(log), "%s/ca-bridge.log", e->dir);
+	setenv("ISSUE_CMP_SECRET", CMP_SECRET, 1);
+	cr_assert_eq(ts_cabridge_start(&e->bridge, log, args), 0, "ca-bridge did not start; see %s", log);
+	snprintf(e->e_url, sizeof(e->e_url), "RA_CMP_URL=http://127.0.0.1:%d/cmp", e->bridge.port);
+	snprintf(e->e_trusted, sizeof(e->e_trusted), "RA_CMP_TRUSTED=%s/ca.pem", cadir);
+}
+
+static void start_on(struct env *e, enum backend b)
+{
+	int n = 0;
+
 	memset(e, 0, sizeof(*e));
 	e->db = rt_db_new();
 	e->dir = rt_tmpdir();
@@ -32,18 +62,29 @@ static void start(struct env *e)
 	snprintf(e->e_tok, sizeof(e->e_tok), "RA_PKCS11_TOKEN=ra-test");
 	snprintf(e->e_conf, sizeof(e->e_conf), "SOFTHSM2_CONF=%s/softhsm2.conf", e->dir);
 	snprintf(e->e_cadir, sizeof(e->e_cadir), "RA_CA_DIR=%s/ca", e->dir);
-	e->envv[0] = e->e_pin;
-	e->envv[1] = e->e_tok;
-	e->envv[2] = e->e_conf;
-	e->envv[3] = e->e_cadir;
-	e->envv[4] = "RA_JOBS_BACKOFF_MS=50";
-	e->envv[5] = NULL;
+	e->envv[n++] = e->e_pin;
+	e->envv[n++] = e->e_tok;
+	e->envv[n++] = e->e_conf;
+	e->envv[n++] = e->e_cadir;
+	e->envv[n++] = "RA_JOBS_BACKOFF_MS=50";
+	if (b == CMP) {
+		start_bridge(e);
+		e->envv[n++] = "RA_CA_BACKEND=cmp";
+		e->envv[n++] = e->e_url;
+		e->envv[n++] = e->e_trusted;
+		e->envv[n++] = "RA_CMP_SECRET=" CMP_SECRET;
+		e->envv[n++] = "RA_CMP_REFERENCE=ra-test";
+		e->envv[n++] = "RA_CMP_TIMEOUT_S=5";
+	}
+	e->envv[n] = NULL;
 	cr_assert_eq(rt_ra_start(&e->ra, e->db, e->envv), 0);
 }
 
 static void stop(struct env *e)
 {
 	cr_expect_eq(rt_ra_stop(&e->ra, SIGTERM), 0);
+	if (e->bridge.pid > 0)
+		cr_expect_eq(ts_proc_stop(&e->bridge), 0, "ca-bridge exits cleanly (no sanitizer report)");
 	free(e->db);
 	free(e->dir);
 }
@@ -86,12 +127,12 @@ static int wait_state(const char *db, const char *id, const char *state)
 	return rt_wait_sql(db, sql, state, 60);
 }
 
-Test(issue, r1_r2_qualified_certificate_issued_with_key_on_token, .timeout = 120)
+static void r1_r2_qualified_certificate_issued_with_key_on_token(enum backend b)
 {
 	struct env e;
 	char *fp, *serial, *pem, *n;
 
-	start(&e);
+	start_on(&e, b);
 	request(e.db, "crt-q1", "qualified", 5, "ident-1", NULL);
 	cr_assert(wait_state(e.db, "crt-q1", "issued"), "certificate issued");
 	fp = VAL(e.db, "SELECT key_fingerprint FROM certificates WHERE id = '%s'", "crt-q1");
@@ -125,12 +166,22 @@ Test(issue, r1_r2_qualified_certificate_issued_with_key_on_token, .timeout = 120
 	stop(&e);
 }
 
-Test(issue, r7_no_certificate_without_identification, .timeout = 120)
+Test(issue, r1_r2_qualified_certificate_issued_with_key_on_token, .timeout = 120)
+{
+	r1_r2_qualified_certificate_issued_with_key_on_token(LOCAL);
+}
+
+Test(issue_cmp, r1_r2_qualified_certificate_issued_with_key_on_token, .timeout = 180)
+{
+	r1_r2_qualified_certificate_issued_with_key_on_token(CMP);
+}
+
+static void r7_no_certificate_without_identification(enum backend b)
 {
 	struct env e;
 	char *n;
 
-	start(&e);
+	start_on(&e, b);
 	request(e.db, "crt-noid", "advanced", 10, NULL, NULL);
 	cr_assert(rt_wait_sql(e.db, "SELECT state FROM jobs WHERE idempotency_key = 'cert_issue:crt-noid'", "dead", 30));
 	n = VAL(e.db, "SELECT last_error FROM jobs WHERE idempotency_key = 'cert_issue:%s'", "crt-noid");
@@ -142,12 +193,22 @@ Test(issue, r7_no_certificate_without_identification, .timeout = 120)
 	stop(&e);
 }
 
-Test(issue, r5_validity_outside_profile_fails_with_named_field, .timeout = 120)
+Test(issue, r7_no_certificate_without_identification, .timeout = 120)
+{
+	r7_no_certificate_without_identification(LOCAL);
+}
+
+Test(issue_cmp, r7_no_certificate_without_identification, .timeout = 180)
+{
+	r7_no_certificate_without_identification(CMP);
+}
+
+static void r5_validity_outside_profile_fails_with_named_field(enum backend b)
 {
 	struct env e;
 	char *n;
 
-	start(&e);
+	start_on(&e, b);
 	request(e.db, "crt-6y", "qualified", 6, "ident-2", NULL);
 	cr_assert(wait_state(e.db, "crt-6y", "failed"));
 	n = VAL(e.db, "SELECT failure FROM certificates WHERE id = '%s'", "crt-6y");
@@ -159,12 +220,22 @@ Test(issue, r5_validity_outside_profile_fails_with_named_field, .timeout = 120)
 	stop(&e);
 }
 
-Test(issue, retried_issuance_returns_the_same_certificate, .timeout = 120)
+Test(issue, r5_validity_outside_profile_fails_with_named_field, .timeout = 120)
+{
+	r5_validity_outside_profile_fails_with_named_field(LOCAL);
+}
+
+Test(issue_cmp, r5_validity_outside_profile_fails_with_named_field, .timeout = 180)
+{
+	r5_validity_outside_profile_fails_with_named_field(CMP);
+}
+
+static void retried_issuance_returns_the_same_certificate(enum backend b)
 {
 	struct env e;
 	char *s1, *s2, err[256];
 
-	start(&e);
+	start_on(&e, b);
 	request(e.db, "crt-re", "advanced", 10, "ident-3", NULL);
 	cr_assert(wait_state(e.db, "crt-re", "issued"));
 	s1 = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-re");
@@ -177,6 +248,16 @@ Test(issue, retried_issuance_returns_the_same_certificate, .timeout = 120)
 	free(s1);
 	free(s2);
 	stop(&e);
+}
+
+Test(issue, retried_issuance_returns_the_same_certificate, .timeout = 120)
+{
+	retried_issuance_returns_the_same_certificate(LOCAL);
+}
+
+Test(issue_cmp, retried_issuance_returns_the_same_certificate, .timeout = 180)
+{
+	retried_issuance_returns_the_same_certificate(CMP);
 }
 
 static int crl_has(const struct rt_ra *ra, const char *serial_hex, int *reason)
@@ -217,13 +298,13 @@ static int crl_has(const struct rt_ra *ra, const char *serial_hex, int *reason)
 	return found;
 }
 
-Test(issue, r14_revocation_reaches_the_crl_and_is_final, .timeout = 120)
+static void r14_revocation_reaches_the_crl_and_is_final(enum backend b)
 {
 	struct env e;
 	char *serial, *n, err[512];
 	int reason = -1;
 
-	start(&e);
+	start_on(&e, b);
 	request(e.db, "crt-rv", "advanced", 10, "ident-4", NULL);
 	cr_assert(wait_state(e.db, "crt-rv", "issued"));
 	serial = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-rv");
@@ -248,13 +329,23 @@ Test(issue, r14_revocation_reaches_the_crl_and_is_final, .timeout = 120)
 	stop(&e);
 }
 
-Test(issue, r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued, .timeout = 120)
+Test(issue, r14_revocation_reaches_the_crl_and_is_final, .timeout = 120)
+{
+	r14_revocation_reaches_the_crl_and_is_final(LOCAL);
+}
+
+Test(issue_cmp, r14_revocation_reaches_the_crl_and_is_final, .timeout = 180)
+{
+	r14_revocation_reaches_the_crl_and_is_final(CMP);
+}
+
+static void r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued(enum backend b)
 {
 	struct env e;
 	char *old_fp, *new_fp, *n, *old_serial, err[256];
 	int reason = -1;
 
-	start(&e);
+	start_on(&e, b);
 	request(e.db, "crt-old", "advanced", 10, "ident-5", NULL);
 	cr_assert(wait_state(e.db, "crt-old", "issued"));
 	cr_assert_eq(rt_exec(e.db, "UPDATE certificates SET state = 'superseding' WHERE id = 'crt-old'", err, sizeof(err)), 0);
@@ -278,6 +369,16 @@ Test(issue, r15_replacement_revokes_the_old_certificate_only_after_the_new_one_i
 	free(old_fp);
 	free(new_fp);
 	stop(&e);
+}
+
+Test(issue, r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued, .timeout = 120)
+{
+	r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued(LOCAL);
+}
+
+Test(issue_cmp, r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued, .timeout = 180)
+{
+	r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued(CMP);
 }
 
 Test(issue, crl_without_ca_configuration_is_503_json)
@@ -312,4 +413,32 @@ Test(issue, r14_revocation_job_overtakes_a_backlog, .timeout = 60)
 	cr_expect_str_eq(n, "r", "the runner's claim order puts ca_revoke first");
 	free(n);
 	free(db);
+}
+
+/* Issue #9: a CA that refuses a request leaves the certificate failed with the CA's reason,
+ * and the job dead (ractl jobs list --dead shows it), never retried into a second request. */
+Test(issue_cmp, ca_rejection_fails_the_certificate_with_the_cas_reason, .timeout = 180)
+{
+	struct env e;
+	char err[512], *n;
+
+	start_on(&e, CMP);
+	cr_assert_eq(rt_exec(e.db,
+			     "BEGIN;"
+			     "INSERT INTO certificates (id, class, subject, validity_years, ident_id) VALUES ('crt-refused',"
+			     " 'advanced', '{\"country\":\"AT\",\"given_name\":\"Max\",\"surname\":\"Muster\","
+			     "\"serial_number\":\"PNOAT-9\",\"common_name\":\"Refused Person\"}', 10, 'ident-9');"
+			     "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
+			     " '{\"certificate_id\":\"crt-refused\"}', 'cert_issue:crt-refused');"
+			     "COMMIT;",
+			     err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert(wait_state(e.db, "crt-refused", "failed"));
+	n = rt_sql(e.db, "SELECT failure FROM certificates WHERE id = 'crt-refused'");
+	cr_expect(n && strstr(n, "rejection"), "the CA's PKIStatus is recorded: %s", n ? n : "(null)");
+	free(n);
+	n = rt_sql(e.db, "SELECT state || ' ' || attempts FROM jobs WHERE idempotency_key = 'cert_issue:crt-refused'");
+	cr_expect_str_eq(n, "dead 1", "refused once, parked dead, not retried");
+	free(n);
+	stop(&e);
 }
