@@ -159,6 +159,10 @@ static void r1_r2_qualified_certificate_issued_with_key_on_token(enum backend b)
 			 " ('crt-dup', 'advanced', '{}', 10, '%s')", fp);
 		cr_expect_neq(rt_exec(e.db, sql, err, sizeof(err)), 0, "R2: same key for an advanced certificate refused");
 		cr_expect(strstr(err, "key_fingerprint") != NULL, "%s", err);
+		/* R2: and a certificate that has a key never gets another one */
+		cr_expect_neq(rt_exec(e.db, "UPDATE certificates SET key_fingerprint = repeat('a', 64) WHERE id = 'crt-q1'", err,
+				      sizeof(err)), 0, "a second key for the same certificate refused");
+		cr_expect(strstr(err, "R2") != NULL, "%s", err);
 	}
 	free(fp);
 	free(serial);
@@ -260,6 +264,54 @@ Test(issue_cmp, retried_issuance_returns_the_same_certificate, .timeout = 180)
 	retried_issuance_returns_the_same_certificate(CMP);
 }
 
+/* Runs `openssl verify -crl_check` on the certificate against the chain and CRL that ra serves
+ * (/v1/ca/chain, /v1/ca/crl); 1 when its output contains want. */
+static int openssl_verify_says(struct env *e, const char *id, const char *want)
+{
+	char path[800], cmd[4000], url[256], out[1024] = "", sql[256];
+	struct rt_resp r;
+	FILE *f;
+	char *pem;
+	size_t n;
+
+	snprintf(sql, sizeof(sql), "SELECT pem FROM certificates WHERE id = '%s'", id);
+	pem = rt_sql(e->db, sql);
+	cr_assert_not_null(pem);
+	snprintf(path, sizeof(path), "%s/%s.pem", e->dir, id);
+	f = fopen(path, "w");
+	fputs(pem, f);
+	fclose(f);
+	free(pem);
+	snprintf(url, sizeof(url), "%s/v1/ca/chain", e->ra.base);
+	cr_assert_eq(rt_http("GET", url, NULL, NULL, 0, &r), 0);
+	cr_assert_eq(r.status, 200);
+	snprintf(path, sizeof(path), "%s/chain.pem", e->dir);
+	f = fopen(path, "w");
+	fwrite(r.body, 1, r.len, f);
+	fclose(f);
+	rt_resp_free(&r);
+	snprintf(url, sizeof(url), "%s/v1/ca/crl", e->ra.base);
+	cr_assert_eq(rt_http("GET", url, NULL, NULL, 0, &r), 0);
+	cr_assert_eq(r.status, 200);
+	snprintf(path, sizeof(path), "%s/crl.der", e->dir);
+	f = fopen(path, "w");
+	fwrite(r.body, 1, r.len, f);
+	fclose(f);
+	rt_resp_free(&r);
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && openssl crl -inform DER -in crl.der -out crl.pem && "
+		 "openssl verify -crl_check -CAfile chain.pem -CRLfile crl.pem %s.pem 2>&1",
+		 e->dir, id);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	pclose(f);
+	if (strstr(out, want) == NULL)
+		fprintf(stderr, "openssl verify said: %s\n", out);
+	return strstr(out, want) != NULL;
+}
+
 static int crl_has(const struct rt_ra *ra, const char *serial_hex, int *reason)
 {
 	char url[256];
@@ -307,6 +359,7 @@ static void r14_revocation_reaches_the_crl_and_is_final(enum backend b)
 	start_on(&e, b);
 	request(e.db, "crt-rv", "advanced", 10, "ident-4", NULL);
 	cr_assert(wait_state(e.db, "crt-rv", "issued"));
+	cr_expect(openssl_verify_says(&e, "crt-rv", ": OK"), "openssl verify -crl_check: the fresh certificate verifies");
 	serial = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-rv");
 	cr_expect_not(crl_has(&e.ra, serial, &reason), "not on the CRL before revocation");
 	/* what the admin API runs (ca_sql_revoke) */
@@ -318,6 +371,7 @@ static void r14_revocation_reaches_the_crl_and_is_final(enum backend b)
 	cr_assert(rt_wait_sql(e.db, "SELECT ca_revoked_at IS NOT NULL FROM certificates WHERE id = 'crt-rv'", "t", 30));
 	cr_expect(crl_has(&e.ra, serial, &reason), "serial on the CRL");
 	cr_expect_eq(reason, 1, "reason keyCompromise (1)");
+	cr_expect(openssl_verify_says(&e, "crt-rv", "certificate revoked"), "openssl verify -crl_check: revoked");
 	/* R14: final - the database refuses to reinstate it */
 	cr_expect_neq(rt_exec(e.db, "UPDATE certificates SET state = 'active', revoked_at = NULL WHERE id = 'crt-rv'", err,
 			      sizeof(err)), 0);
