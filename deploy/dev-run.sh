@@ -53,6 +53,8 @@ cat >"$VAR/ra.json" <<JSON
   "pkcs11": { "module": "/usr/lib/softhsm/libsofthsm2.so", "token": "ra", "pin": "$PIN" },
   "evidence": { "key": "$EVIDENCE" },
   "products": {
+    "QES-5Y": { "class": "qualified", "validity_years": 5, "contract_months": 12 },
+    "AES-10Y": { "class": "advanced", "validity_years": 10, "contract_months": 12 },
     "QES-1Y": { "class": "qualified", "validity_years": 5, "contract_months": 12 },
     "AES-1Y": { "class": "advanced", "validity_years": 10, "contract_months": 12 },
     "SEAL-1Y": { "class": "seal", "validity_years": 10, "contract_months": 12 }
@@ -79,6 +81,7 @@ The RA runs at http://127.0.0.1:$PORT  (Ctrl-C stops it; 'make stop' stops Postg
   local CA       var/ca/              token: SoftHSM2 label 'ra' (var/softhsm/)
   admin token    var/run/admin-token  (RACTL_URL=http://127.0.0.1:$PORT RACTL_TOKEN=\$(cat var/run/admin-token) build/ractl ...)
 Try:  curl -s http://127.0.0.1:$PORT/healthz
+      deploy/try-flow.sh     (a shop order all the way to an issued certificate; see README)
 
 MSG
 exec "$B/ra" --config "$VAR/ra.json" serve
