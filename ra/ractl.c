@@ -369,9 +369,15 @@ static const struct cmd cmds[] = {
 	{"audit", "verify", 0, "", "GET", "/v1/admin/audit/verify", audit_verify, "(R16: exit 1 when broken)"},
 };
 
+static void line_of(const struct cmd *c, FILE *f)
+{
+	fprintf(f, "ractl %s%s%s %s [--json]\n", c->group, c->name[0] ? " " : "", c->name, c->help);
+}
+
 static void usage_of(const struct cmd *c, FILE *f)
 {
-	fprintf(f, "usage: ractl %s%s%s %s [--json]\n", c->group, c->name[0] ? " " : "", c->name, c->help);
+	fputs("usage: ", f);
+	line_of(c, f);
 }
 
 static void usage(FILE *f)
@@ -379,7 +385,7 @@ static void usage(FILE *f)
 	fputs("usage: ractl COMMAND [ARGS] [--json]   (RACTL_URL, RACTL_TOKEN or ~/.config/ractl/config)\n", f);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		fputs("  ", f);
-		usage_of(&cmds[i], f);
+		line_of(&cmds[i], f);
 	}
 	fputs("exit: 0 ok, 1 refused by a rule, 2 usage, 3 not found, 4 server unreachable, 5 server error\n", f);
 }
