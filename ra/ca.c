@@ -394,7 +394,8 @@ refuse:
 	issue_free(is);
 }
 
-static void job_cert_issue(struct job *job)
+/* Both CA jobs start alike: the certificate's row, once the CA is there (else retry). */
+static void load_for_job(struct job *job, db_result_cb next)
 {
 	char id[72];
 	const char *p[1] = {id};
@@ -407,7 +408,12 @@ static void job_cert_issue(struct job *job)
 		job_fail(job, &e, 1);
 		return;
 	}
-	db_query(job->app->db, sql_load, 1, p, on_loaded, job);
+	db_query(job->app->db, sql_load, 1, p, next, job);
+}
+
+static void job_cert_issue(struct job *job)
+{
+	load_for_job(job, on_loaded);
 }
 
 /* ---- ca_revoke ----------------------------------------------------------------------- */
@@ -495,18 +501,7 @@ static void on_revoke_loaded(PGresult *res, const struct ra_err *err, void *data
 
 static void job_ca_revoke(struct job *job)
 {
-	char id[72];
-	const char *p[1] = {id};
-	struct ra_err e;
-
-	if (job_cert_id(job, id, sizeof(id)) != 0)
-		return;
-	if (job->app->cab == NULL) {
-		ra_err_set(&e, RA_E_UNAVAILABLE, "pkcs11.pin", "the CA is not configured");
-		job_fail(job, &e, 1);
-		return;
-	}
-	db_query(job->app->db, sql_load, 1, p, on_revoke_loaded, job);
+	load_for_job(job, on_revoke_loaded);
 }
 
 /* ---- module -------------------------------------------------------------------------- */

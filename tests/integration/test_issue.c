@@ -32,6 +32,17 @@ struct env {
 	struct ts_proc bridge;
 };
 
+/* One scenario as two tests: local CA, and CMP to ca-bridge. */
+#define BOTH_BACKENDS(name)                                                                                       \
+	Test(issue, name, .timeout = 120)                                                                         \
+	{                                                                                                         \
+		name(LOCAL);                                                                                      \
+	}                                                                                                         \
+	Test(issue_cmp, name, .timeout = 180)                                                                     \
+	{                                                                                                         \
+		name(CMP);                                                                                        \
+	}
+
 #define CMP_SECRET "issue-test-cmp-secret"
 
 static void start_bridge(struct env *e)
@@ -170,15 +181,7 @@ static void r1_r2_qualified_certificate_issued_with_key_on_token(enum backend b)
 	stop(&e);
 }
 
-Test(issue, r1_r2_qualified_certificate_issued_with_key_on_token, .timeout = 120)
-{
-	r1_r2_qualified_certificate_issued_with_key_on_token(LOCAL);
-}
-
-Test(issue_cmp, r1_r2_qualified_certificate_issued_with_key_on_token, .timeout = 180)
-{
-	r1_r2_qualified_certificate_issued_with_key_on_token(CMP);
-}
+BOTH_BACKENDS(r1_r2_qualified_certificate_issued_with_key_on_token)
 
 static void r7_no_certificate_without_identification(enum backend b)
 {
@@ -197,15 +200,7 @@ static void r7_no_certificate_without_identification(enum backend b)
 	stop(&e);
 }
 
-Test(issue, r7_no_certificate_without_identification, .timeout = 120)
-{
-	r7_no_certificate_without_identification(LOCAL);
-}
-
-Test(issue_cmp, r7_no_certificate_without_identification, .timeout = 180)
-{
-	r7_no_certificate_without_identification(CMP);
-}
+BOTH_BACKENDS(r7_no_certificate_without_identification)
 
 static void r5_validity_outside_profile_fails_with_named_field(enum backend b)
 {
@@ -224,15 +219,7 @@ static void r5_validity_outside_profile_fails_with_named_field(enum backend b)
 	stop(&e);
 }
 
-Test(issue, r5_validity_outside_profile_fails_with_named_field, .timeout = 120)
-{
-	r5_validity_outside_profile_fails_with_named_field(LOCAL);
-}
-
-Test(issue_cmp, r5_validity_outside_profile_fails_with_named_field, .timeout = 180)
-{
-	r5_validity_outside_profile_fails_with_named_field(CMP);
-}
+BOTH_BACKENDS(r5_validity_outside_profile_fails_with_named_field)
 
 static void retried_issuance_returns_the_same_certificate(enum backend b)
 {
@@ -254,15 +241,7 @@ static void retried_issuance_returns_the_same_certificate(enum backend b)
 	stop(&e);
 }
 
-Test(issue, retried_issuance_returns_the_same_certificate, .timeout = 120)
-{
-	retried_issuance_returns_the_same_certificate(LOCAL);
-}
-
-Test(issue_cmp, retried_issuance_returns_the_same_certificate, .timeout = 180)
-{
-	retried_issuance_returns_the_same_certificate(CMP);
-}
+BOTH_BACKENDS(retried_issuance_returns_the_same_certificate)
 
 /* Runs `openssl verify -crl_check` on the certificate against the chain and CRL that ra serves
  * (/v1/ca/chain, /v1/ca/crl); 1 when its output contains want. */
@@ -383,15 +362,7 @@ static void r14_revocation_reaches_the_crl_and_is_final(enum backend b)
 	stop(&e);
 }
 
-Test(issue, r14_revocation_reaches_the_crl_and_is_final, .timeout = 120)
-{
-	r14_revocation_reaches_the_crl_and_is_final(LOCAL);
-}
-
-Test(issue_cmp, r14_revocation_reaches_the_crl_and_is_final, .timeout = 180)
-{
-	r14_revocation_reaches_the_crl_and_is_final(CMP);
-}
+BOTH_BACKENDS(r14_revocation_reaches_the_crl_and_is_final)
 
 static void r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued(enum backend b)
 {
@@ -425,15 +396,7 @@ static void r15_replacement_revokes_the_old_certificate_only_after_the_new_one_i
 	stop(&e);
 }
 
-Test(issue, r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued, .timeout = 120)
-{
-	r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued(LOCAL);
-}
-
-Test(issue_cmp, r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued, .timeout = 180)
-{
-	r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued(CMP);
-}
+BOTH_BACKENDS(r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued)
 
 Test(issue, crl_without_ca_configuration_is_503_json)
 {
