@@ -24,6 +24,7 @@
 #include "ra/evidence.h"
 #include "ra/secret.h"
 #include "tests/lib/rt.h"
+#include "tests/lib/ts_peers.h"
 #include "tests/lib/ts_token.h"
 
 #define SECRET "test-woo-secret"
@@ -38,53 +39,15 @@
 
 static char peer_dir[512];
 
-static int peers_sh(const char *fn, const char *const *args)
-{
-	const char *root = getenv("RA_TEST_ROOT");
-	char script[1024];
-	const char *argv[16] = {"bash", "-c", script, "peers"};
-	int n = 4, st;
-	pid_t pid;
-
-	snprintf(script, sizeof(script), ". '%s/tests/lib/peers.sh' && %s \"$@\"", root ? root : ".", fn);
-	for (; *args && n < 15; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		execvp("bash", (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int peer_start(const char *name, const char *const *extra)
 {
-	const char *args[12] = {name, peer_dir};
-	char path[600];
-	char *port;
-	int n = 2, p;
-
-	for (; extra && *extra && n < 11; extra++)
-		args[n++] = *extra;
-	args[n] = NULL;
-	cr_assert_eq(peers_sh("peer_start", args), 0, "peer %s did not start", name);
-	snprintf(path, sizeof(path), "%s/%s.port", peer_dir, name);
-	port = rt_read_file(path, NULL);
-	cr_assert_not_null(port);
-	p = atoi(port);
-	free(port);
-	return p;
+	return ts_peer_start(peer_dir, name, extra);
 }
 
 static void peers_fini(void)
 {
-	if (peer_dir[0]) {
-		const char *args[] = {peer_dir, NULL};
-		peers_sh("peer_stop_all", args);
-	}
+	if (peer_dir[0])
+		ts_peer_stop_all(peer_dir);
 }
 
 TestSuite(ident, .fini = peers_fini, .timeout = 180);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tests/lib/rt.h"
+#include "tests/lib/ts_peers.h"
 
 #define SECRET "test-woo-secret"
 #define API_KEY "test-api-key"
@@ -31,64 +32,25 @@
 
 static char peer_dir[512];
 
-static int peers_sh(const char *fn, const char *const *args)
-{
-	const char *root = getenv("RA_TEST_ROOT");
-	char script[1024];
-	const char *argv[16] = {"bash", "-c", script, "peers"};
-	int n = 4, st;
-	pid_t pid;
-
-	snprintf(script, sizeof(script), ". '%s/tests/lib/peers.sh' && %s \"$@\"", root ? root : ".", fn);
-	for (; *args && n < 15; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		execvp("bash", (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int peer_start(const char *name, const char *const *extra)
 {
-	const char *args[12] = {name, peer_dir};
-	char path[600];
-	char *port;
-	int n = 2, p;
-
 	if (peer_dir[0] == '\0') {
 		char *d = rt_tmpdir();
 		snprintf(peer_dir, sizeof(peer_dir), "%s", d);
 		free(d);
 	}
-	for (; extra && *extra && n < 11; extra++)
-		args[n++] = *extra;
-	args[n] = NULL;
-	cr_assert_eq(peers_sh("peer_start", args), 0, "peer %s did not start", name);
-	snprintf(path, sizeof(path), "%s/%s.port", peer_dir, name);
-	port = rt_read_file(path, NULL);
-	cr_assert_not_null(port);
-	p = atoi(port);
-	free(port);
-	return p;
+	return ts_peer_start(peer_dir, name, extra);
 }
 
 static void peer_stop(const char *name)
 {
-	const char *args[] = {name, peer_dir, NULL};
-	peers_sh("peer_stop", args);
+	ts_peer_stop(peer_dir, name);
 }
 
 static void peers_fini(void)
 {
-	if (peer_dir[0]) {
-		const char *args[] = {peer_dir, NULL};
-		peers_sh("peer_stop_all", args);
-	}
+	if (peer_dir[0])
+		ts_peer_stop_all(peer_dir);
 }
 
 TestSuite(intake, .fini = peers_fini, .timeout = 120);
