@@ -19,44 +19,18 @@
 
 #include "ra/httpc.h"
 #include "tests/lib/rt.h"
+#include "tests/lib/ts_peers.h"
 
 #define TOKEN "sms-test-token-7f3a"
 
 /* ---- peers: started and stopped through tests/lib/peers.sh --------------------------- */
 
 static char peer_dir[512];
-static char peer_names[4][16];
-static int npeers;
-
-static int run_peers_sh(const char *fn, const char *const *args)
-{
-	const char *root = getenv("RA_TEST_ROOT");
-	char script[1024];
-	const char *argv[16] = {"bash", "-c", script, "peers"};
-	int n = 4, st;
-	pid_t pid;
-
-	snprintf(script, sizeof(script), ". '%s/tests/lib/peers.sh' && %s \"$@\"", root ? root : ".", fn);
-	for (; *args && n < 15; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		execvp("bash", (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* Starts peer `name` with extra args; returns its port. */
 static int peer_start(const char *name, const char *a1, const char *a2)
 {
-	const char *args[] = {name, peer_dir, a1, a2, NULL};
-	char path[600];
-	char *port;
-	int p;
+	const char *extra[] = {a1, a2, NULL};
 
 	if (peer_dir[0] == '\0') {
 		char *d = rt_tmpdir();
@@ -64,24 +38,13 @@ static int peer_start(const char *name, const char *a1, const char *a2)
 		snprintf(peer_dir, sizeof(peer_dir), "%s", d);
 		free(d);
 	}
-	cr_assert_eq(run_peers_sh("peer_start", args), 0, "peer %s did not start", name);
-	snprintf(peer_names[npeers++], sizeof(peer_names[0]), "%s", name);
-	snprintf(path, sizeof(path), "%s/%s.port", peer_dir, name);
-	port = rt_read_file(path, NULL);
-	cr_assert_not_null(port);
-	p = atoi(port);
-	free(port);
-	cr_assert_gt(p, 0);
-	return p;
+	return ts_peer_start(peer_dir, name, extra);
 }
 
 static void peers_stop(void)
 {
-	while (npeers > 0) {
-		const char *args[] = {peer_names[--npeers], peer_dir, NULL};
-
-		run_peers_sh("peer_stop", args);
-	}
+	if (peer_dir[0])
+		ts_peer_stop_all(peer_dir);
 }
 
 TestSuite(httpc, .fini = peers_stop, .timeout = 60);
