@@ -80,6 +80,15 @@ static void maybe_drained(struct http_server *s)
 	}
 }
 
+/* hr owns its path and a copy of the body: a handler that replies later (after database or
+ * job work) must not read h2o's request memory, which is gone once the client is. */
+static void hr_free(struct http_req *hr)
+{
+	free((void *)hr->path);
+	free((void *)hr->body);
+	free(hr);
+}
+
 static void finish(struct http_req *hr, int status)
 {
 	struct http_server *s = hr->app->http;
@@ -95,8 +104,7 @@ static void finish(struct http_req *hr, int status)
 	s->inflight--;
 	if (hr->req == NULL) {
 		/* the client went away first: nobody else holds hr */
-		free((void *)hr->path);
-		free(hr);
+		hr_free(hr);
 	}
 	maybe_drained(s);
 }
@@ -109,8 +117,7 @@ static void on_req_disposed(void *p)
 	if (hr == NULL)
 		return;
 	if (hr->replied) {
-		free((void *)hr->path);
-		free(hr);
+		hr_free(hr);
 	} else {
 		hr->req = NULL; /* orphaned until the handler replies */
 	}
@@ -260,8 +267,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	hr->path = path;
 	hr->start_ns = now_ns();
 	hr->route = "unmatched";
-	hr->body = req->entity.base;
-	hr->body_len = req->entity.base ? req->entity.len : 0;
+	if (req->entity.base != NULL && req->entity.len > 0) {
+		char *copy = malloc(req->entity.len + 1);
+		if (copy == NULL) {
+			hr_free(hr);
+			return -1;
+		}
+		memcpy(copy, req->entity.base, req->entity.len);
+		copy[req->entity.len] = '\0';
+		hr->body = copy;
+		hr->body_len = req->entity.len;
+	}
 	make_rid(req, hr->rid, sizeof(hr->rid));
 	g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_req_disposed);
 	g->hr = hr;
@@ -368,6 +384,9 @@ struct http_server *http_server_new(struct app *app, struct ra_err *err)
 	}
 	h2o_config_init(&s->conf);
 	s->conf.max_request_entity_size = (size_t)cfg_int(app->cfg, "http.max_body");
+	/* HTTP/1.1 only: no cleartext upgrade to HTTP/2 (h2c), whose stream resets would let a
+	 * client drop a request while its handler still works on it */
+	s->conf.http1.upgrade_to_http2 = 0;
 	host = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
 	pc = h2o_config_register_path(host, "/", 0);
 	h = h2o_create_handler(pc, sizeof(*h) + sizeof(s));
