@@ -42,6 +42,7 @@ struct xfer {
 	char *in; /* response body, NUL-terminated */
 	size_t in_len, in_cap;
 	int too_large;
+	int tls_required; /* mail with credentials: STARTTLS or nothing */
 	int failed;
 	long status;
 	struct ra_err err;

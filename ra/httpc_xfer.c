@@ -112,6 +112,10 @@ void httpc_xfer_finish(struct xfer *x, CURLcode rc)
 		x->failed = 1;
 		if (code == RA_E_TOOLARGE)
 			ra_err_set(&x->err, code, "", "response body over %d bytes", HTTPC_MAX_BODY);
+		else if (rc == CURLE_USE_SSL_FAILED && x->tls_required)
+			ra_err_set(&x->err, RA_E_CONFIG, "smtp.url",
+				   "mail server offers no STARTTLS: credentials are never sent in clear text "
+				   "(use a server with STARTTLS or smtps://)");
 		else
 			ra_err_set(&x->err, code, "", "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 	}
@@ -322,10 +326,15 @@ static int setup_mail(struct xfer *x, const struct httpc_mail *m, long timeout_m
 		curl_easy_setopt(x->easy, CURLOPT_USERNAME, m->user);
 		curl_easy_setopt(x->easy, CURLOPT_PASSWORD, m->password ? m->password : "");
 	}
-	/* smtps:// is TLS from the first byte; smtp:// with credentials upgrades when offered */
-	if (!strncasecmp(m->url, "smtps://", 8))
+	/*
+	 * smtps:// is TLS from the first byte.  smtp:// with credentials demands STARTTLS: with
+	 * TRY a server without it (or an attacker stripping it from EHLO) would get the password
+	 * in clear text.  Without credentials there is nothing to leak, so TLS is opportunistic.
+	 */
+	x->tls_required = m->user != NULL || m->password != NULL;
+	if (!strncasecmp(m->url, "smtps://", 8) || x->tls_required)
 		curl_easy_setopt(x->easy, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-	else if (m->user)
+	else
 		curl_easy_setopt(x->easy, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
 	return 0;
 }
