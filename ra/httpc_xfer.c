@@ -5,6 +5,7 @@
  */
 #include "ra/httpc_int.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,14 +50,27 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/*
+ * Request bodies (API keys, personal data), headers (bearer and login tokens) and responses
+ * (tokens handed back) are wiped before their memory goes back to the allocator, where a
+ * later heap read or core dump would find them.
+ */
 static void xfer_free(struct xfer *x)
 {
 	if (x == NULL)
 		return;
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
+	for (struct curl_slist *l = x->list; l != NULL; l = l->next) {
+		if (l->data)
+			OPENSSL_cleanse(l->data, strlen(l->data));
+	}
 	curl_slist_free_all(x->list);
+	if (x->out)
+		OPENSSL_cleanse(x->out, x->out_len);
 	free(x->out);
+	if (x->in)
+		OPENSSL_cleanse(x->in, x->in_cap);
 	free(x->in);
 	free(x);
 }

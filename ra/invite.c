@@ -259,6 +259,7 @@ static void on_login(const struct httpc_resp *resp, const struct ra_err *err, vo
 	const char *tok;
 	char *url, *text, hdr[300];
 	const char *headers[] = {"Content-Type: application/json", hdr, NULL};
+	int rc;
 
 	if (err != NULL) {
 		fail(v, 1, err->code, "ident provider login: %s", err->msg);
@@ -277,6 +278,7 @@ static void on_login(const struct httpc_resp *resp, const struct ra_err *err, vo
 		return;
 	}
 	snprintf(v->token, sizeof(v->token), "%s", tok);
+	OPENSSL_cleanse((char *)tok, strlen(tok)); /* jansson's copy of the credential */
 	json_decref(j);
 	snprintf(hdr, sizeof(hdr), "X-API-LOGIN-TOKEN: %s", v->token);
 	{
@@ -287,16 +289,13 @@ static void on_login(const struct httpc_resp *resp, const struct ra_err *err, vo
 	body = json_pack("{s:s, s:s, s:s}", "firstname", v->first, "lastname", v->last, "email", v->email);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	if (url == NULL || text == NULL ||
-	    httpc_request(v->app->httpc, "POST", url, headers, text, strlen(text), HTTP_TIMEOUT_MS, on_started, v) != 0) {
-		free(url);
-		free(text);
-		fail(v, 1, RA_E_UNAVAILABLE, "cannot start the identification request");
-		return;
-	}
-	OPENSSL_cleanse(hdr, sizeof(hdr)); /* the login token is a credential */
+	rc = url == NULL || text == NULL ||
+	     httpc_request(v->app->httpc, "POST", url, headers, text, strlen(text), HTTP_TIMEOUT_MS, on_started, v) != 0;
+	OPENSSL_cleanse(hdr, sizeof(hdr)); /* the login token is a credential, on every path */
 	free(url);
 	free(text);
+	if (rc)
+		fail(v, 1, RA_E_UNAVAILABLE, "cannot start the identification request");
 }
 
 static void login(struct invite *v)
