@@ -50,13 +50,20 @@ static const char *sql_store =
 	"  ON CONFLICT (idempotency_key) DO NOTHING)"
 	" SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM old)";
 
-/* A request the CA or the profile refused for good: the certificate fails (wf: issue_failed),
- * support hears of it through the dead job and the audit record. */
+/* A request the CA or the profile refused for good, or one out of attempts: the certificate
+ * fails (wf cert: issue_failed), and the one it was to replace goes back to active
+ * (replacement_failed, R15: the user keeps a working certificate).  Support hears of it
+ * through the dead job and the audit records. */
 static const char *sql_failed =
 	"WITH c AS (UPDATE certificates SET state = 'failed', failure = $2"
-	"  WHERE id = $1 AND state IN ('requested', 'key_generated') RETURNING id)"
+	"  WHERE id = $1 AND state IN ('requested', 'key_generated') RETURNING id, replaces),"
+	" old AS (UPDATE certificates o SET state = 'active'"
+	"  FROM c WHERE o.id = c.replaces AND o.state = 'superseding' RETURNING o.id),"
+	" a1 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+	"  SELECT 'system', 'cert.failed', 'certificate', c.id, $2, '{}'::jsonb FROM c RETURNING seq)"
 	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" SELECT 'system', 'cert.failed', 'certificate', c.id, $2, '{}'::jsonb FROM c";
+	" SELECT 'system', 'cert.replacement_failed', 'certificate', old.id, $2,"
+	"   jsonb_build_object('replacement', $1::text) FROM old, (SELECT max(seq) FROM a1) first";
 
 const char *ca_sql_revoke =
 	"WITH c AS (UPDATE certificates SET state = 'revoked', revoked_at = now(), revocation_reason = $2"
@@ -291,9 +298,11 @@ static void issue_after(void *data)
 	const char *p[6] = {is->id, is->cert.serial_hex, is->key.sha256_hex, is->cert.pem, nb, na};
 
 	if (is->rc != 0) {
-		/* CAB_E_REJECTED: the CA (over CMP) said no; its reason becomes the certificate's */
+		/* CAB_E_REJECTED: the CA (over CMP) said no; its reason becomes the certificate's.
+		 * A transient failure on the job's last attempt ends the certificate too, so the
+		 * certificate it replaces does not stay superseding (R15). */
 		int permanent = is->rc == CAB_E_PROFILE || is->rc == CAB_E_INVALID || is->rc == CAB_E_CONFLICT ||
-				is->rc == CAB_E_REJECTED;
+				is->rc == CAB_E_REJECTED || is->job->attempt >= is->job->max_attempts;
 		char msg[340];
 		const char *fp[2] = {is->id, msg};
 

@@ -368,6 +368,7 @@ static void run_new(struct jobs *j, const PGresult *res, int row)
 	r->job.kind = r->kind;
 	r->job.payload = json_loads(PQgetvalue(res, row, 2), JSON_DECODE_ANY, NULL);
 	r->job.attempt = atoi(r->attempt_s);
+	r->job.max_attempts = r->limit;
 	r->job.idempotency_key = r->key;
 	r->job.app = j->app;
 	r->job.handler_data = r->k ? r->k->data : NULL;

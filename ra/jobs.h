@@ -31,6 +31,7 @@ struct job {
 	const char *kind;
 	json_t *payload; /* borrowed; valid until job_done/job_fail */
 	int attempt;     /* 1 for the first run */
+	int max_attempts; /* the limit in force: attempt == max_attempts is the last chance */
 	const char *idempotency_key; /* borrowed, NULL when the job has none */
 	struct app *app;
 	void *handler_data;

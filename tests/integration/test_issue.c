@@ -459,3 +459,27 @@ Test(issue_cmp, ca_rejection_fails_the_certificate_with_the_cas_reason, .timeout
 	free(n);
 	stop(&e);
 }
+
+/* R15: when the replacement fails, the old certificate is active again (wf cert:
+ * replacement_failed), never left superseding. */
+static void r15_failed_replacement_returns_the_old_certificate_to_active(enum backend b)
+{
+	struct env e;
+	char err[256], *n;
+
+	start_on(&e, b);
+	request(e.db, "crt-keep", "qualified", 5, "ident-6", NULL);
+	cr_assert(wait_state(e.db, "crt-keep", "issued"));
+	cr_assert_eq(rt_exec(e.db, "UPDATE certificates SET state = 'superseding' WHERE id = 'crt-keep'", err, sizeof(err)), 0);
+	/* a replacement the profile refuses: six years for a qualified certificate (R5) */
+	request(e.db, "crt-bad", "qualified", 6, "ident-6", "'crt-keep', 'superseded'");
+	cr_assert(wait_state(e.db, "crt-bad", "failed"));
+	n = VAL(e.db, "SELECT state || '/' || coalesce(revocation_reason, '-') FROM certificates WHERE id = '%s'", "crt-keep");
+	cr_expect_str_eq(n, "active/-", "the old certificate works again");
+	free(n);
+	n = VAL(e.db, "SELECT count(*) FROM audit_log WHERE action = 'cert.replacement_failed' AND object_id = '%s'", "crt-keep");
+	cr_expect_str_eq(n, "1");
+	free(n);
+	stop(&e);
+}
+BOTH_BACKENDS(r15_failed_replacement_returns_the_old_certificate_to_active)
