@@ -241,7 +241,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	const char *sealed;
 	char aad[128], *pin = NULL;
 	size_t len = 0;
-	struct ra_err e;
+	struct ra_err e = {0};
 
 	if (err != NULL) {
 		fail(t, 1, err->code, "", err->msg);
@@ -269,7 +269,10 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	if (sealed != NULL) {
 		/* a run stored the PIN but did not record the SMS: send the SAME PIN again */
 		snprintf(aad, sizeof(aad), TPIN_AAD_FMT, t->id);
-		if (evidence_open(t->app->cfg, aad, sealed, &pin, &len, &e) != 0 || len >= sizeof(t->pin)) {
+		if (evidence_open(t->app->cfg, aad, sealed, &pin, &len, &e) == 0 && len >= sizeof(t->pin))
+			/* opened fine but is no PIN of ours: a retry would open the same bytes */
+			ra_err_set(&e, RA_E_INTERNAL, "tpin_sealed", "stored TransportPIN is %zu bytes long", len);
+		if (e.code != 0) {
 			if (pin)
 				evidence_text_free(pin, len);
 			fail(t, e.code == RA_E_CONFIG, e.code, e.field, e.msg);

@@ -782,3 +782,55 @@ Test(ident, r11_sms_retries_and_a_rerun_after_a_crash_send_the_same_pin)
 	free(tx);
 	world_stop(&w);
 }
+
+/* Runs one order to its TransportPIN SMS; returns the certificate's id (caller frees). */
+static char *delivered(struct world *w, long shop_id)
+{
+	char *tx;
+
+	order(w, shop_id, 0);
+	tx = invited(w, shop_id);
+	provider_says(w, "idnow-result-success.json", tx, NULL, NULL);
+	cr_expect_eq(callback(w, tx, NULL), 200);
+	cr_assert(wait_for(w->db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 1, 60));
+	free(tx);
+	return rt_sql(w->db, "SELECT certificate_id FROM transport_pin_deliveries");
+}
+
+/* A stored TransportPIN that opens but is longer than any PIN we make: the job dies with an
+ * error that says so (not an uninitialised one) and sends nothing (R11). */
+Test(ident, r11_stored_pin_of_impossible_length_fails_the_job_with_a_named_error)
+{
+	struct world w;
+	char *id, *hex = NULL, *last, aad[128], sql[2048], err[256];
+	const char *bogus = "1234567890123456789012345678901234567890";
+	struct config cfg = {0};
+	struct ra_err e;
+	json_t *msgs;
+
+	world_start(&w, NULL);
+	id = delivered(&w, 4720);
+	setenv("RA_EVIDENCE_KEY", EVIDENCE_KEY, 1);
+	cr_assert_eq(config_load(&cfg, NULL, 0, &e), 0, "%s", e.msg);
+	snprintf(aad, sizeof(aad), TPIN_AAD_FMT, id);
+	cr_assert_eq(evidence_seal(&cfg, aad, bogus, strlen(bogus), &hex, &e), 0, "%s", e.msg);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE transport_pin_deliveries SET sent_at = NULL, sms_id = NULL, pin_sealed = decode('%s', 'hex');"
+		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
+		 " jsonb_build_object('certificate_id', '%s'), 'transport_pin:badlen')",
+		 hex, id);
+	cr_assert_eq(rt_exec(w.db, sql, err, sizeof(err)), 0, "%s", err);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'transport_pin:badlen' AND state = 'dead'",
+			   1, 30));
+	last = rt_sql(w.db, "SELECT last_error FROM jobs WHERE idempotency_key = 'transport_pin:badlen'");
+	cr_assert_not_null(last);
+	cr_expect(strstr(last, "stored TransportPIN is 40 bytes long") != NULL, "last_error: %s", last);
+	msgs = sms_messages(&w);
+	cr_expect_eq(json_array_size(msgs), 1, "nothing sent with the bogus PIN");
+	json_decref(msgs);
+	free(last);
+	config_free(&cfg);
+	free(hex);
+	free(id);
+	world_stop(&w);
+}
