@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "ra/config.h"
 #include "ra/evidence.h"
 #include "ra/secret.h"
@@ -831,6 +833,49 @@ Test(ident, r11_stored_pin_of_impossible_length_fails_the_job_with_a_named_error
 	free(last);
 	config_free(&cfg);
 	free(hex);
+	free(id);
+	world_stop(&w);
+}
+
+/* A revocation that commits while the TransportPIN run is about to store its PIN: nothing is
+ * stored and no SMS goes out for the revoked certificate; the re-run skips it (R11, R14). */
+Test(ident, r11_r14_no_pin_stored_or_sent_when_revoked_during_the_run)
+{
+	struct world w;
+	char *id, sql[1024], err[256];
+	PGconn *lk;
+	PGresult *r;
+	json_t *msgs;
+
+	world_start(&w, NULL);
+	id = delivered(&w, 4721);
+	snprintf(sql, sizeof(sql), "DELETE FROM transport_pin_deliveries WHERE certificate_id = '%s'", id);
+	cr_assert_eq(rt_exec(w.db, sql, err, sizeof(err)), 0, "%s", err);
+	/* the revocation holds the certificate's row, uncommitted, while the run loads and hashes */
+	lk = PQconnectdb(w.db);
+	cr_assert_eq(PQstatus(lk), CONNECTION_OK, "%s", PQerrorMessage(lk));
+	r = PQexec(lk, "BEGIN");
+	PQclear(r);
+	snprintf(sql, sizeof(sql), "UPDATE certificates SET state = 'revoked', revoked_at = now(),"
+		 " revocation_reason = 'keyCompromise' WHERE id = '%s'", id);
+	r = PQexec(lk, sql);
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(lk));
+	PQclear(r);
+	snprintf(sql, sizeof(sql), "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
+		 " jsonb_build_object('certificate_id', '%s'), 'transport_pin:race')", id);
+	cr_assert_eq(rt_exec(w.db, sql, err, sizeof(err)), 0, "%s", err);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+			   " AND query LIKE '%transport_pin_deliveries%'", 1, 30), "the run never reached its store");
+	r = PQexec(lk, "COMMIT");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(lk));
+	PQclear(r);
+	PQfinish(lk);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'transport_pin:race'"
+			   " AND state IN ('done', 'dead')", 1, 30));
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM transport_pin_deliveries"), 0, "a PIN stored for a revoked certificate");
+	msgs = sms_messages(&w);
+	cr_expect_eq(json_array_size(msgs), 1, "an SMS for a revoked certificate");
+	json_decref(msgs);
 	free(id);
 	world_stop(&w);
 }
