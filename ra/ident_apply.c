@@ -14,6 +14,7 @@
 #include "ra/ident_priv.h"
 #include "ra/log.h"
 #include "ra/oissue.h"
+#include "ra/quota.h"
 #include "ra/userid.h"
 #include "workflows/wf_order.h"
 
@@ -197,6 +198,11 @@ void ident_apply(struct ident_run *r)
 		break;
 	case IDENT_RETRY:
 		st[n++] = (struct dbtx_stmt){sql_job, 2, {a->payload, a->jobkey}, 0};
+		break;
+	case IDENT_REJECT:
+	case IDENT_FAILED:
+		/* R6: the order ends without a certificate, so its contract places go back */
+		st[n++] = (struct dbtx_stmt){quota_sql_release, 1, {r->order_id}, 0};
 		break;
 	default:
 		break;

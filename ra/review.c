@@ -12,6 +12,7 @@
 #include "ra/db.h"
 #include "ra/names.h"
 #include "ra/oissue.h"
+#include "ra/quota.h"
 #include "workflows/wf_order.h"
 
 enum { L_STATE, L_FIRST, L_LAST, L_PUBLIC, L_CONTRACT_BY, L_REVIEW, L_OPENED_BY, L_IDENT, L_IDENT_ID, L_RESULT,
@@ -140,8 +141,9 @@ static int reject(PGconn *c, PGresult *L, const char *oid, const char *actor, co
 	/* no R19 guard: a rejection gives nobody a certificate (docs/workflows.md) */
 	if ((rc = wf_step(&wf_order, WF_ORDER_IN_REVIEW, WF_ORDER_REVIEW_REJECT, NULL, &r)) != 0)
 		return ra_err_set(err, RA_E_INTERNAL, "", "%s", wf_strerror(rc));
+	/* R6: the order ends without a certificate, so its contract places go back */
 	if ((rc = exec(c, sql_state, 2, p1, NULL, err)) || (p2[0] && (rc = exec(c, sql_ident, 3, p2, NULL, err))) ||
-	    (p4[0] && (rc = exec(c, sql_review, 4, p4, NULL, err))))
+	    (p4[0] && (rc = exec(c, sql_review, 4, p4, NULL, err))) || (rc = exec(c, quota_sql_release, 1, p1, NULL, err)))
 		return rc;
 	return exec(c, sql_audit, 5, p6, NULL, err);
 }

@@ -162,8 +162,9 @@ static void sign(const char *body, char *out)
 	EVP_EncodeBlock((unsigned char *)out, mac, (int)n);
 }
 
-/* The paid-order fixture with shop id `id`, and optionally a second line item (AES-10Y). */
-static void order(struct world *w, long id, int two_items)
+/* The paid-order fixture with shop id `id`, optionally a second line item (AES-10Y) and a
+ * contract number (NULL: none). */
+static void order_contract(struct world *w, long id, int two_items, const char *contract)
 {
 	char *text = fixture("woocommerce-order-paid.json"), *body, url[128], sig[128], hsig[160];
 	json_t *o = json_loads(text, 0, NULL);
@@ -179,6 +180,9 @@ static void order(struct world *w, long id, int two_items)
 		json_object_set_new(second, "sku", json_string("AES-10Y"));
 		json_array_append_new(items, second);
 	}
+	if (contract)
+		json_object_set_new(o, "meta_data",
+				    json_pack("[{s:i, s:s, s:s}]", "id", 1, "key", "contract_number", "value", contract));
 	body = json_dumps(o, JSON_COMPACT);
 	sign(body, sig);
 	snprintf(hsig, sizeof(hsig), "X-WC-Webhook-Signature: %s", sig);
@@ -189,6 +193,11 @@ static void order(struct world *w, long id, int two_items)
 	free(body);
 	free(text);
 	json_decref(o);
+}
+
+static void order(struct world *w, long id, int two_items)
+{
+	order_contract(w, id, two_items, NULL);
 }
 
 /* Waits for the order's invitation and returns its transaction number (caller frees). */
@@ -877,5 +886,86 @@ Test(ident, r11_r14_no_pin_stored_or_sent_when_revoked_during_the_run)
 	cr_expect_eq(json_array_size(msgs), 1, "an SMS for a revoked certificate");
 	json_decref(msgs);
 	free(id);
+	world_stop(&w);
+}
+
+/* ---- contract places (R6) ------------------------------------------------------------------ */
+
+/* A contract of quota 2 and an order on it that took its places; returns the order's id. */
+static char *contract_order(struct world *w, long shop_id, char **tx)
+{
+	char dbenv[1024], *out = NULL, *oid;
+	const char *env[] = {dbenv, NULL};
+
+	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", w->db);
+	cr_assert_eq(rt_ra_cmd(env, &out, "contract", "create", "--org", "Gruber Bau GmbH", "--quota", "2", NULL), 0,
+		     "%s", out);
+	free(out);
+	order_contract(w, shop_id, 1, "RA-C-000001");
+	*tx = invited(w, shop_id);
+	cr_assert_eq(count(w->db, "SELECT used FROM contracts"), 2, "both line items took a place");
+	oid = rt_sql(w->db, "SELECT id FROM orders");
+	return oid;
+}
+
+static void places_given_back(struct world *w, const char *action)
+{
+	cr_expect_eq(count(w->db, "SELECT used FROM contracts"), 0, "R6: %s gives the places back", action);
+	cr_expect_eq(count(w->db, "SELECT quota_taken FROM orders"), 0, "R6: the order holds no place after %s", action);
+}
+
+Test(ident, r6_fraud_gives_the_contract_places_back)
+{
+	struct world w;
+	char *tx, *oid;
+
+	world_start(&w, NULL);
+	oid = contract_order(&w, 4730, &tx);
+	provider_says(&w, "idnow-result-fraud.json", tx, NULL, NULL);
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'rejected'", 1, 30), "rejected");
+	places_given_back(&w, "fraud");
+	free(oid);
+	free(tx);
+	world_stop(&w);
+}
+
+Test(ident, r6_identification_failed_for_good_gives_the_contract_places_back)
+{
+	struct world w;
+	char *tx, *oid;
+
+	world_start(&w, "RA_IDENT_MAX_ATTEMPTS=1");
+	oid = contract_order(&w, 4731, &tx);
+	provider_says(&w, "idnow-result-success.json", tx, "ABORTED", NULL);
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM audit_log WHERE action = 'order.ident_failed'", 1, 30),
+		  "no attempt left");
+	places_given_back(&w, "a failed identification");
+	free(oid);
+	free(tx);
+	world_stop(&w);
+}
+
+Test(ident, r6_review_reject_gives_the_contract_places_back)
+{
+	struct world w;
+	char *tx, *oid, *out = NULL;
+
+	world_start(&w, NULL);
+	oid = contract_order(&w, 4732, &tx);
+	provider_says(&w, "idnow-result-data-changed.json", tx, NULL, NULL);
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'in_review'", 1, 30), "review");
+	cr_expect_eq(count(w.db, "SELECT used FROM contracts"), 2, "a review keeps the places");
+	cr_expect_eq(ra_cmd(&w, &out, "order", "reject", oid, "--by", "bob"), 0, "%s", out);
+	free(out);
+	places_given_back(&w, "a rejection after review");
+	/* a second rejection is refused and gives nothing back twice */
+	cr_expect_eq(ra_cmd(&w, &out, "order", "reject", oid, "--by", "bob"), 1, "%s", out);
+	free(out);
+	places_given_back(&w, "a repeated rejection");
+	free(oid);
+	free(tx);
 	world_stop(&w);
 }
