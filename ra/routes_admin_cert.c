@@ -33,6 +33,13 @@ static const char *sql_load_with_user =
 	"  AND q.state IN ('requested', 'key_generated', 'issued', 'active', 'superseding')))::text"
 	" FROM certificates c JOIN users u ON u.public_id = c.user_id" CERT_WHERE " FOR UPDATE OF c, u";
 
+/* For a replacement: the certificate plus the age in whole days of its user's verified
+ * identification (R17; NULL when never verified), measured as intake measures reuse. */
+static const char *sql_load_replace =
+	"SELECT (" CERT_JSON " || jsonb_build_object('ident_age_days', (SELECT floor(extract(epoch FROM now()"
+	" - u.ident_verified_at) / 86400)::int FROM users u WHERE u.public_id = c.user_id)))::text"
+	" FROM certificates c" CERT_WHERE " FOR UPDATE OF c";
+
 static const char *sql_supersede = "UPDATE certificates SET state = 'superseding' WHERE id = $1";
 
 /* R15: the replacement carries the old one's identification, class, validity and key type,
@@ -157,6 +164,10 @@ static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, co
 	f.actor_is_subject = subject_is_actor(ar, c);
 	f.cert_class = f.key_class = class_of(jstr(c, "class"));
 	f.replacement_same_key = 0; /* the replacement's key is generated under its own new id */
+	/* R17: the replacement carries the old identification, so it must still be recent enough */
+	f.has_prior_ident = json_is_integer(json_object_get(c, "ident_age_days"));
+	f.ident_age_days = f.has_prior_ident ? (int)json_integer_value(json_object_get(c, "ident_age_days")) : -1;
+	f.ident_reuse_max_days = (int)cfg_int(ar->hr->app->cfg, "ident.reuse_days");
 	rc = adm_wf(&wf_cert, jstr(c, "state"), event, &f, &r, "certificate", e);
 	if (rc != 0)
 		return rc;
@@ -197,7 +208,7 @@ static const struct adm_tx tx_rekey = {"certificate", plan_rekey};
 static void cert_rekey(struct adm_req *ar)
 {
 	const char *p[1] = {ar->id};
-	adm_tx_run(ar, &tx_rekey, sql_load, 1, p);
+	adm_tx_run(ar, &tx_rekey, sql_load_replace, 1, p);
 }
 
 /* The subject with the requested organisation/function; NULL and e filled when refused. */
@@ -263,7 +274,7 @@ static const struct adm_tx tx_modify = {"certificate", plan_modify};
 static void cert_modify(struct adm_req *ar)
 {
 	const char *p[1] = {ar->id};
-	adm_tx_run(ar, &tx_modify, sql_load, 1, p);
+	adm_tx_run(ar, &tx_modify, sql_load_replace, 1, p);
 }
 
 /* ---- single factor (R10) --------------------------------------------------------------- */

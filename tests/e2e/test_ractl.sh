@@ -3,7 +3,7 @@
 # the local CA behind a real `ra serve`, driven only through `ractl` (and the shop webhook for
 # the contract quota).  Certificates are requested the way the issuance pipeline does it
 # (certificates row with ident_id + cert_issue job, one transaction) and issued by the server.
-# Checks revoke (CRL), rekey, modify, unlock, factor switch, single-factor refusals, contracts
+# Checks revoke (CRL), rekey, modify (both refused on an old identification, R17), unlock, factor switch, single-factor refusals, contracts
 # and quota exhaustion, that every refused command changes nothing in the database and names
 # the rule, exit codes, and that every route `ra serve` registers is in docs/api.yaml.
 # Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed"; exits 1 if M > 0.
@@ -63,8 +63,13 @@ sql "INSERT INTO users (public_id, phone_e164, state, first_name, last_name, ema
  ('AAAA-AAAA-AAAA-0002', '+436641000002', 'active_sms', 'Alice', 'Support', 'alice@example.test', false),
  ('AAAA-AAAA-AAAA-0003', '+436641000003', 'locked_app', 'Lena', 'Locked', 'lena@example.test', true),
  ('AAAA-AAAA-AAAA-0004', '+436641000004', 'active_app', 'Paul', 'App', 'paul@example.test', true),
- ('AAAA-AAAA-AAAA-0005', '+436641000005', 'active_sms', 'Eva', 'Advanced', 'eva@example.test', false)" \
+ ('AAAA-AAAA-AAAA-0005', '+436641000005', 'active_sms', 'Eva', 'Advanced', 'eva@example.test', false),
+ ('AAAA-AAAA-AAAA-0006', '+436641000006', 'active_sms', 'Otto', 'Old', 'otto@example.test', false)" \
 	|| die "users"
+# identified 10 days ago; Otto 400 days ago, beyond ident.reuse_days (90): R17 for replacements
+sql "UPDATE users SET ident_verified_at = now() - interval '10 days' WHERE public_id <> 'AAAA-AAAA-AAAA-0006';
+ UPDATE users SET ident_verified_at = now() - interval '400 days' WHERE public_id = 'AAAA-AAAA-AAAA-0006'" \
+	>/dev/null || die "ident times"
 
 SUPPORT=$("$RA" token create --name alice --role support --user-id AAAA-AAAA-AAAA-0002) || die "support token"
 ADMIN=$("$RA" token create --name root --role admin) || die "admin token"
@@ -106,9 +111,11 @@ request crt-mod AAAA-AAAA-AAAA-0001 advanced "$anna_org"
 request crt-q AAAA-AAAA-AAAA-0001 qualified "$anna"
 request crt-own AAAA-AAAA-AAAA-0002 advanced "$alice"
 request crt-eva AAAA-AAAA-AAAA-0005 advanced "$eva"
-wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 6 || die "certificates not issued"
-# the user set the ActivationPIN on these two (the signing back-end's 'activate')
-sql "UPDATE certificates SET state = 'active' WHERE id IN ('crt-rk', 'crt-mod')" >/dev/null
+otto='{"country":"AT","given_name":"Otto","surname":"Old","serial_number":"AAAA-AAAA-AAAA-0006","common_name":"Otto Old","organization":"Alt GmbH","title":"Buchhalter"}'
+request crt-old AAAA-AAAA-AAAA-0006 advanced "$otto"
+wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 7 || die "certificates not issued"
+# the user set the ActivationPIN on these (the signing back-end's 'activate')
+sql "UPDATE certificates SET state = 'active' WHERE id IN ('crt-rk', 'crt-mod', 'crt-old')" >/dev/null
 
 # The database as a support command could change it.  Jobs are compared without their run
 # state (the runner works on them all the time), so a refused command that queued a job shows.
@@ -209,6 +216,10 @@ check "R16: the audit names the support user and the reason" \
 old_serial=$(val serial crt-rk) old_fp=$(val key_fingerprint crt-rk)
 check "rekey of a certificate not yet activated is refused, nothing changed" \
 	refused_state cert rekey crt-q --reason "ActivationPIN lost"
+check "R17: rekey resting on an identification older than ident.reuse_days is refused, nothing changed" \
+	refused R17 cert rekey crt-old --reason "ActivationPIN lost"
+check "R17: so is a modification" \
+	refused R17 cert modify crt-old --organisation "Neu GmbH" --function "Prokurist" --reason "changed employer"
 ractl cert rekey crt-rk --reason "ActivationPIN lost" --json
 new=$(out_get "j['replacement_id']" 2>/dev/null || echo none)
 check "rekey answers the replacement, old one superseding" out_py "j['state'] == 'superseding' and j['replacement_id'].startswith('crt-')"

@@ -1,4 +1,4 @@
-/* test_wf_cert.c - unit tests for workflows/wf_cert.h: every pair, every guard (R1, R2, R7, R11, R12, R14, R15, R19). */
+/* test_wf_cert.c - unit tests for workflows/wf_cert.h: every pair, every guard (R1, R2, R7, R11, R12, R14, R15, R17, R19). */
 #include "workflows/wf_cert.h"
 
 #include "tests/unit/wf_walk.h"
@@ -247,6 +247,28 @@ Test(wf_cert, r19_support_cannot_revoke_rekey_or_modify_own_certificate)
 		cr_expect_str_eq(refused_by(&wf_cert, C(ACTIVE), events[i], &f), "R19", "%s",
 				 wf_event_name(&wf_cert, events[i]));
 	cr_expect_str_eq(refused_by(&wf_cert, C(ISSUED), C(REVOKE), &f), "R19");
+}
+
+Test(wf_cert, r17_replacements_refused_when_the_identification_is_too_old_or_missing)
+{
+	static const int events[] = {C(REKEY), C(MODIFY), C(PIN_LOST)};
+
+	for (int i = 0; i < 3; i++) {
+		struct wf_facts f = wf_facts_pass();
+		const char *en = wf_event_name(&wf_cert, events[i]);
+
+		f.ident_reuse_max_days = 90;
+		f.ident_age_days = 90;
+		cr_expect_eq(step_ok(&wf_cert, C(ACTIVE), events[i], &f, NULL), C(SUPERSEDING), "%s", en);
+		f.ident_age_days = 91;
+		cr_expect_str_eq(refused_by(&wf_cert, C(ACTIVE), events[i], &f), "R17", "%s: too old", en);
+		f.ident_age_days = 10;
+		f.has_prior_ident = 0;
+		cr_expect_str_eq(refused_by(&wf_cert, C(ACTIVE), events[i], &f), "R17", "%s: none", en);
+		f.has_prior_ident = 1;
+		f.ident_reuse_max_days = 0;
+		cr_expect_str_eq(refused_by(&wf_cert, C(ACTIVE), events[i], &f), "R17", "%s: reuse off", en);
+	}
 }
 
 Test(wf_cert, r11_transport_pin_reissued_only_before_activation)
