@@ -67,7 +67,7 @@ umask 022
 # 5. Schema, dev admin token
 "$B/ra" --config "$VAR/ra.json" migrate
 if "$B/ra" --help 2>&1 | grep -q 'token create' && [ ! -f "$VAR/run/admin-token" ]; then
-	"$B/ra" --config "$VAR/ra.json" token create --name dev --role admin >"$VAR/run/admin-token"
+	"$B/ra" --config "$VAR/ra.json" token create --name dev --role admin --no-customer-account >"$VAR/run/admin-token"
 	chmod 600 "$VAR/run/admin-token"
 fi
 

@@ -26,7 +26,7 @@ static void usage(FILE *f)
 	      "  order approve|reject ORDER --by NAME [--comment TEXT]\n"
 	      "                        decide an order's manual review (R7; R19: not your own, not one you opened)\n"
 	      "  --print-config        show the effective configuration, secrets masked\n"
-	      "  token create --name NAME --role support|admin [--user-id USER-ID]\n"
+	      "  token create --name NAME --role support|admin (--user-id USER-ID | --no-customer-account)\n"
 	      "                        make an admin-API token for a support user; printed once\n"
 	      "                        (--user-id: their own customer account, refused to them: R19)\n"
 	      "Every configuration key can be set by an environment variable: ident.base_url ->\n"
@@ -58,26 +58,40 @@ static int cmd_migrate(struct config *cfg)
 	return 0;
 }
 
+static const char *token_usage =
+	"usage: ra token create --name NAME --role support|admin (--user-id USER-ID | --no-customer-account)\n"
+	"  R19: a support user never acts on their own account, so every token says which customer\n"
+	"  account (user ID) is the support user's own, or that they have none.\n";
+
 static int cmd_token(struct config *cfg, int argc, char **argv)
 {
 	const char *name = NULL, *role = NULL, *user_id = NULL;
+	int no_account = 0;
 	char token[128];
 	struct ra_err err = {0};
 
 	if (argc < 1 || strcmp(argv[0], "create") != 0) {
-		fputs("usage: ra token create --name NAME --role support|admin\n", stderr);
+		fputs(token_usage, stderr);
 		return 2;
 	}
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--name"))
-			name = argv[i + 1];
-		else if (!strcmp(argv[i], "--role"))
-			role = argv[i + 1];
-		else if (!strcmp(argv[i], "--user-id"))
-			user_id = argv[i + 1];
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-customer-account"))
+			no_account = 1;
+		else if (i + 1 < argc && !strcmp(argv[i], "--name"))
+			name = argv[++i];
+		else if (i + 1 < argc && !strcmp(argv[i], "--role"))
+			role = argv[++i];
+		else if (i + 1 < argc && !strcmp(argv[i], "--user-id"))
+			user_id = argv[++i];
+		else {
+			fprintf(stderr, "ra token create: unknown argument '%s'\n%s", argv[i], token_usage);
+			return 2;
+		}
 	}
-	if (name == NULL || role == NULL) {
-		fputs("usage: ra token create --name NAME --role support|admin\n", stderr);
+	if (name == NULL || role == NULL || (user_id != NULL) + no_account != 1) {
+		if (name && role)
+			fputs("ra token create: R19: give exactly one of --user-id and --no-customer-account\n", stderr);
+		fputs(token_usage, stderr);
 		return 2;
 	}
 	if (admin_token_create(cfg_str(cfg, "database_url"), name, role, user_id, token, sizeof(token), &err) != 0) {

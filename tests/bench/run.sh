@@ -263,7 +263,7 @@ fi
 
 # --- 3. revocation to status -----------------------------------------------------------
 if wants 3; then
-	token=$(build/ra token create --name bench --role support) || fail s3 "ra token create failed"
+	token=$(build/ra token create --name bench --role support --no-customer-account) || fail s3 "ra token create failed"
 	probe=$(curl -s -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
 		-d '{"reason": "keyCompromise"}' "$BASE/v1/admin/certs/no-such-cert/revoke")
 	case $probe in *"no such endpoint"*) via=sql ;; *) via=api ;; esac

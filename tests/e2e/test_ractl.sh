@@ -72,7 +72,7 @@ sql "UPDATE users SET ident_verified_at = now() - interval '10 days' WHERE publi
 	>/dev/null || die "ident times"
 
 SUPPORT=$("$RA" token create --name alice --role support --user-id AAAA-AAAA-AAAA-0002) || die "support token"
-ADMIN=$("$RA" token create --name root --role admin) || die "admin token"
+ADMIN=$("$RA" token create --name root --role admin --no-customer-account) || die "admin token"
 
 "$RA" serve >"$work/ra.log" 2>&1 &
 ra_pid=$!
