@@ -6,6 +6,13 @@
  * idle or leased; a leased one runs its queued statements one after another.  A lost
  * connection fails what it had queued and goes back to DOWN.  Callbacks never run inside
  * the call that queued them: early failures are delivered from a zero-delay timer.
+ *
+ * Pooled connections are in libpq's pipeline mode.  Statements queued from within one
+ * callback (a result or an acquire) are sent together, as one pipeline segment ending in a
+ * Sync, once that callback returns: one round trip instead of one each.  PostgreSQL skips the
+ * rest of a segment after a failed statement, so a "statement; COMMIT" pair never commits
+ * when the statement failed; the skipped ones fail with RA_E_INTERNAL.  A statement queued
+ * outside a callback is sent at once, on its own.  The listener connections are not pipelined.
  */
 #include "ra/db.h"
 
@@ -24,6 +31,8 @@ struct db_q {
 	db_result_cb cb;
 	void *data;
 	PGresult *res;
+	int sync;    /* last of its pipeline segment: its Sync follows it */
+	int got_end; /* its results are complete (pipeline: waiting for the Sync) */
 };
 
 struct waiter {
@@ -49,7 +58,9 @@ struct db_conn {
 	int fd;
 	enum conn_state state;
 	int leased;
-	int sent; /* head of queue is on the wire */
+	int pipe;   /* in pipeline mode (pooled connections) */
+	int in_cb;  /* inside a callback of this connection: queue, send when it returns */
+	int sent;   /* statements at the head of the queue that are on the wire */
 	struct db_q *head, *tail;
 	uv_timer_t retry;
 	int backoff_ms;
@@ -206,10 +217,17 @@ static void deliver(struct db_conn *c, struct db_q *q)
 	int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 
 	c->pool->queries++;
-	if (!ok) {
-		c->pool->errors++;
+	if (st == PGRES_PIPELINE_ABORTED) {
+		ra_err_set(&e, RA_E_INTERNAL, "", "not run: an earlier statement sent with it failed");
+	} else if (ok && strcmp(q->sql, "COMMIT") == 0 && strcmp(PQcmdStatus(q->res), "ROLLBACK") == 0) {
+		/* The transaction had failed before: PostgreSQL answers COMMIT by rolling back. */
+		ok = 0;
+		ra_err_set(&e, RA_E_INTERNAL, "", "the transaction was rolled back, not committed");
+	} else if (!ok) {
 		db_result_err(q->res, &e);
 	}
+	if (!ok)
+		c->pool->errors++;
 	q->cb(q->res, ok ? NULL : &e, q->data);
 	q_free(q);
 }
@@ -220,19 +238,37 @@ static void conn_poll_events(struct db_conn *c, int want_write)
 		uv_poll_start(c->poll, UV_READABLE | (want_write ? UV_WRITABLE : 0), on_poll);
 }
 
-/* Sends the head of the queue when nothing is on the wire. */
+/* Sends what is queued and not yet sent: in pipeline mode all of it as one segment, else the
+ * head of the queue when nothing is on the wire. */
 static void conn_kick(struct db_conn *c)
 {
-	struct db_q *q = c->head;
+	struct db_q *q = c->head, *last = NULL;
 	int rc;
 
-	if (c->state != C_UP || c->sent || q == NULL)
+	if (c->state != C_UP || c->in_cb || (c->sent && !c->pipe))
 		return;
-	if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL, 0)) {
-		conn_fail(c, PQerrorMessage(c->pg));
-		return;
+	for (int i = 0; i < c->sent && q != NULL; i++)
+		q = q->next;
+	for (; q != NULL; q = q->next) {
+		if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL,
+				       0)) {
+			conn_fail(c, PQerrorMessage(c->pg));
+			return;
+		}
+		c->sent++;
+		last = q;
+		if (!c->pipe)
+			break;
 	}
-	c->sent = 1;
+	if (last == NULL)
+		return;
+	if (c->pipe) {
+		last->sync = 1;
+		if (!PQpipelineSync(c->pg)) {
+			conn_fail(c, PQerrorMessage(c->pg));
+			return;
+		}
+	}
 	rc = PQflush(c->pg);
 	if (rc < 0) {
 		conn_fail(c, PQerrorMessage(c->pg));
@@ -257,18 +293,31 @@ static void conn_read(struct db_conn *c)
 	while (c->sent && !PQisBusy(c->pg)) {
 		PGresult *r = PQgetResult(c->pg);
 		struct db_q *q = c->head;
-		if (r != NULL) {
+		if (r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			if (!q->sync || !q->got_end) {
+				conn_fail(c, "pipeline out of step");
+				return;
+			}
+		} else if (r != NULL) {
 			if (q->res == NULL)
 				q->res = r;
 			else
 				PQclear(r);
 			continue;
+		} else if (c->pipe && q->sync && !q->got_end) {
+			/* NULL ends this statement's results; its segment's Sync comes next, and only
+			 * then is the transaction status current (db_release reads it). */
+			q->got_end = 1;
+			continue;
 		}
 		c->head = q->next;
 		if (c->head == NULL)
 			c->tail = NULL;
-		c->sent = 0;
+		c->sent--;
+		c->in_cb = 1;
 		deliver(c, q); /* may queue more or release c */
+		c->in_cb = 0;
 		if (c->state != C_UP)
 			return;
 		conn_kick(c);
@@ -358,6 +407,7 @@ static void conn_fail(struct db_conn *c, const char *why)
 	}
 	c->state = C_DOWN;
 	c->sent = 0;
+	c->pipe = 0;
 	fail_queue(c, first);
 	if (c->pool->closing)
 		return;
@@ -385,6 +435,13 @@ static void conn_up(struct db_conn *c)
 	c->backoff_ms = 0;
 	PQsetnonblocking(c->pg, 1);
 	conn_poll_events(c, 0);
+	if (c->channel == NULL) {
+		if (!PQenterPipelineMode(c->pg)) {
+			conn_fail(c, PQerrorMessage(c->pg));
+			return;
+		}
+		c->pipe = 1;
+	}
 	if (c->channel) {
 		char *id = PQescapeIdentifier(c->pg, c->channel, strlen(c->channel));
 		/* Built from an escaped identifier: no value ever reaches this statement. */
@@ -541,8 +598,11 @@ static void pool_dispatch_waiters(struct db_pool *p)
 			p->wait_tail = NULL;
 		p->nwaiting--;
 		c->leased = 1;
+		c->in_cb = 1;
 		w->cb(c, NULL, w->data);
+		c->in_cb = 0;
 		free(w);
+		conn_kick(c); /* what the callback queued, as one segment */
 	}
 }
 
@@ -597,9 +657,27 @@ static void on_rollback(PGresult *res, const struct ra_err *err, void *data)
 	tick_soon(c->pool);
 }
 
+static void discard(PGresult *res, const struct ra_err *err, void *data)
+{
+	(void)res;
+	(void)err;
+	(void)data;
+}
+
 void db_release(struct db_conn *c)
 {
-	if (c->state == C_UP && c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE && c->head == NULL) {
+	if (c->head != NULL) {
+		/* Statements still queued or on the wire (a pipelined COMMIT after a failed
+		 * statement): their results are no longer anyone's, and whatever transaction they
+		 * leave open is rolled back after them. */
+		for (struct db_q *q = c->head; q != NULL; q = q->next)
+			q->cb = discard;
+		if (c->state == C_UP) {
+			db_conn_query(c, "ROLLBACK", 0, NULL, on_rollback, c);
+			return;
+		}
+	}
+	if (c->state == C_UP && c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		/* An abandoned transaction must not leak into the next lease. */
 		db_conn_query(c, "ROLLBACK", 0, NULL, on_rollback, c);
 		return;

@@ -11,6 +11,11 @@
  *   db_acquire(pool, cb, data)                 lease a connection for a transaction; then
  *   db_conn_query(conn, ...) ...; db_release(conn)   (an open transaction is rolled back)
  *
+ * Statements queued from inside one callback of a connection (a result or the acquire) are
+ * pipelined: sent together once the callback returns, one round trip; after a failure the
+ * rest of that group is skipped and fails.  db_release drops the results still due and rolls
+ * back what they leave open.
+ *
  * `sql` must stay valid until the callback (use static strings: conventions.md rule 8);
  * parameters are copied.  Parameters are text; NULL means SQL NULL.  The PGresult handed to
  * a callback is freed after the callback returns.

@@ -4,6 +4,11 @@
  * inserted: the INSERT ... ON CONFLICT DO NOTHING on the shop's order id decides which of any
  * number of concurrent deliveries creates the order, and the others wait on the row lock and
  * then find it (docs/intake.md).  The state changes follow workflows/wf_order.c.
+ *
+ * Round trips: statements queued in one callback go out together (ra/db.c pipelines them and
+ * skips the rest of a group after a failure).  BEGIN goes with the order insert, and the tail
+ * of a paid order (state, job, audit records, COMMIT) is one group, so the audit chain's lock
+ * (taken by the first audit insert, held until COMMIT) waits for no client round trip.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +82,11 @@ static const char *sql_audit =
 	"INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
 	" VALUES ($1, $2, $3, $4, $5, $6::jsonb)";
 
+/* Two records in one statement: the trigger chains the rows in VALUES order. */
+static const char *sql_audit2 =
+	"INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+	" VALUES ($1, $2, $3, $4, $5, $6::jsonb), ($7, $8, $9, $10, $11, $12::jsonb)";
+
 /* Cancel: the state, and the contract places back (R6). */
 static const char *sql_cancel =
 	"WITH o AS (UPDATE orders SET state = 'cancelled', shop_status = $2, quota_taken = 0, updated_at = now()"
@@ -87,6 +97,7 @@ static const char *sql_cancel_seen =
 	"UPDATE orders SET shop_cancel_seen_at = now(), shop_status = $2, updated_at = now() WHERE id = $1::bigint";
 
 static void on_res(PGresult *res, const struct ra_err *err, void *data);
+static void on_tail_res(PGresult *res, const struct ra_err *err, void *data);
 static void step_begun(struct intake_req *r, PGresult *res);
 static void pay_start(struct intake_req *r);
 
@@ -112,7 +123,10 @@ static void on_acquired(struct db_conn *conn, const struct ra_err *err, void *da
 		return;
 	}
 	r->conn = conn;
-	q(r, "BEGIN", 0, NULL, step_begun);
+	/* Sent with the order insert that step_begun queues (one round trip); if BEGIN failed,
+	 * the insert is skipped, never run outside the transaction. */
+	db_conn_query(conn, "BEGIN", 0, NULL, on_tail_res, r);
+	step_begun(r, NULL);
 }
 
 static void reset(struct intake_req *r)
@@ -164,6 +178,15 @@ static void on_res(PGresult *res, const struct ra_err *err, void *data)
 	r->next(r, res);
 }
 
+/* A statement sent ahead of the one whose result drives r->next: only its failure matters
+ * (the release in abort_tx drops the results still due for the rest of its group). */
+static void on_tail_res(PGresult *res, const struct ra_err *err, void *data)
+{
+	(void)res;
+	if (err != NULL)
+		abort_tx(data, err);
+}
+
 /* ---- commit and reply ---------------------------------------------------------------------- */
 
 static void step_committed(struct intake_req *r, PGresult *res)
@@ -185,27 +208,16 @@ static void commit(struct intake_req *r, const char *result)
 	q(r, "COMMIT", 0, NULL, step_committed);
 }
 
-static void step_commit_created(struct intake_req *r, PGresult *res)
-{
-	(void)res;
-	commit(r, "created");
-}
-
-static void step_commit_cancelled(struct intake_req *r, PGresult *res)
-{
-	(void)res;
-	commit(r, "cancelled");
-}
-
-/* R16: one audit record, in this transaction.  details is stolen. */
+/* R16: one audit record, in this transaction, sent together with the COMMIT that
+ * commit_as() queues after it.  details is stolen. */
 static void audit(struct intake_req *r, const char *action, const char *otype, const char *oid, const char *reason,
-		  json_t *details, intake_step next)
+		  json_t *details)
 {
 	char *text = details ? json_dumps(details, JSON_COMPACT) : NULL;
 	const char *p[] = {INTAKE_ACTOR, action, otype, oid, reason, text ? text : "{}"};
 
 	json_decref(details);
-	q(r, sql_audit, 6, p, next);
+	db_conn_query(r->conn, sql_audit, 6, p, on_tail_res, r);
 	free(text); /* parameters are copied */
 }
 
@@ -284,7 +296,8 @@ static void step_inserted(struct intake_req *r, PGresult *res)
 	if (r->kind == INTAKE_CANCEL) {
 		/* Cancelled before we saw it paid: this row makes a late 'processing' delivery a no-op. */
 		audit(r, "order.cancelled", "order", r->order_id, "cancelled by the shop before payment",
-		      order_details(r), step_commit_cancelled);
+		      order_details(r));
+		commit(r, "cancelled");
 		return;
 	}
 	insert_items(r);
@@ -297,8 +310,8 @@ static void items_done(struct intake_req *r, PGresult *res)
 		pay_start(r);
 		return;
 	}
-	audit(r, "order.awaiting_payment", "order", r->order_id, "recorded, waiting for payment", order_details(r),
-	      step_commit_created);
+	audit(r, "order.awaiting_payment", "order", r->order_id, "recorded, waiting for payment", order_details(r));
+	commit(r, "created");
 }
 
 /* ---- an order that exists ------------------------------------------------------------------ */
@@ -338,13 +351,8 @@ static void step_cancel_audit(struct intake_req *r, PGresult *res)
 	(void)res;
 	json_object_set_new(d, "quota_released", json_integer(r->quota_taken));
 	snprintf(r->state, sizeof(r->state), "cancelled");
-	audit(r, "order.cancelled", "order", r->order_id, "cancelled by the shop", d, step_commit_cancelled);
-}
-
-static void step_commit_left(struct intake_req *r, PGresult *res)
-{
-	(void)res;
-	commit(r, "left_to_support");
+	audit(r, "order.cancelled", "order", r->order_id, "cancelled by the shop", d);
+	commit(r, "cancelled");
 }
 
 static void step_left_to_support(struct intake_req *r, PGresult *res)
@@ -352,7 +360,8 @@ static void step_left_to_support(struct intake_req *r, PGresult *res)
 	(void)res;
 	audit(r, "order.shop_cancel_not_applied", "order", r->order_id,
 	      "the shop cancelled after issuance had started: left to support (revocation is theirs)",
-	      order_details(r), step_commit_left);
+	      order_details(r));
+	commit(r, "left_to_support");
 }
 
 static void cancel_existing(struct intake_req *r)
@@ -506,7 +515,50 @@ static int may_reuse(struct intake_req *r, const char *first, const char *last, 
 	return wf_step(&wf_order, WF_ORDER_RECEIVED, WF_ORDER_IDENT_REUSED, &f, &wr) == 0;
 }
 
-static void step_paid(struct intake_req *r, PGresult *res);
+/* The rest of a paid order, sent as one group after the state change that decide() queued:
+ * the outbox job (invitation, or issuance on reuse; it commits with the order or not at all),
+ * the audit records (R16, one statement) and COMMIT. */
+static void paid_tail(struct intake_req *r)
+{
+	const char *kind = r->reuse ? "order_issue" : "ident_invite";
+	char key[96], payload[64], uo[64];
+	char *od, *ud = NULL;
+	json_t *d = order_details(r);
+
+	snprintf(key, sizeof(key), "%s:%s:1", kind, r->order_id);
+	snprintf(payload, sizeof(payload), "{\"order_id\": %s}", r->order_id);
+	{
+		const char *p[] = {kind, payload, key};
+		db_conn_query(r->conn, sql_job, 3, p, on_tail_res, r);
+	}
+	json_object_set_new(d, "user_id", json_string(r->public_id));
+	json_object_set_new(d, "certificates", json_integer(r->n_certs));
+	json_object_set_new(d, "contract_number",
+			    r->o->contract_number ? json_string(r->o->contract_number) : json_null());
+	json_object_set_new(d, "identification", json_string(r->reuse ? "reused (R17)" : "invite"));
+	if (!r->user_created) {
+		audit(r, "order.received", "order", r->order_id, "paid in the shop", d);
+		commit(r, "created");
+		return;
+	}
+	od = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	snprintf(uo, sizeof(uo), "{\"order_id\": \"%s\"}", r->order_id);
+	if (od == NULL || (ud = strdup(uo)) == NULL) {
+		free(od);
+		fail_internal(r, "out of memory");
+		return;
+	}
+	{
+		const char *p[] = {INTAKE_ACTOR, "order.received", "order", r->order_id, "paid in the shop", od,
+				   INTAKE_ACTOR, "user.created", "user", r->public_id,
+				   "first order for this mobile number (R3)", ud};
+		db_conn_query(r->conn, sql_audit2, 12, p, on_tail_res, r);
+	}
+	free(od);
+	free(ud);
+	commit(r, "created");
+}
 
 static void decide(struct intake_req *r, const char *ident_first, const char *ident_last, const char *age)
 {
@@ -534,49 +586,7 @@ static void decide(struct intake_req *r, const char *ident_first, const char *id
 				   r->phone,
 				   r->contract_org,
 				   r->contract_org_id};
-		q(r, sql_pay, 11, p, step_paid);
+		db_conn_query(r->conn, sql_pay, 11, p, on_tail_res, r);
 	}
-}
-
-static void step_job_done(struct intake_req *r, PGresult *res);
-
-/* Outbox: the invitation (or, on reuse, issuance) job commits with the order or not at all. */
-static void step_paid(struct intake_req *r, PGresult *res)
-{
-	const char *kind = r->reuse ? "order_issue" : "ident_invite";
-	char key[96], payload[64];
-
-	(void)res;
-	snprintf(key, sizeof(key), "%s:%s:1", kind, r->order_id);
-	snprintf(payload, sizeof(payload), "{\"order_id\": %s}", r->order_id);
-	{
-		const char *p[] = {kind, payload, key};
-		q(r, sql_job, 3, p, step_job_done);
-	}
-}
-
-static void step_order_audited(struct intake_req *r, PGresult *res);
-
-static void step_job_done(struct intake_req *r, PGresult *res)
-{
-	json_t *d = order_details(r);
-
-	(void)res;
-	json_object_set_new(d, "user_id", json_string(r->public_id));
-	json_object_set_new(d, "certificates", json_integer(r->n_certs));
-	json_object_set_new(d, "contract_number",
-			    r->o->contract_number ? json_string(r->o->contract_number) : json_null());
-	json_object_set_new(d, "identification", json_string(r->reuse ? "reused (R17)" : "invite"));
-	audit(r, "order.received", "order", r->order_id, "paid in the shop", d, step_order_audited);
-}
-
-static void step_order_audited(struct intake_req *r, PGresult *res)
-{
-	(void)res;
-	if (!r->user_created) {
-		commit(r, "created");
-		return;
-	}
-	audit(r, "user.created", "user", r->public_id, "first order for this mobile number (R3)",
-	      json_pack("{s:s}", "order_id", r->order_id), step_commit_created);
+	paid_tail(r);
 }
