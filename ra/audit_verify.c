@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "ra/dbsync.h"
+
 #define FETCH_N "1000"
 
 /* `at` leaves the database as integer microseconds and is formatted here, so the check
@@ -114,7 +116,7 @@ static int walk(PGconn *c, struct audit_report *rep, struct ra_err *err)
 
 int audit_verify(const char *conninfo, struct audit_report *rep, struct ra_err *err)
 {
-	PGconn *c = PQconnectdb(conninfo);
+	PGconn *c = db_connect_sync(conninfo, 0); /* a long chain may take long: no statement limit */
 	int rc;
 
 	memset(rep, 0, sizeof(*rep));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/dbsync.h"
 #include "ra/db.h"
 #include "ra/names.h"
 #include "ra/oissue.h"
@@ -151,7 +152,7 @@ static int reject(PGconn *c, PGresult *L, const char *oid, const char *actor, co
 int review_decide(const struct config *cfg, const char *order_id, int approve_it, const char *by, const char *comment,
 		  struct ra_err *err)
 {
-	PGconn *c = PQconnectdb(cfg_str(cfg, "database_url"));
+	PGconn *c = db_connect_sync(cfg_str(cfg, "database_url"), 30000);
 	PGresult *L = NULL;
 	char actor[96];
 	const char *p[] = {order_id, by};

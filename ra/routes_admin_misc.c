@@ -142,6 +142,24 @@ static void order_show(struct adm_req *ar)
 /* The review decision of #5 (review.c: order machine with R7 and R19's four eyes, the
  * certificates and their cert_issue jobs, the audit record, one transaction) is blocking
  * libpq with its own connection: it runs on the thread pool, never on the loop. */
+/* Review decisions and audit verification hold a thread-pool thread and a database connection
+ * of their own: one at a time, so a slow database cannot take every pool thread away from
+ * issuance and revocation (R14). */
+static int blocking_busy;
+
+static int blocking_claim(struct adm_req *ar)
+{
+	struct ra_err e = {0};
+
+	if (blocking_busy) {
+		ra_err_set(&e, RA_E_UNAVAILABLE, "", "busy: another review decision or audit verification is running");
+		adm_fail(ar, &e);
+		return -1;
+	}
+	blocking_busy = 1;
+	return 0;
+}
+
 struct review {
 	struct adm_req *ar;
 	int approve;
@@ -161,6 +179,7 @@ static void review_after(void *data)
 {
 	struct review *rv = data;
 
+	blocking_busy = 0;
 	if (rv->rc != 0) {
 		/* review.c names the refusing rule in field ("R19", "R7"); the message may not */
 		if (rv->err.field[0] == 'R' && strncmp(rv->err.msg, rv->err.field, strlen(rv->err.field)) != 0) {
@@ -180,14 +199,18 @@ static void review_after(void *data)
 
 static void review(struct adm_req *ar, int approve)
 {
-	struct review *rv = calloc(1, sizeof(*rv));
+	struct review *rv;
 	struct ra_err e = {0};
 
+	if (blocking_claim(ar) != 0)
+		return;
+	rv = calloc(1, sizeof(*rv));
 	if (rv == NULL)
 		abort();
 	rv->ar = ar;
 	rv->approve = approve;
 	if (pool_run(ar->hr->app->loop, review_work, review_after, rv) != 0) {
+		blocking_busy = 0;
 		free(rv);
 		ra_err_set(&e, RA_E_INTERNAL, "", "cannot queue work");
 		adm_fail(ar, &e);
@@ -296,6 +319,7 @@ static void verify_after(void *data)
 {
 	struct verify *v = data;
 
+	blocking_busy = 0;
 	if (v->rc != 0 && v->rc != RA_E_RULE) {
 		adm_fail(v->ar, &v->err);
 	} else {
@@ -313,17 +337,22 @@ static void verify_after(void *data)
 
 static void audit_verify_route(struct adm_req *ar)
 {
-	struct verify *v = calloc(1, sizeof(*v));
+	struct verify *v;
 	struct ra_err e = {0};
 
+	if (blocking_claim(ar) != 0)
+		return;
+	v = calloc(1, sizeof(*v));
 	if (v == NULL || (v->conninfo = strdup(cfg_str(ar->hr->app->cfg, "database_url"))) == NULL) {
 		free(v);
+		blocking_busy = 0;
 		ra_err_set(&e, RA_E_NOMEM, "", "out of memory");
 		adm_fail(ar, &e);
 		return;
 	}
 	v->ar = ar;
 	if (pool_run(ar->hr->app->loop, verify_work, verify_after, v) != 0) {
+		blocking_busy = 0;
 		free(v->conninfo);
 		free(v);
 		ra_err_set(&e, RA_E_INTERNAL, "", "cannot queue work");

@@ -148,6 +148,9 @@ int server_run(struct config *cfg)
 	if (r == NULL)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
+	/* libuv's pool (4 threads by default) runs token, CA, scrypt and admin work; read when
+	 * the pool first starts.  An operator's own setting wins. */
+	setenv("UV_THREADPOOL_SIZE", "16", 0);
 	if (conf_log(cfg, &err) != 0)
 		goto fail;
 	if (migrate_check(cfg_str(cfg, "database_url"), &dbver, &err) != 0)
