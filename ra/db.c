@@ -16,6 +16,8 @@
  */
 #include "ra/db.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +66,8 @@ struct db_conn {
 	struct db_q *head, *tail;
 	uv_timer_t retry;
 	int backoff_ms;
+	uv_getaddrinfo_t gai; /* resolving the database host name off the loop */
+	int resolving;
 	/* listener connections only */
 	char *channel;
 	char listen_sql[200];
@@ -75,6 +79,8 @@ struct db_conn {
 struct db_pool {
 	uv_loop_t *loop;
 	char *conninfo;
+	PQconninfoOption *opts; /* conninfo parsed: connecting with a resolved hostaddr */
+	char resolve_host[256]; /* non-empty: a host name libpq would resolve with blocking getaddrinfo */
 	int size;
 	int acquire_timeout_ms;
 	struct db_conn *conns;
@@ -102,7 +108,19 @@ static void tick_soon(struct db_pool *p);
 static void defer_fail(struct db_pool *p, db_result_cb qcb, db_acquire_cb acb, void *data, int code,
 		       const char *msg)
 {
-	struct failed *f = calloc(1, sizeof(*f));
+	struct failed *f;
+
+	if (p->closing) {
+		/* the tick timer is closed: answer now rather than never */
+		struct ra_err e;
+		ra_err_set(&e, code, "", "%s", msg);
+		if (qcb)
+			qcb(NULL, &e, data);
+		else
+			acb(NULL, &e, data);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
 
 	if (f == NULL)
 		abort();
@@ -328,14 +346,20 @@ static void conn_read(struct db_conn *c)
 
 /* ---- connection life ------------------------------------------------------------------ */
 
+/* One handle or request of the pool is finished; the last one after close says so. */
+static void handle_gone(struct db_pool *p)
+{
+	p->open_handles--;
+	if (p->closing && p->open_handles == 0 && p->closed_cb)
+		p->closed_cb(p->closed_data);
+}
+
 static void on_poll_closed(uv_handle_t *h)
 {
 	struct db_pool *p = ((struct db_conn *)h->data)->pool;
 
 	free(h);
-	p->open_handles--;
-	if (p->closing && p->open_handles == 0 && p->closed_cb)
-		p->closed_cb(p->closed_data);
+	handle_gone(p);
 }
 
 static void drop_poll(struct db_conn *c)
@@ -478,11 +502,29 @@ static void connect_step(struct db_conn *c)
 	}
 }
 
-static void conn_connect(struct db_conn *c)
+/* Starts libpq's non-blocking connect; hostaddr (a numeric address) when we resolved the
+ * host name ourselves, so libpq has nothing left to look up. */
+static void conn_start(struct db_conn *c, const char *hostaddr)
 {
-	if (c->pool->closing)
-		return;
-	c->pg = PQconnectStart(c->pool->conninfo);
+	struct db_pool *p = c->pool;
+
+	if (hostaddr != NULL) {
+		const char *keys[64], *vals[64];
+		int n = 0;
+
+		for (PQconninfoOption *o = p->opts; o->keyword && n < 62; o++) {
+			if (o->val == NULL || strcmp(o->keyword, "hostaddr") == 0)
+				continue;
+			keys[n] = o->keyword;
+			vals[n++] = o->val;
+		}
+		keys[n] = "hostaddr"; /* host stays set: TLS checks the certificate against it */
+		vals[n++] = hostaddr;
+		keys[n] = vals[n] = NULL;
+		c->pg = PQconnectStartParams(keys, vals, 0);
+	} else {
+		c->pg = PQconnectStart(p->conninfo);
+	}
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		conn_fail(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
 		return;
@@ -494,6 +536,63 @@ static void conn_connect(struct db_conn *c)
 		return;
 	}
 	uv_poll_start(c->poll, UV_WRITABLE, on_poll);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct db_conn *c = req->data;
+	struct db_pool *p = c->pool;
+	char ip[INET6_ADDRSTRLEN] = "";
+
+	c->resolving = 0;
+	if (status == 0 && res != NULL) {
+		const void *a = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+							  : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+		inet_ntop(res->ai_family, a, ip, sizeof(ip));
+	}
+	uv_freeaddrinfo(res);
+	if (p->closing) {
+		handle_gone(p);
+		return;
+	}
+	p->open_handles--;
+	if (status != 0 || ip[0] == '\0') {
+		char why[300];
+		snprintf(why, sizeof(why), "cannot resolve database host %s: %s", p->resolve_host,
+			 status ? uv_strerror(status) : "no address");
+		conn_fail(c, why);
+		return;
+	}
+	conn_start(c, ip);
+}
+
+/* A connection attempt.  libpq resolves host names with blocking getaddrinfo inside
+ * PQconnectStart/PQconnectPoll (only hostaddr avoids it), which would stall the loop for the
+ * resolver's timeout; so a named host is resolved here with uv_getaddrinfo (thread pool). */
+static void conn_connect(struct db_conn *c)
+{
+	struct db_pool *p = c->pool;
+	struct addrinfo hints;
+	int rc;
+
+	if (p->closing)
+		return;
+	if (p->resolve_host[0] == '\0') {
+		conn_start(c, NULL);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	c->gai.data = c;
+	c->resolving = 1;
+	p->open_handles++;
+	rc = uv_getaddrinfo(p->loop, &c->gai, on_resolved, p->resolve_host, NULL, &hints);
+	if (rc != 0) {
+		c->resolving = 0;
+		p->open_handles--;
+		conn_fail(c, uv_strerror(rc));
+	}
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -534,6 +633,27 @@ static void conn_init(struct db_pool *p, struct db_conn *c)
 	p->open_handles++;
 }
 
+/* The host libpq would look up itself: one name, no hostaddr, not a socket directory or a
+ * numeric address.  Several hosts (failover lists) are left to libpq: give them hostaddr. */
+static void find_host_to_resolve(struct db_pool *p)
+{
+	const char *host = NULL, *hostaddr = NULL;
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	p->resolve_host[0] = '\0';
+	for (PQconninfoOption *o = p->opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+	}
+	if (host == NULL || *host == '\0' || (hostaddr && *hostaddr) || host[0] == '/' || host[0] == '@' ||
+	    strchr(host, ',') != NULL || inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1 ||
+	    strlen(host) >= sizeof(p->resolve_host))
+		return;
+	snprintf(p->resolve_host, sizeof(p->resolve_host), "%s", host);
+}
+
 struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int acquire_timeout_ms)
 {
 	struct db_pool *p = calloc(1, sizeof(*p));
@@ -547,6 +667,8 @@ struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int
 	p->conns = calloc((size_t)p->size, sizeof(struct db_conn));
 	if (p->conninfo == NULL || p->conns == NULL)
 		abort();
+	p->opts = PQconninfoParse(conninfo, NULL);
+	find_host_to_resolve(p);
 	uv_timer_init(loop, &p->tick);
 	p->tick.data = p;
 	p->open_handles++;
@@ -766,20 +888,13 @@ int db_listen(struct db_pool *p, const char *channel, db_notify_cb cb, void *dat
 static void on_timer_closed(uv_handle_t *h)
 {
 	struct db_conn *c = h->data;
-	struct db_pool *p = c->pool;
 
-	p->open_handles--;
-	if (p->closing && p->open_handles == 0 && p->closed_cb)
-		p->closed_cb(p->closed_data);
+	handle_gone(c->pool);
 }
 
 static void on_tick_closed(uv_handle_t *h)
 {
-	struct db_pool *p = h->data;
-
-	p->open_handles--;
-	if (p->closing && p->open_handles == 0 && p->closed_cb)
-		p->closed_cb(p->closed_data);
+	handle_gone(h->data);
 }
 
 static void conn_close(struct db_conn *c)
@@ -801,6 +916,23 @@ void db_pool_close(struct db_pool *p, void (*done)(void *), void *data)
 	p->closed_cb = done;
 	p->closed_data = data;
 	on_tick(&p->tick);
+	/* Nobody may wait for ever: every waiter still queued hears that the pool is gone. */
+	while (p->wait_head) {
+		struct waiter *w = p->wait_head;
+		struct ra_err e;
+		p->wait_head = w->next;
+		p->nwaiting--;
+		ra_err_set(&e, RA_E_UNAVAILABLE, "", "database pool closing");
+		w->cb(NULL, &e, w->data);
+		free(w);
+	}
+	p->wait_tail = NULL;
+	for (int i = 0; i < p->size; i++)
+		if (p->conns[i].resolving)
+			uv_cancel((uv_req_t *)&p->conns[i].gai);
+	for (struct db_conn *l = p->listeners; l; l = l->next_listener)
+		if (l->resolving)
+			uv_cancel((uv_req_t *)&l->gai);
 	for (int i = 0; i < p->size; i++)
 		conn_close(&p->conns[i]);
 	for (struct db_conn *l = p->listeners; l; l = l->next_listener)
@@ -827,6 +959,7 @@ void db_pool_free(struct db_pool *p)
 		free(l->channel);
 		free(l);
 	}
+	PQconninfoFree(p->opts);
 	free(p->conns);
 	free(p->conninfo);
 	free(p);

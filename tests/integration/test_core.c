@@ -242,3 +242,45 @@ Test(core, tls_with_only_a_certificate_is_a_named_config_error)
 	free(out);
 	free(db);
 }
+
+/* A database named by host name: the pool resolves it with uv_getaddrinfo (thread pool), not
+ * with libpq's blocking lookup on the loop thread. */
+Test(core, database_by_host_name_connects_through_async_resolution, .timeout = 120)
+{
+	char *dir = rt_tmpdir();
+	char cmd[1024], url[512], port[16] = "", path[600], named[700], dbenv[800], *out = NULL, *p;
+	const char *env[] = {dbenv, NULL};
+	struct rt_ra ra;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "PG_LISTEN=127.0.0.1 %s/tests/lib/pg.sh start %s/pg", getenv("RA_TEST_ROOT"), dir);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(url, sizeof(url), f));
+	cr_assert_eq(pclose(f), 0);
+	snprintf(path, sizeof(path), "%s/pg/port", dir);
+	p = rt_read_file(path, NULL);
+	cr_assert_not_null(p);
+	snprintf(port, sizeof(port), "%d", atoi(p));
+	free(p);
+	snprintf(named, sizeof(named), "host=localhost port=%s dbname=ra user=ra connect_timeout=5", port);
+	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", named);
+	cr_assert_eq(rt_ra_cmd(env, &out, "migrate", NULL), 0, "%s", out);
+	free(out);
+	cr_assert_eq(rt_ra_start(&ra, named, NULL), 0);
+	cr_expect_eq(get_status(&ra, "/healthz", NULL), 200, "connected by name");
+	cr_expect_eq(rt_ra_stop(&ra, SIGTERM), 0);
+	snprintf(cmd, sizeof(cmd), "%s/tests/lib/pg.sh stop %s/pg", getenv("RA_TEST_ROOT"), dir);
+	cr_expect_eq(system(cmd), 0);
+	free(dir);
+}
+
+Test(core, unresolvable_database_host_is_a_named_start_up_error, .timeout = 60)
+{
+	const char *env[] = {"RA_DATABASE_URL=host=no-such-host.invalid dbname=ra connect_timeout=2", NULL};
+	char *out = NULL;
+
+	cr_expect_neq(rt_ra_cmd(env, &out, "serve", NULL), 0);
+	cr_expect(strstr(out, "database_url") != NULL, "names the key: %s", out);
+	free(out);
+}

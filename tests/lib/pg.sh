@@ -3,6 +3,7 @@
 #   pg.sh start DIR [PORT]  initdb in DIR (if new), start on a unix socket in DIR; prints the
 #                           libpq URL on stdout.  PostgreSQL refuses to run as root, so as root
 #                           the server runs as Debian's 'postgres' user, which is given DIR.
+#                           PG_LISTEN=127.0.0.1 also listens on TCP (default: socket only).
 #   pg.sh stop DIR          stop it (fast shutdown, by the PID in DIR/data/postmaster.pid)
 #   pg.sh kill DIR          SIGKILL the postmaster (crash tests)
 #   pg.sh restart DIR       start again after stop/kill, same port
@@ -42,7 +43,7 @@ start() {
 	fi
 	[ -f "$dir/port" ] || { if [ -n "${3:-}" ]; then echo "$3"; else free_port; fi; } | as_pg tee "$dir/port" >/dev/null
 	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-		-o "-k $dir -p $(cat "$dir/port") -c listen_addresses= -c max_connections=200 -c fsync=${PG_FSYNC:-on}" >/dev/null \
+		-o "-k $dir -p $(cat "$dir/port") -c listen_addresses=${PG_LISTEN:-} -c max_connections=200 -c fsync=${PG_FSYNC:-on}" >/dev/null \
 		|| { cat "$dir/server.log" >&2; exit 1; }
 	as_pg "$bindir/psql" -qAtX -h "$dir" -p "$(cat "$dir/port")" -U ra -d postgres \
 		-c "SELECT 1 FROM pg_database WHERE datname='ra'" | grep -q 1 \
