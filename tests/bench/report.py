@@ -144,14 +144,16 @@ if s1:
         held = 4.0 / it["rate"] * 1000
         md.append("Targets at 64 connections: orders/s ≥ 0.5 × limit: %s (%.2f); p99 ≤ 20 ms: %s (%.1f ms).\n"
                   % (met(s1[64]["ratio"] >= 0.5), s1[64]["ratio"], met(it["p99_ms"] <= 20), it["p99_ms"]))
-        md.append("Where the time goes: every order is one transaction of about nine statements, each a "
-                  "round trip on one of the pool's 4 connections (BEGIN, order, items, user, state, job, two "
-                  "audit records under the audit chain's advisory lock, COMMIT); at %.0f orders/s over 4 "
-                  "connections each order holds its connection for about %.1f ms, so with 64 connections "
-                  "the webhooks mostly wait for a database connection (Little's law: 64 / %.0f per s ≈ %.0f ms, "
-                  "measured p50 %.0f ms).  pgbench commits one statement per transaction on 64 connections "
-                  "of its own.  Group commit of concurrent webhooks (several orders, one transaction) and "
-                  "fewer round trips per order are the known way to the target.\n"
+        md.append("Where the time goes: every order is one transaction sent in four pipelined round trips on "
+                  "one of the pool's 4 connections (BEGIN with the order; items; user; state, outbox job, "
+                  "audit records and COMMIT together).  The audit hash chain serialises appends with an "
+                  "advisory lock held from the audit insert to the end of COMMIT, so commits of concurrent "
+                  "orders cannot share one WAL flush the way pgbench's independent one-row inserts do: "
+                  "throughput is bounded by about one audit insert plus one commit flush at a time.  At %.0f "
+                  "orders/s over 4 connections each order holds its connection for about %.1f ms; with 64 "
+                  "connections webhooks wait for a connection (Little's law: 64 / %.0f per s ≈ %.0f ms, "
+                  "measured p50 %.0f ms).  Group commit (several orders, one transaction and one audit "
+                  "append, each answered after the commit) is the known way to the target and is not built yet.\n"
                   % (it["rate"], held, it["rate"], 64 / it["rate"] * 1000, it["p50_ms"]))
 
 # ---- 2. issuance -------------------------------------------------------------------------
