@@ -6,6 +6,7 @@
  * the CRL; plus the CA's refusal as a named error and transient failures told apart. */
 #include "ca-bridge/cab.h"
 #include "tests/lib/ts_cab.h"
+#include "tests/lib/ts_x509.h"
 #include "tests/lib/ts_cmp.h"
 
 #include <criterion/criterion.h>
@@ -93,29 +94,6 @@ static void issue(const char *id, enum cab_class cls, struct cab_cert *c)
 	issue_req(&req, c);
 }
 
-static X509 *cert_of(const struct cab_cert *c)
-{
-	const unsigned char *p = c->der;
-	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
-
-	cr_assert_not_null(x);
-	return x;
-}
-
-static void policies(X509 *x, char *out, size_t cap)
-{
-	CERTIFICATEPOLICIES *pol = X509_get_ext_d2i(x, NID_certificate_policies, NULL, NULL);
-	char oid[80];
-
-	out[0] = '\0';
-	cr_assert_not_null(pol, "no certificatePolicies");
-	for (int i = 0; i < sk_POLICYINFO_num(pol); i++) {
-		OBJ_obj2txt(oid, sizeof(oid), sk_POLICYINFO_value(pol, i)->policyid, 1);
-		snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "", oid);
-	}
-	CERTIFICATEPOLICIES_free(pol);
-}
-
 /* The qcStatement ids, in order, joined by spaces ("" when there is no extension). */
 static void qc_ids(X509 *x, char *out, size_t cap)
 {
@@ -148,51 +126,6 @@ static void qc_ids(X509 *x, char *out, size_t cap)
 	}
 }
 
-static int validity_days(X509 *x)
-{
-	int days = 0, secs = 0;
-
-	cr_assert(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)));
-	return days;
-}
-
-static int years_days_ok(int days, int years)
-{
-	return days >= 365 * years && days <= 365 * years + (years + 3) / 4;
-}
-
-static const char *rdn(X509 *x, int nid, int *type)
-{
-	static char buf[256];
-	X509_NAME *n = X509_get_subject_name(x);
-	int i = X509_NAME_get_index_by_NID(n, nid, -1);
-	ASN1_STRING *s;
-
-	*type = -1;
-	if (i < 0)
-		return "";
-	s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
-	*type = ASN1_STRING_type(s);
-	snprintf(buf, sizeof(buf), "%.*s", ASN1_STRING_length(s), (const char *)ASN1_STRING_get0_data(s));
-	return buf;
-}
-
-static X509 *chain_ca(void)
-{
-	char *pem = NULL;
-	struct cab_err err;
-	BIO *bio;
-	X509 *ca;
-
-	cr_assert_eq(cab_chain_pem(t.cab, &pem, &err), 0, "%s", err.msg);
-	bio = BIO_new_mem_buf(pem, -1);
-	ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	free(pem);
-	cr_assert_not_null(ca, "cab_chain_pem gave no certificate");
-	return ca;
-}
-
 /* R1, R5 over CMP: the qualified profile's OIDs and fields, signed by ca-bridge's CA. */
 Test(cab_cmp, r1_r5_qualified_over_cmp_has_the_etsi_fields)
 {
@@ -202,8 +135,8 @@ Test(cab_cmp, r1_r5_qualified_over_cmp_has_the_etsi_fields)
 	X509 *x, *ca;
 
 	issue("q-1", CAB_CLASS_QUALIFIED, &c);
-	x = cert_of(&c);
-	policies(x, pol, sizeof(pol));
+	x = ts_cert_of(&c);
+	ts_policies(x, pol, sizeof(pol));
 	cr_expect_str_eq(pol, "0.4.0.194112.1.2 " TS_CAB_POLICY);
 	qc_ids(x, qc, sizeof(qc));
 	cr_expect_str_eq(qc, "0.4.0.1862.1.1 0.4.0.1862.1.4 0.4.0.1862.1.6 0.4.0.1862.1.5");
@@ -211,14 +144,14 @@ Test(cab_cmp, r1_r5_qualified_over_cmp_has_the_etsi_fields)
 	crit = X509_EXTENSION_get_critical(X509_get_ext(x, X509_get_ext_by_NID(x, NID_key_usage, -1)));
 	cr_expect_eq(ku, KU_NON_REPUDIATION);
 	cr_expect_eq(crit, 1);
-	cr_expect(years_days_ok(validity_days(x), 5), "%d days", validity_days(x));
-	cr_expect_str_eq(rdn(x, NID_givenName, &type), "Jürgen");
+	cr_expect(ts_years_days_ok(ts_validity_days(x), 5), "%d days", ts_validity_days(x));
+	cr_expect_str_eq(ts_rdn(x, NID_givenName, &type), "Jürgen");
 	cr_expect_eq(type, V_ASN1_UTF8STRING);
-	cr_expect_str_eq(rdn(x, NID_serialNumber, &type), "PNOAT-1234567890");
+	cr_expect_str_eq(ts_rdn(x, NID_serialNumber, &type), "PNOAT-1234567890");
 	cr_expect_eq(type, V_ASN1_PRINTABLESTRING);
-	cr_expect_str_eq(rdn(x, NID_commonName, &type), "Jürgen Österreicher");
+	cr_expect_str_eq(ts_rdn(x, NID_commonName, &type), "Jürgen Österreicher");
 	/* signed by the CA in cmp.trusted, which cab_chain_pem hands out */
-	ca = chain_ca();
+	ca = ts_chain_ca(t.cab);
 	cr_expect_eq(X509_verify(x, X509_get0_pubkey(ca)), 1);
 	cr_expect_eq(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)), 0);
 	X509_free(ca);
@@ -238,12 +171,12 @@ Test(cab_cmp, r1_r4_r5_advanced_seal_and_variant2_over_cmp)
 	ts_cab_request(&req, "a-3y", CAB_CLASS_ADVANCED, "a-3y");
 	req.validity_years = 3;
 	issue_req(&req, &c);
-	x = cert_of(&c);
-	policies(x, pol, sizeof(pol));
+	x = ts_cert_of(&c);
+	ts_policies(x, pol, sizeof(pol));
 	cr_expect_str_eq(pol, "0.4.0.2042.1.2 " TS_CAB_POLICY);
 	qc_ids(x, qc, sizeof(qc));
 	cr_expect_str_eq(qc, "", "an advanced certificate must carry no QC statements");
-	cr_expect(years_days_ok(validity_days(x), 3), "%d days", validity_days(x));
+	cr_expect(ts_years_days_ok(ts_validity_days(x), 3), "%d days", ts_validity_days(x));
 	X509_free(x);
 	cab_cert_free(&c);
 
@@ -252,9 +185,9 @@ Test(cab_cmp, r1_r4_r5_advanced_seal_and_variant2_over_cmp)
 	req.subject.organization_identifier = "VATAT-U12345678";
 	req.subject.title = "Geschäftsführer";
 	issue_req(&req, &c);
-	x = cert_of(&c);
-	cr_expect_str_eq(rdn(x, NID_title, &type), "Geschäftsführer");
-	cr_expect_str_eq(rdn(x, NID_organizationIdentifier, &type), "VATAT-U12345678");
+	x = ts_cert_of(&c);
+	cr_expect_str_eq(ts_rdn(x, NID_title, &type), "Geschäftsführer");
+	cr_expect_str_eq(ts_rdn(x, NID_organizationIdentifier, &type), "VATAT-U12345678");
 	X509_free(x);
 	cab_cert_free(&c);
 
@@ -266,9 +199,9 @@ Test(cab_cmp, r1_r4_r5_advanced_seal_and_variant2_over_cmp)
 	req.subject.organization_identifier = "VATAT-U12345678";
 	req.subject.common_name = "Muster GmbH Rechnungssiegel";
 	issue_req(&req, &c);
-	x = cert_of(&c);
-	cr_expect_str_eq(rdn(x, NID_givenName, &type), "");
-	cr_expect(years_days_ok(validity_days(x), 10), "%d days", validity_days(x));
+	x = ts_cert_of(&c);
+	cr_expect_str_eq(ts_rdn(x, NID_givenName, &type), "");
+	cr_expect(ts_years_days_ok(ts_validity_days(x), 10), "%d days", ts_validity_days(x));
 	X509_free(x);
 	cab_cert_free(&c);
 }
@@ -325,23 +258,6 @@ Test(cab_cmp, issue_twice_same_request_id_same_certificate)
 	cab_cert_free(&d);
 }
 
-/* The CRL fetched from the CA: parsed, signed by the trusted CA, the serial with reason. */
-static X509_CRL *get_crl(void)
-{
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	size_t len = 0;
-	struct cab_err err;
-	X509_CRL *crl;
-
-	cr_assert_eq(cab_crl(t.cab, &der, &len, &err), 0, "%s", err.msg);
-	p = der;
-	crl = d2i_X509_CRL(NULL, &p, (long)len);
-	cr_assert_not_null(crl);
-	free(der);
-	return crl;
-}
-
 static int crl_reason(X509_CRL *crl, const char *serial_hex)
 {
 	STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
@@ -374,13 +290,13 @@ Test(cab_cmp, r14_revoke_final_second_refused_crl_lists_serial)
 
 	issue("rev-1", CAB_CLASS_ADVANCED, &c);
 	issue("rev-ok", CAB_CLASS_ADVANCED, &ok);
-	before = get_crl();
+	before = ts_crl(t.cab);
 	cr_expect_eq(crl_reason(before, c.serial_hex), -1);
 	cr_assert_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_KEY_COMPROMISE, 0, &err), 0, "%s", err.msg);
 	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED, "%s",
 		     err.msg);
-	crl = get_crl();
-	ca = chain_ca();
+	crl = ts_crl(t.cab);
+	ca = ts_chain_ca(t.cab);
 	cr_expect_eq(X509_CRL_verify(crl, X509_get0_pubkey(ca)), 1);
 	cr_expect_eq(crl_reason(crl, c.serial_hex), CAB_REASON_KEY_COMPROMISE, "the first reason stands");
 	cr_expect_eq(crl_reason(crl, ok.serial_hex), -1);

@@ -3,6 +3,7 @@
  * R5 (validity bounds).  Every check goes through the OpenSSL API, none through a shell. */
 #include "ca-bridge/cab.h"
 #include "tests/lib/ts_cab.h"
+#include "tests/lib/ts_x509.h"
 
 #include <criterion/criterion.h>
 #include <openssl/objects.h>
@@ -46,21 +47,6 @@ static X509 *issue(struct cab_request *req)
 	return x;
 }
 
-/* The policy OIDs, in order, joined by spaces. */
-static void policies(X509 *x, char *out, size_t cap)
-{
-	CERTIFICATEPOLICIES *pol = X509_get_ext_d2i(x, NID_certificate_policies, NULL, NULL);
-	char oid[80];
-
-	out[0] = '\0';
-	cr_assert_not_null(pol, "no certificatePolicies");
-	for (int i = 0; i < sk_POLICYINFO_num(pol); i++) {
-		OBJ_obj2txt(oid, sizeof(oid), sk_POLICYINFO_value(pol, i)->policyid, 1);
-		snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "", oid);
-	}
-	CERTIFICATEPOLICIES_free(pol);
-}
-
 /* keyUsage: critical flag and bits. */
 static int key_usage(X509 *x, int *critical)
 {
@@ -69,38 +55,6 @@ static int key_usage(X509 *x, int *critical)
 	cr_assert_geq(i, 0, "no keyUsage");
 	*critical = X509_EXTENSION_get_critical(X509_get_ext(x, i));
 	return (int)X509_get_key_usage(x);
-}
-
-/* Validity in days, and the calendar years it should be. */
-static int validity_days(X509 *x)
-{
-	int days = 0, secs = 0;
-
-	cr_assert(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)));
-	return days;
-}
-
-static int years_days_ok(int days, int years)
-{
-	/* calendar years: 365 per year plus the leap days in between */
-	return days >= 365 * years && days <= 365 * years + (years + 3) / 4;
-}
-
-/* The subject attribute nid: its string type and value ("" when absent). */
-static const char *rdn(X509 *x, int nid, int *type)
-{
-	static char buf[256];
-	X509_NAME *n = X509_get_subject_name(x);
-	int i = X509_NAME_get_index_by_NID(n, nid, -1);
-	ASN1_STRING *s;
-
-	*type = -1;
-	if (i < 0)
-		return "";
-	s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
-	*type = ASN1_STRING_type(s);
-	snprintf(buf, sizeof(buf), "%.*s", ASN1_STRING_length(s), (const char *)ASN1_STRING_get0_data(s));
-	return buf;
 }
 
 /* ---- qcStatements walker (EN 319 412-5), with ASN1_get_object ---- */
@@ -183,7 +137,7 @@ Test(cab_profiles, r1_r5_qualified_has_exactly_the_etsi_fields)
 	x = issue(&req);
 	cr_expect_eq(X509_get_version(x), X509_VERSION_3);
 
-	policies(x, pol, sizeof(pol));
+	ts_policies(x, pol, sizeof(pol));
 	cr_expect_str_eq(pol, "0.4.0.194112.1.2 " TS_CAB_POLICY);
 
 	parse_qc(x, &qc);
@@ -201,7 +155,7 @@ Test(cab_profiles, r1_r5_qualified_has_exactly_the_etsi_fields)
 	cr_expect_eq(ku, KU_NON_REPUDIATION, "keyUsage 0x%x", ku);
 
 	/* R5: default validity of a qualified certificate is 5 years */
-	cr_expect(years_days_ok(validity_days(x), 5), "%d days", validity_days(x));
+	cr_expect(ts_years_days_ok(ts_validity_days(x), 5), "%d days", ts_validity_days(x));
 
 	bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
 	cr_assert_not_null(bc);
@@ -218,18 +172,18 @@ Test(cab_profiles, r1_r5_qualified_has_exactly_the_etsi_fields)
 	sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
 
 	/* subject: names as UTF8String, C and serialNumber PrintableString; no O/title in variant 1 */
-	cr_expect_str_eq(rdn(x, NID_givenName, &type), "Jürgen");
+	cr_expect_str_eq(ts_rdn(x, NID_givenName, &type), "Jürgen");
 	cr_expect_eq(type, V_ASN1_UTF8STRING);
-	cr_expect_str_eq(rdn(x, NID_surname, &type), "Österreicher");
+	cr_expect_str_eq(ts_rdn(x, NID_surname, &type), "Österreicher");
 	cr_expect_eq(type, V_ASN1_UTF8STRING);
-	cr_expect_str_eq(rdn(x, NID_commonName, &type), "Jürgen Österreicher");
+	cr_expect_str_eq(ts_rdn(x, NID_commonName, &type), "Jürgen Österreicher");
 	cr_expect_eq(type, V_ASN1_UTF8STRING);
-	cr_expect_str_eq(rdn(x, NID_serialNumber, &type), "PNOAT-1234567890");
+	cr_expect_str_eq(ts_rdn(x, NID_serialNumber, &type), "PNOAT-1234567890");
 	cr_expect_eq(type, V_ASN1_PRINTABLESTRING);
-	cr_expect_str_eq(rdn(x, NID_countryName, &type), "AT");
+	cr_expect_str_eq(ts_rdn(x, NID_countryName, &type), "AT");
 	cr_expect_eq(type, V_ASN1_PRINTABLESTRING);
-	cr_expect_str_eq(rdn(x, NID_organizationName, &type), "");
-	cr_expect_str_eq(rdn(x, NID_title, &type), "");
+	cr_expect_str_eq(ts_rdn(x, NID_organizationName, &type), "");
+	cr_expect_str_eq(ts_rdn(x, NID_title, &type), "");
 	X509_free(x);
 }
 
@@ -244,14 +198,14 @@ Test(cab_profiles, r1_r5_advanced_ncp_plus_without_qc_statements)
 
 	ts_cab_request(&req, "a-1", CAB_CLASS_ADVANCED, "a-1");
 	x = issue(&req);
-	policies(x, pol, sizeof(pol));
+	ts_policies(x, pol, sizeof(pol));
 	cr_expect_str_eq(pol, "0.4.0.2042.1.2 " TS_CAB_POLICY);
 	parse_qc(x, &qc);
 	cr_expect_eq(qc.n, 0, "an advanced certificate must carry no QC statements");
 	ku = key_usage(x, &crit);
 	cr_expect_eq(crit, 1);
 	cr_expect_eq(ku, KU_NON_REPUDIATION);
-	cr_expect(years_days_ok(validity_days(x), 10), "%d days", validity_days(x));
+	cr_expect(ts_years_days_ok(ts_validity_days(x), 10), "%d days", ts_validity_days(x));
 	X509_free(x);
 }
 
@@ -269,11 +223,11 @@ Test(cab_profiles, r1_advanced_ncp_and_digital_signature_by_config)
 	ts_cab_request(&req, "a-2", CAB_CLASS_ADVANCED, "a-2");
 	req.validity_years = 3;
 	x = issue(&req);
-	policies(x, pol, sizeof(pol));
+	ts_policies(x, pol, sizeof(pol));
 	cr_expect_str_eq(pol, "0.4.0.2042.1.1 " TS_CAB_POLICY);
 	ku = key_usage(x, &crit);
 	cr_expect_eq(ku, KU_NON_REPUDIATION | KU_DIGITAL_SIGNATURE);
-	cr_expect(years_days_ok(validity_days(x), 3), "%d days", validity_days(x));
+	cr_expect(ts_years_days_ok(ts_validity_days(x), 3), "%d days", ts_validity_days(x));
 	X509_free(x);
 }
 
@@ -289,12 +243,12 @@ Test(cab_profiles, r4_variant2_subject_has_organisation_title_and_identifier)
 	req.subject.organization_identifier = "VATAT-U12345678";
 	req.subject.title = "Geschäftsführer";
 	x = issue(&req);
-	cr_expect_str_eq(rdn(x, NID_organizationName, &type), "Muster & Söhne GmbH");
+	cr_expect_str_eq(ts_rdn(x, NID_organizationName, &type), "Muster & Söhne GmbH");
 	cr_expect_eq(type, V_ASN1_UTF8STRING);
-	cr_expect_str_eq(rdn(x, NID_title, &type), "Geschäftsführer");
+	cr_expect_str_eq(ts_rdn(x, NID_title, &type), "Geschäftsführer");
 	cr_expect_eq(type, V_ASN1_UTF8STRING);
-	cr_expect_str_eq(rdn(x, NID_organizationIdentifier, &type), "VATAT-U12345678");
-	cr_expect_str_eq(rdn(x, NID_givenName, &type), "Jürgen");
+	cr_expect_str_eq(ts_rdn(x, NID_organizationIdentifier, &type), "VATAT-U12345678");
+	cr_expect_str_eq(ts_rdn(x, NID_givenName, &type), "Jürgen");
 	X509_free(x);
 }
 
@@ -388,10 +342,10 @@ Test(cab_profiles, r1_seal_subject_is_the_organisation)
 	req.subject.organization_identifier = "VATAT-U12345678";
 	req.subject.common_name = "Muster GmbH Rechnungssiegel";
 	x = issue(&req);
-	policies(x, pol, sizeof(pol));
+	ts_policies(x, pol, sizeof(pol));
 	cr_expect_str_eq(pol, "0.4.0.2042.1.2 " TS_CAB_POLICY);
-	cr_expect_str_eq(rdn(x, NID_organizationIdentifier, &type), "VATAT-U12345678");
-	cr_expect_str_eq(rdn(x, NID_givenName, &type), "");
+	cr_expect_str_eq(ts_rdn(x, NID_organizationIdentifier, &type), "VATAT-U12345678");
+	cr_expect_str_eq(ts_rdn(x, NID_givenName, &type), "");
 	X509_free(x);
 	/* a person's name has no place in a seal */
 	req.request_id = "seal-2";

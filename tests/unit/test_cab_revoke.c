@@ -3,6 +3,7 @@
  * does), plus several threads at once. */
 #include "ca-bridge/cab.h"
 #include "tests/lib/ts_cab.h"
+#include "tests/lib/ts_x509.h"
 
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -38,48 +39,6 @@ static void issue(const char *id, enum cab_class cls, struct cab_cert *c)
 	cab_key_free(&k);
 	ts_cab_request(&req, id, cls, id);
 	cr_assert_eq(cab_issue(t.cab, &req, c, &err), 0, "%s", err.msg);
-}
-
-static X509_CRL *get_crl(void)
-{
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	size_t len = 0;
-	struct cab_err err;
-	X509_CRL *crl;
-
-	cr_assert_eq(cab_crl(t.cab, &der, &len, &err), 0, "%s", err.msg);
-	p = der;
-	crl = d2i_X509_CRL(NULL, &p, (long)len);
-	cr_assert_not_null(crl, "the CRL does not parse");
-	cr_assert_eq(p, der + len, "trailing bytes after the CRL");
-	free(der);
-	return crl;
-}
-
-static X509 *ca_cert(void)
-{
-	char *pem = NULL;
-	struct cab_err err;
-	BIO *bio;
-	X509 *ca;
-
-	cr_assert_eq(cab_chain_pem(t.cab, &pem, &err), 0, "%s", err.msg);
-	bio = BIO_new_mem_buf(pem, -1);
-	ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	free(pem);
-	cr_assert_not_null(ca);
-	return ca;
-}
-
-static X509 *cert_of(const struct cab_cert *c)
-{
-	const unsigned char *p = c->der;
-	X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
-
-	cr_assert_not_null(x);
-	return x;
 }
 
 /* The entry for serial on crl, or NULL; *reason gets its reasonCode (-1 when absent). */
@@ -198,7 +157,7 @@ Test(cab_revoke, r14_torn_log_tail_is_cut_and_log_stays_usable)
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
 	cr_assert_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_CESSATION_OF_OPERATION, 0, &err), 0, "%s", err.msg);
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
-	crl = get_crl();
+	crl = ts_crl(t.cab);
 	cr_expect_eq(entries(crl), 1);
 	cr_expect_not_null(entry(crl, a.serial_hex, &code));
 	cr_expect_eq(code, CAB_REASON_CESSATION_OF_OPERATION);
@@ -232,7 +191,7 @@ Test(cab_revoke, r14_revoke_is_final_and_second_revoke_refused)
 	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED);
 	for (char *s = c.serial_hex; *s; s++)
 		*s = (char)toupper((unsigned char)*s);
-	crl = get_crl();
+	crl = ts_crl(t.cab);
 	cr_assert_not_null(entry(crl, c.serial_hex, &code));
 	cr_expect_eq(code, CAB_REASON_KEY_COMPROMISE, "the first reason stands, got %d", code);
 	cr_expect_eq(entries(crl), 1);
@@ -269,16 +228,16 @@ Test(cab_revoke, r14_crl_lists_revoked_serial_signed_by_ca)
 	struct cab_cert c, ok;
 	struct cab_err err;
 	X509_CRL *before, *crl;
-	X509 *ca = ca_cert(), *x, *y;
+	X509 *ca = ts_chain_ca(t.cab), *x, *y;
 	ASN1_OBJECT *expired = OBJ_txt2obj("2.5.29.60", 1);
 	int code = 0, day, sec;
 
 	issue("crl-1", CAB_CLASS_QUALIFIED, &c);
 	issue("crl-ok", CAB_CLASS_QUALIFIED, &ok);
-	before = get_crl();
+	before = ts_crl(t.cab);
 	cr_expect_eq(entries(before), 0);
 	cr_assert_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_AFFILIATION_CHANGED, 0, &err), 0, "%s", err.msg);
-	crl = get_crl();
+	crl = ts_crl(t.cab);
 
 	cr_expect_eq(X509_CRL_get_version(crl), X509_CRL_VERSION_2);
 	cr_expect_eq(X509_CRL_verify(crl, X509_get0_pubkey(ca)), 1, "CRL signature does not verify");
@@ -293,8 +252,8 @@ Test(cab_revoke, r14_crl_lists_revoked_serial_signed_by_ca)
 	cr_expect_eq(day * 86400 + sec, 24 * 3600, "nextUpdate is crl_validity_hours after thisUpdate");
 
 	/* what `openssl verify -crl_check` does */
-	x = cert_of(&c);
-	y = cert_of(&ok);
+	x = ts_cert_of(&c);
+	y = ts_cert_of(&ok);
 	X509_STORE *store = X509_STORE_new();
 	X509_STORE_add_cert(store, ca);
 	X509_STORE_add_crl(store, crl);
@@ -328,14 +287,14 @@ Test(cab_revoke, r14_crl_cached_until_change_and_number_survives_restart)
 	X509_CRL *a, *b, *d;
 	long na;
 
-	a = get_crl();
-	b = get_crl();
+	a = ts_crl(t.cab);
+	b = ts_crl(t.cab);
 	na = crl_number(a);
 	cr_expect_eq(crl_number(b), na, "no change, no new CRL");
 	issue("num-1", CAB_CLASS_ADVANCED, &c);
 	cr_assert_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_UNSPECIFIED, 0, &err), 0);
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
-	d = get_crl();
+	d = ts_crl(t.cab);
 	cr_expect_gt(crl_number(d), na);
 	int code = 0;
 	cr_expect_not_null(entry(d, c.serial_hex, &code), "revocation lost in the restart");
@@ -399,7 +358,7 @@ Test(cab_revoke, threads_issue_and_revoke_concurrently)
 		wins += (jobs[i].rc == 0) + (jobs[i + 1].rc == 0);
 	}
 	cr_expect_eq(wins, N / 2, "exactly one revocation per certificate");
-	crl = get_crl();
+	crl = ts_crl(t.cab);
 	cr_expect_eq(entries(crl), N / 2);
 	X509_CRL_free(crl);
 	for (int i = 0; i < N; i++)
