@@ -1,5 +1,6 @@
 /*
- * ident_fetch.c - login and GET of one identification at the provider; see ident_fetch.h.
+ * ident_fetch.c - calls to the IDnow-style provider API: log in, then one request with the
+ * login token; see ident_fetch.h.
  */
 #include "ra/ident_fetch.h"
 
@@ -13,7 +14,9 @@
 
 struct fetch {
 	struct app *app;
-	char tx[128];
+	char method[8];
+	char rest[192];
+	char *body; /* request body (JSON) or NULL; ours */
 	ident_fetch_cb cb;
 	void *data;
 };
@@ -28,6 +31,7 @@ static void finish(struct fetch *f, const struct httpc_resp *resp, const struct 
 	static const struct httpc_resp none = {0, "", 0};
 
 	f->cb(resp ? resp : &none, err, f->data);
+	free(f->body);
 	free(f);
 }
 
@@ -65,8 +69,8 @@ static void on_result(const struct httpc_resp *resp, const struct ra_err *err, v
 static void on_login(const struct httpc_resp *resp, const struct ra_err *err, void *data)
 {
 	struct fetch *f = data;
-	char hdr[320], rest[160], *url;
-	const char *headers[] = {"Accept: application/json", hdr, NULL};
+	char hdr[320], *url;
+	const char *headers[] = {"Accept: application/json", "Content-Type: application/json", hdr, NULL};
 	const char *tok;
 	json_t *j;
 	int rc;
@@ -88,16 +92,18 @@ static void on_login(const struct httpc_resp *resp, const struct ra_err *err, vo
 	}
 	snprintf(hdr, sizeof(hdr), "X-API-LOGIN-TOKEN: %s", tok);
 	json_decref(j);
-	snprintf(rest, sizeof(rest), "/identifications/%s", f->tx);
-	url = api_url(f->app->cfg, rest);
-	rc = url ? httpc_request(f->app->httpc, "GET", url, headers, NULL, 0, HTTP_TIMEOUT_MS, on_result, f) : -1;
+	url = api_url(f->app->cfg, f->rest);
+	rc = url ? httpc_request(f->app->httpc, f->method, url, headers, f->body, f->body ? strlen(f->body) : 0,
+				 HTTP_TIMEOUT_MS, on_result, f)
+		 : -1;
 	OPENSSL_cleanse(hdr, sizeof(hdr)); /* the login token is a credential (httpc copied it) */
 	free(url);
 	if (rc != 0)
 		fail(f, RA_E_UNAVAILABLE, "request could not be started", 0);
 }
 
-void ident_fetch(struct app *app, const char *tx, ident_fetch_cb cb, void *data)
+void ident_api_call(struct app *app, const char *method, const char *rest, const char *body, ident_fetch_cb cb,
+		    void *data)
 {
 	struct fetch *f = calloc(1, sizeof(*f));
 	const char *key = cfg_str(app->cfg, "ident.api_key");
@@ -111,7 +117,9 @@ void ident_fetch(struct app *app, const char *tx, ident_fetch_cb cb, void *data)
 	f->app = app;
 	f->cb = cb;
 	f->data = data;
-	snprintf(f->tx, sizeof(f->tx), "%s", tx);
+	snprintf(f->method, sizeof(f->method), "%s", method);
+	snprintf(f->rest, sizeof(f->rest), "%s", rest);
+	f->body = body ? strdup(body) : NULL;
 	url = api_url(app->cfg, "/login");
 	if (url == NULL || key == NULL) {
 		free(url);
@@ -129,4 +137,12 @@ void ident_fetch(struct app *app, const char *tx, ident_fetch_cb cb, void *data)
 	free(url);
 	if (rc != 0)
 		fail(f, RA_E_UNAVAILABLE, "login could not be started", 0);
+}
+
+void ident_fetch(struct app *app, const char *tx, ident_fetch_cb cb, void *data)
+{
+	char rest[192];
+
+	snprintf(rest, sizeof(rest), "/identifications/%s", tx);
+	ident_api_call(app, "GET", rest, NULL, cb, data);
 }

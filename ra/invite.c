@@ -5,7 +5,6 @@
  */
 #include "ra/invite.h"
 
-#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "ra/config.h"
 #include "ra/db.h"
 #include "ra/httpc.h"
+#include "ra/ident_fetch.h"
 #include "ra/jobs.h"
 #include "ra/log.h"
 #include "workflows/wf_order.h"
@@ -28,7 +28,6 @@ struct invite {
 	char tx[64];
 	char ident_id[128];
 	char *email, *first, *last, *number;
-	char token[256];
 };
 
 static const char *sql_load =
@@ -51,7 +50,6 @@ static void invite_free(struct invite *v)
 	free(v->first);
 	free(v->last);
 	free(v->number);
-	OPENSSL_cleanse(v->token, sizeof(v->token));
 	free(v);
 }
 
@@ -74,27 +72,6 @@ static void fail(struct invite *v, int retryable, int code, const char *fmt, ...
 	log_warn("invite.failed", "order", v->order_id, "message", e.msg, "retry", retryable ? "yes" : "no", NULL);
 	job_fail(v->job, &e, retryable);
 	invite_free(v);
-}
-
-/* "{base}/api/v1/{company}{rest}" without a doubled slash. */
-static char *api_url(struct invite *v, const char *rest)
-{
-	const char *base = cfg_str(v->app->cfg, "ident.base_url");
-	const char *company = cfg_str(v->app->cfg, "ident.company_id");
-	size_t n = base ? strlen(base) : 0;
-	char *url = NULL;
-
-	while (n > 0 && base[n - 1] == '/')
-		n--;
-	if (base == NULL || company == NULL || asprintf(&url, "%.*s/api/v1/%s%s", (int)n, base, company, rest) < 0)
-		return NULL;
-	return url;
-}
-
-/* A provider answer other than 2xx: 5xx, 408 and 429 are worth retrying, the rest is ours. */
-static int http_retryable(long status)
-{
-	return status == 0 || status >= 500 || status == 408 || status == 429;
 }
 
 /* ---- mail ---------------------------------------------------------------------------------- */
@@ -229,11 +206,12 @@ static void on_started(const struct httpc_resp *resp, const struct ra_err *err, 
 	const char *id;
 
 	if (err != NULL) {
-		fail(v, 1, err->code, "ident provider start: %s", err->msg);
+		/* transport or login: retry unless the configuration is what is wrong */
+		fail(v, err->code != RA_E_CONFIG, err->code, "ident provider start: %s", err->msg);
 		return;
 	}
 	if (resp->status / 100 != 2) {
-		fail(v, http_retryable(resp->status), RA_E_UNAVAILABLE, "ident provider start answered %ld",
+		fail(v, ident_http_retryable(resp->status), RA_E_UNAVAILABLE, "ident provider start answered %ld",
 		     resp->status);
 		return;
 	}
@@ -252,80 +230,22 @@ static void on_started(const struct httpc_resp *resp, const struct ra_err *err, 
 	}
 }
 
-static void on_login(const struct httpc_resp *resp, const struct ra_err *err, void *data)
+/* Logs in at the provider and starts the identification for this order's transaction number
+ * (ident_fetch.c does the login and keeps the token out of memory afterwards). */
+static void start_ident(struct invite *v)
 {
-	struct invite *v = data;
-	json_t *j, *body;
-	const char *tok;
-	char *url, *text, hdr[300];
-	const char *headers[] = {"Content-Type: application/json", hdr, NULL};
-	int rc;
+	char rest[128];
+	json_t *body = json_pack("{s:s, s:s, s:s}", "firstname", v->first, "lastname", v->last, "email", v->email);
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
-	if (err != NULL) {
-		fail(v, 1, err->code, "ident provider login: %s", err->msg);
-		return;
-	}
-	if (resp->status / 100 != 2) {
-		fail(v, http_retryable(resp->status), RA_E_UNAVAILABLE, "ident provider login answered %ld",
-		     resp->status);
-		return;
-	}
-	j = json_loadb(resp->body, resp->len, 0, NULL);
-	tok = json_string_value(json_object_get(j, "authToken"));
-	if (tok == NULL || strlen(tok) >= sizeof(v->token) || strpbrk(tok, "\r\n") != NULL) {
-		json_decref(j);
-		fail(v, 1, RA_E_UNAVAILABLE, "ident provider login: answer without a token");
-		return;
-	}
-	snprintf(v->token, sizeof(v->token), "%s", tok);
-	OPENSSL_cleanse((char *)tok, strlen(tok)); /* jansson's copy of the credential */
-	json_decref(j);
-	snprintf(hdr, sizeof(hdr), "X-API-LOGIN-TOKEN: %s", v->token);
-	{
-		char rest[128];
-		snprintf(rest, sizeof(rest), "/identifications/%s/start", v->tx);
-		url = api_url(v, rest);
-	}
-	body = json_pack("{s:s, s:s, s:s}", "firstname", v->first, "lastname", v->last, "email", v->email);
-	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	rc = url == NULL || text == NULL ||
-	     httpc_request(v->app->httpc, "POST", url, headers, text, strlen(text), HTTP_TIMEOUT_MS, on_started, v) != 0;
-	OPENSSL_cleanse(hdr, sizeof(hdr)); /* the login token is a credential, on every path */
-	free(url);
-	free(text);
-	if (rc)
-		fail(v, 1, RA_E_UNAVAILABLE, "cannot start the identification request");
-}
-
-static void login(struct invite *v)
-{
-	const char *key = cfg_str(v->app->cfg, "ident.api_key");
-	const char *headers[] = {"Content-Type: application/json", NULL};
-	char *url = api_url(v, "/login");
-	json_t *b;
-	char *text;
-
-	if (url == NULL || key == NULL) {
-		free(url);
-		fail(v, 1, RA_E_CONFIG, "ident.base_url, ident.company_id and ident.api_key must be set");
+	if (text == NULL) {
+		fail(v, 1, RA_E_NOMEM, "out of memory");
 		return;
 	}
-	b = json_pack("{s:s}", "apiKey", key);
-	text = json_dumps(b, JSON_COMPACT);
-	json_decref(b);
-	if (text == NULL ||
-	    httpc_request(v->app->httpc, "POST", url, headers, text, strlen(text), HTTP_TIMEOUT_MS, on_login, v) != 0) {
-		if (text)
-			OPENSSL_cleanse(text, strlen(text));
-		free(text);
-		free(url);
-		fail(v, 1, RA_E_UNAVAILABLE, "cannot send the login request");
-		return;
-	}
-	OPENSSL_cleanse(text, strlen(text));
+	snprintf(rest, sizeof(rest), "/identifications/%s/start", v->tx);
+	ident_api_call(v->app, "POST", rest, text, on_started, v);
 	free(text);
-	free(url);
 }
 
 /* ---- load ---------------------------------------------------------------------------------- */
@@ -371,7 +291,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		send_mail(v);
 		return;
 	}
-	login(v);
+	start_ident(v);
 }
 
 static void invite_run(struct job *job)
