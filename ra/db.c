@@ -179,11 +179,31 @@ static void tick_soon(struct db_pool *p)
 
 /* ---- queries --------------------------------------------------------------------------- */
 
+/* Parameters are copied when queued: the caller's strings may be gone before they are sent. */
+static char **params_copy(int n, const char *const *params)
+{
+	char **out;
+
+	if (n <= 0)
+		return NULL;
+	out = calloc((size_t)n, sizeof(char *));
+	if (out == NULL)
+		abort();
+	for (int i = 0; i < n; i++)
+		out[i] = params[i] ? strdup(params[i]) : NULL;
+	return out;
+}
+
+static void params_free(int n, char **params)
+{
+	for (int i = 0; i < n && params; i++)
+		free(params[i]);
+	free(params);
+}
+
 static void q_free(struct db_q *q)
 {
-	for (int i = 0; i < q->nparams; i++)
-		free(q->params[i]);
-	free(q->params);
+	params_free(q->nparams, q->params);
 	PQclear(q->res);
 	free(q);
 }
@@ -198,13 +218,7 @@ static struct db_q *q_new(const char *sql, int n, const char *const *params, db_
 	q->nparams = n;
 	q->cb = cb;
 	q->data = data;
-	if (n > 0) {
-		q->params = calloc((size_t)n, sizeof(char *));
-		if (q->params == NULL)
-			abort();
-		for (int i = 0; i < n; i++)
-			q->params[i] = params[i] ? strdup(params[i]) : NULL;
-	}
+	q->params = params_copy(n, params);
 	return q;
 }
 
@@ -820,9 +834,7 @@ struct oneshot {
 
 static void oneshot_free(struct oneshot *o)
 {
-	for (int i = 0; i < o->n; i++)
-		free(o->params[i]);
-	free(o->params);
+	params_free(o->n, o->params);
 	free(o);
 }
 
@@ -859,13 +871,7 @@ void db_query(struct db_pool *p, const char *sql, int n, const char *const *para
 	o->n = n;
 	o->cb = cb;
 	o->data = data;
-	if (n > 0) {
-		o->params = calloc((size_t)n, sizeof(char *));
-		if (o->params == NULL)
-			abort();
-		for (int i = 0; i < n; i++)
-			o->params[i] = params[i] ? strdup(params[i]) : NULL;
-	}
+	o->params = params_copy(n, params);
 	db_acquire(p, oneshot_acquired, o);
 }
 
