@@ -30,8 +30,11 @@ LDFLAGS  += $(SANFLAGS)
 
 WF_SRC   := $(wildcard workflows/*.c)
 CAB_SRC  := $(filter-out ca-bridge/main.c,$(wildcard ca-bridge/*.c))
-RA_SRC   := $(filter-out ra/main.c ra/ractl.c,$(wildcard ra/*.c))
-RA_CXX   := $(wildcard ra/*.cc)
+# ra/ in layers (docs/architecture.md): base, net, db, jobs, flows/<flow>, and the
+# composition root (main.c, server.c, ops.c).  ractl links ra/base only.
+BASE_SRC := $(wildcard ra/base/*.c) $(wildcard ra/base/*.cc)
+RA_SRC   := $(wildcard ra/net/*.c ra/db/*.c ra/jobs/*.c ra/flows/*/*.c) $(filter-out ra/main.c,$(wildcard ra/*.c))
+CTL_SRC  := $(wildcard ra/ractl/*.c)
 TS_SRC   := $(wildcard tests/lib/*.c)
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG    := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
@@ -61,16 +64,19 @@ $(B)/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
 $(B)/gen/migrations.o: $(B)/gen/migrations.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(B)/libra.a: $(call obj,$(RA_SRC) $(RA_CXX)) $(B)/gen/migrations.o
+$(B)/libbase.a: $(call obj,$(BASE_SRC))
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(B)/libra.a: $(call obj,$(RA_SRC)) $(B)/gen/migrations.o
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(B)/libts.a: $(call obj,$(TS_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 
-LIBS := $(B)/libra.a $(B)/libcab.a $(B)/libwf.a
+LIBS := $(B)/libra.a $(B)/libcab.a $(B)/libwf.a $(B)/libbase.a
 
 $(B)/ra: $(B)/obj/ra/main.o $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/ractl: $(B)/obj/ra/ractl.o $(LIBS)
+# the CLI talks to the admin API only: libcurl, Jansson and ra/base, nothing of the service
+$(B)/ractl: $(call obj,$(CTL_SRC)) $(B)/libbase.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/ca-bridge: $(B)/obj/ca-bridge/main.o $(B)/libcab.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -108,7 +114,7 @@ bench: deps
 	@tests/bench/run.sh
 
 format:
-	clang-format -i $(WF_SRC) $(CAB_SRC) $(RA_SRC) ra/main.c ra/ractl.c
+	clang-format -i $(WF_SRC) $(CAB_SRC) $(BASE_SRC) $(RA_SRC) $(CTL_SRC) ra/main.c
 
 clean:
 	rm -rf build

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ra/admin.h"
-#include "ra/audit.h"
-#include "ra/config.h"
-#include "ra/contract.h"
-#include "ra/migrate.h"
-#include "ra/review.h"
+#include "ra/flows/admin/admin.h"
+#include "ra/db/audit.h"
+#include "ra/base/config.h"
+#include "ra/flows/intake/contract.h"
+#include "ra/db/migrate.h"
+#include "ra/flows/admin/review.h"
 #include "ra/server.h"
 
 static void usage(FILE *f)

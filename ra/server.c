@@ -9,17 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ra/app.h"
-#include "ra/http.h"
-#include "ra/httpc.h"
-#include "ra/ident.h"
-#include "ra/intake.h"
-#include "ra/jobs.h"
-#include "ra/log.h"
-#include "ra/migrate.h"
-#include "ra/ca.h"
-#include "ra/routes_admin.h"
-#include "ra/routes_ops.h"
+#include "ra/base/app.h"
+#include "ra/net/http.h"
+#include "ra/net/httpc.h"
+#include "ra/flows/ident/ident.h"
+#include "ra/flows/intake/intake.h"
+#include "ra/jobs/jobs.h"
+#include "ra/base/log.h"
+#include "ra/db/migrate.h"
+#include "ra/flows/cert/cert.h"
+#include "ra/flows/admin/routes_admin.h"
+#include "ra/ops.h"
 
 void db_pool_free(struct db_pool *p);
 

@@ -6,7 +6,7 @@
 #ifndef RA_SERVER_H
 #define RA_SERVER_H
 
-#include "ra/config.h"
+#include "ra/base/config.h"
 
 int server_run(struct config *cfg);
 

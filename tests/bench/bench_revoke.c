@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ra/ca.h"
+#include "ra/flows/cert/cert.h"
 #include "tests/bench/bu.h"
 
 struct buf {

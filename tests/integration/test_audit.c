@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ra/audit.h"
-#include "ra/db.h"
+#include "ra/db/audit.h"
+#include "ra/db/db.h"
 #include "tests/lib/rt.h"
 
 void db_pool_free(struct db_pool *p);

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "ra/httpc.h"
+#include "ra/net/httpc.h"
 #include "tests/lib/rt.h"
 #include "tests/lib/ts_peers.h"
 

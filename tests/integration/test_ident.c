@@ -22,9 +22,9 @@
 
 #include <libpq-fe.h>
 
-#include "ra/config.h"
-#include "ra/evidence.h"
-#include "ra/secret.h"
+#include "ra/base/config.h"
+#include "ra/flows/ident/evidence.h"
+#include "ra/base/secret.h"
 #include "tests/lib/rt.h"
 #include "tests/lib/ts_peers.h"
 #include "tests/lib/ts_token.h"

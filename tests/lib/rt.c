@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ra/err.h"
-#include "ra/migrate.h"
+#include "ra/base/err.h"
+#include "ra/db/migrate.h"
 
 static const char *admin_url(void)
 {

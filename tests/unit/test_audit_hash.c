@@ -1,6 +1,6 @@
 /* test_audit_hash.c - unit tests for audit_hash (ra/audit.h): the record encoding that the
  * R16 chain rests on is exactly the documented one (docs/audit.md) and unambiguous. */
-#include "ra/audit.h"
+#include "ra/db/audit.h"
 
 #include <criterion/criterion.h>
 #include <openssl/sha.h>

@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "ra/catalog.h"
+#include "ra/flows/intake/catalog.h"
 
 static int load(const char *text, struct catalog *c, struct ra_err *e)
 {

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistr.h>
 
-#include "ra/httpc.h"
-#include "ra/secret.h"
+#include "ra/net/httpc.h"
+#include "ra/base/secret.h"
 
 /* The value of header `name` with folding removed (caller frees), NULL if absent. */
 static char *header(const char *msg, const char *name)

@@ -4,8 +4,8 @@
  */
 #include <criterion/criterion.h>
 
-#include "ra/ident.h"
-#include "ra/ident_decide.h"
+#include "ra/flows/ident/ident.h"
+#include "ra/flows/ident/ident_decide.h"
 #include "workflows/wf_order.h"
 
 static struct ident_case base(enum idnow_result r)

@@ -1,5 +1,5 @@
 /* test_idnow.c - unit tests for ra/idnow.h: IDnow VideoIdent results (issue #5, R7, R18). */
-#include "ra/idnow.h"
+#include "ra/flows/ident/idnow.h"
 
 #include "tests/unit/fixture.h"
 

@@ -1,5 +1,5 @@
 /* test_names.c - unit tests for ra/names.h: order name vs identified name (R7). */
-#include "ra/names.h"
+#include "ra/base/names.h"
 
 #include <criterion/criterion.h>
 

@@ -1,5 +1,5 @@
 /* test_phone.c - unit tests for ra/phone.h: E.164 normalisation of mobile numbers (R3). */
-#include "ra/phone.h"
+#include "ra/base/phone.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* test_seal.c - unit tests for ra/seal.h: AES-256-GCM evidence blobs (R18). */
-#include "ra/seal.h"
+#include "ra/base/seal.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

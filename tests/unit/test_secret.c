@@ -1,7 +1,7 @@
 /* test_secret.c - unit tests for ra/secret.h: comparisons, webhook signatures, tokens, PINs. */
-#include "ra/secret.h"
+#include "ra/base/secret.h"
 
-#include "ra/err.h"
+#include "ra/base/err.h"
 #include "tests/unit/fixture.h"
 
 #include <criterion/criterion.h>

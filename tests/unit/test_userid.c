@@ -4,8 +4,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "ra/err.h"
-#include "ra/userid.h"
+#include "ra/base/err.h"
+#include "ra/base/userid.h"
 
 Test(userid, r3_form_is_four_groups_of_crockford_base32)
 {

@@ -1,5 +1,5 @@
 /* test_woo.c - unit tests for ra/woo.h: WooCommerce order webhook bodies (issue #4). */
-#include "ra/woo.h"
+#include "ra/flows/intake/woo.h"
 
 #include "tests/unit/fixture.h"
 

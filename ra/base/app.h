@@ -1,0 +1,29 @@
+/*
+ * app.h - the running service: everything a request or job handler needs, passed in the
+ * context struct of every callback (no globals for request state).  Owned by server.c.
+ */
+#ifndef RA_APP_H
+#define RA_APP_H
+
+#include <uv.h>
+
+#include "ra/base/config.h"
+#include "ra/db/db.h"
+
+struct http_server;
+struct jobs;
+struct cab;
+struct httpc;
+
+struct app {
+	uv_loop_t *loop;
+	struct config *cfg;
+	struct db_pool *db;
+	struct http_server *http;
+	struct jobs *jobs;  /* NULL until the job runner is started */
+	struct cab *cab;    /* CA bridge; NULL when not configured */
+	struct httpc *httpc; /* async HTTP/SMTP client on the loop */
+	int draining;       /* SIGTERM seen: no new work */
+};
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * audit.h - the append-only, hash-chained audit log (R16); the encoding, the trigger and
+ * the verification are described in docs/audit.md.
+ *
+ * Every change of state writes its record IN ITS OWN TRANSACTION (outbox), best as the
+ * last statement before COMMIT, because an append holds the log's lock until the commit:
+ *
+ *   INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)
+ *   VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+ *
+ * The database assigns seq, at, prev_hash and hash (trigger audit_chain, migrations/0002).
+ * actor is 'system', 'shop', 'ident:<provider>' or 'support:<name>'; reason may be NULL.
+ */
+#ifndef RA_AUDIT_H
+#define RA_AUDIT_H
+
+#include <jansson.h>
+
+#include "ra/base/config.h"
+#include "ra/db/db.h"
+#include "ra/base/err.h"
+
+/* The statement above ($6 is JSON text; NULL means '{}'). */
+extern const char *const audit_insert_sql;
+
+struct audit_rec {
+	const char *actor, *action;            /* required */
+	const char *object_type, *object_id;   /* may be NULL */
+	const char *reason;                    /* may be NULL */
+	const json_t *details;                 /* borrowed; NULL means {} */
+};
+
+/* Queues the insert on conn, inside the caller's transaction.  cb gets a result with one
+ * row (seq, hash), or err.  Parameters are copied: rec may go away after the call. */
+void audit_append(struct db_conn *conn, const struct audit_rec *rec, db_result_cb cb, void *data);
+
+/* One stored record, every field as the database prints it (NULL = SQL NULL). */
+struct audit_row {
+	const char *seq, *at; /* at: UTC, "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
+	const char *actor, *action, *object_type, *object_id, *reason;
+	const char *details; /* jsonb text */
+	const char *prev_hash;
+};
+
+/* The record's hash: SHA-256 over "ra-audit-v1" and the length-prefixed fields, lower-case
+ * hex into out (65 bytes).  The same computation as the trigger, done independently. */
+int audit_hash(const struct audit_row *row, char out[65]);
+
+struct audit_report {
+	long long count;     /* records checked */
+	long long bad_seq;   /* first broken record, 0 when the chain is whole */
+	char head_hash[65];  /* hash of the newest record (anchor it outside the database) */
+	long long head_seq;
+	char why[256];       /* what is wrong with bad_seq */
+};
+
+/* Walks the whole chain in seq order (blocking libpq: for the CLI, never the loop).
+ * Returns 0 when whole, RA_E_RULE when broken (report says where), or another error. */
+int audit_verify(const char *conninfo, struct audit_report *rep, struct ra_err *err);
+
+/* `ra audit verify`: argv[0] is the subcommand.  Exit status 0 whole, 1 broken, 2 error. */
+int audit_cmd(struct config *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,155 @@
+/* migrate.c - apply and check schema migrations; see migrate.h. */
+#include "ra/db/migrate.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ra/base/log.h"
+
+#define MIGRATE_LOCK "7310001" /* advisory lock key for migrations */
+
+static const char *sql_create =
+	"CREATE TABLE IF NOT EXISTS schema_migrations ("
+	" version integer PRIMARY KEY, name text NOT NULL,"
+	" applied_at timestamptz NOT NULL DEFAULT now())";
+static const char *sql_lock = "SELECT pg_advisory_lock($1::bigint)";
+static const char *sql_unlock = "SELECT pg_advisory_unlock($1::bigint)";
+static const char *sql_has = "SELECT 1 FROM schema_migrations WHERE version = $1::int";
+static const char *sql_record = "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)";
+static const char *sql_max = "SELECT coalesce(max(version), 0) FROM schema_migrations";
+static const char *sql_exists = "SELECT to_regclass('schema_migrations') IS NOT NULL";
+
+int migrate_latest(void)
+{
+	int v = 0;
+
+	for (int i = 0; i < migrations_count; i++)
+		if (migrations[i].version > v)
+			v = migrations[i].version;
+	return v;
+}
+
+static int exec_ok(PGconn *c, const char *sql, int n, const char *const *p, struct ra_err *err, PGresult **out)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		ra_err_set(err, RA_E_INTERNAL, "", "%s", PQresultErrorMessage(r));
+		PQclear(r);
+		return RA_E_INTERNAL;
+	}
+	if (out)
+		*out = r;
+	else
+		PQclear(r);
+	return 0;
+}
+
+static PGconn *connect_db(const char *conninfo, struct ra_err *err)
+{
+	PGconn *c = PQconnectdb(conninfo);
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		ra_err_set(err, RA_E_UNAVAILABLE, "database_url", "cannot connect to the database: %s",
+			   PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int apply_one(PGconn *c, const struct migration *m, struct ra_err *err)
+{
+	char ver[16];
+	const char *p[2] = {ver, m->name};
+	PGresult *r;
+	int rc;
+
+	snprintf(ver, sizeof(ver), "%d", m->version);
+	if ((rc = exec_ok(c, sql_has, 1, p, err, &r)) != 0)
+		return rc;
+	if (PQntuples(r) == 1) {
+		PQclear(r);
+		return 1; /* already there */
+	}
+	PQclear(r);
+	if ((rc = exec_ok(c, "BEGIN", 0, NULL, err, NULL)) != 0)
+		return rc;
+	/* A migration file may hold several statements: PQexec, not PQexecParams.  Its text is
+	 * our own, compiled into the binary; no input reaches it. */
+	r = PQexec(c, m->sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		ra_err_set(err, RA_E_INTERNAL, m->name, "migration %s failed: %s", m->name, PQresultErrorMessage(r));
+		PQclear(r);
+		PQclear(PQexec(c, "ROLLBACK"));
+		return RA_E_INTERNAL;
+	}
+	PQclear(r);
+	if ((rc = exec_ok(c, sql_record, 2, p, err, NULL)) != 0 || (rc = exec_ok(c, "COMMIT", 0, NULL, err, NULL)) != 0) {
+		PQclear(PQexec(c, "ROLLBACK"));
+		return rc;
+	}
+	log_info("migrate.applied", "migration", m->name, NULL);
+	return 0;
+}
+
+int migrate_apply(const char *conninfo, int *applied, struct ra_err *err)
+{
+	const char *lock[1] = {MIGRATE_LOCK};
+	PGconn *c = connect_db(conninfo, err);
+	int rc = 0;
+
+	*applied = 0;
+	if (c == NULL)
+		return RA_E_UNAVAILABLE;
+	PQclear(PQexec(c, "SET client_min_messages = warning"));
+	if ((rc = exec_ok(c, sql_lock, 1, lock, err, NULL)) != 0)
+		goto out;
+	if ((rc = exec_ok(c, sql_create, 0, NULL, err, NULL)) != 0)
+		goto unlock;
+	for (int i = 0; i < migrations_count; i++) {
+		rc = apply_one(c, &migrations[i], err);
+		if (rc < 0)
+			goto unlock;
+		if (rc == 0)
+			(*applied)++;
+		rc = 0;
+	}
+unlock:
+	PQclear(PQexecParams(c, sql_unlock, 1, NULL, lock, NULL, NULL, 0));
+out:
+	PQfinish(c);
+	return rc;
+}
+
+int migrate_check(const char *conninfo, int *db_version, struct ra_err *err)
+{
+	PGconn *c = connect_db(conninfo, err);
+	PGresult *r = NULL;
+	int rc, want = migrate_latest();
+
+	*db_version = 0;
+	if (c == NULL)
+		return RA_E_UNAVAILABLE;
+	if ((rc = exec_ok(c, sql_exists, 0, NULL, err, &r)) != 0)
+		goto out;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+		PQclear(r);
+		if ((rc = exec_ok(c, sql_max, 0, NULL, err, &r)) != 0)
+			goto out;
+		*db_version = atoi(PQgetvalue(r, 0, 0));
+	}
+	if (*db_version < want)
+		rc = ra_err_set(err, RA_E_CONFLICT, "", "database schema is at version %d, this ra needs %d: run 'ra migrate'",
+				*db_version, want);
+	else if (*db_version > want)
+		rc = ra_err_set(err, RA_E_CONFLICT, "", "database schema version %d is newer than this ra (%d): upgrade ra",
+				*db_version, want);
+out:
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * admin.h - authentication of the admin API (support desk, issue #7).
+ *
+ * Callers send `Authorization: Bearer <token>`.  Tokens are stored only as SHA-256 hashes
+ * (support_tokens); the lookup is by hash, so the secret itself is never compared byte by
+ * byte against stored data.  Roles: `support` (look up, revoke, reissue, unlock, PINs,
+ * approve reviews) and `admin` (also contracts and tokens); admin includes support.
+ * 401 without a valid token, 403 without the role.
+ */
+#ifndef RA_ADMIN_H
+#define RA_ADMIN_H
+
+#include <stdint.h>
+
+#include "ra/net/http.h"
+
+struct admin_user {
+	int64_t token_id;
+	char name[65]; /* the support user's name: the audit actor is "support:<name>" */
+	char role[16];
+	char user_id[32]; /* R19: the support user's own users.public_id, "" when they have none */
+};
+
+/* On success calls cb(hr, who, data); otherwise replies 401/403/503 itself and cb never runs. */
+typedef void (*admin_cb)(struct http_req *hr, const struct admin_user *who, void *data);
+void admin_authorize(struct http_req *hr, const char *need_role, admin_cb cb, void *data);
+
+/* `ra token create --name NAME --role ROLE [--user-id ID]`: prints a new token once (blocking
+ * libpq; CLI).  user_id (may be NULL) links the support user to their own customer account,
+ * so the admin API refuses them that account (R19); it is kept per name (support_staff). */
+int admin_token_create(const char *conninfo, const char *name, const char *role, const char *user_id,
+		       char *token_out, size_t cap, struct ra_err *err);
+
+#endif

@@ -1,0 +1,333 @@
+/*
+ * routes_admin_cert.c - the admin API on certificates: show, list, revoke (R14), re-key
+ * (R12, R15), modify (R4, R15, R17) and single factor (R10).  Every change is decided by the
+ * certificate or user machine (R19 for the acting support user included) in the transaction
+ * that writes it; see routes_admin_int.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ra/flows/cert/cert.h"
+#include "ra/flows/admin/routes_admin_int.h"
+#include "workflows/wf_cert.h"
+#include "workflows/wf_user.h"
+
+/* A certificate by id or serial (serials are stored in upper-case hex). */
+#define CERT_WHERE " WHERE c.id = $1 OR c.serial = upper($1)"
+#define CERT_JSON "(to_jsonb(c) - 'pem' - 'transport_pin_hash' || jsonb_build_object('transport_pin_set', " \
+		  "c.transport_pin_hash IS NOT NULL))"
+
+static const char *sql_show = "SELECT (" CERT_JSON " || CASE WHEN $2 = '1' THEN jsonb_build_object('pem', c.pem)"
+			      " ELSE '{}'::jsonb END)::text FROM certificates c" CERT_WHERE;
+
+static const char *sql_list =
+	"SELECT jsonb_build_object('user_id', u.public_id, 'certificates', coalesce((SELECT jsonb_agg(" CERT_JSON
+	" ORDER BY c.created_at, c.id) FROM certificates c WHERE c.user_id = u.public_id), '[]'::jsonb))::text"
+	" FROM users u WHERE u.public_id = $1 OR u.phone_e164 = $2";
+
+static const char *sql_load = "SELECT " CERT_JSON "::text FROM certificates c" CERT_WHERE " FOR UPDATE";
+
+static const char *sql_load_with_user =
+	"SELECT jsonb_build_object('cert', " CERT_JSON ", 'user', to_jsonb(u), 'user_has_qualified', EXISTS ("
+	"  SELECT 1 FROM certificates q WHERE q.user_id = u.public_id AND q.class = 'qualified'"
+	"  AND q.state IN ('requested', 'key_generated', 'issued', 'active', 'superseding')))::text"
+	" FROM certificates c JOIN users u ON u.public_id = c.user_id" CERT_WHERE " FOR UPDATE OF c, u";
+
+/* For a replacement: the certificate plus the age in whole days of its user's verified
+ * identification (R17; NULL when never verified), measured as intake measures reuse. */
+static const char *sql_load_replace =
+	"SELECT (" CERT_JSON " || jsonb_build_object('ident_age_days', (SELECT floor(extract(epoch FROM now()"
+	" - u.ident_verified_at) / 86400)::int FROM users u WHERE u.public_id = c.user_id)))::text"
+	" FROM certificates c" CERT_WHERE " FOR UPDATE OF c";
+
+static const char *sql_supersede = "UPDATE certificates SET state = 'superseding' WHERE id = $1";
+
+/* R15: the replacement carries the old one's identification, class, validity and key type,
+ * but never its key (the new id is the new key's CKA_ID: R2); cert_issue revokes the old one
+ * only once the new one is issued. */
+static const char *sql_replacement =
+	"INSERT INTO certificates (id, user_id, order_id, class, subject, validity_years, key_alg, ident_id,"
+	" replaces, replace_reason)"
+	" SELECT $2, user_id, order_id, class, coalesce($3::jsonb, subject), validity_years, key_alg, ident_id, id, $4"
+	" FROM certificates WHERE id = $1";
+
+static const char *sql_issue_job =
+	"INSERT INTO jobs (kind, payload, idempotency_key)"
+	" VALUES ('cert_issue', jsonb_build_object('certificate_id', $1::text), 'cert_issue:' || $1)"
+	" ON CONFLICT (idempotency_key) DO NOTHING";
+
+static const char *sql_single =
+	"UPDATE users SET state = $2, single_consent_ref = $3, single_consent_at = now(),"
+	" app_registered = app_registered AND NOT $4::bool, updated_at = now() WHERE public_id = $1";
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static int class_of(const char *c)
+{
+	if (c == NULL)
+		return WF_CLASS_NONE;
+	if (strcmp(c, "qualified") == 0)
+		return WF_CLASS_QUALIFIED;
+	if (strcmp(c, "advanced") == 0)
+		return WF_CLASS_ADVANCED;
+	if (strcmp(c, "seal") == 0)
+		return WF_CLASS_SEAL;
+	return WF_CLASS_NONE;
+}
+
+static int subject_is_actor(const struct adm_req *ar, const json_t *cert)
+{
+	const char *uid = jstr(cert, "user_id");
+	return ar->who.user_id[0] && uid && strcmp(uid, ar->who.user_id) == 0;
+}
+
+/* ---- reads ----------------------------------------------------------------------------- */
+
+static void cert_show(struct adm_req *ar)
+{
+	char pem[8];
+	const char *p[2] = {ar->id, "0"};
+
+	if (adm_query(ar, "pem", pem, sizeof(pem)) && strcmp(pem, "1") == 0)
+		p[1] = "1";
+	adm_read(ar, sql_show, 2, p, "certificate");
+}
+
+static void cert_list(struct adm_req *ar)
+{
+	char user[64], e164[32];
+	const char *p[2] = {user, e164};
+	struct ra_err e = {0};
+
+	if (adm_query(ar, "user", user, sizeof(user)) == NULL) {
+		ra_err_set(&e, RA_E_INVALID, "user", "?user=USER-ID or mobile number is required");
+		adm_fail(ar, &e);
+		return;
+	}
+	adm_phone(ar, user, e164, sizeof(e164));
+	adm_read(ar, sql_list, 2, p, "user");
+}
+
+/* ---- revoke (R14) ---------------------------------------------------------------------- */
+
+static int plan_revoke(struct adm_req *ar, json_t *c, struct ra_err *e)
+{
+	const char *state = jstr(c, "state"), *id = jstr(c, "id");
+	const char *reason = ar->reason, *comment = adm_str(ar, "comment");
+	struct wf_facts f = {0};
+	struct wf_result r;
+	const char *p[4];
+
+	if (comment == NULL)
+		return ra_err_set(e, RA_E_INVALID, "comment", "a comment saying why is required");
+	if (strcmp(state, "revoked") == 0)
+		return adm_refuse(e, RA_E_CONFLICT, "R14", "certificate %s is already revoked (%s); revocation is final, "
+				  "nothing changed", id, jstr(c, "revocation_reason") ? jstr(c, "revocation_reason") : "?");
+	f.actor_is_subject = subject_is_actor(ar, c);
+	f.cert_class = class_of(jstr(c, "class"));
+	f.revoke_reason = wf_reason_parse(reason);
+	if (f.revoke_reason < 0)
+		f.revoke_reason = -100; /* "none" is not a reason either */
+	if (adm_wf(&wf_cert, state, WF_CERT_REVOKE, &f, &r, "certificate", e) != 0)
+		return e->code;
+	p[0] = id;
+	p[1] = reason;
+	p[2] = ar->actor;
+	p[3] = comment;
+	ar->reply = json_pack("{s:s, s:s?, s:s, s:s}", "certificate_id", id, "serial", jstr(c, "serial"), "state",
+			      "revoked", "reason", reason);
+	return adm_stmt(ar, ca_sql_revoke, 4, p);
+}
+
+static const struct adm_tx tx_revoke = {"certificate", plan_revoke};
+
+static void cert_revoke(struct adm_req *ar)
+{
+	const char *p[1] = {ar->id};
+	adm_tx_run(ar, &tx_revoke, sql_load, 1, p);
+}
+
+/* ---- re-key and modification (R12, R15) ----------------------------------------------- */
+
+static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, const char *why, struct ra_err *e)
+{
+	const char *id = jstr(c, "id");
+	struct wf_facts f = {0};
+	struct wf_result r;
+	char nid[40], *subj = NULL;
+	const char *p[4];
+	int rc;
+
+	f.actor_is_subject = subject_is_actor(ar, c);
+	f.cert_class = f.key_class = class_of(jstr(c, "class"));
+	f.replacement_same_key = 0; /* the replacement's key is generated under its own new id */
+	/* R17: the replacement carries the old identification, so it must still be recent enough */
+	f.has_prior_ident = json_is_integer(json_object_get(c, "ident_age_days"));
+	f.ident_age_days = f.has_prior_ident ? (int)json_integer_value(json_object_get(c, "ident_age_days")) : -1;
+	f.ident_reuse_max_days = (int)cfg_int(ar->hr->app->cfg, "ident.reuse_days");
+	rc = adm_wf(&wf_cert, jstr(c, "state"), event, &f, &r, "certificate", e);
+	if (rc != 0)
+		return rc;
+	adm_new_cert_id(nid, sizeof(nid));
+	if (subject)
+		subj = json_dumps(subject, JSON_COMPACT);
+	p[0] = id;
+	p[1] = nid;
+	p[2] = subj;
+	p[3] = why;
+	rc = adm_stmt(ar, sql_supersede, 1, p);
+	if (rc == 0)
+		rc = adm_stmt(ar, sql_replacement, 4, p);
+	if (rc == 0)
+		rc = adm_stmt(ar, sql_issue_job, 1, (const char *const[]){nid});
+	if (rc == 0)
+		rc = adm_audit(ar, event == WF_CERT_REKEY ? "cert.rekey" : "cert.modify", "certificate", id, ar->reason,
+			   json_pack("{s:s, s:s, s:O?}", "replacement", nid, "revoke_when_issued", why, "subject",
+				     subject));
+	free(subj);
+	if (rc) {
+		*e = ar->err;
+		return rc;
+	}
+	ar->reply = json_pack("{s:s, s:s, s:s, s:s}", "certificate_id", id, "state", "superseding", "replacement_id",
+			      nid, "old_revoked_as", why);
+	ar->status = 202; /* issuance runs as a job; the old one is revoked when it is done */
+	return 0;
+}
+
+static int plan_rekey(struct adm_req *ar, json_t *c, struct ra_err *e)
+{
+	return replace(ar, c, WF_CERT_REKEY, NULL, "superseded", e);
+}
+
+static const struct adm_tx tx_rekey = {"certificate", plan_rekey};
+
+static void cert_rekey(struct adm_req *ar)
+{
+	const char *p[1] = {ar->id};
+	adm_tx_run(ar, &tx_rekey, sql_load_replace, 1, p);
+}
+
+/* The subject with the requested organisation/function; NULL and e filled when refused. */
+static json_t *modified_subject(struct adm_req *ar, const json_t *old, struct ra_err *e)
+{
+	static const char *const names[] = {"given_name", "surname", "name", "common_name", "serial_number", "country"};
+	const char *org = adm_str(ar, "organisation"), *org_id = adm_str(ar, "organisation_id");
+	const char *fn = adm_str(ar, "function");
+	int none = adm_bool(ar, "no_organisation");
+	json_t *s;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (json_object_get(ar->body, names[i])) {
+			adm_refuse(e, RA_E_RULE, "R17", "a change of name needs a fresh identification; order a new "
+				   "certificate instead (changed names are always verified again)");
+			return NULL;
+		}
+	if (none && (org || org_id || fn)) {
+		ra_err_set(e, RA_E_INVALID, "no_organisation", "no_organisation excludes organisation and function");
+		return NULL;
+	}
+	s = json_deep_copy(old);
+	if (none || org) {
+		json_object_del(s, "organization");
+		json_object_del(s, "organization_identifier"); /* it names the old organisation */
+	}
+	if (none)
+		json_object_del(s, "title");
+	if (org)
+		json_object_set_new(s, "organization", json_string(org));
+	if (org_id)
+		json_object_set_new(s, "organization_identifier", json_string(org_id));
+	if (fn)
+		json_object_set_new(s, "title", json_string(fn));
+	if ((json_object_get(s, "organization") == NULL) != (json_object_get(s, "title") == NULL)) {
+		adm_refuse(e, RA_E_RULE, "R4", "a certificate carries exactly one organisation and one function, or "
+			   "neither (--organisation with --function, or --no-organisation)");
+		json_decref(s);
+		return NULL;
+	}
+	if (json_equal(s, old)) {
+		ra_err_set(e, RA_E_INVALID, "organisation", "nothing to change: the certificate already says this");
+		json_decref(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int plan_modify(struct adm_req *ar, json_t *c, struct ra_err *e)
+{
+	json_t *s = modified_subject(ar, json_object_get(c, "subject"), e);
+	int rc;
+
+	if (s == NULL)
+		return e->code;
+	rc = replace(ar, c, WF_CERT_MODIFY, s, "affiliationChanged", e);
+	json_decref(s);
+	return rc;
+}
+
+static const struct adm_tx tx_modify = {"certificate", plan_modify};
+
+static void cert_modify(struct adm_req *ar)
+{
+	const char *p[1] = {ar->id};
+	adm_tx_run(ar, &tx_modify, sql_load_replace, 1, p);
+}
+
+/* ---- single factor (R10) --------------------------------------------------------------- */
+
+static int plan_single(struct adm_req *ar, json_t *row, struct ra_err *e)
+{
+	json_t *c = json_object_get(row, "cert"), *u = json_object_get(row, "user");
+	const char *uid = jstr(u, "public_id"), *consent = adm_str(ar, "consent_ref");
+	int dereg = adm_bool(ar, "deregister_app");
+	struct wf_facts f = {0};
+	struct wf_result r;
+	const char *p[4];
+	int rc;
+
+	if (adm_not_self(ar, uid, e) != 0)
+		return e->code;
+	f.cert_class = class_of(jstr(c, "class"));
+	f.has_consent_ref = consent != NULL;
+	f.user_has_qualified = json_is_true(json_object_get(row, "user_has_qualified"));
+	f.app_registered = json_is_true(json_object_get(u, "app_registered")) && !dereg;
+	if (adm_wf(&wf_user, jstr(u, "state"), WF_USER_FACTOR_SINGLE, &f, &r, "user", e) != 0)
+		return e->code;
+	p[0] = uid;
+	p[1] = wf_state_name(&wf_user, r.next_state);
+	p[2] = consent;
+	p[3] = dereg ? "true" : "false";
+	rc = adm_stmt(ar, sql_single, 4, p);
+	if (rc == 0)
+		rc = adm_audit(ar, "user.factor_single", "user", uid, ar->reason,
+			   json_pack("{s:s, s:s, s:s, s:s, s:b}", "certificate_id", jstr(c, "id"), "consent_ref", consent,
+				     "from", jstr(u, "state"), "to", p[1], "app_deregistered", dereg));
+	if (rc) {
+		*e = ar->err;
+		return rc;
+	}
+	ar->reply = json_pack("{s:s, s:s, s:s}", "user_id", uid, "state", p[1], "consent_ref", consent);
+	return 0;
+}
+
+static const struct adm_tx tx_single = {"certificate", plan_single};
+
+static void cert_single(struct adm_req *ar)
+{
+	const char *p[1] = {ar->id};
+	adm_tx_run(ar, &tx_single, sql_load_with_user, 1, p);
+}
+
+const struct adm_route adm_routes_cert[] = {
+	{"GET", "/v1/admin/certs", "support", "admin_cert_list", cert_list},
+	{"GET", "/v1/admin/certs/{id}", "support", "admin_cert_show", cert_show},
+	{"POST", "/v1/admin/certs/{id}/revoke", "support", "admin_cert_revoke", cert_revoke},
+	{"POST", "/v1/admin/certs/{id}/rekey", "support", "admin_cert_rekey", cert_rekey},
+	{"POST", "/v1/admin/certs/{id}/modify", "support", "admin_cert_modify", cert_modify},
+	{"POST", "/v1/admin/certs/{id}/single-factor", "support", "admin_cert_single_factor", cert_single},
+	{NULL, NULL, NULL, NULL, NULL},
+};

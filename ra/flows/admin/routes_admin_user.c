@@ -1,0 +1,229 @@
+/*
+ * routes_admin_user.c - the admin API on users: show (factor, lock state, certificates, open
+ * orders), unlock (R13), new TransportPIN (R11) and second factor (R9).  A support user never
+ * acts on their own account (R19).  Users are named by user ID or mobile number (R3).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "ra/base/phone.h"
+#include "ra/flows/admin/routes_admin_int.h"
+#include "workflows/wf_cert.h"
+#include "workflows/wf_user.h"
+
+#define USER_WHERE " WHERE u.public_id = $1 OR u.phone_e164 = $2"
+
+static const char *sql_show =
+	"SELECT (to_jsonb(u) - 'id' || jsonb_build_object("
+	" 'user_id', u.public_id,"
+	" 'factor', nullif(split_part(u.state, '_', 2), ''),"
+	" 'locked', u.state LIKE 'locked%',"
+	" 'certificates', coalesce((SELECT jsonb_agg(jsonb_build_object('id', c.id, 'class', c.class, 'state', c.state,"
+	"   'serial', c.serial, 'organisation', c.subject->>'organization', 'function', c.subject->>'title',"
+	"   'not_after', c.not_after, 'replaces', c.replaces, 'revocation_reason', c.revocation_reason)"
+	"   ORDER BY c.created_at, c.id) FROM certificates c WHERE c.user_id = u.public_id), '[]'::jsonb),"
+	" 'open_orders', coalesce((SELECT jsonb_agg(jsonb_build_object('id', o.id, 'shop_order_id', o.shop_order_id,"
+	"   'state', o.state, 'contract_number', o.contract_number, 'created_at', o.created_at) ORDER BY o.id)"
+	"   FROM orders o WHERE o.user_id = u.id AND o.state NOT IN ('issued', 'rejected', 'cancelled')), '[]'::jsonb)"
+	"))::text FROM users u" USER_WHERE;
+
+/* issued: the certificates awaiting activation; pending: those whose TransportPIN is still
+ * on its way (transport_pin_deliveries, tpin.c). */
+static const char *sql_load =
+	"SELECT (to_jsonb(u) || jsonb_build_object("
+	" 'issued', coalesce((SELECT jsonb_agg(c.id ORDER BY c.id) FROM certificates c"
+	"  WHERE c.user_id = u.public_id AND c.state = 'issued'), '[]'::jsonb),"
+	" 'pending', coalesce((SELECT jsonb_agg(c.id ORDER BY c.id) FROM certificates c"
+	"  JOIN transport_pin_deliveries d ON d.certificate_id = c.id"
+	"  WHERE c.user_id = u.public_id AND c.state = 'issued' AND d.sent_at IS NULL), '[]'::jsonb)"
+	"))::text FROM users u" USER_WHERE " FOR UPDATE OF u";
+
+static const char *sql_unlock = "UPDATE users SET state = $2, locked_at = NULL, updated_at = now() WHERE public_id = $1";
+
+static const char *sql_factor =
+	"UPDATE users SET state = $2, app_registered = $3::bool, updated_at = now() WHERE public_id = $1";
+
+/* R11: the old PIN stops working now; the transport_pin job (tpin.c) makes, stores and sends
+ * a new one once the delivered one is out of its way (it delivers once per certificate). */
+static const char *sql_pin_clear =
+	"WITH d AS (DELETE FROM transport_pin_deliveries WHERE certificate_id = $1 AND sent_at IS NOT NULL)"
+	" UPDATE certificates SET transport_pin_hash = NULL WHERE id = $1 AND state = 'issued'";
+static const char *sql_pin_job =
+	"INSERT INTO jobs (kind, payload, idempotency_key)"
+	" VALUES ('transport_pin', jsonb_build_object('certificate_id', $1::text, 'reissue', true),"
+	" 'transport_pin:' || $1 || ':reissue:' || $2)";
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+void adm_phone(const struct adm_req *ar, const char *in, char *e164, size_t cap)
+{
+	const char *cc = cfg_str(ar->hr->app->cfg, "default_country");
+
+	if (phone_normalize(in, cc ? cc : "AT", e164, cap, NULL) != 0)
+		e164[0] = '\0';
+}
+
+static void user_params(struct adm_req *ar, char *e164, size_t cap, const char *p[2])
+{
+	adm_phone(ar, ar->id, e164, cap);
+	p[0] = ar->id;
+	p[1] = e164;
+}
+
+static void user_show(struct adm_req *ar)
+{
+	char e164[32];
+	const char *p[2];
+
+	user_params(ar, e164, sizeof(e164), p);
+	adm_read(ar, sql_show, 2, p, "user");
+}
+
+/* ---- unlock (R13) ---------------------------------------------------------------------- */
+
+static int plan_unlock(struct adm_req *ar, json_t *u, struct ra_err *e)
+{
+	const char *uid = jstr(u, "public_id"), *next;
+	struct wf_facts f = {0};
+	struct wf_result r;
+	const char *p[2];
+
+	if (adm_not_self(ar, uid, e) != 0)
+		return e->code;
+	f.pin_reset_requested = adm_bool(ar, "reset_pin");
+	if (adm_wf(&wf_user, jstr(u, "state"), WF_USER_UNLOCK, &f, &r, "user", e) != 0)
+		return e->code;
+	next = wf_state_name(&wf_user, r.next_state);
+	p[0] = uid;
+	p[1] = next;
+	if (adm_stmt(ar, sql_unlock, 2, p) != 0 ||
+	    adm_audit(ar, "user.unlocked", "user", uid, ar->reason,
+		      json_pack("{s:s, s:s, s:b}", "from", jstr(u, "state"), "to", next, "activation_pin_kept", 1)) != 0) {
+		*e = ar->err;
+		return e->code;
+	}
+	ar->reply = json_pack("{s:s, s:s, s:b}", "user_id", uid, "state", next, "activation_pin_kept", 1);
+	return 0;
+}
+
+/* ---- second factor (R9) ---------------------------------------------------------------- */
+
+static int plan_factor(struct adm_req *ar, json_t *u, struct ra_err *e)
+{
+	const char *uid = jstr(u, "public_id"), *want = adm_str(ar, "factor"), *next;
+	int dereg = adm_bool(ar, "deregister_app"), event, app_after;
+	struct wf_facts f = {0};
+	struct wf_result r;
+	const char *p[3];
+
+	if (want && strcmp(want, "sms") == 0)
+		event = WF_USER_FACTOR_SMS;
+	else if (want && strcmp(want, "app") == 0)
+		event = WF_USER_FACTOR_APP;
+	else
+		return ra_err_set(e, RA_E_INVALID, "factor", "factor must be 'sms' or 'app'");
+	if (adm_not_self(ar, uid, e) != 0)
+		return e->code;
+	/* R9: SMS only once the app is de-registered; support confirms that with deregister_app */
+	f.app_registered = json_is_true(json_object_get(u, "app_registered")) && !dereg;
+	if (adm_wf(&wf_user, jstr(u, "state"), event, &f, &r, "user", e) != 0)
+		return e->code;
+	next = wf_state_name(&wf_user, r.next_state);
+	app_after = event == WF_USER_FACTOR_APP; /* registering the app stops SMS, and back */
+	p[0] = uid;
+	p[1] = next;
+	p[2] = app_after ? "true" : "false";
+	if (adm_stmt(ar, sql_factor, 3, p) != 0 ||
+	    adm_audit(ar, app_after ? "user.factor_app" : "user.factor_sms", "user", uid, ar->reason,
+		      json_pack("{s:s, s:s, s:b}", "from", jstr(u, "state"), "to", next, "app_deregistered", dereg)) !=
+		    0) {
+		*e = ar->err;
+		return e->code;
+	}
+	ar->reply = json_pack("{s:s, s:s, s:s}", "user_id", uid, "state", next, "factor", want);
+	return 0;
+}
+
+/* ---- new TransportPIN (R11) ------------------------------------------------------------ */
+
+static int plan_pin(struct adm_req *ar, json_t *u, struct ra_err *e)
+{
+	const char *uid = jstr(u, "public_id");
+	json_t *issued = json_object_get(u, "issued"), *pending = json_object_get(u, "pending"), *v;
+	struct wf_result r;
+	unsigned char rnd[8];
+	char nonce[17];
+	size_t i;
+
+	if (adm_not_self(ar, uid, e) != 0)
+		return e->code;
+	if (json_array_size(issued) == 0)
+		return adm_refuse(e, RA_E_CONFLICT, "R11", "no certificate of %s awaits activation: a TransportPIN is "
+				  "only of use before the ActivationPIN is set (lost ActivationPIN: re-key, R12)", uid);
+	if (json_array_size(pending) > 0)
+		return adm_refuse(e, RA_E_CONFLICT, "R11", "the TransportPIN of %s is still being delivered; a second one "
+				  "would race it: wait for the SMS (ractl jobs list) and ask again",
+				  json_string_value(json_array_get(pending, 0)));
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return ra_err_set(e, RA_E_INTERNAL, "", "no randomness");
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+	json_array_foreach(issued, i, v) {
+		const char *p[2] = {json_string_value(v), nonce};
+		if (adm_wf(&wf_cert, "issued", WF_CERT_TRANSPORT_PIN_REISSUE, NULL, &r, "certificate", e) != 0)
+			return e->code;
+		if (adm_stmt(ar, sql_pin_clear, 1, p) != 0 || adm_stmt(ar, sql_pin_job, 2, p) != 0) {
+			*e = ar->err;
+			return e->code;
+		}
+	}
+	if (adm_audit(ar, "user.transport_pin_reissued", "user", uid, ar->reason,
+		      json_pack("{s:O}", "certificates", issued)) != 0) {
+		*e = ar->err;
+		return e->code;
+	}
+	ar->reply = json_pack("{s:s, s:O}", "user_id", uid, "certificates", issued);
+	ar->status = 202; /* the SMS goes out as a job */
+	return 0;
+}
+
+static const struct adm_tx tx_unlock = {"user", plan_unlock};
+static const struct adm_tx tx_factor = {"user", plan_factor};
+static const struct adm_tx tx_pin = {"user", plan_pin};
+
+static void run(struct adm_req *ar, const struct adm_tx *tx)
+{
+	char e164[32];
+	const char *p[2];
+
+	user_params(ar, e164, sizeof(e164), p);
+	adm_tx_run(ar, tx, sql_load, 2, p);
+}
+
+static void user_unlock(struct adm_req *ar)
+{
+	run(ar, &tx_unlock);
+}
+
+static void user_factor(struct adm_req *ar)
+{
+	run(ar, &tx_factor);
+}
+
+static void user_pin(struct adm_req *ar)
+{
+	run(ar, &tx_pin);
+}
+
+const struct adm_route adm_routes_user[] = {
+	{"GET", "/v1/admin/users/{id}", "support", "admin_user_show", user_show},
+	{"POST", "/v1/admin/users/{id}/unlock", "support", "admin_user_unlock", user_unlock},
+	{"POST", "/v1/admin/users/{id}/transport-pin", "support", "admin_user_transport_pin", user_pin},
+	{"POST", "/v1/admin/users/{id}/factor", "support", "admin_user_factor", user_factor},
+	{NULL, NULL, NULL, NULL, NULL},
+};

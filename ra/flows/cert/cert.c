@@ -1,0 +1,531 @@
+/*
+ * ca.c - CA bridge in the service: configuration, CRL and chain routes, issuance and
+ * revocation jobs; see ca.h.  Blocking ca-bridge calls run through pool_run.
+ */
+#include "ra/flows/cert/cert.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca-bridge/cab.h"
+#include "ra/net/http.h"
+#include "ra/jobs/jobs.h"
+#include "ra/base/log.h"
+#include "ra/base/pool.h"
+#include "workflows/wf.h"
+#include "workflows/wf_cert.h"
+
+static const char *sql_load =
+	"SELECT id, class, state, subject::text, validity_years, key_alg, ident_id, serial, "
+	"revocation_reason, extract(epoch FROM revoked_at)::bigint "
+	"FROM certificates WHERE id = $1";
+
+/* Stores the issued certificate, revokes the one it replaces (R15: only now that the new one
+ * exists), audits both and enqueues the follow-up jobs: one statement, one transaction. */
+static const char *sql_store =
+	"WITH c AS ("
+	"  UPDATE certificates SET state = 'issued', serial = $2, key_fingerprint = $3, pem = $4,"
+	"    not_before = to_timestamp($5::bigint), not_after = to_timestamp($6::bigint), issued_at = now()"
+	"  WHERE id = $1 AND state IN ('requested', 'key_generated')"
+	"  RETURNING id, user_id, replaces, replace_reason),"
+	" old AS ("
+	"  UPDATE certificates o SET state = 'revoked', revoked_at = now(),"
+	"    revocation_reason = coalesce(c.replace_reason, 'superseded'), replaced_by = c.id"
+	"  FROM c WHERE o.id = c.replaces AND o.state = 'superseding'"
+	"  RETURNING o.id, o.serial, o.revocation_reason),"
+	" a1 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+	"  SELECT 'system', 'cert.issued', 'certificate', c.id, NULL,"
+	"    jsonb_build_object('serial', $2::text, 'key_fingerprint', $3::text, 'replaces', c.replaces) FROM c"
+	"  RETURNING seq),"
+	/* reading a1 makes the new certificate's record come first in the chain (R15) */
+	" a2 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+	"  SELECT 'system', 'cert.revoked', 'certificate', old.id, old.revocation_reason,"
+	"    jsonb_build_object('serial', old.serial, 'replaced_by', $1::text) FROM old, (SELECT max(seq) FROM a1) first),"
+	" j1 AS (INSERT INTO jobs (kind, payload, idempotency_key)"
+	"  SELECT 'transport_pin', jsonb_build_object('certificate_id', c.id), 'transport_pin:' || c.id FROM c"
+	"  ON CONFLICT (idempotency_key) DO NOTHING),"
+	" j2 AS (INSERT INTO jobs (kind, payload, idempotency_key)"
+	"  SELECT 'ca_revoke', jsonb_build_object('certificate_id', old.id), 'ca_revoke:' || old.id FROM old"
+	"  ON CONFLICT (idempotency_key) DO NOTHING)"
+	" SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM old)";
+
+/* A request the CA or the profile refused for good, or one out of attempts: the certificate
+ * fails (wf cert: issue_failed), and the one it was to replace goes back to active
+ * (replacement_failed, R15: the user keeps a working certificate).  Support hears of it
+ * through the dead job and the audit records. */
+static const char *sql_failed =
+	"WITH c AS (UPDATE certificates SET state = 'failed', failure = $2"
+	"  WHERE id = $1 AND state IN ('requested', 'key_generated') RETURNING id, replaces),"
+	" old AS (UPDATE certificates o SET state = 'active'"
+	"  FROM c WHERE o.id = c.replaces AND o.state = 'superseding' RETURNING o.id),"
+	" a1 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+	"  SELECT 'system', 'cert.failed', 'certificate', c.id, $2, '{}'::jsonb FROM c RETURNING seq)"
+	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+	" SELECT 'system', 'cert.replacement_failed', 'certificate', old.id, $2,"
+	"   jsonb_build_object('replacement', $1::text) FROM old, (SELECT max(seq) FROM a1) first";
+
+const char *ca_sql_revoke =
+	"WITH c AS (UPDATE certificates SET state = 'revoked', revoked_at = now(), revocation_reason = $2"
+	"  WHERE id = $1 AND state IN ('issued', 'active', 'superseding') RETURNING id, serial),"
+	" a AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+	"  SELECT $3, 'cert.revoked', 'certificate', c.id, $2, jsonb_build_object('serial', c.serial, 'comment', $4::text)"
+	"  FROM c),"
+	" j AS (INSERT INTO jobs (kind, payload, idempotency_key)"
+	"  SELECT 'ca_revoke', jsonb_build_object('certificate_id', c.id), 'ca_revoke:' || c.id FROM c"
+	"  ON CONFLICT (idempotency_key) DO NOTHING)"
+	" SELECT id, serial FROM c";
+
+static const char *sql_ca_revoked = "UPDATE certificates SET ca_revoked_at = now() WHERE id = $1 AND ca_revoked_at IS NULL";
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+static int open_cab(struct app *app, struct ra_err *err)
+{
+	const struct config *cfg = app->cfg;
+	struct cab_config cc;
+	struct cab_err ce = {0};
+
+	cab_config_defaults(&cc);
+	cc.backend = cfg_str(cfg, "ca.backend");
+	cc.ca_dir = cfg_str(cfg, "ca.dir");
+	cc.pkcs11_module = cfg_str(cfg, "pkcs11.module");
+	cc.pkcs11_token = cfg_str(cfg, "pkcs11.token");
+	cc.pkcs11_pin = cfg_str(cfg, "pkcs11.pin");
+	cc.policy_oid = cfg_str(cfg, "ca.policy_oid");
+	cc.qcpds_url = cfg_str(cfg, "ca.pds_url");
+	cc.qcpds_lang = cfg_str(cfg, "ca.pds_lang");
+	cc.key_alg = cfg_str(cfg, "ca.key_alg");
+	cc.advanced_ncp_plus = !cfg_bool(cfg, "ca.advanced_ncp");
+	cc.advanced_digital_signature = cfg_bool(cfg, "ca.advanced_digital_signature");
+	cc.ca_subject = cfg_str(cfg, "ca.subject");
+	cc.crl_url = cfg_str(cfg, "ca.crl_url");
+	cc.crl_validity_hours = (int)cfg_int(cfg, "ca.crl_hours");
+	cc.cmp_url = cfg_str(cfg, "cmp.url");
+	cc.cmp_secret = cfg_str(cfg, "cmp.secret");
+	cc.cmp_reference = cfg_str(cfg, "cmp.reference");
+	cc.cmp_trusted = cfg_str(cfg, "cmp.trusted");
+	cc.cmp_client_cert = cfg_str(cfg, "cmp.client_cert");
+	cc.cmp_client_key = cfg_str(cfg, "cmp.client_key");
+	cc.cmp_crl_url = cfg_str(cfg, "cmp.crl_url");
+	cc.cmp_timeout_s = (int)cfg_int(cfg, "cmp.timeout_s");
+	/* Start-up only, before the loop runs: opening the token may block here. */
+	app->cab = cab_open(&cc, &ce);
+	if (app->cab == NULL)
+		return ra_err_set(err, RA_E_CONFIG, ce.field[0] ? ce.field : "ca", "CA bridge: %s", ce.msg);
+	return 0;
+}
+
+/* ---- CRL and chain routes ------------------------------------------------------------ */
+
+struct fetch {
+	struct http_req *hr;
+	struct cab *cab;
+	int want_crl;
+	unsigned char *der;
+	char *pem;
+	size_t len;
+	struct cab_err err;
+	int rc;
+};
+
+static void fetch_work(void *data)
+{
+	struct fetch *f = data;
+
+	if (f->want_crl)
+		f->rc = cab_crl(f->cab, &f->der, &f->len, &f->err);
+	else
+		f->rc = cab_chain_pem(f->cab, &f->pem, &f->err);
+}
+
+static void fetch_after(void *data)
+{
+	struct fetch *f = data;
+
+	if (f->rc != 0)
+		http_reply_errorf(f->hr, RA_E_UNAVAILABLE, "", "CA: %s", f->err.msg);
+	else if (f->want_crl)
+		http_reply_text(f->hr, 200, "application/pkix-crl", (const char *)f->der, f->len);
+	else
+		http_reply_text(f->hr, 200, "application/pem-certificate-chain", f->pem, strlen(f->pem));
+	free(f->der);
+	free(f->pem);
+	free(f);
+}
+
+static void fetch(struct http_req *hr, int crl)
+{
+	struct fetch *f;
+
+	if (hr->app->cab == NULL) {
+		http_reply_errorf(hr, RA_E_UNAVAILABLE, "", "the CA is not configured (pkcs11.pin)");
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		http_reply_errorf(hr, RA_E_NOMEM, "", "out of memory");
+		return;
+	}
+	f->hr = hr;
+	f->cab = hr->app->cab;
+	f->want_crl = crl;
+	if (pool_run(hr->app->loop, fetch_work, fetch_after, f) != 0) {
+		free(f);
+		http_reply_errorf(hr, RA_E_INTERNAL, "", "cannot queue work");
+	}
+}
+
+static void route_crl(struct http_req *hr)
+{
+	fetch(hr, 1);
+}
+
+static void route_chain(struct http_req *hr)
+{
+	fetch(hr, 0);
+}
+
+/* ---- cert_issue ---------------------------------------------------------------------- */
+
+struct issue {
+	struct job *job;
+	struct cab *cab;
+	char id[72];
+	enum cab_class cls;
+	enum cab_alg alg;
+	int validity;
+	json_t *subject;
+	struct cab_key key;
+	struct cab_cert cert;
+	struct cab_err err;
+	int rc;
+	int stage; /* 0 keygen failed, 1 issue failed, 2 ok */
+};
+
+static int job_cert_id(struct job *job, char *out, size_t cap)
+{
+	const char *id = json_string_value(json_object_get(job->payload, "certificate_id"));
+	struct ra_err e;
+
+	if (id == NULL || strlen(id) >= cap) {
+		ra_err_set(&e, RA_E_INVALID, "certificate_id", "job payload has no certificate_id");
+		job_fail(job, &e, 0);
+		return -1;
+	}
+	snprintf(out, cap, "%s", id);
+	return 0;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return (v && *v) ? v : NULL;
+}
+
+static void issue_free(struct issue *is)
+{
+	json_decref(is->subject);
+	cab_key_free(&is->key);
+	cab_cert_free(&is->cert);
+	free(is);
+}
+
+static void issue_work(void *data)
+{
+	struct issue *is = data;
+	struct cab_request req;
+
+	is->rc = cab_keygen(is->cab, is->id, is->alg, &is->key, &is->err);
+	if (is->rc != 0) {
+		is->stage = 0;
+		return;
+	}
+	memset(&req, 0, sizeof(req));
+	req.request_id = is->id;
+	req.cls = is->cls;
+	req.validity_years = is->validity;
+	req.key_id = is->id;
+	req.subject.country = jstr(is->subject, "country");
+	req.subject.given_name = jstr(is->subject, "given_name");
+	req.subject.surname = jstr(is->subject, "surname");
+	req.subject.serial_number = jstr(is->subject, "serial_number");
+	req.subject.common_name = jstr(is->subject, "common_name");
+	req.subject.organization = jstr(is->subject, "organization");
+	req.subject.organization_identifier = jstr(is->subject, "organization_identifier");
+	req.subject.title = jstr(is->subject, "title");
+	is->rc = cab_issue(is->cab, &req, &is->cert, &is->err);
+	is->stage = is->rc == 0 ? 2 : 1;
+}
+
+static void on_stored(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct issue *is = data;
+	struct job *job = is->job;
+
+	if (err) {
+		/* R2: the unique key fingerprint refuses a key that already serves a certificate */
+		int r2 = err->code == RA_E_CONFLICT && strstr(err->field, "key_fingerprint") != NULL;
+		struct ra_err e;
+		ra_err_set(&e, err->code, err->field, "%s%s", r2 ? "R2: key already bound to a certificate: " : "",
+			   err->msg);
+		job_fail(job, &e, !r2);
+	} else {
+		json_t *r = json_pack("{s:s, s:s, s:b}", "serial", is->cert.serial_hex, "key_fingerprint",
+				      is->key.sha256_hex, "stored", strcmp(PQgetvalue(res, 0, 0), "1") == 0);
+		log_info("cert.issued", "certificate", is->id, "serial", is->cert.serial_hex, NULL);
+		job_done(job, r);
+	}
+	issue_free(is);
+}
+
+static void on_failed_recorded(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct issue *is = data;
+	struct ra_err e;
+
+	(void)res;
+	(void)err; /* if this write failed, the job's retry records it */
+	ra_err_set(&e, RA_E_RULE, is->err.field, "%s", is->err.msg);
+	job_fail(is->job, &e, 0);
+	issue_free(is);
+}
+
+static void issue_after(void *data)
+{
+	struct issue *is = data;
+	char nb[24], na[24];
+	const char *p[6] = {is->id, is->cert.serial_hex, is->key.sha256_hex, is->cert.pem, nb, na};
+
+	if (is->rc != 0) {
+		/* CAB_E_REJECTED: the CA (over CMP) said no; its reason becomes the certificate's.
+		 * A transient failure on the job's last attempt ends the certificate too, so the
+		 * certificate it replaces does not stay superseding (R15). */
+		int permanent = is->rc == CAB_E_PROFILE || is->rc == CAB_E_INVALID || is->rc == CAB_E_CONFLICT ||
+				is->rc == CAB_E_REJECTED || is->job->attempt >= is->job->max_attempts;
+		char msg[340];
+		const char *fp[2] = {is->id, msg};
+
+		log_warn("cert.issue_failed", "certificate", is->id, "error", cab_strerror(is->rc), "message",
+			 is->err.msg, NULL);
+		if (permanent) {
+			snprintf(msg, sizeof(msg), "%s%s%s", is->err.field, is->err.field[0] ? ": " : "", is->err.msg);
+			db_query(is->job->app->db, sql_failed, 2, fp, on_failed_recorded, is);
+			return;
+		}
+		{
+			struct ra_err e;
+			ra_err_set(&e, RA_E_UNAVAILABLE, is->err.field, "CA bridge: %s", is->err.msg);
+			job_fail(is->job, &e, 1);
+		}
+		issue_free(is);
+		return;
+	}
+	snprintf(nb, sizeof(nb), "%lld", (long long)is->cert.not_before);
+	snprintf(na, sizeof(na), "%lld", (long long)is->cert.not_after);
+	db_query(is->job->app->db, sql_store, 6, p, on_stored, is);
+}
+
+/* R1/R2/R7 through the certificate machine: requested -keygen_done-> key_generated
+ * -ca_issued-> issued.  The facts come from the row; the key is fresh by construction (its
+ * CKA_ID is this certificate's id) and the database's unique fingerprint backs R2. */
+static int check_rules(const char *state, enum cab_class cls, const char *ident_id, struct ra_err *e)
+{
+	struct wf_facts f = {0};
+	struct wf_result r;
+	int s = wf_state_parse(&wf_cert, state), rc;
+
+	f.cert_class = cls == CAB_CLASS_QUALIFIED ? WF_CLASS_QUALIFIED
+		       : cls == CAB_CLASS_ADVANCED ? WF_CLASS_ADVANCED
+						    : WF_CLASS_SEAL;
+	f.key_class = f.cert_class;
+	f.ident_passed = ident_id != NULL;
+	if (s == WF_CERT_REQUESTED) {
+		rc = wf_step(&wf_cert, s, WF_CERT_KEYGEN_DONE, &f, &r);
+		if (rc != 0)
+			return ra_err_set(e, RA_E_RULE, r.rule ? r.rule : "", "%s", wf_strerror(rc));
+		s = r.next_state;
+	}
+	rc = wf_step(&wf_cert, s, WF_CERT_CA_ISSUED, &f, &r);
+	if (rc != 0)
+		return ra_err_set(e, RA_E_RULE, r.rule ? r.rule : "", "%s%s", r.rule ? r.rule : "",
+				  rc == WF_E_GUARD ? ": no passed identification for this certificate" : wf_strerror(rc));
+	return 0;
+}
+
+static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct job *job = data;
+	struct issue *is = NULL;
+	const char *state;
+	struct ra_err e;
+	struct cab_err ce;
+
+	if (err) {
+		job_fail(job, err, 1);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		ra_err_set(&e, RA_E_NOTFOUND, "certificate_id", "no such certificate");
+		job_fail(job, &e, 0);
+		return;
+	}
+	state = PQgetvalue(res, 0, 2);
+	if (strcmp(state, "requested") != 0 && strcmp(state, "key_generated") != 0) {
+		/* issued before (a retried job): the effect exists, nothing more to do */
+		job_done(job, json_pack("{s:s}", "already", state));
+		return;
+	}
+	is = calloc(1, sizeof(*is));
+	if (is == NULL)
+		abort();
+	is->job = job;
+	is->cab = job->app->cab;
+	snprintf(is->id, sizeof(is->id), "%s", PQgetvalue(res, 0, 0));
+	if (cab_class_parse(PQgetvalue(res, 0, 1), &is->cls, &ce) != 0 ||
+	    cab_alg_parse(PQgetvalue(res, 0, 5), &is->alg) != 0) {
+		ra_err_set(&e, RA_E_INVALID, "class", "certificate row has an unknown class or key algorithm");
+		goto refuse;
+	}
+	if (check_rules(state, is->cls, db_val(res, 0, 6), &e) != 0)
+		goto refuse;
+	is->validity = atoi(PQgetvalue(res, 0, 4));
+	is->subject = json_loads(PQgetvalue(res, 0, 3), 0, NULL);
+	if (pool_run(job->app->loop, issue_work, issue_after, is) != 0) {
+		ra_err_set(&e, RA_E_INTERNAL, "", "cannot queue work");
+		job_fail(job, &e, 1);
+		issue_free(is);
+	}
+	return;
+refuse:
+	log_warn("cert.issue_refused", "certificate", is->id, "rule", e.field, "message", e.msg, NULL);
+	job_fail(job, &e, 0);
+	issue_free(is);
+}
+
+/* Both CA jobs start alike: the certificate's row, once the CA is there (else retry). */
+static void load_for_job(struct job *job, db_result_cb next)
+{
+	char id[72];
+	const char *p[1] = {id};
+	struct ra_err e;
+
+	if (job_cert_id(job, id, sizeof(id)) != 0)
+		return;
+	if (job->app->cab == NULL) {
+		ra_err_set(&e, RA_E_UNAVAILABLE, "pkcs11.pin", "the CA is not configured");
+		job_fail(job, &e, 1);
+		return;
+	}
+	db_query(job->app->db, sql_load, 1, p, next, job);
+}
+
+static void job_cert_issue(struct job *job)
+{
+	load_for_job(job, on_loaded);
+}
+
+/* ---- ca_revoke ----------------------------------------------------------------------- */
+
+struct revoke {
+	struct job *job;
+	struct cab *cab;
+	char id[72];
+	char serial[64];
+	enum cab_reason reason;
+	time_t when;
+	struct cab_err err;
+	int rc;
+};
+
+static void revoke_work(void *data)
+{
+	struct revoke *rv = data;
+
+	rv->rc = cab_revoke(rv->cab, rv->serial, rv->reason, rv->when, &rv->err);
+	if (rv->rc == CAB_E_ALREADY_REVOKED)
+		rv->rc = 0; /* a retried job: the CA has it already (R14: final, nothing changes) */
+}
+
+static void on_ca_revoked(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct revoke *rv = data;
+
+	(void)res;
+	if (err)
+		job_fail(rv->job, err, 1);
+	else
+		job_done(rv->job, json_pack("{s:s}", "serial", rv->serial));
+	free(rv);
+}
+
+static void revoke_after(void *data)
+{
+	struct revoke *rv = data;
+	const char *p[1] = {rv->id};
+	struct ra_err e;
+
+	if (rv->rc != 0) {
+		ra_err_set(&e, rv->rc == CAB_E_NOTFOUND ? RA_E_NOTFOUND : RA_E_UNAVAILABLE, "serial", "CA: %s",
+			   rv->err.msg);
+		job_fail(rv->job, &e, rv->rc != CAB_E_NOTFOUND && rv->rc != CAB_E_REJECTED);
+		free(rv);
+		return;
+	}
+	log_info("cert.ca_revoked", "certificate", rv->id, "serial", rv->serial, NULL);
+	db_query(rv->job->app->db, sql_ca_revoked, 1, p, on_ca_revoked, rv);
+}
+
+static void on_revoke_loaded(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct job *job = data;
+	struct revoke *rv;
+	struct ra_err e;
+
+	if (err) {
+		job_fail(job, err, 1);
+		return;
+	}
+	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 2), "revoked") != 0 || PQgetisnull(res, 0, 7)) {
+		ra_err_set(&e, RA_E_CONFLICT, "certificate_id", "certificate is not revoked in the database");
+		job_fail(job, &e, 0);
+		return;
+	}
+	rv = calloc(1, sizeof(*rv));
+	if (rv == NULL)
+		abort();
+	rv->job = job;
+	rv->cab = job->app->cab;
+	snprintf(rv->id, sizeof(rv->id), "%s", PQgetvalue(res, 0, 0));
+	snprintf(rv->serial, sizeof(rv->serial), "%s", PQgetvalue(res, 0, 7));
+	if (cab_reason_parse(PQgetvalue(res, 0, 8), &rv->reason) != 0)
+		rv->reason = CAB_REASON_UNSPECIFIED;
+	rv->when = (time_t)strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+	if (pool_run(job->app->loop, revoke_work, revoke_after, rv) != 0) {
+		ra_err_set(&e, RA_E_INTERNAL, "", "cannot queue work");
+		job_fail(job, &e, 1);
+		free(rv);
+	}
+}
+
+static void job_ca_revoke(struct job *job)
+{
+	load_for_job(job, on_revoke_loaded);
+}
+
+/* ---- module -------------------------------------------------------------------------- */
+
+int ca_init(struct app *app, struct ra_err *err)
+{
+	http_route(app->http, "GET", "/v1/ca/crl", 0, "ca_crl", route_crl, NULL);
+	http_route(app->http, "GET", "/v1/ca/chain", 0, "ca_chain", route_chain, NULL);
+	if (app->jobs) {
+		jobs_register(app->jobs, "cert_issue", job_cert_issue, NULL, 10);
+		jobs_register(app->jobs, "ca_revoke", job_ca_revoke, NULL, 20);
+	}
+	if (cfg_str(app->cfg, "pkcs11.pin") == NULL) {
+		log_warn("ca.disabled", "reason", "pkcs11.pin not set: no keys, no issuance, no CRL", NULL);
+		return 0;
+	}
+	return open_cab(app, err);
+}

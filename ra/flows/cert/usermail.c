@@ -1,0 +1,170 @@
+/*
+ * usermail.c - the user_id_mail job (R8): once an order is issued (tpin.c moves it there
+ * when its last certificate is issued), the user gets their user ID and the next steps by
+ * e-mail.  Recorded in `notifications` under the job's key with its audit record; a re-run
+ * that finds the record sends nothing.  A crash between the SMTP server's 250 and the record
+ * can send the mail twice: at-least-once is what SMTP allows (as for the invitation).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ra/net/httpc.h"
+#include "ra/flows/ident/ident.h"
+#include "ra/jobs/jobs.h"
+#include "ra/base/log.h"
+
+#define USERMAIL_MAX_ATTEMPTS 50
+#define MAIL_TIMEOUT_MS 30000
+
+static const char *sql_load =
+	"SELECT o.email, o.first_name, o.last_name, o.shop_number, u.public_id,"
+	" EXISTS (SELECT 1 FROM notifications WHERE idempotency_key = $2),"
+	" (SELECT count(*) FROM certificates c WHERE c.order_id = o.id::text AND c.state = 'issued')"
+	" FROM orders o JOIN users u ON u.id = o.user_id WHERE o.id = $1::bigint";
+
+static const char *sql_sent =
+	"WITH n AS (INSERT INTO notifications (idempotency_key) VALUES ($2) ON CONFLICT DO NOTHING RETURNING 1)"
+	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+	" SELECT 'system', 'user.id_mailed', 'user', $3, 'R8: user ID and next steps mailed',"
+	"  jsonb_build_object('order_id', $1::text) FROM n";
+
+struct um {
+	struct job *job;
+	char order_id[24];
+	char key[64];
+	char public_id[32];
+};
+
+static void fail(struct um *m, int retryable, int code, const char *msg)
+{
+	struct ra_err e;
+
+	ra_err_set(&e, code, "", "%s", msg);
+	log_warn("usermail.failed", "order", m->order_id, "message", msg, NULL);
+	job_fail(m->job, &e, retryable);
+	free(m);
+}
+
+static void on_recorded(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct um *m = data;
+
+	(void)res;
+	if (err != NULL) {
+		fail(m, 1, err->code, err->msg);
+		return;
+	}
+	log_info("usermail.sent", "order", m->order_id, "user", m->public_id, NULL);
+	job_done(m->job, json_pack("{s:s}", "user_id", m->public_id));
+	free(m);
+}
+
+static void on_mailed(const struct httpc_resp *resp, const struct ra_err *err, void *data)
+{
+	struct um *m = data;
+
+	(void)resp;
+	if (err != NULL) {
+		fail(m, err->code != RA_E_INVALID, err->code, err->msg);
+		return;
+	}
+	{
+		const char *p[] = {m->order_id, m->key, m->public_id};
+		db_query(m->job->app->db, sql_sent, 3, p, on_recorded, m);
+	}
+}
+
+static char *mail_text(const PGresult *res, int certs)
+{
+	char *body = NULL;
+
+	if (asprintf(&body,
+		     "Hello %s %s,\n\n"
+		     "your identity is confirmed and %d signature certificate%s for order %s %s been issued.\n\n"
+		     "Your user ID: %s\n\n"
+		     "Next steps:\n"
+		     "1. You will receive your TransportPIN by SMS at your mobile number.\n"
+		     "2. Sign in with your user ID and use the TransportPIN once to choose your own\n"
+		     "   ActivationPIN.  Keep the ActivationPIN safe: it cannot be reset; if it is lost, a\n"
+		     "   new certificate must be issued.\n\n"
+		     "All your certificates share this user ID.\n",
+		     PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), certs, certs == 1 ? "" : "s", PQgetvalue(res, 0, 3),
+		     certs == 1 ? "has" : "have", PQgetvalue(res, 0, 4)) < 0)
+		return NULL;
+	return body;
+}
+
+static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct um *m = data;
+	const struct config *cfg = m->job->app->cfg;
+	struct httpc_mail mail = {0};
+	char *body = NULL, *msg = NULL;
+	int rc;
+
+	if (err != NULL) {
+		fail(m, 1, err->code, err->msg);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		fail(m, 0, RA_E_NOTFOUND, "order or user does not exist");
+		return;
+	}
+	if (PQgetvalue(res, 0, 5)[0] == 't') {
+		job_done(m->job, json_pack("{s:s}", "already", "mailed"));
+		free(m);
+		return;
+	}
+	if (cfg_str(cfg, "smtp.url") == NULL) {
+		fail(m, 1, RA_E_CONFIG, "smtp.url is not set");
+		return;
+	}
+	snprintf(m->public_id, sizeof(m->public_id), "%s", PQgetvalue(res, 0, 4));
+	body = mail_text(res, atoi(PQgetvalue(res, 0, 6)));
+	msg = body ? httpc_mail_compose(cfg_str(cfg, "smtp.from"), PQgetvalue(res, 0, 0),
+					"Your user ID for qualified electronic signatures", body)
+		   : NULL;
+	free(body);
+	if (msg == NULL) {
+		fail(m, 0, RA_E_INVALID, "cannot compose the user-ID mail");
+		return;
+	}
+	mail.url = cfg_str(cfg, "smtp.url");
+	mail.user = cfg_str(cfg, "smtp.user");
+	mail.password = cfg_str(cfg, "smtp.password");
+	mail.from = cfg_str(cfg, "smtp.from");
+	mail.to = PQgetvalue(res, 0, 0);
+	mail.message = msg;
+	rc = httpc_send_mail(m->job->app->httpc, &mail, MAIL_TIMEOUT_MS, on_mailed, m);
+	free(msg);
+	if (rc != 0)
+		fail(m, 1, RA_E_UNAVAILABLE, "mail client unavailable");
+}
+
+static void usermail_run(struct job *job)
+{
+	struct um *m = calloc(1, sizeof(*m));
+	json_t *id = json_object_get(job->payload, "order_id");
+
+	if (m == NULL)
+		abort();
+	m->job = job;
+	if (!json_is_integer(id)) {
+		fail(m, 0, RA_E_INVALID, "payload has no order_id");
+		return;
+	}
+	snprintf(m->order_id, sizeof(m->order_id), "%lld", (long long)json_integer_value(id));
+	snprintf(m->key, sizeof(m->key), "user_id_mail:%s", m->order_id);
+	{
+		const char *p[] = {m->order_id, m->key};
+		db_query(job->app->db, sql_load, 2, p, on_loaded, m);
+	}
+}
+
+int usermail_init(struct app *app, struct ra_err *err)
+{
+	(void)err;
+	jobs_register(app->jobs, "user_id_mail", usermail_run, NULL, USERMAIL_MAX_ATTEMPTS);
+	return 0;
+}

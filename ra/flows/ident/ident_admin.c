@@ -1,0 +1,103 @@
+/*
+ * ident_admin.c - GET /v1/admin/identifications/{order id}: the identification evidence of an
+ * order for support (R18), opened with evidence.key.  Reading evidence is itself recorded in
+ * the audit log (R16: who looked at whose identity documents), before the answer is sent.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ra/flows/admin/admin.h"
+#include "ra/flows/ident/evidence.h"
+#include "ra/net/http.h"
+#include "ra/flows/ident/ident.h"
+
+static const char *sql_list =
+	"WITH a AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+	"  SELECT $2, 'order.evidence_read', 'order', $1::text, 'support looked at the identification evidence', '{}'::jsonb"
+	"  WHERE EXISTS (SELECT 1 FROM identifications WHERE order_id = $1::text::bigint))"
+	" SELECT tx, attempt, provider, ident_id, result, reason, outcome, name_match, first_name, last_name,"
+	"  birth_date::text, country, encode(evidence, 'hex'), retain_until::text, decided_at::text, decided_by"
+	" FROM identifications WHERE order_id = $1::text::bigint ORDER BY attempt";
+
+struct rd {
+	struct http_req *hr;
+};
+
+static json_t *row_json(const struct config *cfg, PGresult *res, int i)
+{
+	static const char *const cols[] = {"transactionnumber", "attempt", "provider", "ident_id", "result", "reason",
+					   "outcome", "name_match", "first_name", "last_name", "birth_date", "country"};
+	json_t *o = json_object(), *ev = NULL;
+	char aad[200], *text = NULL;
+	size_t len = 0;
+	struct ra_err e;
+
+	for (int c = 0; c < 12; c++) {
+		const char *v = db_val(res, i, c);
+		json_object_set_new(o, cols[c], v ? json_string(v) : json_null());
+	}
+	snprintf(aad, sizeof(aad), EVIDENCE_AAD_FMT, PQgetvalue(res, i, 0));
+	if (evidence_open(cfg, aad, PQgetvalue(res, i, 12), &text, &len, &e) == 0) {
+		ev = json_loadb(text, len, 0, NULL);
+		evidence_text_free(text, len);
+	}
+	json_object_set_new(o, "evidence", ev ? ev : json_pack("{s:s}", "error", e.msg));
+	json_object_set_new(o, "retain_until", json_string(PQgetvalue(res, i, 13)));
+	json_object_set_new(o, "decided_at", json_string(PQgetvalue(res, i, 14)));
+	json_object_set_new(o, "decided_by", db_val(res, i, 15) ? json_string(PQgetvalue(res, i, 15)) : json_null());
+	return o;
+}
+
+static void on_list(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct rd *r = data;
+	json_t *arr;
+
+	if (err != NULL) {
+		http_reply_error(r->hr, err);
+	} else if (PQntuples(res) == 0) {
+		http_reply_errorf(r->hr, RA_E_NOTFOUND, "order", "no identification for this order");
+	} else {
+		arr = json_array();
+		for (int i = 0; i < PQntuples(res); i++)
+			json_array_append_new(arr, row_json(r->hr->app->cfg, res, i));
+		http_reply_json(r->hr, 200, json_pack("{s:o}", "identifications", arr));
+	}
+	free(r);
+}
+
+static void authorised(struct http_req *hr, const struct admin_user *who, void *data)
+{
+	struct rd *r = calloc(1, sizeof(*r));
+	char actor[80];
+	const char *p[2] = {hr->rest, actor};
+
+	(void)data;
+	if (r == NULL)
+		abort();
+	r->hr = hr;
+	snprintf(actor, sizeof(actor), "support:%s", who->name);
+	db_query(hr->app->db, sql_list, 2, p, on_list, r);
+}
+
+static void route(struct http_req *hr)
+{
+	const char *s = hr->rest;
+	size_t n = s ? strlen(s) : 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			n = 0;
+	if (n == 0 || n > 18) {
+		http_reply_errorf(hr, RA_E_INVALID, "order", "an order id is required");
+		return;
+	}
+	admin_authorize(hr, "support", authorised, NULL);
+}
+
+void ident_admin_routes(struct app *app)
+{
+	http_route(app->http, "GET", "/v1/admin/identifications/", 1, "admin_identifications", route, NULL);
+}

@@ -1,0 +1,602 @@
+/*
+ * jobs.c - the durable job runner inside `ra serve`; the contract is in jobs.h, the table
+ * and its rules in docs/jobs.md.
+ *
+ * One runner per process, on the loop thread.  It claims due jobs in one statement
+ * (FOR UPDATE SKIP LOCKED, so several processes share the table), marks them running under
+ * a lease owned by this process's random instance id, and starts each job's handler from
+ * the loop.  Claims happen when a NOTIFY on 'ra_jobs' arrives, when a slot frees after a
+ * full batch, when a retry becomes due here, and on a poll timer (jobs of other processes'
+ * retries, expired leases, missed notifications).  A renewal timer extends the leases of
+ * running jobs, so a job may take longer than jobs.lease_ms as long as its process lives.
+ *
+ * A run's end (job_done / job_fail) is an UPDATE fenced by (locked_by, attempts): a process
+ * whose lease expired and was claimed again elsewhere cannot overwrite the newer run.
+ */
+#include "ra/jobs/jobs.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ra/jobs/jobs_builtin.h"
+#include "ra/base/log.h"
+#include "ra/base/metrics.h"
+
+#define FINISH_TRIES 10      /* a completion UPDATE that cannot reach the database */
+#define FINISH_RETRY_MS 1000 /* is retried this often; after that the lease decides */
+#define WAKE_SLACK_MS 5
+
+struct kind {
+	struct kind *next;
+	char *name;
+	job_handler fn;
+	void *data;
+	int max_attempts;
+};
+
+/* One claimed job, from the claim to the close callback of its timer. */
+struct run {
+	struct job job; /* job.priv points back here */
+	struct jobs *jobs;
+	struct run *prev, *next;
+	const struct kind *k;
+	char *kind, *key;
+	char id_s[24], attempt_s[16];
+	int limit;
+	int finishing;       /* job_done or job_fail was called */
+	const char *end_sql; /* the fenced completion UPDATE and its parameters */
+	char *end_p[6];
+	int end_n;
+	int tries;
+	long long retry_ms; /* >= 0: the job was queued again, due in this many ms */
+	uv_timer_t timer; /* starts the handler, then paces completion retries */
+};
+
+struct jobs {
+	struct app *app;
+	struct kind *kinds;
+	char instance[96]; /* locked_by: host/pid/random */
+	int workers;
+	long long lease_ms, poll_ms, backoff_ms, backoff_max_ms;
+	int inflight;
+	struct run *runs;
+	int claiming, again;
+	int renewing, stats_busy;
+	int stopping;
+	void (*stop_done)(void *);
+	void *stop_data;
+	uv_timer_t poll, renew, wake, stopped;
+	double n_queued, n_running, n_dead;
+};
+
+static void claim(struct jobs *j);
+static void on_wake(uv_timer_t *t);
+static void wake_for_retry(struct jobs *j, long long delay);
+
+/* ---- SQL ---------------------------------------------------------------------------- */
+
+static const char *sql_claim =
+	"WITH due AS ("
+	" SELECT id FROM jobs"
+	"  WHERE (state = 'queued' AND run_at <= now())"
+	"     OR (state = 'running' AND lease_until < now())"
+	"  ORDER BY priority DESC, run_at, id LIMIT $1::int"
+	"  FOR UPDATE SKIP LOCKED)"
+	" UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $2,"
+	"  lease_until = now() + $3::bigint * interval '1 millisecond', updated_at = now()"
+	" FROM due WHERE j.id = due.id"
+	" RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.idempotency_key";
+
+static const char *sql_done =
+	"UPDATE jobs SET state = 'done', result = $4::jsonb, lease_until = NULL,"
+	" done_at = now(), updated_at = now()"
+	" WHERE id = $1::bigint AND locked_by = $2 AND attempts = $3::int AND state = 'running'";
+
+static const char *sql_fail =
+	"UPDATE jobs SET state = $4::text, last_error = $5, lease_until = NULL,"
+	" run_at = now() + $6::bigint * interval '1 millisecond', updated_at = now(),"
+	" done_at = CASE WHEN $4::text = 'dead' THEN now() END"
+	" WHERE id = $1::bigint AND locked_by = $2 AND attempts = $3::int AND state = 'running'";
+
+static const char *sql_renew =
+	"UPDATE jobs SET lease_until = now() + $3::bigint * interval '1 millisecond'"
+	" WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND state = 'running'";
+
+static const char *sql_stats =
+	"SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'running'),"
+	" count(*) FILTER (WHERE state = 'dead') FROM jobs WHERE state <> 'done'";
+
+/* ---- kinds -------------------------------------------------------------------------- */
+
+void jobs_register(struct jobs *j, const char *name, job_handler fn, void *data, int max_attempts)
+{
+	struct kind *k = calloc(1, sizeof(*k));
+
+	if (k == NULL || (k->name = strdup(name)) == NULL)
+		abort();
+	k->fn = fn;
+	k->data = data;
+	k->max_attempts = max_attempts > 0 ? max_attempts : 1;
+	k->next = j->kinds;
+	j->kinds = k;
+}
+
+static const struct kind *find_kind(const struct jobs *j, const char *name)
+{
+	for (const struct kind *k = j->kinds; k; k = k->next)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+/* ---- ending a run ------------------------------------------------------------------- */
+
+static void run_closed(uv_handle_t *h)
+{
+	struct run *r = h->data;
+
+	for (int i = 0; i < r->end_n; i++)
+		free(r->end_p[i]);
+	json_decref(r->job.payload);
+	free(r->kind);
+	free(r->key);
+	free(r);
+}
+
+static void stopped_cb(uv_timer_t *t)
+{
+	struct jobs *j = t->data;
+
+	uv_timer_stop(&j->renew);
+	log_info("jobs.stopped", NULL);
+	if (j->stop_done)
+		j->stop_done(j->stop_data);
+}
+
+static void run_free(struct run *r)
+{
+	struct jobs *j = r->jobs;
+
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		j->runs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	j->inflight--;
+	uv_close((uv_handle_t *)&r->timer, run_closed);
+	if (j->stopping && j->inflight == 0)
+		uv_timer_start(&j->stopped, stopped_cb, 0, 0);
+	else if (j->again)
+		claim(j); /* work was left behind for lack of a slot */
+}
+
+static void finish_send(struct run *r);
+
+static void finish_retry(uv_timer_t *t)
+{
+	finish_send(t->data);
+}
+
+static void on_finished(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct run *r = data;
+
+	if (err != NULL && err->code == RA_E_UNAVAILABLE && ++r->tries < FINISH_TRIES) {
+		uv_timer_start(&r->timer, finish_retry, FINISH_RETRY_MS, 0);
+		return;
+	}
+	if (err != NULL)
+		log_error("job.finish_failed", "job", r->id_s, "kind", r->kind, "error", err->msg, NULL);
+	else if (strcmp(PQcmdTuples(res), "1") != 0)
+		/* Another run holds the job now (our lease expired): its outcome counts, not ours. */
+		log_warn("job.lease_lost", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, NULL);
+	else if (r->retry_ms >= 0)
+		wake_for_retry(r->jobs, r->retry_ms);
+	run_free(r);
+}
+
+static void finish_send(struct run *r)
+{
+	db_query(r->jobs->app->db, r->end_sql, r->end_n, (const char *const *)r->end_p, on_finished, r);
+}
+
+/* Takes ownership of the strings in p (NULL allowed). */
+static void finish(struct run *r, const char *sql, int n, char **p)
+{
+	r->end_sql = sql;
+	r->end_n = n;
+	r->end_p[0] = strdup(r->id_s);
+	r->end_p[1] = strdup(r->jobs->instance);
+	r->end_p[2] = strdup(r->attempt_s);
+	for (int i = 3; i < n; i++)
+		r->end_p[i] = p[i - 3];
+	finish_send(r);
+}
+
+static void count_outcome(const struct run *r, const char *outcome)
+{
+	char labels[160];
+
+	/* Only registered kinds become labels: the set of series stays bounded. */
+	snprintf(labels, sizeof(labels), "kind=\"%s\",outcome=\"%s\"", r->k ? r->k->name : "unknown", outcome);
+	metrics_count("ra_jobs_finished_total", labels, 1);
+}
+
+static struct run *run_of(struct job *job, const char *what)
+{
+	struct run *r = job->priv;
+
+	if (r->finishing) {
+		/* A handler bug; ignoring the second end keeps the job's state honest. */
+		log_error("job.ended_twice", "job", r->id_s, "kind", r->kind, "call", what, NULL);
+		return NULL;
+	}
+	r->finishing = 1;
+	return r;
+}
+
+void job_done(struct job *job, json_t *result)
+{
+	struct run *r = run_of(job, "job_done");
+	char *p[1];
+
+	if (r == NULL) {
+		json_decref(result);
+		return;
+	}
+	p[0] = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(result);
+	log_info("job.done", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, NULL);
+	count_outcome(r, "done");
+	finish(r, sql_done, 4, p);
+}
+
+/* Exponential backoff with "equal jitter": half the step fixed, half random, so retries of
+ * many jobs that failed together (a peer was down) spread out instead of returning at once. */
+static long long backoff_ms(const struct jobs *j, int attempt)
+{
+	long long d = j->backoff_ms;
+	unsigned int rnd = 0;
+
+	for (int i = 1; i < attempt && d < j->backoff_max_ms; i++)
+		d *= 2;
+	if (d > j->backoff_max_ms)
+		d = j->backoff_max_ms;
+	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+		rnd = (unsigned int)rand();
+	return d / 2 + (d > 1 ? (long long)(rnd % (unsigned long long)(d / 2 + 1)) : 0);
+}
+
+static void fail_run(struct run *r, const char *msg, int retryable)
+{
+	int dead = !retryable || r->job.attempt >= r->limit;
+	long long delay = dead ? 0 : backoff_ms(r->jobs, r->job.attempt);
+	char *p[3];
+
+	if (asprintf(&p[2], "%lld", delay) < 0)
+		abort();
+	p[0] = strdup(dead ? "dead" : "queued");
+	p[1] = strdup(msg);
+	if (dead)
+		log_error("job.dead", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, "error", msg, NULL);
+	else
+		log_warn("job.retry", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, "in_ms", p[2],
+			 "error", msg, NULL);
+	count_outcome(r, dead ? "dead" : "retry");
+	r->retry_ms = dead ? -1 : delay;
+	finish(r, sql_fail, 6, p);
+}
+
+/* Wakes this runner when a retry it scheduled is due: the poll may be much slower than the
+ * backoff.  Started once the UPDATE is through, whose now() is then in the past. */
+static void wake_for_retry(struct jobs *j, long long delay)
+{
+	uint64_t at = (uint64_t)delay + WAKE_SLACK_MS;
+
+	if (j->stopping)
+		return;
+	if (!uv_is_active((uv_handle_t *)&j->wake) || uv_timer_get_due_in(&j->wake) > at)
+		uv_timer_start(&j->wake, on_wake, at, 0);
+}
+
+void job_fail(struct job *job, const struct ra_err *err, int retryable)
+{
+	struct run *r = run_of(job, "job_fail");
+	char msg[400];
+
+	if (r == NULL)
+		return;
+	if (err == NULL)
+		snprintf(msg, sizeof(msg), "failed (no error given)");
+	else
+		snprintf(msg, sizeof(msg), "%s%s%s%s", ra_errname(err->code), err->field[0] ? " " : "", err->field,
+			 err->msg[0] ? ": " : "");
+	if (err != NULL && err->msg[0])
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s", err->msg);
+	fail_run(r, msg, retryable);
+}
+
+/* ---- starting runs ------------------------------------------------------------------ */
+
+static void run_start(uv_timer_t *t)
+{
+	struct run *r = t->data;
+	char msg[200];
+
+	if (r->k == NULL) {
+		/* Parked at once: retrying cannot help until someone deploys a handler. */
+		snprintf(msg, sizeof(msg), "no handler registered for job kind '%s'", r->kind);
+		fail_run(r, msg, 0);
+		return;
+	}
+	if (r->job.payload == NULL) {
+		fail_run(r, "payload is not valid JSON", 0);
+		return;
+	}
+	if (r->job.attempt > r->limit) {
+		/* The final attempt's process died holding the lease.  A job that keeps killing
+		 * its process must stop here instead of taking every process down in turn. */
+		snprintf(msg, sizeof(msg), "attempt limit %d reached: the last run lost its lease", r->limit);
+		fail_run(r, msg, 0);
+		return;
+	}
+	log_debug("job.start", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, NULL);
+	r->k->fn(&r->job);
+}
+
+static void run_new(struct jobs *j, const PGresult *res, int row)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	const char *max = db_val(res, row, 4);
+	const char *key = db_val(res, row, 5);
+
+	if (r == NULL)
+		abort();
+	r->jobs = j;
+	r->retry_ms = -1;
+	snprintf(r->id_s, sizeof(r->id_s), "%s", PQgetvalue(res, row, 0));
+	snprintf(r->attempt_s, sizeof(r->attempt_s), "%s", PQgetvalue(res, row, 3));
+	r->kind = strdup(PQgetvalue(res, row, 1));
+	r->key = key ? strdup(key) : NULL;
+	r->k = find_kind(j, r->kind);
+	r->limit = max ? atoi(max) : r->k ? r->k->max_attempts : 1;
+	r->job.id = strtoll(r->id_s, NULL, 10);
+	r->job.kind = r->kind;
+	r->job.payload = json_loads(PQgetvalue(res, row, 2), JSON_DECODE_ANY, NULL);
+	r->job.attempt = atoi(r->attempt_s);
+	r->job.max_attempts = r->limit;
+	r->job.idempotency_key = r->key;
+	r->job.app = j->app;
+	r->job.handler_data = r->k ? r->k->data : NULL;
+	r->job.priv = r;
+	r->next = j->runs;
+	if (j->runs)
+		j->runs->prev = r;
+	j->runs = r;
+	j->inflight++;
+	uv_timer_init(j->app->loop, &r->timer);
+	r->timer.data = r;
+	/* From the loop, not from inside this database callback. */
+	uv_timer_start(&r->timer, run_start, 0, 0);
+}
+
+/* ---- claiming ----------------------------------------------------------------------- */
+
+static void on_claimed(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct jobs *j = data;
+	int n = 0, asked = j->claiming;
+
+	j->claiming = 0;
+	if (err != NULL) {
+		/* The poll timer tries again; no need to hammer a database that is away. */
+		log_debug("jobs.claim_failed", "error", err->msg, NULL);
+		return;
+	}
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++)
+		run_new(j, res, i);
+	/* A full batch may mean more is due; a notification during the claim certainly may. */
+	if (n == asked || j->again)
+		claim(j);
+}
+
+static void claim(struct jobs *j)
+{
+	char limit[16], lease[24];
+	const char *p[3] = {limit, j->instance, lease};
+	int free_slots = j->workers - j->inflight;
+
+	if (j->stopping || j->app->draining)
+		return;
+	if (j->claiming || free_slots <= 0) {
+		j->again = 1; /* once the claim returns or a slot frees */
+		return;
+	}
+	j->again = 0;
+	j->claiming = free_slots;
+	snprintf(limit, sizeof(limit), "%d", free_slots);
+	snprintf(lease, sizeof(lease), "%lld", j->lease_ms);
+	db_query(j->app->db, sql_claim, 3, p, on_claimed, j);
+}
+
+static void on_wake(uv_timer_t *t)
+{
+	claim(t->data);
+}
+
+static void on_notify(const char *channel, const char *payload, void *data)
+{
+	struct jobs *j = data;
+
+	(void)channel;
+	if (payload == NULL)
+		log_info("jobs.listening", "instance", j->instance, NULL);
+	claim(j);
+}
+
+/* ---- lease renewal and gauges ------------------------------------------------------- */
+
+static void on_renewed(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct jobs *j = data;
+
+	(void)res;
+	j->renewing = 0;
+	if (err != NULL)
+		log_warn("jobs.renew_failed", "error", err->msg, NULL);
+}
+
+static void on_renew(uv_timer_t *t)
+{
+	struct jobs *j = t->data;
+	char lease[24], *ids, *o;
+	const char *p[3];
+
+	if (j->renewing || j->runs == NULL)
+		return;
+	ids = malloc((size_t)j->inflight * 24 + 3);
+	if (ids == NULL)
+		abort();
+	o = ids;
+	*o++ = '{';
+	for (struct run *r = j->runs; r; r = r->next)
+		o += sprintf(o, "%s%s", r == j->runs ? "" : ",", r->id_s);
+	strcpy(o, "}");
+	snprintf(lease, sizeof(lease), "%lld", j->lease_ms);
+	p[0] = ids;
+	p[1] = j->instance;
+	p[2] = lease;
+	j->renewing = 1;
+	db_query(j->app->db, sql_renew, 3, p, on_renewed, j);
+	free(ids); /* parameters are copied */
+}
+
+static void on_stats(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct jobs *j = data;
+
+	j->stats_busy = 0;
+	if (err != NULL || PQntuples(res) != 1)
+		return;
+	j->n_queued = atof(PQgetvalue(res, 0, 0));
+	j->n_running = atof(PQgetvalue(res, 0, 1));
+	j->n_dead = atof(PQgetvalue(res, 0, 2));
+}
+
+static void on_poll(uv_timer_t *t)
+{
+	struct jobs *j = t->data;
+
+	claim(j);
+	if (!j->stats_busy && db_pool_up(j->app->db)) {
+		j->stats_busy = 1;
+		db_query(j->app->db, sql_stats, 0, NULL, on_stats, j);
+	}
+}
+
+static double g_queued(void *d) { return ((struct jobs *)d)->n_queued; }
+static double g_running(void *d) { return ((struct jobs *)d)->n_running; }
+static double g_dead(void *d) { return ((struct jobs *)d)->n_dead; }
+static double g_inflight(void *d) { return ((struct jobs *)d)->inflight; }
+
+static void gauges(struct jobs *j)
+{
+	metrics_gauge("ra_jobs_queued", "Jobs waiting to run (all processes).", "", g_queued, j);
+	metrics_gauge("ra_jobs_running", "Jobs under a lease (all processes).", "", g_running, j);
+	metrics_gauge("ra_jobs_dead", "Jobs parked dead, waiting for a person (all processes).", "", g_dead, j);
+	metrics_gauge("ra_jobs_inflight", "Jobs this process is running now.", "", g_inflight, j);
+}
+
+/* ---- life --------------------------------------------------------------------------- */
+
+static void make_instance(struct jobs *j)
+{
+	unsigned char rnd[6];
+	char host[48] = "host";
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		abort();
+	snprintf(j->instance, sizeof(j->instance), "%s/%d/%02x%02x%02x%02x%02x%02x", host, (int)getpid(), rnd[0],
+		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+}
+
+static int read_config(struct jobs *j, const struct config *cfg, struct ra_err *err)
+{
+	j->workers = (int)cfg_int(cfg, "jobs.workers");
+	j->lease_ms = cfg_int(cfg, "jobs.lease_ms");
+	j->poll_ms = cfg_int(cfg, "jobs.poll_ms");
+	j->backoff_ms = cfg_int(cfg, "jobs.backoff_ms");
+	j->backoff_max_ms = cfg_int(cfg, "jobs.backoff_max_ms");
+	if (j->workers < 0 || j->workers > 1000)
+		return ra_err_set(err, RA_E_CONFIG, "jobs.workers", "jobs.workers must be 0..1000");
+	if (j->lease_ms < 300)
+		return ra_err_set(err, RA_E_CONFIG, "jobs.lease_ms", "jobs.lease_ms must be at least 300");
+	if (j->poll_ms < 10)
+		return ra_err_set(err, RA_E_CONFIG, "jobs.poll_ms", "jobs.poll_ms must be at least 10");
+	if (j->backoff_ms < 1 || j->backoff_max_ms < j->backoff_ms)
+		return ra_err_set(err, RA_E_CONFIG, "jobs.backoff_ms",
+				  "jobs.backoff_ms must be positive and at most jobs.backoff_max_ms");
+	return 0;
+}
+
+static void timer(struct jobs *j, uv_timer_t *t)
+{
+	uv_timer_init(j->app->loop, t);
+	t->data = j;
+}
+
+int jobs_init(struct app *app, struct ra_err *err)
+{
+	struct jobs *j = calloc(1, sizeof(*j));
+	int rc;
+
+	if (j == NULL)
+		return ra_err_set(err, RA_E_NOMEM, "", "out of memory");
+	j->app = app;
+	if ((rc = read_config(j, app->cfg, err)) != 0) {
+		free(j);
+		return rc;
+	}
+	make_instance(j);
+	if ((rc = db_listen(app->db, "ra_jobs", on_notify, j)) != 0) {
+		free(j);
+		return ra_err_set(err, rc, "", "cannot listen for jobs");
+	}
+	timer(j, &j->poll);
+	timer(j, &j->renew);
+	timer(j, &j->wake);
+	timer(j, &j->stopped);
+	/* A third of the lease: two renewals may fail before another process may take over. */
+	uv_timer_start(&j->renew, on_renew, (uint64_t)j->lease_ms / 3, (uint64_t)j->lease_ms / 3);
+	uv_timer_start(&j->poll, on_poll, (uint64_t)j->poll_ms, (uint64_t)j->poll_ms);
+	gauges(j);
+	app->jobs = j;
+	jobs_builtin_register(j, app->cfg);
+	log_info("jobs.started", "instance", j->instance, NULL);
+	return 0;
+}
+
+/* server.c's drain hook: claim nothing more, let what runs finish, then call done. */
+void server_jobs_stop(struct app *app, void (*done)(void *), void *data);
+void server_jobs_stop(struct app *app, void (*done)(void *), void *data)
+{
+	struct jobs *j = app->jobs;
+	char n[16];
+
+	j->stopping = 1;
+	j->stop_done = done;
+	j->stop_data = data;
+	uv_timer_stop(&j->poll);
+	uv_timer_stop(&j->wake);
+	snprintf(n, sizeof(n), "%d", j->inflight);
+	log_info("jobs.stopping", "inflight", n, NULL);
+	if (j->inflight == 0)
+		uv_timer_start(&j->stopped, stopped_cb, 0, 0);
+}

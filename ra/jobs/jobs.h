@@ -1,0 +1,56 @@
+/*
+ * jobs.h - the durable job runner inside `ra serve` (issue #3).
+ *
+ * Jobs live in the `jobs` table (migrations/0002_jobs_audit.sql).  Whoever causes a job
+ * inserts it IN THE SAME TRANSACTION as the state change (outbox):
+ *
+ *   INSERT INTO jobs (kind, payload, idempotency_key) VALUES ($1, $2::jsonb, $3)
+ *   ON CONFLICT (idempotency_key) DO NOTHING
+ *
+ * An insert trigger NOTIFYs channel 'ra_jobs', so the runner starts it within milliseconds.
+ * The runner claims due jobs with SELECT ... FOR UPDATE SKIP LOCKED under a lease (several
+ * ra processes may share one database; a job whose lease expired - its process crashed - is
+ * claimed again), runs the handler registered for its kind, and on failure retries with
+ * exponential backoff and jitter up to the kind's attempt limit, then parks it as 'dead'.
+ *
+ * Handlers are asynchronous and must be idempotent: the same job may run twice (a crash
+ * after the effect but before job_done).  They store their effect under a unique key so the
+ * second run finds it.  CPU-heavy or blocking work goes to uv_queue_work.
+ */
+#ifndef RA_JOBS_H
+#define RA_JOBS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "ra/base/app.h"
+#include "ra/base/err.h"
+
+struct job {
+	int64_t id;
+	const char *kind;
+	json_t *payload; /* borrowed; valid until job_done/job_fail */
+	int attempt;     /* 1 for the first run */
+	int max_attempts; /* the limit in force: attempt == max_attempts is the last chance */
+	const char *idempotency_key; /* borrowed, NULL when the job has none */
+	struct app *app;
+	void *handler_data;
+	void *priv; /* runner's */
+};
+
+typedef void (*job_handler)(struct job *job);
+
+/* The server module (server.c modules[]): creates the runner as app->jobs, registers the
+ * built-in kinds, LISTENs on 'ra_jobs' and starts claiming.  server_jobs_stop (server.h's
+ * drain hook, in jobs.c) stops claiming and calls done once the jobs in flight have ended. */
+int jobs_init(struct app *app, struct ra_err *err);
+
+/* Registers a handler; max_attempts after which a failing job is parked dead. */
+void jobs_register(struct jobs *jobs, const char *kind, job_handler fn, void *data, int max_attempts);
+
+/* Exactly one of these ends a job run.  result (stolen, may be NULL) is stored with the job. */
+void job_done(struct job *job, json_t *result);
+/* retryable = 0 parks the job dead at once (a permanent failure, e.g. a CA refusal). */
+void job_fail(struct job *job, const struct ra_err *err, int retryable);
+
+#endif

@@ -1,0 +1,487 @@
+/*
+ * http.c - libh2o (libuv build) HTTP/1.1 server with TLS when configured, a route table,
+ * JSON replies, request ids, access logs and request metrics; see http.h.
+ */
+#include "ra/net/http.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h2o/socket/uv-binding.h"
+#include "ra/base/jsonbody.h"
+#include "ra/base/log.h"
+#include "ra/base/metrics.h"
+
+struct route {
+	char method[8];
+	char path[128];
+	int prefix;
+	const char *name;
+	http_handler fn;
+	void *data;
+};
+
+struct http_server {
+	struct app *app;
+	h2o_globalconf_t conf;
+	h2o_context_t ctx;
+	h2o_accept_ctx_t accept;
+	uv_tcp_t listener;
+	int listening;
+	int port;
+	SSL_CTX *ssl;
+	struct route routes[64];
+	int nroutes;
+	int inflight;
+	int draining;
+	void (*drained)(void *);
+	void *drained_data;
+};
+
+/* The guard lives in the request's memory pool; when h2o disposes the request (also when the
+ * client vanished), it detaches the http_req so a late reply cannot touch freed memory. */
+struct guard {
+	struct http_req *hr;
+};
+
+static const struct {
+	int code;
+	int status;
+} status_map[] = {
+	{RA_E_INVALID, 400},     {RA_E_NOTFOUND, 404},  {RA_E_CONFLICT, 409},   {RA_E_RULE, 422},
+	{RA_E_UNAVAILABLE, 503}, {RA_E_AUTH, 401},      {RA_E_FORBIDDEN, 403},  {RA_E_TOOLARGE, 413},
+	{RA_E_TIMEOUT, 503},     {RA_E_CONFIG, 500},    {RA_E_INTERNAL, 500},
+};
+
+int http_status_for(int code)
+{
+	for (size_t i = 0; i < sizeof(status_map) / sizeof(status_map[0]); i++)
+		if (status_map[i].code == code)
+			return status_map[i].status;
+	return 500;
+}
+
+static uint64_t now_ns(void)
+{
+	return uv_hrtime();
+}
+
+static void maybe_drained(struct http_server *s)
+{
+	if (s->draining && s->inflight == 0 && s->drained) {
+		void (*cb)(void *) = s->drained;
+		s->drained = NULL;
+		cb(s->drained_data);
+	}
+}
+
+/* hr owns its path and a copy of the body: a handler that replies later (after database or
+ * job work) must not read h2o's request memory, which is gone once the client is. */
+static void hr_free(struct http_req *hr)
+{
+	free((void *)hr->path);
+	free((void *)hr->body);
+	free(hr);
+}
+
+static void finish(struct http_req *hr, int status)
+{
+	struct http_server *s = hr->app->http;
+	double secs = (double)(now_ns() - hr->start_ns) / 1e9;
+	char st[8], ms[32];
+
+	metrics_observe_request(hr->route, status, secs);
+	snprintf(st, sizeof(st), "%d", status);
+	snprintf(ms, sizeof(ms), "%.3f", secs * 1000.0);
+	log_info("http.request", "rid", hr->rid, "route", hr->route, "path", hr->path, "status", st, "ms", ms,
+		 NULL);
+	hr->replied = 1;
+	s->inflight--;
+	if (hr->req == NULL) {
+		/* the client went away first: nobody else holds hr */
+		hr_free(hr);
+	}
+	maybe_drained(s);
+}
+
+static void on_req_disposed(void *p)
+{
+	struct guard *g = p;
+	struct http_req *hr = g->hr;
+
+	if (hr == NULL)
+		return;
+	if (hr->replied) {
+		hr_free(hr);
+	} else {
+		hr->req = NULL; /* orphaned until the handler replies */
+	}
+}
+
+static void send_body(struct http_req *hr, int status, const char *ctype, const char *body, size_t len)
+{
+	h2o_req_t *req = hr->req;
+
+	if (req != NULL) {
+		req->res.status = status;
+		req->res.reason = "";
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
+		h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, hr->rid,
+				      strlen(hr->rid));
+		h2o_send_inline(req, body, len);
+	}
+	finish(hr, status);
+}
+
+void http_reply_text(struct http_req *hr, int status, const char *ctype, const char *body, size_t len)
+{
+	send_body(hr, status, ctype, body, len);
+}
+
+void http_reply_json(struct http_req *hr, int status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+
+	json_decref(body);
+	if (text == NULL) {
+		send_body(hr, 500, "application/json", "{\"error\":\"internal\"}", 20);
+		return;
+	}
+	send_body(hr, status, "application/json", text, strlen(text));
+	free(text);
+}
+
+void http_reply_error(struct http_req *hr, const struct ra_err *err)
+{
+	json_t *o = json_pack("{s:s, s:s}", "error", ra_errname(err->code), "message",
+			      err->msg[0] ? err->msg : ra_strerror(err->code));
+
+	if (err->field[0])
+		json_object_set_new(o, "field", json_string(err->field));
+	if (err->code == RA_E_INTERNAL)
+		log_error("http.internal_error", "rid", hr->rid, "message", err->msg, NULL);
+	http_reply_json(hr, http_status_for(err->code), o);
+}
+
+void http_reply_errorf(struct http_req *hr, int code, const char *field, const char *fmt, ...)
+{
+	struct ra_err e = {.code = code};
+	va_list ap;
+
+	snprintf(e.field, sizeof(e.field), "%s", field ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	http_reply_error(hr, &e);
+}
+
+const char *http_header(struct http_req *hr, const char *name, size_t *len)
+{
+	ssize_t i;
+
+	if (hr->req == NULL)
+		return NULL;
+	i = h2o_find_header_by_str(&hr->req->headers, name, strlen(name), -1);
+	if (i < 0)
+		return NULL;
+	if (len)
+		*len = hr->req->headers.entries[i].value.len;
+	return hr->req->headers.entries[i].value.base;
+}
+
+json_t *http_body_json(struct http_req *hr, struct ra_err *err)
+{
+	return json_body_object(hr->body, hr->body_len, err);
+}
+
+void http_peer(struct http_req *hr, char *buf, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t n;
+
+	buf[0] = '\0';
+	if (hr->req == NULL || hr->req->conn->callbacks->get_peername == NULL)
+		return;
+	n = hr->req->conn->callbacks->get_peername(hr->req->conn, (struct sockaddr *)&ss);
+	if (n == 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, (socklen_t)cap);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, (socklen_t)cap);
+}
+
+/* X-Request-Id from the caller when it is short and plain, else 16 random bytes in hex. */
+static void make_rid(h2o_req_t *req, char *rid, size_t cap)
+{
+	ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+	unsigned char r[16];
+
+	if (i >= 0) {
+		h2o_iovec_t v = req->headers.entries[i].value;
+		int ok = v.len > 0 && v.len < cap;
+		for (size_t k = 0; ok && k < v.len; k++) {
+			char c = v.base[k];
+			ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+			     c == '_';
+		}
+		if (ok) {
+			memcpy(rid, v.base, v.len);
+			rid[v.len] = '\0';
+			return;
+		}
+	}
+	RAND_bytes(r, sizeof(r));
+	for (size_t k = 0; k < sizeof(r) && 2 * k + 2 < cap; k++)
+		snprintf(rid + 2 * k, 3, "%02x", r[k]);
+}
+
+static int method_is(h2o_req_t *req, const char *m)
+{
+	return req->method.len == strlen(m) && memcmp(req->method.base, m, req->method.len) == 0;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+	struct http_server *s = *(struct http_server **)(self + 1);
+	struct http_req *hr = calloc(1, sizeof(*hr));
+	struct guard *g;
+	struct route *match = NULL;
+	int path_seen = 0;
+	char *path;
+
+	if (hr == NULL)
+		return -1;
+	path = strndup(req->path_normalized.base, req->path_normalized.len);
+	if (path == NULL) {
+		free(hr);
+		return -1;
+	}
+	hr->req = req;
+	hr->app = s->app;
+	hr->path = path;
+	hr->start_ns = now_ns();
+	hr->route = "unmatched";
+	if (req->entity.base != NULL && req->entity.len > 0) {
+		char *copy = malloc(req->entity.len + 1);
+		if (copy == NULL) {
+			hr_free(hr);
+			return -1;
+		}
+		memcpy(copy, req->entity.base, req->entity.len);
+		copy[req->entity.len] = '\0';
+		hr->body = copy;
+		hr->body_len = req->entity.len;
+	}
+	make_rid(req, hr->rid, sizeof(hr->rid));
+	g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_req_disposed);
+	g->hr = hr;
+	hr->guard = g;
+	s->inflight++;
+
+	for (int i = 0; i < s->nroutes && match == NULL; i++) {
+		struct route *r = &s->routes[i];
+		size_t n = strlen(r->path);
+		int hit = r->prefix ? strncmp(path, r->path, n) == 0 : strcmp(path, r->path) == 0;
+		if (!hit)
+			continue;
+		path_seen = 1;
+		if (method_is(req, r->method))
+			match = r;
+	}
+	if (match == NULL) {
+		if (path_seen)
+			http_reply_errorf(hr, RA_E_INVALID, "", "method not allowed");
+		else
+			http_reply_errorf(hr, RA_E_NOTFOUND, "", "no such endpoint");
+		return 0;
+	}
+	if (s->draining) {
+		http_reply_errorf(hr, RA_E_UNAVAILABLE, "", "shutting down");
+		return 0;
+	}
+	hr->route = match->name;
+	hr->route_data = match->data;
+	hr->rest = path + strlen(match->path);
+	match->fn(hr);
+	return 0;
+}
+
+void http_route(struct http_server *s, const char *method, const char *path, int prefix, const char *name,
+		http_handler fn, void *data)
+{
+	struct route *r;
+
+	if (s->nroutes == (int)(sizeof(s->routes) / sizeof(s->routes[0])))
+		abort();
+	r = &s->routes[s->nroutes++];
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	r->prefix = prefix;
+	r->name = name;
+	r->fn = fn;
+	r->data = data;
+	/* the route list at start-up: tests check each one is documented in docs/api.yaml */
+	log_info("http.route", "method", method, "path", path, "prefix", prefix ? "1" : "0", "name", name, NULL);
+}
+
+static SSL_CTX *make_ssl(const char *cert, const char *key, struct ra_err *err)
+{
+	SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
+
+	if (ssl == NULL)
+		goto fail;
+	SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(ssl, cert) != 1) {
+		ra_err_set(err, RA_E_CONFIG, "tls.cert", "cannot load TLS certificate chain %s", cert);
+		goto out;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ssl) != 1) {
+		ra_err_set(err, RA_E_CONFIG, "tls.key", "cannot load TLS key %s or it does not match", key);
+		goto out;
+	}
+	return ssl;
+fail:
+	ra_err_set(err, RA_E_INTERNAL, "", "SSL_CTX_new failed");
+out:
+	SSL_CTX_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+struct http_server *http_server_new(struct app *app, struct ra_err *err)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	h2o_hostconf_t *host;
+	h2o_pathconf_t *pc;
+	h2o_handler_t *h;
+	const char *cert = cfg_str(app->cfg, "tls.cert");
+	const char *key = cfg_str(app->cfg, "tls.key");
+
+	if (s == NULL) {
+		ra_err_set(err, RA_E_NOMEM, "", "out of memory");
+		return NULL;
+	}
+	s->app = app;
+	/* TLS first: a configuration error must stop us before h2o holds anything */
+	if (cert && key) {
+		s->ssl = make_ssl(cert, key, err);
+		if (s->ssl == NULL) {
+			free(s);
+			return NULL;
+		}
+		s->accept.ssl_ctx = s->ssl;
+	} else if (cert || key) {
+		ra_err_set(err, RA_E_CONFIG, cert ? "tls.key" : "tls.cert",
+			   "TLS needs both tls.cert and tls.key; '%s' is missing", cert ? "tls.key" : "tls.cert");
+		free(s);
+		return NULL;
+	}
+	h2o_config_init(&s->conf);
+	s->conf.max_request_entity_size = (size_t)cfg_int(app->cfg, "http.max_body");
+	/* HTTP/1.1 only: no cleartext upgrade to HTTP/2 (h2c), whose stream resets would let a
+	 * client drop a request while its handler still works on it */
+	s->conf.http1.upgrade_to_http2 = 0;
+	host = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	pc = h2o_config_register_path(host, "/", 0);
+	h = h2o_create_handler(pc, sizeof(*h) + sizeof(s));
+	*(struct http_server **)(h + 1) = s;
+	h->on_req = on_req;
+	h2o_context_init(&s->ctx, app->loop, &s->conf);
+	s->accept.ctx = &s->ctx;
+	s->accept.hosts = s->conf.hosts;
+	app->http = s;
+	return s;
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+	struct http_server *s = listener->data;
+	uv_tcp_t *conn;
+	h2o_socket_t *sock;
+
+	if (status != 0 || s->draining)
+		return;
+	conn = h2o_mem_alloc(sizeof(*conn));
+	uv_tcp_init(listener->loop, conn);
+	if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+		uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+		return;
+	}
+	uv_tcp_nodelay(conn, 1);
+	sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+	h2o_accept(&s->accept, sock);
+}
+
+int http_listen(struct http_server *s, const char *hostport, struct ra_err *err)
+{
+	char host[128];
+	const char *colon = strrchr(hostport, ':');
+	struct sockaddr_storage addr;
+	int port, rc;
+	struct sockaddr_storage bound;
+	int blen = sizeof(bound);
+
+	if (colon == NULL || colon == hostport || (size_t)(colon - hostport) >= sizeof(host))
+		return ra_err_set(err, RA_E_CONFIG, "listen", "listen must be host:port, got '%s'", hostport);
+	memcpy(host, hostport, (size_t)(colon - hostport));
+	host[colon - hostport] = '\0';
+	port = atoi(colon + 1);
+	if (port < 0 || port > 65535)
+		return ra_err_set(err, RA_E_CONFIG, "listen", "bad port in '%s'", hostport);
+	if (host[0] == '[') {
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
+		return ra_err_set(err, RA_E_CONFIG, "listen", "bad address '%s'", host);
+	uv_tcp_init(s->app->loop, &s->listener);
+	s->listener.data = s;
+	s->listening = 1;
+	rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_accept);
+	if (rc != 0)
+		return ra_err_set(err, RA_E_CONFIG, "listen", "cannot listen on %s: %s", hostport, uv_strerror(rc));
+	if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen) == 0)
+		s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	return 0;
+}
+
+int http_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+int http_inflight(const struct http_server *s)
+{
+	return s->inflight;
+}
+
+void http_drain(struct http_server *s, void (*done)(void *), void *data)
+{
+	s->draining = 1;
+	h2o_context_request_shutdown(&s->ctx); /* idle keep-alive connections close now */
+	s->drained = done;
+	s->drained_data = data;
+	if (s->listening) {
+		uv_close((uv_handle_t *)&s->listener, NULL);
+		s->listening = 0;
+	}
+	maybe_drained(s);
+}
+
+void http_server_free(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ssl)
+		SSL_CTX_free(s->ssl);
+	free(s);
+}
