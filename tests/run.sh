@@ -2,8 +2,16 @@
 # Runs every test against the binaries in BUILD_DIR (default build): Criterion unit and
 # integration binaries, then the shell end-to-end tests.  Starts one throwaway PostgreSQL
 # for the run (tests make their own databases in it) and removes everything on exit.
+#   tests/run.sh [BUILD_DIR [NAME...]]   NAME: only the tests whose file name contains it
 set -u
 B=${1:-build}
+[ $# -gt 0 ] && shift
+only="$*"
+selected() {
+	[ -z "$only" ] && return 0
+	for n in $only; do case "$1" in *"$n"*) return 0 ;; esac; done
+	return 1
+}
 cd "$(dirname "$0")/.."
 root=$(mktemp -d "${TMPDIR:-/tmp}/ra-test-XXXXXX")
 chmod 755 "$root"
@@ -24,6 +32,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 failed=0; passed=0; failures=""
 for t in "$B"/tests/test_*; do
 	[ -x "$t" ] || continue
+	selected "$t" || continue
 	echo "== $(basename "$t")"
 	out="$root/$(basename "$t").out"
 	"$t" --jobs 2 </dev/null >"$out" 2>&1; rc=$?
@@ -36,6 +45,7 @@ for t in "$B"/tests/test_*; do
 done
 for t in tests/e2e/test_*.sh; do
 	[ -f "$t" ] || continue
+	selected "$t" || continue
 	echo "== $t"
 	if bash "$t" </dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $t"; fi
 done
