@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "ra/flows/admin/admin.h"
-#include "ra/db/audit.h"
+#include "ra/flows/admin/audit_verify.h"
 #include "ra/base/config.h"
 #include "ra/flows/intake/contract.h"
 #include "ra/db/migrate.h"

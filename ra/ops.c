@@ -1,4 +1,4 @@
-/* routes_ops.c - operability endpoints: GET /healthz (200 only when the database answers)
+/* ops.c - operability endpoints: GET /healthz (200 only when the database answers)
  * and GET /metrics (Prometheus text). */
 #include "ra/ops.h"
 
@@ -100,7 +100,7 @@ static double g_leased(void *d) { return g_db(d, 2); }
 static double g_wait(void *d) { return g_db(d, 3); }
 static double g_reconn(void *d) { return g_db(d, 4); }
 
-int routes_ops_init(struct app *app, struct ra_err *err)
+int ops_init(struct app *app, struct ra_err *err)
 {
 	(void)err;
 	http_route(app->http, "GET", "/healthz", 0, "healthz", healthz, NULL);

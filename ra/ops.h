@@ -1,9 +1,10 @@
-/* routes_ops.h - /healthz and /metrics. */
-#ifndef RA_ROUTES_OPS_H
-#define RA_ROUTES_OPS_H
+/* ops.h - /healthz and /metrics: part of the composition root, since health reads every layer. */
+#ifndef RA_OPS_H
+#define RA_OPS_H
 
 #include "ra/base/app.h"
+#include "ra/base/err.h"
 
-int routes_ops_init(struct app *app, struct ra_err *err);
+int ops_init(struct app *app, struct ra_err *err);
 
 #endif

@@ -1,7 +1,10 @@
 /*
- * server.c - `ra serve`: one libuv loop for HTTP, database and jobs; SIGTERM/SIGINT drain.
- * Feature modules are listed in `modules` below; each registers its routes and job kinds.
+ * server.c - `ra serve`, the composition root: one libuv loop for HTTP, database and jobs;
+ * SIGTERM/SIGINT drain.  The modules are wired from the one table `modules` below: each
+ * module's init adds its routes and checks its configuration, and its job kinds are
+ * registered with the runner here, so no layer below ever calls up into a flow.
  */
+#include "ra/db/db.h"
 #include "ra/server.h"
 
 #include <signal.h>
@@ -10,36 +13,33 @@
 #include <string.h>
 
 #include "ra/base/app.h"
-#include "ra/net/http.h"
-#include "ra/net/httpc.h"
+#include "ra/base/config.h"
+#include "ra/base/log.h"
+#include "ra/db/db.h"
+#include "ra/db/migrate.h"
+#include "ra/flows/admin/routes_admin.h"
+#include "ra/flows/cert/cert.h"
 #include "ra/flows/ident/ident.h"
 #include "ra/flows/intake/intake.h"
 #include "ra/jobs/jobs.h"
-#include "ra/base/log.h"
-#include "ra/db/migrate.h"
-#include "ra/flows/cert/cert.h"
-#include "ra/flows/admin/routes_admin.h"
+#include "ra/jobs/jobs_builtin.h"
+#include "ra/net/http.h"
+#include "ra/net/httpc.h"
 #include "ra/ops.h"
 
-void db_pool_free(struct db_pool *p);
-
-static const struct {
+struct module {
 	const char *name;
-	server_module_init init;
-} modules[] = {
-	{"ops", routes_ops_init},
-	{"jobs", jobs_init}, /* before every module that registers job kinds */
-	/* registers job kinds; before admin, whose /v1/admin/ prefix would shadow /v1/admin/identifications/ */
-	{"ident", ident_init},
-	{"admin", routes_admin_init},
-	/* after the job runner: it registers job kinds */
-	{"ca", ca_init},
-	{"intake", intake_init}, /* after the job runner: registers ident_invite */
+	int (*init)(struct app *app, struct ra_err *err); /* routes, configuration checks */
+	const struct job_kind *jobs;                      /* registered after init; may be NULL */
 };
 
-/* Optional hooks a module may provide to take part in draining (job runner). */
-struct drain_hook {
-	void (*stop)(struct app *app, void (*done)(void *), void *data);
+static const struct module modules[] = {
+	{"ops", ops_init, NULL},
+	{"jobs", jobs_init, jobs_builtin_kinds}, /* the runner first: the others' kinds need it */
+	{"ident", ident_init, ident_job_kinds},
+	{"admin", routes_admin_init, NULL},
+	{"cert", cert_init, cert_job_kinds},
+	{"intake", intake_init, NULL},
 };
 
 struct run {
@@ -52,8 +52,6 @@ struct run {
 
 /* not static: a store to a never-read static would be optimised away */
 struct run *server_last_run;
-
-void server_jobs_stop(struct app *app, void (*done)(void *), void *data) __attribute__((weak));
 
 static void on_db_closed(void *data)
 {
@@ -92,8 +90,8 @@ static void on_http_drained(void *data)
 		return;
 	r->stage = 2;
 	log_info("server.http_drained", NULL);
-	if (server_jobs_stop && r->app.jobs)
-		server_jobs_stop(&r->app, on_jobs_stopped, r);
+	if (r->app.jobs)
+		jobs_stop(&r->app, on_jobs_stopped, r);
 	else
 		close_db(r);
 }
@@ -172,6 +170,8 @@ int server_run(struct config *cfg)
 			log_error("server.module_failed", "module", modules[i].name, NULL);
 			goto fail_loop;
 		}
+		if (modules[i].jobs != NULL)
+			jobs_register_kinds(r->app.jobs, cfg, modules[i].jobs);
 	}
 	if (http_listen(r->app.http, cfg_str(cfg, "listen"), &err) != 0)
 		goto fail_loop;

@@ -8,11 +8,7 @@
 
 #include "ra/base/config.h"
 
+/* Runs until drained; 0 on a clean stop, 1 when start-up failed (the reason on stderr). */
 int server_run(struct config *cfg);
-
-/* Feature modules hook in here: each registers its routes and job kinds.  Called once, in
- * order, after the pool and HTTP server exist and before the loop runs. */
-struct app;
-typedef int (*server_module_init)(struct app *app, struct ra_err *err);
 
 #endif

@@ -1,15 +1,16 @@
 /*
  * app.h - the running service: everything a request or job handler needs, passed in the
- * context struct of every callback (no globals for request state).  Owned by server.c.
+ * context struct of every callback (no globals for request state).  Filled and owned by the
+ * composition root (server.c).  Only forward declarations here, so that every layer may
+ * carry a struct app without including the layers above it.
  */
 #ifndef RA_APP_H
 #define RA_APP_H
 
 #include <uv.h>
 
-#include "ra/base/config.h"
-#include "ra/db/db.h"
-
+struct config;
+struct db_pool;
 struct http_server;
 struct jobs;
 struct cab;

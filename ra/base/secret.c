@@ -72,7 +72,7 @@ out:
 	return rc;
 }
 
-int woo_signature_ok(const char *secret, const void *body, size_t len, const char *sig_b64)
+int secret_hmac_sha256_b64_ok(const char *secret, const void *body, size_t len, const char *sig_b64)
 {
 	uint8_t want[EVP_MAX_MD_SIZE], got[64];
 	unsigned int want_len = 0;

@@ -23,11 +23,11 @@
 int secret_equal(const void *expected, size_t expected_len, const void *given, size_t given_len);
 
 /*
- * 1 when sig_b64 (the X-WC-Webhook-Signature header) is base64(HMAC-SHA256(body, secret)),
- * else 0.  Computed over the body bytes exactly as received; compares the 32 raw bytes in
- * constant time.  NULL or empty secret, or a header that is not base64 of 32 bytes: 0.
+ * 1 when sig_b64 is base64(HMAC-SHA256(body, secret)), else 0 (e.g. WooCommerce's
+ * X-WC-Webhook-Signature, woo.h).  Computed over the body bytes exactly as received; compares
+ * the 32 raw bytes in constant time.  NULL or empty secret, or not base64 of 32 bytes: 0.
  */
-int woo_signature_ok(const char *secret, const void *body, size_t len, const char *sig_b64);
+int secret_hmac_sha256_b64_ok(const char *secret, const void *body, size_t len, const char *sig_b64);
 
 /*
  * Decodes padded standard base64 (line breaks ignored) into out.  Returns

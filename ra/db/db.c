@@ -947,8 +947,6 @@ void db_pool_close(struct db_pool *p, void (*done)(void *), void *data)
 	uv_close((uv_handle_t *)&p->tick, on_tick_closed);
 }
 
-/* Frees the pool's memory; only valid after db_pool_close's callback ran. */
-void db_pool_free(struct db_pool *p);
 void db_pool_free(struct db_pool *p)
 {
 	struct db_conn *l, *next;

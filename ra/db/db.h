@@ -48,6 +48,8 @@ struct db_stats {
 struct db_pool *db_pool_new(uv_loop_t *loop, const char *conninfo, int size, int acquire_timeout_ms);
 /* Closes every connection; `done` runs once all handles are closed. */
 void db_pool_close(struct db_pool *pool, void (*done)(void *data), void *data);
+/* Frees the pool's memory; only valid after db_pool_close's callback ran.  NULL is fine. */
+void db_pool_free(struct db_pool *p);
 
 void db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
 	      db_result_cb cb, void *data);

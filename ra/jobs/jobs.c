@@ -13,6 +13,7 @@
  * A run's end (job_done / job_fail) is an UPDATE fenced by (locked_by, attempts): a process
  * whose lease expired and was claimed again elsewhere cannot overwrite the newer run.
  */
+#include "ra/db/db.h"
 #include "ra/jobs/jobs.h"
 
 #include <openssl/rand.h>
@@ -21,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ra/jobs/jobs_builtin.h"
 #include "ra/base/log.h"
 #include "ra/base/metrics.h"
 
@@ -122,6 +122,13 @@ void jobs_register(struct jobs *j, const char *name, job_handler fn, void *data,
 	k->max_attempts = max_attempts > 0 ? max_attempts : 1;
 	k->next = j->kinds;
 	j->kinds = k;
+}
+
+void jobs_register_kinds(struct jobs *j, const struct config *cfg, const struct job_kind *kinds)
+{
+	for (const struct job_kind *k = kinds; k != NULL && k->kind != NULL; k++)
+		if (k->enabled_by == NULL || cfg_bool(cfg, k->enabled_by))
+			jobs_register(j, k->kind, k->fn, NULL, k->max_attempts);
 }
 
 static const struct kind *find_kind(const struct jobs *j, const char *name)
@@ -578,14 +585,11 @@ int jobs_init(struct app *app, struct ra_err *err)
 	uv_timer_start(&j->poll, on_poll, (uint64_t)j->poll_ms, (uint64_t)j->poll_ms);
 	gauges(j);
 	app->jobs = j;
-	jobs_builtin_register(j, app->cfg);
 	log_info("jobs.started", "instance", j->instance, NULL);
 	return 0;
 }
 
-/* server.c's drain hook: claim nothing more, let what runs finish, then call done. */
-void server_jobs_stop(struct app *app, void (*done)(void *), void *data);
-void server_jobs_stop(struct app *app, void (*done)(void *), void *data)
+void jobs_stop(struct app *app, void (*done)(void *), void *data)
 {
 	struct jobs *j = app->jobs;
 	char n[16];

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "ra/base/app.h"
+#include "ra/base/config.h"
 #include "ra/base/err.h"
 
 struct job {
@@ -40,13 +41,27 @@ struct job {
 
 typedef void (*job_handler)(struct job *job);
 
-/* The server module (server.c modules[]): creates the runner as app->jobs, registers the
- * built-in kinds, LISTENs on 'ra_jobs' and starts claiming.  server_jobs_stop (server.h's
- * drain hook, in jobs.c) stops claiming and calls done once the jobs in flight have ended. */
+/* A job kind as a flow declares it: each flow exports a table of these (ended by an entry
+ * with kind NULL), and the composition root (server.c modules[]) registers them, so the
+ * runner never calls up into a flow. */
+struct job_kind {
+	const char *kind;
+	job_handler fn;
+	int max_attempts;       /* after which a failing job is parked dead */
+	const char *enabled_by; /* NULL: always; else the boolean configuration key that enables it */
+};
+
+/* The server module (server.c modules[]): creates the runner as app->jobs, LISTENs on
+ * 'ra_jobs' and starts claiming once the loop runs. */
 int jobs_init(struct app *app, struct ra_err *err);
+
+/* Drain (SIGTERM): claims nothing more, lets what runs finish, then calls done(data). */
+void jobs_stop(struct app *app, void (*done)(void *), void *data);
 
 /* Registers a handler; max_attempts after which a failing job is parked dead. */
 void jobs_register(struct jobs *jobs, const char *kind, job_handler fn, void *data, int max_attempts);
+/* Registers every kind of a flow's table. */
+void jobs_register_kinds(struct jobs *jobs, const struct config *cfg, const struct job_kind *kinds);
 
 /* Exactly one of these ends a job run.  result (stolen, may be NULL) is stored with the job. */
 void job_done(struct job *job, json_t *result);

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ra/jobs/jobs.h"
+#include "ra/db/db.h"
 
 #define NOOP_MAX_ATTEMPTS 3
 #define EFFECT_MAX_ATTEMPTS 5
@@ -91,10 +91,9 @@ static void effect_run(struct job *job)
 	db_query(job->app->db, sql_effect, 2, params, on_effect, e);
 }
 
-void jobs_builtin_register(struct jobs *jobs, const struct config *cfg)
-{
-	jobs_register(jobs, "noop", noop_run, NULL, NOOP_MAX_ATTEMPTS);
+const struct job_kind jobs_builtin_kinds[] = {
+	{"noop", noop_run, NOOP_MAX_ATTEMPTS, NULL},
 	/* Writes into a table of its own; still nothing a production database needs. */
-	if (cfg_bool(cfg, "jobs.test_kinds"))
-		jobs_register(jobs, "test.effect", effect_run, NULL, EFFECT_MAX_ATTEMPTS);
-}
+	{"test.effect", effect_run, EFFECT_MAX_ATTEMPTS, "jobs.test_kinds"},
+	{NULL, NULL, 0, NULL},
+};

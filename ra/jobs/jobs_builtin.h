@@ -10,10 +10,8 @@
 #ifndef RA_JOBS_BUILTIN_H
 #define RA_JOBS_BUILTIN_H
 
-#include "ra/base/config.h"
+#include "ra/jobs/jobs.h"
 
-struct jobs;
-
-void jobs_builtin_register(struct jobs *jobs, const struct config *cfg);
+extern const struct job_kind jobs_builtin_kinds[];
 
 #endif

@@ -2,6 +2,7 @@
  * http.c - libh2o (libuv build) HTTP/1.1 server with TLS when configured, a route table,
  * JSON replies, request ids, access logs and request metrics; see http.h.
  */
+#include "ra/base/config.h"
 #include "ra/net/http.h"
 
 #include <arpa/inet.h>

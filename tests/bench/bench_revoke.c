@@ -8,7 +8,7 @@
  *
  * --via api: POST BASE/v1/admin/certs/{id}/revoke {"reason", "comment"} with the
  * bearer token (the support desk's endpoint, issue #7).  --via sql: the service's own
- * revocation statement (ca_sql_revoke from ra/ca.c: state change, audit record, ca_revoke
+ * revocation statement (ca_sql_revoke from ra/flows/cert/cert.c: state change, audit record, ca_revoke
  * job in one transaction), for as long as the endpoint does not exist.  Both end in the same
  * ca_revoke job and the same CRL.
  *

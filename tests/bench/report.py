@@ -235,7 +235,7 @@ if levels:
               "lists the serial (polled every 2 ms).  ")
     if via == "sql":
         md.append("**The admin API has no revoke endpoint yet (issue #7)**, so each revocation is the "
-                  "service's own revocation statement (`ca_sql_revoke` in ra/ca.c: state, audit record and "
+                  "service's own revocation statement (`ca_sql_revoke` in ra/flows/cert/cert.c: state, audit record and "
                   "`ca_revoke` job in one transaction) executed directly; from there the path is the "
                   "service's: the job runner picks up the job, ca-bridge records the revocation (fsync) and "
                   "the next CRL request rebuilds and serves it.  The HTTP request of the endpoint is not in "

@@ -16,7 +16,6 @@
 #include "ra/db/db.h"
 #include "tests/lib/rt.h"
 
-void db_pool_free(struct db_pool *p);
 
 static void exec_ok(const char *db, const char *sql)
 {

@@ -23,6 +23,8 @@
 #include <libpq-fe.h>
 
 #include "ra/base/config.h"
+#include "ra/base/vault.h"
+#include "ra/flows/cert/cert.h"
 #include "ra/flows/ident/evidence.h"
 #include "ra/base/secret.h"
 #include "tests/lib/rt.h"
@@ -766,7 +768,7 @@ Test(ident, r11_sms_retries_and_a_rerun_after_a_crash_send_the_same_pin)
 	setenv("RA_EVIDENCE_KEY", EVIDENCE_KEY, 1);
 	cr_assert_eq(config_load(&cfg, NULL, 0, &e), 0, "%s", e.msg);
 	snprintf(aad, sizeof(aad), TPIN_AAD_FMT, id);
-	cr_assert_eq(evidence_seal(&cfg, aad, pin, strlen(pin), &hex, &e), 0, "%s", e.msg);
+	cr_assert_eq(vault_seal(&cfg, aad, pin, strlen(pin), &hex, &e), 0, "%s", e.msg);
 	snprintf(sql, sizeof(sql),
 		 "UPDATE transport_pin_deliveries SET sent_at = NULL, sms_id = NULL, pin_sealed = decode('%s', 'hex');"
 		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
@@ -824,7 +826,7 @@ Test(ident, r11_stored_pin_of_impossible_length_fails_the_job_with_a_named_error
 	setenv("RA_EVIDENCE_KEY", EVIDENCE_KEY, 1);
 	cr_assert_eq(config_load(&cfg, NULL, 0, &e), 0, "%s", e.msg);
 	snprintf(aad, sizeof(aad), TPIN_AAD_FMT, id);
-	cr_assert_eq(evidence_seal(&cfg, aad, bogus, strlen(bogus), &hex, &e), 0, "%s", e.msg);
+	cr_assert_eq(vault_seal(&cfg, aad, bogus, strlen(bogus), &hex, &e), 0, "%s", e.msg);
 	snprintf(sql, sizeof(sql),
 		 "UPDATE transport_pin_deliveries SET sent_at = NULL, sms_id = NULL, pin_sealed = decode('%s', 'hex');"
 		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"

@@ -32,36 +32,36 @@ Test(secret, empty_or_null_secret_matches_nothing)
 }
 
 /* RFC 4231 test case 2 (key "Jefe"), base64 as WooCommerce sends it. */
-Test(secret, woo_signature_known_answer_rfc4231)
+Test(secret, hmac_sha256_b64_known_answer_rfc4231)
 {
 	const char *body = "what do ya want for nothing?";
 	const char *sig = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=";
 
-	cr_expect_eq(woo_signature_ok("Jefe", body, strlen(body), sig), 1);
-	cr_expect_eq(woo_signature_ok("Jeff", body, strlen(body), sig), 0);
-	cr_expect_eq(woo_signature_ok("Jefe", body, strlen(body) - 1, sig), 0);
+	cr_expect_eq(secret_hmac_sha256_b64_ok("Jefe", body, strlen(body), sig), 1);
+	cr_expect_eq(secret_hmac_sha256_b64_ok("Jeff", body, strlen(body), sig), 0);
+	cr_expect_eq(secret_hmac_sha256_b64_ok("Jefe", body, strlen(body) - 1, sig), 0);
 }
 
 /* Signature made with `openssl dgst -sha256 -hmac whsec-test-1 -binary FILE | base64`. */
-Test(secret, woo_signature_over_fixture_bytes_as_received)
+Test(secret, hmac_sha256_b64_over_fixture_bytes_as_received)
 {
 	const char *sig = "0nkspB3ekcItFfxcYqjid1rK2ThkO+xrklV+zc0BqaU=";
 	size_t len;
 	char *body = fixture_read("woocommerce-order-paid.json", &len);
 
-	cr_expect_eq(woo_signature_ok("whsec-test-1", body, len, sig), 1);
+	cr_expect_eq(secret_hmac_sha256_b64_ok("whsec-test-1", body, len, sig), 1);
 	/* any single changed byte, a truncated body, or the wrong secret fail */
 	for (size_t i = 0; i < len; i += 97) {
 		body[i] ^= 0x20;
-		cr_expect_eq(woo_signature_ok("whsec-test-1", body, len, sig), 0, "byte %zu", i);
+		cr_expect_eq(secret_hmac_sha256_b64_ok("whsec-test-1", body, len, sig), 0, "byte %zu", i);
 		body[i] ^= 0x20;
 	}
-	cr_expect_eq(woo_signature_ok("whsec-test-1", body, len - 1, sig), 0);
-	cr_expect_eq(woo_signature_ok("whsec-test-2", body, len, sig), 0);
+	cr_expect_eq(secret_hmac_sha256_b64_ok("whsec-test-1", body, len - 1, sig), 0);
+	cr_expect_eq(secret_hmac_sha256_b64_ok("whsec-test-2", body, len, sig), 0);
 	free(body);
 }
 
-Test(secret, woo_signature_rejects_malformed_headers)
+Test(secret, hmac_sha256_b64_rejects_malformed_headers)
 {
 	const char *body = "what do ya want for nothing?";
 	static const char *const bad[] = {
@@ -73,10 +73,10 @@ Test(secret, woo_signature_rejects_malformed_headers)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_expect_eq(woo_signature_ok("Jefe", body, strlen(body), bad[i]), 0, "%s", bad[i]);
-	cr_expect_eq(woo_signature_ok("Jefe", body, strlen(body), NULL), 0);
-	cr_expect_eq(woo_signature_ok("", body, strlen(body), "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="), 0);
-	cr_expect_eq(woo_signature_ok(NULL, body, strlen(body), "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="), 0);
+		cr_expect_eq(secret_hmac_sha256_b64_ok("Jefe", body, strlen(body), bad[i]), 0, "%s", bad[i]);
+	cr_expect_eq(secret_hmac_sha256_b64_ok("Jefe", body, strlen(body), NULL), 0);
+	cr_expect_eq(secret_hmac_sha256_b64_ok("", body, strlen(body), "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="), 0);
+	cr_expect_eq(secret_hmac_sha256_b64_ok(NULL, body, strlen(body), "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="), 0);
 }
 
 Test(secret, b64_decode_checks_capacity)

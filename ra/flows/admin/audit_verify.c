@@ -3,7 +3,7 @@
  * snapshot, recomputes every hash with OpenSSL and reports the first record that does not
  * fit.  Blocking libpq with a cursor (batches of FETCH_N rows): a CLI command, never the loop.
  */
-#include "ra/db/audit.h"
+#include "ra/flows/admin/audit_verify.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>

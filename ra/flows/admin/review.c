@@ -110,14 +110,15 @@ static int approve(PGconn *c, PGresult *L, const struct config *cfg, const char 
 		const char *p2[] = {db_val(L, 0, L_IDENT), "passed", by};
 		const char *p3[] = {oid, db_val(L, 0, L_IFIRST), db_val(L, 0, L_ILAST), db_val(L, 0, L_IBIRTH)};
 		const char *p4[] = {db_val(L, 0, L_REVIEW), "approved", by, comment};
-		const char *p5[] = {oid, given, sur, country ? country : cfg_str(cfg, "default_country"), ident_id};
+		struct dbtx_stmt issue;
 		const char *p6[] = {actor, "order.review_approved", oid, comment ? comment : "approved after review",
 				    "{\"state\": \"issuing\"}"};
 		PGresult *res = NULL;
 
+		order_issue_stmt(&issue, oid, given, sur, country ? country : cfg_str(cfg, "default_country"), ident_id);
 		if ((rc = exec(c, sql_state, 2, p1, NULL, err)) || (rc = exec(c, sql_ident, 3, p2, NULL, err)) ||
 		    (rc = exec(c, sql_user, 4, p3, NULL, err)) || (rc = exec(c, sql_review, 4, p4, NULL, err)) ||
-		    (rc = exec(c, oissue_sql_certificates, 5, p5, &res, err)))
+		    (rc = exec(c, issue.sql, issue.n, issue.params, &res, err)))
 			return rc;
 		if (PQntuples(res) == 0) {
 			PQclear(res);

@@ -254,6 +254,8 @@ int routes_admin_init(struct app *app, struct ra_err *err)
 	static const char *const methods[] = {"GET", "POST"};
 
 	(void)err;
+	/* before the prefix route, which would shadow /v1/admin/identifications/ */
+	adm_ident_routes(app);
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		http_route(app->http, methods[i], ADM_PREFIX, 1, "admin", dispatch, (void *)methods[i]);
 	/* the same start-up route list as http_route's, for the templates behind the prefix */

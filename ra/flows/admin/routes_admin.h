@@ -3,6 +3,7 @@
 #define RA_ROUTES_ADMIN_H
 
 #include "ra/base/app.h"
+#include "ra/base/err.h"
 
 int routes_admin_init(struct app *app, struct ra_err *err);
 

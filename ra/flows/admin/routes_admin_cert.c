@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/base/config.h"
 #include "ra/flows/cert/cert.h"
 #include "ra/flows/admin/routes_admin_int.h"
 #include "workflows/wf_cert.h"

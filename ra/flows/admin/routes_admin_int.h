@@ -70,6 +70,10 @@ extern const struct adm_route adm_routes_cert[];
 extern const struct adm_route adm_routes_user[];
 extern const struct adm_route adm_routes_misc[];
 
+/* GET /v1/admin/identifications/{order id} (routes_admin_ident.c): its own route, since it
+ * answers with evidence opened under evidence.key and records the reading first. */
+void adm_ident_routes(struct app *app);
+
 /* Replies (and frees ar).  reply is stolen. */
 void adm_reply(struct adm_req *ar, int status, json_t *reply);
 void adm_fail(struct adm_req *ar, const struct ra_err *e);

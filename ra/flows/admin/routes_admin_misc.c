@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ra/db/audit.h"
+#include "ra/flows/admin/audit_verify.h"
 #include "ra/base/pool.h"
 #include "ra/flows/admin/review.h"
 #include "ra/flows/admin/routes_admin_int.h"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/db/db.h"
 #include "ra/base/log.h"
 #include "ra/flows/admin/routes_admin_int.h"
 

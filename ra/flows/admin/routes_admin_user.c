@@ -8,6 +8,7 @@
 
 #include <openssl/rand.h>
 
+#include "ra/base/config.h"
 #include "ra/base/phone.h"
 #include "ra/flows/admin/routes_admin_int.h"
 #include "workflows/wf_cert.h"

@@ -2,6 +2,7 @@
  * ca.c - CA bridge in the service: configuration, CRL and chain routes, issuance and
  * revocation jobs; see ca.h.  Blocking ca-bridge calls run through pool_run.
  */
+#include "ra/db/db.h"
 #include "ra/flows/cert/cert.h"
 
 #include <stdio.h>
@@ -13,6 +14,9 @@
 #include "ra/jobs/jobs.h"
 #include "ra/base/log.h"
 #include "ra/base/pool.h"
+#include "ra/flows/cert/order_issue.h"
+#include "ra/flows/cert/tpin.h"
+#include "ra/flows/cert/usermail.h"
 #include "workflows/wf.h"
 #include "workflows/wf_cert.h"
 
@@ -515,14 +519,19 @@ static void job_ca_revoke(struct job *job)
 
 /* ---- module -------------------------------------------------------------------------- */
 
-int ca_init(struct app *app, struct ra_err *err)
+const struct job_kind cert_job_kinds[] = {
+	{"cert_issue", job_cert_issue, 10, NULL},
+	{"ca_revoke", job_ca_revoke, 20, NULL},
+	{"order_issue", order_issue_run, ORDER_ISSUE_MAX_ATTEMPTS, NULL},
+	{"transport_pin", tpin_run, TPIN_MAX_ATTEMPTS, NULL},
+	{"user_id_mail", usermail_run, USERMAIL_MAX_ATTEMPTS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+int cert_init(struct app *app, struct ra_err *err)
 {
 	http_route(app->http, "GET", "/v1/ca/crl", 0, "ca_crl", route_crl, NULL);
 	http_route(app->http, "GET", "/v1/ca/chain", 0, "ca_chain", route_chain, NULL);
-	if (app->jobs) {
-		jobs_register(app->jobs, "cert_issue", job_cert_issue, NULL, 10);
-		jobs_register(app->jobs, "ca_revoke", job_ca_revoke, NULL, 20);
-	}
 	if (cfg_str(app->cfg, "pkcs11.pin") == NULL) {
 		log_warn("ca.disabled", "reason", "pkcs11.pin not set: no keys, no issuance, no CRL", NULL);
 		return 0;

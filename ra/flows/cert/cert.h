@@ -1,7 +1,9 @@
 /*
- * ca.h - the service's side of the CA bridge: opens ca-bridge from the configuration,
- * serves the CRL and CA chain, and runs the issuance and revocation jobs.  Every ca-bridge
- * call runs on the thread pool (pool_run), never on the loop thread.
+ * cert.h - the certificate flow: the service's side of the CA bridge.  Opens ca-bridge from
+ * the configuration, serves the CRL and CA chain, and runs the issuance and revocation jobs
+ * (cert.c), the certificates of an order (order_issue.c), the TransportPIN (tpin.c) and the
+ * user-ID mail (usermail.c).  Every ca-bridge call runs on the thread pool (pool_run), never
+ * on the loop thread.
  *
  * Job kinds (payload {"certificate_id": "..."}; idempotency keys "<kind>:<id>"):
  *   cert_issue  key on the token, certificate from the CA, stored; enqueues transport_pin.
@@ -12,12 +14,21 @@
  * Whoever wants a certificate inserts a certificates row (state 'requested', ident_id set)
  * and a cert_issue job in one transaction.
  */
-#ifndef RA_CA_H
-#define RA_CA_H
+#ifndef RA_CERT_H
+#define RA_CERT_H
 
 #include "ra/base/app.h"
+#include "ra/base/err.h"
+#include "ra/jobs/jobs.h"
 
-int ca_init(struct app *app, struct ra_err *err);
+/* The AAD that binds a sealed TransportPIN to its certificate (ra/base/vault.h). */
+#define TPIN_AAD_FMT "certificate:%s:transport_pin" /* %s: the certificate id */
+
+/* The server module (server.c modules[]): the CRL and chain routes, the CA bridge. */
+int cert_init(struct app *app, struct ra_err *err);
+
+/* cert_issue, ca_revoke, order_issue, transport_pin, user_id_mail (registered by server.c). */
+extern const struct job_kind cert_job_kinds[];
 
 /* The SQL that records a revocation and enqueues ca_revoke, in one statement:
  * $1 certificate id, $2 reason (RFC 5280 name), $3 actor, $4 comment.  Returns one row

@@ -1,6 +1,6 @@
 /*
- * oissue.c - certificates for an order whose identification passed, and the order_issue job
- * (R17 reuse); see oissue.h.
+ * order_issue.c - certificates for an order whose identification passed, and the order_issue
+ * job (R17 reuse); see order_issue.h.
  */
 #include "ra/flows/cert/order_issue.h"
 
@@ -12,11 +12,10 @@
 #include "ra/base/log.h"
 #include "workflows/wf_order.h"
 
-#define ORDER_ISSUE_MAX_ATTEMPTS 20
 
 /* Variant 2 (R4) carries organisation, its identifier and the function; a seal carries only
  * the organisation (ca-bridge/cab.h).  jsonb_strip_nulls drops what a variant-1 lacks. */
-const char *const oissue_sql_certificates =
+static const char *const sql_certificates =
 	"WITH o AS (SELECT o.id, u.public_id FROM orders o JOIN users u ON u.id = o.user_id"
 	"  WHERE o.id = $1::bigint AND o.state = 'issuing'),"
 	" c AS (INSERT INTO certificates (id, user_id, order_id, class, subject, validity_years, ident_id)"
@@ -38,11 +37,11 @@ const char *const oissue_sql_certificates =
 	"   jsonb_build_object('order_id', $1::text, 'class', c.class, 'ident_id', $5::text) FROM c)"
 	" SELECT id FROM c";
 
-void oissue_stmt(struct dbtx_stmt *st, const char *order_id, const char *given, const char *surname,
+void order_issue_stmt(struct dbtx_stmt *st, const char *order_id, const char *given, const char *surname,
 		 const char *country, const char *ident_id)
 {
 	memset(st, 0, sizeof(*st));
-	st->sql = oissue_sql_certificates;
+	st->sql = sql_certificates;
 	st->n = 5;
 	st->params[0] = order_id;
 	st->params[1] = given;
@@ -156,7 +155,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	memset(st, 0, sizeof(st));
 	st[0] = (struct dbtx_stmt){sql_start, 2, {oi->order_id, ident}, 1};
 	/* R17 allowed reuse only with the exact identified names: the order's spelling is theirs */
-	oissue_stmt(&st[1], oi->order_id, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+	order_issue_stmt(&st[1], oi->order_id, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
 		    country ? country : cfg_str(oi->job->app->cfg, "default_country"), ident);
 	dbtx_run(oi->job->app->db, st, 2, on_committed, oi);
 	return;
@@ -164,7 +163,7 @@ out:
 	free(oi);
 }
 
-static void order_issue_run(struct job *job)
+void order_issue_run(struct job *job)
 {
 	struct oi *oi = calloc(1, sizeof(*oi));
 	json_t *id = json_object_get(job->payload, "order_id");
@@ -184,12 +183,4 @@ static void order_issue_run(struct job *job)
 		const char *p[] = {oi->order_id};
 		db_query(job->app->db, sql_load, 1, p, on_loaded, oi);
 	}
-}
-
-int oissue_init(struct app *app, struct ra_err *err)
-{
-	(void)err;
-	if (app->jobs != NULL)
-		jobs_register(app->jobs, "order_issue", order_issue_run, NULL, ORDER_ISSUE_MAX_ATTEMPTS);
-	return 0;
 }

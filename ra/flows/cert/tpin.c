@@ -16,22 +16,23 @@
  * re-runs from the pending delivery and resends the SAME PIN (the user may get it twice,
  * never two different ones).  After 4 a re-run does nothing.
  */
+#include "ra/flows/cert/tpin.h"
+
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ra/db/dbtx.h"
-#include "ra/flows/ident/evidence.h"
+#include "ra/base/vault.h"
+#include "ra/flows/cert/cert.h"
 #include "ra/net/httpc.h"
-#include "ra/flows/ident/ident.h"
 #include "ra/jobs/jobs.h"
 #include "ra/base/log.h"
 #include "ra/base/pool.h"
 #include "ra/base/secret.h"
 
 #define TPIN_DIGITS 8
-#define TPIN_MAX_ATTEMPTS 30
 #define SMS_TIMEOUT_MS 15000
 
 static const char *sql_load =
@@ -206,7 +207,7 @@ static void work_hash(void *data)
 		return;
 	}
 	snprintf(aad, sizeof(aad), TPIN_AAD_FMT, t->id);
-	t->rc = evidence_seal(t->app->cfg, aad, t->pin, strlen(t->pin), &t->sealed_hex, &t->err);
+	t->rc = vault_seal(t->app->cfg, aad, t->pin, strlen(t->pin), &t->sealed_hex, &t->err);
 }
 
 static void after_hash(void *data)
@@ -277,17 +278,17 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	if (sealed != NULL) {
 		/* a run stored the PIN but did not record the SMS: send the SAME PIN again */
 		snprintf(aad, sizeof(aad), TPIN_AAD_FMT, t->id);
-		if (evidence_open(t->app->cfg, aad, sealed, &pin, &len, &e) == 0 && len >= sizeof(t->pin))
+		if (vault_open(t->app->cfg, aad, sealed, &pin, &len, &e) == 0 && len >= sizeof(t->pin))
 			/* opened fine but is no PIN of ours: a retry would open the same bytes */
 			ra_err_set(&e, RA_E_INTERNAL, "tpin_sealed", "stored TransportPIN is %zu bytes long", len);
 		if (e.code != 0) {
 			if (pin)
-				evidence_text_free(pin, len);
+				vault_text_free(pin, len);
 			fail(t, e.code == RA_E_CONFIG, e.code, e.field, e.msg);
 			return;
 		}
 		memcpy(t->pin, pin, len + 1);
-		evidence_text_free(pin, len);
+		vault_text_free(pin, len);
 		send_sms(t);
 		return;
 	}
@@ -299,7 +300,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		fail(t, 1, RA_E_INTERNAL, "", "cannot queue work");
 }
 
-static void tpin_run(struct job *job)
+void tpin_run(struct job *job)
 {
 	struct tpin *t = calloc(1, sizeof(*t));
 	const char *id = json_string_value(json_object_get(job->payload, "certificate_id"));
@@ -317,11 +318,4 @@ static void tpin_run(struct job *job)
 		const char *p[] = {t->id};
 		db_query(t->app->db, sql_load, 1, p, on_loaded, t);
 	}
-}
-
-int tpin_init(struct app *app, struct ra_err *err)
-{
-	(void)err;
-	jobs_register(app->jobs, "transport_pin", tpin_run, NULL, TPIN_MAX_ATTEMPTS);
-	return 0;
 }

@@ -5,16 +5,17 @@
  * that finds the record sends nothing.  A crash between the SMTP server's 250 and the record
  * can send the mail twice: at-least-once is what SMTP allows (as for the invitation).
  */
+#include "ra/flows/cert/usermail.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/db/db.h"
 #include "ra/net/httpc.h"
-#include "ra/flows/ident/ident.h"
 #include "ra/jobs/jobs.h"
 #include "ra/base/log.h"
 
-#define USERMAIL_MAX_ATTEMPTS 50
 #define MAIL_TIMEOUT_MS 30000
 
 static const char *sql_load =
@@ -142,7 +143,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		fail(m, 1, RA_E_UNAVAILABLE, "mail client unavailable");
 }
 
-static void usermail_run(struct job *job)
+void usermail_run(struct job *job)
 {
 	struct um *m = calloc(1, sizeof(*m));
 	json_t *id = json_object_get(job->payload, "order_id");
@@ -160,11 +161,4 @@ static void usermail_run(struct job *job)
 		const char *p[] = {m->order_id, m->key};
 		db_query(job->app->db, sql_load, 2, p, on_loaded, m);
 	}
-}
-
-int usermail_init(struct app *app, struct ra_err *err)
-{
-	(void)err;
-	jobs_register(app->jobs, "user_id_mail", usermail_run, NULL, USERMAIL_MAX_ATTEMPTS);
-	return 0;
 }

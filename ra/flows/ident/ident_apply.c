@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/base/vault.h"
 #include "ra/flows/ident/evidence.h"
-#include "ra/flows/ident/ident_int.h"
+#include "ra/flows/ident/ident_apply.h"
+#include "ra/flows/ident/ident_run.h"
 #include "ra/base/log.h"
 #include "ra/flows/cert/order_issue.h"
 #include "ra/flows/intake/quota.h"
@@ -125,7 +127,7 @@ static int prepare(struct apply *a, struct ra_err *err)
 	text = evidence_json(r->id, "idnow");
 	if (text == NULL)
 		return ra_err_set(err, RA_E_NOMEM, "", "out of memory");
-	rc = evidence_seal(r->app->cfg, aad, text, strlen(text), &a->evidence_hex, err);
+	rc = vault_seal(r->app->cfg, aad, text, strlen(text), &a->evidence_hex, err);
 	free(text);
 	if (rc != 0)
 		return rc;
@@ -191,7 +193,7 @@ void ident_apply(struct ident_run *r)
 		st[n++] = (struct dbtx_stmt){sql_user, 4, {r->order_id, id->user.firstname.value, id->user.lastname.value,
 							   id->user.birthday.value}, 0};
 		/* R7: the names matched exactly, so the certificate carries the order's spelling */
-		oissue_stmt(&st[n++], r->order_id, r->first, r->last, country, id->ident_id);
+		order_issue_stmt(&st[n++], r->order_id, r->first, r->last, country, id->ident_id);
 		break;
 	case IDENT_REVIEW:
 		st[n++] = (struct dbtx_stmt){sql_review, 2, {r->order_id, r->d.why}, 1};

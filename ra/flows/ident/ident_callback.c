@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/base/config.h"
+#include "ra/db/db.h"
 #include "ra/net/http.h"
 #include "ra/flows/ident/ident.h"
 #include "ra/base/log.h"
-#include "ra/flows/cert/order_issue.h"
+#include "ra/flows/ident/invite.h"
 #include "ra/base/seal.h"
 #include "ra/base/secret.h"
 
@@ -229,7 +231,6 @@ static void route_idnow(struct http_req *hr)
 int ident_init(struct app *app, struct ra_err *err)
 {
 	http_route(app->http, "POST", "/v1/ident/idnow", 0, "ident_idnow", route_idnow, NULL);
-	ident_admin_routes(app);
 	if (cfg_str(app->cfg, "evidence.key") != NULL) {
 		uint8_t key[SEAL_KEY_LEN];
 		int rc = seal_key_parse(cfg_str(app->cfg, "evidence.key"), "evidence.key", key, err);
@@ -241,12 +242,13 @@ int ident_init(struct app *app, struct ra_err *err)
 	}
 	if (cfg_str(app->cfg, "ident.callback_secret") == NULL)
 		log_warn("ident.no_callback_secret", "message", "ident.callback_secret unset: every callback gets 401", NULL);
-	if (app->jobs == NULL)
-		return 0;
-	if (app->httpc == NULL)
-		return ra_err_set(err, RA_E_INTERNAL, "", "no HTTP client for the ident provider");
-	ident_job_register(app);
-	if (oissue_init(app, err) != 0 || tpin_init(app, err) != 0 || usermail_init(app, err) != 0)
-		return -1;
+	if (app->httpc == NULL) /* server.c creates it before the modules */
+		return ra_err_set(err, RA_E_INTERNAL, "", "no HTTP/SMTP client for the ident provider");
 	return 0;
 }
+
+const struct job_kind ident_job_kinds[] = {
+	{"ident_invite", invite_run, INVITE_MAX_ATTEMPTS, NULL},
+	{"ident_result", ident_result_run, IDENT_RESULT_MAX_ATTEMPTS, NULL},
+	{NULL, NULL, 0, NULL},
+};

@@ -2,6 +2,7 @@
  * ident_fetch.c - calls to the IDnow-style provider API: log in, then one request with the
  * login token; see ident_fetch.h.
  */
+#include "ra/base/config.h"
 #include "ra/flows/ident/ident_fetch.h"
 
 #include <jansson.h>

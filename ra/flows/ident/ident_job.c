@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/db/db.h"
 #include "ra/flows/ident/ident.h"
 #include "ra/flows/ident/ident_fetch.h"
-#include "ra/flows/ident/ident_int.h"
+#include "ra/flows/ident/ident_apply.h"
+#include "ra/flows/ident/ident_run.h"
 #include "ra/base/log.h"
 #include "workflows/wf_order.h"
 
@@ -24,30 +26,6 @@ static const char *sql_load =
 	" coalesce((SELECT max(validity_years) FROM cert_requests r WHERE r.order_id = o.id), 0),"
 	" (SELECT min(class) FROM cert_requests r WHERE r.order_id = o.id)"
 	" FROM orders o WHERE o.id = $1::bigint";
-
-void ident_run_free(struct ident_run *r)
-{
-	if (r == NULL)
-		return;
-	free(r->first);
-	free(r->last);
-	idnow_ident_free(r->id);
-	free(r);
-}
-
-void ident_run_done(struct ident_run *r, json_t *result)
-{
-	job_done(r->job, result);
-	ident_run_free(r);
-}
-
-void ident_run_fail(struct ident_run *r, int retryable, const struct ra_err *err)
-{
-	log_warn("ident.job_failed", "order", r->order_id, "tx", r->tx, "message", err->msg, "retry",
-		 retryable ? "yes" : "no", NULL);
-	job_fail(r->job, err, retryable);
-	ident_run_free(r);
-}
 
 static void failf(struct ident_run *r, int retryable, int code, const char *field, const char *msg)
 {
@@ -179,7 +157,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	ident_fetch(r->app, r->tx, on_fetched, r);
 }
 
-static void ident_result_run(struct job *job)
+void ident_result_run(struct job *job)
 {
 	struct ident_run *r = calloc(1, sizeof(*r));
 	json_t *oid = json_object_get(job->payload, "order_id");
@@ -201,9 +179,4 @@ static void ident_result_run(struct job *job)
 		const char *p[] = {r->order_id, r->tx};
 		db_query(r->app->db, sql_load, 2, p, on_loaded, r);
 	}
-}
-
-void ident_job_register(struct app *app)
-{
-	jobs_register(app->jobs, "ident_result", ident_result_run, NULL, IDENT_RESULT_MAX_ATTEMPTS);
 }

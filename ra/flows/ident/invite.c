@@ -294,7 +294,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	start_ident(v);
 }
 
-static void invite_run(struct job *job)
+void invite_run(struct job *job)
 {
 	struct invite *v = calloc(1, sizeof(*v));
 	json_t *id = json_object_get(job->payload, "order_id");
@@ -315,16 +315,4 @@ static void invite_run(struct job *job)
 		const char *p[] = {v->order_id};
 		db_query(v->app->db, sql_load, 1, p, on_loaded, v);
 	}
-}
-
-int invite_init(struct app *app, struct ra_err *err)
-{
-	if (app->jobs == NULL) {
-		log_warn("invite.no_runner", "message", "job runner not started: invitations wait in the jobs table", NULL);
-		return 0;
-	}
-	if (app->httpc == NULL) /* server.c creates it before the modules */
-		return ra_err_set(err, RA_E_INTERNAL, "", "no HTTP/SMTP client for the invitations");
-	jobs_register(app->jobs, "ident_invite", invite_run, NULL, INVITE_MAX_ATTEMPTS);
-	return 0;
 }

@@ -14,12 +14,10 @@
 #ifndef RA_INVITE_H
 #define RA_INVITE_H
 
-#include "ra/base/app.h"
-#include "ra/base/err.h"
+#include "ra/jobs/jobs.h"
 
 #define INVITE_MAX_ATTEMPTS 50 /* with jobs.backoff_max_ms of an hour: about two days */
 
-/* Registers the job kind (when the runner is up; without it, invitations wait in the table). */
-int invite_init(struct app *app, struct ra_err *err);
+void invite_run(struct job *job);
 
 #endif

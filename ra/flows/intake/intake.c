@@ -7,14 +7,16 @@
  * ignored) is recognised first; every other request must carry a valid signature over the
  * raw body bytes before a single byte of it is parsed.
  */
+#include "ra/base/config.h"
 #include "ra/flows/intake/intake.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ra/flows/intake/intake_int.h"
-#include "ra/flows/ident/invite.h"
+#include "ra/flows/intake/intake_reject.h"
+#include "ra/flows/intake/intake_req.h"
+#include "ra/flows/intake/intake_tx.h"
 #include "ra/base/log.h"
 #include "ra/base/secret.h"
 
@@ -41,28 +43,6 @@ static void reply_result(struct http_req *hr, const char *result, const char *wh
 	if (why)
 		json_object_set_new(o, "reason", json_string(why));
 	http_reply_json(hr, 200, o);
-}
-
-void intake_req_free(struct intake_req *r)
-{
-	if (r == NULL)
-		return;
-	woo_order_free(r->o);
-	free(r->prod);
-	free(r->contract_org);
-	free(r->contract_org_id);
-	free(r);
-}
-
-void intake_fail(struct intake_req *r, const struct ra_err *err)
-{
-	char code[8];
-
-	snprintf(code, sizeof(code), "%d", http_status_for(err->code));
-	log_warn("intake.refused", "rid", r->hr->rid, "shop_order", r->shop_id, "status", code, "field", err->field,
-		 "message", err->msg, NULL);
-	http_reply_error(r->hr, err);
-	intake_req_free(r);
 }
 
 static int kind_of(enum woo_status s, enum intake_kind *k)
@@ -204,5 +184,5 @@ int intake_init(struct app *app, struct ra_err *err)
 			 NULL);
 	http_route(app->http, "POST", "/v1/shop/woocommerce", 0, "shop_woocommerce", woocommerce, in);
 	/* `in` lives as long as the process: the route table holds it. */
-	return invite_init(app, err);
+	return 0;
 }

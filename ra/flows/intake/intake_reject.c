@@ -7,7 +7,8 @@
  */
 #include <stdlib.h>
 
-#include "ra/flows/intake/intake_int.h"
+#include "ra/flows/intake/intake_reject.h"
+#include "ra/flows/intake/intake_req.h"
 #include "ra/base/log.h"
 
 struct reject {

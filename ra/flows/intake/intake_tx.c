@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ra/flows/intake/intake_int.h"
+#include "ra/base/config.h"
+#include "ra/flows/intake/intake_reject.h"
+#include "ra/flows/intake/intake_req.h"
+#include "ra/flows/intake/intake_tx.h"
 #include "ra/base/log.h"
 #include "ra/base/names.h"
 #include "workflows/wf_order.h"

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "ra/base/jsonbody.h"
+#include "ra/base/secret.h"
 
 static const char *const status_names[] = {
 	[WOO_PENDING] = "pending",     [WOO_PROCESSING] = "processing",
@@ -343,4 +344,9 @@ int woo_is_ping(const char *content_type, const char *body, size_t len)
 		if (!isdigit((unsigned char)body[i]))
 			return 0;
 	return 1;
+}
+
+int woo_signature_ok(const char *secret, const void *body, size_t len, const char *sig_b64)
+{
+	return secret_hmac_sha256_b64_ok(secret, body, len, sig_b64);
 }

@@ -72,6 +72,10 @@ void woo_order_free(struct woo_order *o);
  */
 int woo_is_ping(const char *content_type, const char *body, size_t len);
 
+/* 1 when sig_b64 (the X-WC-Webhook-Signature header) is base64(HMAC-SHA256(body, secret))
+ * over the body bytes exactly as received, compared in constant time; else 0. */
+int woo_signature_ok(const char *secret, const void *body, size_t len, const char *sig_b64);
+
 /* "processing", ... for a status; NULL for WOO_OTHER. */
 const char *woo_status_str(enum woo_status s);
 /* 1 when the order is paid (processing, completed): only then is an RA order created. */

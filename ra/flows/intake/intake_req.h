@@ -1,9 +1,10 @@
 /*
- * intake_priv.h - what intake.c (the HTTP handler), intake_tx.c (the order transaction) and
- * intake_reject.c (recording refused orders) share.  Not for other modules.
+ * intake_req.h - one webhook delivery on its way through intake: the request context that
+ * intake.c (the HTTP handler) fills, intake_tx.c (the order transaction) and intake_reject.c
+ * (recording refused orders) carry on, and the one place that frees it.  Not for other modules.
  */
-#ifndef RA_INTAKE_PRIV_H
-#define RA_INTAKE_PRIV_H
+#ifndef RA_INTAKE_REQ_H
+#define RA_INTAKE_REQ_H
 
 #include "ra/flows/intake/catalog.h"
 #include "ra/db/db.h"
@@ -60,16 +61,10 @@ struct intake_req {
 	const char *result; /* "created", "unchanged", "cancelled", ... for the reply */
 };
 
+/* Frees r and what it owns; NULL is fine. */
 void intake_req_free(struct intake_req *r);
 
-/* Runs the order transaction and replies (intake_tx.c). */
-void intake_tx_start(struct intake_req *r);
-
-/* Records a refused delivery for support (intake_rejections, audited once per order and
- * reason), then replies with err (intake_reject.c).  reason: "unknown_sku", ... */
-void intake_reject(struct intake_req *r, const char *reason, const struct ra_err *err);
-
-/* Replies with err and frees r. */
+/* Replies with err (logged without secrets) and frees r. */
 void intake_fail(struct intake_req *r, const struct ra_err *err);
 
 #endif

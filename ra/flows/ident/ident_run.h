@@ -1,9 +1,10 @@
 /*
- * ident_priv.h - what the ident_result job (ident_job.c) hands to the transaction that
- * stores its decision (ident_apply.c).  Internal to the identification module.
+ * ident_run.h - one run of the ident_result job: the context that the job (ident_job.c)
+ * fills and hands to the transaction that stores its decision (ident_apply.c), and the one
+ * place that ends and frees it (ident_run.c).  Internal to the identification flow.
  */
-#ifndef RA_IDENT_PRIV_H
-#define RA_IDENT_PRIV_H
+#ifndef RA_IDENT_RUN_H
+#define RA_IDENT_RUN_H
 
 #include "ra/flows/ident/ident_decide.h"
 #include "ra/flows/ident/idnow.h"
@@ -28,8 +29,5 @@ void ident_run_free(struct ident_run *r);
 /* Ends the run with job_done / job_fail and frees it. */
 void ident_run_done(struct ident_run *r, json_t *result);
 void ident_run_fail(struct ident_run *r, int retryable, const struct ra_err *err);
-
-/* Stores the decision, its evidence and its effects in one transaction, then ends the run. */
-void ident_apply(struct ident_run *r);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * ident_admin.c - GET /v1/admin/identifications/{order id}: the identification evidence of an
+ * routes_admin_ident.c - GET /v1/admin/identifications/{order id}: the identification evidence of an
  * order for support (R18), opened with evidence.key.  Reading evidence is itself recorded in
  * the audit log (R16: who looked at whose identity documents), before the answer is sent.
  */
@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/db/db.h"
 #include "ra/flows/admin/admin.h"
+#include "ra/flows/admin/routes_admin_int.h"
+#include "ra/base/vault.h"
 #include "ra/flows/ident/evidence.h"
 #include "ra/net/http.h"
-#include "ra/flows/ident/ident.h"
 
 static const char *sql_list =
 	"WITH a AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
@@ -39,9 +41,9 @@ static json_t *row_json(const struct config *cfg, PGresult *res, int i)
 		json_object_set_new(o, cols[c], v ? json_string(v) : json_null());
 	}
 	snprintf(aad, sizeof(aad), EVIDENCE_AAD_FMT, PQgetvalue(res, i, 0));
-	if (evidence_open(cfg, aad, PQgetvalue(res, i, 12), &text, &len, &e) == 0) {
+	if (vault_open(cfg, aad, PQgetvalue(res, i, 12), &text, &len, &e) == 0) {
 		ev = json_loadb(text, len, 0, NULL);
-		evidence_text_free(text, len);
+		vault_text_free(text, len);
 	}
 	json_object_set_new(o, "evidence", ev ? ev : json_pack("{s:s}", "error", e.msg));
 	json_object_set_new(o, "retain_until", json_string(PQgetvalue(res, i, 13)));
@@ -97,7 +99,7 @@ static void route(struct http_req *hr)
 	admin_authorize(hr, "support", authorised, NULL);
 }
 
-void ident_admin_routes(struct app *app)
+void adm_ident_routes(struct app *app)
 {
 	http_route(app->http, "GET", "/v1/admin/identifications/", 1, "admin_identifications", route, NULL);
 }
