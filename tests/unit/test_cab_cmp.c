@@ -266,8 +266,12 @@ static int crl_reason(X509_CRL *crl, const char *serial_hex)
 		X509_REVOKED *r = sk_X509_REVOKED_value(revs, i);
 		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), NULL);
 		char *hex = BN_bn2hex(bn);
-		int match = strcmp(hex, serial_hex) == 0, code = -1;
+		const char *h = hex;
+		int match, code = -1;
 
+		while (*h == '0' && h[1])
+			h++; /* BN_bn2hex pads to whole bytes; serial_hex has no leading zeros */
+		match = strcmp(h, serial_hex) == 0;
 		OPENSSL_free(hex);
 		BN_free(bn);
 		if (!match)
