@@ -29,7 +29,10 @@ LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lphonenumber -lunist
 LDFLAGS  += $(SANFLAGS)
 
 WF_SRC   := $(wildcard workflows/*.c)
-CAB_SRC  := $(filter-out ca-bridge/main.c,$(wildcard ca-bridge/*.c))
+# ca-bridge/ (docs/ca-bridge.md): the shared top level and the two back-ends make libcab.a;
+# srv/ is the ca-bridge program only.
+CAB_SRC  := $(wildcard ca-bridge/*.c ca-bridge/local/*.c ca-bridge/cmp/*.c)
+CAB_SRV_SRC := $(wildcard ca-bridge/srv/*.c)
 # ra/ in layers (docs/architecture.md): base, net, db, jobs, flows/<flow>, and the
 # composition root (main.c, server.c, ops.c).  ractl links ra/base only.
 BASE_SRC := $(wildcard ra/base/*.c) $(wildcard ra/base/*.cc)
@@ -41,7 +44,7 @@ INTEG    := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integ
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(filter %.c,$(1))) $(patsubst %.cc,$(B)/obj/%.o,$(filter %.cc,$(1)))
 
-PROGS := $(B)/ra $(B)/ractl $(if $(wildcard ca-bridge/main.c),$(B)/ca-bridge)
+PROGS := $(B)/ra $(B)/ractl $(if $(CAB_SRV_SRC),$(B)/ca-bridge)
 
 .PHONY: all test run stop bench deps clean tests format check
 all: $(PROGS)
@@ -78,7 +81,7 @@ $(B)/ra: $(B)/obj/ra/main.o $(LIBS)
 # the CLI talks to the admin API only: libcurl, Jansson and ra/base, nothing of the service
 $(B)/ractl: $(call obj,$(CTL_SRC)) $(B)/libbase.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/ca-bridge: $(B)/obj/ca-bridge/main.o $(B)/libcab.a
+$(B)/ca-bridge: $(call obj,$(CAB_SRV_SRC)) $(B)/libcab.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libts.a $(LIBS)
@@ -124,7 +127,7 @@ check:
 	@$(CPPCHECK) ra ca-bridge workflows && echo "cppcheck: 0 findings"
 
 format:
-	clang-format -i $(WF_SRC) $(CAB_SRC) $(BASE_SRC) $(RA_SRC) $(CTL_SRC) ra/main.c
+	clang-format -i $(WF_SRC) $(CAB_SRC) $(CAB_SRV_SRC) $(BASE_SRC) $(RA_SRC) $(CTL_SRC) ra/main.c
 
 clean:
 	rm -rf build

@@ -215,6 +215,55 @@ Test(cab_open, cmp_backend_config_keys_named)
 	cr_expect_null(strstr(err.msg, "s3cret"), "the secret leaked into: %s", err.msg);
 }
 
+/* The back-end is picked once, by name: an unknown one is refused; "cmp" needs the token (its
+ * keys are made here), "local" (also the default) can do without one, as the ca-bridge server. */
+Test(cab_open, backend_chosen_by_name_cmp_needs_the_token)
+{
+	struct cab_err err;
+	struct cab *cab;
+
+	t.cfg.backend = "acme";
+	cr_expect_null(cab_open(&t.cfg, &err));
+	cr_expect_eq(err.code, CAB_E_INVALID);
+	cr_expect_str_eq(err.field, "ca.backend");
+	t.cfg.backend = "cmp";
+	t.cfg.pkcs11_module = NULL;
+	cr_expect_null(cab_open(&t.cfg, &err));
+	cr_expect_eq(err.code, CAB_E_INVALID);
+	cr_expect_str_eq(err.field, "pkcs11.module");
+	t.cfg.backend = NULL;
+	cab = cab_open(&t.cfg, &err);
+	cr_expect_not_null(cab, "local without a token: %s", err.msg);
+	cab_close(cab);
+}
+
+/* A back-end that fails half-way through opening is reported with the field; what it made
+ * until then (token session, parsed URL) is freed, which LeakSanitizer sees. */
+Test(cab_open, failed_open_of_either_backend_leaves_nothing)
+{
+	struct cab_err err;
+	char file[400];
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/not-a-dir", t.dir);
+	f = fopen(file, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	t.cfg.ca_dir = file; /* local: the CA's directory cannot be made */
+	cr_expect_null(cab_open(&t.cfg, &err));
+	cr_expect_eq(err.code, CAB_E_IO, "%s", err.msg);
+	cr_expect_str_eq(err.field, "ca.dir");
+	t.cfg.ca_dir = t.ca_dir; /* cmp: the URL is parsed, then the trust anchors are missing */
+	t.cfg.backend = "cmp";
+	t.cfg.cmp_url = "http://127.0.0.1:1/cmp";
+	t.cfg.cmp_trusted = file;
+	t.cfg.cmp_secret = "s3cret";
+	t.cfg.cmp_reference = "ra";
+	cr_expect_null(cab_open(&t.cfg, &err));
+	cr_expect_eq(err.code, CAB_E_INVALID, "%s", err.msg);
+	cr_expect_str_eq(err.field, "cmp.trusted");
+}
+
 Test(cab_open, missing_config_key_is_named)
 {
 	struct cab_err err;

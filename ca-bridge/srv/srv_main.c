@@ -1,5 +1,5 @@
 /*
- * main.c - the ca-bridge program: the local CA (ca-bridge/, backend "local") served over CMP,
+ * srv_main.c - the ca-bridge program: the local CA (backend "local") served over CMP,
  * so the CA key can live in another process, user or host than the internet-facing ra
  * (ra with ca.backend=cmp points at it).  See docs/ca-bridge.md "The ca-bridge server".
  *
@@ -14,7 +14,8 @@
  * prints "ca-bridge: listening on HOST:PORT" on stdout (--listen HOST:0 picks a free port).
  * SIGTERM/SIGINT: finish the requests in flight, close the CA, exit 0.
  */
-#include "ca-bridge/srv.h"
+#include "ca-bridge/srv/srv_int.h"
+#include "ca-bridge/cab_int.h" /* cab_read_file */
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -87,6 +88,24 @@ static EVP_PKEY *load_key(const char *path)
 	if (f != NULL)
 		fclose(f);
 	return k;
+}
+
+/* The CA certificate, from the CA's chain (the local CA's is that one certificate). */
+static X509 *ca_cert_of(struct cab *cab)
+{
+	struct cab_err err = { 0 };
+	char *pem = NULL;
+	BIO *mem;
+	X509 *x = NULL;
+
+	if (cab_chain_pem(cab, &pem, &err) != 0)
+		return NULL;
+	mem = BIO_new_mem_buf(pem, -1);
+	if (mem != NULL)
+		x = PEM_read_bio_X509(mem, NULL, NULL, NULL);
+	BIO_free(mem);
+	free(pem);
+	return x;
 }
 
 static X509_STORE *load_store(const char *path)
@@ -204,6 +223,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ca-bridge: cannot open the CA: %s%s%s\n", err.field, err.field[0] ? ": " : "", err.msg);
 		goto out;
 	}
+	s.ca_cert = ca_cert_of(s.cab);
+	if (s.ca_cert == NULL) {
+		fprintf(stderr, "ca-bridge: cannot read the CA certificate\n");
+		goto out;
+	}
 	if (cab_srv_listen(o.listen, &lfd, bound, sizeof(bound)) != 0) {
 		fprintf(stderr, "ca-bridge: cannot listen on %s\n", o.listen);
 		goto out;
@@ -222,6 +246,7 @@ int main(int argc, char **argv)
 out:
 	if (lfd >= 0)
 		close(lfd);
+	X509_free(s.ca_cert);
 	cab_close(s.cab);
 	OPENSSL_clear_free(s.secret, s.secret_len);
 	X509_free(s.cert);

@@ -8,7 +8,7 @@
  *   ca_dir/issued/<id>.der   the certificate the CA returned for request id
  *   ca_dir/serial/<SERIAL>   the request id of the certificate with that serial
  */
-#include "ca-bridge/cmp_int.h"
+#include "ca-bridge/cmp/cmp_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cab_rec_open(const char *ca_dir, struct cab_err *err)
+int cab_cmp_rec_open(const char *ca_dir, struct cab_err *err)
 {
 	static const char *const sub[] = { "", "/txid", "/issued", "/serial" };
 	char path[4096];
@@ -62,7 +62,7 @@ static int sync_dir(const char *dir)
 	return rc;
 }
 
-int cab_rec_lock(const char *ca_dir, const char *id, unsigned char txid[16], int *fd, struct cab_err *err)
+int cab_cmp_rec_lock(const char *ca_dir, const char *id, unsigned char txid[16], int *fd, struct cab_err *err)
 {
 	char path[4096], hex[40] = "";
 	ssize_t n;
@@ -78,7 +78,7 @@ int cab_rec_lock(const char *ca_dir, const char *id, unsigned char txid[16], int
 		return 0;
 	/* first attempt (or a torn write that never reached the CA): a new transaction */
 	if (RAND_bytes(txid, 16) != 1) {
-		cab_rec_unlock(*fd);
+		cab_cmp_rec_unlock(*fd);
 		return cab_err_set(err, CAB_E_CA, "", "no random bytes for a transactionID");
 	}
 	cab_hex(txid, 16, hex);
@@ -91,11 +91,11 @@ int cab_rec_lock(const char *ca_dir, const char *id, unsigned char txid[16], int
 	return 0;
 fail:
 	cab_err_set(err, CAB_E_IO, "ca.dir", "cannot record the transaction of %s: %s", id, strerror(errno));
-	cab_rec_unlock(*fd);
+	cab_cmp_rec_unlock(*fd);
 	return CAB_E_IO;
 }
 
-void cab_rec_unlock(int fd)
+void cab_cmp_rec_unlock(int fd)
 {
 	if (fd < 0)
 		return;
@@ -103,7 +103,7 @@ void cab_rec_unlock(int fd)
 	close(fd);
 }
 
-int cab_rec_cert(const char *ca_dir, const char *id, struct cab_cert *out, struct cab_err *err)
+int cab_cmp_rec_cert(const char *ca_dir, const char *id, struct cab_cert *out, struct cab_err *err)
 {
 	char path[4096];
 	unsigned char *der = NULL;
@@ -120,7 +120,7 @@ int cab_rec_cert(const char *ca_dir, const char *id, struct cab_cert *out, struc
 	free(der);
 	/* a crash after the certificate, before its serial entry: add the entry now */
 	if (rc == 0)
-		rc = cab_rec_store(ca_dir, id, out, err);
+		rc = cab_cmp_rec_store(ca_dir, id, out, err);
 	if (rc != 0) {
 		cab_cert_free(out);
 		return rc;
@@ -128,7 +128,7 @@ int cab_rec_cert(const char *ca_dir, const char *id, struct cab_cert *out, struc
 	return 1;
 }
 
-int cab_rec_store(const char *ca_dir, const char *id, const struct cab_cert *c, struct cab_err *err)
+int cab_cmp_rec_store(const char *ca_dir, const char *id, const struct cab_cert *c, struct cab_err *err)
 {
 	char dir[4096], name[128], line[80], path[4300];
 	struct stat st;
@@ -147,7 +147,7 @@ int cab_rec_store(const char *ca_dir, const char *id, const struct cab_cert *c, 
 	return cab_write_atomic(dir, c->serial_hex, line, strlen(line), 0644, err);
 }
 
-int cab_rec_by_serial(const char *ca_dir, const char *serial, X509 **cert, struct cab_err *err)
+int cab_cmp_rec_by_serial(const char *ca_dir, const char *serial, X509 **cert, struct cab_err *err)
 {
 	char path[4096], id[80];
 	unsigned char *data = NULL;

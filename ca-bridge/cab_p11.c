@@ -1,5 +1,5 @@
 /*
- * p11.c - the PKCS#11 token: load the module (dlopen), find the token by its label, log in,
+ * cab_p11.c - the PKCS#11 token: load the module (dlopen), find the token by its label, log in,
  * generate subscriber key pairs (R2) and sign digests with them.
  *
  * Thread-safety: the module is initialised with CKF_OS_LOCKING_OK and every call opens its

@@ -1,18 +1,18 @@
 /*
- * revoke.c - revocation by the local CA (R14): RFC 5280 reasons, final, durable.
+ * local_revoke.c - revocation by the local CA (R14): RFC 5280 reasons, final, durable.
  *
  * A revocation is one fsync'd line in ca_dir/revoked.log, taken under the CA lock after the
  * index has caught up with every process's lines; so a second revocation of the same serial
  * is seen and refused (CAB_E_ALREADY_REVOKED) and the first one stands unchanged.  Each entry
  * is encoded for the CRL once, here, so building a CRL never re-encodes old entries.
  */
-#include "ca-bridge/cab_int.h"
+#include "ca-bridge/local/local_int.h"
 
 #include <openssl/bn.h>
 #include <stdio.h>
 #include <string.h>
 
-int cab_revoked_entry_add(struct cab *cab, const struct cab_entry *e, struct cab_err *err)
+int cab_local_entry_add(struct cab_local *l, const struct cab_local_entry *e, struct cab_err *err)
 {
 	X509_REVOKED *rev = X509_REVOKED_new();
 	BIGNUM *bn = NULL;
@@ -34,9 +34,9 @@ int cab_revoked_entry_add(struct cab *cab, const struct cab_entry *e, struct cab
 			goto out;
 	}
 	n = i2d_X509_REVOKED(rev, &der);
-	if (n <= 0 || cab_buf_put(&cab->revoked_der, der, (size_t)n) != 0)
+	if (n <= 0 || cab_buf_put(&l->revoked_der, der, (size_t)n) != 0)
 		goto out;
-	cab->revoked_count++;
+	l->revoked_count++;
 	rc = 0;
 out:
 	if (rc != 0)
@@ -50,26 +50,19 @@ out:
 	return rc;
 }
 
-int cab_revoke(struct cab *cab, const char *serial_hex, enum cab_reason reason, time_t when,
-	       struct cab_err *err)
+int cab_local_revoke(struct cab *cab, const char *serial, enum cab_reason reason, time_t when,
+		     struct cab_err *err)
 {
-	char serial[48], line[128];
-	struct cab_entry *e;
+	struct cab_local *l = cab_local_of(cab);
+	struct cab_local_entry *e;
+	char line[128];
 	int rc;
 
-	if (cab == NULL)
-		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
-	if (cab_serial_canon(serial_hex, serial) != 0)
-		return cab_err_set(err, CAB_E_INVALID, "serial", "serial must be 1..40 hex digits");
-	if (cab_reason_name(reason) == NULL)
-		return cab_err_set(err, CAB_E_INVALID, "reason", "not an RFC 5280 reason this CA uses");
-	if (cab->cmp != NULL)
-		return cab_cmp_revoke(cab, serial, reason, err); /* the CA sets the time */
 	if (when == 0)
 		when = time(NULL);
-	if ((rc = cab_state_lock(cab, err)) != 0)
+	if ((rc = cab_local_lock(l, err)) != 0)
 		return rc;
-	e = cab_index_get(&cab->index, serial);
+	e = cab_local_index_get(&l->index, serial);
 	if (e == NULL) {
 		rc = cab_err_set(err, CAB_E_NOTFOUND, "serial", "no certificate with serial %s", serial);
 		goto out;
@@ -81,15 +74,15 @@ int cab_revoke(struct cab *cab, const char *serial_hex, enum cab_reason reason, 
 		goto out;
 	}
 	snprintf(line, sizeof(line), "%s %d %lld\n", serial, (int)reason, (long long)when);
-	if ((rc = cab_append_line(cab->revoked_fd, line, err)) != 0)
+	if ((rc = cab_local_append_line(l->revoked_fd, line, err)) != 0)
 		goto out;
-	cab->revoked_off += (off_t)strlen(line);
+	l->revoked_off += (off_t)strlen(line);
 	e->revoked = 1;
 	e->reason = (int)reason;
 	e->when = when;
-	cab->crl_dirty = 1;
-	rc = cab_revoked_entry_add(cab, e, err);
+	l->crl_dirty = 1;
+	rc = cab_local_entry_add(l, e, err);
 out:
-	cab_state_unlock(cab);
+	cab_local_unlock(l);
 	return rc;
 }

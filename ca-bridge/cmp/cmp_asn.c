@@ -10,6 +10,7 @@
  *   the reasonCode of a revocation request (RevDetails.crlEntryDetails): the server callback
  *   gets only issuer and serial, so the server reads the reason from the message's DER.
  */
+#include "ca-bridge/cmp/cmp_asn.h"
 #include "ca-bridge/cab_int.h"
 
 #include <openssl/cmp.h>

@@ -1,5 +1,5 @@
 /*
- * der.c - a growable byte buffer and the few DER encoders that OpenSSL has no ready type
+ * cab_der.c - a growable byte buffer and the few DER encoders that OpenSSL has no ready type
  * for (qcStatements, the CRL's list of entries).  Everything else is encoded by OpenSSL.
  */
 #include "ca-bridge/cab_int.h"

@@ -1,5 +1,5 @@
 /*
- * ca.c - the local CA's own key and certificate: made on first open under ca_dir
+ * local_ca.c - the local CA's own key and certificate: made on first open under ca_dir
  * (ca.key, PKCS#8 PEM, mode 0600; ca.pem, self-signed), loaded afterwards.  Also random
  * serial numbers.  Called with the ca_dir lock held, so two first starts cannot race.
  *
@@ -7,7 +7,7 @@
  * design moves the CA out of the internet-facing process (ca-bridge over CMP) rather than
  * onto the same token.  docs/ca-bridge.md says so.
  */
-#include "ca-bridge/cab_int.h"
+#include "ca-bridge/local/local_int.h"
 
 #include <errno.h>
 #include <openssl/bn.h>
@@ -58,7 +58,7 @@ out:
 	return rc;
 }
 
-int cab_serial_new(struct cab *cab, ASN1_INTEGER **out, char hex[48])
+int cab_local_serial_new(struct cab_local *l, ASN1_INTEGER **out, char hex[48])
 {
 	unsigned char rnd[16];
 	BIGNUM *bn = NULL;
@@ -75,7 +75,7 @@ int cab_serial_new(struct cab *cab, ASN1_INTEGER **out, char hex[48])
 		/* BN_bn2hex writes whole bytes ("0A1B..."); the index keys are canonical */
 		if ((h = BN_bn2hex(bn)) == NULL || cab_serial_canon(h, hex) != 0)
 			goto out;
-	} while (BN_is_zero(bn) || (cab != NULL && cab_index_get(&cab->index, hex) != NULL));
+	} while (BN_is_zero(bn) || (l != NULL && cab_local_index_get(&l->index, hex) != NULL));
 	*out = BN_to_ASN1_INTEGER(bn, NULL);
 	if (*out == NULL)
 		goto out;
@@ -106,9 +106,10 @@ static int make_cert(EVP_PKEY *key, const char *subject, X509 **out, struct cab_
 
 	if ((rc = parse_name(subject, &name, err)) != 0)
 		goto out;
-	if (cert == NULL || cab_serial_new(NULL, &serial, hex) != 0 || !X509_set_version(cert, X509_VERSION_3) ||
-	    !X509_set_serialNumber(cert, serial) || !X509_set_subject_name(cert, name) ||
-	    !X509_set_issuer_name(cert, name) || !X509_gmtime_adj(X509_getm_notBefore(cert), 0) ||
+	if (cert == NULL || cab_local_serial_new(NULL, &serial, hex) != 0 ||
+	    !X509_set_version(cert, X509_VERSION_3) || !X509_set_serialNumber(cert, serial) ||
+	    !X509_set_subject_name(cert, name) || !X509_set_issuer_name(cert, name) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(cert), 0) ||
 	    !X509_time_adj_ex(X509_getm_notAfter(cert), 365 * CA_YEARS + CA_YEARS / 4, 0, NULL) ||
 	    !X509_set_pubkey(cert, key)) {
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot build the CA certificate");
@@ -133,7 +134,7 @@ out:
 	return rc;
 }
 
-static int save_pem(struct cab *cab, const char *name, EVP_PKEY *key, X509 *cert, struct cab_err *err)
+static int save_pem(struct cab_local *l, const char *name, EVP_PKEY *key, X509 *cert, struct cab_err *err)
 {
 	BIO *mem = BIO_new(BIO_s_mem());
 	char *data;
@@ -147,7 +148,7 @@ static int save_pem(struct cab *cab, const char *name, EVP_PKEY *key, X509 *cert
 	}
 	len = BIO_get_mem_data(mem, &data);
 	/* R2 spirit for the CA key: owner-only from the first byte (mkstemp + fchmod) */
-	rc = cab_write_atomic(cab->ca_dir, name, data, (size_t)len, key ? 0600 : 0644, err);
+	rc = cab_write_atomic(l->ca_dir, name, data, (size_t)len, key ? 0600 : 0644, err);
 	BIO_free(mem);
 	return rc;
 }
@@ -174,35 +175,35 @@ static int load_cert(const char *path, X509 **cert)
 	return *cert ? 0 : CAB_E_CA;
 }
 
-int cab_ca_load_or_create(struct cab *cab, const char *subject, struct cab_err *err)
+int cab_local_ca_load_or_create(struct cab_local *l, const char *subject, struct cab_err *err)
 {
 	char kpath[4096], cpath[4096];
 	int rc;
 
-	snprintf(kpath, sizeof(kpath), "%s/ca.key", cab->ca_dir);
-	snprintf(cpath, sizeof(cpath), "%s/ca.pem", cab->ca_dir);
-	rc = load_key(kpath, &cab->ca_key);
+	snprintf(kpath, sizeof(kpath), "%s/ca.key", l->ca_dir);
+	snprintf(cpath, sizeof(cpath), "%s/ca.pem", l->ca_dir);
+	rc = load_key(kpath, &l->ca_key);
 	if (rc == CAB_E_NOTFOUND) {
-		if (load_cert(cpath, &cab->ca_cert) != CAB_E_NOTFOUND)
+		if (load_cert(cpath, &l->ca_cert) != CAB_E_NOTFOUND)
 			return cab_err_set(err, CAB_E_CA, "ca.dir", "%s exists without its key", cpath);
-		cab->ca_key = EVP_EC_gen("P-256");
-		if (cab->ca_key == NULL)
+		l->ca_key = EVP_EC_gen("P-256");
+		if (l->ca_key == NULL)
 			return cab_err_ossl(err, CAB_E_CA, "cannot generate the CA key");
-		if ((rc = save_pem(cab, "ca.key", cab->ca_key, NULL, err)) != 0)
+		if ((rc = save_pem(l, "ca.key", l->ca_key, NULL, err)) != 0)
 			return rc;
 	} else if (rc != 0) {
 		return cab_err_set(err, rc, "ca.dir", "cannot read %s", kpath);
 	}
-	rc = load_cert(cpath, &cab->ca_cert);
+	rc = load_cert(cpath, &l->ca_cert);
 	if (rc == CAB_E_NOTFOUND) {
 		/* first start, or a crash between writing the key and the certificate */
-		if ((rc = make_cert(cab->ca_key, subject, &cab->ca_cert, err)) != 0 ||
-		    (rc = save_pem(cab, "ca.pem", NULL, cab->ca_cert, err)) != 0)
+		if ((rc = make_cert(l->ca_key, subject, &l->ca_cert, err)) != 0 ||
+		    (rc = save_pem(l, "ca.pem", NULL, l->ca_cert, err)) != 0)
 			return rc;
 	} else if (rc != 0) {
 		return cab_err_set(err, rc, "ca.dir", "cannot read %s", cpath);
 	}
-	if (X509_check_private_key(cab->ca_cert, cab->ca_key) != 1)
+	if (X509_check_private_key(l->ca_cert, l->ca_key) != 1)
 		return cab_err_ossl(err, CAB_E_CA, "the CA certificate does not match ca.key");
 	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * store.c - the local CA's durable state under ca_dir, and the in-memory index built from it.
+ * local_store.c - the local CA's durable state under ca_dir, and the in-memory index built from it.
  *
  *   ca_dir/lock               flock(2) taken around every change, so several processes could
  *                             share a ca_dir; a mutex does the same between threads
@@ -10,12 +10,11 @@
  *
  * The logs are append-only; each line is one write(2) followed by fsync before the call that
  * made it returns.  Under the lock each process first reads what others appended since it
- * last looked (cab_state_lock), so its index and CRL entries are always current.  A torn last
+ * last looked (cab_local_lock), so its index and CRL entries are always current.  A torn last
  * line (crash during a write that was never acknowledged) is cut off at open.
  */
-#include "ca-bridge/cab_int.h"
+#include "ca-bridge/local/local_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,24 +27,7 @@
 
 /* ---- serial index: open addressing, FNV-1a ---- */
 
-int cab_serial_canon(const char *in, char out[48])
-{
-	size_t n = 0;
-
-	if (in == NULL || in[0] == '\0')
-		return CAB_E_INVALID;
-	while (in[0] == '0' && in[1] != '\0')
-		in++;
-	for (; in[n] != '\0'; n++) {
-		if (!isxdigit((unsigned char)in[n]) || n >= 40)
-			return CAB_E_INVALID;
-		out[n] = (char)toupper((unsigned char)in[n]);
-	}
-	out[n] = '\0';
-	return 0;
-}
-
-static size_t slot_of(const struct cab_index *ix, const char *serial)
+static size_t slot_of(const struct cab_local_index *ix, const char *serial)
 {
 	uint64_t h = 1469598103934665603ULL;
 
@@ -54,7 +36,7 @@ static size_t slot_of(const struct cab_index *ix, const char *serial)
 	return (size_t)(h & (ix->cap - 1));
 }
 
-struct cab_entry *cab_index_get(struct cab_index *ix, const char *serial)
+struct cab_local_entry *cab_local_index_get(struct cab_local_index *ix, const char *serial)
 {
 	if (ix->cap == 0)
 		return NULL;
@@ -66,9 +48,9 @@ struct cab_entry *cab_index_get(struct cab_index *ix, const char *serial)
 	}
 }
 
-static int grow(struct cab_index *ix)
+static int grow(struct cab_local_index *ix)
 {
-	struct cab_index big = { NULL, ix->cap ? ix->cap * 2 : 1024, 0 };
+	struct cab_local_index big = { NULL, ix->cap ? ix->cap * 2 : 1024, 0 };
 
 	big.slots = calloc(big.cap, sizeof(*big.slots));
 	if (big.slots == NULL)
@@ -88,9 +70,9 @@ static int grow(struct cab_index *ix)
 	return 0;
 }
 
-struct cab_entry *cab_index_add(struct cab_index *ix, const char *serial)
+static struct cab_local_entry *index_add(struct cab_local_index *ix, const char *serial)
 {
-	struct cab_entry *e = cab_index_get(ix, serial);
+	struct cab_local_entry *e = cab_local_index_get(ix, serial);
 	size_t i;
 
 	if (e != NULL)
@@ -105,88 +87,15 @@ struct cab_entry *cab_index_add(struct cab_index *ix, const char *serial)
 	return e;
 }
 
-void cab_index_free(struct cab_index *ix)
+static void index_free(struct cab_local_index *ix)
 {
 	free(ix->slots);
 	memset(ix, 0, sizeof(*ix));
 }
 
-/* ---- files ---- */
+/* ---- the append-only logs ---- */
 
-int cab_write_atomic(const char *dir, const char *name, const void *data, size_t len, int mode,
-		     struct cab_err *err)
-{
-	char tmp[4096], dst[4096];
-	int fd = -1, dfd = -1, rc = 0;
-	const unsigned char *p = data;
-
-	snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", dir);
-	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create a file in %s: %s", dir, strerror(errno));
-	if (fchmod(fd, (mode_t)mode) != 0)
-		goto fail;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto fail;
-		p += n;
-		len -= (size_t)n;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, dst) != 0)
-		goto fail;
-	/* the rename is durable only once the directory is */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0)
-		rc = cab_err_set(err, CAB_E_IO, "ca.dir", "cannot sync %s: %s", dir, strerror(errno));
-	if (dfd >= 0)
-		close(dfd);
-	return rc;
-fail:
-	rc = cab_err_set(err, CAB_E_IO, "ca.dir", "cannot write %s: %s", dst, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return rc;
-}
-
-int cab_read_file(const char *path, unsigned char **data, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	struct cab_buf b = { 0 };
-	unsigned char chunk[8192];
-	size_t n;
-
-	if (f == NULL)
-		return errno == ENOENT ? CAB_E_NOTFOUND : CAB_E_IO;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (cab_buf_put(&b, chunk, n) != 0) {
-			fclose(f);
-			cab_buf_free(&b);
-			return CAB_E_NOMEM;
-		}
-	}
-	if (ferror(f)) {
-		fclose(f);
-		cab_buf_free(&b);
-		return CAB_E_IO;
-	}
-	fclose(f);
-	*data = b.p;
-	*len = b.len;
-	return 0;
-}
-
-int cab_append_line(int fd, const char *line, struct cab_err *err)
+int cab_local_append_line(int fd, const char *line, struct cab_err *err)
 {
 	size_t len = strlen(line);
 	ssize_t n;
@@ -222,8 +131,8 @@ static int repair_tail(int fd)
 }
 
 /* Reads the complete lines appended since *off and hands each to fn. */
-static int read_new(struct cab *cab, int fd, off_t *off,
-		    int (*fn)(struct cab *, char *, struct cab_err *), struct cab_err *err)
+static int read_new(struct cab_local *l, int fd, off_t *off,
+		    int (*fn)(struct cab_local *, char *, struct cab_err *), struct cab_err *err)
 {
 	struct stat st;
 	char *buf, *line, *nl;
@@ -250,7 +159,7 @@ static int read_new(struct cab *cab, int fd, off_t *off,
 	buf[len] = '\0';
 	for (line = buf; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
 		*nl = '\0';
-		if ((rc = fn(cab, line, err)) != 0)
+		if ((rc = fn(l, line, err)) != 0)
 			goto out;
 		*off += (off_t)(nl + 1 - line);
 	}
@@ -259,28 +168,28 @@ out:
 	return rc;
 }
 
-static int on_issued(struct cab *cab, char *line, struct cab_err *err)
+static int on_issued(struct cab_local *l, char *line, struct cab_err *err)
 {
 	char serial[48];
 
 	line[strcspn(line, " ")] = '\0';
 	if (cab_serial_canon(line, serial) != 0)
 		return cab_err_set(err, CAB_E_CA, "ca.dir", "issued.log: malformed line");
-	if (cab_index_add(&cab->index, serial) == NULL)
+	if (index_add(&l->index, serial) == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
 	return 0;
 }
 
-static int on_revoked(struct cab *cab, char *line, struct cab_err *err)
+static int on_revoked(struct cab_local *l, char *line, struct cab_err *err)
 {
 	char hex[48], serial[48];
 	int reason;
 	long long when;
-	struct cab_entry *e;
+	struct cab_local_entry *e;
 
 	if (sscanf(line, "%47s %d %lld", hex, &reason, &when) != 3 || cab_serial_canon(hex, serial) != 0)
 		return cab_err_set(err, CAB_E_CA, "ca.dir", "revoked.log: malformed line");
-	e = cab_index_add(&cab->index, serial);
+	e = index_add(&l->index, serial);
 	if (e == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
 	if (e->revoked)
@@ -288,41 +197,41 @@ static int on_revoked(struct cab *cab, char *line, struct cab_err *err)
 	e->revoked = 1;
 	e->reason = reason;
 	e->when = (time_t)when;
-	cab->crl_dirty = 1;
-	return cab_revoked_entry_add(cab, e, err);
+	l->crl_dirty = 1;
+	return cab_local_entry_add(l, e, err);
 }
 
-static int sync_logs(struct cab *cab, struct cab_err *err)
+static int sync_logs(struct cab_local *l, struct cab_err *err)
 {
-	int rc = read_new(cab, cab->issued_fd, &cab->issued_off, on_issued, err);
+	int rc = read_new(l, l->issued_fd, &l->issued_off, on_issued, err);
 
 	if (rc == 0)
-		rc = read_new(cab, cab->revoked_fd, &cab->revoked_off, on_revoked, err);
+		rc = read_new(l, l->revoked_fd, &l->revoked_off, on_revoked, err);
 	return rc;
 }
 
-int cab_state_lock(struct cab *cab, struct cab_err *err)
+int cab_local_lock(struct cab_local *l, struct cab_err *err)
 {
 	int rc;
 
-	pthread_mutex_lock(&cab->lock);
-	if (flock(cab->lock_fd, LOCK_EX) != 0) {
-		pthread_mutex_unlock(&cab->lock);
+	pthread_mutex_lock(&l->lock);
+	if (flock(l->lock_fd, LOCK_EX) != 0) {
+		pthread_mutex_unlock(&l->lock);
 		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot lock the CA: %s", strerror(errno));
 	}
-	rc = sync_logs(cab, err);
+	rc = sync_logs(l, err);
 	if (rc != 0)
-		cab_state_unlock(cab);
+		cab_local_unlock(l);
 	return rc;
 }
 
-void cab_state_unlock(struct cab *cab)
+void cab_local_unlock(struct cab_local *l)
 {
-	flock(cab->lock_fd, LOCK_UN);
-	pthread_mutex_unlock(&cab->lock);
+	flock(l->lock_fd, LOCK_UN);
+	pthread_mutex_unlock(&l->lock);
 }
 
-int cab_store_issued(struct cab *cab, const char *serial, time_t not_after,
+int cab_local_store_issued(struct cab_local *l, const char *serial, time_t not_after,
 		     const char *request_id, struct cab_err *err)
 {
 	char line[160], canon[48];
@@ -332,20 +241,20 @@ int cab_store_issued(struct cab *cab, const char *serial, time_t not_after,
 		return cab_err_set(err, CAB_E_CA, "serial", "malformed serial");
 	serial = canon;
 	snprintf(line, sizeof(line), "%s %lld %s\n", serial, (long long)not_after, request_id);
-	if ((rc = cab_append_line(cab->issued_fd, line, err)) != 0)
+	if ((rc = cab_local_append_line(l->issued_fd, line, err)) != 0)
 		return rc;
 	/* our own line: index it and step over it, so the next sync does not read it again */
-	cab->issued_off += (off_t)strlen(line);
-	if (cab_index_add(&cab->index, serial) == NULL)
+	l->issued_off += (off_t)strlen(line);
+	if (index_add(&l->index, serial) == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
 	return 0;
 }
 
-static int open_log(struct cab *cab, const char *name, int *fd, struct cab_err *err)
+static int open_log(struct cab_local *l, const char *name, int *fd, struct cab_err *err)
 {
 	char path[4096];
 
-	snprintf(path, sizeof(path), "%s/%s", cab->ca_dir, name);
+	snprintf(path, sizeof(path), "%s/%s", l->ca_dir, name);
 	*fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot open %s: %s", path, strerror(errno));
@@ -354,43 +263,43 @@ static int open_log(struct cab *cab, const char *name, int *fd, struct cab_err *
 	return 0;
 }
 
-int cab_store_open(struct cab *cab, const char *subject, struct cab_err *err)
+int cab_local_store_open(struct cab_local *l, const char *subject, struct cab_err *err)
 {
 	char path[4096];
 	int rc;
 
-	cab->lock_fd = cab->issued_fd = cab->revoked_fd = -1;
-	if (mkdir(cab->ca_dir, 0700) != 0 && errno != EEXIST)
-		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create %s: %s", cab->ca_dir, strerror(errno));
-	snprintf(path, sizeof(path), "%s/issued", cab->ca_dir);
+	l->lock_fd = l->issued_fd = l->revoked_fd = -1;
+	if (mkdir(l->ca_dir, 0700) != 0 && errno != EEXIST)
+		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create %s: %s", l->ca_dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/issued", l->ca_dir);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create %s: %s", path, strerror(errno));
-	snprintf(path, sizeof(path), "%s/lock", cab->ca_dir);
-	cab->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (cab->lock_fd < 0)
+	snprintf(path, sizeof(path), "%s/lock", l->ca_dir);
+	l->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (l->lock_fd < 0)
 		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot open %s: %s", path, strerror(errno));
-	if (flock(cab->lock_fd, LOCK_EX) != 0)
+	if (flock(l->lock_fd, LOCK_EX) != 0)
 		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot lock the CA: %s", strerror(errno));
-	if ((rc = cab_ca_load_or_create(cab, subject, err)) == 0 &&
-	    (rc = open_log(cab, "issued.log", &cab->issued_fd, err)) == 0 &&
-	    (rc = open_log(cab, "revoked.log", &cab->revoked_fd, err)) == 0)
-		rc = sync_logs(cab, err);
-	flock(cab->lock_fd, LOCK_UN);
-	cab->crl_dirty = 1;
+	if ((rc = cab_local_ca_load_or_create(l, subject, err)) == 0 &&
+	    (rc = open_log(l, "issued.log", &l->issued_fd, err)) == 0 &&
+	    (rc = open_log(l, "revoked.log", &l->revoked_fd, err)) == 0)
+		rc = sync_logs(l, err);
+	flock(l->lock_fd, LOCK_UN);
+	l->crl_dirty = 1;
 	return rc;
 }
 
-void cab_store_close(struct cab *cab)
+void cab_local_store_close(struct cab_local *l)
 {
-	if (cab->issued_fd >= 0)
-		close(cab->issued_fd);
-	if (cab->revoked_fd >= 0)
-		close(cab->revoked_fd);
-	if (cab->lock_fd >= 0)
-		close(cab->lock_fd);
-	cab_index_free(&cab->index);
-	cab_buf_free(&cab->revoked_der);
-	free(cab->crl);
-	EVP_PKEY_free(cab->ca_key);
-	X509_free(cab->ca_cert);
+	if (l->issued_fd >= 0)
+		close(l->issued_fd);
+	if (l->revoked_fd >= 0)
+		close(l->revoked_fd);
+	if (l->lock_fd >= 0)
+		close(l->lock_fd);
+	index_free(&l->index);
+	cab_buf_free(&l->revoked_der);
+	free(l->crl);
+	EVP_PKEY_free(l->ca_key);
+	X509_free(l->ca_cert);
 }

@@ -1,5 +1,5 @@
 /*
- * err.c - error values of the CA bridge, and the small enums' names (reason codes,
+ * cab_err.c - error values of the CA bridge, and the small enums' names (reason codes,
  * classes, key algorithms) so the service can map its strings in one place.
  */
 #include "ca-bridge/cab_int.h"

@@ -7,7 +7,7 @@
  * Cache: a CRL is kept for CACHE_S seconds and dropped after every revocation through this
  * handle (R14: the next call shows it); a revocation made elsewhere shows within CACHE_S.
  */
-#include "ca-bridge/cmp_int.h"
+#include "ca-bridge/cmp/cmp_int.h"
 
 #include <openssl/err.h>
 #include <openssl/http.h>
@@ -71,7 +71,7 @@ out:
 
 int cab_cmp_crl(struct cab *cab, unsigned char **der, size_t *len, struct cab_err *err)
 {
-	struct cab_cmp *c = cab->cmp;
+	struct cab_cmp *c = cab_cmp_of(cab);
 	time_t now = time(NULL);
 	int rc = 0;
 
@@ -101,14 +101,15 @@ out:
 
 int cab_cmp_chain_pem(struct cab *cab, char **pem, struct cab_err *err)
 {
+	struct cab_cmp *c = cab_cmp_of(cab);
 	BIO *mem = BIO_new(BIO_s_mem());
 	char *data;
 	long len;
 	int rc = 0;
 
 	/* the CA certificates among the trust anchors (not, e.g., a CMP signer's own certificate) */
-	for (int i = 0; mem != NULL && i < sk_X509_num(cab->cmp->anchors); i++) {
-		X509 *a = sk_X509_value(cab->cmp->anchors, i);
+	for (int i = 0; mem != NULL && i < sk_X509_num(c->anchors); i++) {
+		X509 *a = sk_X509_value(c->anchors, i);
 
 		if (X509_check_ca(a) > 0 && !PEM_write_bio_X509(mem, a)) {
 			rc = cab_err_ossl(err, CAB_E_NOMEM, "cannot encode the CA chain");

@@ -1,6 +1,8 @@
 /*
  * cmp_client.c - the "cmp" back-end: a CA over RFC 4210 CMP, profiled by RFC 9483
- * (lightweight CMP), through OpenSSL's OSSL_CMP_CTX.
+ * (lightweight CMP), through OpenSSL's OSSL_CMP_CTX.  Its operations table
+ * (cab_cmp_backend), configuration check, open and close, issue and revoke; the CRL and the
+ * chain are in cmp_crl.c, this side's record in cmp_record.c.
  *
  * Issuance is a P10CR carrying the CSR made and signed on the token (cab_request_csr), with
  * the class in the header's certProfile (cmp_asn.c) and implicit confirmation asked for;
@@ -16,7 +18,7 @@
  *   no answer (connect, timeout, HTTP)         CAB_E_IO: transient, retried
  *   an answer we cannot trust or use           CAB_E_CA (protection, untrusted certificate)
  */
-#include "ca-bridge/cmp_int.h"
+#include "ca-bridge/cmp/cmp_int.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-
 
 BIO *cab_cmp_http_cb(BIO *bio, void *arg, int connect, int detail)
 {
@@ -51,6 +52,29 @@ static int quiet_log(const char *func, const char *file, int line, OSSL_CMP_seve
 	(void)level;
 	(void)msg;
 	return 1;
+}
+
+/* Where the CA is, how we protect our messages, what we trust; the profile's OIDs and URLs
+ * are the CA's business. */
+static int cmp_check(const struct cab_config *c, struct cab_err *err)
+{
+	int rc;
+
+	if ((rc = cab_cfg_need(c->cmp_url, "cmp.url", err)) != 0 ||
+	    (rc = cab_cfg_need(c->cmp_trusted, "cmp.trusted", err)) != 0)
+		return rc;
+	if (strncmp(c->cmp_url, "http://", 7) != 0)
+		return cab_err_set(err, CAB_E_INVALID, "cmp.url",
+				   "must be http://host:port/path (CMP messages are protected end to end; "
+				   "https is not built, see docs/ca-bridge.md)");
+	if (cab_cfg_set(c->cmp_secret) == (cab_cfg_set(c->cmp_client_cert) || cab_cfg_set(c->cmp_client_key)))
+		return cab_err_set(err, CAB_E_INVALID, "cmp.secret",
+				   "give either cmp.secret (PBM) or cmp.client_cert and cmp.client_key (signature)");
+	if (cab_cfg_set(c->cmp_secret))
+		return cab_cfg_need(c->cmp_reference, "cmp.reference", err);
+	if ((rc = cab_cfg_need(c->cmp_client_cert, "cmp.client_cert", err)) != 0)
+		return rc;
+	return cab_cfg_need(c->cmp_client_key, "cmp.client_key", err);
 }
 
 static int load_pem_file(const char *path, const char *field, struct cab_cmp *c, struct cab_err *err)
@@ -128,36 +152,10 @@ static int parse_url(struct cab_cmp *c, const struct cab_config *cfg, struct cab
 	return 0;
 }
 
-int cab_cmp_open(struct cab *cab, const struct cab_config *cfg, struct cab_err *err)
+static void cmp_close(struct cab *cab)
 {
-	struct cab_cmp *c = calloc(1, sizeof(*c));
-	int rc;
+	struct cab_cmp *c = cab_cmp_of(cab);
 
-	if (c == NULL)
-		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
-	pthread_mutex_init(&c->crl_lock, NULL);
-	cab->cmp = c;
-	c->timeout_s = cfg->cmp_timeout_s > 0 ? cfg->cmp_timeout_s : 30;
-	c->trusted = X509_STORE_new();
-	c->anchors = sk_X509_new_null();
-	if (c->trusted == NULL || c->anchors == NULL)
-		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
-	if ((rc = parse_url(c, cfg, err)) != 0 || (rc = load_pem_file(cfg->cmp_trusted, "cmp.trusted", c, err)) != 0)
-		return rc;
-	if (cfg->cmp_secret != NULL && cfg->cmp_secret[0] != '\0') {
-		c->secret_len = strlen(cfg->cmp_secret);
-		c->secret = OPENSSL_memdup(cfg->cmp_secret, c->secret_len);
-		c->reference = strdup(cfg->cmp_reference);
-		if (c->secret == NULL || c->reference == NULL)
-			return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
-	} else if ((rc = load_client(c, cfg, err)) != 0) {
-		return rc;
-	}
-	return cab_rec_open(cab->ca_dir, err);
-}
-
-void cab_cmp_close(struct cab_cmp *c)
-{
 	if (c == NULL)
 		return;
 	OPENSSL_clear_free(c->secret, c->secret_len);
@@ -172,7 +170,38 @@ void cab_cmp_close(struct cab_cmp *c)
 	sk_X509_pop_free(c->anchors, X509_free);
 	free(c->crl);
 	pthread_mutex_destroy(&c->crl_lock);
+	free(c->ca_dir);
 	free(c);
+	cab->be_ctx = NULL;
+}
+
+static int cmp_open(struct cab *cab, const struct cab_config *cfg, struct cab_err *err)
+{
+	struct cab_cmp *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (c == NULL)
+		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+	pthread_mutex_init(&c->crl_lock, NULL);
+	cab->be_ctx = c; /* from here on cmp_close frees it, also after a failure below */
+	c->timeout_s = cfg->cmp_timeout_s > 0 ? cfg->cmp_timeout_s : 30;
+	c->ca_dir = strdup(cfg->ca_dir);
+	c->trusted = X509_STORE_new();
+	c->anchors = sk_X509_new_null();
+	if (c->ca_dir == NULL || c->trusted == NULL || c->anchors == NULL)
+		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+	if ((rc = parse_url(c, cfg, err)) != 0 || (rc = load_pem_file(cfg->cmp_trusted, "cmp.trusted", c, err)) != 0)
+		return rc;
+	if (cfg->cmp_secret != NULL && cfg->cmp_secret[0] != '\0') {
+		c->secret_len = strlen(cfg->cmp_secret);
+		c->secret = OPENSSL_memdup(cfg->cmp_secret, c->secret_len);
+		c->reference = strdup(cfg->cmp_reference);
+		if (c->secret == NULL || c->reference == NULL)
+			return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+	} else if ((rc = load_client(c, cfg, err)) != 0) {
+		return rc;
+	}
+	return cab_cmp_rec_open(c->ca_dir, err);
 }
 
 /* A client context for one transaction. */
@@ -264,10 +293,10 @@ static int status_error(OSSL_CMP_CTX *ctx, const char *what, struct cab_err *err
 }
 
 /* Sends the P10CR and records the certificate; under the request's lock. */
-static int request(struct cab *cab, const struct cab_request *req, X509_REQ *csr, const unsigned char txid[16],
-		   struct cab_cert *out, struct cab_err *err)
+static int request(struct cab_cmp *c, const struct cab_request *req, X509_REQ *csr,
+		   const unsigned char txid[16], struct cab_cert *out, struct cab_err *err)
 {
-	OSSL_CMP_CTX *ctx = new_ctx(cab->cmp, err);
+	OSSL_CMP_CTX *ctx = new_ctx(c, err);
 	ASN1_OCTET_STRING *tid = ASN1_OCTET_STRING_new();
 	OSSL_CMP_ITAV *profile = NULL;
 	unsigned char *der = NULL;
@@ -300,7 +329,7 @@ static int request(struct cab *cab, const struct cab_request *req, X509_REQ *csr
 		rc = rc ? rc : cab_err_set(err, CAB_E_CA, "key", "the CA returned a certificate for another key");
 		goto out;
 	}
-	if ((rc = cab_rec_store(cab->ca_dir, req->request_id, out, err)) != 0)
+	if ((rc = cab_cmp_rec_store(c->ca_dir, req->request_id, out, err)) != 0)
 		cab_cert_free(out);
 out:
 	OPENSSL_free(der);
@@ -309,17 +338,19 @@ out:
 	return rc;
 }
 
-int cab_cmp_issue(struct cab *cab, const struct cab_request *req, X509_NAME *subject, int years,
-		  struct cab_cert *out, struct cab_err *err)
+/* After the profile checks (cab.c): the CSR (token or given) goes to the CA as a P10CR. */
+static int cmp_issue(struct cab *cab, const struct cab_request *req, X509_NAME *subject, int years,
+		     struct cab_cert *out, struct cab_err *err)
 {
+	struct cab_cmp *c = cab_cmp_of(cab);
 	unsigned char txid[16];
 	X509_REQ *csr = NULL;
 	int fd = -1, rc;
 
 	(void)years; /* the profile default is the CA's: only an explicit validity is sent */
-	if ((rc = cab_rec_lock(cab->ca_dir, req->request_id, txid, &fd, err)) != 0)
+	if ((rc = cab_cmp_rec_lock(c->ca_dir, req->request_id, txid, &fd, err)) != 0)
 		return rc;
-	rc = cab_rec_cert(cab->ca_dir, req->request_id, out, err);
+	rc = cab_cmp_rec_cert(c->ca_dir, req->request_id, out, err);
 	if (rc != 0) {
 		rc = rc > 0 ? 0 : rc; /* issued before: the same certificate */
 		goto out;
@@ -331,22 +362,22 @@ int cab_cmp_issue(struct cab *cab, const struct cab_request *req, X509_NAME *sub
 		rc = cab_err_set(err, CAB_E_PROFILE, "csr", "the CSR's subject is not the request's subject");
 		goto out;
 	}
-	rc = request(cab, req, csr, txid, out, err);
+	rc = request(c, req, csr, txid, out, err);
 out:
 	X509_REQ_free(csr);
-	cab_rec_unlock(fd);
+	cab_cmp_rec_unlock(fd);
 	return rc;
 }
 
 /* The certificate to name in the RR: ours from the record, else issuer and serial alone
  * (OpenSSL's RR takes only those from it), with the first trust anchor as issuer. */
-static int rr_cert(struct cab *cab, const char *serial, X509 **out, struct cab_err *err)
+static int rr_cert(struct cab_cmp *c, const char *serial, X509 **out, struct cab_err *err)
 {
 	BIGNUM *bn = NULL;
 	ASN1_INTEGER *num = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *x;
-	int rc = cab_rec_by_serial(cab->ca_dir, serial, out, err);
+	int rc = cab_cmp_rec_by_serial(c->ca_dir, serial, out, err);
 
 	if (rc != CAB_E_NOTFOUND)
 		return rc;
@@ -355,7 +386,7 @@ static int rr_cert(struct cab *cab, const char *serial, X509 **out, struct cab_e
 	key = EVP_EC_gen("P-256");
 	if (x == NULL || key == NULL || !BN_hex2bn(&bn, serial) || (num = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
 	    !X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, num) ||
-	    !X509_set_issuer_name(x, X509_get_subject_name(sk_X509_value(cab->cmp->anchors, 0))) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(sk_X509_value(c->anchors, 0))) ||
 	    !X509_gmtime_adj(X509_getm_notBefore(x), 0) || !X509_gmtime_adj(X509_getm_notAfter(x), 0) ||
 	    !X509_set_pubkey(x, key) || X509_sign(x, key, EVP_sha256()) <= 0) {
 		X509_free(x);
@@ -368,15 +399,19 @@ static int rr_cert(struct cab *cab, const char *serial, X509 **out, struct cab_e
 	return x ? 0 : cab_err_ossl(err, CAB_E_NOMEM, "cannot name the certificate to revoke");
 }
 
-int cab_cmp_revoke(struct cab *cab, const char *serial, enum cab_reason reason, struct cab_err *err)
+/* The CA sets the revocation time: when is not sent. */
+static int cmp_revoke(struct cab *cab, const char *serial, enum cab_reason reason, time_t when,
+		      struct cab_err *err)
 {
+	struct cab_cmp *c = cab_cmp_of(cab);
 	OSSL_CMP_CTX *ctx = NULL;
 	X509 *old = NULL;
 	int rc;
 
-	if ((rc = rr_cert(cab, serial, &old, err)) != 0)
+	(void)when;
+	if ((rc = rr_cert(c, serial, &old, err)) != 0)
 		return rc;
-	ctx = new_ctx(cab->cmp, err);
+	ctx = new_ctx(c, err);
 	if (ctx == NULL) {
 		rc = CAB_E_NOMEM;
 		goto out;
@@ -392,11 +427,23 @@ int cab_cmp_revoke(struct cab *cab, const char *serial, enum cab_reason reason, 
 		goto out;
 	}
 	/* R14: the next cab_crl must show it, so the cached CRL goes */
-	pthread_mutex_lock(&cab->cmp->crl_lock);
-	cab->cmp->crl_at = 0;
-	pthread_mutex_unlock(&cab->cmp->crl_lock);
+	pthread_mutex_lock(&c->crl_lock);
+	c->crl_at = 0;
+	pthread_mutex_unlock(&c->crl_lock);
 out:
 	OSSL_CMP_CTX_free(ctx);
 	X509_free(old);
 	return rc;
 }
+
+const struct cab_backend cab_cmp_backend = {
+	.name = "cmp",
+	.needs_token = 1, /* keys and CSRs are made here, on the token; the CA only signs */
+	.check = cmp_check,
+	.open = cmp_open,
+	.close = cmp_close,
+	.issue = cmp_issue,
+	.revoke = cmp_revoke,
+	.crl = cab_cmp_crl,
+	.chain_pem = cab_cmp_chain_pem,
+};

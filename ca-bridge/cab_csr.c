@@ -1,5 +1,5 @@
 /*
- * csr.c - the PKCS#10 request for a token key, signed on the token.
+ * cab_csr.c - the PKCS#10 request for a token key, signed on the token.
  *
  * No OpenSSL engine or provider for PKCS#11: OpenSSL builds the request and encodes its
  * CertificationRequestInfo (i2d_re_X509_REQ_tbs); we hash it, have the token sign the

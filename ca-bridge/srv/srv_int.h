@@ -1,17 +1,22 @@
 /*
- * srv.h - the ca-bridge server: the local CA served over CMP (srv_cmp.c) behind a small
- * HTTP/1.1 listener (srv_http.c); ca-bridge/main.c reads the options and runs it.
- * Private to ca-bridge/ (the program); the service never links it.
+ * srv_int.h - private to ca-bridge/srv/, the ca-bridge server: the local CA served over CMP
+ * (srv_cmp.c) behind a small HTTP/1.1 listener (srv_http.c); srv_main.c reads the options
+ * and runs it.  Prefix cab_srv_.  The program only; libcab.a and the service never link it.
+ * It reaches the CA through the public cab.h alone.
  */
-#ifndef CAB_SRV_H
-#define CAB_SRV_H
+#ifndef CAB_SRV_INT_H
+#define CAB_SRV_INT_H
 
-#include "ca-bridge/cab_int.h"
+#include "ca-bridge/cab.h"
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <signal.h>
+#include <stddef.h>
 
 struct cab_srv {
 	struct cab *cab;             /* the local CA (thread-safe) */
+	X509 *ca_cert;               /* its certificate (cab_chain_pem, read once: fixed after open) */
 	/* protection of our answers, and what we accept from clients */
 	unsigned char *secret;       /* PBM secret (clients protect with the same) */
 	size_t secret_len;

@@ -10,7 +10,7 @@
  * Plain HTTP on purpose: CMP messages carry their own protection (PBM or signature), and
  * the listener is meant for loopback or a private link (docs/ca-bridge.md).
  */
-#include "ca-bridge/srv.h"
+#include "ca-bridge/srv/srv_int.h"
 
 #include <errno.h>
 #include <netdb.h>

@@ -1,5 +1,5 @@
 /*
- * keyinfo.c - a public key as the service stores it: DER SubjectPublicKeyInfo and its
+ * cab_key.c - a public key as the service stores it: DER SubjectPublicKeyInfo and its
  * SHA-256 fingerprint (the database's unique index that keeps one key to one certificate, R2).
  */
 #include "ca-bridge/cab_int.h"

@@ -17,7 +17,9 @@
  *
  * A context is made per request: cheap, and nothing is shared between connection threads.
  */
-#include "ca-bridge/srv.h"
+#include "ca-bridge/srv/srv_int.h"
+#include "ca-bridge/cab_int.h"     /* cab_hex, cab_class_name */
+#include "ca-bridge/cmp/cmp_asn.h" /* certProfile and the RR reason, as the client encodes them */
 
 #include <fnmatch.h>
 #include <stdarg.h>
@@ -30,9 +32,7 @@
 
 #define FAIL(bit) (1 << OSSL_CMP_PKIFAILUREINFO_##bit)
 
-static OSSL_CMP_PKISI *reject(int failbits, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static OSSL_CMP_PKISI *reject(int failbits, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static OSSL_CMP_PKISI *reject(int failbits, const char *fmt, ...)
 {
 	char text[300];
 	va_list ap;
@@ -203,8 +203,8 @@ static OSSL_CMP_PKISI *on_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
 	p = cert.der;
 	*certOut = d2i_X509(NULL, &p, (long)cert.der_len);
 	*chainOut = sk_X509_new_null();
-	if (*certOut == NULL || *chainOut == NULL || !X509_up_ref(s->cab->ca_cert) ||
-	    !sk_X509_push(*chainOut, s->cab->ca_cert)) {
+	if (*certOut == NULL || *chainOut == NULL || !X509_up_ref(s->ca_cert) ||
+	    !sk_X509_push(*chainOut, s->ca_cert)) {
 		si = reject(FAIL(systemFailure), "cannot encode the certificate");
 		goto out;
 	}
@@ -227,7 +227,7 @@ static OSSL_CMP_PKISI *on_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
 	char *hex = NULL;
 	OSSL_CMP_PKISI *si;
 
-	if (issuer == NULL || serial == NULL || X509_NAME_cmp(issuer, X509_get_subject_name(s->cab->ca_cert)) != 0)
+	if (issuer == NULL || serial == NULL || X509_NAME_cmp(issuer, X509_get_subject_name(s->ca_cert)) != 0)
 		return reject(FAIL(badCertId), "not a certificate of this CA");
 	if (cab_reason_name((enum cab_reason)reason) == NULL)
 		return reject(FAIL(badRequest), "revocation reason %d is not one this CA uses", reason);

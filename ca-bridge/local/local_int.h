@@ -1,0 +1,88 @@
+/*
+ * local_int.h - private to ca-bridge/local/, the "local" back-end (the embedded OpenSSL CA):
+ * its state (struct cab_local, cab->be_ctx) and the functions its files share.  Prefix
+ * cab_local_.  Only local/ includes this; cab.c reaches the back-end through
+ * cab_local_backend (cab_int.h).
+ */
+#ifndef CAB_LOCAL_INT_H
+#define CAB_LOCAL_INT_H
+
+#include "ca-bridge/cab_int.h"
+
+#include <pthread.h>
+
+/* ---- the index of every serial issued, with its revocation (local_store.c) ---- */
+struct cab_local_entry {
+	char serial[48];     /* canonical uppercase hex; "" = empty slot */
+	int revoked;
+	int reason;
+	time_t when;
+};
+struct cab_local_index {
+	struct cab_local_entry *slots;
+	size_t cap, count;
+};
+struct cab_local_entry *cab_local_index_get(struct cab_local_index *ix, const char *serial);
+
+/* ---- the back-end's state ---- */
+struct cab_local {
+	char *ca_dir;
+	/* the profile's configuration (local_profile.c, local_crl.c) */
+	char *policy_oid, *qcpds_url, *qcpds_lang, *crl_url;
+	int ncp_plus, adv_digital_signature;
+	int crl_hours;
+
+	/* CA state: everything below is guarded by lock (and, across processes, by lock_fd). */
+	pthread_mutex_t lock;
+	int lock_fd;                    /* flock(2) on ca_dir/lock */
+	EVP_PKEY *ca_key;               /* read-only after open */
+	X509 *ca_cert;                  /* read-only after open */
+	int issued_fd, revoked_fd;      /* append-only logs */
+	off_t issued_off, revoked_off;  /* how far this process has read them */
+	struct cab_local_index index;   /* every serial issued, with its revocation */
+	struct cab_buf revoked_der;     /* CRL entries, DER, concatenated in revocation order */
+	size_t revoked_count;
+	unsigned char *crl;             /* cached signed CRL */
+	size_t crl_len;
+	time_t crl_this_update;
+	int crl_dirty;
+};
+
+static inline struct cab_local *cab_local_of(struct cab *cab)
+{
+	return cab->be_ctx;
+}
+
+/* ---- local_store.c: the files under ca_dir and the lock around them ---- */
+/* Take / release the CA state (mutex + flock) and catch up with the logs. */
+int cab_local_lock(struct cab_local *l, struct cab_err *err);
+void cab_local_unlock(struct cab_local *l);
+/* Creates or loads the CA under ca_dir and reads both logs. */
+int cab_local_store_open(struct cab_local *l, const char *subject, struct cab_err *err);
+void cab_local_store_close(struct cab_local *l);
+/* Records a new serial (issued.log) under the state lock. */
+int cab_local_store_issued(struct cab_local *l, const char *serial, time_t not_after,
+			   const char *request_id, struct cab_err *err);
+/* Appends one line with O_APPEND and fsyncs it. */
+int cab_local_append_line(int fd, const char *line, struct cab_err *err);
+
+/* ---- local_ca.c: the CA's own key and certificate, and serial numbers ---- */
+/* Create or load the CA key and certificate (under the ca_dir lock). */
+int cab_local_ca_load_or_create(struct cab_local *l, const char *subject, struct cab_err *err);
+/* 128 random bits, positive, not yet in the index (l may be NULL). */
+int cab_local_serial_new(struct cab_local *l, ASN1_INTEGER **out, char hex[48]);
+
+/* ---- local_profile.c: the extensions the profiles put into a certificate ---- */
+int cab_local_extensions(struct cab_local *l, X509 *cert, X509 *issuer, enum cab_class cls,
+			 struct cab_err *err);
+
+/* ---- the operations (cab_local_backend in local.c) ---- */
+int cab_local_issue(struct cab *cab, const struct cab_request *req, X509_NAME *subject, int years,
+		    struct cab_cert *out, struct cab_err *err);
+int cab_local_revoke(struct cab *cab, const char *serial, enum cab_reason reason, time_t when,
+		     struct cab_err *err);
+int cab_local_crl(struct cab *cab, unsigned char **der, size_t *len, struct cab_err *err);
+/* local_revoke.c: appends the DER of one CRL entry to l->revoked_der. */
+int cab_local_entry_add(struct cab_local *l, const struct cab_local_entry *e, struct cab_err *err);
+
+#endif
