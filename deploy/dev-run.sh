@@ -49,7 +49,8 @@ cat >"$VAR/ra.json" <<JSON
              "callback_secret": "$CALLBACK", "callback_allow": "127.0.0.1" },
   "smtp": { "url": "smtp://127.0.0.1:$MAIL_PORT", "from": "ra@localhost" },
   "sms": { "url": "http://127.0.0.1:$SMS_PORT/messages", "token": "$SMS" },
-  "ca": { "backend": "local", "dir": "$VAR/ca", "crl_url": "http://127.0.0.1:$PORT/v1/ca/crl" },
+  "ca": { "backend": "local", "dir": "$VAR/ca", "crl_url": "http://127.0.0.1:$PORT/v1/ca/crl",
+          "pds_url": "https://127.0.0.1/pds_en.pdf" },
   "pkcs11": { "module": "/usr/lib/softhsm/libsofthsm2.so", "token": "ra", "pin": "$PIN" },
   "evidence": { "key": "$EVIDENCE" },
   "products": {

@@ -2,7 +2,6 @@
  * main.c - the `ra` command: serve, migrate, --print-config, token create.  Each subcommand
  * loads the configuration the same way (file, then RA_* environment variables).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,7 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: ra [--config FILE] COMMAND\n"
+	fputs("usage: ra [--config FILE] COMMAND [ARGS] (global options may also follow the command)\n"
 	      "  serve                 run the service (HTTP, jobs) until SIGTERM\n"
 	      "  migrate               apply pending database migrations\n"
 	      "  audit verify          check the audit log's hash chain (exit 1 names the first broken record)\n"
@@ -25,7 +24,8 @@ static void usage(FILE *f)
 	      "                        make a contract number (R6); printed\n"
 	      "  order approve|reject ORDER --by NAME [--comment TEXT]\n"
 	      "                        decide an order's manual review (R7; R19: not your own, not one you opened)\n"
-	      "  --print-config        show the effective configuration, secrets masked\n"
+	      "  --print-config        show the effective configuration, secrets masked; exit 1 when\n"
+	      "                        `ra serve` would refuse it (the message names the key)\n"
 	      "  token create --name NAME --role support|admin (--user-id USER-ID | --no-customer-account)\n"
 	      "                        make an admin-API token for a support user; printed once\n"
 	      "                        (--user-id: their own customer account, refused to them: R19)\n"
@@ -102,56 +102,149 @@ static int cmd_token(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"print-config", no_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *path = getenv("RA_CONFIG");
-	struct config cfg = {0};
-	int print = 0, o, rc = 2;
-	const char *cmd;
+/* The global options, wherever they stand on the command line. */
+struct globals {
+	const char *config;
+	int print, help;
+};
 
-	while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'c': path = optarg; break;
-		case 'p': print = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+/*
+ * Takes the global options (--config FILE, --config=FILE, -c FILE, --print-config, --help)
+ * out of argv, before or after the command, up to a "--"; what is left (argv[0] kept) is the
+ * command and its own arguments.  An unknown option before the command is an error.
+ */
+static int take_globals(int *argc, char **argv, struct globals *g)
+{
+	int out = 1, cmd_seen = 0, i;
+
+	for (i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "ra: %s needs a FILE\n", a);
+				return -1;
+			}
+			g->config = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			g->config = a + 9;
+		} else if (strcmp(a, "--print-config") == 0) {
+			g->print = 1;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			g->help = 1;
+		} else if (!cmd_seen && a[0] == '-') {
+			fprintf(stderr, "ra: unknown option '%s'\n", a);
+			return -1;
+		} else {
+			cmd_seen = 1;
+			argv[out++] = argv[i];
 		}
 	}
-	if (print) {
-		if (load(&cfg, path, 0) != 0)
+	for (; i < *argc; i++)
+		argv[out++] = argv[i];
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
+}
+
+/* --print-config: the effective configuration, then exit 1 when `ra serve` would refuse it. */
+static int cmd_print(const char *path)
+{
+	struct config cfg = {0};
+	struct ra_err err = {0};
+	int rc = 0;
+
+	if (config_load(&cfg, path, 0, &err) != 0) {
+		fprintf(stderr, "ra: configuration: %s\n", err.msg);
+		return 1;
+	}
+	config_print(&cfg, stdout);
+	if (config_check(&cfg, &err) != 0) {
+		fprintf(stderr, "ra: configuration: %s\n", err.msg);
+		rc = 1;
+	}
+	config_free(&cfg);
+	return rc;
+}
+
+static int known_command(const char *cmd)
+{
+	static const char *const cmds[] = {"serve", "migrate", "audit", "contract", "order", "token"};
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(cmd, cmds[i]) == 0)
 			return 1;
-		config_print(&cfg, stdout);
-		config_free(&cfg);
+	return 0;
+}
+
+/* serve and migrate take no arguments of their own */
+static int no_args(const char *cmd, int argc, char **argv)
+{
+	if (argc == 0)
+		return 0;
+	fprintf(stderr, "ra %s: unknown argument '%s' (ra --help for usage)\n", cmd, argv[0]);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct globals g = {getenv("RA_CONFIG"), 0, 0};
+	struct config cfg = {0};
+	struct ra_err err = {0};
+	int rc, nargs;
+	const char *cmd;
+	char **args;
+
+	if (take_globals(&argc, argv, &g) != 0) {
+		fputs("ra --help for usage\n", stderr);
+		return 2;
+	}
+	if (g.help) {
+		usage(stdout);
 		return 0;
 	}
-	if (optind >= argc) {
+	if (g.print) {
+		if (argc > 1) {
+			fprintf(stderr, "ra: --print-config takes no command (got '%s')\n", argv[1]);
+			return 2;
+		}
+		return cmd_print(g.config);
+	}
+	if (argc < 2) {
 		usage(stderr);
 		return 2;
 	}
-	cmd = argv[optind];
-	if (load(&cfg, path, 1) != 0)
+	cmd = argv[1];
+	args = argv + 2;
+	nargs = argc - 2;
+	if (!known_command(cmd)) {
+		fprintf(stderr, "ra: unknown command '%s' (ra --help for usage)\n", cmd);
+		return 2;
+	}
+	if ((!strcmp(cmd, "serve") || !strcmp(cmd, "migrate")) && no_args(cmd, nargs, args) != 0)
+		return 2;
+	if (load(&cfg, g.config, 1) != 0)
 		return 1;
-	if (!strcmp(cmd, "serve"))
-		rc = server_run(&cfg);
-	else if (!strcmp(cmd, "migrate"))
+	if (!strcmp(cmd, "serve")) {
+		/* everything a configured feature needs, before anything starts (--print-config too) */
+		if (config_check(&cfg, &err) != 0) {
+			fprintf(stderr, "ra: configuration: %s\n", err.msg);
+			rc = 1;
+		} else {
+			rc = server_run(&cfg);
+		}
+	} else if (!strcmp(cmd, "migrate")) {
 		rc = cmd_migrate(&cfg);
-	else if (!strcmp(cmd, "audit"))
-		rc = audit_cmd(&cfg, argc - optind - 1, argv + optind + 1);
-	else if (!strcmp(cmd, "contract"))
-		rc = contract_cmd(&cfg, argc - optind - 1, argv + optind + 1);
-	else if (!strcmp(cmd, "order"))
-		rc = review_cmd(&cfg, argc - optind - 1, argv + optind + 1);
-	else if (!strcmp(cmd, "token"))
-		rc = cmd_token(&cfg, argc - optind - 1, argv + optind + 1);
-	else {
-		fprintf(stderr, "ra: unknown command '%s'\n", cmd);
-		usage(stderr);
+	} else if (!strcmp(cmd, "audit")) {
+		rc = audit_cmd(&cfg, nargs, args);
+	} else if (!strcmp(cmd, "contract")) {
+		rc = contract_cmd(&cfg, nargs, args);
+	} else if (!strcmp(cmd, "order")) {
+		rc = review_cmd(&cfg, nargs, args);
+	} else {
+		rc = cmd_token(&cfg, nargs, args);
 	}
 	config_free(&cfg);
 	return rc;

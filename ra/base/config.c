@@ -6,8 +6,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum ctype { C_STR, C_INT, C_BOOL, C_JSON };
 
@@ -48,9 +52,11 @@ static const struct key schema[] = {
 	{"ca.backend", C_STR, "local", 0, 0},
 	{"ca.dir", C_STR, "var/ca", 0, 0},
 	{"ca.policy_oid", C_STR, "1.3.6.1.4.1.99999.1.1", 0, 0},
-	{"ca.pds_url", C_STR, "https://ra.example/pds_en.pdf", 0, 0},
+	/* no defaults for what goes into every certificate: a placeholder there is worse than a
+	 * refusal to start (config_check names the key) */
+	{"ca.pds_url", C_STR, NULL, 0, 0},
 	{"ca.pds_lang", C_STR, "en", 0, 0},
-	{"ca.crl_url", C_STR, "http://127.0.0.1:8080/v1/ca/crl", 0, 0},
+	{"ca.crl_url", C_STR, NULL, 0, 0},
 	{"ca.key_alg", C_STR, "ec-p256", 0, 0},
 	{"ca.subject", C_STR, "C=AT,O=RA Development,CN=RA Development Issuing CA", 0, 0},
 	{"ca.advanced_ncp", C_BOOL, "false", 0, 0},
@@ -219,6 +225,99 @@ static int check_unknown(json_t *obj, const char *prefix, struct ra_err *err)
 	return 0;
 }
 
+#define CRED_MAX 65536
+
+/* Reads a credential file whole (at most CRED_MAX bytes, no NUL), trailing newlines cut.
+ * Returns 1 with *out (caller frees with OPENSSL_clear_free via cred_free) when the file
+ * exists, 0 when it does not, <0 (err names the key) when it cannot be used. */
+static int cred_read(const char *file, const char *key, char **out, struct ra_err *err)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int rc = -1;
+
+	*out = NULL;
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0)
+		return ra_err_set(err, RA_E_CONFIG, key, "credential %s for '%s' cannot be read: %s", file, key,
+				  strerror(errno));
+	buf = malloc(CRED_MAX + 1);
+	if (buf == NULL) {
+		rc = ra_err_set(err, RA_E_NOMEM, key, "out of memory");
+		goto out;
+	}
+	while (len < CRED_MAX + 1 && (n = read(fd, buf + len, CRED_MAX + 1 - len)) > 0)
+		len += (size_t)n;
+	if (len > CRED_MAX || memchr(buf, '\0', len) != NULL) {
+		rc = ra_err_set(err, RA_E_CONFIG, key, "credential %s for '%s' is not a text of at most %d bytes",
+				file, key, CRED_MAX);
+		goto out;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	*out = buf;
+	buf = NULL;
+	rc = 1;
+out:
+	if (buf != NULL)
+		OPENSSL_clear_free(buf, CRED_MAX + 1);
+	close(fd);
+	return rc;
+}
+
+/*
+ * systemd credentials (LoadCredential=): a secret key may come from the file
+ * $CREDENTIALS_DIRECTORY/<key> (LoadCredential=evidence.key:/path) or
+ * $CREDENTIALS_DIRECTORY/ra_<key> (LoadCredential=ra:/etc/ra/credentials, one file per key in
+ * that directory).  It overrides the file; an RA_* variable overrides it.  Only secrets are
+ * looked up, so a credential cannot change where the service listens or what it trusts.
+ */
+static int load_credential(json_t *root, const struct key *k, struct ra_err *err)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char file[2][4096];
+	char *val[2] = {NULL, NULL};
+	int found[2], rc = 0;
+
+	if (!k->secret || dir == NULL || *dir == '\0')
+		return 0;
+	snprintf(file[0], sizeof(file[0]), "%s/%s", dir, k->path);
+	snprintf(file[1], sizeof(file[1]), "%s/ra_%s", dir, k->path);
+	for (int i = 0; i < 2; i++) {
+		found[i] = cred_read(file[i], k->path, &val[i], err);
+		if (found[i] < 0) {
+			rc = found[i];
+			goto out;
+		}
+	}
+	if (found[0] && found[1]) {
+		rc = ra_err_set(err, RA_E_CONFIG, k->path, "credentials %s and %s both give '%s': keep one", file[0],
+				file[1], k->path);
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		json_t *v;
+		if (!found[i])
+			continue;
+		v = parse_value(k, val[i]);
+		if (v == NULL) {
+			rc = ra_err_set(err, RA_E_CONFIG, k->path, "credential %s: must be %s", file[i],
+					type_name(k->type));
+			goto out;
+		}
+		set_path(root, k->path, v);
+	}
+out:
+	for (int i = 0; i < 2; i++)
+		if (val[i] != NULL)
+			OPENSSL_clear_free(val[i], CRED_MAX + 1);
+	return rc;
+}
+
 int config_load(struct config *cfg, const char *path, int need_required, struct ra_err *err)
 {
 	json_error_t jerr;
@@ -248,6 +347,11 @@ int config_load(struct config *cfg, const char *path, int need_required, struct 
 		const char *ev;
 		json_t *v;
 
+		rc = load_credential(root, k, err);
+		if (rc) {
+			json_decref(root);
+			return rc;
+		}
 		config_env_name(k->path, env, sizeof(env));
 		ev = getenv(env);
 		if (ev != NULL) {
@@ -282,6 +386,113 @@ int config_load(struct config *cfg, const char *path, int need_required, struct 
 	}
 	cfg->root = root;
 	return 0;
+}
+
+/* ---- what configured features need (config_check) ---------------------------------- */
+
+/* A key that is set turns a feature on; the feature needs these other keys.  Checked at
+ * start-up so a gap stops `ra serve` (and fails --print-config) with the key's name, instead
+ * of failing every job later in a retry loop. */
+static const struct need {
+	const char *when, *need, *why;
+} needs[] = {
+	{"ident.base_url", "ident.company_id", "the provider's API path names the company"},
+	{"ident.base_url", "ident.api_key", "the provider's login needs it"},
+	{"ident.base_url", "ident.callback_secret", "without it every result callback is refused"},
+	{"ident.base_url", "evidence.key", "R18: identification evidence is stored sealed with it"},
+	{"sms.url", "sms.token", "the SMS gateway takes a bearer token"},
+	{"smtp.user", "smtp.password", "SMTP authentication needs both"},
+	{"smtp.password", "smtp.user", "SMTP authentication needs both"},
+	{"tls.cert", "tls.key", "HTTPS needs the certificate and its key"},
+	{"tls.key", "tls.cert", "HTTPS needs the certificate and its key"},
+	{"cmp.secret", "cmp.reference", "PBM protection names the secret by its reference"},
+	{"cmp.client_cert", "cmp.client_key", "signature protection needs the certificate and its key"},
+	{"cmp.client_key", "cmp.client_cert", "signature protection needs the certificate and its key"},
+};
+
+static int is_set(const struct config *cfg, const char *path)
+{
+	json_t *v = get_path(cfg->root, path);
+
+	return v != NULL && !json_is_null(v) && !(json_is_string(v) && json_string_length(v) == 0);
+}
+
+static int need_key(const struct config *cfg, const char *path, const char *because, struct ra_err *err)
+{
+	char env[128];
+
+	if (is_set(cfg, path))
+		return 0;
+	config_env_name(path, env, sizeof(env));
+	return ra_err_set(err, RA_E_CONFIG, path, "missing configuration key '%s' (or environment %s): %s", path, env,
+			  because);
+}
+
+/* Does the catalogue sell a qualified certificate?  (The catalogue itself is checked by the
+ * intake module; here only the class matters.) */
+static int sells_qualified(const struct config *cfg)
+{
+	json_t *products = get_path(cfg->root, "products"), *p;
+	const char *sku;
+
+	json_object_foreach(products, sku, p) {
+		const char *cls = json_string_value(json_object_get(p, "class"));
+		if (cls != NULL && strcmp(cls, "qualified") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The embedded CA writes ca.pds_url and ca.crl_url into every certificate it issues. */
+static int check_local_ca(const struct config *cfg, struct ra_err *err)
+{
+	const char *backend = json_string_value(get_path(cfg->root, "ca.backend"));
+	const char *pds = json_string_value(get_path(cfg->root, "ca.pds_url"));
+	long long hours = json_integer_value(get_path(cfg->root, "ca.crl_hours"));
+	int rc;
+
+	if (backend == NULL || (strcmp(backend, "local") != 0 && strcmp(backend, "cmp") != 0))
+		return ra_err_set(err, RA_E_CONFIG, "ca.backend", "ca.backend must be 'local' or 'cmp'");
+	if (strcmp(backend, "cmp") == 0) {
+		/* the CA puts its own profile (PDS, CRL) into certificates: only how to reach it here */
+		if ((rc = need_key(cfg, "cmp.url", "ca.backend is cmp", err)) != 0)
+			return rc;
+		return need_key(cfg, "cmp.trusted", "ca.backend is cmp: the CA's answers are checked against it", err);
+	}
+	if (sells_qualified(cfg) &&
+	    (rc = need_key(cfg, "ca.pds_url", "a product of class qualified needs the PKI disclosure statement's "
+					      "URL in its certificates (QcPDS, ETSI EN 319 412-5)", err)) != 0)
+		return rc;
+	if (is_set(cfg, "pkcs11.pin")) {
+		if ((rc = need_key(cfg, "ca.pds_url", "the local CA writes it into qualified certificates", err)) != 0 ||
+		    (rc = need_key(cfg, "ca.crl_url", "the local CA writes it into every certificate (CRL "
+						      "distribution point)", err)) != 0)
+			return rc;
+	}
+	if (pds != NULL && strncmp(pds, "https://", 8) != 0)
+		return ra_err_set(err, RA_E_CONFIG, "ca.pds_url", "ca.pds_url must be an https:// URL (ETSI EN 319 412-5)");
+	if (hours < 1 || hours > 240)
+		return ra_err_set(err, RA_E_CONFIG, "ca.crl_hours", "ca.crl_hours must be 1..240 (CRL validity in hours)");
+	return 0;
+}
+
+int config_check(const struct config *cfg, struct ra_err *err)
+{
+	int rc;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (schema[i].required && (rc = need_key(cfg, schema[i].path, "required", err)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+		char because[192];
+		if (!is_set(cfg, needs[i].when))
+			continue;
+		snprintf(because, sizeof(because), "%s is set, and %s", needs[i].when, needs[i].why);
+		if ((rc = need_key(cfg, needs[i].need, because, err)) != 0)
+			return rc;
+	}
+	return check_local_ca(cfg, err);
 }
 
 void config_free(struct config *cfg)
@@ -330,11 +541,11 @@ void config_print(const struct config *cfg, FILE *out)
 	char *text;
 
 	for (size_t i = 0; i < NKEYS; i++) {
-		json_t *v;
-		if (!schema[i].secret)
-			continue;
-		v = get_path(copy, schema[i].path);
-		if (v != NULL && !json_is_null(v))
+		json_t *v = get_path(copy, schema[i].path);
+		/* every key of the schema is shown, unset ones as null: the output lists what exists */
+		if (v == NULL)
+			set_path(copy, schema[i].path, json_null());
+		else if (schema[i].secret && !json_is_null(v))
 			set_path(copy, schema[i].path, json_string("********"));
 	}
 	text = json_dumps(copy, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -21,13 +21,19 @@ struct config {
 int config_load(struct config *cfg, const char *path, int need_required, struct ra_err *err);
 void config_free(struct config *cfg);
 
+/* What the configured features need, beyond the schema's types: ident configured needs
+ * evidence.key, a qualified product needs ca.pds_url, ... (table `needs` in config.c).  `ra
+ * serve` and `ra --print-config` run it; err names the missing or wrong key. */
+int config_check(const struct config *cfg, struct ra_err *err);
+
 /* Accessors by dotted path; a key not in the schema is a programming error (aborts). */
 const char *cfg_str(const struct config *cfg, const char *path); /* NULL when unset */
 long long cfg_int(const struct config *cfg, const char *path);
 int cfg_bool(const struct config *cfg, const char *path);
 json_t *cfg_json(const struct config *cfg, const char *path); /* borrowed */
 
-/* Writes the effective configuration as JSON with every secret masked. */
+/* Writes the effective configuration as JSON with every secret masked; every key of the
+ * schema appears, unset ones as null. */
 void config_print(const struct config *cfg, FILE *out);
 
 /* Environment variable name for a key path (RA_IDENT_BASE_URL); buf of cap bytes. */

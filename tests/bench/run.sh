@@ -86,7 +86,7 @@ export RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$PORT" RA_SHOP_WOOCOMMERCE_SEC
 	RA_IDENT_API_KEY=$API_KEY RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" RA_SMTP_FROM=ra@bench.example \
 	RA_SMS_URL="http://127.0.0.1:$SMS_PORT/messages" RA_SMS_TOKEN=bench-sms RA_CA_DIR="$root/ca" \
 	RA_PKCS11_TOKEN=ra-bench RA_PKCS11_PIN=$PIN RA_CA_PDS_URL=https://ra.example/pds RA_CA_PDS_LANG=en \
-	RA_CA_CRL_URL="$BASE/v1/ca/crl" RA_EVIDENCE_KEY="$(openssl rand -hex 32)"
+	RA_CA_CRL_URL="$BASE/v1/ca/crl" RA_EVIDENCE_KEY="$(openssl rand -hex 32)" RA_IDENT_CALLBACK_SECRET=bench-callback
 build/ra migrate >"$root/migrate.log" 2>&1 || { say "bench: ra migrate failed"; cat "$root/migrate.log" >&2; exit 1; }
 
 # start_ra [LOGLEVEL]: ra serve in the background, waits for /healthz

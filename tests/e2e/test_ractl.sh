@@ -52,6 +52,7 @@ SECRET=e2e-shop-secret
 export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_PKCS11_PIN=4711 \
 	RA_PKCS11_TOKEN=ra-e2e RA_CA_DIR="$work/ca" RA_JOBS_BACKOFF_MS=100 RA_JOBS_BACKOFF_MAX_MS=500 \
 	RA_JOBS_POLL_MS=200 RA_SHOP_WOOCOMMERCE_SECRET=$SECRET RA_DEFAULT_COUNTRY=AT \
+	RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf RA_CA_CRL_URL="http://127.0.0.1:$port/v1/ca/crl" \
 	RA_PRODUCTS='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12},
 		"AES-10Y": {"class": "advanced", "validity_years": 10, "contract_months": 12}}'
 "$RA" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; die "ra migrate failed"; }

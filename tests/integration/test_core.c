@@ -158,7 +158,7 @@ Test(core, malformed_key_and_unknown_key_are_named)
 Test(core, print_config_masks_secrets)
 {
 	const char *env[] = {"RA_SHOP_WOOCOMMERCE_SECRET=very-secret-value", "RA_DATABASE_URL=postgresql:///x?password=pw123",
-			     "RA_IDENT_BASE_URL=http://ident.example", NULL};
+			     "RA_IDENT_LINK_BASE=http://ident.example", NULL};
 	char *out = NULL;
 
 	cr_assert_eq(rt_ra_cmd(env, &out, "--print-config", NULL), 0, "%s", out);

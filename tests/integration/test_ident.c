@@ -78,8 +78,10 @@ static void world_start(struct world *w, const char *extra_env)
 			       "RA_DEFAULT_COUNTRY=AT", "RA_JOBS_BACKOFF_MS=100", "RA_JOBS_BACKOFF_MAX_MS=500",
 			       "RA_JOBS_POLL_MS=200", "RA_IDENT_COMPANY_ID=" COMPANY, "RA_IDENT_API_KEY=" API_KEY,
 			       "RA_IDENT_CALLBACK_SECRET=" CB_SECRET, "RA_SMS_TOKEN=" SMS_TOKEN,
-			       "RA_EVIDENCE_KEY=" EVIDENCE_KEY, "RA_PKCS11_PIN=4711", "RA_PKCS11_TOKEN=ra-test"};
-	int n = 13;
+			       "RA_EVIDENCE_KEY=" EVIDENCE_KEY, "RA_PKCS11_PIN=4711", "RA_PKCS11_TOKEN=ra-test",
+			       "RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf",
+			       "RA_CA_CRL_URL=http://pki.example.test/v1/ca/crl"};
+	int n = 15;
 
 	memset(w, 0, sizeof(*w));
 	w->db = rt_db_new();

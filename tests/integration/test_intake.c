@@ -172,10 +172,11 @@ static char *digest(const char *db)
 
 static void start_ra(struct rt_ra *ra, const char *db, const char *const *extra)
 {
+	/* a qualified product needs the PDS URL at start-up (fail fast), even with no CA running */
 	const char *env[24] = {"RA_SHOP_WOOCOMMERCE_SECRET=" SECRET, PRODUCTS, "RA_DEFAULT_COUNTRY=AT",
 			       "RA_JOBS_BACKOFF_MS=200", "RA_JOBS_BACKOFF_MAX_MS=1000", "RA_JOBS_POLL_MS=200",
-			       "RA_LOG_LEVEL=debug"};
-	int n = 7;
+			       "RA_LOG_LEVEL=debug", "RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf"};
+	int n = 8;
 
 	for (; extra && *extra && n < 23; extra++)
 		env[n++] = *extra;
@@ -652,6 +653,10 @@ static int wait_for(const char *db, const char *sql, long want, int seconds)
 	return 0;
 }
 
+/* ident configured needs its callback secret and evidence.key at start-up (fail fast) */
+#define IDENT_NEEDS "RA_IDENT_CALLBACK_SECRET=intake-cb-secret", \
+	"RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
 static void ident_env(char *ident, char *smtp, int ident_port, int mail_port)
 {
 	sprintf(ident, "RA_IDENT_BASE_URL=http://127.0.0.1:%d", ident_port);
@@ -689,7 +694,7 @@ Test(intake, invitation_mail_arrives_with_the_provider_link_and_a_rerun_sends_no
 	start_ra(&ra, db,
 		 (const char *const[]){ident, smtp, "RA_IDENT_COMPANY_ID=" COMPANY, "RA_IDENT_API_KEY=" API_KEY,
 				       "RA_IDENT_LINK_BASE=https://go.test.idnow.de/", "RA_SMTP_FROM=ra@trust.example",
-				       NULL});
+				       IDENT_NEEDS, NULL});
 	cr_assert_eq(deliver(&ra, body, NULL), 200);
 	cr_assert(wait_for(db, "SELECT count(*) FROM orders WHERE state = 'ident_invited' AND invite_sent_at IS NOT NULL",
 			   1, 30),
@@ -738,7 +743,8 @@ Test(intake, invitation_waits_while_smtp_is_down_and_is_delivered_once_it_is_bac
 	snprintf(port, sizeof(port), "%d", mp);
 	ident_env(ident, smtp, ip, mp);
 	start_ra(&ra, db,
-		 (const char *const[]){ident, smtp, "RA_IDENT_COMPANY_ID=" COMPANY, "RA_IDENT_API_KEY=" API_KEY, NULL});
+		 (const char *const[]){ident, smtp, "RA_IDENT_COMPANY_ID=" COMPANY, "RA_IDENT_API_KEY=" API_KEY,
+				       IDENT_NEEDS, NULL});
 	cr_assert_eq(deliver(&ra, body, NULL), 200);
 	cr_assert(wait_for(db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND attempts >= 2"
 			       " AND state IN ('queued', 'running') AND last_error IS NOT NULL",

@@ -78,6 +78,8 @@ static void start_on(struct env *e, enum backend b)
 	e->envv[n++] = e->e_conf;
 	e->envv[n++] = e->e_cadir;
 	e->envv[n++] = "RA_JOBS_BACKOFF_MS=50";
+	e->envv[n++] = "RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf";
+	e->envv[n++] = "RA_CA_CRL_URL=http://pki.example.test/v1/ca/crl";
 	if (b == CMP) {
 		start_bridge(e);
 		e->envv[n++] = "RA_CA_BACKEND=cmp";

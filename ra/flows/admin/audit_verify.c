@@ -147,7 +147,7 @@ int audit_cmd(struct config *cfg, int argc, char **argv)
 	struct ra_err err = {0};
 	int rc;
 
-	if (argc < 1 || strcmp(argv[0], "verify") != 0) {
+	if (argc != 1 || strcmp(argv[0], "verify") != 0) {
 		fputs("usage: ra audit verify\n", stderr);
 		return 2;
 	}

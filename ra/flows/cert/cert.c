@@ -84,6 +84,25 @@ static const char *sql_ca_revoked = "UPDATE certificates SET ca_revoked_at = now
 
 /* ---- configuration ------------------------------------------------------------------ */
 
+/* ca-bridge names its struct cab_config fields; errors name the RA's keys instead, so the
+ * operator reads the key to fix (docs/ca-bridge.md "Configuration" lists the pairs). */
+static const char *ra_key_for(const char *cab_field)
+{
+	static const struct {
+		const char *cab, *ra;
+	} keys[] = {
+		{"ca.qcpds_url", "ca.pds_url"},
+		{"ca.qcpds_lang", "ca.pds_lang"},
+		{"ca.crl_validity_hours", "ca.crl_hours"},
+		{"ca.advanced_ncp_plus", "ca.advanced_ncp"},
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(cab_field, keys[i].cab) == 0)
+			return keys[i].ra;
+	return cab_field[0] ? cab_field : "ca";
+}
+
 static int open_cab(struct app *app, struct ra_err *err)
 {
 	const struct config *cfg = app->cfg;
@@ -116,7 +135,7 @@ static int open_cab(struct app *app, struct ra_err *err)
 	/* Start-up only, before the loop runs: opening the token may block here. */
 	app->cab = cab_open(&cc, &ce);
 	if (app->cab == NULL)
-		return ra_err_set(err, RA_E_CONFIG, ce.field[0] ? ce.field : "ca", "CA bridge: %s", ce.msg);
+		return ra_err_set(err, RA_E_CONFIG, ra_key_for(ce.field), "CA bridge: %s", ce.msg);
 	return 0;
 }
 
