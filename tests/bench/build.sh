@@ -13,7 +13,7 @@ CFLAGS="-std=c17 -g -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -Werror -Wshadow -Wstr
 CPPFLAGS="-I. -D_GNU_SOURCE $(pkg-config --cflags $PKGS)"
 # shellcheck disable=SC2046
 LIBS="$(pkg-config --libs $PKGS) -lphonenumber -lunistring -lstdc++ -lm -pthread"
-for lib in build/libra.a build/libcab.a build/libwf.a; do
+for lib in build/libra.a build/libcab.a build/libwf.a build/libbase.a; do
 	[ -f "$lib" ] || { echo "bench/build.sh: $lib missing; run make SAN=0 all" >&2; exit 1; }
 done
 # shellcheck disable=SC2086
@@ -22,5 +22,5 @@ for p in bench_intake bench_stages bench_revoke; do
 	# shellcheck disable=SC2086
 	$CC $CPPFLAGS $CFLAGS -c "tests/bench/$p.c" -o "$out/$p.o"
 	# shellcheck disable=SC2086
-	$CXX -o "$out/$p" "$out/$p.o" "$out/bu.o" build/libra.a build/libcab.a build/libwf.a $LIBS
+	$CXX -o "$out/$p" "$out/$p.o" "$out/bu.o" build/libra.a build/libcab.a build/libwf.a build/libbase.a $LIBS
 done
