@@ -34,7 +34,8 @@ static void health_reply(struct health *c, int ok, const char *why)
 		http_reply_json(c->hr, 200, json_pack("{s:s, s:s}", "status", "ok", "database", "up"));
 	else
 		http_reply_json(c->hr, 503,
-				json_pack("{s:s, s:s, s:s}", "error", "unavailable", "message", why, "database", "down"));
+				json_pack("{s:s, s:s, s:s, s:s}", "error", "unavailable", "message", why, "field", "",
+					  "database", "down"));
 	uv_timer_stop(&c->timer);
 }
 

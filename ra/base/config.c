@@ -31,6 +31,7 @@ static const struct key schema[] = {
 	{"db.pool_size", C_INT, "4", 0, 0},
 	{"db.connect_timeout_ms", C_INT, "2000", 0, 0},
 	{"http.max_body", C_INT, "1048576", 0, 0},
+	{"http.max_header_bytes", C_INT, "16384", 0, 0},
 	{"http.drain_timeout_ms", C_INT, "10000", 0, 0},
 	{"log.format", C_STR, "logfmt", 0, 0},
 	{"log.level", C_STR, "info", 0, 0},

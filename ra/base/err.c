@@ -37,6 +37,9 @@ static const struct {
 	{RA_E_NOMEM, "no_memory", "out of memory"},
 	{RA_E_IO, "io", "input/output error"},
 	{RA_E_TIMEOUT, "timeout", "timed out"},
+	{RA_E_METHOD, "method_not_allowed", "method not allowed"},
+	{RA_E_MEDIATYPE, "unsupported_media_type", "unsupported media type"},
+	{RA_E_HEADERS, "headers_too_large", "request headers too large"},
 };
 
 const char *ra_errname(int code)

@@ -23,6 +23,9 @@ enum ra_errcode {
 	RA_E_NOMEM = -11,
 	RA_E_IO = -12,
 	RA_E_TIMEOUT = -13,
+	RA_E_METHOD = -14,    /* the path exists, not with this method: 405 (with Allow) */
+	RA_E_MEDIATYPE = -15, /* a JSON route got another Content-Type: 415 */
+	RA_E_HEADERS = -16,   /* request headers over http.max_header_bytes: 431 */
 };
 
 struct ra_err {

@@ -38,6 +38,7 @@ struct http_server {
 	SSL_CTX *ssl;
 	struct route routes[64];
 	int nroutes;
+	size_t max_header_bytes;
 	int inflight;
 	int draining;
 	void (*drained)(void *);
@@ -50,13 +51,27 @@ struct guard {
 	struct http_req *hr;
 };
 
+/* Errors h2o answers itself, before any handler runs (413 for a body over http.max_body, 400
+ * for a broken Content-Length or chunked encoding, 417): their text/plain body becomes the
+ * same JSON every other error has.  A filter on the host's fallback path, which h2o binds
+ * such requests to; requests our handler answers never pass it. */
+struct json_errors {
+	h2o_filter_t super;
+};
+struct json_error_body {
+	h2o_ostream_t super;
+	h2o_iovec_t body;
+	int sent;
+};
+
 static const struct {
 	int code;
 	int status;
 } status_map[] = {
 	{RA_E_INVALID, 400},     {RA_E_NOTFOUND, 404},  {RA_E_CONFLICT, 409},   {RA_E_RULE, 422},
 	{RA_E_UNAVAILABLE, 503}, {RA_E_AUTH, 401},      {RA_E_FORBIDDEN, 403},  {RA_E_TOOLARGE, 413},
-	{RA_E_TIMEOUT, 503},     {RA_E_CONFIG, 500},    {RA_E_INTERNAL, 500},
+	{RA_E_TIMEOUT, 503},     {RA_E_CONFIG, 500},    {RA_E_INTERNAL, 500},   {RA_E_METHOD, 405},
+	{RA_E_MEDIATYPE, 415},   {RA_E_HEADERS, 431},
 };
 
 int http_status_for(int code)
@@ -159,11 +174,9 @@ void http_reply_json(struct http_req *hr, int status, json_t *body)
 
 void http_reply_error(struct http_req *hr, const struct ra_err *err)
 {
-	json_t *o = json_pack("{s:s, s:s}", "error", ra_errname(err->code), "message",
-			      err->msg[0] ? err->msg : ra_strerror(err->code));
+	json_t *o = json_pack("{s:s, s:s, s:s}", "error", ra_errname(err->code), "message",
+			      err->msg[0] ? err->msg : ra_strerror(err->code), "field", err->field);
 
-	if (err->field[0])
-		json_object_set_new(o, "field", json_string(err->field));
 	if (err->code == RA_E_INTERNAL)
 		log_error("http.internal_error", "rid", hr->rid, "message", err->msg, NULL);
 	http_reply_json(hr, http_status_for(err->code), o);
@@ -181,6 +194,14 @@ void http_reply_errorf(struct http_req *hr, int code, const char *field, const c
 	http_reply_error(hr, &e);
 }
 
+void http_reply_method_not_allowed(struct http_req *hr, const char *allow)
+{
+	if (hr->req != NULL)
+		h2o_add_header(&hr->req->pool, &hr->req->res.headers, H2O_TOKEN_ALLOW, NULL,
+			       h2o_strdup(&hr->req->pool, allow, SIZE_MAX).base, strlen(allow));
+	http_reply_errorf(hr, RA_E_METHOD, "", "method not allowed here; allowed: %s", allow);
+}
+
 const char *http_header(struct http_req *hr, const char *name, size_t *len)
 {
 	ssize_t i;
@@ -195,8 +216,33 @@ const char *http_header(struct http_req *hr, const char *name, size_t *len)
 	return hr->req->headers.entries[i].value.base;
 }
 
+/* application/json or application/<x>+json, any parameters (charset=utf-8), any case */
+static int json_media_type(const char *v, size_t n)
+{
+	size_t end = 0;
+
+	while (end < n && v[end] != ';' && v[end] != ' ' && v[end] != '\t')
+		end++;
+	if (end == 16 && strncasecmp(v, "application/json", 16) == 0)
+		return 1;
+	return end > 17 && strncasecmp(v, "application/", 12) == 0 && strncasecmp(v + end - 5, "+json", 5) == 0;
+}
+
+int http_want_json(struct http_req *hr, struct ra_err *err)
+{
+	size_t n = 0;
+	const char *ct = http_header(hr, "content-type", &n);
+
+	if (ct != NULL && json_media_type(ct, n))
+		return 0;
+	return ra_err_set(err, RA_E_MEDIATYPE, "Content-Type", "this route takes application/json, not %.*s",
+			  ct ? (int)(n > 80 ? 80 : n) : 4, ct ? ct : "none");
+}
+
 json_t *http_body_json(struct http_req *hr, struct ra_err *err)
 {
+	if (http_want_json(hr, err) != 0)
+		return NULL;
 	return json_body_object(hr->body, hr->body_len, err);
 }
 
@@ -247,14 +293,54 @@ static int method_is(h2o_req_t *req, const char *m)
 	return req->method.len == strlen(m) && memcmp(req->method.base, m, req->method.len) == 0;
 }
 
+/* The request line and headers together, as counted against http.max_header_bytes; *big
+ * names the largest header (the field of the 431). */
+static size_t header_bytes(h2o_req_t *req, const char **big, size_t *big_len)
+{
+	size_t total = req->method.len + req->input.path.len + 12, most = 0;
+
+	*big = "";
+	*big_len = 0;
+	for (size_t i = 0; i < req->headers.size; i++) {
+		const h2o_header_t *h = &req->headers.entries[i];
+		size_t one = h->name->len + h->value.len + 4;
+		total += one;
+		if (one > most) {
+			most = one;
+			*big = h->name->base;
+			*big_len = h->name->len;
+		}
+	}
+	return total;
+}
+
+/* Methods registered for this path, "GET, POST" (for Allow); empty when the path is unknown. */
+static void allowed_methods(struct http_server *s, const char *path, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < s->nroutes; i++) {
+		struct route *r = &s->routes[i];
+		size_t n = strlen(r->path);
+		int hit = r->prefix ? strncmp(path, r->path, n) == 0 : strcmp(path, r->path) == 0;
+		if (!hit || strstr(out, r->method) != NULL)
+			continue;
+		o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "%s%s", o ? ", " : "", r->method);
+		if (o >= cap)
+			break;
+	}
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct http_server *s = *(struct http_server **)(self + 1);
 	struct http_req *hr = calloc(1, sizeof(*hr));
 	struct guard *g;
 	struct route *match = NULL;
-	int path_seen = 0;
-	char *path;
+	char *path, allow[64];
+	const char *big;
+	size_t big_len;
 
 	if (hr == NULL)
 		return -1;
@@ -285,19 +371,24 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	hr->guard = g;
 	s->inflight++;
 
+	if (header_bytes(req, &big, &big_len) > s->max_header_bytes) {
+		char name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)(big_len < sizeof(name) ? big_len : sizeof(name) - 1), big);
+		http_reply_errorf(hr, RA_E_HEADERS, name, "request headers over http.max_header_bytes (%zu bytes); "
+				  "the largest is %s", s->max_header_bytes, name);
+		return 0;
+	}
 	for (int i = 0; i < s->nroutes && match == NULL; i++) {
 		struct route *r = &s->routes[i];
 		size_t n = strlen(r->path);
 		int hit = r->prefix ? strncmp(path, r->path, n) == 0 : strcmp(path, r->path) == 0;
-		if (!hit)
-			continue;
-		path_seen = 1;
-		if (method_is(req, r->method))
+		if (hit && method_is(req, r->method))
 			match = r;
 	}
 	if (match == NULL) {
-		if (path_seen)
-			http_reply_errorf(hr, RA_E_INVALID, "", "method not allowed");
+		allowed_methods(s, path, allow, sizeof(allow));
+		if (allow[0])
+			http_reply_method_not_allowed(hr, allow);
 		else
 			http_reply_errorf(hr, RA_E_NOTFOUND, "", "no such endpoint");
 		return 0;
@@ -331,6 +422,58 @@ void http_route(struct http_server *s, const char *method, const char *path, int
 	log_info("http.route", "method", method, "path", path, "prefix", prefix ? "1" : "0", "name", name, NULL);
 }
 
+static void json_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n, h2o_send_state_t st)
+{
+	struct json_error_body *o = (void *)self;
+
+	(void)bufs;
+	(void)n;
+	if (o->sent) {
+		h2o_ostream_send_next(self, req, NULL, 0, st);
+		return;
+	}
+	o->sent = 1;
+	h2o_ostream_send_next(self, req, &o->body, 1, st);
+}
+
+static void json_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+	struct json_error_body *o;
+	struct ra_err e = {0};
+	json_t *j;
+	char *text, st[8], rid[33];
+
+	if (req->res.status < 400) {
+		h2o_setup_next_ostream(req, slot);
+		return;
+	}
+	if (req->res.status == 413)
+		ra_err_set(&e, RA_E_TOOLARGE, "body", "request body over http.max_body (%zu bytes)",
+			   req->conn->ctx->globalconf->max_request_entity_size);
+	else
+		ra_err_set(&e, RA_E_INVALID, "", "%s", req->res.reason ? req->res.reason : "bad request");
+	j = json_pack("{s:s, s:s, s:s}", "error", ra_errname(e.code), "message", e.msg, "field", e.field);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
+	o->super.do_send = json_error_send;
+	o->body = h2o_strdup(&req->pool, text ? text : "{\"error\":\"invalid\"}", SIZE_MAX);
+	o->sent = 0;
+	free(text);
+	req->res.headers = (h2o_headers_t){NULL};
+	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+	req->res.content_length = o->body.len;
+	make_rid(req, rid, sizeof(rid));
+	h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+			      h2o_strdup(&req->pool, rid, SIZE_MAX).base, strlen(rid));
+	/* counted and logged like every request, under the route name "protocol" */
+	metrics_observe_request("protocol", req->res.status, 0);
+	snprintf(st, sizeof(st), "%d", req->res.status);
+	log_info("http.request", "rid", rid, "route", "protocol", "status", st, "message", e.msg, NULL);
+	(void)self;
+	h2o_setup_next_ostream(req, &o->super.next);
+}
+
 static SSL_CTX *make_ssl(const char *cert, const char *key, struct ra_err *err)
 {
 	SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
@@ -361,6 +504,7 @@ struct http_server *http_server_new(struct app *app, struct ra_err *err)
 	h2o_hostconf_t *host;
 	h2o_pathconf_t *pc;
 	h2o_handler_t *h;
+	struct json_errors *jerr;
 	const char *cert = cfg_str(app->cfg, "tls.cert");
 	const char *key = cfg_str(app->cfg, "tls.key");
 
@@ -385,6 +529,7 @@ struct http_server *http_server_new(struct app *app, struct ra_err *err)
 	}
 	h2o_config_init(&s->conf);
 	s->conf.max_request_entity_size = (size_t)cfg_int(app->cfg, "http.max_body");
+	s->max_header_bytes = (size_t)cfg_int(app->cfg, "http.max_header_bytes");
 	/* HTTP/1.1 only: no cleartext upgrade to HTTP/2 (h2c), whose stream resets would let a
 	 * client drop a request while its handler still works on it */
 	s->conf.http1.upgrade_to_http2 = 0;
@@ -393,6 +538,8 @@ struct http_server *http_server_new(struct app *app, struct ra_err *err)
 	h = h2o_create_handler(pc, sizeof(*h) + sizeof(s));
 	*(struct http_server **)(h + 1) = s;
 	h->on_req = on_req;
+	jerr = (void *)h2o_create_filter(&host->fallback_path, sizeof(*jerr));
+	jerr->super.on_setup_ostream = json_error_setup;
 	h2o_context_init(&s->ctx, app->loop, &s->conf);
 	s->accept.ctx = &s->ctx;
 	s->accept.hosts = s->conf.hosts;

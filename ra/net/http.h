@@ -47,16 +47,23 @@ int http_port(const struct http_server *s);
 /* Replies.  body is stolen (json_decref'd). */
 void http_reply_json(struct http_req *hr, int status, json_t *body);
 void http_reply_text(struct http_req *hr, int status, const char *ctype, const char *body, size_t len);
-/* {"error": name, "message": msg, "field": field} with the status mapped from err->code. */
+/* {"error": name, "message": msg, "field": field} with the status mapped from err->code
+ * ("field" is "" when no input field is concerned). */
 void http_reply_error(struct http_req *hr, const struct ra_err *err);
 void http_reply_errorf(struct http_req *hr, int code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int http_status_for(int code);
+/* 405 with `Allow: allow` (e.g. "GET, POST"): the path exists, not with this method. */
+void http_reply_method_not_allowed(struct http_req *hr, const char *allow);
 
 /* Request helpers. */
 const char *http_header(struct http_req *hr, const char *name, size_t *len); /* NULL if absent */
-/* Parses the body as a JSON object; on failure fills err (RA_E_INVALID) and returns NULL. */
+/* Parses the body as a JSON object; on failure fills err (RA_E_INVALID, or RA_E_MEDIATYPE when
+ * the Content-Type is not JSON) and returns NULL. */
 json_t *http_body_json(struct http_req *hr, struct ra_err *err);
+/* 0 when the request's Content-Type is application/json (or a +json type, parameters allowed);
+ * else fills err with RA_E_MEDIATYPE naming Content-Type.  For routes that read JSON bodies. */
+int http_want_json(struct http_req *hr, struct ra_err *err);
 /* Peer address as text (for allowlists and logs). */
 void http_peer(struct http_req *hr, char *buf, size_t cap);
 

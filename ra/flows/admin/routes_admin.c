@@ -63,7 +63,8 @@ void adm_fail(struct adm_req *ar, const struct ra_err *e)
 		adm_free(ar);
 		return;
 	}
-	o = json_pack("{s:s, s:s, s:s}", "error", ra_errname(e->code), "message", e->msg, "rule", e->field);
+	o = json_pack("{s:s, s:s, s:s, s:s}", "error", ra_errname(e->code), "message", e->msg, "field", "", "rule",
+		      e->field);
 	log_info("admin.refused", "rid", ar->hr->rid, "actor", ar->actor, "route", ar->hr->route, "rule", e->field,
 		 "message", e->msg, NULL);
 	http_reply_json(ar->hr, http_status_for(e->code), o);
@@ -228,14 +229,15 @@ fail:
 static void dispatch(struct http_req *hr)
 {
 	const char *method = hr->route_data; /* the prefix route's method */
-	int path_seen = 0;
-	char id[160] = "";
+	char id[160] = "", allow[32] = "";
 
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct adm_route *r = tables[t]; r->method; r++) {
 			if (!match(r->path, hr->path, id, sizeof(id)))
 				continue;
-			path_seen = 1;
+			if (strstr(allow, r->method) == NULL) /* for Allow: the methods this path has */
+				snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+					 allow[0] ? ", " : "", r->method);
 			if (strcmp(r->method, method) == 0) {
 				hr->route = r->name;
 				hr->route_data = (void *)r;
@@ -243,8 +245,8 @@ static void dispatch(struct http_req *hr)
 				return;
 			}
 		}
-	if (path_seen)
-		http_reply_errorf(hr, RA_E_INVALID, "", "method not allowed");
+	if (allow[0])
+		http_reply_method_not_allowed(hr, allow);
 	else
 		http_reply_errorf(hr, RA_E_NOTFOUND, "", "no such endpoint");
 }

@@ -112,6 +112,11 @@ static void woocommerce(struct http_req *hr)
 				  sig[0] ? "signature does not match the body" : "signature missing");
 		return;
 	}
+	/* the ping above is form-encoded by design; a signed delivery is JSON or it is refused */
+	if (http_want_json(hr, &err) != 0) {
+		http_reply_error(hr, &err);
+		return;
+	}
 	header(hr, "x-wc-webhook-topic", topic, sizeof(topic));
 	if (strcmp(topic, "order.created") != 0 && strcmp(topic, "order.updated") != 0) {
 		/* Not an error: a 4xx counts as a failed delivery, and 5 of them disable the webhook. */
