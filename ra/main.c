@@ -9,6 +9,7 @@
 #include "ra/flows/admin/admin.h"
 #include "ra/flows/admin/audit_verify.h"
 #include "ra/base/config.h"
+#include "ra/base/version.h"
 #include "ra/flows/intake/contract.h"
 #include "ra/db/migrate.h"
 #include "ra/flows/admin/review.h"
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 	      "                        decide an order's manual review (R7; R19: not your own, not one you opened)\n"
 	      "  --print-config        show the effective configuration, secrets masked; exit 1 when\n"
 	      "                        `ra serve` would refuse it (the message names the key)\n"
+	      "  --version             show the version of this build\n"
 	      "  token create --name NAME --role support|admin (--user-id USER-ID | --no-customer-account)\n"
 	      "                        make an admin-API token for a support user; printed once\n"
 	      "                        (--user-id: their own customer account, refused to them: R19)\n"
@@ -105,7 +107,7 @@ static int cmd_token(struct config *cfg, int argc, char **argv)
 /* The global options, wherever they stand on the command line. */
 struct globals {
 	const char *config;
-	int print, help;
+	int print, help, version;
 };
 
 /*
@@ -134,6 +136,8 @@ static int take_globals(int *argc, char **argv, struct globals *g)
 			g->print = 1;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			g->help = 1;
+		} else if (strcmp(a, "--version") == 0) {
+			g->version = 1;
 		} else if (!cmd_seen && a[0] == '-') {
 			fprintf(stderr, "ra: unknown option '%s'\n", a);
 			return -1;
@@ -190,7 +194,7 @@ static int no_args(const char *cmd, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct globals g = {getenv("RA_CONFIG"), 0, 0};
+	struct globals g = {getenv("RA_CONFIG"), 0, 0, 0};
 	struct config cfg = {0};
 	struct ra_err err = {0};
 	int rc, nargs;
@@ -203,6 +207,10 @@ int main(int argc, char **argv)
 	}
 	if (g.help) {
 		usage(stdout);
+		return 0;
+	}
+	if (g.version) {
+		printf("ra %s\n", version_string());
 		return 0;
 	}
 	if (g.print) {

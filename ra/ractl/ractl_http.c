@@ -23,7 +23,7 @@ static void trim(char *s)
 	memmove(s, p, strlen(p) + 1);
 }
 
-static void conf_file(struct rctl_conf *c, int want_url, int want_token)
+static void conf_file(struct ractl_conf *c, int want_url, int want_token)
 {
 	const char *path = getenv("RACTL_CONFIG"), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
 	char buf[1024], line[1024];
@@ -60,9 +60,9 @@ static void conf_file(struct rctl_conf *c, int want_url, int want_token)
 	fclose(f);
 }
 
-int rctl_conf_load(struct rctl_conf *c)
+int ractl_conf_load(struct ractl_conf *c, const char *server, const char **why)
 {
-	const char *url = getenv("RACTL_URL"), *tok = getenv("RACTL_TOKEN");
+	const char *url = server && *server ? server : getenv("RACTL_URL"), *tok = getenv("RACTL_TOKEN");
 
 	memset(c, 0, sizeof(*c));
 	if (url && *url)
@@ -75,10 +75,9 @@ int rctl_conf_load(struct rctl_conf *c)
 	if (c->url[strlen(c->url) - 1] == '/')
 		c->url[strlen(c->url) - 1] = '\0';
 	if (c->token[0] == '\0') {
-		fputs("ractl: no token: set RACTL_TOKEN or 'token = ...' in ~/.config/ractl/config "
-		      "(an admin makes one with 'ra token create')\n",
-		      stderr);
-		return RCTL_USAGE;
+		*why = "no token: set RACTL_TOKEN or 'token = ...' in ~/.config/ractl/config "
+		       "(an admin makes one with 'ra token create')";
+		return RACTL_USAGE;
 	}
 	return 0;
 }
@@ -103,8 +102,8 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *data)
 	return n;
 }
 
-int rctl_call(const struct rctl_conf *c, const char *method, const char *path, const json_t *body,
-	      struct rctl_resp *out)
+int ractl_call(const struct ractl_conf *c, const char *method, const char *path, const json_t *body,
+	      struct ractl_resp *out)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
@@ -152,7 +151,7 @@ int rctl_call(const struct rctl_conf *c, const char *method, const char *path, c
 	return rc == CURLE_OK ? 0 : -1;
 }
 
-void rctl_resp_free(struct rctl_resp *r)
+void ractl_resp_free(struct ractl_resp *r)
 {
 	json_decref(r->body);
 	free(r->raw);
@@ -160,7 +159,7 @@ void rctl_resp_free(struct rctl_resp *r)
 	r->raw = NULL;
 }
 
-char *rctl_escape(const char *s)
+char *ractl_escape(const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, 0);
 	char *copy = e ? strdup(e) : NULL;
@@ -169,19 +168,19 @@ char *rctl_escape(const char *s)
 	return copy;
 }
 
-int rctl_exit_for(const struct rctl_resp *r)
+int ractl_exit_for(const struct ractl_resp *r)
 {
 	long s = r->status;
 
 	if (s == 0 || s == 502 || s == 503 || s == 504)
-		return RCTL_UNREACHABLE;
+		return RACTL_UNREACHABLE;
 	if (s >= 200 && s < 300)
-		return RCTL_OK;
+		return RACTL_OK;
 	if (s == 404)
-		return RCTL_NOTFOUND;
+		return RACTL_NOTFOUND;
 	if (s == 400 || s == 405 || s == 413)
-		return RCTL_USAGE;
+		return RACTL_USAGE;
 	if (s == 401 || s == 403 || s == 409 || s == 422)
-		return RCTL_REFUSED;
-	return RCTL_SERVER;
+		return RACTL_REFUSED;
+	return RACTL_SERVER;
 }

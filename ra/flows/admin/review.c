@@ -17,19 +17,21 @@
 #include "workflows/wf_order.h"
 
 enum { L_STATE, L_FIRST, L_LAST, L_PUBLIC, L_CONTRACT_BY, L_REVIEW, L_OPENED_BY, L_IDENT, L_IDENT_ID, L_RESULT,
-       L_MATCH, L_IFIRST, L_ILAST, L_IBIRTH, L_COUNTRY, L_PROOF, L_STAFF_SELF };
+       L_MATCH, L_IFIRST, L_ILAST, L_IBIRTH, L_COUNTRY, L_PROOF, L_STAFF_SELF, L_ID };
 
 static const char *sql_load =
 	"SELECT o.state, o.first_name, o.last_name, u.public_id, k.created_by, r.id, r.opened_by,"
 	" i.id, i.ident_id, i.result, i.name_match, i.first_name, i.last_name, i.birth_date::text, i.country,"
 	" EXISTS (SELECT 1 FROM cert_requests q WHERE q.order_id = o.id AND q.organisation IS NOT NULL)"
 	"  AND o.contract_id IS NULL,"
-	" EXISTS (SELECT 1 FROM support_staff s WHERE s.name = $2 AND s.user_id = u.public_id)"
+	" EXISTS (SELECT 1 FROM support_staff s WHERE s.name = $2 AND s.user_id = u.public_id), o.id"
 	" FROM orders o JOIN users u ON u.id = o.user_id LEFT JOIN contracts k ON k.id = o.contract_id"
 	" LEFT JOIN reviews r ON r.order_id = o.id AND r.decision IS NULL"
 	" LEFT JOIN LATERAL (SELECT * FROM identifications x WHERE x.order_id = o.id ORDER BY x.attempt DESC LIMIT 1) i"
 	"  ON true"
-	" WHERE o.id = $1::bigint FOR UPDATE OF o";
+	/* the order by RA order id or shop order number, as order show finds it (the RA id wins) */
+	" WHERE o.id = (SELECT x.id FROM orders x WHERE x.id::text = $1 OR x.shop_order_id::text = $1"
+	"  ORDER BY (x.id::text = $1) DESC LIMIT 1) FOR UPDATE OF o";
 
 static const char *sql_state =
 	"UPDATE orders SET state = $2, updated_at = now() WHERE id = $1::bigint AND state = 'in_review'";
@@ -150,13 +152,13 @@ static int reject(PGconn *c, PGresult *L, const char *oid, const char *actor, co
 	return exec(c, sql_audit, 5, p6, NULL, err);
 }
 
-int review_decide(const struct config *cfg, const char *order_id, int approve_it, const char *by, const char *comment,
-		  struct ra_err *err)
+int review_decide(const struct config *cfg, const char *order_ref, int approve_it, const char *by, const char *comment,
+		  int dry_run, char *order_id, size_t cap, struct ra_err *err)
 {
 	PGconn *c = db_connect_sync(cfg_str(cfg, "database_url"), 30000);
 	PGresult *L = NULL;
 	char actor[96];
-	const char *p[] = {order_id, by};
+	const char *p[] = {order_ref, by};
 	int rc;
 
 	snprintf(actor, sizeof(actor), "support:%s", by);
@@ -167,9 +169,10 @@ int review_decide(const struct config *cfg, const char *order_id, int approve_it
 	if ((rc = exec(c, "BEGIN", 0, NULL, NULL, err)) != 0 || (rc = exec(c, sql_load, 2, p, &L, err)) != 0)
 		goto out;
 	if (PQntuples(L) != 1) {
-		rc = ra_err_set(err, RA_E_NOTFOUND, "order", "no order %s (with a user)", order_id);
+		rc = ra_err_set(err, RA_E_NOTFOUND, "order", "no order %s (with a user)", order_ref);
 		goto out;
 	}
+	snprintf(order_id, cap, "%s", PQgetvalue(L, 0, L_ID));
 	if (strcmp(PQgetvalue(L, 0, L_STATE), "in_review") != 0) {
 		rc = ra_err_set(err, RA_E_CONFLICT, "state", "order %s is %s, not in review", order_id,
 				PQgetvalue(L, 0, L_STATE));
@@ -177,8 +180,8 @@ int review_decide(const struct config *cfg, const char *order_id, int approve_it
 	}
 	rc = approve_it ? approve(c, L, cfg, order_id, actor, by, comment, err)
 			: reject(c, L, order_id, actor, by, comment, err);
-	if (rc == 0)
-		rc = exec(c, "COMMIT", 0, NULL, NULL, err);
+	if (rc == 0) /* a dry run decided and wrote everything: it is rolled back instead */
+		rc = exec(c, dry_run ? "ROLLBACK" : "COMMIT", 0, NULL, NULL, err);
 out:
 	PQclear(L);
 	PQfinish(c); /* an open transaction is rolled back with the connection */
@@ -198,6 +201,7 @@ int review_cmd(struct config *cfg, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *by = NULL, *comment = NULL, *order;
+	char order_id[32];
 	struct ra_err err = {0};
 	int o, approve_it;
 
@@ -219,7 +223,7 @@ int review_cmd(struct config *cfg, int argc, char **argv)
 		usage();
 		return 2;
 	}
-	if (review_decide(cfg, order, approve_it, by, comment, &err) != 0) {
+	if (review_decide(cfg, order, approve_it, by, comment, 0, order_id, sizeof(order_id), &err) != 0) {
 		fprintf(stderr, "ra order %s: %s%s%s\n", argv[0], err.field, err.field[0] ? ": " : "", err.msg);
 		return err.code == RA_E_RULE || err.code == RA_E_CONFLICT || err.code == RA_E_NOTFOUND ? 1 : 2;
 	}

@@ -212,6 +212,11 @@ static void authorized(struct http_req *hr, const struct admin_user *who, void *
 		ar->body = http_body_json(hr, &e);
 		if (ar->body == NULL)
 			goto fail;
+		if (json_object_get(ar->body, "dry_run") && !json_is_boolean(json_object_get(ar->body, "dry_run"))) {
+			ra_err_set(&e, RA_E_INVALID, "dry_run", "dry_run must be true or false");
+			goto fail;
+		}
+		ar->dry_run = adm_bool(ar, "dry_run");
 		ar->reason = adm_str(ar, "reason");
 		if (ar->reason == NULL || strlen(ar->reason) > ADM_REASON_MAX) {
 			/* R16: the audit says who and why; a change without a reason is not taken */

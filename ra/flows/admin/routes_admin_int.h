@@ -12,7 +12,8 @@
  * row whose first column is JSON text, none = 404); the plan function decides with the
  * workflows machines (wf_step) and queues the writes with adm_stmt (state change, audit
  * record, outbox jobs); COMMIT.  A refusal rolls back: a refused operation leaves the
- * database as it was.
+ * database as it was.  A POST body with "dry_run": true runs all of it, every rule and
+ * every constraint, and then rolls back too: the reply says what would have changed.
  */
 #ifndef RA_ROUTES_ADMIN_INT_H
 #define RA_ROUTES_ADMIN_INT_H
@@ -39,6 +40,7 @@ struct adm_req {
 	char id[160];       /* the {id} path segment, percent-decoded; "" without one */
 	json_t *body;       /* POST: the JSON object; GET: NULL */
 	const char *reason; /* POST: body "reason", never empty */
+	int dry_run;        /* POST: body "dry_run": decide and write, then ROLLBACK */
 	/* transaction runner */
 	const struct adm_tx *tx;
 	struct db_conn *conn;

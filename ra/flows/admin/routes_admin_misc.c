@@ -163,6 +163,7 @@ static int blocking_claim(struct adm_req *ar)
 struct review {
 	struct adm_req *ar;
 	int approve;
+	char order_id[32]; /* the RA order decided (the route takes a shop order number too) */
 	struct ra_err err;
 	int rc;
 };
@@ -172,7 +173,8 @@ static void review_work(void *data)
 	struct review *rv = data;
 	struct adm_req *ar = rv->ar;
 
-	rv->rc = review_decide(ar->hr->app->cfg, ar->id, rv->approve, ar->who.name, ar->reason, &rv->err);
+	rv->rc = review_decide(ar->hr->app->cfg, ar->id, rv->approve, ar->who.name, ar->reason, ar->dry_run, rv->order_id,
+			       sizeof(rv->order_id), &rv->err);
 }
 
 static void review_after(void *data)
@@ -191,8 +193,11 @@ static void review_after(void *data)
 		}
 		adm_fail(rv->ar, &rv->err);
 	} else {
-		adm_reply(rv->ar, 200, json_pack("{s:s, s:s, s:s}", "order_id", rv->ar->id, "decision",
-						 rv->approve ? "approved" : "rejected", "by", rv->ar->actor));
+		json_t *o = json_pack("{s:s, s:s, s:s}", "order_id", rv->order_id, "decision",
+				      rv->approve ? "approved" : "rejected", "by", rv->ar->actor);
+		if (rv->ar->dry_run) /* decided and written, then rolled back */
+			json_object_set_new(o, "dry_run", json_true());
+		adm_reply(rv->ar, 200, o);
 	}
 	free(rv);
 }

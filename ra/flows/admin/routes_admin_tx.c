@@ -155,13 +155,19 @@ static void on_ended(PGresult *res, const struct ra_err *err, void *data)
 		adm_fail(ar, err);
 		return;
 	}
-	log_info("admin.change", "rid", ar->hr->rid, "actor", ar->actor, "route", ar->hr->route, "id", ar->id, NULL);
-	reply = ar->reply;
+	reply = ar->reply ? ar->reply : json_object();
 	ar->reply = NULL;
-	adm_reply(ar, ar->status ? ar->status : 200, reply ? reply : json_object());
+	if (ar->dry_run) { /* everything was checked and written, then rolled back */
+		json_object_set_new(reply, "dry_run", json_true());
+		adm_reply(ar, 200, reply);
+		return;
+	}
+	log_info("admin.change", "rid", ar->hr->rid, "actor", ar->actor, "route", ar->hr->route, "id", ar->id, NULL);
+	adm_reply(ar, ar->status ? ar->status : 200, reply);
 }
 
-/* Ends the transaction: ROLLBACK after a refusal or error (nothing changes), else COMMIT. */
+/* Ends the transaction: ROLLBACK after a refusal or error (nothing changes) or in a dry run,
+ * else COMMIT. */
 static void tx_end(struct adm_req *ar, const struct ra_err *e)
 {
 	if (e) {
@@ -169,7 +175,7 @@ static void tx_end(struct adm_req *ar, const struct ra_err *e)
 		if (e != &ar->err)
 			ar->err = *e;
 	}
-	db_conn_query(ar->conn, ar->failed ? "ROLLBACK" : "COMMIT", 0, NULL, on_ended, ar);
+	db_conn_query(ar->conn, ar->failed || ar->dry_run ? "ROLLBACK" : "COMMIT", 0, NULL, on_ended, ar);
 }
 
 static void on_stmt(PGresult *res, const struct ra_err *err, void *data)
