@@ -13,8 +13,8 @@
 #include <uniwidth.h>
 
 /* Shown escaped: Cc is handled byte-wise below; these are the code points past ASCII. */
-#define UNSAFE_CATEGORIES                                                                                          \
-	(UC_CATEGORY_MASK_Cc | UC_CATEGORY_MASK_Cf | UC_CATEGORY_MASK_Cs | UC_CATEGORY_MASK_Co |                  \
+#define UNSAFE_CATEGORIES                                                                        \
+	(UC_CATEGORY_MASK_Cc | UC_CATEGORY_MASK_Cf | UC_CATEGORY_MASK_Cs | UC_CATEGORY_MASK_Co | \
 	 UC_CATEGORY_MASK_Cn | UC_CATEGORY_MASK_Zl | UC_CATEGORY_MASK_Zp)
 
 struct out {

@@ -113,30 +113,36 @@ static int check_options(struct ractl_args *a, char *why, size_t cap)
 		const struct ractl_opt *own = in_list(c->opts, a->v[i].opt->name);
 		const struct ractl_opt *o = own ? own : in_list(ractl_global_opts, a->v[i].opt->name);
 		if (o == NULL)
-			return usage_err(why, cap, "%s has no option --%s (see ractl %s -h)", words, a->v[i].opt->name, words);
+			return usage_err(why, cap, "%s has no option --%s (see ractl %s -h)", words,
+					 a->v[i].opt->name, words);
 		a->v[i].opt = o;
 		if (o->choices && !ractl_choice_ok(o->choices, a->v[i].val))
-			return usage_err(why, cap, "--%s: '%s' is not one of %s", o->name, a->v[i].val, o->choices);
+			return usage_err(why, cap, "--%s: '%s' is not one of %s", o->name, a->v[i].val,
+					 o->choices);
 		if (o->flags & RACTL_OPT_INT) {
 			char *end;
 			long long n = strtoll(a->v[i].val, &end, 10);
 			if (*a->v[i].val == '\0' || *end != '\0' || n < 0)
-				return usage_err(why, cap, "--%s: '%s' is not a whole number", o->name, a->v[i].val);
+				return usage_err(why, cap, "--%s: '%s' is not a whole number", o->name,
+						 a->v[i].val);
 		}
 	}
 	for (const struct ractl_opt *o = c->opts; o && o->name; o++)
 		if ((o->flags & RACTL_OPT_REQ) && ractl_arg(a, o->name) == NULL)
-			return usage_err(why, cap, "%s needs --%s %s", words, o->name, o->metavar ? o->metavar : "");
+			return usage_err(why, cap, "%s needs --%s %s", words, o->name,
+					 o->metavar ? o->metavar : "");
 	if (a->npos != c->npos) {
 		char want[128] = "";
 		for (int p = 0; p < c->npos; p++)
 			snprintf(want + strlen(want), sizeof(want) - strlen(want), " %s", c->pos[p].metavar);
-		return usage_err(why, cap, "%s takes %d argument%s (%s%s), not %d", words, c->npos, c->npos == 1 ? "" : "s",
-				 c->npos ? "" : "none", want + (c->npos ? 1 : 0), a->npos);
+		return usage_err(why, cap, "%s takes %d argument%s (%s%s), not %d", words, c->npos,
+				 c->npos == 1 ? "" : "s", c->npos ? "" : "none", want + (c->npos ? 1 : 0),
+				 a->npos);
 	}
 	for (int p = 0; p < c->npos; p++)
 		if (c->pos[p].choices && !ractl_choice_ok(c->pos[p].choices, a->pos[p]))
-			return usage_err(why, cap, "%s: '%s' is not one of %s", c->pos[p].metavar, a->pos[p], c->pos[p].choices);
+			return usage_err(why, cap, "%s: '%s' is not one of %s", c->pos[p].metavar, a->pos[p],
+					 c->pos[p].choices);
 	return 0;
 }
 
@@ -163,12 +169,13 @@ static int find_command(struct ractl_args *a, const char **args, int nargs, char
 		if (nargs < 2) {
 			if (a->help)
 				return 0; /* the group's help */
-			return usage_err(why, cap, "%s: which one? (ractl %s -h lists them)", args[0], args[0]);
+			return usage_err(why, cap, "%s: which one? (ractl %s -h lists them)", args[0],
+					 args[0]);
 		}
 		a->cmd = ractl_cmd_find(args[0], args[1]);
 		if (a->cmd == NULL)
-			return usage_err(why, cap, "unknown command 'ractl %s %s' (ractl %s -h lists them)", args[0], args[1],
-					 args[0]);
+			return usage_err(why, cap, "unknown command 'ractl %s %s' (ractl %s -h lists them)",
+					 args[0], args[1], args[0]);
 		used = 2;
 	} else {
 		a->cmd = ractl_cmd_find(args[0], "");
@@ -232,7 +239,8 @@ int ractl_parse(int argc, char **argv, struct ractl_args *a, char *why, size_t c
 				else if (o == ':')
 					snprintf(bad_opt, sizeof(bad_opt), "option %s needs a value", w);
 				else if (strchr(w, '=') && strncmp(w, "--", 2) == 0)
-					snprintf(bad_opt, sizeof(bad_opt), "option %.60s takes no value (or is unknown)", w);
+					snprintf(bad_opt, sizeof(bad_opt),
+						 "option %.60s takes no value (or is unknown)", w);
 				else
 					snprintf(bad_opt, sizeof(bad_opt), "unknown option %.60s", w);
 			}
@@ -259,8 +267,8 @@ int ractl_parse(int argc, char **argv, struct ractl_args *a, char *why, size_t c
 		char words[96] = "";
 		if (a->cmd)
 			cmd_words(a->cmd, words, sizeof(words));
-		return usage_err(why, cap, "%s%s%s (see ractl %s%s-h)", words, *words ? ": " : "", bad_opt, words,
-				 *words ? " " : "");
+		return usage_err(why, cap, "%s%s%s (see ractl %s%s-h)", words, *words ? ": " : "", bad_opt,
+				 words, *words ? " " : "");
 	}
 	return check_options(a, why, cap);
 }

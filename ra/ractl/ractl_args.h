@@ -18,12 +18,12 @@
 
 struct ractl_val {
 	const struct ractl_opt *opt; /* the command's (or the global) definition */
-	const char *val;             /* "1" for flags */
+	const char *val; /* "1" for flags */
 };
 
 struct ractl_args {
 	const struct ractl_cmd *cmd; /* NULL: no command (top-level -h/--version) or a group's -h */
-	const char *group;           /* the group named, for `ractl cert -h` */
+	const char *group; /* the group named, for `ractl cert -h` */
 	const char *pos[RACTL_MAX_POS];
 	int npos;
 	struct ractl_val v[RACTL_MAX_VALS];

@@ -11,17 +11,17 @@
 #include <stddef.h>
 
 /* Option flags. */
-#define RACTL_OPT_REQ 1u   /* must be given */
-#define RACTL_OPT_INT 2u   /* a whole number, sent as a JSON number */
+#define RACTL_OPT_REQ 1u /* must be given */
+#define RACTL_OPT_INT 2u /* a whole number, sent as a JSON number */
 #define RACTL_OPT_LOCAL 4u /* read by ractl itself, never sent to the server */
 
 struct ractl_opt {
-	const char *name;    /* long name without the dashes; NULL ends a list */
-	char shortname;      /* 0: none */
+	const char *name; /* long name without the dashes; NULL ends a list */
+	char shortname; /* 0: none */
 	const char *metavar; /* NULL: a flag without a value */
 	unsigned flags;
 	const char *choices; /* "a|b|c": any other value is a usage error (exit 2) */
-	const char *key;     /* the body or query member; NULL: the name with '-' as '_' */
+	const char *key; /* the body or query member; NULL: the name with '-' as '_' */
 	const char *help;
 };
 
@@ -35,8 +35,8 @@ struct ractl_pos {
 
 /* Command flags. */
 #define RACTL_CMD_CONFIRM 1u /* cannot be undone: confirmation on a terminal, --yes otherwise */
-#define RACTL_CMD_LOCAL 2u   /* answered by ractl itself: no server, no token */
-#define RACTL_CMD_LIST 4u    /* a paged list: --limit, --after; says when more exist */
+#define RACTL_CMD_LOCAL 2u /* answered by ractl itself: no server, no token */
+#define RACTL_CMD_LIST 4u /* a paged list: --limit, --after; says when more exist */
 
 struct ractl_cmd;
 struct ractl_ctx;
@@ -44,17 +44,17 @@ typedef int (*ractl_run_fn)(const struct ractl_cmd *c, struct ractl_ctx *x);
 
 struct ractl_cmd {
 	const char *group; /* "cert" */
-	const char *name;  /* "revoke"; "" for a one-word command */
+	const char *name; /* "revoke"; "" for a one-word command */
 	const struct ractl_pos *pos;
 	int npos; /* exactly this many positional arguments */
 	const struct ractl_opt *opts;
 	const char *method, *path; /* "/v1/admin/certs/{1}/revoke" */
-	const char *resource;      /* how the answer is shown (ractl_res.h); NULL: as it comes */
+	const char *resource; /* how the answer is shown (ractl_res.h); NULL: as it comes */
 	unsigned flags;
 	ractl_run_fn run; /* NULL: the generic request */
 	const char *confirm; /* CONFIRM: answer members, "serial|certificate_id", one typed back */
 	const char *summary; /* one line, no full stop */
-	const char *about;   /* a paragraph, or NULL */
+	const char *about; /* a paragraph, or NULL */
 	const char *example; /* command lines, '\n'-separated */
 };
 

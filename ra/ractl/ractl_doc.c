@@ -71,8 +71,8 @@ static void synopsis(FILE *f, const struct ractl_cmd *c)
 		fprintf(f, " %s", c->pos[i].metavar);
 	for (const struct ractl_opt *o = c->opts; o && o->name; o++) {
 		int req = (o->flags & RACTL_OPT_REQ) != 0;
-		fprintf(f, " %s--%s%s%s%s", req ? "" : "[", o->name, o->metavar ? "\x1f" : "", o->metavar ? o->metavar : "",
-			req ? "" : "]");
+		fprintf(f, " %s--%s%s%s%s", req ? "" : "[", o->name, o->metavar ? "\x1f" : "",
+			o->metavar ? o->metavar : "", req ? "" : "]");
 	}
 }
 
@@ -84,10 +84,11 @@ static void opt_line(FILE *f, const struct ractl_opt *o)
 	int n;
 
 	if (o->shortname)
-		n = snprintf(head, sizeof(head), "  -%c, --%s%s%s", o->shortname, o->name, o->metavar ? " " : "",
-			     o->metavar ? o->metavar : "");
+		n = snprintf(head, sizeof(head), "  -%c, --%s%s%s", o->shortname, o->name,
+			     o->metavar ? " " : "", o->metavar ? o->metavar : "");
 	else /* aligned with the options that have a short form */
-		n = snprintf(head, sizeof(head), "      --%s%s%s", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
+		n = snprintf(head, sizeof(head), "      --%s%s%s", o->name, o->metavar ? " " : "",
+			     o->metavar ? o->metavar : "");
 	snprintf(help, sizeof(help), "%s%s%s%s", o->help, (o->flags & RACTL_OPT_REQ) ? " (required)" : "",
 		 o->choices ? "; one of: " : "", o->choices ? o->choices : "");
 	if (o->choices) /* let the list of values wrap between values */
@@ -191,7 +192,8 @@ static void help_cmd(FILE *f, const struct ractl_cmd *c)
 	for (int i = 0; i < c->npos; i++)
 		if (c->pos[i].choices)
 			fprintf(f, "\n%s is one of: %s\n", c->pos[i].metavar, c->pos[i].choices);
-	fputs("\nGlobal options (ractl -h): -o " RACTL_FORMATS ", --no-headers,\n"
+	fputs("\nGlobal options (ractl -h): -o " RACTL_FORMATS
+	      ", --no-headers,\n"
 	      "  --server URL, -h\n",
 	      f);
 	if (c->example) {
@@ -385,11 +387,12 @@ static void value_opts_pattern(FILE *f)
 /* The shared shell logic: which command the words so far name, how many arguments it has. */
 static void words_loop(FILE *f, const char *arr, const char *start, const char *cur)
 {
-	fprintf(f, "\tlocal group= name= npos=0 skip=0 i w\n"
-		   "\tfor ((i = %s; i < %s; i++)); do\n"
-		   "\t\tw=${%s[i]}\n"
-		   "\t\tif ((skip)); then skip=0; continue; fi\n"
-		   "\t\tcase $w in\n\t\t",
+	fprintf(f,
+		"\tlocal group= name= npos=0 skip=0 i w\n"
+		"\tfor ((i = %s; i < %s; i++)); do\n"
+		"\t\tw=${%s[i]}\n"
+		"\t\tif ((skip)); then skip=0; continue; fi\n"
+		"\t\tcase $w in\n\t\t",
 		start, cur, arr);
 	value_opts_pattern(f);
 	fputs(") skip=1; continue ;;\n"
@@ -426,8 +429,8 @@ static void bash(FILE *f)
 	for (size_t c = 0; c < ractl_ncmds; c++)
 		for (const struct ractl_opt *o = ractl_cmds[c].opts; o && o->name; o++)
 			if (o->choices) {
-				fprintf(f, "\t\"%s %s|--%s\") COMPREPLY=($(compgen -W '", ractl_cmds[c].group, ractl_cmds[c].name,
-					o->name);
+				fprintf(f, "\t\"%s %s|--%s\") COMPREPLY=($(compgen -W '", ractl_cmds[c].group,
+					ractl_cmds[c].name, o->name);
 				choices_words(f, o->choices);
 				fputs("' -- \"$cur\")); return ;;\n", f);
 			}
@@ -500,7 +503,8 @@ static void zsh(FILE *f)
 	for (size_t c = 0; c < ractl_ncmds; c++)
 		for (const struct ractl_opt *o = ractl_cmds[c].opts; o && o->name; o++)
 			if (o->choices) {
-				fprintf(f, "\t(\"%s %s|--%s\") compadd -- ", ractl_cmds[c].group, ractl_cmds[c].name, o->name);
+				fprintf(f, "\t(\"%s %s|--%s\") compadd -- ", ractl_cmds[c].group,
+					ractl_cmds[c].name, o->name);
 				choices_words(f, o->choices);
 				fputs("; return ;;\n", f);
 			}

@@ -43,7 +43,9 @@ static void conf_file(struct ractl_conf *c, int want_url, int want_token)
 	if (f == NULL)
 		return;
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0 && want_token)
-		fprintf(stderr, "ractl: warning: %s is readable by others; it holds a bearer token (chmod 600)\n", path);
+		fprintf(stderr,
+			"ractl: warning: %s is readable by others; it holds a bearer token (chmod 600)\n",
+			path);
 	while (fgets(line, sizeof(line), f)) {
 		char *eq = strchr(line, '=');
 		if (line[0] == '#' || eq == NULL)
@@ -103,7 +105,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *data)
 }
 
 int ractl_call(const struct ractl_conf *c, const char *method, const char *path, const json_t *body,
-	      struct ractl_resp *out)
+	       struct ractl_resp *out)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;

@@ -33,9 +33,9 @@ struct ractl_conf {
 int ractl_conf_load(struct ractl_conf *c, const char *url, const char **why);
 
 struct ractl_resp {
-	long status;  /* 0 when the server was not reached */
+	long status; /* 0 when the server was not reached */
 	json_t *body; /* parsed JSON answer or NULL; freed by ractl_resp_free */
-	char *raw;    /* the answer's bytes (NUL-terminated); freed by ractl_resp_free */
+	char *raw; /* the answer's bytes (NUL-terminated); freed by ractl_resp_free */
 	char error[800];
 };
 

@@ -59,25 +59,34 @@ char *ractl_text(const json_t *v)
 	char buf[64], *raw, *out;
 
 	switch (json_typeof(v)) {
-	case JSON_STRING: return safetext_escape(json_string_value(v), json_string_length(v));
-	case JSON_INTEGER: snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v)); return strdup(buf);
-	case JSON_REAL: snprintf(buf, sizeof(buf), "%g", json_real_value(v)); return strdup(buf);
-	case JSON_TRUE: return strdup("yes");
-	case JSON_FALSE: return strdup("no");
-	case JSON_NULL: return strdup("-");
-	default: break;
+	case JSON_STRING:
+		return safetext_escape(json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+		return strdup(buf);
+	case JSON_REAL:
+		snprintf(buf, sizeof(buf), "%g", json_real_value(v));
+		return strdup(buf);
+	case JSON_TRUE:
+		return strdup("yes");
+	case JSON_FALSE:
+		return strdup("no");
+	case JSON_NULL:
+		return strdup("-");
+	default:
+		break;
 	}
 	if (json_is_array(v)) {
 		size_t i;
 		json_t *x;
 		int scalars = 1;
-		json_array_foreach(v, i, x) {
+		json_array_foreach (v, i, x) {
 			scalars = scalars && !json_is_object(x) && !json_is_array(x);
 		}
 		if (scalars) { /* a list of ids: comma-separated */
 			size_t n = 0;
 			out = strdup("");
-			json_array_foreach(v, i, x) {
+			json_array_foreach (v, i, x) {
 				char *t = ractl_text(x), *np;
 				np = realloc(out, n + strlen(t) + 3);
 				if (np == NULL)
@@ -102,8 +111,8 @@ static int parse_iso(const char *s, time_t *t)
 	const char *p;
 	int off = 0;
 
-	if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-				&tm.tm_min, &tm.tm_sec) != 6)
+	if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+				&tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -125,7 +134,8 @@ static void local_date(const char *iso, char *buf, size_t cap)
 	time_t t;
 	struct tm tm;
 
-	if (parse_iso(iso, &t) != 0 || localtime_r(&t, &tm) == NULL || strftime(buf, cap, "%Y-%m-%d %H:%M", &tm) == 0)
+	if (parse_iso(iso, &t) != 0 || localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, cap, "%Y-%m-%d %H:%M", &tm) == 0)
 		snprintf(buf, cap, "%s", iso ? iso : "-");
 }
 
@@ -270,7 +280,8 @@ static void fit(struct table *t, size_t width)
 	while (line_width(t) > width) {
 		int worst = -1;
 		for (int c = 0; c < t->ncol; c++)
-			if (t->on[c] && t->cols[c]->prio > 1 && (worst < 0 || t->cols[c]->prio >= t->cols[worst]->prio))
+			if (t->on[c] && t->cols[c]->prio > 1 &&
+			    (worst < 0 || t->cols[c]->prio >= t->cols[worst]->prio))
 				worst = c;
 		if (worst < 0)
 			break;
@@ -293,7 +304,8 @@ static void fit(struct table *t, size_t width)
 			int widest = -1;
 			for (int c = 0; c < t->ncol; c++)
 				if (t->on[c] && (pass == 1 || (t->cols[c]->flags & RACTL_COL_FLEX)) &&
-				    t->width[c] > min_width(t, c) && (widest < 0 || t->width[c] > t->width[widest]))
+				    t->width[c] > min_width(t, c) &&
+				    (widest < 0 || t->width[c] > t->width[widest]))
 					widest = c;
 			if (widest < 0)
 				break;
@@ -330,7 +342,7 @@ static void print_table(FILE *f, const struct ractl_view *v, const struct ractl_
 		t.on[c] = 0;
 		t.width[c] = strlen(t.cols[c]->head);
 	}
-	json_array_foreach(rows, i, row) {
+	json_array_foreach (rows, i, row) {
 		for (int c = 0; c < t.ncol; c++) {
 			char *s = cell(row, t.cols[c]);
 			if (s)
@@ -373,7 +385,7 @@ static void print_generic_table(FILE *f, const struct ractl_view *v, const json_
 	json_t *x;
 	int n = 0;
 
-	json_object_foreach((json_t *)json_array_get(rows, 0), k, x) {
+	json_object_foreach ((json_t *)json_array_get(rows, 0), k, x) {
 		if (n == MAX_COLS || json_is_object(x) || json_is_array(x))
 			continue;
 		snprintf(heads[n], sizeof(heads[n]), "%s", k);
@@ -462,7 +474,7 @@ static void print_detail(FILE *f, const struct ractl_view *v, const struct ractl
 			lw = strlen(c->head);
 	}
 	if (v->fmt == RACTL_FMT_WIDE) { /* and everything else the answer says */
-		json_object_foreach((json_t *)o, k, x) {
+		json_object_foreach ((json_t *)o, k, x) {
 			if (!covered(r, k) && !is_rows(x) && strlen(k) > lw)
 				lw = strlen(k);
 		}
@@ -476,7 +488,7 @@ static void print_detail(FILE *f, const struct ractl_view *v, const struct ractl
 		free(vals[n]);
 	}
 	if (v->fmt == RACTL_FMT_WIDE)
-		json_object_foreach((json_t *)o, k, x) {
+		json_object_foreach ((json_t *)o, k, x) {
 			if (covered(r, k) || is_rows(x))
 				continue;
 			char *t = ractl_text(x);
@@ -510,11 +522,11 @@ static void print_generic(FILE *f, const struct ractl_view *v, const json_t *o)
 		free(t);
 		return;
 	}
-	json_object_foreach((json_t *)o, k, x) {
+	json_object_foreach ((json_t *)o, k, x) {
 		if (!is_rows(x) && strlen(k) > lw)
 			lw = strlen(k);
 	}
-	json_object_foreach((json_t *)o, k, x) {
+	json_object_foreach ((json_t *)o, k, x) {
 		if (is_rows(x))
 			continue;
 		char *t = ractl_text(x);
@@ -522,7 +534,7 @@ static void print_generic(FILE *f, const struct ractl_view *v, const json_t *o)
 		put_field(f, v, label, lw, t);
 		free(t);
 	}
-	json_object_foreach((json_t *)o, k, x) {
+	json_object_foreach ((json_t *)o, k, x) {
 		if (is_rows(x)) {
 			label_of(k, label, sizeof(label));
 			print_list_section(f, v, label, NULL, x);
@@ -608,7 +620,8 @@ void ractl_print_json(FILE *f, const json_t *j)
  * double-quoted with JSON's escapes (YAML's double-quoted style is a superset of them). */
 static int yaml_plain(const char *s)
 {
-	static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~", ""};
+	static const char *const words[] = {"true", "false", "yes", "no", "on", "off",
+					    "null", "y",     "n",   "~",  ""};
 	char *end;
 
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
@@ -642,14 +655,30 @@ static void put_yaml_string(FILE *f, const char *s)
 static void put_yaml_scalar(FILE *f, const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_STRING: put_yaml_string(f, json_string_value(v)); break;
-	case JSON_INTEGER: fprintf(f, "%lld", (long long)json_integer_value(v)); break;
-	case JSON_REAL: fprintf(f, "%.17g", json_real_value(v)); break;
-	case JSON_TRUE: fputs("true", f); break;
-	case JSON_FALSE: fputs("false", f); break;
-	case JSON_NULL: fputs("null", f); break;
-	case JSON_OBJECT: fputs("{}", f); break;
-	case JSON_ARRAY: fputs("[]", f); break;
+	case JSON_STRING:
+		put_yaml_string(f, json_string_value(v));
+		break;
+	case JSON_INTEGER:
+		fprintf(f, "%lld", (long long)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		fprintf(f, "%.17g", json_real_value(v));
+		break;
+	case JSON_TRUE:
+		fputs("true", f);
+		break;
+	case JSON_FALSE:
+		fputs("false", f);
+		break;
+	case JSON_NULL:
+		fputs("null", f);
+		break;
+	case JSON_OBJECT:
+		fputs("{}", f);
+		break;
+	case JSON_ARRAY:
+		fputs("[]", f);
+		break;
 	}
 }
 
@@ -674,7 +703,7 @@ static void put_yaml_object(FILE *f, const json_t *v, int indent, int inline_fir
 
 	if (keys == NULL)
 		abort();
-	json_object_foreach((json_t *)v, k, x) {
+	json_object_foreach ((json_t *)v, k, x) {
 		keys[i++] = k;
 	}
 	qsort(keys, n, sizeof(*keys), cmp_str);
@@ -704,7 +733,7 @@ static void put_yaml(FILE *f, const json_t *v, int indent, int inline_first)
 	if (json_is_object(v) && json_object_size(v) > 0) {
 		put_yaml_object(f, v, indent, inline_first);
 	} else if (json_is_array(v) && json_array_size(v) > 0) {
-		json_array_foreach(v, i, x) {
+		json_array_foreach (v, i, x) {
 			if (i > 0 || !inline_first)
 				fprintf(f, "%*s", indent, "");
 			fputs("- ", f);
@@ -739,20 +768,25 @@ void ractl_print(FILE *f, const struct ractl_view *v, const char *resource, cons
 	const json_t *rows = r && r->list ? json_object_get(j, r->list) : NULL;
 
 	switch (v->fmt) {
-	case RACTL_FMT_JSON: ractl_print_json(f, j); return;
-	case RACTL_FMT_YAML: ractl_print_yaml(f, j); return;
+	case RACTL_FMT_JSON:
+		ractl_print_json(f, j);
+		return;
+	case RACTL_FMT_YAML:
+		ractl_print_yaml(f, j);
+		return;
 	case RACTL_FMT_NAME:
 		if (json_is_array(rows)) {
 			size_t i;
 			json_t *x;
-			json_array_foreach(rows, i, x) {
+			json_array_foreach (rows, i, x) {
 				print_name(f, r, x);
 			}
 		} else if (json_is_object(j)) {
 			print_name(f, r, j);
 		}
 		return;
-	default: break;
+	default:
+		break;
 	}
 	if (json_is_array(rows)) {
 		if (json_array_size(rows) > 0)

@@ -17,9 +17,9 @@ enum ractl_fmt { RACTL_FMT_TABLE, RACTL_FMT_WIDE, RACTL_FMT_JSON, RACTL_FMT_YAML
 #define RACTL_FORMATS "table|wide|json|yaml|name"
 
 struct ractl_view {
-	int fmt;        /* enum ractl_fmt */
+	int fmt; /* enum ractl_fmt */
 	int no_headers; /* tables without their header line */
-	size_t width;   /* columns to fit a table into; 0: no limit */
+	size_t width; /* columns to fit a table into; 0: no limit */
 };
 
 /* enum ractl_fmt of "table", "wide", ...; -1 when unknown. */

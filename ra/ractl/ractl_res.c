@@ -73,23 +73,15 @@ static const struct ractl_col cols_item[] = {
 };
 
 static const struct ractl_col cols_rejection[] = {
-	{"REASON", "reason", 1, 0},
-	{"FIELD", "field", 2, 0},
-	{"MESSAGE", "message", 1, F},
-	{"DELIVERIES", "deliveries", 3, 0},
-	{"LAST-SEEN", "last_seen", 2, D},
-	{NULL, NULL, 0, 0},
+	{"REASON", "reason", 1, 0},         {"FIELD", "field", 2, 0},         {"MESSAGE", "message", 1, F},
+	{"DELIVERIES", "deliveries", 3, 0}, {"LAST-SEEN", "last_seen", 2, D}, {NULL, NULL, 0, 0},
 };
 
 static const struct ractl_col cols_review[] = {
-	{"ORDER", "order_id", 1, 0},
-	{"SHOP-ORDER", "shop_order_id", 2, 0},
-	{"NAME", "name", 1, F},
-	{"WHY", "reason", 1, F},
-	{"OPENED-BY", "opened_by", 3, 0},
-	{"SINCE", "opened_at", 1, A},
-	{"OPENED", "opened_at", 4, D},
-	{NULL, NULL, 0, 0},
+	{"ORDER", "order_id", 1, 0},      {"SHOP-ORDER", "shop_order_id", 2, 0},
+	{"NAME", "name", 1, F},           {"WHY", "reason", 1, F},
+	{"OPENED-BY", "opened_by", 3, 0}, {"SINCE", "opened_at", 1, A},
+	{"OPENED", "opened_at", 4, D},    {NULL, NULL, 0, 0},
 };
 
 static const struct ractl_col cols_job[] = {
@@ -132,16 +124,11 @@ static const struct ractl_sub subs_contract[] = {
 };
 
 static const struct ractl_col cols_ident[] = {
-	{"ORDER", "order_id", 1, 0},
-	{"ATTEMPT", "attempt", 2, 0},
-	{"RESULT", "result", 1, 0},
-	{"OUTCOME", "outcome", 1, 0},
-	{"MATCH", "name_match", 2, 0},
-	{"NAME", "first_name+last_name", 3, F},
-	{"TX", "transactionnumber|tx", 5, 0},
-	{"DECIDED", "decided_at", 2, D},
-	{"BY", "decided_by", 4, 0},
-	{NULL, NULL, 0, 0},
+	{"ORDER", "order_id", 1, 0},          {"ATTEMPT", "attempt", 2, 0},
+	{"RESULT", "result", 1, 0},           {"OUTCOME", "outcome", 1, 0},
+	{"MATCH", "name_match", 2, 0},        {"NAME", "first_name+last_name", 3, F},
+	{"TX", "transactionnumber|tx", 5, 0}, {"DECIDED", "decided_at", 2, D},
+	{"BY", "decided_by", 4, 0},           {NULL, NULL, 0, 0},
 };
 
 static const struct ractl_col cols_whoami[] = {

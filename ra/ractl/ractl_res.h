@@ -12,7 +12,7 @@
 
 #define RACTL_COL_FLEX 1u /* may be cut (with "…") to fit the terminal */
 #define RACTL_COL_DATE 2u /* a timestamp, shown as local "YYYY-MM-DD HH:MM" */
-#define RACTL_COL_AGE 4u  /* a timestamp, shown as its age ("5m", "3h", "2d") */
+#define RACTL_COL_AGE 4u /* a timestamp, shown as its age ("5m", "3h", "2d") */
 
 struct ractl_col {
 	const char *head; /* "NOT-AFTER"; NULL ends the list */
@@ -22,15 +22,15 @@ struct ractl_col {
 };
 
 struct ractl_sub {
-	const char *label;    /* "certificates"; NULL ends the list */
-	const char *path;     /* the member holding the list */
+	const char *label; /* "certificates"; NULL ends the list */
+	const char *path; /* the member holding the list */
 	const char *resource; /* how its items are shown */
 };
 
 struct ractl_res {
 	const char *name; /* "cert": -o name prints cert/<id> */
 	const char *list; /* the member holding the items of a list answer */
-	const char *id;   /* path of an item's identifier */
+	const char *id; /* path of an item's identifier */
 	const struct ractl_col *cols;
 	const struct ractl_sub *subs; /* NULL: none */
 };

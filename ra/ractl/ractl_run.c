@@ -16,7 +16,8 @@ static void put_error(struct ractl_ctx *x, int code, const char *kind, const cha
 	char *m = safetext_escape(msg ? msg : "", msg ? strlen(msg) : 0);
 
 	if (x->view.fmt == RACTL_FMT_JSON) {
-		json_t *o = json_pack("{s:s, s:s, s:i}", "error", kind, "message", msg ? msg : "", "exit", code);
+		json_t *o =
+			json_pack("{s:s, s:s, s:i}", "error", kind, "message", msg ? msg : "", "exit", code);
 		if (field && *field)
 			json_object_set_new(o, "field", json_string(field));
 		if (rule)
@@ -68,10 +69,11 @@ static int resp_error(struct ractl_ctx *x, const struct ractl_resp *r)
 		put_error(x, code, "unreachable", text, NULL, NULL, 0);
 		return code;
 	}
-	snprintf(text, sizeof(text), "%s (HTTP %ld)", msg ? msg : (r->raw && *r->raw ? r->raw : "no answer"), r->status);
+	snprintf(text, sizeof(text), "%s (HTTP %ld)", msg ? msg : (r->raw && *r->raw ? r->raw : "no answer"),
+		 r->status);
 	put_error(x, code, kind ? kind : "http", x->view.fmt == RACTL_FMT_JSON && msg ? msg : text,
-		  json_string_value(json_object_get(b, "field")), json_string_value(json_object_get(b, "rule")),
-		  r->status);
+		  json_string_value(json_object_get(b, "field")),
+		  json_string_value(json_object_get(b, "rule")), r->status);
 	return code;
 }
 
@@ -254,8 +256,10 @@ static int confirm(const struct ractl_cmd *c, struct ractl_ctx *x, const char *p
 
 	snprintf(words, sizeof(words), "%s %s", c->group, c->name);
 	if (!x->stdin_tty) {
-		snprintf(line, sizeof(line), "%s cannot be undone and stdin is not a terminal: add --yes to do it, or "
-			 "--dry-run to see what it would change; nothing was sent", words);
+		snprintf(line, sizeof(line),
+			 "%s cannot be undone and stdin is not a terminal: add --yes to do it, or "
+			 "--dry-run to see what it would change; nothing was sent",
+			 words);
 		return ractl_error(x, RACTL_CANCELLED, "cancelled", line);
 	}
 	rc = call(x, c->method, path, body_of(c, &x->a, 1), &would);
@@ -322,7 +326,8 @@ int ractl_run_cert_show(const struct ractl_cmd *c, struct ractl_ctx *x)
 		/* --pem alone: the certificate itself, ready for openssl */
 		const char *p = json_string_value(json_object_get(answer, "pem"));
 		if (p == NULL) {
-			rc = ractl_error(x, RACTL_NOTFOUND, "not_found", "the certificate is not issued yet (no PEM)");
+			rc = ractl_error(x, RACTL_NOTFOUND, "not_found",
+					 "the certificate is not issued yet (no PEM)");
 		} else {
 			char *e = safetext_escape(p, strlen(p));
 			/* a PEM is base64 lines: print it as lines, anything else escaped */

@@ -13,14 +13,16 @@
 #define INT RACTL_OPT_INT
 #define LOCAL RACTL_OPT_LOCAL
 
+/* one option a line reads better than clang-format's layout of these macros */
+/* clang-format off */
 #define RFC5280_REASONS "unspecified|keyCompromise|affiliationChanged|superseded|cessationOfOperation|privilegeWithdrawn"
 
 /* Options several commands share. */
 #define O_REASON {"reason", 0, "TEXT", REQ, NULL, NULL, "why, in words: the audit log records it with your name (R16)"}
-#define O_DRY_RUN                                                                                                  \
-	{"dry-run", 0, NULL, 0, NULL, NULL, "the server checks every rule, shows what would change and rolls back"}
+#define O_DRY_RUN {"dry-run", 0, NULL, 0, NULL, NULL, "the server checks every rule, shows what would change and rolls back"}
 #define O_YES {"yes", 'y', NULL, LOCAL, NULL, NULL, "do not ask: needed when stdin is not a terminal (scripts)"}
 #define O_END {NULL, 0, NULL, 0, NULL, NULL, NULL}
+/* clang-format on */
 
 static const struct ractl_pos P_USER[] = {{"USER", NULL, NULL}};
 static const struct ractl_pos P_CERT[] = {{"ID|SERIAL", NULL, NULL}};
@@ -35,7 +37,8 @@ const struct ractl_opt ractl_global_opts[] = {
 	 "table (fits the terminal), wide (every column), json, yaml or name (resource/id per line)"},
 	{"json", 0, NULL, LOCAL, NULL, NULL, "the same as -o json"},
 	{"no-headers", 0, NULL, LOCAL, NULL, NULL, "tables without their header line"},
-	{"server", 0, "URL", LOCAL, NULL, NULL, "the ra server (else RACTL_URL, the config file, http://127.0.0.1:8080)"},
+	{"server", 0, "URL", LOCAL, NULL, NULL,
+	 "the ra server (else RACTL_URL, the config file, http://127.0.0.1:8080)"},
 	{"help", 'h', NULL, LOCAL, NULL, NULL, "show help and do nothing else"},
 	{"version", 0, NULL, LOCAL, NULL, NULL, "show ractl's version"},
 	O_END,
@@ -56,22 +59,25 @@ const size_t ractl_ngroups = sizeof(ractl_groups) / sizeof(ractl_groups[0]);
 
 const struct ractl_exit_doc ractl_exit_docs[] = {
 	{RACTL_OK, "done"},
-	{RACTL_REFUSED, "refused: by a domain rule (the rule is named), by the object's state, or by authentication "
-			"or role (401/403); nothing changed"},
-	{RACTL_USAGE, "usage: unknown command or option, a missing argument, a value that is not allowed (the allowed "
-		      "ones are listed), no token configured, or input the server called malformed (400)"},
+	{RACTL_REFUSED,
+	 "refused: by a domain rule (the rule is named), by the object's state, or by authentication "
+	 "or role (401/403); nothing changed"},
+	{RACTL_USAGE,
+	 "usage: unknown command or option, a missing argument, a value that is not allowed (the allowed "
+	 "ones are listed), no token configured, or input the server called malformed (400)"},
 	{RACTL_NOTFOUND, "not found (404)"},
 	{RACTL_UNREACHABLE, "server unreachable: connection failed, or 502/503/504 (database or CA away)"},
 	{RACTL_SERVER, "server error (500)"},
-	{RACTL_CANCELLED, "cancelled: a change that cannot be undone was not confirmed (no --yes without a terminal, "
-			  "or the wrong answer typed); nothing was sent"},
+	{RACTL_CANCELLED,
+	 "cancelled: a change that cannot be undone was not confirmed (no --yes without a terminal, "
+	 "or the wrong answer typed); nothing was sent"},
 	{-1, NULL},
 };
 
 const struct ractl_cmd ractl_cmds[] = {
 	{"whoami", "", NULL, 0, NULL, "GET", "/v1/admin/whoami", "whoami", 0, NULL, NULL,
-	 "show the support user the token belongs to", "Name, role and the support user's own customer account (R19).",
-	 "ractl whoami"},
+	 "show the support user the token belongs to",
+	 "Name, role and the support user's own customer account (R19).", "ractl whoami"},
 
 	/* ---- users ---- */
 	{"user", "show", P_USER, 1, NULL, "GET", "/v1/admin/users/{1}", "user", 0, NULL, NULL,
@@ -79,10 +85,13 @@ const struct ractl_cmd ractl_cmds[] = {
 	 "USER is a user ID or a mobile number in any common notation (0664 1234567, +43 664 1234567; R3).",
 	 "ractl user show \"0664 1000001\"\nractl user show AAAA-AAAA-AAAA-0001 -o yaml"},
 	{"user", "unlock", P_USER, 1,
-	 (const struct ractl_opt[]){O_REASON,
-				    {"reset-pin", 0, NULL, 0, NULL, NULL, "refused: an ActivationPIN is never reset (R13)"},
-				    O_DRY_RUN, O_END},
-	 "POST", "/v1/admin/users/{1}/unlock", NULL, 0, NULL, NULL, "unlock a locked user, keeping the ActivationPIN (R13)",
+	 (const struct ractl_opt[]){
+		 O_REASON,
+		 {"reset-pin", 0, NULL, 0, NULL, NULL, "refused: an ActivationPIN is never reset (R13)"},
+		 O_DRY_RUN,
+		 O_END},
+	 "POST", "/v1/admin/users/{1}/unlock", NULL, 0, NULL, NULL,
+	 "unlock a locked user, keeping the ActivationPIN (R13)",
 	 "Restores the user with the factor they had and their previous ActivationPIN.",
 	 "ractl user unlock AAAA-AAAA-AAAA-0003 --reason \"locked after wrong PINs, identity confirmed by call-back\""},
 	{"user", "transport-pin", P_USER, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_END}, "POST",
@@ -90,29 +99,36 @@ const struct ractl_cmd ractl_cmds[] = {
 	 "For each certificate awaiting activation the old TransportPIN stops working and a job sends a new one.",
 	 "ractl user transport-pin AAAA-AAAA-AAAA-0001 --reason \"PIN SMS deleted by mistake\""},
 	{"user", "factor", P_FACTOR, 2,
-	 (const struct ractl_opt[]){O_REASON,
-				    {"deregister-app", 0, NULL, 0, NULL, NULL,
-				     "support de-registered the authenticator app (R9: needed to switch to SMS)"},
-				    O_DRY_RUN, O_END},
-	 "POST", "/v1/admin/users/{1}/factor", NULL, 0, NULL, NULL, "switch the second factor to sms or app (R9)",
+	 (const struct ractl_opt[]){
+		 O_REASON,
+		 {"deregister-app", 0, NULL, 0, NULL, NULL,
+		  "support de-registered the authenticator app (R9: needed to switch to SMS)"},
+		 O_DRY_RUN,
+		 O_END},
+	 "POST", "/v1/admin/users/{1}/factor", NULL, 0, NULL, NULL,
+	 "switch the second factor to sms or app (R9)",
 	 "One factor at a time: SMS only once the app is de-registered; registering the app stops SMS.",
 	 "ractl user factor AAAA-AAAA-AAAA-0004 sms --deregister-app --reason \"new phone, app removed\""},
 
 	/* ---- certificates ---- */
 	{"cert", "show", P_CERT, 1,
-	 (const struct ractl_opt[]){{"pem", 0, NULL, 0, NULL, NULL, "print only the certificate in PEM (for openssl)"},
-				    O_END},
-	 "GET", "/v1/admin/certs/{1}", "cert", 0, ractl_run_cert_show, NULL, "a certificate by id or serial", NULL,
+	 (const struct ractl_opt[]){
+		 {"pem", 0, NULL, 0, NULL, NULL, "print only the certificate in PEM (for openssl)"}, O_END},
+	 "GET", "/v1/admin/certs/{1}", "cert", 0, ractl_run_cert_show, NULL, "a certificate by id or serial",
+	 NULL,
 	 "ractl cert show 3A0F19C2B1\nractl cert show crt-0a1b... --pem | openssl x509 -noout -subject"},
 	{"cert", "list", NULL, 0,
-	 (const struct ractl_opt[]){{"user", 0, "USER", REQ, NULL, NULL, "the user's certificates (user ID or mobile)"},
-				    O_END},
+	 (const struct ractl_opt[]){
+		 {"user", 0, "USER", REQ, NULL, NULL, "the user's certificates (user ID or mobile)"}, O_END},
 	 "GET", "/v1/admin/certs", "cert", 0, NULL, NULL, "a user's certificates", NULL,
 	 "ractl cert list --user +436641000001"},
 	{"cert", "revoke", P_CERT, 1,
-	 (const struct ractl_opt[]){{"reason", 0, "REASON", REQ, RFC5280_REASONS, NULL, "the RFC 5280 reason (R14)"},
-				    {"comment", 0, "TEXT", REQ, NULL, NULL, "why, in words, for the audit log (R16)"},
-				    O_DRY_RUN, O_YES, O_END},
+	 (const struct ractl_opt[]){
+		 {"reason", 0, "REASON", REQ, RFC5280_REASONS, NULL, "the RFC 5280 reason (R14)"},
+		 {"comment", 0, "TEXT", REQ, NULL, NULL, "why, in words, for the audit log (R16)"},
+		 O_DRY_RUN,
+		 O_YES,
+		 O_END},
 	 "POST", "/v1/admin/certs/{1}/revoke", NULL, RACTL_CMD_CONFIRM, NULL, "serial|certificate_id",
 	 "revoke a certificate: final (R14)",
 	 "The revocation is recorded and the CA told by a job; the CRL lists it within seconds.  It cannot be undone: "
@@ -125,14 +141,17 @@ const struct ractl_cmd ractl_cmds[] = {
 	 "is older than ident.reuse_days.",
 	 "ractl cert rekey crt-0a1b... --reason \"ActivationPIN lost\""},
 	{"cert", "modify", P_CERT, 1,
-	 (const struct ractl_opt[]){O_REASON,
-				    {"organisation", 0, "NAME", 0, NULL, NULL, "the new organisation (with --function)"},
-				    {"org-id", 0, "ID", 0, NULL, "organisation_id", "the organisation's identifier"},
-				    {"function", 0, "TEXT", 0, NULL, NULL, "the new function (title)"},
-				    {"no-organisation", 0, NULL, 0, NULL, NULL, "variant 1: no organisation, no function"},
-				    {"given-name", 0, "NAME", 0, NULL, NULL, "refused: a new name needs a new identification (R17)"},
-				    {"surname", 0, "NAME", 0, NULL, NULL, "refused, as --given-name"},
-				    O_DRY_RUN, O_END},
+	 (const struct ractl_opt[]){
+		 O_REASON,
+		 {"organisation", 0, "NAME", 0, NULL, NULL, "the new organisation (with --function)"},
+		 {"org-id", 0, "ID", 0, NULL, "organisation_id", "the organisation's identifier"},
+		 {"function", 0, "TEXT", 0, NULL, NULL, "the new function (title)"},
+		 {"no-organisation", 0, NULL, 0, NULL, NULL, "variant 1: no organisation, no function"},
+		 {"given-name", 0, "NAME", 0, NULL, NULL,
+		  "refused: a new name needs a new identification (R17)"},
+		 {"surname", 0, "NAME", 0, NULL, NULL, "refused, as --given-name"},
+		 O_DRY_RUN,
+		 O_END},
 	 "POST", "/v1/admin/certs/{1}/modify", NULL, 0, NULL, NULL,
 	 "a new certificate with changed organisation/function (R4, R15, R17)",
 	 "A certificate carries both organisation and function or neither (R4); the old one is revoked "
@@ -140,33 +159,40 @@ const struct ractl_cmd ractl_cmds[] = {
 	 "ractl cert modify crt-0a1b... --organisation \"Neu GmbH\" --org-id FN-4711 --function Prokuristin "
 	 "--reason \"changed employer\"\nractl cert modify crt-0a1b... --no-organisation --reason \"left the company\""},
 	{"cert", "single-factor", P_CERT, 1,
-	 (const struct ractl_opt[]){O_REASON,
-				    {"consent-ref", 0, "REF", REQ, NULL, NULL, "the signed consent declaration (R10)"},
-				    {"deregister-app", 0, NULL, 0, NULL, NULL, "support de-registered the app as well"},
-				    O_DRY_RUN, O_END},
+	 (const struct ractl_opt[]){
+		 O_REASON,
+		 {"consent-ref", 0, "REF", REQ, NULL, NULL, "the signed consent declaration (R10)"},
+		 {"deregister-app", 0, NULL, 0, NULL, NULL, "support de-registered the app as well"},
+		 O_DRY_RUN,
+		 O_END},
 	 "POST", "/v1/admin/certs/{1}/single-factor", NULL, 0, NULL, NULL,
 	 "move the certificate's user to one factor (R10: advanced and seals only)", NULL,
 	 "ractl cert single-factor crt-9f... --consent-ref DECL-2026-0042 --reason \"signed declaration received\""},
 
 	/* ---- contracts ---- */
 	{"contract", "create", NULL, 0,
-	 (const struct ractl_opt[]){{"organisation", 0, "NAME", REQ, NULL, NULL, "the company"},
-				    {"org-id", 0, "ID", 0, NULL, "organisation_id", "its identifier (register number)"},
-				    {"quota", 0, "N", REQ | INT, NULL, NULL, "how many certificates it may order"},
-				    O_REASON, O_DRY_RUN, O_END},
-	 "POST", "/v1/admin/contracts", "contract", 0, NULL, NULL, "make a contract number (R6; role admin)", NULL,
+	 (const struct ractl_opt[]){
+		 {"organisation", 0, "NAME", REQ, NULL, NULL, "the company"},
+		 {"org-id", 0, "ID", 0, NULL, "organisation_id", "its identifier (register number)"},
+		 {"quota", 0, "N", REQ | INT, NULL, NULL, "how many certificates it may order"},
+		 O_REASON,
+		 O_DRY_RUN,
+		 O_END},
+	 "POST", "/v1/admin/contracts", "contract", 0, NULL, NULL, "make a contract number (R6; role admin)",
+	 NULL,
 	 "ractl contract create --organisation \"Gruber Bau GmbH\" --org-id NTRAT-123456a --quota 25 "
 	 "--reason \"framework contract 2026\""},
 	{"contract", "show", P_CONTRACT, 1, NULL, "GET", "/v1/admin/contracts/{1}", "contract", 0, NULL, NULL,
 	 "a contract with quota, used, remaining and the orders that took places", NULL,
 	 "ractl contract show RA-C-000007"},
 	{"contract", "list", NULL, 0,
-	 (const struct ractl_opt[]){{"status", 0, "STATUS", 0, "open|closed", NULL, "only open or closed contracts"},
-				    O_END},
+	 (const struct ractl_opt[]){
+		 {"status", 0, "STATUS", 0, "open|closed", NULL, "only open or closed contracts"}, O_END},
 	 "GET", "/v1/admin/contracts", "contract", 0, NULL, NULL, "contracts with their quota usage", NULL,
 	 "ractl contract list --status open"},
-	{"contract", "close", P_CONTRACT, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_YES, O_END}, "POST",
-	 "/v1/admin/contracts/{1}/close", NULL, RACTL_CMD_CONFIRM, NULL, "number", "close a contract (role admin)",
+	{"contract", "close", P_CONTRACT, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_YES, O_END},
+	 "POST", "/v1/admin/contracts/{1}/close", NULL, RACTL_CMD_CONFIRM, NULL, "number",
+	 "close a contract (role admin)",
 	 "Orders quoting a closed contract are rejected by intake (R6).  It cannot be undone: on a terminal ractl asks "
 	 "you to type the number back; scripts pass --yes.",
 	 "ractl contract close RA-C-000007 --reason \"contract ended\""},
@@ -187,23 +213,26 @@ const struct ractl_cmd ractl_cmds[] = {
 
 	/* ---- jobs ---- */
 	{"jobs", "list", NULL, 0,
-	 (const struct ractl_opt[]){{"dead", 0, NULL, 0, NULL, "state=dead", "only dead jobs (they wait for a person)"},
-				    {"state", 0, "STATE", 0, "queued|running|done|dead", NULL, "only jobs in this state"},
-				    O_END},
+	 (const struct ractl_opt[]){
+		 {"dead", 0, NULL, 0, NULL, "state=dead", "only dead jobs (they wait for a person)"},
+		 {"state", 0, "STATE", 0, "queued|running|done|dead", NULL, "only jobs in this state"},
+		 O_END},
 	 "GET", "/v1/admin/jobs", "job", 0, NULL, NULL, "jobs that are not done (or in one state)", NULL,
 	 "ractl jobs list --dead"},
 	{"jobs", "retry", P_JOB, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_END}, "POST",
-	 "/v1/admin/jobs/{1}/retry", NULL, 0, NULL, NULL, "queue a dead job again with three more attempts", NULL,
-	 "ractl jobs retry 4411 --reason \"SMS gateway back\""},
+	 "/v1/admin/jobs/{1}/retry", NULL, 0, NULL, NULL, "queue a dead job again with three more attempts",
+	 NULL, "ractl jobs retry 4411 --reason \"SMS gateway back\""},
 
 	/* ---- audit ---- */
 	{"audit", "show", NULL, 0,
-	 (const struct ractl_opt[]){{"object", 0, "ID", REQ, NULL, NULL, "the object's id (certificate, user, order ...)"},
-				    {"type", 0, "TYPE", 0, NULL, NULL, "only records of this object type"},
-				    O_END},
+	 (const struct ractl_opt[]){
+		 {"object", 0, "ID", REQ, NULL, NULL, "the object's id (certificate, user, order ...)"},
+		 {"type", 0, "TYPE", 0, NULL, NULL, "only records of this object type"},
+		 O_END},
 	 "GET", "/v1/admin/audit", "audit", 0, NULL, NULL, "the audit records of an object (R16)", NULL,
 	 "ractl audit show --object crt-0a1b..."},
-	{"audit", "verify", NULL, 0, NULL, "GET", "/v1/admin/audit/verify", "verify", 0, ractl_run_audit_verify, NULL,
+	{"audit", "verify", NULL, 0, NULL, "GET", "/v1/admin/audit/verify", "verify", 0,
+	 ractl_run_audit_verify, NULL,
 	 "re-hash the whole audit chain on the server (R16: exit 1 when broken)",
 	 "Anchor head_hash outside the database to detect a rewritten chain.", "ractl audit verify"},
 

@@ -31,7 +31,8 @@ static void same_kind(const struct ractl_opt *o, void *d)
 	const struct ractl_opt *other = d;
 
 	if (strcmp(o->name, other->name) == 0) {
-		cr_expect_eq(o->metavar == NULL, other->metavar == NULL, "--%s takes a value in one place only", o->name);
+		cr_expect_eq(o->metavar == NULL, other->metavar == NULL,
+			     "--%s takes a value in one place only", o->name);
 		cr_expect_eq(o->shortname, other->shortname, "--%s has two short forms", o->name);
 	}
 }
@@ -57,17 +58,18 @@ Test(ractl_table, every_command_has_help_and_an_example_and_a_group)
 	for (size_t c = 0; c < ractl_ncmds; c++) {
 		const struct ractl_cmd *k = &ractl_cmds[c];
 		cr_expect(k->summary && *k->summary, "%s %s: summary", k->group, k->name);
-		cr_expect(k->example && strncmp(k->example, "ractl ", 6) == 0,
-			  "%s %s: example", k->group, k->name);
+		cr_expect(k->example && strncmp(k->example, "ractl ", 6) == 0, "%s %s: example", k->group,
+			  k->name);
 		cr_expect_not_null(ractl_group_find(k->group), "%s has no group", k->group);
 		cr_expect(k->run || (k->method && k->path), "%s %s does nothing", k->group, k->name);
 		if (k->flags & RACTL_CMD_CONFIRM)
 			cr_expect(k->confirm && k->opts, "%s %s: what is typed back", k->group, k->name);
 		for (size_t d = 0; d < c; d++)
-			cr_expect(strcmp(ractl_cmds[d].group, k->group) || strcmp(ractl_cmds[d].name, k->name),
+			cr_expect(strcmp(ractl_cmds[d].group, k->group) ||
+					  strcmp(ractl_cmds[d].name, k->name),
 				  "%s %s twice", k->group, k->name);
-		cr_expect(k->resource == NULL || ractl_res_find(k->resource), "%s %s: resource %s", k->group, k->name,
-			  k->resource);
+		cr_expect(k->resource == NULL || ractl_res_find(k->resource), "%s %s: resource %s", k->group,
+			  k->name, k->resource);
 	}
 	for (size_t g = 0; g < ractl_ngroups; g++) {
 		int used = 0;
@@ -104,8 +106,8 @@ Test(ractl_args, global_options_anywhere_and_flag_equals_value)
 	cr_assert_eq(parse(&a, why, sizeof(why), "cert", "-o", "yaml", "show", "crt-1", NULL), 0, "%s", why);
 	cr_expect_eq(a.fmt, RACTL_FMT_YAML);
 	cr_expect_str_eq(a.pos[0], "crt-1");
-	cr_assert_eq(parse(&a, why, sizeof(why), "--output=wide", "--no-headers", "cert", "revoke", "--reason=keyCompromise",
-			   "X1", "--comment", "lost it", "-y", NULL),
+	cr_assert_eq(parse(&a, why, sizeof(why), "--output=wide", "--no-headers", "cert", "revoke",
+			   "--reason=keyCompromise", "X1", "--comment", "lost it", "-y", NULL),
 		     0, "%s", why);
 	cr_expect_eq(a.fmt, RACTL_FMT_WIDE);
 	cr_expect(a.no_headers);
@@ -121,7 +123,8 @@ Test(ractl_args, dash_h_anywhere_is_help_and_never_an_argument)
 	struct ractl_args a;
 	char why[512];
 
-	cr_assert_eq(parse(&a, why, sizeof(why), "cert", "revoke", "-h", "crt-1", "--reason", "keyCompromise", "--yes", NULL),
+	cr_assert_eq(parse(&a, why, sizeof(why), "cert", "revoke", "-h", "crt-1", "--reason", "keyCompromise",
+			   "--yes", NULL),
 		     0);
 	cr_expect(a.help);
 	cr_expect_eq(a.cmd, ractl_cmd_find("cert", "revoke"));
@@ -147,7 +150,8 @@ Test(ractl_args, what_the_table_does_not_allow_is_a_usage_error)
 	cr_expect_eq(parse(&a, why, sizeof(why), "cert", NULL), RACTL_USAGE);
 	cr_expect_eq(parse(&a, why, sizeof(why), "cert", "revoke", "X", "--comment", "c", NULL), RACTL_USAGE);
 	cr_expect(strstr(why, "--reason"), "%s", why);
-	cr_expect_eq(parse(&a, why, sizeof(why), "cert", "revoke", "X", "--reason", "certificateHold", "--comment", "c", NULL),
+	cr_expect_eq(parse(&a, why, sizeof(why), "cert", "revoke", "X", "--reason", "certificateHold",
+			   "--comment", "c", NULL),
 		     RACTL_USAGE);
 	cr_expect(strstr(why, "keyCompromise|"), "the allowed values are listed: %s", why);
 	cr_expect_eq(parse(&a, why, sizeof(why), "contract", "list", "--status", "bogus", NULL), RACTL_USAGE);
@@ -157,10 +161,11 @@ Test(ractl_args, what_the_table_does_not_allow_is_a_usage_error)
 	cr_expect_eq(parse(&a, why, sizeof(why), "cert", "show", NULL), RACTL_USAGE);
 	cr_expect_eq(parse(&a, why, sizeof(why), "cert", "show", "a", "b", NULL), RACTL_USAGE);
 	cr_expect_eq(parse(&a, why, sizeof(why), "-o", "xml", "whoami", NULL), RACTL_USAGE);
-	cr_expect_eq(parse(&a, why, sizeof(why), "contract", "create", "--organisation", "X", "--quota", "ten", "--reason",
-			   "r", NULL),
+	cr_expect_eq(parse(&a, why, sizeof(why), "contract", "create", "--organisation", "X", "--quota",
+			   "ten", "--reason", "r", NULL),
 		     RACTL_USAGE);
-	cr_expect_eq(parse(&a, why, sizeof(why), "user", "factor", "U", "email", "--reason", "r", NULL), RACTL_USAGE);
+	cr_expect_eq(parse(&a, why, sizeof(why), "user", "factor", "U", "email", "--reason", "r", NULL),
+		     RACTL_USAGE);
 	cr_expect(strstr(why, "sms|app"), "%s", why);
 	cr_expect_eq(parse(&a, why, sizeof(why), "cert", "show", "X", "--pem=1", NULL), RACTL_USAGE);
 }
@@ -181,12 +186,21 @@ Test(ractl_escape, control_format_and_bidi_characters_are_shown_escaped)
 	expect_escaped("Anna\x1b]0;owned\x07\x1b[2J", "Anna\\x1b]0;owned\\x07\\x1b[2J");
 	expect_escaped("line\nfake: ok\r", "line\\nfake: ok\\r");
 	expect_escaped("tab\there", "tab\\there");
-	expect_escaped("C1 \xc2\x9b" "31m", "C1 \\u009b31m");         /* CSI as one C1 code */
-	expect_escaped("exe.\xe2\x80\xae" "gpj", "exe.\\u202egpj");    /* RIGHT-TO-LEFT OVERRIDE */
-	expect_escaped("a\xe2\x81\xa6" "b", "a\\u2066b");              /* LEFT-TO-RIGHT ISOLATE */
-	expect_escaped("zero\xe2\x80\x8bwidth", "zero\\u200bwidth");   /* ZERO WIDTH SPACE (Cf) */
-	expect_escaped("sep\xe2\x80\xa8", "sep\\u2028");               /* LINE SEPARATOR */
-	expect_escaped("bad \xff\xc3", "bad \\xff\\xc3");              /* not UTF-8 */
+	expect_escaped(
+		"C1 \xc2\x9b"
+		"31m",
+		"C1 \\u009b31m"); /* CSI as one C1 code */
+	expect_escaped(
+		"exe.\xe2\x80\xae"
+		"gpj",
+		"exe.\\u202egpj"); /* RIGHT-TO-LEFT OVERRIDE */
+	expect_escaped(
+		"a\xe2\x81\xa6"
+		"b",
+		"a\\u2066b"); /* LEFT-TO-RIGHT ISOLATE */
+	expect_escaped("zero\xe2\x80\x8bwidth", "zero\\u200bwidth"); /* ZERO WIDTH SPACE (Cf) */
+	expect_escaped("sep\xe2\x80\xa8", "sep\\u2028"); /* LINE SEPARATOR */
+	expect_escaped("bad \xff\xc3", "bad \\xff\\xc3"); /* not UTF-8 */
 	expect_escaped("del\x7f", "del\\x7f");
 	expect_escaped("back\\slash", "back\\\\slash");
 	expect_escaped("Müller-Lüdenscheidt Ærøskøbing 東京", "Müller-Lüdenscheidt Ærøskøbing 東京");
@@ -280,14 +294,17 @@ Test(ractl_out, names_are_resource_slash_id)
 	struct ractl_view v = {RACTL_FMT_NAME, 0, 0};
 	char *out = render(&v, "cert", certs_json);
 
-	cr_expect_str_eq(out, "cert/crt-0123456789abcdef0123456789abcdef\ncert/crt-ffff456789abcdef0123456789abcdef\n");
+	cr_expect_str_eq(
+		out,
+		"cert/crt-0123456789abcdef0123456789abcdef\ncert/crt-ffff456789abcdef0123456789abcdef\n");
 	free(out);
 }
 
-static const char *hostile_json = "{\"user_id\": \"AAAA-AAAA-AAAA-0009\", \"phone_e164\": \"+436641000009\","
-				  " \"first_name\": \"Eve\\u001b]0;pwned\\u0007\\u001b[2J\\u202e\\u0085\","
-				  " \"last_name\": \"Mallory\\nuser_id  FAKE\", \"state\": \"active_sms\","
-				  " \"certificates\": [], \"open_orders\": []}";
+static const char *hostile_json =
+	"{\"user_id\": \"AAAA-AAAA-AAAA-0009\", \"phone_e164\": \"+436641000009\","
+	" \"first_name\": \"Eve\\u001b]0;pwned\\u0007\\u001b[2J\\u202e\\u0085\","
+	" \"last_name\": \"Mallory\\nuser_id  FAKE\", \"state\": \"active_sms\","
+	" \"certificates\": [], \"open_orders\": []}";
 
 Test(ractl_out, hostile_names_reach_no_output_format_raw)
 {
@@ -298,8 +315,10 @@ Test(ractl_out, hostile_names_reach_no_output_format_raw)
 		char *out;
 		v.fmt = fmts[i];
 		out = render(&v, "user", hostile_json);
-		cr_expect(strchr(out, '\x1b') == NULL && strchr(out, '\x07') == NULL, "format %d: ESC raw", fmts[i]);
-		cr_expect(strstr(out, "\xe2\x80\xae") == NULL && strstr(out, "\xc2\x85") == NULL, "format %d", fmts[i]);
+		cr_expect(strchr(out, '\x1b') == NULL && strchr(out, '\x07') == NULL, "format %d: ESC raw",
+			  fmts[i]);
+		cr_expect(strstr(out, "\xe2\x80\xae") == NULL && strstr(out, "\xc2\x85") == NULL, "format %d",
+			  fmts[i]);
 		cr_expect(strstr(out, "\nuser_id  FAKE") == NULL && strstr(out, "\nuser id  FAKE") == NULL,
 			  "format %d fakes a line: %s", fmts[i], out);
 		if (fmts[i] == RACTL_FMT_JSON) { /* still JSON, and still the same name */
@@ -310,8 +329,10 @@ Test(ractl_out, hostile_names_reach_no_output_format_raw)
 			json_decref(j);
 		}
 		if (fmts[i] == RACTL_FMT_TABLE)
-			cr_expect(strstr(out, "Eve\\x1b]0;pwned\\x07\\x1b[2J\\u202e\\u0085 Mallory\\nuser_id  FAKE"), "%s",
-				  out);
+			cr_expect(
+				strstr(out,
+				       "Eve\\x1b]0;pwned\\x07\\x1b[2J\\u202e\\u0085 Mallory\\nuser_id  FAKE"),
+				"%s", out);
 		free(out);
 	}
 }
@@ -319,12 +340,15 @@ Test(ractl_out, hostile_names_reach_no_output_format_raw)
 Test(ractl_out, yaml_quotes_what_would_read_as_something_else)
 {
 	struct ractl_view v = {RACTL_FMT_YAML, 0, 0};
-	char *out = render(&v, NULL,
-			   "{\"a\": \"yes\", \"b\": \"1.50\", \"c\": \"x: y\", \"d\": \"plain text\", \"e\": [1, \"- z\"],"
-			   " \"f\": {}, \"g\": null, \"h\": true, \"i\": \"#x\"}");
+	char *out = render(
+		&v, NULL,
+		"{\"a\": \"yes\", \"b\": \"1.50\", \"c\": \"x: y\", \"d\": \"plain text\", \"e\": [1, \"- z\"],"
+		" \"f\": {}, \"g\": null, \"h\": true, \"i\": \"#x\"}");
 
-	cr_expect_str_eq(out, "a: \"yes\"\nb: \"1.50\"\nc: \"x: y\"\nd: plain text\ne:\n  - 1\n  - \"- z\"\nf: {}\n"
-			      "g: null\nh: true\ni: \"#x\"\n");
+	cr_expect_str_eq(
+		out,
+		"a: \"yes\"\nb: \"1.50\"\nc: \"x: y\"\nd: plain text\ne:\n  - 1\n  - \"- z\"\nf: {}\n"
+		"g: null\nh: true\ni: \"#x\"\n");
 	free(out);
 }
 
