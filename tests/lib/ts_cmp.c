@@ -107,37 +107,44 @@ static int accepts(int port)
 
 int ts_cmp_mock_start(struct ts_proc *p, const char *log_path, const char *const *args)
 {
-	const char *argv[64];
-	char port[16];
-	int n = 0;
+	/* free_port() only finds a port that was free a moment ago: another test run on the
+	 * machine may bind it first, and then the mock exits at once.  Try a few ports. */
+	for (int attempt = 0; attempt < 5; attempt++) {
+		const char *argv[64];
+		char port[16];
+		int n = 0;
 
-	memset(p, 0, sizeof(*p));
-	snprintf(p->log, sizeof(p->log), "%s", log_path);
-	p->port = free_port();
-	snprintf(port, sizeof(port), "%d", p->port);
-	argv[n++] = "openssl";
-	argv[n++] = "cmp";
-	argv[n++] = "-port";
-	argv[n++] = port;
-	for (int i = 0; args[i] != NULL && n < 63; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	p->pid = spawn(argv, log_path, -1);
-	if (p->pid < 0)
-		return -1;
-	for (int i = 0; i < 100; i++) {
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
-		int status;
-
-		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-			p->pid = 0;
+		memset(p, 0, sizeof(*p));
+		snprintf(p->log, sizeof(p->log), "%s", log_path);
+		p->port = free_port();
+		snprintf(port, sizeof(port), "%d", p->port);
+		argv[n++] = "openssl";
+		argv[n++] = "cmp";
+		argv[n++] = "-port";
+		argv[n++] = port;
+		for (int i = 0; args[i] != NULL && n < 63; i++)
+			argv[n++] = args[i];
+		argv[n] = NULL;
+		p->pid = spawn(argv, log_path, -1);
+		if (p->pid < 0)
 			return -1;
+		for (int i = 0; i < 200; i++) {
+			struct timespec ts = { 0, 50 * 1000 * 1000 };
+			int status;
+
+			if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+				p->pid = 0;
+				break; /* exited: most likely the port was taken; next port */
+			}
+			if (accepts(p->port))
+				return 0;
+			nanosleep(&ts, NULL);
 		}
-		if (accepts(p->port))
-			return 0;
-		nanosleep(&ts, NULL);
+		if (p->pid > 0) {
+			ts_proc_stop(p);
+			return -1; /* running but never accepting: not a port race */
+		}
 	}
-	ts_proc_stop(p);
 	return -1;
 }
 
