@@ -71,6 +71,12 @@ if "$B/ra" --help 2>&1 | grep -q 'token create' && [ ! -f "$VAR/run/admin-token"
 	"$B/ra" --config "$VAR/ra.json" token create --name dev --role admin --no-customer-account >"$VAR/run/admin-token"
 	chmod 600 "$VAR/run/admin-token"
 fi
+# the signing service's token (docs/signing.md): deploy/try-flow.sh activates with it
+if [ ! -f "$VAR/run/signing-token" ]; then
+	"$B/ra" --config "$VAR/ra.json" token create --name dev-signing --role signing --no-customer-account \
+		>"$VAR/run/signing-token"
+	chmod 600 "$VAR/run/signing-token"
+fi
 
 cat <<MSG
 
@@ -81,8 +87,9 @@ The RA runs at http://127.0.0.1:$PORT  (Ctrl-C stops it; 'make stop' stops Postg
   ident peer     http://127.0.0.1:$IDENT_PORT   SMS peer http://127.0.0.1:$SMS_PORT/_control/messages
   local CA       var/ca/              token: SoftHSM2 label 'ra' (var/softhsm/)
   admin token    var/run/admin-token  (RACTL_URL=http://127.0.0.1:$PORT RACTL_TOKEN=\$(cat var/run/admin-token) build/ractl ...)
+  signing token  var/run/signing-token (SIGNING_TOKEN for deploy/signing-client.py; docs/signing.md)
 Try:  curl -s http://127.0.0.1:$PORT/healthz
-      deploy/try-flow.sh     (a shop order all the way to an issued certificate; see README)
+      deploy/try-flow.sh     (a shop order all the way to an active certificate; see README)
 
 MSG
 exec "$B/ra" --config "$VAR/ra.json" serve

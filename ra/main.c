@@ -28,8 +28,8 @@ static void usage(FILE *f)
 	      "  --print-config        show the effective configuration, secrets masked; exit 1 when\n"
 	      "                        `ra serve` would refuse it (the message names the key)\n"
 	      "  --version             show the version of this build\n"
-	      "  token create --name NAME --role support|admin (--user-id USER-ID | --no-customer-account)\n"
-	      "                        make an admin-API token for a support user; printed once\n"
+	      "  token create --name NAME --role support|admin|signing (--user-id USER-ID | --no-customer-account)\n"
+	      "                        make an API token for a support user (or the signing service); printed once\n"
 	      "                        (--user-id: their own customer account, refused to them: R19)\n"
 	      "Every configuration key can be set by an environment variable: ident.base_url ->\n"
 	      "RA_IDENT_BASE_URL.  See docs/configuration.md.\n",
@@ -61,7 +61,7 @@ static int cmd_migrate(struct config *cfg)
 }
 
 static const char *token_usage =
-	"usage: ra token create --name NAME --role support|admin (--user-id USER-ID | --no-customer-account)\n"
+	"usage: ra token create --name NAME --role support|admin|signing (--user-id USER-ID | --no-customer-account)\n"
 	"  R19: a support user never acts on their own account, so every token says which customer\n"
 	"  account (user ID) is the support user's own, or that they have none.\n";
 

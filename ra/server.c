@@ -21,6 +21,7 @@
 #include "ra/flows/cert/cert.h"
 #include "ra/flows/ident/ident.h"
 #include "ra/flows/intake/intake.h"
+#include "ra/flows/signing/signing.h"
 #include "ra/jobs/jobs.h"
 #include "ra/jobs/jobs_builtin.h"
 #include "ra/net/http.h"
@@ -40,6 +41,7 @@ static const struct module modules[] = {
 	{"admin", routes_admin_init, NULL},
 	{"cert", cert_init, cert_job_kinds},
 	{"intake", intake_init, NULL},
+	{"signing", signing_init, NULL},
 };
 
 struct run {

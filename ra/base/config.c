@@ -78,6 +78,7 @@ static const struct key schema[] = {
 	{"default_country", C_STR, "AT", 0, 0},
 	{"evidence.key", C_STR, NULL, 0, 1},
 	{"retention.years_after_expiry", C_INT, "30", 0, 0},
+	{"signing.transport_pin_max_tries", C_INT, "5", 0, 0},
 	{"jobs.workers", C_INT, "8", 0, 0},
 	{"jobs.lease_ms", C_INT, "30000", 0, 0},
 	{"jobs.poll_ms", C_INT, "1000", 0, 0},

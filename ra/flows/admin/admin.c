@@ -23,28 +23,33 @@ static const char *sql_create =
 struct auth {
 	struct http_req *hr;
 	char need[16];
-	admin_cb cb;
+	admin_auth_cb cb;
 	void *data;
 };
 
+/* admin includes support.  signing is a role of its own both ways: a signing token reaches
+ * only the signing service's routes, and those routes take no support or admin token, so a
+ * leaked signing token cannot revoke and a support desk cannot activate (issue #13). */
 static int role_covers(const char *have, const char *need)
 {
-	if (strcmp(have, "admin") == 0)
+	if (strcmp(have, need) == 0)
 		return 1;
-	return strcmp(have, need) == 0;
+	return strcmp(have, "admin") == 0 && strcmp(need, "support") == 0;
 }
 
 static void on_lookup(PGresult *res, const struct ra_err *err, void *data)
 {
 	struct auth *a = data;
 	struct admin_user who;
+	struct ra_err e;
 
 	if (err) {
-		http_reply_error(a->hr, err);
+		a->cb(a->hr, NULL, err, a->data);
 		goto out;
 	}
 	if (PQntuples(res) != 1) {
-		http_reply_errorf(a->hr, RA_E_AUTH, "Authorization", "unknown or revoked token");
+		ra_err_set(&e, RA_E_AUTH, "Authorization", "unknown or revoked token");
+		a->cb(a->hr, NULL, &e, a->data);
 		goto out;
 	}
 	memset(&who, 0, sizeof(who));
@@ -53,37 +58,42 @@ static void on_lookup(PGresult *res, const struct ra_err *err, void *data)
 	snprintf(who.role, sizeof(who.role), "%s", PQgetvalue(res, 0, 2));
 	snprintf(who.user_id, sizeof(who.user_id), "%s", PQgetvalue(res, 0, 3));
 	if (!role_covers(who.role, a->need)) {
-		http_reply_errorf(a->hr, RA_E_FORBIDDEN, "", "role '%s' may not do this (needs '%s')", who.role, a->need);
+		ra_err_set(&e, RA_E_FORBIDDEN, "", "role '%s' may not do this (needs '%s')", who.role, a->need);
+		a->cb(a->hr, NULL, &e, a->data);
 		goto out;
 	}
-	a->cb(a->hr, &who, a->data);
+	a->cb(a->hr, &who, NULL, a->data);
 out:
 	free(a);
 }
 
-void admin_authorize(struct http_req *hr, const char *need_role, admin_cb cb, void *data)
+void admin_authenticate(struct http_req *hr, const char *need_role, admin_auth_cb cb, void *data)
 {
 	size_t len = 0;
 	const char *h = http_header(hr, "authorization", &len);
 	char token[256], hash[SECRET_HASH_HEX_MAX];
 	const char *params[1] = {hash};
+	struct ra_err e;
 	struct auth *a;
 
 	if (h == NULL || len < 8 || strncasecmp(h, "Bearer ", 7) != 0 || len - 7 >= sizeof(token)) {
-		http_reply_errorf(hr, RA_E_AUTH, "Authorization", "a bearer token is required");
+		ra_err_set(&e, RA_E_AUTH, "Authorization", "a bearer token is required");
+		cb(hr, NULL, &e, data);
 		return;
 	}
 	memcpy(token, h + 7, len - 7);
 	token[len - 7] = '\0';
 	if (secret_token_hash(token, hash, sizeof(hash)) != 0) {
 		OPENSSL_cleanse(token, sizeof(token));
-		http_reply_errorf(hr, RA_E_AUTH, "Authorization", "malformed token");
+		ra_err_set(&e, RA_E_AUTH, "Authorization", "malformed token");
+		cb(hr, NULL, &e, data);
 		return;
 	}
 	OPENSSL_cleanse(token, sizeof(token));
 	a = calloc(1, sizeof(*a));
 	if (a == NULL) {
-		http_reply_errorf(hr, RA_E_NOMEM, "", "out of memory");
+		ra_err_set(&e, RA_E_NOMEM, "", "out of memory");
+		cb(hr, NULL, &e, data);
 		return;
 	}
 	a->hr = hr;
@@ -91,6 +101,36 @@ void admin_authorize(struct http_req *hr, const char *need_role, admin_cb cb, vo
 	a->cb = cb;
 	a->data = data;
 	db_query(hr->app->db, sql_lookup, 1, params, on_lookup, a);
+}
+
+/* admin_authorize in terms of admin_authenticate: refusals answered in the API's format. */
+struct plain {
+	admin_cb cb;
+	void *data;
+};
+
+static void on_plain(struct http_req *hr, const struct admin_user *who, const struct ra_err *err, void *data)
+{
+	struct plain p = *(struct plain *)data;
+
+	free(data);
+	if (who == NULL)
+		http_reply_error(hr, err);
+	else
+		p.cb(hr, who, p.data);
+}
+
+void admin_authorize(struct http_req *hr, const char *need_role, admin_cb cb, void *data)
+{
+	struct plain *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		http_reply_errorf(hr, RA_E_NOMEM, "", "out of memory");
+		return;
+	}
+	p->cb = cb;
+	p->data = data;
+	admin_authenticate(hr, need_role, on_plain, p);
 }
 
 int admin_token_create(const char *conninfo, const char *name, const char *role, const char *user_id,
@@ -102,8 +142,12 @@ int admin_token_create(const char *conninfo, const char *name, const char *role,
 	PGresult *r;
 	int rc = 0;
 
-	if (strcmp(role, "support") != 0 && strcmp(role, "admin") != 0)
-		return ra_err_set(err, RA_E_INVALID, "role", "role must be 'support' or 'admin'");
+	if (strcmp(role, "support") != 0 && strcmp(role, "admin") != 0 && strcmp(role, "signing") != 0)
+		return ra_err_set(err, RA_E_INVALID, "role", "role must be 'support', 'admin' or 'signing'");
+	/* the signing service is a machine, never anybody's own customer account (R19 link) */
+	if (strcmp(role, "signing") == 0 && user_id != NULL)
+		return ra_err_set(err, RA_E_INVALID, "user_id", "a signing token has no customer account: use "
+				  "--no-customer-account");
 	if (secret_random_token(token_out, cap) != 0 || secret_token_hash(token_out, hash, sizeof(hash)) != 0)
 		return ra_err_set(err, RA_E_INTERNAL, "", "cannot make a random token");
 	c = PQconnectdb(conninfo);

@@ -4,8 +4,9 @@
  * Callers send `Authorization: Bearer <token>`.  Tokens are stored only as SHA-256 hashes
  * (support_tokens); the lookup is by hash, so the secret itself is never compared byte by
  * byte against stored data.  Roles: `support` (look up, revoke, reissue, unlock, PINs,
- * approve reviews) and `admin` (also contracts and tokens); admin includes support.
- * 401 without a valid token, 403 without the role.
+ * approve reviews) and `admin` (also contracts and tokens); admin includes support.  `signing`
+ * is the signing service (ra/flows/signing/): only the signing routes take it, and they take
+ * nothing else.  401 without a valid token, 403 without the role.
  */
 #ifndef RA_ADMIN_H
 #define RA_ADMIN_H
@@ -25,8 +26,16 @@ struct admin_user {
 typedef void (*admin_cb)(struct http_req *hr, const struct admin_user *who, void *data);
 void admin_authorize(struct http_req *hr, const char *need_role, admin_cb cb, void *data);
 
+/* The same check for callers that answer refusals in their own format (the CSC API): cb runs
+ * exactly once, with who (err NULL) or with err (RA_E_AUTH, RA_E_FORBIDDEN, RA_E_UNAVAILABLE,
+ * ...; who NULL), and replies itself either way. */
+typedef void (*admin_auth_cb)(struct http_req *hr, const struct admin_user *who, const struct ra_err *err,
+			      void *data);
+void admin_authenticate(struct http_req *hr, const char *need_role, admin_auth_cb cb, void *data);
+
 /* `ra token create --name NAME --role ROLE [--user-id ID]`: prints a new token once (blocking
- * libpq; CLI).  user_id (may be NULL) links the support user to their own customer account,
+ * libpq; CLI).  ROLE: support, admin or signing (a signing token never has a user_id).
+ * user_id (may be NULL) links the support user to their own customer account,
  * so the admin API refuses them that account (R19); it is kept per name (support_staff). */
 int admin_token_create(const char *conninfo, const char *name, const char *role, const char *user_id,
 		       char *token_out, size_t cap, struct ra_err *err);

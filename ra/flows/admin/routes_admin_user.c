@@ -23,7 +23,9 @@ static const char *sql_show =
 	" 'locked', u.state LIKE 'locked%',"
 	" 'certificates', coalesce((SELECT jsonb_agg(jsonb_build_object('id', c.id, 'class', c.class, 'state', c.state,"
 	"   'serial', c.serial, 'organisation', c.subject->>'organization', 'function', c.subject->>'title',"
-	"   'not_after', c.not_after, 'replaces', c.replaces, 'revocation_reason', c.revocation_reason)"
+	"   'not_after', c.not_after, 'replaces', c.replaces, 'revocation_reason', c.revocation_reason,"
+	"   'activated_at', c.activated_at, 'wrong_transport_pins', c.transport_pin_failures,"
+	"   'transport_pin_blocked', c.transport_pin_blocked_at IS NOT NULL)"
 	"   ORDER BY c.created_at, c.id) FROM certificates c WHERE c.user_id = u.public_id), '[]'::jsonb),"
 	" 'open_orders', coalesce((SELECT jsonb_agg(jsonb_build_object('id', o.id, 'shop_order_id', o.shop_order_id,"
 	"   'state', o.state, 'contract_number', o.contract_number, 'created_at', o.created_at) ORDER BY o.id)"
@@ -47,10 +49,12 @@ static const char *sql_factor =
 	"UPDATE users SET state = $2, app_registered = $3::bool, updated_at = now() WHERE public_id = $1";
 
 /* R11: the old PIN stops working now; the transport_pin job (tpin.c) makes, stores and sends
- * a new one once the delivered one is out of its way (it delivers once per certificate). */
+ * a new one once the delivered one is out of its way (it delivers once per certificate).  The
+ * new PIN gets the full number of tries: the count of wrong ones and a block end here (R20). */
 static const char *sql_pin_clear =
 	"WITH d AS (DELETE FROM transport_pin_deliveries WHERE certificate_id = $1 AND sent_at IS NOT NULL)"
-	" UPDATE certificates SET transport_pin_hash = NULL WHERE id = $1 AND state = 'issued'";
+	" UPDATE certificates SET transport_pin_hash = NULL, transport_pin_failures = 0, transport_pin_blocked_at = NULL"
+	" WHERE id = $1 AND state = 'issued'";
 static const char *sql_pin_job =
 	"INSERT INTO jobs (kind, payload, idempotency_key)"
 	" VALUES ('transport_pin', jsonb_build_object('certificate_id', $1::text, 'reissue', true),"
