@@ -172,7 +172,8 @@ print(list(d)[int(sys.argv[1]) - 1])' "$1") # in the order they started
 	curl -sf -X POST -d "{\"url\": \"$URL/v1/ident/idnow\", \"token\": \"$CB_SECRET\"}" \
 		"$IDENT/_control/callback/$_tx" >/dev/null || die "ident callback"
 }
-s=$(webhook tests/fixtures/woocommerce-order-paid.json)
+cp tests/fixtures/woocommerce-order-paid.json "$work/order.json" # webhook writes its answer beside it
+s=$(webhook "$work/order.json")
 [ "$s" = 200 ] || die "the shop order was refused ($s)"
 identified 1
 wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 1 || die "no certificate issued"
