@@ -434,6 +434,22 @@ assert new["cert"]["status"] == "valid" and new["key"]["status"] == "disabled", 
 EOF
 }
 check "R14, R20: credentials/list shows the old credential revoked, the new one awaiting activation" old_new_ok
+before=$(digest)
+api "$SIGNING" /v1/signing/activations "$(act "$uid" "$crt" "$pin2")"
+check "R14: a late activation of the revoked credential is refused (409 revoked), nothing changed" \
+	eval 'answer_is 409 "j[\"reason\"] == \"revoked\"" && unchanged_since "$before"'
+# Time travel: no interface makes a certificate old, so its end of validity is moved into the
+# past for these two checks, and back.
+not_after=$(val not_after "$new")
+sql "UPDATE certificates SET not_after = now() - interval '1 day' WHERE id = '$new'" >/dev/null
+before=$(digest)
+api "$SIGNING" /v1/signing/activations "$(act "$uid" "$new" "$(last_pin "$new")")"
+check "a late activation past the validity is refused (409 expired), nothing changed" \
+	eval 'answer_is 409 "j[\"reason\"] == \"expired\"" && unchanged_since "$before"'
+client info "$new"
+check "... and credentials/info shows it expired, the key disabled" \
+	out_py "j['cert']['status'] == 'expired' and j['key']['status'] == 'disabled'"
+sql "UPDATE certificates SET not_after = '$not_after' WHERE id = '$new'" >/dev/null
 client activate "$uid" "$new" "$(last_pin "$new")"
 check "R12, R20: the new credential is activated with its new TransportPIN" \
 	eval 'rc_is 0 && [ "$(val state "$new")" = active ] && [ "$(last_pin "$new")" != "$pin2" ]'
