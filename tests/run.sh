@@ -24,10 +24,12 @@ trap cleanup EXIT INT TERM
 RA_TEST_PG_URL=$(tests/lib/pg.sh start "$root/pg") || { echo "run.sh: cannot start PostgreSQL" >&2; exit 1; }
 export RA_TEST_PG_URL RA_TEST_BIN="$B" RA_TEST_TMP="$root" RA_TEST_ROOT="$PWD"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0}"
-export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}"
+# exitcode=0: a leak report alone does not change the exit status; tests/lib/san-report.awk
+# decides below whether a report is the project's (Criterion's runner leaks a little itself)
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0:exitcode=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 [ -f tests/lsan.supp ] || : >"$root/empty.supp"
-[ -f tests/lsan.supp ] || LSAN_OPTIONS="suppressions=$root/empty.supp:print_suppressions=0"
+[ -f tests/lsan.supp ] || LSAN_OPTIONS="suppressions=$root/empty.supp:print_suppressions=0:exitcode=0"
 
 failed=0; passed=0; failures=""
 for t in "$B"/tests/test_*; do
@@ -38,7 +40,7 @@ for t in "$B"/tests/test_*; do
 	"$t" --jobs 2 </dev/null >"$out" 2>&1; rc=$?
 	cat "$out"
 	# Criterion's workers do not fail a test on a LeakSanitizer or UBSan report: look for them
-	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$out"; then
+	if awk -f tests/lib/san-report.awk "$out"; then
 		echo "run.sh: sanitizer report in $(basename "$t")"; rc=1
 	fi
 	if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $(basename "$t")"; fi
