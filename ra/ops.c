@@ -7,6 +7,7 @@
 #include "ra/db/db.h"
 #include "ra/net/http.h"
 #include "ra/base/metrics.h"
+#include "ra/base/version.h"
 
 #define HEALTH_TIMEOUT_MS 500
 
@@ -110,6 +111,7 @@ int ops_init(struct app *app, struct ra_err *err)
 	metrics_gauge("ra_db_pool_connected", "Database connections up.", "", g_conn, app->db);
 	metrics_gauge("ra_db_pool_leased", "Database connections in use.", "", g_leased, app->db);
 	metrics_gauge("ra_db_pool_waiting", "Requests waiting for a database connection.", "", g_wait, app->db);
-	metrics_gauge("ra_db_reconnects", "Database reconnections since start.", "", g_reconn, app->db);
+	metrics_counter_fn("ra_db_reconnects_total", "Database reconnections since start.", "", g_reconn, app->db);
+	metrics_build_info(version_string());
 	return 0;
 }

@@ -63,6 +63,8 @@ static const struct key schema[] = {
 	{"ca.advanced_ncp", C_BOOL, "false", 0, 0},
 	{"ca.advanced_digital_signature", C_BOOL, "false", 0, 0},
 	{"ca.crl_hours", C_INT, "24", 0, 0},
+	{"ca.crl_check_s", C_INT, "60", 0, 0},
+	{"audit.verify_hours", C_INT, "24", 0, 0},
 	{"cmp.url", C_STR, NULL, 0, 0},
 	{"cmp.secret", C_STR, NULL, 0, 1},
 	{"cmp.trusted", C_STR, NULL, 0, 0},

@@ -69,7 +69,7 @@ struct jobs {
 	void (*stop_done)(void *);
 	void *stop_data;
 	uv_timer_t poll, renew, wake, stopped;
-	double n_queued, n_running, n_dead;
+	double n_queued, n_running, n_dead, oldest_ready_s;
 };
 
 static void claim(struct jobs *j);
@@ -107,7 +107,9 @@ static const char *sql_renew =
 
 static const char *sql_stats =
 	"SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'running'),"
-	" count(*) FILTER (WHERE state = 'dead') FROM jobs WHERE state <> 'done'";
+	" count(*) FILTER (WHERE state = 'dead'),"
+	" coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'queued' AND run_at <= now())), 0)"
+	" FROM jobs WHERE state <> 'done'";
 
 /* ---- kinds -------------------------------------------------------------------------- */
 
@@ -493,6 +495,7 @@ static void on_stats(PGresult *res, const struct ra_err *err, void *data)
 	j->n_queued = atof(PQgetvalue(res, 0, 0));
 	j->n_running = atof(PQgetvalue(res, 0, 1));
 	j->n_dead = atof(PQgetvalue(res, 0, 2));
+	j->oldest_ready_s = atof(PQgetvalue(res, 0, 3));
 }
 
 static void on_poll(uv_timer_t *t)
@@ -510,6 +513,7 @@ static double g_queued(void *d) { return ((struct jobs *)d)->n_queued; }
 static double g_running(void *d) { return ((struct jobs *)d)->n_running; }
 static double g_dead(void *d) { return ((struct jobs *)d)->n_dead; }
 static double g_inflight(void *d) { return ((struct jobs *)d)->inflight; }
+static double g_oldest(void *d) { return ((struct jobs *)d)->oldest_ready_s; }
 
 static void gauges(struct jobs *j)
 {
@@ -517,6 +521,10 @@ static void gauges(struct jobs *j)
 	metrics_gauge("ra_jobs_running", "Jobs under a lease (all processes).", "", g_running, j);
 	metrics_gauge("ra_jobs_dead", "Jobs parked dead, waiting for a person (all processes).", "", g_dead, j);
 	metrics_gauge("ra_jobs_inflight", "Jobs this process is running now.", "", g_inflight, j);
+	metrics_gauge("ra_jobs_oldest_ready_age_seconds",
+		      "How long the oldest job that is due has waited to be claimed (all processes; 0: none).", "",
+		      g_oldest, j);
+	metrics_help("ra_jobs_finished_total", "Job runs finished by kind and outcome (done, retry, dead).");
 }
 
 /* ---- life --------------------------------------------------------------------------- */

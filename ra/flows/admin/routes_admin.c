@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ra/base/log.h"
+#include "ra/flows/admin/audit_watch.h"
 #include "ra/flows/admin/routes_admin_int.h"
 
 #define ADM_PREFIX "/v1/admin/"
@@ -260,7 +261,6 @@ int routes_admin_init(struct app *app, struct ra_err *err)
 {
 	static const char *const methods[] = {"GET", "POST"};
 
-	(void)err;
 	/* before the prefix route, which would shadow /v1/admin/identifications/ */
 	adm_ident_routes(app);
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
@@ -270,5 +270,5 @@ int routes_admin_init(struct app *app, struct ra_err *err)
 		for (const struct adm_route *r = tables[t]; r->method; r++)
 			log_info("http.route", "method", r->method, "path", r->path, "prefix", "0", "name", r->name,
 				 "role", r->role, NULL);
-	return 0;
+	return audit_watch_start(app, err);
 }

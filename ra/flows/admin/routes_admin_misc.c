@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ra/flows/admin/audit_verify.h"
+#include "ra/flows/admin/audit_watch.h"
 #include "ra/base/pool.h"
 #include "ra/flows/admin/review.h"
 #include "ra/flows/admin/routes_admin_int.h"
@@ -325,6 +326,7 @@ static void verify_after(void *data)
 	struct verify *v = data;
 
 	blocking_busy = 0;
+	audit_watch_note(v->rc, v->rep.count);
 	if (v->rc != 0 && v->rc != RA_E_RULE) {
 		adm_fail(v->ar, &v->err);
 	} else {

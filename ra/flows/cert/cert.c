@@ -14,6 +14,7 @@
 #include "ra/jobs/jobs.h"
 #include "ra/base/log.h"
 #include "ra/base/pool.h"
+#include "ra/flows/cert/crl_watch.h"
 #include "ra/flows/cert/order_issue.h"
 #include "ra/flows/cert/tpin.h"
 #include "ra/flows/cert/usermail.h"
@@ -555,5 +556,7 @@ int cert_init(struct app *app, struct ra_err *err)
 		log_warn("ca.disabled", "reason", "pkcs11.pin not set: no keys, no issuance, no CRL", NULL);
 		return 0;
 	}
-	return open_cab(app, err);
+	if (open_cab(app, err) != 0)
+		return -1;
+	return crl_watch_start(app, err);
 }
