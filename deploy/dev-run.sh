@@ -4,7 +4,7 @@
 # in the foreground.  A second run reuses var/.  `make stop` stops what stays running.
 set -eu
 cd "$(dirname "$0")/.."
-VAR=$PWD/var
+VAR=${RA_VAR:-$PWD/var} # RA_VAR: another place for all of it (tests/e2e/test_makerun.sh)
 B=${B:-build}
 PORT=${RA_PORT:-8080}
 mkdir -p "$VAR/run" "$VAR/mail" "$VAR/ca" "$VAR/softhsm/tokens"
@@ -92,4 +92,7 @@ Try:  curl -s http://127.0.0.1:$PORT/healthz
       deploy/try-flow.sh     (a shop order all the way to an active certificate; see README)
 
 MSG
+# `make stop` stops this ra serve too (also when it was put in the background): its PID, which
+# exec keeps, is the one written here
+echo $$ >"$VAR/run/ra-serve.pid"
 exec "$B/ra" --config "$VAR/ra.json" serve

@@ -5,13 +5,17 @@ set -eu
 PKGS="build-essential pkg-config libh2o-dev libuv1-dev libpq-dev libssl-dev openssl
 libcurl4-openssl-dev libjansson-dev libcriterion-dev libphonenumber-dev libunistring-dev
 postgresql-15 postgresql-client-15 softhsm2 libp11-kit-dev opensc python3 python3-aiosmtpd curl procps
-util-linux cppcheck clang-format tmux man-db python3-yaml prometheus"
+util-linux cppcheck clang-format tmux man-db python3-yaml prometheus debhelper lintian
+fakeroot systemd"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 		missing="$missing $p"
 	fi
 done
+# npm (tests/e2e/test_openapi.sh installs @redocly/cli with it): any Node.js that has npm will
+# do, whichever package brought it; Debian's own only when there is none
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
 	echo "install-deps: installing$missing" >&2

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `make run` and `make stop` (issue #18): deploy/dev-run.sh brings up the local RA (PostgreSQL,
+# SoftHSM2 token, local CA, peers, ra serve) in a place of its own (RA_VAR), here put in the
+# background as a developer might; deploy/dev-stop.sh (`make stop`) must then stop all of it:
+# the ra serve, the peers and PostgreSQL.
+# Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed"; exits 1 if M > 0.
+set -u
+cd "$(dirname "$0")/../.."
+B=${RA_TEST_BIN:-build}
+
+passed=0 failed=0 done= run_pid=
+work=$(mktemp -d "${TMPDIR:-/tmp}/ra-makerun-XXXXXX")
+chmod 755 "$work"
+export RA_VAR=$work/var
+cleanup() {
+	rc=$?
+	deploy/dev-stop.sh >/dev/null 2>&1
+	[ -n "$run_pid" ] && kill "$run_pid" 2>/dev/null
+	if [ -z "$done" ]; then
+		echo "not ok - the script stopped early (exit status $rc)"
+		[ -f "$work/run.log" ] && tail -n 20 "$work/run.log"
+		echo "$passed passed, $((failed + 1)) failed"
+		[ "$rc" -ne 0 ] || rc=1
+	fi
+	rm -rf "$work"
+	exit "$rc"
+}
+trap cleanup EXIT
+check() { # check NAME COMMAND...
+	_name=$1; shift
+	if "$@"; then
+		echo "ok - $_name"; passed=$((passed + 1))
+	else
+		echo "not ok - $_name"; failed=$((failed + 1))
+	fi
+}
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+RA_PORT=$port B=$B deploy/dev-run.sh >"$work/run.log" 2>&1 &
+run_pid=$!
+up() { curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; }
+for _ in $(seq 300); do up && break; sleep 0.2; done
+check "make run: the RA answers /healthz" up
+ra_pid=$(cat "$RA_VAR/run/ra-serve.pid" 2>/dev/null)
+check "make run: ra serve's PID is recorded" [ -n "$ra_pid" ]
+peer_pids=$(cat "$RA_VAR"/run/*.pid 2>/dev/null | grep -v "^$ra_pid\$" | tr '\n' ' ')
+pg_pid=$(head -n 1 "$RA_VAR/pg/data/postmaster.pid" 2>/dev/null)
+check "make run: peers and PostgreSQL are running" [ -n "$peer_pids" ] && [ -n "$pg_pid" ]
+
+deploy/dev-stop.sh >"$work/stop.log" 2>&1
+check "make stop succeeds" [ $? = 0 ]
+# gone PID: no such process, or a zombie nobody has reaped yet (it runs nothing any more)
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+wait "$run_pid" 2>/dev/null; run_pid=
+check "make stop stopped the background ra serve (pid $ra_pid)" gone "$ra_pid"
+check "and it drained: ra serve exited 0" grep -q 'event=server.stopped' "$work/run.log"
+all_gone() { for p in $peer_pids; do gone "$p" || return 1; done; }
+check "make stop stopped the peers ($peer_pids)" all_gone
+check "make stop stopped PostgreSQL (pid $pg_pid)" gone "$pg_pid"
+check "nothing answers on the RA's port any more" eval '! up'
+
+done=1
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
