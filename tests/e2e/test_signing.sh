@@ -434,6 +434,30 @@ assert new["cert"]["status"] == "valid" and new["key"]["status"] == "disabled", 
 EOF
 }
 check "R14, R20: credentials/list shows the old credential revoked, the new one awaiting activation" old_new_ok
+# ---- guesses in parallel: never more than the bound are checked (R20) -------------------------
+newpin=$(last_pin "$new") guessers=
+for i in $(seq 1 20); do
+	g=$(printf '%08d' "$i"); [ "$g" = "$newpin" ] && g=$(printf '%08d' $((i + 100)))
+	curl -s -o "$work/par.$i" -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $SIGNING" \
+		--data-binary "$(act "$uid" "$new" "$g")" "$URL/v1/signing/activations" &
+	guessers="$guessers $!"
+done
+wait $guessers # (not a bare wait: the peers are this shell's children too)
+parallel_bounded() {
+	python3 - "$work" "$(val transport_pin_failures "$new")" >"$work/err" 2>&1 <<'EOF'
+import glob, json, sys
+answers = [json.load(open(f)) for f in glob.glob(sys.argv[1] + "/par.*")]
+reasons = [a.get("reason") for a in answers]
+wrong = reasons.count("wrong_transport_pin")
+assert len(answers) == 20, reasons
+assert 1 <= wrong <= 3 and wrong == int(sys.argv[2]), (wrong, sys.argv[2], reasons)
+assert set(reasons) <= {"wrong_transport_pin", "attempt_in_progress", "transport_pin_blocked"}, reasons
+EOF
+}
+check "R20: 20 guesses at once: at most 3 are checked and counted, the others refused unchecked" parallel_bounded
+ractl user transport-pin "$uid" --reason "guessing seen at the signing service; new PIN by SMS"
+check "R11: ... support issues a new TransportPIN for it" eval 'rc_is 0 && wait_for pin_count_is "$new" 2'
+
 before=$(digest)
 api "$SIGNING" /v1/signing/activations "$(act "$uid" "$crt" "$pin2")"
 check "R14: a late activation of the revoked credential is refused (409 revoked), nothing changed" \
@@ -452,7 +476,7 @@ check "... and credentials/info shows it expired, the key disabled" \
 sql "UPDATE certificates SET not_after = '$not_after' WHERE id = '$new'" >/dev/null
 client activate "$uid" "$new" "$(last_pin "$new")"
 check "R12, R20: the new credential is activated with its new TransportPIN" \
-	eval 'rc_is 0 && [ "$(val state "$new")" = active ] && [ "$(last_pin "$new")" != "$pin2" ]'
+	eval 'rc_is 0 && [ "$(val state "$new")" = active ] && [ "$(last_pin "$new")" != "$newpin" ]'
 
 # ---- the audit chain, shutdown ---------------------------------------------------------------
 ractl audit verify --json
