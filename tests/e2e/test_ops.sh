@@ -8,6 +8,10 @@
 # Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed"; exits 1 if M > 0.
 set -u
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib/peers.sh
+. tests/lib/peers.sh
+# shellcheck source=tests/lib/flow.sh
+. tests/lib/flow.sh
 B=${RA_TEST_BIN:-build}
 RA=$PWD/$B/ra
 
@@ -17,6 +21,7 @@ chmod 755 "$work"
 cleanup() {
 	rc=$?
 	if [ -n "$ra_pid" ]; then kill -TERM "$ra_pid" 2>/dev/null; wait "$ra_pid" 2>/dev/null; fi
+	peer_stop_all "$work/peers" >/dev/null 2>&1
 	[ -n "$own_pg" ] && tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
 	if [ -z "$done" ]; then
 		echo "not ok - the script stopped early (exit status $rc)"
@@ -77,9 +82,18 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 BASE=http://127.0.0.1:$port
 SECRET=ops-shop-secret CB=ops-callback-secret
 SOFTHSM2_CONF=$(tests/lib/token.sh "$work/hsm" ra-ops 12345678 4711) || die "cannot make the token"
+# the peers a customer's order goes through: identification, SMS (TransportPIN), mail
+peer_start ident "$work/peers" --company-id trustra --api-key ident-key || die "ident peer"
+peer_start sms "$work/peers" --token sms-token || die "sms peer"
+peer_start mail "$work/peers" --dir "$work/mail" || die "mail sink"
+IDENT="http://127.0.0.1:$IDENT_PORT"
 export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_SHOP_WOOCOMMERCE_SECRET=$SECRET \
 	RA_IDENT_CALLBACK_SECRET=$CB RA_HTTP_MAX_BODY=4096 RA_HTTP_MAX_HEADER_BYTES=8192 RA_DEFAULT_COUNTRY=AT \
-	RA_PRODUCTS='{"AES-10Y": {"class": "advanced", "validity_years": 10, "contract_months": 12}}' \
+	RA_PRODUCTS='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12},
+		"AES-10Y": {"class": "advanced", "validity_years": 10, "contract_months": 12}}' \
+	RA_IDENT_BASE_URL="$IDENT" RA_IDENT_COMPANY_ID=trustra RA_IDENT_API_KEY=ident-key \
+	RA_SMS_URL="http://127.0.0.1:$SMS_PORT/v1/sms" RA_SMS_TOKEN=sms-token RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" \
+	RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
 	RA_PKCS11_PIN=4711 RA_PKCS11_TOKEN=ra-ops RA_CA_DIR="$work/ca" RA_CA_PDS_URL=https://pki.example.test/pds.pdf \
 	RA_CA_CRL_URL="$BASE/v1/ca/crl" RA_CA_CRL_CHECK_S=1 RA_JOBS_POLL_MS=200 RA_JOBS_BACKOFF_MS=100
 "$RA" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; die "ra migrate failed"; }
@@ -198,26 +212,26 @@ EOF
 check "every operation in docs/api.yaml is served by ra serve (no 404/405)" spec_ops_answer
 
 # ---- CRL and revocations as monitoring sees them (R14) ----------------------------------------
-sql "INSERT INTO users (public_id, phone_e164, state, first_name, last_name, email, app_registered, ident_verified_at)
- VALUES ('AAAA-AAAA-AAAA-0001', '+436641000001', 'active_sms', 'Anna', 'Berger', 'anna@example.test', false,
-         now() - interval '1 day')" >/dev/null || die "user"
-anna='{"country":"AT","given_name":"Anna","surname":"Berger","serial_number":"AAAA-AAAA-AAAA-0001","common_name":"Anna Berger"}'
-# what the issuance pipeline writes (certificate row + cert_issue job, one transaction; R7)
-for c in crt-ops1 crt-ops2; do
-	sql "BEGIN;
-	 INSERT INTO certificates (id, user_id, class, subject, validity_years, ident_id)
-	  VALUES ('$c', 'AAAA-AAAA-AAAA-0001', 'advanced', '$anna', 2, 'ident-$c');
-	 INSERT INTO jobs (kind, payload, idempotency_key)
-	  VALUES ('cert_issue', jsonb_build_object('certificate_id', '$c'), 'cert_issue:$c');
-	 COMMIT;" >/dev/null || die "request $c"
-done
+# Two certificates of one customer, reached as a customer reaches them: the variant-2 order
+# (a qualified and an advanced certificate), then the identification (tests/lib/flow.sh).
 wait_for() { # wait_for COMMAND...: up to 30 s
 	for _ in $(seq 150); do "$@" && return 0; sleep 0.2; done
 	return 1
 }
+# the order names the company's contract (R6): the first contract number, made by the admin API
+curl -sf -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+	-d '{"organisation": "Gruber Bau GmbH", "org_id": "NTRAT-123456a", "quota": 2, "reason": "framework contract"}' \
+	"$BASE/v1/admin/contracts" >"$work/contract.json" || die "contract"
+grep -q RA-C-000001 "$work/contract.json" || die "contract number: $(cat "$work/contract.json")"
+cp tests/fixtures/woocommerce-order-variant2.json "$work/order.json"
+s=$(flow_webhook "$work/order.json" "$BASE" "$SECRET")
+[ "$s" = 200 ] || die "the shop order was refused ($s: $(cat "$work/order.json.answer"))"
+flow_identified 1 "$IDENT" "$BASE" "$CB" || die "identification"
 issued() { [ "$(sql "SELECT count(*) FROM certificates WHERE state = 'issued'")" = 2 ]; }
 wait_for issued || die "certificates not issued"
-http POST /v1/admin/certs/crt-ops1/revoke -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+crt1=$(sql "SELECT id FROM certificates WHERE class = 'qualified'")
+crt2=$(sql "SELECT id FROM certificates WHERE class = 'advanced'")
+http POST /v1/admin/certs/$crt1/revoke -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
 	-d '{"reason": "keyCompromise", "comment": "lost phone"}'
 check "revocation through the admin API" status_is 200
 : >"$work/out"
@@ -225,9 +239,9 @@ scrape() { curl -s "$BASE/metrics" >"$work/metrics"; }
 metric() { sed -n "s/^$1 //p" "$work/metrics"; }
 on_crl() {
 	scrape
-	[ "$(sql "SELECT count(*) FROM certificates WHERE id = 'crt-ops1' AND ca_revoked_at IS NOT NULL")" = 1 ] &&
+	[ "$(sql "SELECT count(*) FROM certificates WHERE id = '$crt1' AND ca_revoked_at IS NOT NULL")" = 1 ] &&
 		[ "$(metric ra_revocations_missing_from_crl)" = 0 ] && [ -n "$(metric ra_crl_last_check_timestamp_seconds)" ] &&
-		[ "$(metric ra_crl_last_check_timestamp_seconds | cut -d. -f1)" -gt "$(sql "SELECT extract(epoch FROM ca_revoked_at)::bigint FROM certificates WHERE id = 'crt-ops1'")" ]
+		[ "$(metric ra_crl_last_check_timestamp_seconds | cut -d. -f1)" -gt "$(sql "SELECT extract(epoch FROM ca_revoked_at)::bigint FROM certificates WHERE id = '$crt1'")" ]
 }
 check "R14: the revoked certificate is on the CRL: ra_revocations_missing_from_crl 0 after a check" wait_for on_crl
 crl_times() {
@@ -243,7 +257,7 @@ check "the CRL's thisUpdate and nextUpdate (ca.crl_hours 24 apart) are exposed" 
 # A revocation the CA never got: the state a lost or broken ca_revoke would leave.  No
 # interface makes it (every revocation queues its ca_revoke job), so SQL sets it directly.
 sql "UPDATE certificates SET state = 'revoked', revoked_at = now() - interval '10 minutes',
-     revocation_reason = 'keyCompromise' WHERE id = 'crt-ops2'" >/dev/null
+     revocation_reason = 'keyCompromise' WHERE id = '$crt2'" >/dev/null
 missing() { scrape; [ "$(metric ra_revocations_missing_from_crl)" = 1 ]; }
 check "a revocation missing from the CRL is counted (ra_revocations_missing_from_crl 1)" wait_for missing
 old_enough() { [ "$(metric ra_revocation_missing_from_crl_oldest_age_seconds | cut -d. -f1)" -ge 595 ]; }

@@ -17,6 +17,8 @@ set -u
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib/peers.sh
 . tests/lib/peers.sh
+# shellcheck source=tests/lib/flow.sh
+. tests/lib/flow.sh
 B=${RA_TEST_BIN:-build}
 RA=$PWD/$B/ra
 RACTL=$PWD/$B/ractl
@@ -148,30 +150,12 @@ for m in json.load(sys.stdin):
 }
 pin_count_is() { [ "$(pins_for "$1" | wc -l)" -eq "$2" ]; }
 last_pin() { pins_for "$1" | tail -n 1; }
-webhook() { # webhook FILE: a signed WooCommerce delivery; prints the status
-	_sig=$(openssl dgst -sha256 -hmac "$SHOP_SECRET" -binary "$1" | base64)
-	curl -s -o "$1.answer" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-		-H "X-WC-Webhook-Signature: $_sig" -H "X-WC-Webhook-Topic: order.created" --data-binary "@$1" \
-		"$URL/v1/shop/woocommerce"
-}
-identifications() { curl -s "$IDENT/_control/identifications" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+webhook() { flow_webhook "$1" "$URL" "$SHOP_SECRET"; } # webhook FILE: prints the status
+identifications() { flow_identifications "$IDENT"; }
 
 # ---- the new user: order, identification, issued, TransportPIN -----------------------------
-# identified N: the N-th identification started at the ident peer succeeds (the fixture's
-# result under its transaction number) and the peer calls the RA back
-ident_started() { [ "$(identifications)" -ge "$_want" ]; }
-identified() {
-	_want=$1
-	wait_for ident_started || die "identification $1 not started"
-	_tx=$(curl -s "$IDENT/_control/identifications" | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-print(list(d)[int(sys.argv[1]) - 1])' "$1") # in the order they started
-	sed "s/RA-T-8F3K2Q/$_tx/g" tests/fixtures/idnow-result-success.json >"$work/result.json"
-	curl -sf -X PUT --data-binary @"$work/result.json" "$IDENT/_control/result/$_tx" >/dev/null || die "ident result"
-	curl -sf -X POST -d "{\"url\": \"$URL/v1/ident/idnow\", \"token\": \"$CB_SECRET\"}" \
-		"$IDENT/_control/callback/$_tx" >/dev/null || die "ident callback"
-}
+# identified N: the N-th identification started at the ident peer succeeds (tests/lib/flow.sh)
+identified() { flow_identified "$1" "$IDENT" "$URL" "$CB_SECRET" || die "identification $1"; }
 cp tests/fixtures/woocommerce-order-paid.json "$work/order.json" # webhook writes its answer beside it
 s=$(webhook "$work/order.json")
 [ "$s" = 200 ] || die "the shop order was refused ($s)"
