@@ -32,8 +32,8 @@
 #include "ra/base/secret.h"
 #include "ra/base/userid.h"
 #include "ra/db/db.h"
+#include "ra/db/outbox.h"
 #include "ra/flows/signing/signing_req.h"
-#include "ra/flows/signing/signing_tx.h"
 #include "workflows/wf_cert.h"
 #include "workflows/wf_user.h"
 
@@ -77,6 +77,8 @@ struct act {
 	int max;        /* signing.transport_pin_max_tries */
 	int first;      /* the user's first activation: pending -> active_sms */
 	int next_cert, next_user;
+	int cs;                     /* the certificate's state as read in 1 */
+	struct wf_result rc, ru;    /* 2: the certificate's step, the user's (first activation) */
 	int verdict;    /* 4: 1 right, 0 wrong, < 0 the stored hash is malformed */
 };
 
@@ -167,26 +169,26 @@ static void on_activated(const int *rows, const struct ra_err *err, void *data)
 
 static void activate(struct act *a)
 {
-	struct sg_tx t = {0};
+	struct outbox ob = {0};
 	char n[16];
 	const char *next = wf_state_name(&wf_cert, a->next_cert), *unext = wf_state_name(&wf_user, a->next_user);
 
 	snprintf(n, sizeof(n), "%d", a->attempt);
-	sg_tx_stmt(&t, sql_activate, 5, (const char *const[]){a->cred, next, a->cstate, a->hash, n}, 1);
+	ob_step(&ob, sql_activate, &wf_cert, a->cs, &a->rc, a->cred, 2, (const char *const[]){a->hash, n});
 	if (a->first) {
-		sg_tx_stmt(&t, sql_user_move, 3, (const char *const[]){a->user, unext, a->ustate}, 1);
+		ob_step(&ob, sql_user_move, &wf_user, WF_USER_PENDING, &a->ru, a->user, 0, NULL);
 		/* R9, R20: the first activation puts the user on SMS, the number every user has */
-		sg_tx_audit(&t, a->c->actor, "user.activated", "user", a->user,
+		ob_audit(&ob, a->c->actor, "user.activated", "user", a->user,
 			    "R20: first activation; SMS-TAN is the second factor (R9)",
 			    json_pack("{s:s, s:s, s:s}", "from", a->ustate, "to", unext, "credential_id", a->cred));
 	} else {
-		sg_tx_stmt(&t, sql_user_still, 2, (const char *const[]){a->user, a->ustate}, 1);
+		ob_stmt(&ob, sql_user_still, 2, (const char *const[]){a->user, a->ustate}, 1);
 	}
-	sg_tx_audit(&t, a->c->actor, "cert.activated", "certificate", a->cred,
+	ob_audit(&ob, a->c->actor, "cert.activated", "certificate", a->cred,
 		    "R20: activated with the TransportPIN; it is single use and its hash is deleted (R11)",
 		    json_pack("{s:s, s:s, s:i, s:b}", "from", a->cstate, "to", next, "wrong_transport_pins",
 			      a->attempt - 1, "activation_pin_at_ra", 0));
-	sg_tx_run(a->c->hr->app, &t, on_activated, a);
+	ob_commit(&ob, a->c->hr->app->db, on_activated, a);
 }
 
 static void on_wrong_recorded(const int *rows, const struct ra_err *err, void *data)
@@ -211,20 +213,20 @@ static void on_wrong_recorded(const int *rows, const struct ra_err *err, void *d
 
 static void record_wrong(struct act *a)
 {
-	struct sg_tx t = {0};
+	struct outbox ob = {0};
 	int blocked = a->attempt >= a->max;
 
-	sg_tx_audit(&t, a->c->actor, "cert.transport_pin_wrong", "certificate", a->cred,
+	ob_audit(&ob, a->c->actor, "cert.transport_pin_wrong", "certificate", a->cred,
 		    "R20: wrong TransportPIN at activation",
 		    json_pack("{s:i, s:i}", "attempt", a->attempt, "max", a->max));
 	if (blocked) {
 		/* not need_rows: a TransportPIN reissued meanwhile has a fresh count, nothing to block */
-		sg_tx_stmt(&t, sql_block, 2, (const char *const[]){a->cred, a->hash}, 0);
-		sg_tx_audit(&t, a->c->actor, "cert.transport_pin_blocked", "certificate", a->cred,
+		ob_stmt(&ob, sql_block, 2, (const char *const[]){a->cred, a->hash}, 0);
+		ob_audit(&ob, a->c->actor, "cert.transport_pin_blocked", "certificate", a->cred,
 			    "R11: TransportPIN blocked after the last wrong try; support issues a new one",
 			    json_pack("{s:i}", "wrong_transport_pins", a->attempt));
 	}
-	sg_tx_run(a->c->hr->app, &t, on_wrong_recorded, a);
+	ob_commit(&ob, a->c->hr->app->db, on_wrong_recorded, a);
 }
 
 /* ---- 4. the PIN, on the thread pool ----------------------------------------------------- */
@@ -273,15 +275,15 @@ static void on_counted(const int *rows, const struct ra_err *err, void *data)
 
 static void count_try(struct act *a)
 {
-	struct sg_tx t = {0};
+	struct outbox ob = {0};
 	char n[16];
 
 	snprintf(n, sizeof(n), "%d", a->failures);
-	sg_tx_stmt(&t, sql_count, 4, (const char *const[]){a->cred, a->cstate, a->hash, n}, 1);
-	sg_tx_audit(&t, a->c->actor, "cert.activation_attempt", "certificate", a->cred,
+	ob_stmt(&ob, sql_count, 4, (const char *const[]){a->cred, a->cstate, a->hash, n}, 1);
+	ob_audit(&ob, a->c->actor, "cert.activation_attempt", "certificate", a->cred,
 		    "R20: a TransportPIN try, counted before it is checked",
 		    json_pack("{s:i, s:i}", "attempt", a->attempt, "max", a->max));
-	sg_tx_run(a->c->hr->app, &t, on_counted, a);
+	ob_commit(&ob, a->c->hr->app->db, on_counted, a);
 }
 
 /* ---- 2. decide ------------------------------------------------------------------------- */
@@ -331,6 +333,7 @@ static int decide_user(struct act *a, int *factor)
 			return -1;
 		}
 		a->next_user = r.next_state;
+		a->ru = r;
 		a->first = 1;
 	}
 	*factor = factor_of(a->next_user);
@@ -362,6 +365,8 @@ static void decide(struct act *a, int blocked, int expired)
 		return;
 	}
 	a->next_cert = r.next_state;
+	a->cs = cs;
+	a->rc = r;
 	if (a->hash[0] == '\0') {
 		fail(a, RA_E_CONFLICT, "transport_pin", "no_transport_pin", "R11", NULL,
 		     "R11: credential %s has no TransportPIN yet (its SMS is on the way, or support is issuing a new "

@@ -15,8 +15,8 @@
 #include "ra/base/log.h"
 #include "ra/base/userid.h"
 #include "ra/db/db.h"
+#include "ra/db/outbox.h"
 #include "ra/flows/signing/signing_req.h"
-#include "ra/flows/signing/signing_tx.h"
 #include "workflows/wf_user.h"
 
 #define EV_RETRIES 3
@@ -144,7 +144,7 @@ static void apply(struct ev *v, int from, int app_registered)
 {
 	struct wf_facts f = {0};
 	struct wf_result r;
-	struct sg_tx t = {0};
+	struct outbox ob = {0};
 	const char *to;
 	int rc, app_after = app_registered;
 
@@ -167,16 +167,14 @@ static void apply(struct ev *v, int from, int app_registered)
 		app_after = 1;
 	else if (v->type->event == WF_USER_FACTOR_SMS)
 		app_after = 0;
-	sg_tx_stmt(&t, sql_event, 6,
+	ob_stmt(&ob, sql_event, 6,
 		   (const char *const[]){v->c->who.name, v->event_id, v->user, v->type->name, v->from, to}, 1);
-	sg_tx_stmt(&t, sql_user, 5,
-		   (const char *const[]){v->user, to, v->from, app_after ? "true" : "false",
-					 v->type->event == WF_USER_LOCK ? "true" : "false"},
-		   1);
-	sg_tx_audit(&t, v->c->actor, v->type->action, "user", v->user, v->type->why,
+	ob_step(&ob, sql_user, &wf_user, from, &r, v->user, 2,
+		(const char *const[]){app_after ? "true" : "false", v->type->event == WF_USER_LOCK ? "true" : "false"});
+	ob_audit(&ob, v->c->actor, v->type->action, "user", v->user, v->type->why,
 		    json_pack("{s:s, s:s, s:s, s:s, s:s?}", "event_id", v->event_id, "event", v->type->name, "from",
 			      v->from, "to", to, "comment", v->comment));
-	sg_tx_run(v->c->hr->app, &t, on_committed, v);
+	ob_commit(&ob, v->c->hr->app->db, on_committed, v);
 }
 
 static void on_loaded(PGresult *res, const struct ra_err *err, void *data)

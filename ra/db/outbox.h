@@ -1,0 +1,106 @@
+/*
+ * outbox.h - one state change as one unit of a transaction: the row's new state, the
+ * statements that go with it, its audit records (R16) and the follow-up jobs it causes, all
+ * committed together or not at all (docs/jobs.md, docs/audit.md).  Every `INSERT INTO
+ * audit_log` and `INSERT INTO jobs` of the service is made here; `make check` refuses them
+ * anywhere else.
+ *
+ * A caller decides with the workflows machines (wf_step) and plans the change:
+ *
+ *   struct outbox ob = {0};
+ *   ob_step(&ob, sql_cert_state, &wf_cert, from, &r, cert_id, 1, (const char *const[]){reason});
+ *   ob_job(&ob, &(struct ob_job){.kind = "ca_revoke", .payload = p, .key = k});
+ *   ob_audit(&ob, actor, "cert.revoked", "certificate", cert_id, why, details);
+ *   ob_commit(&ob, pool, on_done, data);         BEGIN, all of it pipelined, COMMIT
+ *     or, inside a transaction the caller opened on conn:
+ *   ob_queue(&ob, conn, on_done, data);          then the caller COMMITs or ROLLBACKs
+ *
+ * The state update's SQL is the caller's static statement with $1 the row's id, $2 the new
+ * state and $3 the state it was decided from (ob_step, ob_move) or a text[] of them
+ * (ob_move_any), and $4... the caller's extra parameters.  The names come from the machine
+ * (wf_state_name), never from SQL literals.  A state update, and any statement added with
+ * need_rows, that touches no row fails the whole unit with RA_E_CONFLICT: someone changed the
+ * row since it was read, and the caller rolls back (ob_commit does) and may decide again.
+ *
+ * Statements run in the order they were added, all sent at once (libpq pipeline: one round
+ * trip); add the audit records last, since an append holds the log's lock until COMMIT.
+ * Audit records go through audit_append (ra/db/audit.h).  A step whose result carries
+ * WF_ACT_AUDIT without an audit record in the same unit is refused (RA_E_INTERNAL): the
+ * machine said this change is audited.
+ */
+#ifndef RA_OUTBOX_H
+#define RA_OUTBOX_H
+
+#include <jansson.h>
+
+#include "ra/base/err.h"
+#include "ra/db/db.h"
+#include "workflows/wf.h"
+
+#define OB_MAX_OPS 16
+#define OB_MAX_PARAMS 16
+
+/* A follow-up job (docs/jobs.md).  Strings are copied; payload is stolen (NULL = {}). */
+struct ob_job {
+	const char *kind; /* required: a registered job kind */
+	json_t *payload; /* the handler's arguments */
+	const char *key; /* idempotency key: a second insert with it is a no-op; NULL = none */
+	int priority; /* 0: the kind's (migrations 0007, 0009); higher is claimed first */
+	const char *run_at; /* timestamptz text ("2026-12-01T10:00:00Z"); NULL = now */
+};
+
+struct ob_op {
+	int type; /* OB_OP_* (outbox.c) */
+	const char *sql;
+	int n;
+	char *p[OB_MAX_PARAMS];
+	int need_rows;
+	json_t *details; /* audit records */
+};
+
+/* A planned unit.  Zero-initialise; the ob_* functions fill it, ob_commit/ob_queue empty it
+ * (it may go away after they return).  A planning error (too many statements, no memory) is
+ * kept and reported by ob_commit/ob_queue. */
+struct outbox {
+	struct ob_op op[OB_MAX_OPS];
+	int n;
+	int overflow;
+	unsigned audit_due; /* WF_ACT_AUDIT from a step: an audit record must be added */
+	int audited;
+};
+
+/* The state change of one row decided by wf_step: from -> r->next_state of machine m; the
+ * result's actions are checked (WF_ACT_AUDIT).  extra: $4.. (copied, NULL = SQL NULL). */
+void ob_step(struct outbox *ob, const char *sql, const struct wf_machine *m, int from,
+	     const struct wf_result *r, const char *id, int nextra, const char *const *extra);
+/* The same without a wf_result: a transition the caller has checked otherwise (a machine row
+ * whose step was decided elsewhere, e.g. by an earlier job). */
+void ob_move(struct outbox *ob, const char *sql, const struct wf_machine *m, int from, int to, const char *id,
+	     int nextra, const char *const *extra);
+/* The same from any state of a set: $3 is a text[] of the names of the bits of from_mask
+ * (bit 1u << state), for "WHERE state = ANY($3::text[])". */
+void ob_move_any(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
+		 const char *id, int nextra, const char *const *extra);
+/* Any other statement of the change (sql static; params copied, NULL = SQL NULL). */
+void ob_stmt(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows);
+/* The audit record: actor ('system', 'support:<name>', ...), action ("cert.revoked"), the
+ * object, why (R16; may be NULL), details (stolen; NULL = {}). */
+void ob_audit(struct outbox *ob, const char *actor, const char *action, const char *object_type,
+	      const char *object_id, const char *reason, json_t *details);
+/* A follow-up job: see struct ob_job. */
+void ob_job(struct outbox *ob, const struct ob_job *job);
+
+/* rows[i]: rows returned (or affected) by statement i, in the order added.  err is NULL when
+ * every statement succeeded (ob_commit: and COMMIT did). */
+typedef void (*ob_cb)(const int *rows, const struct ra_err *err, void *data);
+
+/* Sends the unit on conn, inside the transaction the caller opened there; cb exactly once,
+ * from the loop (at once, before returning, for a planning error).  The caller ends the
+ * transaction; after an error it must roll back. */
+void ob_queue(struct outbox *ob, struct db_conn *conn, ob_cb cb, void *data);
+/* Leases a connection, BEGIN, the unit, COMMIT (ROLLBACK on any error); cb exactly once. */
+void ob_commit(struct outbox *ob, struct db_pool *pool, ob_cb cb, void *data);
+/* Frees a planned unit that is not run (an error after planning began). */
+void ob_clear(struct outbox *ob);
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * test_outbox.c - the outbox helper (ra/db/outbox.h) on a real PostgreSQL through the async
+ * pool: a state change, its job and its audit record commit together; a change decided on a
+ * state that moved meanwhile is RA_E_CONFLICT and leaves nothing; a job's idempotency key,
+ * priority and run_at; a unit queued in the caller's own transaction follows its ROLLBACK;
+ * a step the machine audits is refused without its audit record.
+ *
+ * The rows changed here live in a table of the test's own (SQL seeding: the helper is
+ * infrastructure and knows no flow's table; the flows' tests reach their rows through the
+ * product's interfaces).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "ra/db/db.h"
+#include "ra/db/outbox.h"
+#include "tests/lib/rt.h"
+#include "workflows/wf_cert.h"
+
+static const char *sql_move = "UPDATE things SET state = $2, note = $4 WHERE id = $1 AND state = $3";
+static const char *sql_move_any = "UPDATE things SET state = $2 WHERE id = $1 AND state = ANY($3::text[])";
+
+enum mode { COMMIT, QUEUE_COMMIT, QUEUE_ROLLBACK };
+
+struct h {
+	uv_loop_t loop;
+	uv_timer_t timer;
+	struct db_pool *pool;
+	struct db_conn *conn;
+	struct outbox *ob;
+	enum mode mode;
+	int rows[OB_MAX_OPS];
+	int code; /* 0 or the RA_E_* of the unit */
+	char msg[256];
+};
+
+static void exec_ok(const char *db, const char *sql)
+{
+	char err[512];
+
+	cr_assert_eq(rt_exec(db, sql, err, sizeof(err)), 0, "%s: %s", sql, err);
+}
+
+static void expect_sql(const char *db, const char *sql, const char *want)
+{
+	char *v = rt_sql(db, sql);
+
+	cr_expect(v && strcmp(v, want) == 0, "%s: got '%s', want '%s'", sql, v ? v : "NULL", want);
+	free(v);
+}
+
+static char *db_with_things(void)
+{
+	char *db = rt_db_new();
+
+	exec_ok(db, "CREATE TABLE things (id text PRIMARY KEY, state text NOT NULL, note text)");
+	exec_ok(db, "INSERT INTO things VALUES ('t-1', 'issued', NULL), ('t-2', 'requested', NULL)");
+	return db;
+}
+
+static void on_closed(void *data)
+{
+	(void)data;
+}
+
+static void end(struct h *h)
+{
+	if (h->conn)
+		db_release(h->conn);
+	h->conn = NULL;
+	db_pool_close(h->pool, on_closed, h);
+}
+
+static void on_ended(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct h *h = data;
+
+	(void)res;
+	if (err && h->code == 0) {
+		h->code = err->code;
+		snprintf(h->msg, sizeof(h->msg), "%.200s", err->msg);
+	}
+	end(h);
+}
+
+static void on_unit(const int *rows, const struct ra_err *err, void *data)
+{
+	struct h *h = data;
+
+	memcpy(h->rows, rows, sizeof(h->rows));
+	if (err) {
+		h->code = err->code;
+		snprintf(h->msg, sizeof(h->msg), "%s", err->msg);
+	}
+	if (h->mode == COMMIT) {
+		end(h);
+		return;
+	}
+	db_conn_query(h->conn, h->mode == QUEUE_COMMIT && !err ? "COMMIT" : "ROLLBACK", 0, NULL, on_ended, h);
+}
+
+static void on_begun(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct h *h = data;
+
+	(void)res;
+	cr_assert_null(err, "BEGIN: %s", err ? err->msg : "");
+	ob_queue(h->ob, h->conn, on_unit, h);
+}
+
+static void on_conn(struct db_conn *conn, const struct ra_err *err, void *data)
+{
+	struct h *h = data;
+
+	cr_assert_null(err, "acquire: %s", err ? err->msg : "");
+	h->conn = conn;
+	db_conn_query(conn, "BEGIN", 0, NULL, on_begun, h);
+}
+
+static void on_start(uv_timer_t *timer)
+{
+	struct h *h = timer->data;
+
+	if (!db_pool_up(h->pool)) {
+		uv_timer_start(timer, on_start, 20, 0);
+		return;
+	}
+	uv_close((uv_handle_t *)timer, NULL);
+	if (h->mode == COMMIT)
+		ob_commit(h->ob, h->pool, on_unit, h);
+	else
+		db_acquire(h->pool, on_conn, h);
+}
+
+/* Runs the planned unit on a fresh pool; returns its RA_E_* code (0 on success). */
+static int run(const char *db, struct outbox *ob, enum mode mode, struct h *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->ob = ob;
+	h->mode = mode;
+	uv_loop_init(&h->loop);
+	h->pool = db_pool_new(&h->loop, db, 1, 5000);
+	uv_timer_init(&h->loop, &h->timer);
+	h->timer.data = h;
+	uv_timer_start(&h->timer, on_start, 0, 0);
+	uv_run(&h->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&h->loop);
+	db_pool_free(h->pool);
+	return h->code;
+}
+
+/* issued --revoke--> revoked, decided by the certificate machine */
+static void plan_revoke(struct outbox *ob, const char *id, const char *key)
+{
+	struct wf_facts f = {.revoke_reason = WF_RSN_KEY_COMPROMISE};
+	struct wf_result r;
+
+	cr_assert_eq(wf_step(&wf_cert, WF_CERT_ISSUED, WF_CERT_REVOKE, &f, &r), 0);
+	cr_assert(r.actions & WF_ACT_AUDIT);
+	ob_step(ob, sql_move, &wf_cert, WF_CERT_ISSUED, &r, id, 1, (const char *const[]){"lost laptop"});
+	ob_job(ob, &(struct ob_job){.kind = "ca_revoke",
+				    .payload = json_pack("{s:s}", "certificate_id", id),
+				    .key = key});
+	ob_audit(ob, "support:alice", "cert.revoked", "certificate", id, "keyCompromise",
+		 json_pack("{s:s}", "comment", "lost laptop"));
+}
+
+Test(outbox, state_job_and_audit_record_commit_together_with_state_names_from_the_machine, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct outbox ob = {0};
+	struct h h;
+
+	plan_revoke(&ob, "t-1", "ca_revoke:t-1");
+	cr_assert_eq(run(db, &ob, COMMIT, &h), 0, "%s", h.msg);
+	cr_expect_eq(ob.n, 0, "the plan is emptied");
+	cr_expect_eq(h.rows[0], 1);
+	expect_sql(db, "SELECT state || ' ' || note FROM things WHERE id = 't-1'", "revoked lost laptop");
+	expect_sql(
+		db,
+		"SELECT kind || ' ' || (payload->>'certificate_id') || ' ' || state || ' ' || priority FROM jobs"
+		" WHERE idempotency_key = 'ca_revoke:t-1'",
+		"ca_revoke t-1 queued 100");
+	expect_sql(
+		db,
+		"SELECT actor || ' ' || action || ' ' || object_id || ' ' || reason || ' ' || details::text"
+		" FROM audit_log",
+		"support:alice cert.revoked t-1 keyCompromise {\"comment\": \"lost laptop\"}");
+	free(db);
+}
+
+Test(outbox, a_state_changed_meanwhile_is_a_conflict_and_leaves_nothing, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct outbox ob = {0};
+	struct h h;
+
+	/* someone else revoked it first: the plan was decided on "issued" */
+	exec_ok(db, "UPDATE things SET state = 'active' WHERE id = 't-1'");
+	plan_revoke(&ob, "t-1", "ca_revoke:t-1");
+	cr_assert_eq(run(db, &ob, COMMIT, &h), RA_E_CONFLICT, "%s", h.msg);
+	expect_sql(db, "SELECT state || coalesce(note, '-') FROM things WHERE id = 't-1'", "active-");
+	expect_sql(db, "SELECT count(*) FROM jobs", "0");
+	expect_sql(db, "SELECT count(*) FROM audit_log", "0");
+	free(db);
+}
+
+Test(outbox, a_repeated_idempotency_key_makes_no_second_job_and_priority_and_run_at_are_kept, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct outbox ob = {0};
+	struct h h;
+
+	ob_job(&ob, &(struct ob_job){
+			    .kind = "mail", .key = "k-1", .priority = 7, .run_at = "2031-01-01T00:00:00Z"});
+	ob_job(&ob, &(struct ob_job){.kind = "mail", .payload = json_pack("{s:i}", "n", 2), .key = "k-1"});
+	ob_job(&ob, &(struct ob_job){.kind = "cert_issue"});
+	cr_assert_eq(run(db, &ob, COMMIT, &h), 0, "%s", h.msg);
+	cr_expect_eq(h.rows[0], 1);
+	cr_expect_eq(h.rows[1], 0, "the second insert with k-1 is a no-op");
+	expect_sql(db, "SELECT count(*) FROM jobs", "2");
+	expect_sql(db,
+		   "SELECT payload::text || ' ' || priority || ' ' || (run_at = '2031-01-01T00:00:00Z')"
+		   " FROM jobs WHERE idempotency_key = 'k-1'",
+		   "{} 7 true");
+	expect_sql(db, "SELECT priority || ' ' || (run_at <= now()) FROM jobs WHERE kind = 'cert_issue'",
+		   "10 true");
+	free(db);
+}
+
+Test(outbox, a_unit_in_the_callers_transaction_follows_its_rollback_and_its_commit, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct outbox ob = {0};
+	struct h h;
+
+	ob_move_any(&ob, sql_move_any, &wf_cert, 1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED,
+		    WF_CERT_FAILED, "t-2", 0, NULL);
+	ob_audit(&ob, "system", "cert.failed", "certificate", "t-2", "test", NULL);
+	cr_assert_eq(run(db, &ob, QUEUE_ROLLBACK, &h), 0, "%s", h.msg);
+	cr_expect_eq(h.rows[0], 1);
+	expect_sql(db, "SELECT state FROM things WHERE id = 't-2'", "requested");
+	expect_sql(db, "SELECT count(*) FROM audit_log", "0");
+
+	ob_move_any(&ob, sql_move_any, &wf_cert, 1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED,
+		    WF_CERT_FAILED, "t-2", 0, NULL);
+	ob_audit(&ob, "system", "cert.failed", "certificate", "t-2", "test", NULL);
+	cr_assert_eq(run(db, &ob, QUEUE_COMMIT, &h), 0, "%s", h.msg);
+	expect_sql(db, "SELECT state FROM things WHERE id = 't-2'", "failed");
+	expect_sql(db, "SELECT action || ' ' || details::text FROM audit_log", "cert.failed {}");
+	free(db);
+}
+
+Test(outbox, a_step_the_machine_audits_is_refused_without_its_audit_record, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct outbox ob = {0};
+	struct wf_result r;
+	struct h h;
+
+	cr_assert_eq(wf_step(&wf_cert, WF_CERT_ISSUED, WF_CERT_REVOKE,
+			     &(struct wf_facts){.revoke_reason = WF_RSN_UNSPECIFIED}, &r),
+		     0);
+	ob_step(&ob, sql_move, &wf_cert, WF_CERT_ISSUED, &r, "t-1", 1, (const char *const[]){NULL});
+	cr_assert_eq(run(db, &ob, COMMIT, &h), RA_E_INTERNAL, "%s", h.msg);
+	expect_sql(db, "SELECT state FROM things WHERE id = 't-1'", "issued");
+	free(db);
+}
