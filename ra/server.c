@@ -21,9 +21,11 @@
 #include "ra/flows/cert/cert.h"
 #include "ra/flows/ident/ident.h"
 #include "ra/flows/intake/intake.h"
+#include "ra/flows/lifecycle/lifecycle.h"
 #include "ra/flows/signing/signing.h"
 #include "ra/jobs/jobs.h"
 #include "ra/jobs/jobs_builtin.h"
+#include "ra/jobs/sched.h"
 #include "ra/net/http.h"
 #include "ra/net/httpc.h"
 #include "ra/ops.h"
@@ -32,16 +34,19 @@ struct module {
 	const char *name;
 	int (*init)(struct app *app, struct ra_err *err); /* routes, configuration checks */
 	const struct job_kind *jobs;                      /* registered after init; may be NULL */
+	const struct sched_task *tasks;                   /* periodic tasks; may be NULL */
 };
 
 static const struct module modules[] = {
-	{"ops", ops_init, NULL},
-	{"jobs", jobs_init, jobs_builtin_kinds}, /* the runner first: the others' kinds need it */
-	{"ident", ident_init, ident_job_kinds},
-	{"admin", routes_admin_init, NULL},
-	{"cert", cert_init, cert_job_kinds},
-	{"intake", intake_init, NULL},
-	{"signing", signing_init, NULL},
+	{"ops", ops_init, NULL, NULL},
+	{"jobs", jobs_init, jobs_builtin_kinds, NULL}, /* the runner first: the others' kinds need it */
+	{"sched", sched_init, NULL, NULL},             /* and the scheduler: the others' tasks need it */
+	{"ident", ident_init, ident_job_kinds, NULL},
+	{"admin", routes_admin_init, NULL, NULL},
+	{"cert", cert_init, cert_job_kinds, NULL},
+	{"intake", intake_init, NULL, NULL},
+	{"signing", signing_init, NULL, NULL},
+	{"lifecycle", lifecycle_init, NULL, lifecycle_tasks},
 };
 
 struct run {
@@ -84,6 +89,18 @@ static void on_jobs_stopped(void *data)
 	close_db(data);
 }
 
+static void on_sched_stopped(void *data)
+{
+	struct run *r = data;
+
+	if (r->stage != 2)
+		return;
+	if (r->app.jobs)
+		jobs_stop(&r->app, on_jobs_stopped, r);
+	else
+		close_db(r);
+}
+
 static void on_http_drained(void *data)
 {
 	struct run *r = data;
@@ -92,10 +109,7 @@ static void on_http_drained(void *data)
 		return;
 	r->stage = 2;
 	log_info("server.http_drained", NULL);
-	if (r->app.jobs)
-		jobs_stop(&r->app, on_jobs_stopped, r);
-	else
-		close_db(r);
+	sched_stop(&r->app, on_sched_stopped, r); /* no tick more; the running one ends first */
 }
 
 static void on_drain_timeout(uv_timer_t *t)
@@ -174,6 +188,8 @@ int server_run(struct config *cfg)
 		}
 		if (modules[i].jobs != NULL)
 			jobs_register_kinds(r->app.jobs, cfg, modules[i].jobs);
+		if (modules[i].tasks != NULL)
+			sched_register_tasks(r->app.sched, cfg, modules[i].tasks);
 	}
 	if (http_listen(r->app.http, cfg_str(cfg, "listen"), &err) != 0)
 		goto fail_loop;

@@ -13,6 +13,7 @@ struct config;
 struct db_pool;
 struct http_server;
 struct jobs;
+struct sched;
 struct cab;
 struct httpc;
 
@@ -22,6 +23,7 @@ struct app {
 	struct db_pool *db;
 	struct http_server *http;
 	struct jobs *jobs;  /* NULL until the job runner is started */
+	struct sched *sched; /* periodic tasks (ra/jobs/sched.h); NULL until started */
 	struct cab *cab;    /* CA bridge; NULL when not configured */
 	struct httpc *httpc; /* async HTTP/SMTP client on the loop */
 	int draining;       /* SIGTERM seen: no new work */

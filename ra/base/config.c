@@ -87,6 +87,10 @@ static const struct key schema[] = {
 	{"jobs.backoff_ms", C_INT, "1000", 0, 0},
 	{"jobs.backoff_max_ms", C_INT, "3600000", 0, 0},
 	{"jobs.test_kinds", C_BOOL, "false", 0, 0},
+	{"sched.tick_ms", C_INT, "1000", 0, 0},
+	{"sched.lease_ms", C_INT, "60000", 0, 0},
+	{"sched.batch", C_INT, "200", 0, 0},
+	{"lifecycle.expiry_interval_s", C_INT, "60", 0, 0},
 };
 
 #define NKEYS (sizeof(schema) / sizeof(schema[0]))

@@ -1,0 +1,25 @@
+/*
+ * lifecycle.h - the lifecycle flow (issue #14; docs/lifecycle.md): what happens as time passes.
+ * Its periodic tasks run on the durable scheduler (ra/jobs/sched.h):
+ *
+ *   expiry   certificates past their notAfter move to 'expired' (wf_cert EXPIRE), audited
+ *            'cert.expired'; revoked ones stay revoked (and on the CRL).
+ *
+ * Each task is one statement: bounded by the tick's batch (LIMIT), rows locked FOR UPDATE
+ * SKIP LOCKED, the state change guarded by the states it starts from, and its audit record
+ * written by the same statement, so a repeated or concurrent tick changes nothing twice.
+ */
+#ifndef RA_LIFECYCLE_H
+#define RA_LIFECYCLE_H
+
+#include "ra/base/app.h"
+#include "ra/base/err.h"
+#include "ra/jobs/sched.h"
+
+/* The server module (server.c modules[]): checks the flow's configuration. */
+int lifecycle_init(struct app *app, struct ra_err *err);
+
+/* The flow's periodic tasks (registered by server.c). */
+extern const struct sched_task lifecycle_tasks[];
+
+#endif
