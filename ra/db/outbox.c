@@ -6,6 +6,7 @@
  */
 #include "ra/db/outbox.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +32,16 @@ struct ob_slot {
 struct ob_run {
 	struct ob_op op[OB_MAX_OPS];
 	struct ob_slot slot[OB_MAX_OPS];
-	struct ob_slot begin; /* ob_commit's BEGIN */
+	struct ob_slot begin, end; /* BEGIN (ob_commit), COMMIT */
 	int rows[OB_MAX_OPS];
 	int n, pending;
+	int sent; /* ops sent so far (+1 once COMMIT is) */
 	struct ra_err err;
 	int failed;
 	struct db_conn *conn;
-	int own_tx; /* ob_commit: BEGIN .. COMMIT are ours */
+	int own_conn; /* ob_commit: the lease is ours */
+	int begin_due; /* ob_commit: BEGIN not sent yet */
+	int commit; /* COMMIT with the last segment */
 	ob_cb cb;
 	void *data;
 };
@@ -147,7 +151,7 @@ void ob_audit(struct outbox *ob, const char *actor, const char *action, const ch
 	      const char *object_id, const char *reason, json_t *details)
 {
 	const char *p[5] = {actor, action, object_type, object_id, reason};
-	struct ob_op *op = op_add(ob, OB_OP_AUDIT, NULL, 5, p, 1);
+	struct ob_op *op = op_add(ob, OB_OP_AUDIT, NULL, 5, p, 0);
 
 	if (op == NULL) {
 		json_decref(details);
@@ -172,7 +176,13 @@ void ob_job(struct outbox *ob, const struct ob_job *job)
 	json_decref(job->payload);
 }
 
-/* ---- running --------------------------------------------------------------------------- */
+/* ---- running ---------------------------------------------------------------------------
+ *
+ * Two pipeline segments at most.  The first ends with the last conditioned statement (the
+ * state updates, usually): its results decide.  The second (jobs, audit records and, when
+ * asked for, COMMIT) is sent only when every condition held, all together, so the audit
+ * log's lock (taken by the first append, held until COMMIT) never waits for a round trip to
+ * this process.  A unit without conditions is one segment. */
 
 static void run_free(struct ob_run *run)
 {
@@ -183,32 +193,13 @@ static void run_free(struct ob_run *run)
 
 static void run_finish(struct ob_run *run)
 {
-	if (run->own_tx && run->conn)
+	if (run->own_conn && run->conn)
 		db_release(run->conn); /* rolls back what is still open */
 	run->cb(run->rows, run->failed ? &run->err : NULL, run->data);
 	run_free(run);
 }
 
-static void on_committed(PGresult *res, const struct ra_err *err, void *data)
-{
-	struct ob_run *run = data;
-
-	(void)res;
-	if (err) {
-		run->failed = 1;
-		run->err = *err;
-	}
-	run_finish(run);
-}
-
-static void run_done(struct ob_run *run)
-{
-	if (run->own_tx && !run->failed) {
-		db_conn_query(run->conn, "COMMIT", 0, NULL, on_committed, run);
-		return;
-	}
-	run_finish(run);
-}
+static void send_range(struct ob_run *run, int from, int to, int commit);
 
 static void on_op(PGresult *res, const struct ra_err *err, void *data)
 {
@@ -231,14 +222,24 @@ static void on_op(PGresult *res, const struct ra_err *err, void *data)
 				   "the state changed meanwhile (statement %d)", s->i);
 		}
 	}
-	if (--run->pending == 0)
-		run_done(run);
+	if (--run->pending > 0)
+		return;
+	if (run->failed || run->sent == run->n + run->commit) {
+		run_finish(run);
+		return;
+	}
+	send_range(run, run->sent, run->n, run->commit);
 }
 
-static void send_all(struct ob_run *run)
+static void send_range(struct ob_run *run, int from, int to, int commit)
 {
-	run->pending = run->n;
-	for (int i = 0; i < run->n; i++) {
+	run->pending = to - from + (run->begin_due ? 1 : 0) + commit;
+	if (run->begin_due) {
+		run->begin_due = 0;
+		run->begin = (struct ob_slot){run, -1};
+		db_conn_query(run->conn, "BEGIN", 0, NULL, on_op, &run->begin);
+	}
+	for (int i = from; i < to; i++) {
 		struct ob_op *op = &run->op[i];
 		run->slot[i] = (struct ob_slot){run, i};
 		if (op->type == OB_OP_AUDIT) {
@@ -254,6 +255,25 @@ static void send_all(struct ob_run *run)
 				      &run->slot[i]);
 		}
 	}
+	run->sent = to;
+	if (commit) {
+		run->end = (struct ob_slot){run, -2};
+		run->sent = to + 1;
+		db_conn_query(run->conn, "COMMIT", 0, NULL, on_op, &run->end);
+	}
+}
+
+static void start(struct ob_run *run)
+{
+	int split = 0;
+
+	for (int i = 0; i < run->n; i++)
+		if (run->op[i].need_rows)
+			split = i + 1;
+	if (split == 0)
+		send_range(run, 0, run->n, run->commit);
+	else
+		send_range(run, 0, split, 0); /* then the rest and COMMIT: on_op */
 }
 
 /* Moves the plan into a run; NULL (and cb called) for a planning error. */
@@ -290,18 +310,18 @@ void ob_queue(struct outbox *ob, struct db_conn *conn, ob_cb cb, void *data)
 	if (run == NULL)
 		return;
 	run->conn = conn;
-	send_all(run);
+	start(run);
 }
 
-static void on_begun(PGresult *res, const struct ra_err *err, void *data)
+void ob_queue_commit(struct outbox *ob, struct db_conn *conn, ob_cb cb, void *data)
 {
-	struct ob_slot *s = data;
+	struct ob_run *run = run_new(ob, cb, data);
 
-	(void)res;
-	if (err && !s->run->failed) {
-		s->run->failed = 1;
-		s->run->err = *err;
-	}
+	if (run == NULL)
+		return;
+	run->conn = conn;
+	run->commit = 1;
+	start(run);
 }
 
 static void on_conn(struct db_conn *conn, const struct ra_err *err, void *data)
@@ -315,10 +335,8 @@ static void on_conn(struct db_conn *conn, const struct ra_err *err, void *data)
 		return;
 	}
 	run->conn = conn;
-	/* BEGIN and the whole unit in one pipeline segment; COMMIT once every result is in */
-	run->begin = (struct ob_slot){run, -1};
-	db_conn_query(conn, "BEGIN", 0, NULL, on_begun, &run->begin);
-	send_all(run);
+	run->begin_due = 1; /* BEGIN goes with the first segment */
+	start(run);
 }
 
 void ob_commit(struct outbox *ob, struct db_pool *pool, ob_cb cb, void *data)
@@ -327,6 +345,66 @@ void ob_commit(struct outbox *ob, struct db_pool *pool, ob_cb cb, void *data)
 
 	if (run == NULL)
 		return;
-	run->own_tx = 1;
+	run->own_conn = 1;
+	run->commit = 1;
 	db_acquire(pool, on_conn, run);
+}
+
+/* ---- blocking ---------------------------------------------------------------------------- */
+
+static int exec_one(PGconn *c, const struct ob_op *op, int *rows, struct ra_err *err)
+{
+	char *details = NULL;
+	const char *ap[6];
+	const char *const *p = (const char *const *)op->p;
+	const char *sql = op->sql;
+	int n = op->n, rc = 0;
+	PGresult *r;
+
+	if (op->type == OB_OP_AUDIT) {
+		details = op->details ? json_dumps(op->details, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		for (int k = 0; k < 5; k++)
+			ap[k] = op->p[k];
+		ap[5] = details;
+		p = ap;
+		sql = audit_insert_sql; /* audit.h: the log's one statement */
+		n = 6;
+	}
+	r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		*rows = PQntuples(r);
+	} else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+		*rows = atoi(PQcmdTuples(r));
+	} else {
+		rc = db_result_err(r, err);
+		if (rc == 0)
+			rc = ra_err_set(err, RA_E_INTERNAL, "", "%s", PQresultErrorMessage(r));
+	}
+	PQclear(r);
+	free(details);
+	return rc;
+}
+
+int ob_exec(struct outbox *ob, PGconn *c, int *rows, struct ra_err *err)
+{
+	int rc = 0, dummy[OB_MAX_OPS];
+
+	if (rows == NULL)
+		rows = dummy;
+	if (ob->overflow || ob->n == 0 || (ob->audit_due && !ob->audited)) {
+		rc = ra_err_set(err, RA_E_INTERNAL, "",
+				ob->overflow ? "a state change has too many statements or an unknown state"
+				: ob->n == 0 ? "a state change without statements"
+					     : "a state change the machine audits has no audit record (R16)");
+		goto out;
+	}
+	for (int i = 0; i < ob->n && rc == 0; i++) {
+		rows[i] = 0;
+		rc = exec_one(c, &ob->op[i], &rows[i], err);
+		if (rc == 0 && rows[i] == 0 && ob->op[i].need_rows)
+			rc = ra_err_set(err, RA_E_CONFLICT, "state", "the state changed meanwhile (statement %d)", i);
+	}
+out:
+	ob_clear(ob);
+	return rc;
 }

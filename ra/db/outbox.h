@@ -22,8 +22,10 @@
  * need_rows, that touches no row fails the whole unit with RA_E_CONFLICT: someone changed the
  * row since it was read, and the caller rolls back (ob_commit does) and may decide again.
  *
- * Statements run in the order they were added, all sent at once (libpq pipeline: one round
- * trip); add the audit records last, since an append holds the log's lock until COMMIT.
+ * Statements run in the order they were added, pipelined (libpq): the statements up to the
+ * last conditioned one in one round trip, then, only if every condition held, the rest (jobs,
+ * audit records) and COMMIT together.  Add the audit records last: an append holds the log's
+ * lock until COMMIT, and so it never waits for a round trip to this process.
  * Audit records go through audit_append (ra/db/audit.h).  A step whose result carries
  * WF_ACT_AUDIT without an audit record in the same unit is refused (RA_E_INTERNAL): the
  * machine said this change is audited.
@@ -96,10 +98,19 @@ typedef void (*ob_cb)(const int *rows, const struct ra_err *err, void *data);
 
 /* Sends the unit on conn, inside the transaction the caller opened there; cb exactly once,
  * from the loop (at once, before returning, for a planning error).  The caller ends the
- * transaction; after an error it must roll back. */
+ * transaction; after an error it must roll back (db_release does). */
 void ob_queue(struct outbox *ob, struct db_conn *conn, ob_cb cb, void *data);
+/* The same, and COMMIT with the unit's last statements (no round trip between the audit
+ * records and COMMIT); err NULL: committed.  After an error the caller releases conn (which
+ * rolls back). */
+void ob_queue_commit(struct outbox *ob, struct db_conn *conn, ob_cb cb, void *data);
 /* Leases a connection, BEGIN, the unit, COMMIT (ROLLBACK on any error); cb exactly once. */
 void ob_commit(struct outbox *ob, struct db_pool *pool, ob_cb cb, void *data);
+/* Blocking, for CLI commands and thread-pool work (ra/db/dbsync.h), never on the loop: runs
+ * the unit on c inside the transaction the caller opened there; rows (may be NULL) as in
+ * ob_cb.  0 or the first error (RA_E_CONFLICT as above); the caller COMMITs or ROLLBACKs.
+ * ob is emptied either way. */
+int ob_exec(struct outbox *ob, PGconn *c, int *rows, struct ra_err *err);
 /* Frees a planned unit that is not run (an error after planning began). */
 void ob_clear(struct outbox *ob);
 

@@ -23,7 +23,7 @@
 static const char *sql_move = "UPDATE things SET state = $2, note = $4 WHERE id = $1 AND state = $3";
 static const char *sql_move_any = "UPDATE things SET state = $2 WHERE id = $1 AND state = ANY($3::text[])";
 
-enum mode { COMMIT, QUEUE_COMMIT, QUEUE_ROLLBACK };
+enum mode { COMMIT, QUEUE_COMMIT, QUEUE_ROLLBACK, QUEUE_AND_COMMIT };
 
 struct h {
 	uv_loop_t loop;
@@ -95,8 +95,8 @@ static void on_unit(const int *rows, const struct ra_err *err, void *data)
 		h->code = err->code;
 		snprintf(h->msg, sizeof(h->msg), "%s", err->msg);
 	}
-	if (h->mode == COMMIT) {
-		end(h);
+	if (h->mode == COMMIT || h->mode == QUEUE_AND_COMMIT) {
+		end(h); /* ob_queue_commit committed, or after an error leaves the rollback to the release */
 		return;
 	}
 	db_conn_query(h->conn, h->mode == QUEUE_COMMIT && !err ? "COMMIT" : "ROLLBACK", 0, NULL, on_ended, h);
@@ -108,7 +108,10 @@ static void on_begun(PGresult *res, const struct ra_err *err, void *data)
 
 	(void)res;
 	cr_assert_null(err, "BEGIN: %s", err ? err->msg : "");
-	ob_queue(h->ob, h->conn, on_unit, h);
+	if (h->mode == QUEUE_AND_COMMIT)
+		ob_queue_commit(h->ob, h->conn, on_unit, h);
+	else
+		ob_queue(h->ob, h->conn, on_unit, h);
 }
 
 static void on_conn(struct db_conn *conn, const struct ra_err *err, void *data)
@@ -267,5 +270,41 @@ Test(outbox, a_step_the_machine_audits_is_refused_without_its_audit_record, .tim
 	ob_step(&ob, sql_move, &wf_cert, WF_CERT_ISSUED, &r, "t-1", 1, (const char *const[]){NULL});
 	cr_assert_eq(run(db, &ob, COMMIT, &h), RA_E_INTERNAL, "%s", h.msg);
 	expect_sql(db, "SELECT state FROM things WHERE id = 't-1'", "issued");
+	free(db);
+}
+
+Test(outbox, queue_and_commit_commits_a_unit_and_never_one_whose_condition_failed, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct outbox ob = {0};
+	struct h h;
+
+	/* t-1 is issued: the first move holds, the second (decided on "requested") does not */
+	ob_move(&ob, sql_move, &wf_cert, WF_CERT_ISSUED, WF_CERT_ACTIVE, "t-1", 1,
+		(const char *const[]){"a"});
+	ob_move(&ob, sql_move, &wf_cert, WF_CERT_ISSUED, WF_CERT_ACTIVE, "t-2", 1,
+		(const char *const[]){"b"});
+	ob_job(&ob, &(struct ob_job){.kind = "mail", .key = "m-1"});
+	ob_audit(&ob, "system", "cert.activated", "certificate", "t-1", NULL, NULL);
+	cr_assert_eq(run(db, &ob, QUEUE_AND_COMMIT, &h), RA_E_CONFLICT, "%s", h.msg);
+	expect_sql(db, "SELECT string_agg(state, ',' ORDER BY id) FROM things", "issued,requested");
+	expect_sql(db, "SELECT count(*) FROM jobs", "0");
+	expect_sql(db, "SELECT count(*) FROM audit_log", "0");
+
+	/* the last statement conditioned: COMMIT still waits for its answer */
+	ob_job(&ob, &(struct ob_job){.kind = "mail", .key = "m-2"});
+	ob_move(&ob, sql_move, &wf_cert, WF_CERT_ISSUED, WF_CERT_ACTIVE, "t-2", 1,
+		(const char *const[]){"b"});
+	cr_assert_eq(run(db, &ob, QUEUE_AND_COMMIT, &h), RA_E_CONFLICT, "%s", h.msg);
+	expect_sql(db, "SELECT count(*) FROM jobs", "0");
+
+	ob_move(&ob, sql_move, &wf_cert, WF_CERT_ISSUED, WF_CERT_ACTIVE, "t-1", 1,
+		(const char *const[]){"a"});
+	ob_job(&ob, &(struct ob_job){.kind = "mail", .key = "m-1"});
+	ob_audit(&ob, "system", "cert.activated", "certificate", "t-1", NULL, NULL);
+	cr_assert_eq(run(db, &ob, QUEUE_AND_COMMIT, &h), 0, "%s", h.msg);
+	expect_sql(db, "SELECT string_agg(state, ',' ORDER BY id) FROM things", "active,requested");
+	expect_sql(db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'm-1'", "1");
+	expect_sql(db, "SELECT count(*) FROM audit_log", "1");
 	free(db);
 }

@@ -9,22 +9,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One statement: the contract and its audit record commit together (R16). */
-static const char *sql_create =
-	"WITH c AS (INSERT INTO contracts (number, organisation, organisation_id, quota, created_by)"
-	" VALUES ('RA-C-' || lpad(nextval('contract_number_seq')::text, 6, '0'), $1, $2, $3::int, $4)"
-	" RETURNING id, number, organisation, organisation_id, quota),"
-	" a AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" SELECT $4, 'contract.created', 'contract', c.number, 'created by support',"
-	" jsonb_build_object('organisation', c.organisation, 'organisation_id', c.organisation_id, 'quota', c.quota)"
-	" FROM c)"
-	" SELECT number FROM c";
+#include "ra/db/outbox.h"
 
+static const char *sql_create =
+	"INSERT INTO contracts (number, organisation, organisation_id, quota, created_by)"
+	" VALUES ('RA-C-' || lpad(nextval('contract_number_seq')::text, 6, '0'), $1, $2, $3::int, $4)"
+	" RETURNING number";
+
+static int sql_ok(PGconn *c, const char *sql, struct ra_err *err)
+{
+	PGresult *r = PQexec(c, sql);
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		rc = ra_err_set(err, RA_E_INTERNAL, "", "%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	return rc;
+}
+
+/* The contract and its audit record commit together (R16): one transaction, the record
+ * through the outbox helper. */
 int contract_create(const char *conninfo, const char *org, const char *org_id, int quota, const char *actor,
 		    char *number, size_t cap, struct ra_err *err)
 {
 	PGconn *c = NULL;
 	PGresult *r = NULL;
+	struct outbox ob = {0};
 	char q[16];
 	const char *p[4];
 	int rc = 0;
@@ -43,15 +53,22 @@ int contract_create(const char *conninfo, const char *org, const char *org_id, i
 		rc = ra_err_set(err, RA_E_UNAVAILABLE, "database_url", "%s", PQerrorMessage(c));
 		goto out;
 	}
+	if ((rc = sql_ok(c, "BEGIN", err)) != 0)
+		goto out;
 	r = PQexecParams(c, sql_create, 4, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		rc = ra_err_set(err, RA_E_INTERNAL, "", "%s", PQresultErrorMessage(r));
 		goto out;
 	}
 	snprintf(number, cap, "%s", PQgetvalue(r, 0, 0));
+	ob_audit(&ob, actor, "contract.created", "contract", number, "created by support",
+		 json_pack("{s:s, s:s?, s:i}", "organisation", org, "organisation_id", org_id, "quota", quota));
+	if ((rc = ob_exec(&ob, c, NULL, err)) != 0)
+		goto out;
+	rc = sql_ok(c, "COMMIT", err);
 out:
 	PQclear(r);
-	PQfinish(c);
+	PQfinish(c); /* an open transaction is rolled back */
 	return rc;
 }
 

@@ -19,6 +19,7 @@
 #include "ra/flows/intake/intake_tx.h"
 #include "ra/base/log.h"
 #include "ra/base/names.h"
+#include "ra/db/outbox.h"
 #include "workflows/wf_order.h"
 
 #define MAX_TRIES 3 /* deadlock or serialization failure: run the whole transaction again */
@@ -68,33 +69,24 @@ static const char *sql_user_get =
 	" floor(extract(epoch FROM now() - ident_verified_at) / 86400)::int"
 	" FROM users WHERE phone_e164 = $1";
 
-/* R6: a variant-2 certificate under a contract carries the contract's organisation. */
+/* R6: a variant-2 certificate under a contract carries the contract's organisation.  The
+ * order row is locked already (inserted or SELECT ... FOR UPDATE by this transaction); one
+ * row answers when it moved (outbox: $2 the new state, $3 the one decided from). */
 static const char *sql_pay =
-	"WITH o AS (UPDATE orders SET state = $2, user_id = $3::bigint, contract_id = $4::bigint,"
-	"  quota_taken = $5::int, contract_number = $6, shop_status = $7, ident_reused = $8::boolean,"
-	"  ident_attempts = CASE WHEN $8::boolean THEN 0 ELSE 1 END, phone_e164 = $9, paid_at = now(),"
-	"  updated_at = now() WHERE id = $1::bigint RETURNING id)"
-	" UPDATE cert_requests SET organisation = $10, organisation_id = $11"
-	" WHERE order_id = (SELECT id FROM o) AND organisation IS NOT NULL AND $10::text IS NOT NULL";
-
-static const char *sql_job =
-	"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ($1, $2::jsonb, $3)"
-	" ON CONFLICT (idempotency_key) DO NOTHING";
-
-static const char *sql_audit =
-	"INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" VALUES ($1, $2, $3, $4, $5, $6::jsonb)";
-
-/* Two records in one statement: the trigger chains the rows in VALUES order. */
-static const char *sql_audit2 =
-	"INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" VALUES ($1, $2, $3, $4, $5, $6::jsonb), ($7, $8, $9, $10, $11, $12::jsonb)";
+	"WITH o AS (UPDATE orders SET state = $2, user_id = $4::bigint, contract_id = $5::bigint,"
+	"  quota_taken = $6::int, contract_number = $7, shop_status = $8, ident_reused = $9::boolean,"
+	"  ident_attempts = CASE WHEN $9::boolean THEN 0 ELSE 1 END, phone_e164 = $10, paid_at = now(),"
+	"  updated_at = now() WHERE id = $1::bigint AND state = $3 RETURNING id),"
+	" r AS (UPDATE cert_requests SET organisation = $11, organisation_id = $12"
+	"  WHERE order_id = (SELECT id FROM o) AND organisation IS NOT NULL AND $11::text IS NOT NULL)"
+	" SELECT id FROM o";
 
 /* Cancel: the state, and the contract places back (R6). */
 static const char *sql_cancel =
-	"WITH o AS (UPDATE orders SET state = 'cancelled', shop_status = $2, quota_taken = 0, updated_at = now()"
-	"  WHERE id = $1::bigint RETURNING contract_id)"
-	" UPDATE contracts SET used = used - $3::int WHERE id = (SELECT contract_id FROM o) AND $3::int > 0";
+	"WITH o AS (UPDATE orders SET state = $2, shop_status = $4, quota_taken = 0, updated_at = now()"
+	"  WHERE id = $1::bigint AND state = $3 RETURNING contract_id),"
+	" c AS (UPDATE contracts SET used = used - $5::int WHERE id = (SELECT contract_id FROM o) AND $5::int > 0)"
+	" SELECT 1 FROM o";
 
 static const char *sql_cancel_seen =
 	"UPDATE orders SET shop_cancel_seen_at = now(), shop_status = $2, updated_at = now() WHERE id = $1::bigint";
@@ -154,7 +146,8 @@ static void abort_tx(struct intake_req *r, const struct ra_err *err)
 	/* 40001/40P01 (and a unique violation we did not expect) come back as RA_E_CONFLICT:
 	 * the transaction changed nothing, so it is simply run again. */
 	if (err->code == RA_E_CONFLICT && ++r->tries < MAX_TRIES) {
-		log_info("intake.retry", "rid", r->hr->rid, "shop_order", r->shop_id, "message", err->msg, NULL);
+		log_info("intake.retry", "rid", r->hr->rid, "shop_order", r->shop_id, "message", err->msg,
+			 NULL);
 		intake_tx_start(r);
 		return;
 	}
@@ -198,8 +191,8 @@ static void step_committed(struct intake_req *r, PGresult *res)
 
 	(void)res;
 	release(r);
-	log_info("intake.order", "rid", r->hr->rid, "shop_order", r->shop_id, "order", r->order_id, "state", r->state,
-		 "result", r->result, NULL);
+	log_info("intake.order", "rid", r->hr->rid, "shop_order", r->shop_id, "order", r->order_id, "state",
+		 r->state, "result", r->result, NULL);
 	o = json_pack("{s:s, s:s, s:s}", "result", r->result, "order_id", r->order_id, "state", r->state);
 	http_reply_json(r->hr, 200, o); /* only now: the order is committed */
 	intake_req_free(r);
@@ -211,23 +204,40 @@ static void commit(struct intake_req *r, const char *result)
 	q(r, "COMMIT", 0, NULL, step_committed);
 }
 
-/* R16: one audit record, in this transaction, sent together with the COMMIT that
- * commit_as() queues after it.  details is stolen. */
-static void audit(struct intake_req *r, const char *action, const char *otype, const char *oid, const char *reason,
-		  json_t *details)
+static void on_unit(const int *rows, const struct ra_err *err, void *data)
 {
-	char *text = details ? json_dumps(details, JSON_COMPACT) : NULL;
-	const char *p[] = {INTAKE_ACTOR, action, otype, oid, reason, text ? text : "{}"};
+	struct intake_req *r = data;
 
-	json_decref(details);
-	db_conn_query(r->conn, sql_audit, 6, p, on_tail_res, r);
-	free(text); /* parameters are copied */
+	(void)rows;
+	if (err != NULL) {
+		abort_tx(r, err);
+		return;
+	}
+	step_committed(r, NULL);
+}
+
+/* The change of this delivery (state, job, audit records) and COMMIT: one outbox unit, the
+ * audit records and COMMIT sent together (ra/db/outbox.h). */
+static void commit_unit(struct intake_req *r, struct outbox *ob, const char *result)
+{
+	r->result = result;
+	ob_queue_commit(ob, r->conn, on_unit, r);
+}
+
+/* R16: the delivery's one audit record, then COMMIT.  details is stolen. */
+static void audit_commit(struct intake_req *r, const char *action, const char *oid, const char *reason,
+			 json_t *details, const char *result)
+{
+	struct outbox ob = {0};
+
+	ob_audit(&ob, INTAKE_ACTOR, action, "order", oid, reason, details);
+	commit_unit(r, &ob, result);
 }
 
 static json_t *order_details(struct intake_req *r)
 {
-	return json_pack("{s:s, s:s, s:s}", "shop_order_id", r->shop_id, "shop_number", r->o->number, "shop_status",
-			 r->o->status_raw);
+	return json_pack("{s:s, s:s, s:s}", "shop_order_id", r->shop_id, "shop_number", r->o->number,
+			 "shop_status", r->o->status_raw);
 }
 
 /* ---- insert or lock the order -------------------------------------------------------------- */
@@ -239,7 +249,8 @@ static void step_begun(struct intake_req *r, PGresult *res)
 {
 	char tx[3 + USERID_MAX];
 	char uid[USERID_MAX];
-	const char *state = r->kind == INTAKE_CANCEL ? "cancelled" : "awaiting_payment";
+	const char *state = wf_state_name(&wf_order, r->kind == INTAKE_CANCEL ? WF_ORDER_CANCELLED
+									      : WF_ORDER_AWAITING_PAYMENT);
 
 	(void)res;
 	/* Our transaction number at the ident provider: unique (UNIQUE constraint) and random. */
@@ -249,9 +260,16 @@ static void step_begun(struct intake_req *r, PGresult *res)
 	}
 	snprintf(tx, sizeof(tx), "RA-%s", uid);
 	{
-		const char *p[] = {r->shop_id,     r->o->number,   r->o->status_raw,	  state,
-				   r->phone,       r->o->first_name, r->o->last_name, r->o->email,
-				   r->o->contract_number, tx};
+		const char *p[] = {r->shop_id,
+				   r->o->number,
+				   r->o->status_raw,
+				   state,
+				   r->phone,
+				   r->o->first_name,
+				   r->o->last_name,
+				   r->o->email,
+				   r->o->contract_number,
+				   tx};
 		q(r, sql_insert_order, 10, p, step_inserted);
 	}
 }
@@ -265,13 +283,14 @@ static void insert_items(struct intake_req *r)
 
 	for (size_t i = 0; i < r->o->n_items; i++) {
 		const struct woo_line_item *it = &r->o->items[i];
-		json_array_append_new(
-			a, json_pack("{s:I, s:I, s:s, s:s, s:i, s:i, s:i, s:s?, s:s?, s:s?}", "line_item_id",
-				     (json_int_t)it->id, "product_id", (json_int_t)it->product_id, "sku", it->sku, "class",
-				     r->prod[i]->class_name, "validity_years", r->prod[i]->validity_years,
-				     "contract_months", r->prod[i]->contract_months, "quantity", it->quantity,
-				     "organisation", it->organisation, "organisation_id", it->organisation_id,
-				     "function", it->function));
+		json_array_append_new(a, json_pack("{s:I, s:I, s:s, s:s, s:i, s:i, s:i, s:s?, s:s?, s:s?}",
+						   "line_item_id", (json_int_t)it->id, "product_id",
+						   (json_int_t)it->product_id, "sku", it->sku, "class",
+						   r->prod[i]->class_name, "validity_years",
+						   r->prod[i]->validity_years, "contract_months",
+						   r->prod[i]->contract_months, "quantity", it->quantity,
+						   "organisation", it->organisation, "organisation_id",
+						   it->organisation_id, "function", it->function));
 	}
 	text = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
@@ -298,9 +317,8 @@ static void step_inserted(struct intake_req *r, PGresult *res)
 	snprintf(r->state, sizeof(r->state), "%s", PQgetvalue(res, 0, 1));
 	if (r->kind == INTAKE_CANCEL) {
 		/* Cancelled before we saw it paid: this row makes a late 'processing' delivery a no-op. */
-		audit(r, "order.cancelled", "order", r->order_id, "cancelled by the shop before payment",
-		      order_details(r));
-		commit(r, "cancelled");
+		audit_commit(r, "order.cancelled", r->order_id, "cancelled by the shop before payment",
+			     order_details(r), "cancelled");
 		return;
 	}
 	insert_items(r);
@@ -313,8 +331,8 @@ static void items_done(struct intake_req *r, PGresult *res)
 		pay_start(r);
 		return;
 	}
-	audit(r, "order.awaiting_payment", "order", r->order_id, "recorded, waiting for payment", order_details(r));
-	commit(r, "created");
+	audit_commit(r, "order.awaiting_payment", r->order_id, "recorded, waiting for payment",
+		     order_details(r), "created");
 }
 
 /* ---- an order that exists ------------------------------------------------------------------ */
@@ -333,7 +351,7 @@ static void step_existing(struct intake_req *r, PGresult *res)
 	r->cancel_seen = PQgetvalue(res, 0, 3)[0] == 't';
 	switch (r->kind) {
 	case INTAKE_PAID:
-		if (strcmp(r->state, "awaiting_payment") == 0)
+		if (wf_state_parse(&wf_order, r->state) == WF_ORDER_AWAITING_PAYMENT)
 			pay_start(r);
 		else
 			commit(r, "unchanged"); /* a repeat: the order exists */
@@ -347,42 +365,33 @@ static void step_existing(struct intake_req *r, PGresult *res)
 	}
 }
 
-static void step_cancel_audit(struct intake_req *r, PGresult *res)
-{
-	json_t *d = order_details(r);
-
-	(void)res;
-	json_object_set_new(d, "quota_released", json_integer(r->quota_taken));
-	snprintf(r->state, sizeof(r->state), "cancelled");
-	audit(r, "order.cancelled", "order", r->order_id, "cancelled by the shop", d);
-	commit(r, "cancelled");
-}
-
-static void step_left_to_support(struct intake_req *r, PGresult *res)
-{
-	(void)res;
-	audit(r, "order.shop_cancel_not_applied", "order", r->order_id,
-	      "the shop cancelled after issuance had started: left to support (revocation is theirs)",
-	      order_details(r));
-	commit(r, "left_to_support");
-}
-
 static void cancel_existing(struct intake_req *r)
 {
 	struct wf_result wr;
+	struct outbox ob = {0};
 	int st = wf_state_parse(&wf_order, r->state);
 	char q_s[16];
 
 	if (st >= 0 && wf_step(&wf_order, st, WF_ORDER_SHOP_CANCEL, NULL, &wr) == 0) {
-		const char *p[] = {r->order_id, r->o->status_raw, q_s};
+		json_t *d = order_details(r);
 		snprintf(q_s, sizeof(q_s), "%d", r->quota_taken);
-		q(r, sql_cancel, 3, p, step_cancel_audit);
+		ob_step(&ob, sql_cancel, &wf_order, st, &wr, r->order_id, 2,
+			(const char *const[]){r->o->status_raw, q_s});
+		json_object_set_new(d, "quota_released", json_integer(r->quota_taken));
+		snprintf(r->state, sizeof(r->state), "%s", wf_state_name(&wf_order, wr.next_state));
+		ob_audit(&ob, INTAKE_ACTOR, "order.cancelled", "order", r->order_id, "cancelled by the shop",
+			 d);
+		commit_unit(r, &ob, "cancelled");
 		return;
 	}
 	/* Issuing or issued: a certificate may exist.  Audited once; support decides. */
-	if ((strcmp(r->state, "issuing") == 0 || strcmp(r->state, "issued") == 0) && !r->cancel_seen) {
-		const char *p[] = {r->order_id, r->o->status_raw};
-		q(r, sql_cancel_seen, 2, p, step_left_to_support);
+	if ((st == WF_ORDER_ISSUING || st == WF_ORDER_ISSUED) && !r->cancel_seen) {
+		ob_stmt(&ob, sql_cancel_seen, 2, (const char *const[]){r->order_id, r->o->status_raw}, 1);
+		ob_audit(
+			&ob, INTAKE_ACTOR, "order.shop_cancel_not_applied", "order", r->order_id,
+			"the shop cancelled after issuance had started: left to support (revocation is theirs)",
+			order_details(r));
+		commit_unit(r, &ob, "left_to_support");
 		return;
 	}
 	commit(r, "unchanged");
@@ -429,15 +438,18 @@ static void step_contract_why(struct intake_req *r, PGresult *res)
 
 	if (PQntuples(res) == 0) {
 		reason = "contract_unknown";
-		ra_err_set(&e, RA_E_RULE, field, "contract number '%.64s' is unknown (R6)", r->o->contract_number);
+		ra_err_set(&e, RA_E_RULE, field, "contract number '%.64s' is unknown (R6)",
+			   r->o->contract_number);
 	} else if (strcmp(PQgetvalue(res, 0, 0), "open") != 0) {
 		reason = "contract_closed";
-		ra_err_set(&e, RA_E_RULE, field, "contract number '%.64s' is closed (R6)", r->o->contract_number);
+		ra_err_set(&e, RA_E_RULE, field, "contract number '%.64s' is closed (R6)",
+			   r->o->contract_number);
 	} else {
 		reason = "contract_exhausted";
-		ra_err_set(&e, RA_E_RULE, field,
-			   "contract number '%.64s' is exhausted: %s certificate(s) left, the order needs %d (R6)",
-			   r->o->contract_number, PQgetvalue(res, 0, 1), r->n_certs);
+		ra_err_set(
+			&e, RA_E_RULE, field,
+			"contract number '%.64s' is exhausted: %s certificate(s) left, the order needs %d (R6)",
+			r->o->contract_number, PQgetvalue(res, 0, 1), r->n_certs);
 	}
 	release(r);
 	intake_reject(r, reason, &e);
@@ -518,55 +530,38 @@ static int may_reuse(struct intake_req *r, const char *first, const char *last, 
 	return wf_step(&wf_order, WF_ORDER_RECEIVED, WF_ORDER_IDENT_REUSED, &f, &wr) == 0;
 }
 
-/* The rest of a paid order, sent as one group after the state change that decide() queued:
- * the outbox job (invitation, or issuance on reuse; it commits with the order or not at all),
- * the audit records (R16, one statement) and COMMIT. */
-static void paid_tail(struct intake_req *r)
+/* The rest of a paid order after its state change: the outbox job (invitation, or issuance
+ * on reuse; it commits with the order or not at all), the audit records (R16) and COMMIT. */
+static void paid_tail(struct intake_req *r, struct outbox *ob)
 {
 	const char *kind = r->reuse ? "order_issue" : "ident_invite";
-	char key[96], payload[64], uo[64];
-	char *od, *ud = NULL;
+	char key[96];
 	json_t *d = order_details(r);
 
 	snprintf(key, sizeof(key), "%s:%s:1", kind, r->order_id);
-	snprintf(payload, sizeof(payload), "{\"order_id\": %s}", r->order_id);
-	{
-		const char *p[] = {kind, payload, key};
-		db_conn_query(r->conn, sql_job, 3, p, on_tail_res, r);
-	}
+	ob_job(ob, &(struct ob_job){.kind = kind,
+				    .payload = json_pack("{s:I}", "order_id",
+							 (json_int_t)strtoll(r->order_id, NULL, 10)),
+				    .key = key});
 	json_object_set_new(d, "user_id", json_string(r->public_id));
 	json_object_set_new(d, "certificates", json_integer(r->n_certs));
 	json_object_set_new(d, "contract_number",
 			    r->o->contract_number ? json_string(r->o->contract_number) : json_null());
 	json_object_set_new(d, "identification", json_string(r->reuse ? "reused (R17)" : "invite"));
-	if (!r->user_created) {
-		audit(r, "order.received", "order", r->order_id, "paid in the shop", d);
-		commit(r, "created");
-		return;
-	}
-	od = json_dumps(d, JSON_COMPACT);
-	json_decref(d);
-	snprintf(uo, sizeof(uo), "{\"order_id\": \"%s\"}", r->order_id);
-	if (od == NULL || (ud = strdup(uo)) == NULL) {
-		free(od);
-		fail_internal(r, "out of memory");
-		return;
-	}
-	{
-		const char *p[] = {INTAKE_ACTOR, "order.received", "order", r->order_id, "paid in the shop", od,
-				   INTAKE_ACTOR, "user.created", "user", r->public_id,
-				   "first order for this mobile number (R3)", ud};
-		db_conn_query(r->conn, sql_audit2, 12, p, on_tail_res, r);
-	}
-	free(od);
-	free(ud);
-	commit(r, "created");
+	ob_audit(ob, INTAKE_ACTOR, "order.received", "order", r->order_id, "paid in the shop", d);
+	if (r->user_created)
+		ob_audit(ob, INTAKE_ACTOR, "user.created", "user", r->public_id,
+			 "first order for this mobile number (R3)",
+			 json_pack("{s:s}", "order_id", r->order_id));
+	commit_unit(r, ob, "created");
 }
 
 static void decide(struct intake_req *r, const char *ident_first, const char *ident_last, const char *age)
 {
 	struct wf_result wr;
+	struct outbox ob = {0};
 	char quota[16];
+	int next;
 
 	/* awaiting_payment --paid--> received (invite), then maybe received --ident_reused--> ident_passed */
 	if (wf_step(&wf_order, WF_ORDER_AWAITING_PAYMENT, WF_ORDER_PAID, NULL, &wr) != 0) {
@@ -574,22 +569,12 @@ static void decide(struct intake_req *r, const char *ident_first, const char *id
 		return;
 	}
 	r->reuse = may_reuse(r, ident_first, ident_last, age);
-	snprintf(r->state, sizeof(r->state), "%s",
-		 wf_state_name(&wf_order, r->reuse ? WF_ORDER_IDENT_PASSED : wr.next_state));
+	next = r->reuse ? WF_ORDER_IDENT_PASSED : wr.next_state;
+	snprintf(r->state, sizeof(r->state), "%s", wf_state_name(&wf_order, next));
 	snprintf(quota, sizeof(quota), "%d", r->quota_taken);
-	{
-		const char *p[] = {r->order_id,
-				   r->state,
-				   r->user_id,
-				   r->contract_id[0] ? r->contract_id : NULL,
-				   quota,
-				   r->o->contract_number,
-				   r->o->status_raw,
-				   r->reuse ? "true" : "false",
-				   r->phone,
-				   r->contract_org,
-				   r->contract_org_id};
-		db_conn_query(r->conn, sql_pay, 11, p, on_tail_res, r);
-	}
-	paid_tail(r);
+	ob_move(&ob, sql_pay, &wf_order, WF_ORDER_AWAITING_PAYMENT, next, r->order_id, 9,
+		(const char *const[]){r->user_id, r->contract_id[0] ? r->contract_id : NULL, quota,
+				      r->o->contract_number, r->o->status_raw, r->reuse ? "true" : "false",
+				      r->phone, r->contract_org, r->contract_org_id});
+	paid_tail(r, &ob);
 }
