@@ -1,8 +1,8 @@
 /*
  * outbox.c - a state change, its statements, audit records and jobs as one unit of a
  * transaction; see outbox.h.  The unit is planned into struct outbox (parameters copied),
- * then moved into a heap run that queues every statement on the connection at once and
- * answers when the last result is in.
+ * then moved into a heap run that queues its statements on the connection, pipelined, and
+ * answers when the last result is in.  ob_exec is the same on a blocking connection.
  */
 #include "ra/db/outbox.h"
 
@@ -13,7 +13,7 @@
 
 #include "ra/db/audit.h"
 
-enum { OB_OP_SQL, OB_OP_AUDIT, OB_OP_JOB };
+enum { OB_OP_SQL, OB_OP_AUDIT, OB_OP_JOB, OB_OP_JOB_EACH, OB_OP_AUDIT_EACH };
 
 /* docs/jobs.md: the one INSERT shape.  The idempotency key makes a repeated insert (a job
  * run twice, a repeated delivery) a no-op; priority 0 lets the kind decide (trigger). */
@@ -22,34 +22,24 @@ static const char *sql_job =
 	" VALUES ($1, $2::jsonb, $3, $4::smallint, coalesce($5::timestamptz, now()))"
 	" ON CONFLICT (idempotency_key) DO NOTHING";
 
-struct ob_run;
+/* ---- planning ---------------------------------------------------------------------------- */
 
-struct ob_slot {
-	struct ob_run *run;
-	int i;
-};
+static char *copy_str(const char *s)
+{
+	char *d = s ? strdup(s) : NULL;
 
-struct ob_run {
-	struct ob_op op[OB_MAX_OPS];
-	struct ob_slot slot[OB_MAX_OPS];
-	struct ob_slot begin, end; /* BEGIN (ob_commit), COMMIT */
-	int rows[OB_MAX_OPS];
-	int n, pending;
-	int sent; /* ops sent so far (+1 once COMMIT is) */
-	struct ra_err err;
-	int failed;
-	struct db_conn *conn;
-	int own_conn; /* ob_commit: the lease is ours */
-	int begin_due; /* ob_commit: BEGIN not sent yet */
-	int commit; /* COMMIT with the last segment */
-	ob_cb cb;
-	void *data;
-};
+	if (s && d == NULL)
+		abort(); /* out of memory */
+	return d;
+}
 
 static void op_free(struct ob_op *op)
 {
 	for (int k = 0; k < op->n; k++)
 		free(op->p[k]);
+	for (int k = 0; k < 2 * op->nkept; k++)
+		free(op->kept[k]);
+	free(op->kept);
 	json_decref(op->details);
 	memset(op, 0, sizeof(*op));
 }
@@ -71,15 +61,14 @@ static struct ob_op *op_add(struct outbox *ob, int type, const char *sql, int n,
 		return NULL;
 	}
 	op = &ob->op[ob->n++];
+	memset(op, 0, sizeof(*op));
 	op->type = type;
 	op->sql = sql;
 	op->n = n;
 	op->need_rows = need_rows;
-	for (int i = 0; i < n; i++) {
-		op->p[i] = params[i] ? strdup(params[i]) : NULL;
-		if (params[i] && op->p[i] == NULL)
-			abort(); /* out of memory */
-	}
+	op->src = -1;
+	for (int i = 0; i < n; i++)
+		op->p[i] = copy_str(params[i]);
 	return op;
 }
 
@@ -127,7 +116,7 @@ void ob_move_any(struct outbox *ob, const char *sql, const struct wf_machine *m,
 		const char *name = wf_state_name(m, s);
 		if (!(from_mask & (1u << s)))
 			continue;
-		if (len + strlen(name) + 2 >= sizeof(set)) {
+		if (len + strlen(name) + 3 >= sizeof(set)) {
 			ob->overflow = 1;
 			return;
 		}
@@ -142,9 +131,9 @@ void ob_move_any(struct outbox *ob, const char *sql, const struct wf_machine *m,
 	state_op(ob, sql, id, wf_state_name(m, to), set, nextra, extra);
 }
 
-void ob_stmt(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows)
+int ob_stmt(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows)
 {
-	op_add(ob, OB_OP_SQL, sql, n, params, need_rows);
+	return op_add(ob, OB_OP_SQL, sql, n, params, need_rows) ? ob->n - 1 : -1;
 }
 
 void ob_audit(struct outbox *ob, const char *actor, const char *action, const char *object_type,
@@ -176,18 +165,134 @@ void ob_job(struct outbox *ob, const struct ob_job *job)
 	json_decref(job->payload);
 }
 
-/* ---- running ---------------------------------------------------------------------------
+static struct ob_op *each_add(struct outbox *ob, int type, int src, int n, const char *const *p)
+{
+	struct ob_op *op;
+
+	if (src < 0 || src >= ob->n || ob->op[src].type != OB_OP_SQL) {
+		ob->overflow = 1; /* not a statement of this unit: a programming error */
+		return NULL;
+	}
+	op = op_add(ob, type, NULL, n, p, 0);
+	if (op == NULL)
+		return NULL;
+	op->src = src;
+	ob->op[src].keep = 1;
+	return op;
+}
+
+void ob_job_each(struct outbox *ob, int src, const char *kind, const char *member, const char *key_prefix)
+{
+	each_add(ob, OB_OP_JOB_EACH, src, 3, (const char *const[]){kind, member, key_prefix});
+}
+
+void ob_audit_each(struct outbox *ob, int src, const char *actor, const char *action, const char *object_type,
+		   const char *reason)
+{
+	if (each_add(ob, OB_OP_AUDIT_EACH, src, 4, (const char *const[]){actor, action, object_type, reason}))
+		ob->audited = 1;
+}
+
+static int plan_error(const struct outbox *ob, struct ra_err *e)
+{
+	if (ob->overflow)
+		return ra_err_set(e, RA_E_INTERNAL, "",
+				  "a state change has too many statements or an unknown state");
+	if (ob->n == 0)
+		return ra_err_set(e, RA_E_INTERNAL, "", "a state change without statements");
+	if (ob->audit_due && !ob->audited)
+		return ra_err_set(e, RA_E_INTERNAL, "",
+				  "a state change the machine audits has no audit record (R16)");
+	return 0;
+}
+
+/* Keeps column 0 and 1 of every row of a source statement's result. */
+static void keep_rows(struct ob_op *op, const PGresult *res)
+{
+	int rows = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
+	int cols = PQnfields(res);
+
+	op->nkept = rows;
+	op->kept = rows ? calloc((size_t)rows * 2, sizeof(char *)) : NULL;
+	if (rows && op->kept == NULL)
+		abort();
+	for (int r = 0; r < rows; r++)
+		for (int c = 0; c < 2 && c < cols; c++)
+			op->kept[2 * r + c] = copy_str(db_val(res, r, c));
+}
+
+/* The job of row r of an each-op's source: params for sql_job into p (buffers owned by the
+ * caller: payload text to free). */
+static void each_job(const struct ob_op *op, const struct ob_op *src, int r, const char *p[5], char **payload,
+		     char *key, size_t cap)
+{
+	const char *id = src->kept[2 * r];
+	json_t *j = json_pack("{s:s?}", op->p[1], id);
+
+	*payload = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	snprintf(key, cap, "%s%s", op->p[2] ? op->p[2] : "", id ? id : "");
+	p[0] = op->p[0];
+	p[1] = *payload;
+	p[2] = key;
+	p[3] = "0";
+	p[4] = NULL;
+}
+
+/* The audit record of row r of an each-op's source (details: caller decrefs). */
+static struct audit_rec each_audit(const struct ob_op *op, const struct ob_op *src, int r, json_t **details)
+{
+	const char *text = src->kept[2 * r + 1];
+
+	*details = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	return (struct audit_rec){.actor = op->p[0],
+				  .action = op->p[1],
+				  .object_type = op->p[2],
+				  .object_id = src->kept[2 * r],
+				  .reason = op->p[3],
+				  .details = *details};
+}
+
+/* ---- running -----------------------------------------------------------------------------
  *
- * Two pipeline segments at most.  The first ends with the last conditioned statement (the
- * state updates, usually): its results decide.  The second (jobs, audit records and, when
- * asked for, COMMIT) is sent only when every condition held, all together, so the audit
- * log's lock (taken by the first append, held until COMMIT) never waits for a round trip to
- * this process.  A unit without conditions is one segment. */
+ * Two pipeline segments at most.  The first ends with the last statement whose answer
+ * decides (a conditioned one, or a source of *_each): its results are read first.  The
+ * second (jobs, audit records and, when asked for, COMMIT) is sent only when every condition
+ * held, all together, so the audit log's lock (taken by the first append, held until COMMIT)
+ * never waits for a round trip to this process.  A unit without such statements is one
+ * segment. */
+
+struct ob_run;
+
+struct ob_slot {
+	struct ob_run *run;
+	int i;
+};
+
+struct ob_run {
+	struct ob_op op[OB_MAX_OPS];
+	struct ob_slot slot[OB_MAX_OPS];
+	struct ob_slot *each[OB_MAX_OPS]; /* a slot per row for *_each */
+	struct ob_slot begin, end; /* BEGIN (ob_commit), COMMIT */
+	int rows[OB_MAX_OPS];
+	int n, pending;
+	int sent; /* ops sent so far (+1 once COMMIT is) */
+	struct ra_err err;
+	int failed;
+	struct db_conn *conn;
+	int own_conn; /* ob_commit: the lease is ours */
+	int begin_due; /* ob_commit: BEGIN not sent yet */
+	int commit; /* COMMIT with the last segment */
+	ob_cb cb;
+	void *data;
+};
 
 static void run_free(struct ob_run *run)
 {
-	for (int i = 0; i < run->n; i++)
+	for (int i = 0; i < run->n; i++) {
 		op_free(&run->op[i]);
+		free(run->each[i]);
+	}
 	free(run);
 }
 
@@ -212,11 +317,14 @@ static void on_op(PGresult *res, const struct ra_err *err, void *data)
 			run->err = *err;
 		}
 	} else if (s->i >= 0) {
+		struct ob_op *op = &run->op[s->i];
 		const char *aff = PQcmdTuples(res);
 		int n = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res)
 							       : (aff && *aff ? atoi(aff) : 0);
-		run->rows[s->i] = n;
-		if (n == 0 && run->op[s->i].need_rows && !run->failed) {
+		run->rows[s->i] += n;
+		if (op->keep)
+			keep_rows(op, res);
+		if (n == 0 && op->need_rows && !run->failed) {
 			run->failed = 1;
 			ra_err_set(&run->err, RA_E_CONFLICT, "state",
 				   "the state changed meanwhile (statement %d)", s->i);
@@ -231,26 +339,61 @@ static void on_op(PGresult *res, const struct ra_err *err, void *data)
 	send_range(run, run->sent, run->n, run->commit);
 }
 
+/* Queues the queries of an each-op: one per row of its source (none for no rows). */
+static void send_each(struct ob_run *run, int i)
+{
+	struct ob_op *op = &run->op[i];
+	const struct ob_op *src = &run->op[op->src];
+
+	if (src->nkept == 0)
+		return;
+	run->each[i] = calloc((size_t)src->nkept, sizeof(struct ob_slot));
+	if (run->each[i] == NULL)
+		abort();
+	for (int r = 0; r < src->nkept; r++) {
+		run->each[i][r] = (struct ob_slot){run, i};
+		run->pending++;
+		if (op->type == OB_OP_JOB_EACH) {
+			const char *p[5];
+			char *payload, key[200];
+			each_job(op, src, r, p, &payload, key, sizeof(key));
+			db_conn_query(run->conn, sql_job, 5, p, on_op, &run->each[i][r]);
+			free(payload);
+		} else {
+			json_t *details;
+			const struct audit_rec rec = each_audit(op, src, r, &details);
+			audit_append(run->conn, &rec, on_op, &run->each[i][r]);
+			json_decref(details);
+		}
+	}
+}
+
+/* Callbacks come from the loop, never from inside db_conn_query: pending counts as it goes. */
 static void send_range(struct ob_run *run, int from, int to, int commit)
 {
-	run->pending = to - from + (run->begin_due ? 1 : 0) + commit;
+	run->pending = 1; /* held until everything is queued */
 	if (run->begin_due) {
 		run->begin_due = 0;
 		run->begin = (struct ob_slot){run, -1};
+		run->pending++;
 		db_conn_query(run->conn, "BEGIN", 0, NULL, on_op, &run->begin);
 	}
 	for (int i = from; i < to; i++) {
 		struct ob_op *op = &run->op[i];
 		run->slot[i] = (struct ob_slot){run, i};
-		if (op->type == OB_OP_AUDIT) {
+		if (op->type == OB_OP_JOB_EACH || op->type == OB_OP_AUDIT_EACH) {
+			send_each(run, i);
+		} else if (op->type == OB_OP_AUDIT) {
 			const struct audit_rec rec = {.actor = op->p[0],
 						      .action = op->p[1],
 						      .object_type = op->p[2],
 						      .object_id = op->p[3],
 						      .reason = op->p[4],
 						      .details = op->details};
+			run->pending++;
 			audit_append(run->conn, &rec, on_op, &run->slot[i]);
 		} else {
+			run->pending++;
 			db_conn_query(run->conn, op->sql, op->n, (const char *const *)op->p, on_op,
 				      &run->slot[i]);
 		}
@@ -259,7 +402,14 @@ static void send_range(struct ob_run *run, int from, int to, int commit)
 	if (commit) {
 		run->end = (struct ob_slot){run, -2};
 		run->sent = to + 1;
+		run->pending++;
 		db_conn_query(run->conn, "COMMIT", 0, NULL, on_op, &run->end);
+	}
+	if (--run->pending == 0) { /* nothing was queued: an each-op over no rows, alone */
+		if (run->failed || run->sent == run->n + run->commit)
+			run_finish(run);
+		else
+			send_range(run, run->sent, run->n, run->commit);
 	}
 }
 
@@ -268,7 +418,7 @@ static void start(struct ob_run *run)
 	int split = 0;
 
 	for (int i = 0; i < run->n; i++)
-		if (run->op[i].need_rows)
+		if (run->op[i].need_rows || run->op[i].keep)
 			split = i + 1;
 	if (split == 0)
 		send_range(run, 0, run->n, run->commit);
@@ -283,11 +433,7 @@ static struct ob_run *run_new(struct outbox *ob, ob_cb cb, void *data)
 	struct ra_err e;
 	int rows[OB_MAX_OPS] = {0};
 
-	if (ob->overflow || ob->n == 0 || (ob->audit_due && !ob->audited)) {
-		ra_err_set(&e, RA_E_INTERNAL, "",
-			   ob->overflow ? "a state change has too many statements or an unknown state"
-			   : ob->n == 0 ? "a state change without statements"
-					: "a state change the machine audits has no audit record (R16)");
+	if (plan_error(ob, &e) != 0) {
 		ob_clear(ob);
 		cb(rows, &e, data);
 		return NULL;
@@ -352,59 +498,86 @@ void ob_commit(struct outbox *ob, struct db_pool *pool, ob_cb cb, void *data)
 
 /* ---- blocking ---------------------------------------------------------------------------- */
 
-static int exec_one(PGconn *c, const struct ob_op *op, int *rows, struct ra_err *err)
+static int exec_sql(PGconn *c, const char *sql, int n, const char *const *p, struct ob_op *keep, int *rows,
+		    struct ra_err *err)
 {
-	char *details = NULL;
-	const char *ap[6];
-	const char *const *p = (const char *const *)op->p;
-	const char *sql = op->sql;
-	int n = op->n, rc = 0;
-	PGresult *r;
+	PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+	int rc = 0;
 
-	if (op->type == OB_OP_AUDIT) {
-		details = op->details ? json_dumps(op->details, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-		for (int k = 0; k < 5; k++)
-			ap[k] = op->p[k];
-		ap[5] = details;
-		p = ap;
-		sql = audit_insert_sql; /* audit.h: the log's one statement */
-		n = 6;
-	}
-	r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-		*rows = PQntuples(r);
+		*rows += PQntuples(r);
+		if (keep)
+			keep_rows(keep, r);
 	} else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-		*rows = atoi(PQcmdTuples(r));
+		*rows += atoi(PQcmdTuples(r));
 	} else {
 		rc = db_result_err(r, err);
 		if (rc == 0)
 			rc = ra_err_set(err, RA_E_INTERNAL, "", "%s", PQresultErrorMessage(r));
 	}
 	PQclear(r);
+	return rc;
+}
+
+/* The log's one statement (audit.h), for a blocking connection. */
+static int exec_audit(PGconn *c, const struct audit_rec *rec, int *rows, struct ra_err *err)
+{
+	char *details = rec->details ? json_dumps(rec->details, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	const char *p[6] = {rec->actor, rec->action, rec->object_type, rec->object_id, rec->reason, details};
+	int rc = exec_sql(c, audit_insert_sql, 6, p, NULL, rows, err);
+
 	free(details);
+	return rc;
+}
+
+static int exec_op(PGconn *c, struct outbox *ob, int i, int *rows, struct ra_err *err)
+{
+	struct ob_op *op = &ob->op[i];
+	int rc = 0;
+
+	if (op->type == OB_OP_AUDIT) {
+		const struct audit_rec rec = {.actor = op->p[0],
+					      .action = op->p[1],
+					      .object_type = op->p[2],
+					      .object_id = op->p[3],
+					      .reason = op->p[4],
+					      .details = op->details};
+		return exec_audit(c, &rec, rows, err);
+	}
+	if (op->type == OB_OP_SQL || op->type == OB_OP_JOB)
+		return exec_sql(c, op->sql, op->n, (const char *const *)op->p, op->keep ? op : NULL, rows,
+				err);
+	for (int r = 0; rc == 0 && r < ob->op[op->src].nkept; r++) {
+		if (op->type == OB_OP_JOB_EACH) {
+			const char *p[5];
+			char *payload, key[200];
+			each_job(op, &ob->op[op->src], r, p, &payload, key, sizeof(key));
+			rc = exec_sql(c, sql_job, 5, p, NULL, rows, err);
+			free(payload);
+		} else {
+			json_t *details;
+			const struct audit_rec rec = each_audit(op, &ob->op[op->src], r, &details);
+			rc = exec_audit(c, &rec, rows, err);
+			json_decref(details);
+		}
+	}
 	return rc;
 }
 
 int ob_exec(struct outbox *ob, PGconn *c, int *rows, struct ra_err *err)
 {
-	int rc = 0, dummy[OB_MAX_OPS];
+	int rc, dummy[OB_MAX_OPS];
 
 	if (rows == NULL)
 		rows = dummy;
-	if (ob->overflow || ob->n == 0 || (ob->audit_due && !ob->audited)) {
-		rc = ra_err_set(err, RA_E_INTERNAL, "",
-				ob->overflow ? "a state change has too many statements or an unknown state"
-				: ob->n == 0 ? "a state change without statements"
-					     : "a state change the machine audits has no audit record (R16)");
-		goto out;
-	}
+	rc = plan_error(ob, err);
 	for (int i = 0; i < ob->n && rc == 0; i++) {
 		rows[i] = 0;
-		rc = exec_one(c, &ob->op[i], &rows[i], err);
+		rc = exec_op(c, ob, i, &rows[i], err);
 		if (rc == 0 && rows[i] == 0 && ob->op[i].need_rows)
-			rc = ra_err_set(err, RA_E_CONFLICT, "state", "the state changed meanwhile (statement %d)", i);
+			rc = ra_err_set(err, RA_E_CONFLICT, "state",
+					"the state changed meanwhile (statement %d)", i);
 	}
-out:
 	ob_clear(ob);
 	return rc;
 }

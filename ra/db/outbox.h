@@ -51,6 +51,7 @@ struct ob_job {
 	const char *run_at; /* timestamptz text ("2026-12-01T10:00:00Z"); NULL = now */
 };
 
+/* One planned statement (the helper's; callers use the functions below). */
 struct ob_op {
 	int type; /* OB_OP_* (outbox.c) */
 	const char *sql;
@@ -58,6 +59,10 @@ struct ob_op {
 	char *p[OB_MAX_PARAMS];
 	int need_rows;
 	json_t *details; /* audit records */
+	int src; /* *_each: the statement whose rows it follows */
+	int keep; /* a source of *_each: its rows are kept */
+	int nkept; /* ... how many it returned */
+	char **kept; /* ... column 0 and 1 of each, 2 per row (NULL = SQL NULL) */
 };
 
 /* A planned unit.  Zero-initialise; the ob_* functions fill it, ob_commit/ob_queue empty it
@@ -83,14 +88,28 @@ void ob_move(struct outbox *ob, const char *sql, const struct wf_machine *m, int
  * (bit 1u << state), for "WHERE state = ANY($3::text[])". */
 void ob_move_any(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
 		 const char *id, int nextra, const char *const *extra);
-/* Any other statement of the change (sql static; params copied, NULL = SQL NULL). */
-void ob_stmt(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows);
+/* Any other statement of the change (sql static; params copied, NULL = SQL NULL).  Returns
+ * its index in the unit (for ob_job_each, ob_audit_each), or -1 when the unit is full. */
+int ob_stmt(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows);
 /* The audit record: actor ('system', 'support:<name>', ...), action ("cert.revoked"), the
  * object, why (R16; may be NULL), details (stolen; NULL = {}). */
 void ob_audit(struct outbox *ob, const char *actor, const char *action, const char *object_type,
 	      const char *object_id, const char *reason, json_t *details);
 /* A follow-up job: see struct ob_job. */
 void ob_job(struct outbox *ob, const struct ob_job *job);
+
+/*
+ * Set-based changes (one statement creates several rows, e.g. a certificate per request of
+ * an order): a job or an audit record for each row the statement src (an earlier statement of
+ * the unit) returns.  Its rows are read before the rest of the unit is sent, so src ends the
+ * first pipeline segment like a conditioned statement.  Column 0 of a row is the object's id;
+ * ob_job_each gives the job the payload {member: id} and the key key_prefix + id;
+ * ob_audit_each gives the record object_id = id and details = column 1 (JSON text; absent or
+ * NULL = {}).
+ */
+void ob_job_each(struct outbox *ob, int src, const char *kind, const char *member, const char *key_prefix);
+void ob_audit_each(struct outbox *ob, int src, const char *actor, const char *action, const char *object_type,
+		   const char *reason);
 
 /* rows[i]: rows returned (or affected) by statement i, in the order added.  err is NULL when
  * every statement succeeded (ob_commit: and COMMIT did). */

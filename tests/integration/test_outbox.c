@@ -10,6 +10,7 @@
  * product's interfaces).
  */
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,5 +307,73 @@ Test(outbox, queue_and_commit_commits_a_unit_and_never_one_whose_condition_faile
 	expect_sql(db, "SELECT string_agg(state, ',' ORDER BY id) FROM things", "active,requested");
 	expect_sql(db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'm-1'", "1");
 	expect_sql(db, "SELECT count(*) FROM audit_log", "1");
+	free(db);
+}
+
+/* one row per certificate, as order_issue_plan makes them; a second run makes none */
+static const char *sql_many =
+	"INSERT INTO things SELECT 'n-' || g, 'requested', NULL FROM generate_series(1, $1::int) g"
+	" ON CONFLICT (id) DO NOTHING RETURNING id, jsonb_build_object('n', id)::text";
+
+static void plan_many(struct outbox *ob, const char *n)
+{
+	int src = ob_stmt(ob, sql_many, 1, (const char *const[]){n}, 0);
+
+	cr_assert_eq(src, 0);
+	ob_job_each(ob, src, "cert_issue", "certificate_id", "cert_issue:");
+	ob_audit_each(ob, src, "system", "cert.requested", "certificate", "test");
+}
+
+Test(outbox, a_job_and_an_audit_record_for_each_row_a_statement_created, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct outbox ob = {0};
+	struct h h;
+
+	plan_many(&ob, "3");
+	cr_assert_eq(run(db, &ob, COMMIT, &h), 0, "%s", h.msg);
+	cr_expect_eq(h.rows[0], 3);
+	cr_expect_eq(h.rows[1], 3);
+	cr_expect_eq(h.rows[2], 3);
+	expect_sql(
+		db,
+		"SELECT string_agg(idempotency_key || '=' || (payload->>'certificate_id'), ',' ORDER BY id) FROM jobs",
+		"cert_issue:n-1=n-1,cert_issue:n-2=n-2,cert_issue:n-3=n-3");
+	expect_sql(db, "SELECT string_agg(object_id || details::text, ',' ORDER BY seq) FROM audit_log",
+		   "n-1{\"n\": \"n-1\"},n-2{\"n\": \"n-2\"},n-3{\"n\": \"n-3\"}");
+
+	/* nothing new: no job, no record, still a successful unit */
+	plan_many(&ob, "3");
+	cr_assert_eq(run(db, &ob, COMMIT, &h), 0, "%s", h.msg);
+	cr_expect_eq(h.rows[0], 0);
+	expect_sql(db, "SELECT count(*) FROM jobs", "3");
+	expect_sql(db, "SELECT count(*) FROM audit_log", "3");
+	free(db);
+}
+
+Test(outbox, the_blocking_form_runs_the_same_unit_and_reports_a_conflict, .timeout = 60)
+{
+	char *db = db_with_things();
+	PGconn *c = PQconnectdb(db);
+	struct outbox ob = {0};
+	struct ra_err e = {0};
+	int rows[OB_MAX_OPS];
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "BEGIN"));
+	plan_many(&ob, "2");
+	cr_expect_eq(ob_exec(&ob, c, rows, &e), 0, "%s", e.msg);
+	cr_expect_eq(rows[1], 2);
+	plan_revoke(&ob, "t-2", "ca_revoke:t-2"); /* t-2 is requested, not issued */
+	cr_expect_eq(ob_exec(&ob, c, rows, &e), RA_E_CONFLICT);
+	PQclear(PQexec(c, "ROLLBACK"));
+	PQclear(PQexec(c, "BEGIN"));
+	plan_revoke(&ob, "t-1", "ca_revoke:t-1");
+	cr_expect_eq(ob_exec(&ob, c, rows, &e), 0, "%s", e.msg);
+	PQclear(PQexec(c, "COMMIT"));
+	PQfinish(c);
+	expect_sql(db, "SELECT count(*) FROM things", "2"); /* the first transaction rolled back */
+	expect_sql(db, "SELECT string_agg(action, ',' ORDER BY seq) FROM audit_log", "cert.revoked");
+	expect_sql(db, "SELECT state FROM things WHERE id = 't-1'", "revoked");
 	free(db);
 }

@@ -33,8 +33,9 @@ static const char *sql_load =
 	" WHERE o.id = (SELECT x.id FROM orders x WHERE x.id::text = $1 OR x.shop_order_id::text = $1"
 	"  ORDER BY (x.id::text = $1) DESC LIMIT 1) FOR UPDATE OF o";
 
+/* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
 static const char *sql_state =
-	"UPDATE orders SET state = $2, updated_at = now() WHERE id = $1::bigint AND state = 'in_review'";
+	"UPDATE orders SET state = $2, updated_at = now() WHERE id = $1::bigint AND state = $3";
 
 static const char *sql_ident =
 	"UPDATE identifications SET outcome = $2, decided_by = $3 WHERE id = $1::bigint AND outcome = 'review'";
@@ -47,9 +48,6 @@ static const char *sql_review =
 	"UPDATE reviews SET decision = $2, decided_by = $3, decided_at = now(), comment = $4"
 	" WHERE id = $1::bigint AND decision IS NULL";
 
-static const char *sql_audit =
-	"INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" VALUES ($1, $2, 'order', $3, $4, $5::jsonb)";
 
 static int exec(PGconn *c, const char *sql, int n, const char *const *p, PGresult **out, struct ra_err *err)
 {
@@ -108,26 +106,23 @@ static int approve(PGconn *c, PGresult *L, const struct config *cfg, const char 
 	if ((rc = wf_step(&wf_order, WF_ORDER_IDENT_PASSED, WF_ORDER_ISSUE_START, &f, &r)) != 0)
 		return ra_err_set(err, RA_E_RULE, r.rule ? r.rule : "", "%s", wf_strerror(rc));
 	{
-		const char *p1[] = {oid, "issuing"};
-		const char *p2[] = {db_val(L, 0, L_IDENT), "passed", by};
-		const char *p3[] = {oid, db_val(L, 0, L_IFIRST), db_val(L, 0, L_ILAST), db_val(L, 0, L_IBIRTH)};
-		const char *p4[] = {db_val(L, 0, L_REVIEW), "approved", by, comment};
-		struct dbtx_stmt issue;
-		const char *p6[] = {actor, "order.review_approved", oid, comment ? comment : "approved after review",
-				    "{\"state\": \"issuing\"}"};
-		PGresult *res = NULL;
+		struct outbox ob = {0};
+		const char *next = wf_state_name(&wf_order, r.next_state);
 
-		order_issue_stmt(&issue, oid, given, sur, country ? country : cfg_str(cfg, "default_country"), ident_id);
-		if ((rc = exec(c, sql_state, 2, p1, NULL, err)) || (rc = exec(c, sql_ident, 3, p2, NULL, err)) ||
-		    (rc = exec(c, sql_user, 4, p3, NULL, err)) || (rc = exec(c, sql_review, 4, p4, NULL, err)) ||
-		    (rc = exec(c, issue.sql, issue.n, issue.params, &res, err)))
-			return rc;
-		if (PQntuples(res) == 0) {
-			PQclear(res);
+		/* in_review --review_approve--> ident_passed --issue_start--> issuing, in one change */
+		ob_move(&ob, sql_state, &wf_order, WF_ORDER_IN_REVIEW, r.next_state, oid, 0, NULL);
+		ob_stmt(&ob, sql_ident, 3, (const char *const[]){db_val(L, 0, L_IDENT), "passed", by}, 0);
+		ob_stmt(&ob, sql_user, 4,
+			(const char *const[]){oid, db_val(L, 0, L_IFIRST), db_val(L, 0, L_ILAST), db_val(L, 0, L_IBIRTH)},
+			0);
+		ob_stmt(&ob, sql_review, 4, (const char *const[]){db_val(L, 0, L_REVIEW), "approved", by, comment}, 0);
+		order_issue_plan(&ob, oid, given, sur, country ? country : cfg_str(cfg, "default_country"), ident_id);
+		ob_audit(&ob, actor, "order.review_approved", "order", oid, comment ? comment : "approved after review",
+			 json_pack("{s:s}", "state", next));
+		rc = ob_exec(&ob, c, NULL, err);
+		if (rc == RA_E_CONFLICT) /* the order is locked: only its certificate requests can be gone */
 			return ra_err_set(err, RA_E_CONFLICT, "order", "the order has no certificate request left to issue");
-		}
-		PQclear(res);
-		return exec(c, sql_audit, 5, p6, NULL, err);
+		return rc;
 	}
 }
 
@@ -135,21 +130,23 @@ static int reject(PGconn *c, PGresult *L, const char *oid, const char *actor, co
 		  struct ra_err *err)
 {
 	struct wf_result r;
+	struct outbox ob = {0};
 	int rc;
-	const char *p1[] = {oid, "rejected"};
-	const char *p2[] = {db_val(L, 0, L_IDENT), "rejected", by};
-	const char *p4[] = {db_val(L, 0, L_REVIEW), "rejected", by, comment};
-	const char *p6[] = {actor, "order.review_rejected", oid, comment ? comment : "rejected after review",
-			    "{\"state\": \"rejected\"}"};
+	const char *ident = db_val(L, 0, L_IDENT), *review = db_val(L, 0, L_REVIEW);
 
 	/* no R19 guard: a rejection gives nobody a certificate (docs/workflows.md) */
 	if ((rc = wf_step(&wf_order, WF_ORDER_IN_REVIEW, WF_ORDER_REVIEW_REJECT, NULL, &r)) != 0)
 		return ra_err_set(err, RA_E_INTERNAL, "", "%s", wf_strerror(rc));
+	ob_step(&ob, sql_state, &wf_order, WF_ORDER_IN_REVIEW, &r, oid, 0, NULL);
+	if (ident)
+		ob_stmt(&ob, sql_ident, 3, (const char *const[]){ident, "rejected", by}, 0);
+	if (review)
+		ob_stmt(&ob, sql_review, 4, (const char *const[]){review, "rejected", by, comment}, 0);
 	/* R6: the order ends without a certificate, so its contract places go back */
-	if ((rc = exec(c, sql_state, 2, p1, NULL, err)) || (p2[0] && (rc = exec(c, sql_ident, 3, p2, NULL, err))) ||
-	    (p4[0] && (rc = exec(c, sql_review, 4, p4, NULL, err))) || (rc = exec(c, quota_sql_release, 1, p1, NULL, err)))
-		return rc;
-	return exec(c, sql_audit, 5, p6, NULL, err);
+	ob_stmt(&ob, quota_sql_release, 1, (const char *const[]){oid}, 0);
+	ob_audit(&ob, actor, "order.review_rejected", "order", oid, comment ? comment : "rejected after review",
+		 json_pack("{s:s}", "state", wf_state_name(&wf_order, r.next_state)));
+	return ob_exec(&ob, c, NULL, err);
 }
 
 int review_decide(const struct config *cfg, const char *order_ref, int approve_it, const char *by, const char *comment,
@@ -173,7 +170,7 @@ int review_decide(const struct config *cfg, const char *order_ref, int approve_i
 		goto out;
 	}
 	snprintf(order_id, cap, "%s", PQgetvalue(L, 0, L_ID));
-	if (strcmp(PQgetvalue(L, 0, L_STATE), "in_review") != 0) {
+	if (wf_state_parse(&wf_order, PQgetvalue(L, 0, L_STATE)) != WF_ORDER_IN_REVIEW) {
 		rc = ra_err_set(err, RA_E_CONFLICT, "state", "order %s is %s, not in review", order_id,
 				PQgetvalue(L, 0, L_STATE));
 		goto out;

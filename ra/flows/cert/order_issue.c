@@ -17,7 +17,7 @@
  * the organisation (ca-bridge/cab.h).  jsonb_strip_nulls drops what a variant-1 lacks. */
 static const char *const sql_certificates =
 	"WITH o AS (SELECT o.id, u.public_id FROM orders o JOIN users u ON u.id = o.user_id"
-	"  WHERE o.id = $1::bigint AND o.state = 'issuing'),"
+	"  WHERE o.id = $1::bigint AND o.state = $6),"
 	" c AS (INSERT INTO certificates (id, user_id, order_id, class, subject, validity_years, ident_id)"
 	"  SELECT 'crq-' || r.id, o.public_id, o.id::text, r.class,"
 	"   CASE WHEN r.class = 'seal' THEN jsonb_strip_nulls(jsonb_build_object('country', $4::text,"
@@ -28,27 +28,22 @@ static const char *const sql_certificates =
 	"     'organization', r.organisation, 'organization_identifier', r.organisation_id, 'title', r.function)) END,"
 	"   r.validity_years, $5"
 	"  FROM cert_requests r JOIN o ON r.order_id = o.id ORDER BY r.id"
-	"  ON CONFLICT (id) DO NOTHING RETURNING id, class),"
-	" j AS (INSERT INTO jobs (kind, payload, idempotency_key)"
-	"  SELECT 'cert_issue', jsonb_build_object('certificate_id', c.id), 'cert_issue:' || c.id FROM c"
-	"  ON CONFLICT (idempotency_key) DO NOTHING),"
-	" a AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT 'system', 'cert.requested', 'certificate', c.id, 'identification passed (R7)',"
-	"   jsonb_build_object('order_id', $1::text, 'class', c.class, 'ident_id', $5::text) FROM c)"
-	" SELECT id FROM c";
+	"  ON CONFLICT (id) DO NOTHING RETURNING id, class)"
+	/* each row: the certificate and its audit record's details (outbox: ob_*_each) */
+	" SELECT id, jsonb_build_object('order_id', $1::text, 'class', class, 'ident_id', $5::text)::text FROM c";
 
-void order_issue_stmt(struct dbtx_stmt *st, const char *order_id, const char *given, const char *surname,
-		 const char *country, const char *ident_id)
+int order_issue_plan(struct outbox *ob, const char *order_id, const char *given, const char *surname,
+		     const char *country, const char *ident_id)
 {
-	memset(st, 0, sizeof(*st));
-	st->sql = sql_certificates;
-	st->n = 5;
-	st->params[0] = order_id;
-	st->params[1] = given;
-	st->params[2] = surname;
-	st->params[3] = country;
-	st->params[4] = ident_id;
-	st->need_rows = 1; /* an order without requests (or issued already) is not silently "issued" */
+	const char *p[] = {order_id, given, surname, country, ident_id, wf_state_name(&wf_order, WF_ORDER_ISSUING)};
+	/* need_rows: an order without requests (or issued already) is not silently "issued" */
+	int c = ob_stmt(ob, sql_certificates, 6, p, 1);
+
+	if (c < 0)
+		return -1;
+	ob_job_each(ob, c, "cert_issue", "certificate_id", "cert_issue:");
+	ob_audit_each(ob, c, "system", "cert.requested", "certificate", "identification passed (R7)");
+	return c;
 }
 
 /* ---- order_issue (R17) ------------------------------------------------------------------- */
@@ -65,23 +60,15 @@ static const char *sql_load =
 	"  ORDER BY i.decided_at DESC LIMIT 1) i ON true"
 	" WHERE o.id = $1::bigint";
 
-static const char *sql_start =
-	"WITH o AS (UPDATE orders SET state = 'issuing', updated_at = now()"
-	"  WHERE id = $1::bigint AND state = 'ident_passed' RETURNING id)"
-	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" SELECT 'system', 'order.issuing', 'order', $1, 'earlier identification reused (R17)',"
-	"  jsonb_build_object('ident_id', $2::text) FROM o";
+/* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
+static const char *sql_move = "UPDATE orders SET state = $2, updated_at = now() WHERE id = $1::bigint AND state = $3";
 
-static const char *sql_proof =
-	"WITH o AS (UPDATE orders SET state = 'in_review', updated_at = now()"
-	"  WHERE id = $1::bigint AND state = 'ident_passed' RETURNING id),"
-	" r AS (INSERT INTO reviews (order_id, reason, opened_by) SELECT id, $2, 'system' FROM o RETURNING id)"
-	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" SELECT 'system', 'order.in_review', 'order', $1, $2, '{}'::jsonb FROM r";
+static const char *sql_review = "INSERT INTO reviews (order_id, reason, opened_by) VALUES ($1::bigint, $2, 'system')";
 
 struct oi {
 	struct job *job;
 	char order_id[24];
+	int certs; /* the unit's certificate statement */
 };
 
 static void on_committed(const int *rows, const struct ra_err *err, void *data)
@@ -93,7 +80,7 @@ static void on_committed(const int *rows, const struct ra_err *err, void *data)
 		job_fail(oi->job, err, 1);
 	} else {
 		log_info("order.issuing", "order", oi->order_id, NULL);
-		job_done(oi->job, json_pack("{s:i}", "certificates", rows[1]));
+		job_done(oi->job, json_pack("{s:i}", "certificates", rows[oi->certs]));
 	}
 	free(oi);
 }
@@ -115,7 +102,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	struct oi *oi = data;
 	struct wf_facts f = {0};
 	struct wf_result wr;
-	struct dbtx_stmt st[2];
+	struct outbox ob = {0};
 	struct ra_err e;
 	const char *ident, *country;
 	int rc;
@@ -129,7 +116,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		job_fail(oi->job, &e, 0);
 		goto out;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "ident_passed") != 0) {
+	if (wf_state_parse(&wf_order, PQgetvalue(res, 0, 0)) != WF_ORDER_IDENT_PASSED) {
 		job_done(oi->job, json_pack("{s:s}", "skipped", PQgetvalue(res, 0, 0)));
 		goto out;
 	}
@@ -140,9 +127,11 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	f.cert_class = WF_CLASS_QUALIFIED; /* the table's CHECK admits only the three classes (R1) */
 	rc = wf_step(&wf_order, WF_ORDER_IDENT_PASSED, WF_ORDER_ISSUE_START, &f, &wr);
 	if (rc == WF_E_GUARD && f.ident_passed && f.needs_proof) {
-		memset(st, 0, sizeof(st));
-		st[0] = (struct dbtx_stmt){sql_proof, 2, {oi->order_id, "R7: variant 2, the organisation needs proof"}, 1};
-		dbtx_run(oi->job->app->db, st, 1, on_proof, oi);
+		static const char *why = "R7: variant 2, the organisation needs proof";
+		ob_move(&ob, sql_move, &wf_order, WF_ORDER_IDENT_PASSED, WF_ORDER_IN_REVIEW, oi->order_id, 0, NULL);
+		ob_stmt(&ob, sql_review, 2, (const char *const[]){oi->order_id, why}, 1);
+		ob_audit(&ob, "system", "order.in_review", "order", oi->order_id, why, NULL);
+		ob_commit(&ob, oi->job->app->db, on_proof, oi);
 		return;
 	}
 	if (rc != 0) {
@@ -152,12 +141,13 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		job_fail(oi->job, &e, 0);
 		goto out;
 	}
-	memset(st, 0, sizeof(st));
-	st[0] = (struct dbtx_stmt){sql_start, 2, {oi->order_id, ident}, 1};
+	ob_step(&ob, sql_move, &wf_order, WF_ORDER_IDENT_PASSED, &wr, oi->order_id, 0, NULL);
 	/* R17 allowed reuse only with the exact identified names: the order's spelling is theirs */
-	order_issue_stmt(&st[1], oi->order_id, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
-		    country ? country : cfg_str(oi->job->app->cfg, "default_country"), ident);
-	dbtx_run(oi->job->app->db, st, 2, on_committed, oi);
+	oi->certs = order_issue_plan(&ob, oi->order_id, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+				     country ? country : cfg_str(oi->job->app->cfg, "default_country"), ident);
+	ob_audit(&ob, "system", "order.issuing", "order", oi->order_id, "earlier identification reused (R17)",
+		 json_pack("{s:s?}", "ident_id", ident));
+	ob_commit(&ob, oi->job->app->db, on_committed, oi);
 	return;
 out:
 	free(oi);

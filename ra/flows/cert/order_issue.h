@@ -13,15 +13,17 @@
 #define RA_ORDER_ISSUE_H
 
 #include "ra/base/app.h"
-#include "ra/db/dbtx.h"
+#include "ra/db/outbox.h"
 #include "ra/jobs/jobs.h"
 
-/* Fills st with the certificate-creating statement for an order already in 'issuing', for
- * the caller's transaction (st->sql is static; the params are borrowed).  The subject's
- * serialNumber is the user's public ID, the same on all their certificates.  It returns one
- * row per certificate it created, none when the order had nothing left to issue. */
-void order_issue_stmt(struct dbtx_stmt *st, const char *order_id, const char *given, const char *surname,
-		 const char *country, const char *ident_id);
+/* Adds the certificate-creating statements for an order already in 'issuing' to the caller's
+ * outbox unit (params copied).  The subject's serialNumber is the user's public ID, the same
+ * on all their certificates.  The first statement added returns one row per certificate it
+ * created; none (the order had nothing left to issue) fails the unit with RA_E_CONFLICT.
+ * Then, for each certificate, its cert_issue job and its audit record.  Returns the index of
+ * the certificate statement in the unit (rows[] of the callback: how many), -1 if full. */
+int order_issue_plan(struct outbox *ob, const char *order_id, const char *given, const char *surname,
+		     const char *country, const char *ident_id);
 
 #define ORDER_ISSUE_MAX_ATTEMPTS 20
 

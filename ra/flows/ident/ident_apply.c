@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ra/base/vault.h"
+#include "ra/db/outbox.h"
 #include "ra/flows/ident/evidence.h"
 #include "ra/flows/ident/ident_apply.h"
 #include "ra/flows/ident/ident_run.h"
@@ -20,16 +21,17 @@
 #include "ra/base/userid.h"
 #include "workflows/wf_order.h"
 
+/* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
 static const char *sql_move =
-	"UPDATE orders SET state = $3, ident_id = coalesce($4, ident_id), updated_at = now()"
-	" WHERE id = $1::bigint AND state = 'ident_invited' AND ident_tx = $2 RETURNING id";
+	"UPDATE orders SET state = $2, ident_id = coalesce($5, ident_id), updated_at = now()"
+	" WHERE id = $1::bigint AND state = $3 AND ident_tx = $4 RETURNING id";
 
 /* A new attempt gets a new transaction number: the provider keeps one identification per
  * number, and the old number's late callbacks then find no waiting order. */
 static const char *sql_retry =
-	"UPDATE orders SET state = 'received', ident_tx = $3, ident_id = NULL, invite_sent_at = NULL,"
+	"UPDATE orders SET state = $2, ident_tx = $5, ident_id = NULL, invite_sent_at = NULL,"
 	" ident_attempts = ident_attempts + 1, updated_at = now()"
-	" WHERE id = $1::bigint AND state = 'ident_invited' AND ident_tx = $2 RETURNING ident_attempts";
+	" WHERE id = $1::bigint AND state = $3 AND ident_tx = $4 RETURNING ident_attempts";
 
 static const char *sql_ident =
 	"INSERT INTO identifications (order_id, tx, attempt, provider, ident_id, result, reason, outcome, name_match,"
@@ -44,18 +46,11 @@ static const char *sql_user =
 
 static const char *sql_review = "INSERT INTO reviews (order_id, reason, opened_by) VALUES ($1::bigint, $2, 'ident:idnow')";
 
-static const char *sql_job =
-	"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('ident_invite', $1::jsonb, $2)"
-	" ON CONFLICT (idempotency_key) DO NOTHING";
-
-static const char *sql_audit =
-	"INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" VALUES ('ident:idnow', $1, 'order', $2, $3, $4::jsonb)";
-
 struct apply {
 	struct ident_run *run;
-	char *evidence_hex, *details;
-	char attempt[16], years[16], newtx[8 + USERID_MAX], payload[64], jobkey[96];
+	char *evidence_hex;
+	json_t *details;
+	char attempt[16], years[16], newtx[8 + USERID_MAX], jobkey[96];
 	char country[3];
 	const char *action;
 };
@@ -63,7 +58,7 @@ struct apply {
 static void apply_free(struct apply *a)
 {
 	free(a->evidence_hex);
-	free(a->details);
+	json_decref(a->details);
 	free(a);
 }
 
@@ -143,8 +138,7 @@ static int prepare(struct apply *a, struct ra_err *err)
 		      r->id->ident_id, "result", idnow_result_str(r->id->result), "event", r->d.event ? r->d.event : "",
 		      "outcome", ident_outcome_str(r->d.outcome), "names", ident_names_str(r->d.names), "state",
 		      wf_state_name(&wf_order, r->d.next_state), "attempt", r->attempts);
-	a->details = d ? json_dumps(d, JSON_COMPACT) : NULL;
-	json_decref(d);
+	a->details = d;
 	if (a->details == NULL)
 		return ra_err_set(err, RA_E_NOMEM, "", "out of memory");
 	if (r->d.outcome == IDENT_RETRY) {
@@ -152,7 +146,6 @@ static int prepare(struct apply *a, struct ra_err *err)
 		if (userid_generate(uid, sizeof(uid)) != 0)
 			return ra_err_set(err, RA_E_INTERNAL, "", "no random number");
 		snprintf(a->newtx, sizeof(a->newtx), "RA-%s", uid);
-		snprintf(a->payload, sizeof(a->payload), "{\"order_id\": %s}", r->order_id);
 		snprintf(a->jobkey, sizeof(a->jobkey), "ident_invite:%s:%d", r->order_id, r->attempts + 1);
 	}
 	return 0;
@@ -161,11 +154,10 @@ static int prepare(struct apply *a, struct ra_err *err)
 void ident_apply(struct ident_run *r)
 {
 	struct apply *a = calloc(1, sizeof(*a));
-	struct dbtx_stmt st[DBTX_MAX_STMTS];
+	struct outbox ob = {0};
 	const struct idnow_ident *id = r->id;
 	const char *country;
 	struct ra_err err;
-	int n = 0;
 
 	if (a == NULL)
 		abort();
@@ -176,39 +168,45 @@ void ident_apply(struct ident_run *r)
 		return;
 	}
 	country = a->country[0] ? a->country : cfg_str(r->app->cfg, "default_country");
-	memset(st, 0, sizeof(st));
 	if (r->d.outcome == IDENT_RETRY)
-		st[n++] = (struct dbtx_stmt){sql_retry, 3, {r->order_id, r->tx, a->newtx}, 1};
+		ob_move(&ob, sql_retry, &wf_order, WF_ORDER_IDENT_INVITED, WF_ORDER_RECEIVED, r->order_id, 2,
+			(const char *const[]){r->tx, a->newtx});
 	else
-		st[n++] = (struct dbtx_stmt){sql_move, 4, {r->order_id, r->tx, wf_state_name(&wf_order, r->d.next_state),
-							 id->ident_id}, 1};
-	st[n++] = (struct dbtx_stmt){sql_ident, 14,
-				     {r->order_id, r->tx, a->attempt, id->ident_id, idnow_result_str(id->result), id->reason,
-				      outcome_col(r->d.outcome), idnow_result_is_success(id->result) ? ident_names_str(r->d.names) : NULL,
+		ob_move(&ob, sql_move, &wf_order, WF_ORDER_IDENT_INVITED, r->d.next_state, r->order_id, 2,
+			(const char *const[]){r->tx, id->ident_id});
+	ob_stmt(&ob, sql_ident, 14,
+		(const char *const[]){r->order_id, r->tx, a->attempt, id->ident_id, idnow_result_str(id->result),
+				      id->reason, outcome_col(r->d.outcome),
+				      idnow_result_is_success(id->result) ? ident_names_str(r->d.names) : NULL,
 				      id->user.firstname.value, id->user.lastname.value, id->user.birthday.value,
 				      a->country[0] ? a->country : NULL, a->evidence_hex, a->years},
-				     1};
+		1);
 	switch (r->d.outcome) {
 	case IDENT_ISSUE:
-		st[n++] = (struct dbtx_stmt){sql_user, 4, {r->order_id, id->user.firstname.value, id->user.lastname.value,
-							   id->user.birthday.value}, 0};
+		ob_stmt(&ob, sql_user, 4,
+			(const char *const[]){r->order_id, id->user.firstname.value, id->user.lastname.value,
+					      id->user.birthday.value},
+			0);
 		/* R7: the names matched exactly, so the certificate carries the order's spelling */
-		order_issue_stmt(&st[n++], r->order_id, r->first, r->last, country, id->ident_id);
+		order_issue_plan(&ob, r->order_id, r->first, r->last, country, id->ident_id);
 		break;
 	case IDENT_REVIEW:
-		st[n++] = (struct dbtx_stmt){sql_review, 2, {r->order_id, r->d.why}, 1};
+		ob_stmt(&ob, sql_review, 2, (const char *const[]){r->order_id, r->d.why}, 1);
 		break;
 	case IDENT_RETRY:
-		st[n++] = (struct dbtx_stmt){sql_job, 2, {a->payload, a->jobkey}, 0};
+		ob_job(&ob, &(struct ob_job){.kind = "ident_invite",
+					     .payload = json_pack("{s:I}", "order_id",
+								  (json_int_t)strtoll(r->order_id, NULL, 10)),
+					     .key = a->jobkey});
 		break;
 	case IDENT_REJECT:
 	case IDENT_FAILED:
 		/* R6: the order ends without a certificate, so its contract places go back */
-		st[n++] = (struct dbtx_stmt){quota_sql_release, 1, {r->order_id}, 0};
+		ob_stmt(&ob, quota_sql_release, 1, (const char *const[]){r->order_id}, 0);
 		break;
 	default:
 		break;
 	}
-	st[n++] = (struct dbtx_stmt){sql_audit, 4, {a->action, r->order_id, r->d.why, a->details}, 1};
-	dbtx_run(r->app->db, st, n, on_committed, a);
+	ob_audit(&ob, "ident:idnow", a->action, "order", r->order_id, r->d.why, json_incref(a->details));
+	ob_commit(&ob, r->app->db, on_committed, a);
 }

@@ -13,6 +13,7 @@
 
 #include "ra/base/config.h"
 #include "ra/db/db.h"
+#include "ra/db/outbox.h"
 #include "ra/net/http.h"
 #include "ra/flows/ident/ident.h"
 #include "ra/base/log.h"
@@ -20,17 +21,10 @@
 #include "ra/base/seal.h"
 #include "ra/base/secret.h"
 
-/* One statement: the job for a waiting order, or nothing.  The idempotency key includes the
- * claimed result so that REVIEW_PENDING and the later final result are two triggers, while a
- * repeated delivery of the same one is one. */
-static const char *sql_trigger =
-	"WITH o AS (SELECT id FROM orders WHERE ident_tx = $1),"
-	" j AS (INSERT INTO jobs (kind, payload, idempotency_key)"
-	"  SELECT 'ident_result', jsonb_build_object('order_id', o.id, 'tx', $1::text, 'claimed', $2::text),"
-	"   'ident_result:' || $1 || ':' || $2 FROM o"
-	"  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id)"
-	" SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM j),"
-	"  EXISTS (SELECT 1 FROM identifications WHERE tx = $1)";
+/* The order waiting for this transaction number, if any, and whether an earlier attempt with
+ * it was decided already. */
+static const char *sql_order =
+	"SELECT (SELECT id FROM orders WHERE ident_tx = $1), EXISTS (SELECT 1 FROM identifications WHERE tx = $1)";
 
 /* ---- source allowlist ------------------------------------------------------------------- */
 
@@ -139,30 +133,56 @@ static int caller_ok(struct http_req *hr)
 struct cb {
 	struct http_req *hr;
 	char tx[101];
+	char claimed[41];
 };
 
-static void on_trigger(PGresult *res, const struct ra_err *err, void *data)
+static void on_queued(const int *rows, const struct ra_err *err, void *data)
 {
 	struct cb *c = data;
-	long orders, jobs;
+
+	if (err != NULL) {
+		http_reply_error(c->hr, err);
+	} else {
+		log_info("ident.callback", "tx", c->tx, "queued", rows[0] ? "yes" : "repeat", NULL);
+		http_reply_json(c->hr, 200, json_pack("{s:s, s:s}", "status", rows[0] ? "accepted" : "duplicate",
+						      "transactionnumber", c->tx));
+	}
+	free(c);
+}
+
+/* The job for a waiting order (outbox).  The idempotency key includes the claimed result so
+ * that REVIEW_PENDING and the later final result are two triggers, while a repeated delivery
+ * of the same one is one. */
+static void on_order(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct cb *c = data;
+	struct outbox ob = {0};
+	const char *order;
+	char key[160];
 
 	if (err != NULL) {
 		http_reply_error(c->hr, err);
 		goto out;
 	}
-	orders = atol(PQgetvalue(res, 0, 0));
-	jobs = atol(PQgetvalue(res, 0, 1));
-	if (orders == 0 && PQgetvalue(res, 0, 2)[0] == 't') {
+	order = db_val(res, 0, 0);
+	if (order == NULL && PQgetvalue(res, 0, 1)[0] == 't') {
 		/* a decided earlier attempt: nothing waits for it any more */
 		http_reply_json(c->hr, 200, json_pack("{s:s, s:s}", "status", "ignored", "transactionnumber", c->tx));
-	} else if (orders == 0) {
+		goto out;
+	}
+	if (order == NULL) {
 		http_reply_errorf(c->hr, RA_E_NOTFOUND, "identificationprocess.transactionnumber",
 				  "unknown transaction number");
-	} else {
-		log_info("ident.callback", "tx", c->tx, "queued", jobs ? "yes" : "repeat", NULL);
-		http_reply_json(c->hr, 200, json_pack("{s:s, s:s}", "status", jobs ? "accepted" : "duplicate",
-						      "transactionnumber", c->tx));
+		goto out;
 	}
+	snprintf(key, sizeof(key), "ident_result:%s:%s", c->tx, c->claimed);
+	ob_job(&ob, &(struct ob_job){.kind = "ident_result",
+				     .payload = json_pack("{s:I, s:s, s:s}", "order_id",
+							  (json_int_t)strtoll(order, NULL, 10), "tx", c->tx, "claimed",
+							  c->claimed),
+				     .key = key});
+	ob_commit(&ob, c->hr->app->db, on_queued, c);
+	return;
 out:
 	free(c);
 }
@@ -221,9 +241,10 @@ static void route_idnow(struct http_req *hr)
 		abort();
 	c->hr = hr;
 	snprintf(c->tx, sizeof(c->tx), "%s", tx);
+	snprintf(c->claimed, sizeof(c->claimed), "%s", claimed && plain(claimed, 40, upper_ok) ? claimed : "unknown");
 	{
-		const char *p[] = {c->tx, claimed && plain(claimed, 40, upper_ok) ? claimed : "unknown"};
-		db_query(hr->app->db, sql_trigger, 2, p, on_trigger, c);
+		const char *p[] = {c->tx};
+		db_query(hr->app->db, sql_order, 1, p, on_order, c);
 	}
 	json_decref(body);
 }

@@ -12,6 +12,7 @@
 
 #include "ra/base/config.h"
 #include "ra/db/db.h"
+#include "ra/db/outbox.h"
 #include "ra/net/httpc.h"
 #include "ra/flows/ident/ident_fetch.h"
 #include "ra/jobs/jobs.h"
@@ -36,13 +37,11 @@ static const char *sql_load =
 static const char *sql_store_ident =
 	"UPDATE orders SET ident_id = $2, updated_at = now() WHERE id = $1::bigint AND ident_id IS NULL";
 
-/* R16: the state change and its audit record in one statement, so in one transaction. */
+/* R16: the state change and its audit record in one transaction (outbox: $2 the new state,
+ * $3 the one decided from). */
 static const char *sql_sent =
-	"WITH o AS (UPDATE orders SET invite_sent_at = now(), state = $2, updated_at = now()"
-	"  WHERE id = $1::bigint AND state = 'received' AND invite_sent_at IS NULL RETURNING id)"
-	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" SELECT 'system', 'order.ident_invited', 'order', $1, 'identification started, link mailed', $3::jsonb"
-	" FROM o";
+	"UPDATE orders SET invite_sent_at = now(), state = $2, updated_at = now()"
+	" WHERE id = $1::bigint AND state = $3 AND invite_sent_at IS NULL";
 
 static void invite_free(struct invite *v)
 {
@@ -76,12 +75,13 @@ static void fail(struct invite *v, int retryable, int code, const char *fmt, ...
 
 /* ---- mail ---------------------------------------------------------------------------------- */
 
-static void on_recorded(PGresult *res, const struct ra_err *err, void *data)
+static void on_recorded(const int *rows, const struct ra_err *err, void *data)
 {
 	struct invite *v = data;
 
-	(void)res;
-	if (err != NULL) {
+	(void)rows;
+	/* RA_E_CONFLICT: recorded meanwhile, or the order moved on (cancelled): nothing to record */
+	if (err != NULL && err->code != RA_E_CONFLICT) {
 		/* The mail went out but is not recorded: a re-run may send it again (invite.h). */
 		fail(v, 1, err->code, "recording the invitation failed: %s", err->msg);
 		return;
@@ -94,8 +94,7 @@ static void on_mailed(const struct httpc_resp *resp, const struct ra_err *err, v
 {
 	struct invite *v = data;
 	struct wf_result wr;
-	json_t *d;
-	char *details;
+	struct outbox ob = {0};
 
 	(void)resp;
 	if (err != NULL) {
@@ -106,14 +105,10 @@ static void on_mailed(const struct httpc_resp *resp, const struct ra_err *err, v
 		fail(v, 0, RA_E_INTERNAL, "order table refuses %s", "ident_invite_sent");
 		return;
 	}
-	d = json_pack("{s:s, s:s}", "transactionnumber", v->tx, "ident_id", v->ident_id);
-	details = json_dumps(d, JSON_COMPACT);
-	json_decref(d);
-	{
-		const char *p[] = {v->order_id, wf_state_name(&wf_order, wr.next_state), details ? details : "{}"};
-		db_query(v->app->db, sql_sent, 3, p, on_recorded, v);
-	}
-	free(details);
+	ob_step(&ob, sql_sent, &wf_order, WF_ORDER_RECEIVED, &wr, v->order_id, 0, NULL);
+	ob_audit(&ob, "system", "order.ident_invited", "order", v->order_id, "identification started, link mailed",
+		 json_pack("{s:s, s:s}", "transactionnumber", v->tx, "ident_id", v->ident_id));
+	ob_commit(&ob, v->app->db, on_recorded, v);
 }
 
 static char *link_for(struct invite *v)
@@ -270,7 +265,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	state = PQgetvalue(res, 0, 0);
-	if (strcmp(state, "received") != 0) {
+	if (wf_state_parse(&wf_order, state) != WF_ORDER_RECEIVED) {
 		/* Invited already (a re-run after the record), or cancelled meanwhile: nothing to do. */
 		done(v, json_pack("{s:s, s:s}", "skipped", "order is not waiting for an invitation", "state", state));
 		return;
