@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,76 +22,89 @@ struct key {
 	const char *def; /* default as text (JSON text for C_JSON), NULL = none */
 	int required;
 	int secret;
+	long long min, max; /* C_INT: the accepted range (checked at load) */
 };
 
+/* Mozilla's "intermediate" TLS 1.2 list: ECDHE/DHE key exchange (forward secrecy) and AEAD
+ * ciphers only; no static-RSA key exchange, no CBC, no SHA-1 MACs.  TLS 1.3 suites are
+ * OpenSSL's (all AEAD and forward-secret). */
+#define TLS_INTERMEDIATE                                                                           \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"   \
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+
+#define I32 2147483647LL
+
 static const struct key schema[] = {
-	{"listen", C_STR, "127.0.0.1:8080", 1, 0},
-	{"tls.cert", C_STR, NULL, 0, 0},
-	{"tls.key", C_STR, NULL, 0, 0},
-	{"database_url", C_STR, NULL, 1, 1},
-	{"db.pool_size", C_INT, "4", 0, 0},
-	{"db.connect_timeout_ms", C_INT, "2000", 0, 0},
-	{"http.max_body", C_INT, "1048576", 0, 0},
-	{"http.max_header_bytes", C_INT, "16384", 0, 0},
-	{"http.drain_timeout_ms", C_INT, "10000", 0, 0},
-	{"log.format", C_STR, "logfmt", 0, 0},
-	{"log.level", C_STR, "info", 0, 0},
-	{"shop.woocommerce_secret", C_STR, NULL, 0, 1},
-	{"ident.base_url", C_STR, NULL, 0, 0},
-	{"ident.company_id", C_STR, NULL, 0, 0},
-	{"ident.api_key", C_STR, NULL, 0, 1},
-	{"ident.callback_secret", C_STR, NULL, 0, 1},
-	{"ident.callback_allow", C_STR, NULL, 0, 0},
-	{"ident.max_attempts", C_INT, "3", 0, 0},
-	{"ident.reuse_days", C_INT, "90", 0, 0},
-	{"ident.link_base", C_STR, "https://go.test.idnow.de", 0, 0},
-	{"smtp.url", C_STR, NULL, 0, 0},
-	{"smtp.from", C_STR, "ra@localhost", 0, 0},
-	{"smtp.user", C_STR, NULL, 0, 0},
-	{"smtp.password", C_STR, NULL, 0, 1},
-	{"sms.url", C_STR, NULL, 0, 0},
-	{"sms.token", C_STR, NULL, 0, 1},
-	{"ca.backend", C_STR, "local", 0, 0},
-	{"ca.dir", C_STR, "var/ca", 0, 0},
-	{"ca.policy_oid", C_STR, "1.3.6.1.4.1.99999.1.1", 0, 0},
+	{"listen", C_STR, "127.0.0.1:8080", 1, 0, 0, 0},
+	{"tls.cert", C_STR, NULL, 0, 0, 0, 0},
+	{"tls.key", C_STR, NULL, 0, 0, 0, 0},
+	{"tls.ciphers", C_STR, TLS_INTERMEDIATE, 0, 0, 0, 0},
+	{"database_url", C_STR, NULL, 1, 1, 0, 0},
+	{"db.pool_size", C_INT, "4", 0, 0, 1, 256},
+	{"db.connect_timeout_ms", C_INT, "2000", 0, 0, 1, 600000},
+	{"http.max_body", C_INT, "1048576", 0, 0, 1, 1073741824},
+	{"http.max_header_bytes", C_INT, "16384", 0, 0, 1024, 1048576},
+	{"http.drain_timeout_ms", C_INT, "10000", 0, 0, 0, 3600000},
+	{"log.format", C_STR, "logfmt", 0, 0, 0, 0},
+	{"log.level", C_STR, "info", 0, 0, 0, 0},
+	{"shop.woocommerce_secret", C_STR, NULL, 0, 1, 0, 0},
+	{"ident.base_url", C_STR, NULL, 0, 0, 0, 0},
+	{"ident.company_id", C_STR, NULL, 0, 0, 0, 0},
+	{"ident.api_key", C_STR, NULL, 0, 1, 0, 0},
+	{"ident.callback_secret", C_STR, NULL, 0, 1, 0, 0},
+	{"ident.callback_allow", C_STR, NULL, 0, 0, 0, 0},
+	{"ident.max_attempts", C_INT, "3", 0, 0, 1, 100},
+	{"ident.reuse_days", C_INT, "90", 0, 0, 0, 3650},
+	{"ident.link_base", C_STR, "https://go.test.idnow.de", 0, 0, 0, 0},
+	{"smtp.url", C_STR, NULL, 0, 0, 0, 0},
+	{"smtp.from", C_STR, "ra@localhost", 0, 0, 0, 0},
+	{"smtp.user", C_STR, NULL, 0, 0, 0, 0},
+	{"smtp.password", C_STR, NULL, 0, 1, 0, 0},
+	{"smtp.tls", C_STR, "required", 0, 0, 0, 0},
+	{"sms.url", C_STR, NULL, 0, 0, 0, 0},
+	{"sms.token", C_STR, NULL, 0, 1, 0, 0},
+	{"ca.backend", C_STR, "local", 0, 0, 0, 0},
+	{"ca.dir", C_STR, "var/ca", 0, 0, 0, 0},
+	{"ca.policy_oid", C_STR, "1.3.6.1.4.1.99999.1.1", 0, 0, 0, 0},
 	/* no defaults for what goes into every certificate: a placeholder there is worse than a
 	 * refusal to start (config_check names the key) */
-	{"ca.pds_url", C_STR, NULL, 0, 0},
-	{"ca.pds_lang", C_STR, "en", 0, 0},
-	{"ca.crl_url", C_STR, NULL, 0, 0},
-	{"ca.key_alg", C_STR, "ec-p256", 0, 0},
-	{"ca.subject", C_STR, "C=AT,O=RA Development,CN=RA Development Issuing CA", 0, 0},
-	{"ca.advanced_ncp", C_BOOL, "false", 0, 0},
-	{"ca.advanced_digital_signature", C_BOOL, "false", 0, 0},
-	{"ca.crl_hours", C_INT, "24", 0, 0},
-	{"ca.crl_check_s", C_INT, "60", 0, 0},
-	{"audit.verify_hours", C_INT, "24", 0, 0},
-	{"cmp.url", C_STR, NULL, 0, 0},
-	{"cmp.secret", C_STR, NULL, 0, 1},
-	{"cmp.trusted", C_STR, NULL, 0, 0},
-	{"cmp.reference", C_STR, NULL, 0, 0},
-	{"cmp.client_cert", C_STR, NULL, 0, 0},
-	{"cmp.client_key", C_STR, NULL, 0, 0},
-	{"cmp.crl_url", C_STR, NULL, 0, 0},
-	{"cmp.timeout_s", C_INT, "30", 0, 0},
-	{"pkcs11.module", C_STR, "/usr/lib/softhsm/libsofthsm2.so", 0, 0},
-	{"pkcs11.token", C_STR, "ra", 0, 0},
-	{"pkcs11.pin", C_STR, NULL, 0, 1},
-	{"products", C_JSON, "{}", 0, 0},
-	{"default_country", C_STR, "AT", 0, 0},
-	{"evidence.key", C_STR, NULL, 0, 1},
-	{"retention.years_after_expiry", C_INT, "30", 0, 0},
-	{"signing.transport_pin_max_tries", C_INT, "5", 0, 0},
-	{"jobs.workers", C_INT, "8", 0, 0},
-	{"jobs.lease_ms", C_INT, "30000", 0, 0},
-	{"jobs.poll_ms", C_INT, "1000", 0, 0},
-	{"jobs.backoff_ms", C_INT, "1000", 0, 0},
-	{"jobs.backoff_max_ms", C_INT, "3600000", 0, 0},
-	{"jobs.test_kinds", C_BOOL, "false", 0, 0},
-	{"sched.tick_ms", C_INT, "1000", 0, 0},
-	{"sched.lease_ms", C_INT, "60000", 0, 0},
-	{"sched.batch", C_INT, "200", 0, 0},
-	{"lifecycle.expiry_interval_s", C_INT, "60", 0, 0},
+	{"ca.pds_url", C_STR, NULL, 0, 0, 0, 0},
+	{"ca.pds_lang", C_STR, "en", 0, 0, 0, 0},
+	{"ca.crl_url", C_STR, NULL, 0, 0, 0, 0},
+	{"ca.key_alg", C_STR, "ec-p256", 0, 0, 0, 0},
+	{"ca.subject", C_STR, "C=AT,O=RA Development,CN=RA Development Issuing CA", 0, 0, 0, 0},
+	{"ca.advanced_ncp", C_BOOL, "false", 0, 0, 0, 0},
+	{"ca.advanced_digital_signature", C_BOOL, "false", 0, 0, 0, 0},
+	{"ca.crl_hours", C_INT, "24", 0, 0, 1, 240},
+	{"ca.crl_check_s", C_INT, "60", 0, 0, 0, 86400},
+	{"audit.verify_hours", C_INT, "24", 0, 0, 0, 8760},
+	{"cmp.url", C_STR, NULL, 0, 0, 0, 0},
+	{"cmp.secret", C_STR, NULL, 0, 1, 0, 0},
+	{"cmp.trusted", C_STR, NULL, 0, 0, 0, 0},
+	{"cmp.reference", C_STR, NULL, 0, 0, 0, 0},
+	{"cmp.client_cert", C_STR, NULL, 0, 0, 0, 0},
+	{"cmp.client_key", C_STR, NULL, 0, 0, 0, 0},
+	{"cmp.crl_url", C_STR, NULL, 0, 0, 0, 0},
+	{"cmp.timeout_s", C_INT, "30", 0, 0, 1, 3600},
+	{"pkcs11.module", C_STR, "/usr/lib/softhsm/libsofthsm2.so", 0, 0, 0, 0},
+	{"pkcs11.token", C_STR, "ra", 0, 0, 0, 0},
+	{"pkcs11.pin", C_STR, NULL, 0, 1, 0, 0},
+	{"products", C_JSON, "{}", 0, 0, 0, 0},
+	{"default_country", C_STR, "AT", 0, 0, 0, 0},
+	{"evidence.key", C_STR, NULL, 0, 1, 0, 0},
+	{"retention.years_after_expiry", C_INT, "30", 0, 0, 0, 200},
+	{"signing.transport_pin_max_tries", C_INT, "5", 0, 0, 1, 20},
+	{"jobs.workers", C_INT, "8", 0, 0, 1, 1024},
+	{"jobs.lease_ms", C_INT, "30000", 0, 0, 100, 86400000},
+	{"jobs.poll_ms", C_INT, "1000", 0, 0, 10, 3600000},
+	{"jobs.backoff_ms", C_INT, "1000", 0, 0, 1, 86400000},
+	{"jobs.backoff_max_ms", C_INT, "3600000", 0, 0, 1, I32},
+	{"jobs.test_kinds", C_BOOL, "false", 0, 0, 0, 0},
+	{"sched.tick_ms", C_INT, "1000", 0, 0, 10, 3600000},
+	{"sched.lease_ms", C_INT, "60000", 0, 0, 100, 86400000},
+	{"sched.batch", C_INT, "200", 0, 0, 1, 100000},
+	{"lifecycle.expiry_interval_s", C_INT, "60", 0, 0, 1, 86400},
 };
 
 #define NKEYS (sizeof(schema) / sizeof(schema[0]))
@@ -216,8 +230,16 @@ static int check_unknown(json_t *obj, const char *prefix, struct ra_err *err)
 	json_t *v;
 	char path[256];
 
-	json_object_foreach(obj, name, v) {
+	json_object_foreach (obj, name, v) {
 		const struct key *k;
+		/* {"pkcs11.pin": ...} would match the schema's "pkcs11.pin" here but never be found
+		 * where the key lives ({"pkcs11": {"pin": ...}}): neither applied nor masked */
+		if (strchr(name, '.') != NULL || *name == '\0')
+			return ra_err_set(
+				err, RA_E_CONFIG, name,
+				"configuration key '%s%s%s' has a dot (or is empty) in one name: write "
+				"nested objects ({\"a\": {\"b\": ...}}), not \"a.b\"",
+				prefix, *prefix ? "." : "", name);
 		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", name);
 		k = find_key(path);
 		if (k != NULL)
@@ -250,8 +272,8 @@ static int cred_read(const char *file, const char *key, char **out, struct ra_er
 	if (fd < 0 && errno == ENOENT)
 		return 0;
 	if (fd < 0)
-		return ra_err_set(err, RA_E_CONFIG, key, "credential %s for '%s' cannot be read: %s", file, key,
-				  strerror(errno));
+		return ra_err_set(err, RA_E_CONFIG, key, "credential %s for '%s' cannot be read: %s", file,
+				  key, strerror(errno));
 	buf = malloc(CRED_MAX + 1);
 	if (buf == NULL) {
 		rc = ra_err_set(err, RA_E_NOMEM, key, "out of memory");
@@ -260,8 +282,9 @@ static int cred_read(const char *file, const char *key, char **out, struct ra_er
 	while (len < CRED_MAX + 1 && (n = read(fd, buf + len, CRED_MAX + 1 - len)) > 0)
 		len += (size_t)n;
 	if (len > CRED_MAX || memchr(buf, '\0', len) != NULL) {
-		rc = ra_err_set(err, RA_E_CONFIG, key, "credential %s for '%s' is not a text of at most %d bytes",
-				file, key, CRED_MAX);
+		rc = ra_err_set(err, RA_E_CONFIG, key,
+				"credential %s for '%s' is not a text of at most %d bytes", file, key,
+				CRED_MAX);
 		goto out;
 	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
@@ -303,8 +326,8 @@ static int load_credential(json_t *root, const struct key *k, struct ra_err *err
 		}
 	}
 	if (found[0] && found[1]) {
-		rc = ra_err_set(err, RA_E_CONFIG, k->path, "credentials %s and %s both give '%s': keep one", file[0],
-				file[1], k->path);
+		rc = ra_err_set(err, RA_E_CONFIG, k->path, "credentials %s and %s both give '%s': keep one",
+				file[0], file[1], k->path);
 		goto out;
 	}
 	for (int i = 0; i < 2; i++) {
@@ -383,6 +406,14 @@ int config_load(struct config *cfg, const char *path, int need_required, struct 
 			return ra_err_set(err, RA_E_CONFIG, k->path, "configuration key '%s' must be %s",
 					  k->path, type_name(k->type));
 		}
+		if (v != NULL && k->type == C_INT &&
+		    (json_integer_value(v) < k->min || json_integer_value(v) > k->max)) {
+			long long n = json_integer_value(v);
+			json_decref(root);
+			return ra_err_set(err, RA_E_CONFIG, k->path,
+					  "configuration key '%s' must be %lld to %lld, got %lld", k->path,
+					  k->min, k->max, n);
+		}
 		if (v != NULL && k->required && k->type == C_STR && json_string_length(v) == 0)
 			v = NULL; /* an empty required string is as good as missing */
 		if (v == NULL && k->required && need_required) {
@@ -432,8 +463,8 @@ static int need_key(const struct config *cfg, const char *path, const char *beca
 	if (is_set(cfg, path))
 		return 0;
 	config_env_name(path, env, sizeof(env));
-	return ra_err_set(err, RA_E_CONFIG, path, "missing configuration key '%s' (or environment %s): %s", path, env,
-			  because);
+	return ra_err_set(err, RA_E_CONFIG, path, "missing configuration key '%s' (or environment %s): %s",
+			  path, env, because);
 }
 
 /* Does the catalogue sell a qualified certificate?  (The catalogue itself is checked by the
@@ -443,7 +474,7 @@ static int sells_qualified(const struct config *cfg)
 	json_t *products = get_path(cfg->root, "products"), *p;
 	const char *sku;
 
-	json_object_foreach(products, sku, p) {
+	json_object_foreach (products, sku, p) {
 		const char *cls = json_string_value(json_object_get(p, "class"));
 		if (cls != NULL && strcmp(cls, "qualified") == 0)
 			return 1;
@@ -465,22 +496,53 @@ static int check_local_ca(const struct config *cfg, struct ra_err *err)
 		/* the CA puts its own profile (PDS, CRL) into certificates: only how to reach it here */
 		if ((rc = need_key(cfg, "cmp.url", "ca.backend is cmp", err)) != 0)
 			return rc;
-		return need_key(cfg, "cmp.trusted", "ca.backend is cmp: the CA's answers are checked against it", err);
+		return need_key(cfg, "cmp.trusted",
+				"ca.backend is cmp: the CA's answers are checked against it", err);
 	}
 	if (sells_qualified(cfg) &&
-	    (rc = need_key(cfg, "ca.pds_url", "a product of class qualified needs the PKI disclosure statement's "
-					      "URL in its certificates (QcPDS, ETSI EN 319 412-5)", err)) != 0)
+	    (rc = need_key(cfg, "ca.pds_url",
+			   "a product of class qualified needs the PKI disclosure statement's "
+			   "URL in its certificates (QcPDS, ETSI EN 319 412-5)",
+			   err)) != 0)
 		return rc;
 	if (is_set(cfg, "pkcs11.pin")) {
-		if ((rc = need_key(cfg, "ca.pds_url", "the local CA writes it into qualified certificates", err)) != 0 ||
-		    (rc = need_key(cfg, "ca.crl_url", "the local CA writes it into every certificate (CRL "
-						      "distribution point)", err)) != 0)
+		if ((rc = need_key(cfg, "ca.pds_url", "the local CA writes it into qualified certificates",
+				   err)) != 0 ||
+		    (rc = need_key(cfg, "ca.crl_url",
+				   "the local CA writes it into every certificate (CRL "
+				   "distribution point)",
+				   err)) != 0)
 			return rc;
 	}
 	if (pds != NULL && strncmp(pds, "https://", 8) != 0)
-		return ra_err_set(err, RA_E_CONFIG, "ca.pds_url", "ca.pds_url must be an https:// URL (ETSI EN 319 412-5)");
+		return ra_err_set(err, RA_E_CONFIG, "ca.pds_url",
+				  "ca.pds_url must be an https:// URL (ETSI EN 319 412-5)");
 	if (hours < 1 || hours > 240)
-		return ra_err_set(err, RA_E_CONFIG, "ca.crl_hours", "ca.crl_hours must be 1..240 (CRL validity in hours)");
+		return ra_err_set(err, RA_E_CONFIG, "ca.crl_hours",
+				  "ca.crl_hours must be 1..240 (CRL validity in hours)");
+	return 0;
+}
+
+/* smtp.tls: required (the default: STARTTLS or smtps://, certificate verified), opportunistic
+ * (STARTTLS when offered: strippable by anyone on the path), none (plain text).  Credentials
+ * are never sent without TLS, whatever this says. */
+static int check_smtp_tls(const struct config *cfg, struct ra_err *err)
+{
+	const char *t = json_string_value(get_path(cfg->root, "smtp.tls"));
+	const char *url = json_string_value(get_path(cfg->root, "smtp.url"));
+
+	if (t == NULL ||
+	    (strcmp(t, "required") != 0 && strcmp(t, "opportunistic") != 0 && strcmp(t, "none") != 0))
+		return ra_err_set(err, RA_E_CONFIG, "smtp.tls",
+				  "smtp.tls must be required, opportunistic or none");
+	if (strcmp(t, "required") != 0 && (is_set(cfg, "smtp.user") || is_set(cfg, "smtp.password")))
+		return ra_err_set(err, RA_E_CONFIG, "smtp.tls",
+				  "smtp.tls is %s but smtp.user/smtp.password are set: credentials need TLS "
+				  "(smtp.tls required)",
+				  t);
+	if (strcmp(t, "none") == 0 && url != NULL && strncasecmp(url, "smtps://", 8) == 0)
+		return ra_err_set(err, RA_E_CONFIG, "smtp.tls",
+				  "smtp.tls none contradicts an smtps:// smtp.url");
 	return 0;
 }
 
@@ -500,6 +562,8 @@ int config_check(const struct config *cfg, struct ra_err *err)
 		if ((rc = need_key(cfg, needs[i].need, because, err)) != 0)
 			return rc;
 	}
+	if ((rc = check_smtp_tls(cfg, err)) != 0)
+		return rc;
 	return check_local_ca(cfg, err);
 }
 

@@ -183,3 +183,48 @@ char *safetext_fit(const char *in, size_t cols)
 	memcpy(out + cut, ellipsis, sizeof(ellipsis));
 	return out;
 }
+
+/* Refused in names and free text at intake: controls, surrogates, private use, unassigned
+ * code points (the noncharacters among them), line and paragraph separators. */
+#define REFUSED_CATEGORIES                                                                       \
+	(UC_CATEGORY_MASK_Cc | UC_CATEGORY_MASK_Cs | UC_CATEGORY_MASK_Co | UC_CATEGORY_MASK_Cn | \
+	 UC_CATEGORY_MASK_Zl | UC_CATEGORY_MASK_Zp)
+
+/* Bidi embeddings, overrides and isolates reorder what follows them on screen ("gpj.exe"
+ * shown as "exe.jpg"); the marks LRM/RLM/ALM, which only nudge, stay allowed. */
+static int bidi_control(ucs4_t c)
+{
+	return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+int safetext_check_field(const char *in, char *what, size_t cap)
+{
+	const uint8_t *s = (const uint8_t *)in;
+	size_t len = strlen(in), i = 0;
+
+	while (i < len) {
+		ucs4_t c;
+		int n = u8_mbtoucr(&c, s + i, len - i);
+		const char *kind = NULL;
+
+		if (n < 0)
+			kind = "a byte that is not UTF-8";
+		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+			kind = "a control character";
+		else if (bidi_control(c))
+			kind = "a bidirectional override";
+		else if (uc_is_general_category_withtable(c, REFUSED_CATEGORIES))
+			kind = uc_is_general_category_withtable(c, UC_CATEGORY_MASK_Cn)
+				       ? "an unassigned code point"
+				       : "a non-printable character";
+		if (kind != NULL) {
+			if (n < 0)
+				snprintf(what, cap, "%s (0x%02x) at byte %zu", kind, s[i], i);
+			else
+				snprintf(what, cap, "%s (U+%04X) at byte %zu", kind, (unsigned)c, i);
+			return -1;
+		}
+		i += (size_t)n;
+	}
+	return 0;
+}

@@ -25,6 +25,12 @@ char *safetext_escape(const char *in, size_t len);
  * it is printable), else 0.  For input checks: a name with a control character is refused. */
 int safetext_is_clean(const char *s);
 
+/* For input checks of names and free text (issue #20): 0 when s is UTF-8 without C0/C1
+ * controls (tab and newline included), DEL, surrogates, private use, unassigned code points
+ * or noncharacters, line/paragraph separators and bidi embeddings/overrides/isolates; else -1
+ * with what (cap bytes) naming the first one: "a control character (U+001B) at byte 0". */
+int safetext_check_field(const char *s, char *what, size_t cap);
+
 /* Display columns of the NUL-terminated UTF-8 text s (East Asian wide characters count 2,
  * combining marks 0).  Meant for text that safetext_escape produced. */
 size_t safetext_width(const char *s);

@@ -222,11 +222,28 @@ static struct db_q *q_new(const char *sql, int n, const char *const *params, db_
 	return q;
 }
 
+/* What a client may read for a class of database error: the database's own text (which
+ * quotes the client's value and names types, columns and functions) goes to the log only. */
+static const char *client_text(int code)
+{
+	switch (code) {
+	case RA_E_CONFLICT:
+		return "conflicts with a concurrent change or an existing record; retry or check the request";
+	case RA_E_UNAVAILABLE:
+		return "database unavailable";
+	case RA_E_INVALID:
+		return "a value has the wrong form or is out of range";
+	default:
+		return "database error";
+	}
+}
+
 int db_result_err(const PGresult *res, struct ra_err *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+	const char *col = res ? PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
 	int code = RA_E_INTERNAL;
 
 	if (state == NULL)
@@ -239,7 +256,12 @@ int db_result_err(const PGresult *res, struct ra_err *err)
 		code = RA_E_INVALID;
 	else if (!strcmp(state, "P0001"))
 		code = RA_E_RULE; /* RAISE EXCEPTION from our own functions and triggers */
-	return ra_err_set(err, code, cons ? cons : "", "%s", msg ? msg : "database error");
+	/* RAISE EXCEPTION texts are ours, written for the caller; every other text stays here */
+	if (code == RA_E_RULE)
+		return ra_err_set(err, code, cons ? cons : "", "%s", msg ? msg : "database error");
+	log_warn("db.error", "sqlstate", state ? state : "", "constraint", cons ? cons : "", "message",
+		 msg ? msg : "", NULL);
+	return ra_err_set(err, code, cons ? cons : (col ? col : ""), "%s", client_text(code));
 }
 
 static void deliver(struct db_conn *c, struct db_q *q)

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -332,6 +333,14 @@ static void allowed_methods(struct http_server *s, const char *path, char *out, 
 	}
 }
 
+static int has_pct00(const char *p, size_t n)
+{
+	for (size_t i = 0; i + 2 < n; i++)
+		if (p[i] == '%' && p[i + 1] == '0' && p[i + 2] == '0')
+			return 1;
+	return 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct http_server *s = *(struct http_server **)(self + 1);
@@ -371,6 +380,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	hr->guard = g;
 	s->inflight++;
 
+	/* %00 (or a NUL h2o's normalisation let through) would cut the C string short: the route
+	 * would act on a path other than the one asked for */
+	if (memchr(req->path_normalized.base, '\0', req->path_normalized.len) != NULL ||
+	    has_pct00(req->input.path.base, req->input.path.len)) {
+		http_reply_errorf(hr, RA_E_INVALID, "path", "the path holds a NUL byte (%%00)");
+		return 0;
+	}
 	if (header_bytes(req, &big, &big_len) > s->max_header_bytes) {
 		char name[64];
 		snprintf(name, sizeof(name), "%.*s", (int)(big_len < sizeof(name) ? big_len : sizeof(name) - 1), big);
@@ -474,13 +490,22 @@ static void json_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 	h2o_setup_next_ostream(req, &o->super.next);
 }
 
-static SSL_CTX *make_ssl(const char *cert, const char *key, struct ra_err *err)
+static SSL_CTX *make_ssl(const char *cert, const char *key, const char *ciphers, struct ra_err *err)
 {
 	SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
 
 	if (ssl == NULL)
 		goto fail;
 	SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
+	/* tls.ciphers (TLS 1.2; default Mozilla intermediate: forward-secret AEAD only).  OpenSSL
+	 * accepts a list of which it knows only some names: refuse one that leaves nothing. */
+	if (ciphers == NULL || SSL_CTX_set_cipher_list(ssl, ciphers) != 1) {
+		ra_err_set(err, RA_E_CONFIG, "tls.ciphers", "tls.ciphers '%s' names no cipher OpenSSL knows",
+			   ciphers ? ciphers : "");
+		goto out;
+	}
+	SSL_CTX_set_dh_auto(ssl, 1); /* the DHE-RSA suites: RFC 7919 groups sized to the key */
+	SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 	if (SSL_CTX_use_certificate_chain_file(ssl, cert) != 1) {
 		ra_err_set(err, RA_E_CONFIG, "tls.cert", "cannot load TLS certificate chain %s", cert);
 		goto out;
@@ -515,7 +540,7 @@ struct http_server *http_server_new(struct app *app, struct ra_err *err)
 	s->app = app;
 	/* TLS first: a configuration error must stop us before h2o holds anything */
 	if (cert && key) {
-		s->ssl = make_ssl(cert, key, err);
+		s->ssl = make_ssl(cert, key, cfg_str(app->cfg, "tls.ciphers"), err);
 		if (s->ssl == NULL) {
 			free(s);
 			return NULL;

@@ -56,16 +56,25 @@ int httpc_request(struct httpc *c, const char *method, const char *url, const ch
 		  const char *body, size_t len, long timeout_ms, httpc_cb cb, void *data);
 
 /* SMTP submission of one message (RFC 5322 text incl. headers), smtp:// or smtps://. */
+enum httpc_mail_tls {
+	HTTPC_TLS_REQUIRED = 0, /* STARTTLS (or smtps://) with a verified certificate, or no mail */
+	HTTPC_TLS_OPPORTUNISTIC, /* STARTTLS when the server offers it */
+	HTTPC_TLS_NONE,          /* plain text (a local relay) */
+};
+/* smtp.tls as configured ("required", "opportunistic", "none"); NULL or unknown: required. */
+enum httpc_mail_tls httpc_mail_tls_mode(const char *smtp_tls);
+
 struct httpc_mail {
 	const char *url;      /* smtp.url */
+	enum httpc_mail_tls tls; /* smtp.tls; credentials always need TLS */
 	const char *user;     /* may be NULL */
 	const char *password; /* may be NULL; never logged */
 	const char *from;
 	const char *to;
 	const char *message;
 };
-/* The message must use CRLF line ends (httpc_mail_compose does).  smtps:// requires TLS;
- * smtp:// with a user upgrades with STARTTLS when the server offers it. */
+/* The message must use CRLF line ends (httpc_mail_compose does).  smtps:// is TLS from the
+ * first byte; smtp:// upgrades with STARTTLS as tls says (required when a user is given). */
 int httpc_send_mail(struct httpc *c, const struct httpc_mail *m, long timeout_ms, httpc_cb cb, void *data);
 
 /*

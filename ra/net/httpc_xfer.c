@@ -128,8 +128,8 @@ void httpc_xfer_finish(struct xfer *x, CURLcode rc)
 			ra_err_set(&x->err, code, "", "response body over %d bytes", HTTPC_MAX_BODY);
 		else if (rc == CURLE_USE_SSL_FAILED && x->tls_required)
 			ra_err_set(&x->err, RA_E_CONFIG, "smtp.url",
-				   "mail server offers no STARTTLS: credentials are never sent in clear text "
-				   "(use a server with STARTTLS or smtps://)");
+				   "mail server offers no STARTTLS: mail and credentials are never sent in clear "
+				   "text (use a server with STARTTLS or smtps://, or set smtp.tls)");
 		else
 			ra_err_set(&x->err, code, "", "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 	}
@@ -341,16 +341,27 @@ static int setup_mail(struct xfer *x, const struct httpc_mail *m, long timeout_m
 		curl_easy_setopt(x->easy, CURLOPT_PASSWORD, m->password ? m->password : "");
 	}
 	/*
-	 * smtps:// is TLS from the first byte.  smtp:// with credentials demands STARTTLS: with
-	 * TRY a server without it (or an attacker stripping it from EHLO) would get the password
-	 * in clear text.  Without credentials there is nothing to leak, so TLS is opportunistic.
+	 * smtps:// is TLS from the first byte.  smtp:// demands STARTTLS unless smtp.tls says
+	 * otherwise: with TRY an attacker stripping STARTTLS from EHLO reads (and changes) the
+	 * mail, which carries identification links and user IDs.  Credentials always demand it.
 	 */
-	x->tls_required = m->user != NULL || m->password != NULL;
+	x->tls_required = m->tls == HTTPC_TLS_REQUIRED || m->user != NULL || m->password != NULL;
 	if (!strncasecmp(m->url, "smtps://", 8) || x->tls_required)
 		curl_easy_setopt(x->easy, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-	else
+	else if (m->tls == HTTPC_TLS_OPPORTUNISTIC)
 		curl_easy_setopt(x->easy, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	else
+		curl_easy_setopt(x->easy, CURLOPT_USE_SSL, (long)CURLUSESSL_NONE);
 	return 0;
+}
+
+enum httpc_mail_tls httpc_mail_tls_mode(const char *smtp_tls)
+{
+	if (smtp_tls != NULL && strcmp(smtp_tls, "opportunistic") == 0)
+		return HTTPC_TLS_OPPORTUNISTIC;
+	if (smtp_tls != NULL && strcmp(smtp_tls, "none") == 0)
+		return HTTPC_TLS_NONE;
+	return HTTPC_TLS_REQUIRED;
 }
 
 int httpc_send_mail(struct httpc *c, const struct httpc_mail *m, long timeout_ms, httpc_cb cb, void *data)

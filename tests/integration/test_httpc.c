@@ -571,7 +571,8 @@ Test(httpc, mail_arrives_in_sink_with_utf8_subject_encoded)
 	struct env v;
 	struct got g = {0};
 	char url[64], *msg, *eml, *raw, *decoded, *expect;
-	struct httpc_mail m = {.url = url, .from = "ra@trust.example", .to = "kunde@example.org"};
+	/* the sink speaks plain SMTP: smtp.tls none, as a local relay would be configured */
+	struct httpc_mail m = {.url = url, .tls = HTTPC_TLS_NONE, .from = "ra@trust.example", .to = "kunde@example.org"};
 
 	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", port);
 	msg = httpc_mail_compose("RA <ra@trust.example>", "kunde@example.org", subject, body);
@@ -629,6 +630,51 @@ Test(httpc, mail_with_credentials_is_refused_without_starttls_and_nothing_sent)
 	free(g.body);
 	free(dir);
 	env_close(&v);
+}
+
+/*
+ * Issue #20: without credentials STARTTLS used to be opportunistic (CURLUSESSL_TRY), so a
+ * stripping attacker read every mail.  smtp.tls defaults to required: a server without
+ * STARTTLS gets nothing; opportunistic (configured) still delivers to it.
+ */
+static int mail_plain_sink(enum httpc_mail_tls tls, struct got *g)
+{
+	char *dir = rt_tmpdir();
+	int port = peer_start("mail", "--dir", dir);
+	struct env v;
+	char url[64], *msg, *eml;
+	struct httpc_mail m = {.url = url, .tls = tls, .from = "ra@trust.example", .to = "ops@trust.example"};
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", port);
+	msg = httpc_mail_compose("ra@trust.example", "ops@trust.example", "Plain subject", "Hello\n");
+	cr_assert_not_null(msg);
+	m.message = msg;
+	env_open(&v);
+	send_mail(&v, g, &m);
+	eml = find_eml(dir);
+	free(eml);
+	free(msg);
+	free(dir);
+	env_close(&v);
+	return eml != NULL;
+}
+
+Test(httpc, mail_without_credentials_needs_starttls_by_default_and_nothing_is_sent)
+{
+	struct got g = {0};
+
+	cr_expect_eq(httpc_mail_tls_mode(NULL), HTTPC_TLS_REQUIRED);
+	cr_expect_eq(httpc_mail_tls_mode("required"), HTTPC_TLS_REQUIRED);
+	cr_expect_eq(httpc_mail_tls_mode("opportunistic"), HTTPC_TLS_OPPORTUNISTIC);
+	cr_expect_eq(httpc_mail_tls_mode("none"), HTTPC_TLS_NONE);
+	cr_expect_not(mail_plain_sink(HTTPC_TLS_REQUIRED, &g), "mail sent in clear text with smtp.tls required");
+	cr_expect_eq(g.code, RA_E_CONFIG, "code %d: %s", g.code, g.msg);
+	cr_expect(strstr(g.msg, "STARTTLS") != NULL, "%s", g.msg);
+	free(g.body);
+	memset(&g, 0, sizeof(g));
+	cr_expect(mail_plain_sink(HTTPC_TLS_OPPORTUNISTIC, &g), "opportunistic delivers to a plain server: %s", g.msg);
+	cr_expect_eq(g.code, 0, "%s", g.msg);
+	free(g.body);
 }
 
 Test(httpc, envelope_address_with_crlf_is_refused_and_nothing_sent)

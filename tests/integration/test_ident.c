@@ -80,8 +80,10 @@ static void world_start(struct world *w, const char *extra_env)
 			       "RA_IDENT_CALLBACK_SECRET=" CB_SECRET, "RA_SMS_TOKEN=" SMS_TOKEN,
 			       "RA_EVIDENCE_KEY=" EVIDENCE_KEY, "RA_PKCS11_PIN=4711", "RA_PKCS11_TOKEN=ra-test",
 			       "RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf",
-			       "RA_CA_CRL_URL=http://pki.example.test/v1/ca/crl"};
-	int n = 15;
+			       "RA_CA_CRL_URL=http://pki.example.test/v1/ca/crl",
+			       /* the mail sink speaks plain SMTP (a local relay) */
+			       "RA_SMTP_TLS=none"};
+	int n = 16;
 
 	memset(w, 0, sizeof(*w));
 	w->db = rt_db_new();

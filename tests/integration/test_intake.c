@@ -390,6 +390,65 @@ Test(intake, r16_refused_deliveries_change_nothing)
 	free(db);
 }
 
+/*
+ * Issue #20: an order whose first name is an escape sequence (set the window title, ring the
+ * bell, clear the screen) is refused with 422 naming the field, and nothing is stored: no
+ * order, user or rejection record a support person would later print.
+ */
+Test(intake, control_characters_in_a_name_are_refused_with_422_and_nothing_is_stored)
+{
+	char *db = rt_db_new(), *before, *after, *ans = NULL, *body, *fx = fixture("woocommerce-order-paid.json");
+	static const char *bad[][2] = {
+		{"first_name", "\x1b]0;owned\x07\x1b[2J"},
+		{"last_name", "M\xc3\xbcller\r\nok - faked line"},
+		{"first_name", "Anna\xc2\x9b" /* C1 CSI */},
+		{"last_name", "Gruber\xe2\x80\xae" /* U+202E right-to-left override */},
+		{"first_name", "Eva\xf4\x8f\xbf\xbf" /* U+10FFFF, a noncharacter */},
+		{"last_name", "Huber\xcd\xb8" /* U+0378, unassigned */},
+	};
+	struct rt_ra ra;
+
+	start_ra(&ra, db, NULL);
+	before = digest(db);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *o = json_loads(fx, 0, NULL);
+		char field[64];
+
+		cr_assert_not_null(o);
+		json_object_set_new(o, "id", json_integer(4900 + (json_int_t)i));
+		json_object_set_new(json_object_get(o, "billing"), bad[i][0], json_string(bad[i][1]));
+		body = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		snprintf(field, sizeof(field), "billing.%s", bad[i][0]);
+		cr_expect_eq(deliver(&ra, body, &ans), 422, "case %zu: %s", i, ans);
+		expect_error(ans, "rule", field);
+		cr_expect(strchr(ans, 0x1b) == NULL, "the answer carries the raw escape: %s", ans);
+		free(ans);
+		free(body);
+	}
+	after = digest(db);
+	cr_expect_str_eq(after, before, "a refused name changed the order tables");
+	cr_expect_eq(count(db, "SELECT count(*) FROM intake_rejections"), 0, "nothing recorded");
+	cr_expect_eq(count(db, "SELECT count(*) FROM users"), 0, "no user");
+	/* names from anywhere on earth still pass */
+	{
+		json_t *o = json_loads(fx, 0, NULL);
+		json_object_set_new(o, "id", json_integer(4999));
+		json_object_set_new(json_object_get(o, "billing"), "first_name",
+				    json_string("Zo\xc3\xab \xe7\x8e\x8b \xd8\xb9\xd9\x84\xd9\x8a O'Brien-\xc5\x81\xc3\xb3" "d\xc5\xba"));
+		body = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		cr_expect_eq(deliver(&ra, body, &ans), 200, "%s", ans);
+		free(ans);
+		free(body);
+	}
+	free(fx);
+	free(before);
+	free(after);
+	rt_ra_stop(&ra, SIGTERM);
+	free(db);
+}
+
 Test(intake, ping_gets_200_and_creates_nothing)
 {
 	char *db = rt_db_new(), *before, *after, url[128];
@@ -654,7 +713,7 @@ static int wait_for(const char *db, const char *sql, long want, int seconds)
 }
 
 /* ident configured needs its callback secret and evidence.key at start-up (fail fast) */
-#define IDENT_NEEDS "RA_IDENT_CALLBACK_SECRET=intake-cb-secret", \
+#define IDENT_NEEDS "RA_SMTP_TLS=none" /* the sink is plain SMTP */, "RA_IDENT_CALLBACK_SECRET=intake-cb-secret", \
 	"RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 static void ident_env(char *ident, char *smtp, int ident_port, int mail_port)

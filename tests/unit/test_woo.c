@@ -38,8 +38,7 @@ static void expect_error(json_t *j, int code, const char *field)
 	char *body = json_dumps(j, 0);
 
 	cr_assert_not_null(body);
-	cr_expect_eq(woo_order_parse(body, strlen(body), &o, &err), code, "field %s: %s",
-		     field, err.msg);
+	cr_expect_eq(woo_order_parse(body, strlen(body), &o, &err), code, "field %s: %s", field, err.msg);
 	cr_expect_null(o);
 	cr_expect_str_eq(err.field, field);
 	cr_expect_eq(err.code, code);
@@ -101,8 +100,7 @@ Test(woo, r4_r6_parses_variant2_order_with_contract)
 
 Test(woo, missing_required_fields_are_named)
 {
-	static const char *const top[] = {"id", "number", "status", "currency", "line_items",
-					   "billing"};
+	static const char *const top[] = {"id", "number", "status", "currency", "line_items", "billing"};
 	static const char *const billing[] = {"first_name", "last_name", "email", "phone"};
 	static const char *const line[] = {"id", "sku", "quantity", "product_id"};
 	char want[64];
@@ -177,8 +175,7 @@ Test(woo, malformed_fields_are_named)
 	expect_error(j, RA_E_INVALID, "line_items[0].meta_data[2].value");
 
 	j = load_fixture("woocommerce-order-variant2.json");
-	json_object_set_new(json_array_get(json_object_get(j, "meta_data"), 0), "value",
-			    json_true());
+	json_object_set_new(json_array_get(json_object_get(j, "meta_data"), 0), "value", json_true());
 	expect_error(j, RA_E_INVALID, "meta_data[0].value");
 }
 
@@ -186,9 +183,9 @@ Test(woo, r6_contract_number_given_twice_is_refused)
 {
 	json_t *j = load_fixture("woocommerce-order-variant2.json");
 
-	json_array_append_new(json_object_get(j, "meta_data"),
-			      json_pack("{s:i, s:s, s:s}", "id", 9102, "key", "contract_number",
-					"value", "RA-C-000002"));
+	json_array_append_new(
+		json_object_get(j, "meta_data"),
+		json_pack("{s:i, s:s, s:s}", "id", 9102, "key", "contract_number", "value", "RA-C-000002"));
 	expect_error(j, RA_E_INVALID, "meta_data[1].value");
 }
 
@@ -234,9 +231,8 @@ Test(woo, non_object_and_duplicate_keys_are_rejected)
 
 Test(woo, every_status_is_recognised)
 {
-	static const enum woo_status all[] = {WOO_PENDING,   WOO_PROCESSING, WOO_ON_HOLD,
-					      WOO_COMPLETED, WOO_CANCELLED,  WOO_REFUNDED,
-					      WOO_FAILED};
+	static const enum woo_status all[] = {WOO_PENDING,   WOO_PROCESSING, WOO_ON_HOLD, WOO_COMPLETED,
+					      WOO_CANCELLED, WOO_REFUNDED,   WOO_FAILED};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		json_t *j = load_fixture("woocommerce-order-paid.json");
@@ -278,8 +274,7 @@ Test(woo, ping_is_form_encoded_webhook_id)
 	const char *form = "application/x-www-form-urlencoded";
 
 	cr_expect_eq(woo_is_ping(form, "webhook_id=17", 13), 1);
-	cr_expect_eq(woo_is_ping("application/x-www-form-urlencoded; charset=UTF-8",
-				 "webhook_id=17", 13), 1);
+	cr_expect_eq(woo_is_ping("application/x-www-form-urlencoded; charset=UTF-8", "webhook_id=17", 13), 1);
 	cr_expect_eq(woo_is_ping("Application/X-WWW-Form-Urlencoded", "webhook_id=5", 12), 1);
 	cr_expect_eq(woo_is_ping(form, "webhook_id=", 11), 0);
 	cr_expect_eq(woo_is_ping(form, "webhook_id=17&x=1", 17), 0);
@@ -292,4 +287,59 @@ Test(woo, ping_is_form_encoded_webhook_id)
 Test(woo, free_accepts_null)
 {
 	woo_order_free(NULL);
+}
+
+/* Issue #20: names and free text are printable text; the field is named, 422 (a rule) */
+Test(woo, control_and_unassigned_characters_are_refused_naming_the_field)
+{
+	static const char *bad[] = {
+		"\x1b]0;...\x07\x1b[2J", "Anna\tMaria",   "A\x7f",         "A\xc2\x85", "A\xe2\x80\xae",
+		"A\xe2\x80\xa8",         "A\xef\xbf\xbe", "A\xee\x80\x80", "A\xcd\xb8"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *j = load_fixture("woocommerce-order-paid.json");
+		json_object_set_new(json_object_get(j, "billing"), "first_name", json_string(bad[i]));
+		expect_error(j, RA_E_RULE, "billing.first_name");
+	}
+	{
+		json_t *j = load_fixture("woocommerce-order-variant2.json");
+		json_t *m = json_array_get(json_object_get(item(j, 0), "meta_data"), 0);
+		cr_assert_not_null(m);
+		json_object_set_new(m, "value", json_string("Gruber\x1b[2J Bau"));
+		{
+			struct woo_order *o = NULL;
+			struct ra_err err = {0};
+			char *body = json_dumps(j, 0);
+			cr_expect_eq(woo_order_parse(body, strlen(body), &o, &err), RA_E_RULE, "%s", err.msg);
+			cr_expect_str_eq(err.field, "line_items[0].meta_data[0].value");
+			free(body);
+			woo_order_free(o);
+		}
+		json_decref(j);
+	}
+}
+
+Test(woo, names_from_many_scripts_are_accepted)
+{
+	static const char *good[] = {"M\xc3\xbcller",
+				     "\xe7\x8e\x8b\xe5\xb0\x8f\xe6\x98\x8e",
+				     "O'Brien-Smith",
+				     "\xd8\xb9\xd9\x84\xd9\x8a",
+				     "Zo\xc3\xab",
+				     "\xc5\x81\xc3\xb3" "d\xc5\xba",
+				     "\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd"};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		json_t *j = load_fixture("woocommerce-order-paid.json");
+		struct woo_order *o = NULL;
+		struct ra_err err = {0};
+		char *body;
+
+		json_object_set_new(json_object_get(j, "billing"), "first_name", json_string(good[i]));
+		body = json_dumps(j, 0);
+		cr_expect_eq(woo_order_parse(body, strlen(body), &o, &err), 0, "%s: %s", good[i], err.msg);
+		woo_order_free(o);
+		free(body);
+		json_decref(j);
+	}
 }

@@ -160,7 +160,7 @@ int admin_token_create(const char *conninfo, const char *name, const char *role,
 		rc = db_result_err(r, err);
 		if (strstr(err->field, "user_id") || strstr(err->msg, "user_id"))
 			snprintf(err->field, sizeof(err->field), "user_id");
-		else if (strstr(err->msg, "name"))
+		else if (strstr(err->field, "name") || strstr(err->msg, "name"))
 			snprintf(err->field, sizeof(err->field), "name");
 	}
 	PQclear(r);

@@ -2,6 +2,7 @@
  * review.c - `ra order approve|reject`; see review.h.
  */
 #include "ra/flows/admin/review.h"
+#include "ra/base/log.h"
 
 #include <getopt.h>
 #include <libpq-fe.h>
@@ -160,7 +161,9 @@ int review_decide(const struct config *cfg, const char *order_ref, int approve_i
 
 	snprintf(actor, sizeof(actor), "support:%s", by);
 	if (PQstatus(c) != CONNECTION_OK) {
-		rc = ra_err_set(err, RA_E_UNAVAILABLE, "database_url", "%s", PQerrorMessage(c));
+		/* libpq's text names hosts, sockets and roles: the log's, not the client's */
+		log_warn("db.connect_failed", "message", PQerrorMessage(c), NULL);
+		rc = ra_err_set(err, RA_E_UNAVAILABLE, "", "database unavailable");
 		goto out;
 	}
 	if ((rc = exec(c, "BEGIN", 0, NULL, NULL, err)) != 0 || (rc = exec(c, sql_load, 2, p, &L, err)) != 0)

@@ -132,6 +132,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	mail.url = cfg_str(cfg, "smtp.url");
+	mail.tls = httpc_mail_tls_mode(cfg_str(cfg, "smtp.tls"));
 	mail.user = cfg_str(cfg, "smtp.user");
 	mail.password = cfg_str(cfg, "smtp.password");
 	mail.from = cfg_str(cfg, "smtp.from");

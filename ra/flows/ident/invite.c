@@ -161,6 +161,7 @@ static void send_mail(struct invite *v)
 		goto out;
 	composed = 1;
 	m.url = cfg_str(cfg, "smtp.url");
+	m.tls = httpc_mail_tls_mode(cfg_str(cfg, "smtp.tls"));
 	m.user = cfg_str(cfg, "smtp.user");
 	m.password = cfg_str(cfg, "smtp.password");
 	m.from = cfg_str(cfg, "smtp.from");

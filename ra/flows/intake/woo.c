@@ -10,12 +10,12 @@
 #include <strings.h>
 
 #include "ra/base/jsonbody.h"
+#include "ra/base/safetext.h"
 #include "ra/base/secret.h"
 
 static const char *const status_names[] = {
-	[WOO_PENDING] = "pending",     [WOO_PROCESSING] = "processing",
-	[WOO_ON_HOLD] = "on-hold",     [WOO_COMPLETED] = "completed",
-	[WOO_CANCELLED] = "cancelled", [WOO_REFUNDED] = "refunded",
+	[WOO_PENDING] = "pending",     [WOO_PROCESSING] = "processing", [WOO_ON_HOLD] = "on-hold",
+	[WOO_COMPLETED] = "completed", [WOO_CANCELLED] = "cancelled",   [WOO_REFUNDED] = "refunded",
 	[WOO_FAILED] = "failed",
 };
 
@@ -55,6 +55,7 @@ static int get_str(json_t *obj, const char *key, const char *path, bool required
 		   struct ra_err *err)
 {
 	json_t *v = json_object_get(obj, key);
+	char why[96];
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v) || (json_is_string(v) && blank(json_string_value(v)))) {
@@ -64,6 +65,11 @@ static int get_str(json_t *obj, const char *key, const char *path, bool required
 	}
 	if (!json_is_string(v))
 		return ra_err_set(err, RA_E_INVALID, path, "%s must be a string", path);
+	/* Issue #20: an ESC sequence in a first name retitled and cleared the support person's
+	 * terminal; names and free text are printable text or the order is refused, unstored */
+	if (safetext_check_field(json_string_value(v), why, sizeof(why)) != 0)
+		return ra_err_set(err, RA_E_RULE, path, "%s holds %s: names and text must be printable", path,
+				  why);
 	*out = strdup(json_string_value(v));
 	if (*out == NULL)
 		return ra_err_set(err, RA_E_NOMEM, path, "out of memory");
@@ -88,8 +94,8 @@ static int get_required(json_t *obj, const struct str_field *f, size_t n, struct
 	return 0;
 }
 
-static int get_int(json_t *obj, const char *key, const char *path, int64_t min, int64_t max,
-		   int64_t *out, struct ra_err *err)
+static int get_int(json_t *obj, const char *key, const char *path, int64_t min, int64_t max, int64_t *out,
+		   struct ra_err *err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -126,7 +132,7 @@ static int get_meta(json_t *obj, const char *path, struct meta_slot *slots, size
 		return 0;
 	if (!json_is_array(arr))
 		return ra_err_set(err, RA_E_INVALID, path, "%s must be an array", path);
-	json_array_foreach(arr, i, m) {
+	json_array_foreach (arr, i, m) {
 		json_t *k = json_object_get(m, "key");
 
 		snprintf(p, sizeof(p), "%s[%zu].key", path, i);
@@ -189,8 +195,7 @@ static int parse_item(json_t *it, size_t idx, struct woo_line_item *li, struct r
 		snprintf(p, sizeof(p), "%s.meta_data.%s", base,
 			 li->organisation == NULL ? "organisation" : "function");
 		return ra_err_set(err, RA_E_RULE, p,
-				  "%s: organisation and function must be given together (R4)",
-				  base);
+				  "%s: organisation and function must be given together (R4)", base);
 	}
 	return 0;
 }
@@ -202,12 +207,11 @@ static int parse_items(json_t *root, struct woo_order *o, struct ra_err *err)
 	int rc;
 
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
-		return ra_err_set(err, RA_E_INVALID, "line_items",
-				  "line_items must be a non-empty array");
+		return ra_err_set(err, RA_E_INVALID, "line_items", "line_items must be a non-empty array");
 	o->items = calloc(json_array_size(arr), sizeof(*o->items));
 	if (o->items == NULL)
 		return ra_err_set(err, RA_E_NOMEM, "line_items", "out of memory");
-	json_array_foreach(arr, i, it) {
+	json_array_foreach (arr, i, it) {
 		o->n_items = i + 1; /* so woo_order_free() frees what this item got */
 		rc = parse_item(it, i, &o->items[i], err);
 		if (rc != 0)
