@@ -92,7 +92,7 @@ export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_SHOP_W
 	RA_PRODUCTS='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12},
 		"AES-10Y": {"class": "advanced", "validity_years": 10, "contract_months": 12}}' \
 	RA_IDENT_BASE_URL="$IDENT" RA_IDENT_COMPANY_ID=trustra RA_IDENT_API_KEY=ident-key \
-	RA_SMS_URL="http://127.0.0.1:$SMS_PORT/v1/sms" RA_SMS_TOKEN=sms-token RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" \
+	RA_SMS_URL="http://127.0.0.1:$SMS_PORT/v1/sms" RA_SMS_TOKEN=sms-token RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" RA_SMTP_TLS=none \
 	RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
 	RA_PKCS11_PIN=4711 RA_PKCS11_TOKEN=ra-ops RA_CA_DIR="$work/ca" RA_CA_PDS_URL=https://pki.example.test/pds.pdf \
 	RA_CA_CRL_URL="$BASE/v1/ca/crl" RA_CA_CRL_CHECK_S=1 RA_JOBS_POLL_MS=200 RA_JOBS_BACKOFF_MS=100
