@@ -157,7 +157,7 @@ int server_run(struct config *cfg)
 	struct run *r = calloc(1, sizeof(*r));
 	struct ra_err err = {0};
 	int dbver = 0;
-	char port[16];
+	char port[16], ops_port[16];
 
 	if (r == NULL)
 		return 1;
@@ -200,8 +200,9 @@ int server_run(struct config *cfg)
 	uv_signal_start(&r->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&r->sigint, on_signal, SIGINT);
 	snprintf(port, sizeof(port), "%d", http_port(r->app.http));
+	snprintf(ops_port, sizeof(ops_port), "%d", http_ops_port(r->app.http));
 	log_info("server.listening", "listen", cfg_str(cfg, "listen"), "port", port,
-		 "tls", cfg_str(cfg, "tls.cert") ? "on" : "off", NULL);
+		 "tls", cfg_str(cfg, "tls.cert") ? "on" : "off", "ops_port", ops_port, NULL);
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	log_info("server.stopped", NULL);
 	/* h2o 2.2 cannot dispose a context while keep-alive connections are open, so the loop

@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "h2o/socket/uv-binding.h"
 #include "ra/base/jsonbody.h"
 #include "ra/base/log.h"
 #include "ra/base/metrics.h"
+#include "ra/net/conncount.h"
 
 struct route {
 	char method[8];
@@ -28,14 +30,39 @@ struct route {
 	void *data;
 };
 
+/*
+ * A listening socket with its connection caps (issue #20): `listen` (main) for everyone,
+ * `http.ops_listen` (ops) for /healthz, /metrics and the admin API only, so a flood of
+ * connections on the main socket cannot take the health check and the operators away.
+ * Over a cap the connection is reset as soon as it is accepted: no TLS, no parsing.
+ */
+struct listener {
+	uv_tcp_t tcp;
+	struct http_server *s;
+	const char *name; /* "main" or "ops", the metrics label */
+	int open;
+	int port;
+	struct sockaddr_storage bound;
+	int conns, max, per_address;
+	struct conncount *peers;
+	uint64_t refused_since_log, last_log_ms;
+	char labels[32];
+};
+
+/* One accepted connection; tcp first: h2o's close callback gets the handle */
+struct conn {
+	uv_tcp_t tcp;
+	struct listener *l;
+	unsigned char key[16];
+	int counted;
+};
+
 struct http_server {
 	struct app *app;
 	h2o_globalconf_t conf;
 	h2o_context_t ctx;
 	h2o_accept_ctx_t accept;
-	uv_tcp_t listener;
-	int listening;
-	int port;
+	struct listener main, ops;
 	SSL_CTX *ssl;
 	struct route routes[64];
 	int nroutes;
@@ -69,9 +96,9 @@ static const struct {
 	int code;
 	int status;
 } status_map[] = {
-	{RA_E_INVALID, 400},     {RA_E_NOTFOUND, 404},  {RA_E_CONFLICT, 409},   {RA_E_RULE, 422},
-	{RA_E_UNAVAILABLE, 503}, {RA_E_AUTH, 401},      {RA_E_FORBIDDEN, 403},  {RA_E_TOOLARGE, 413},
-	{RA_E_TIMEOUT, 503},     {RA_E_CONFIG, 500},    {RA_E_INTERNAL, 500},   {RA_E_METHOD, 405},
+	{RA_E_INVALID, 400},     {RA_E_NOTFOUND, 404}, {RA_E_CONFLICT, 409},  {RA_E_RULE, 422},
+	{RA_E_UNAVAILABLE, 503}, {RA_E_AUTH, 401},     {RA_E_FORBIDDEN, 403}, {RA_E_TOOLARGE, 413},
+	{RA_E_TIMEOUT, 503},     {RA_E_CONFIG, 500},   {RA_E_INTERNAL, 500},  {RA_E_METHOD, 405},
 	{RA_E_MEDIATYPE, 415},   {RA_E_HEADERS, 431},
 };
 
@@ -147,9 +174,10 @@ static void send_body(struct http_req *hr, int status, const char *ctype, const 
 	if (req != NULL) {
 		req->res.status = status;
 		req->res.reason = "";
-		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
-		h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, hr->rid,
-				      strlen(hr->rid));
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype,
+			       strlen(ctype));
+		h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+				      hr->rid, strlen(hr->rid));
 		h2o_send_inline(req, body, len);
 	}
 	finish(hr, status);
@@ -226,7 +254,8 @@ static int json_media_type(const char *v, size_t n)
 		end++;
 	if (end == 16 && strncasecmp(v, "application/json", 16) == 0)
 		return 1;
-	return end > 17 && strncasecmp(v, "application/", 12) == 0 && strncasecmp(v + end - 5, "+json", 5) == 0;
+	return end > 17 && strncasecmp(v, "application/", 12) == 0 &&
+	       strncasecmp(v + end - 5, "+json", 5) == 0;
 }
 
 int http_want_json(struct http_req *hr, struct ra_err *err)
@@ -275,8 +304,8 @@ static void make_rid(h2o_req_t *req, char *rid, size_t cap)
 		int ok = v.len > 0 && v.len < cap;
 		for (size_t k = 0; ok && k < v.len; k++) {
 			char c = v.base[k];
-			ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
-			     c == '_';
+			ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     c == '-' || c == '_';
 		}
 		if (ok) {
 			memcpy(rid, v.base, v.len);
@@ -331,6 +360,26 @@ static void allowed_methods(struct http_server *s, const char *path, char *out, 
 		if (o >= cap)
 			break;
 	}
+}
+
+/* Did the request come in on http.ops_listen?  By the local address it was accepted on. */
+static int on_ops_listener(struct http_server *s, h2o_req_t *req)
+{
+	struct sockaddr_storage ss;
+	unsigned char a[16], b[16];
+
+	if (!s->ops.open || req->conn->callbacks->get_sockname == NULL ||
+	    req->conn->callbacks->get_sockname(req->conn, (struct sockaddr *)&ss) == 0)
+		return 0;
+	conncount_key((struct sockaddr *)&ss, a);
+	conncount_key((struct sockaddr *)&s->ops.bound, b);
+	return memcmp(a, b, 16) == 0 && ntohs(((struct sockaddr_in *)&ss)->sin_port) == s->ops.port;
+}
+
+static int ops_path(const char *path)
+{
+	return strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0 ||
+	       strncmp(path, "/v1/admin/", 10) == 0;
 }
 
 static int has_pct00(const char *p, size_t n)
@@ -389,9 +438,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	}
 	if (header_bytes(req, &big, &big_len) > s->max_header_bytes) {
 		char name[64];
-		snprintf(name, sizeof(name), "%.*s", (int)(big_len < sizeof(name) ? big_len : sizeof(name) - 1), big);
-		http_reply_errorf(hr, RA_E_HEADERS, name, "request headers over http.max_header_bytes (%zu bytes); "
-				  "the largest is %s", s->max_header_bytes, name);
+		snprintf(name, sizeof(name), "%.*s",
+			 (int)(big_len < sizeof(name) ? big_len : sizeof(name) - 1), big);
+		http_reply_errorf(hr, RA_E_HEADERS, name,
+				  "request headers over http.max_header_bytes (%zu bytes); "
+				  "the largest is %s",
+				  s->max_header_bytes, name);
+		return 0;
+	}
+	if (on_ops_listener(s, req) && !ops_path(path)) {
+		http_reply_errorf(hr, RA_E_NOTFOUND, "",
+				  "http.ops_listen serves /healthz, /metrics and /v1/admin/ only");
 		return 0;
 	}
 	for (int i = 0; i < s->nroutes && match == NULL; i++) {
@@ -435,10 +492,12 @@ void http_route(struct http_server *s, const char *method, const char *path, int
 	r->fn = fn;
 	r->data = data;
 	/* the route list at start-up: tests check each one is documented in docs/api.yaml */
-	log_info("http.route", "method", method, "path", path, "prefix", prefix ? "1" : "0", "name", name, NULL);
+	log_info("http.route", "method", method, "path", path, "prefix", prefix ? "1" : "0", "name", name,
+		 NULL);
 }
 
-static void json_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n, h2o_send_state_t st)
+static void json_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n,
+			    h2o_send_state_t st)
 {
 	struct json_error_body *o = (void *)self;
 
@@ -477,7 +536,8 @@ static void json_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 	o->sent = 0;
 	free(text);
 	req->res.headers = (h2o_headers_t){NULL};
-	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+		       H2O_STRLIT("application/json"));
 	req->res.content_length = o->body.len;
 	make_rid(req, rid, sizeof(rid));
 	h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
@@ -510,7 +570,8 @@ static SSL_CTX *make_ssl(const char *cert, const char *key, const char *ciphers,
 		ra_err_set(err, RA_E_CONFIG, "tls.cert", "cannot load TLS certificate chain %s", cert);
 		goto out;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ssl) != 1) {
+	if (SSL_CTX_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ssl) != 1) {
 		ra_err_set(err, RA_E_CONFIG, "tls.key", "cannot load TLS key %s or it does not match", key);
 		goto out;
 	}
@@ -521,6 +582,41 @@ out:
 	SSL_CTX_free(ssl);
 	ERR_clear_error();
 	return NULL;
+}
+
+/* The caps, within the descriptor limit: raised to the hard limit when the caps need it,
+ * else the main cap shrinks (with a warning) so that accept() never meets EMFILE while the
+ * database pool, the HTTP client and files still need descriptors (FD_SPARE). */
+#define FD_SPARE 256
+static void connection_caps(struct http_server *s)
+{
+	const struct config *cfg = s->app->cfg;
+	struct rlimit rl;
+	long long want;
+
+	s->main.name = "main";
+	s->ops.name = "ops";
+	s->main.max = (int)cfg_int(cfg, "http.max_connections");
+	s->main.per_address = (int)cfg_int(cfg, "http.max_connections_per_address");
+	s->ops.max = (int)cfg_int(cfg, "http.ops_max_connections");
+	s->ops.per_address = 0; /* operators and the monitoring share few addresses */
+	want = (long long)s->main.max + s->ops.max + FD_SPARE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if ((long long)rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = (rlim_t)want < rl.rlim_max ? (rlim_t)want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((long long)rl.rlim_cur < want) {
+		char lim[24], cap[24];
+		long long fit = (long long)rl.rlim_cur - s->ops.max - FD_SPARE;
+		s->main.max = fit < 16 ? 16 : (int)fit;
+		snprintf(lim, sizeof(lim), "%llu", (unsigned long long)rl.rlim_cur);
+		snprintf(cap, sizeof(cap), "%d", s->main.max);
+		log_warn("http.max_connections_lowered", "descriptor_limit", lim, "max_connections", cap,
+			 NULL);
+	}
 }
 
 struct http_server *http_server_new(struct app *app, struct ra_err *err)
@@ -548,10 +644,12 @@ struct http_server *http_server_new(struct app *app, struct ra_err *err)
 		s->accept.ssl_ctx = s->ssl;
 	} else if (cert || key) {
 		ra_err_set(err, RA_E_CONFIG, cert ? "tls.key" : "tls.cert",
-			   "TLS needs both tls.cert and tls.key; '%s' is missing", cert ? "tls.key" : "tls.cert");
+			   "TLS needs both tls.cert and tls.key; '%s' is missing",
+			   cert ? "tls.key" : "tls.cert");
 		free(s);
 		return NULL;
 	}
+	connection_caps(s);
 	h2o_config_init(&s->conf);
 	s->conf.max_request_entity_size = (size_t)cfg_int(app->cfg, "http.max_body");
 	s->max_header_bytes = (size_t)cfg_int(app->cfg, "http.max_header_bytes");
@@ -572,64 +670,171 @@ struct http_server *http_server_new(struct app *app, struct ra_err *err)
 	return s;
 }
 
+static void conn_closed(uv_handle_t *h)
+{
+	struct conn *c = (struct conn *)h;
+
+	c->l->conns--;
+	if (c->counted)
+		conncount_del(c->l->peers, c->key);
+	free(c);
+}
+
+/* Refusals are counted always and logged at most once a second: a flood must not become a
+ * flood of log lines as well. */
+static void refuse(struct conn *c, const char *reason)
+{
+	struct listener *l = c->l;
+	char labels[64], n[24];
+	uint64_t now = uv_now(l->tcp.loop);
+
+	snprintf(labels, sizeof(labels), "%s,reason=\"%s\"", l->labels, reason);
+	metrics_count("ra_http_connections_refused_total", labels, 1);
+	l->refused_since_log++;
+	if (now - l->last_log_ms >= 1000) {
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)l->refused_since_log);
+		log_warn("http.connection_refused", "listener", l->name, "reason", reason, "refused", n,
+			 NULL);
+		l->refused_since_log = 0;
+		l->last_log_ms = now;
+	}
+	/* RST rather than FIN: nothing of ours waits in TIME_WAIT for a client we refused */
+	if (uv_tcp_close_reset(&c->tcp, (uv_close_cb)free) != 0)
+		uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
-	struct http_server *s = listener->data;
-	uv_tcp_t *conn;
+	struct listener *l = listener->data;
+	struct http_server *s = l->s;
+	struct conn *c;
+	struct sockaddr_storage peer;
+	int plen = sizeof(peer);
 	h2o_socket_t *sock;
 
 	if (status != 0 || s->draining)
 		return;
-	conn = h2o_mem_alloc(sizeof(*conn));
-	uv_tcp_init(listener->loop, conn);
-	if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-		uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+	c = h2o_mem_alloc(sizeof(*c));
+	memset(c, 0, sizeof(*c));
+	c->l = l;
+	uv_tcp_init(listener->loop, &c->tcp);
+	if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+		uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
 		return;
 	}
-	uv_tcp_nodelay(conn, 1);
-	sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+	if (l->conns >= l->max) {
+		refuse(c, "total");
+		return;
+	}
+	if (l->per_address > 0) {
+		int n;
+		if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) != 0) {
+			refuse(c, "no_address");
+			return;
+		}
+		conncount_key((struct sockaddr *)&peer, c->key);
+		n = conncount_add(l->peers, c->key);
+		if (n < 0 || n > l->per_address) {
+			if (n > 0)
+				conncount_del(l->peers, c->key);
+			refuse(c, "per_address");
+			return;
+		}
+		c->counted = 1;
+	}
+	l->conns++;
+	uv_tcp_nodelay(&c->tcp, 1);
+	sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, conn_closed);
 	h2o_accept(&s->accept, sock);
 }
 
-int http_listen(struct http_server *s, const char *hostport, struct ra_err *err)
+static double g_conns(void *d)
+{
+	return ((struct listener *)d)->conns;
+}
+
+static double g_max(void *d)
+{
+	return ((struct listener *)d)->max;
+}
+
+static double g_addresses(void *d)
+{
+	struct listener *l = d;
+	return l->peers ? (double)conncount_addresses(l->peers) : 0;
+}
+
+static void listener_metrics(struct listener *l)
+{
+	snprintf(l->labels, sizeof(l->labels), "listener=\"%s\"", l->name);
+	metrics_gauge("ra_http_connections", "Open HTTP connections per listener.", l->labels, g_conns, l);
+	metrics_gauge("ra_http_connections_max", "Connection cap per listener (http.max_connections).",
+		      l->labels, g_max, l);
+	metrics_gauge("ra_http_connection_addresses", "Peer addresses with an open connection.", l->labels,
+		      g_addresses, l);
+	metrics_help("ra_http_connections_refused_total",
+		     "Connections reset at accept: over the listener's total or per-address cap.");
+}
+
+static int listen_on(struct http_server *s, struct listener *l, const char *key, const char *hostport,
+		     struct ra_err *err)
 {
 	char host[128];
 	const char *colon = strrchr(hostport, ':');
 	struct sockaddr_storage addr;
 	int port, rc;
-	struct sockaddr_storage bound;
-	int blen = sizeof(bound);
+	int blen = sizeof(l->bound);
 
 	if (colon == NULL || colon == hostport || (size_t)(colon - hostport) >= sizeof(host))
-		return ra_err_set(err, RA_E_CONFIG, "listen", "listen must be host:port, got '%s'", hostport);
+		return ra_err_set(err, RA_E_CONFIG, key, "%s must be host:port, got '%s'", key, hostport);
 	memcpy(host, hostport, (size_t)(colon - hostport));
 	host[colon - hostport] = '\0';
 	port = atoi(colon + 1);
 	if (port < 0 || port > 65535)
-		return ra_err_set(err, RA_E_CONFIG, "listen", "bad port in '%s'", hostport);
+		return ra_err_set(err, RA_E_CONFIG, key, "bad port in '%s'", hostport);
 	if (host[0] == '[') {
 		memmove(host, host + 1, strlen(host));
 		host[strcspn(host, "]")] = '\0';
 	}
 	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
 	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
-		return ra_err_set(err, RA_E_CONFIG, "listen", "bad address '%s'", host);
-	uv_tcp_init(s->app->loop, &s->listener);
-	s->listener.data = s;
-	s->listening = 1;
-	rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+		return ra_err_set(err, RA_E_CONFIG, key, "bad address '%s'", host);
+	l->s = s;
+	if (l->per_address > 0 && l->peers == NULL && (l->peers = conncount_new()) == NULL)
+		return ra_err_set(err, RA_E_NOMEM, key, "out of memory");
+	uv_tcp_init(s->app->loop, &l->tcp);
+	l->tcp.data = l;
+	l->open = 1;
+	rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_accept);
+		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_accept);
 	if (rc != 0)
-		return ra_err_set(err, RA_E_CONFIG, "listen", "cannot listen on %s: %s", hostport, uv_strerror(rc));
-	if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen) == 0)
-		s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+		return ra_err_set(err, RA_E_CONFIG, key, "cannot listen on %s: %s", hostport,
+				  uv_strerror(rc));
+	if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&l->bound, &blen) == 0)
+		l->port = ntohs(((struct sockaddr_in *)&l->bound)->sin_port);
+	listener_metrics(l);
 	return 0;
+}
+
+int http_listen(struct http_server *s, const char *hostport, struct ra_err *err)
+{
+	const char *ops = cfg_str(s->app->cfg, "http.ops_listen");
+	int rc = listen_on(s, &s->main, "listen", hostport, err);
+
+	if (rc == 0 && ops != NULL && *ops != '\0')
+		rc = listen_on(s, &s->ops, "http.ops_listen", ops, err);
+	return rc;
+}
+
+int http_ops_port(const struct http_server *s)
+{
+	return s->ops.open ? s->ops.port : 0;
 }
 
 int http_port(const struct http_server *s)
 {
-	return s->port;
+	return s->main.port;
 }
 
 int http_inflight(const struct http_server *s)
@@ -643,9 +848,11 @@ void http_drain(struct http_server *s, void (*done)(void *), void *data)
 	h2o_context_request_shutdown(&s->ctx); /* idle keep-alive connections close now */
 	s->drained = done;
 	s->drained_data = data;
-	if (s->listening) {
-		uv_close((uv_handle_t *)&s->listener, NULL);
-		s->listening = 0;
+	for (struct listener *l = &s->main; l <= &s->ops; l++) {
+		if (l->open) {
+			uv_close((uv_handle_t *)&l->tcp, NULL);
+			l->open = 0;
+		}
 	}
 	maybe_drained(s);
 }
@@ -656,5 +863,7 @@ void http_server_free(struct http_server *s)
 		return;
 	if (s->ssl)
 		SSL_CTX_free(s->ssl);
+	conncount_free(s->main.peers);
+	conncount_free(s->ops.peers);
 	free(s);
 }

@@ -43,6 +43,8 @@ int http_inflight(const struct http_server *s);
 void http_server_free(struct http_server *s);
 /* Port actually bound (useful with port 0). */
 int http_port(const struct http_server *s);
+/* The port http.ops_listen is bound to; 0 when it is not configured. */
+int http_ops_port(const struct http_server *s);
 
 /* Replies.  body is stolen (json_decref'd). */
 void http_reply_json(struct http_req *hr, int status, json_t *body);
