@@ -1,7 +1,7 @@
 /*
  * srv_int.h - private to ca-bridge/srv/, the ca-bridge server: the local CA served over CMP
- * (srv_cmp.c) behind a small HTTP/1.1 listener (srv_http.c); srv_main.c reads the options
- * and runs it.  Prefix cab_srv_.  The program only; libcab.a and the service never link it.
+ * (srv_cmp.c) behind an HTTP/1.1 listener on libh2o and libuv (srv_http.c); srv_main.c reads
+ * the options and runs it.  Prefix cab_srv_.  The program only; libcab.a and the service never link it.
  * It reaches the CA through the public cab.h alone.
  */
 #ifndef CAB_SRV_INT_H
@@ -11,23 +11,33 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
-#include <signal.h>
 #include <stddef.h>
 
 struct cab_srv {
-	struct cab *cab;             /* the local CA (thread-safe) */
-	X509 *ca_cert;               /* its certificate (cab_chain_pem, read once: fixed after open) */
+	struct cab *cab; /* the local CA (thread-safe) */
+	X509 *ca_cert; /* its certificate (cab_chain_pem, read once: fixed after open) */
 	/* protection of our answers, and what we accept from clients */
-	unsigned char *secret;       /* PBM secret (clients protect with the same) */
+	unsigned char *secret; /* PBM secret (clients protect with the same) */
 	size_t secret_len;
-	char *reference;             /* our senderKID in PBM mode */
-	X509 *cert;                  /* signature mode: our CMP signer certificate and key */
+	char *reference; /* our senderKID in PBM mode */
+	X509 *cert; /* signature mode: our CMP signer certificate and key */
 	EVP_PKEY *key;
-	X509_STORE *client_trusted;  /* signature mode: anchors for the clients' certificates */
+	X509_STORE *client_trusted; /* signature mode: anchors for the clients' certificates */
 	enum cab_class default_class; /* for requests without certProfile; NONE: refuse them */
-	const char *refuse_cn;       /* fnmatch(3) pattern: refuse subjects whose CN matches */
-	volatile sig_atomic_t stop;
+	const char *refuse_cn; /* fnmatch(3) pattern: refuse subjects whose CN matches */
+	struct cab_srv_limits {
+		size_t max_body; /* request body bytes; larger: 413 */
+		unsigned request_timeout_s; /* whole request (accept to last body byte), and the answer */
+		int max_conns; /* open connections in all; more: 503 at once */
+		int max_conns_per_addr; /* open connections from one peer address */
+	} limits;
 };
+
+/* The defaults of the limits (docs/ca-bridge.md). */
+#define CAB_SRV_MAX_BODY (1u << 20)
+#define CAB_SRV_REQUEST_TIMEOUT_S 10
+#define CAB_SRV_MAX_CONNS 256
+#define CAB_SRV_MAX_CONNS_PER_ADDR 32
 
 /* One CMP request (DER) in, the response (DER, OPENSSL_malloc'd) out.  0, or -1 when the
  * request is not a CMP message at all (then the HTTP answer is 400). */
@@ -35,10 +45,12 @@ int cab_srv_cmp(struct cab_srv *s, const unsigned char *req, size_t len, unsigne
 
 /* Binds host:port (port 0: any free one); *bound gets "host:port" as bound. */
 int cab_srv_listen(const char *addr, int *fd, char *bound, size_t cap);
-/* Serves connections on lfd, one thread each, until s->stop; then waits for them. */
+/* Serves lfd on a libuv loop until SIGTERM or SIGINT, the CA work on libuv's thread pool;
+ * then finishes the requests in flight.  0 on a clean stop. */
 int cab_srv_serve(struct cab_srv *s, int lfd);
 
 /* A log line on stderr: "ca-bridge: level=... event=... k=v ..." (never secrets nor names). */
-void cab_srv_log(const char *level, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cab_srv_log(const char *level, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

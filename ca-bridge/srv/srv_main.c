@@ -9,37 +9,36 @@
  *             [--ca-subject "C=AT,O=...,CN=..."] [--crl-hours 24]
  *             [--advanced-ncp] [--advanced-digital-signature]
  *             [--default-class CLASS] [--refuse-cn PATTERN]
+ *             [--request-timeout 10] [--max-body 1048576] [--max-conns 256]
+ *             [--max-conns-per-addr 32]
  *
  * SRC is env:NAME, file:PATH or pass:TEXT (pass: shows in ps; for tests only).  On start it
  * prints "ca-bridge: listening on HOST:PORT" on stdout (--listen HOST:0 picks a free port).
- * SIGTERM/SIGINT: finish the requests in flight, close the CA, exit 0.
+ * SIGTERM/SIGINT: stop accepting, cut requests still arriving, finish those with the CA,
+ * close the CA, exit 0.
  */
 #include "ca-bridge/srv/srv_int.h"
 #include "ca-bridge/cab_int.h" /* cab_read_file */
 
+#include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static struct cab_srv *running;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (running != NULL)
-		running->stop = 1;
-}
-
 static int usage(void)
 {
-	fprintf(stderr, "usage: ca-bridge --ca-dir DIR [--listen HOST:PORT] (--secret SRC --reference REF | --cert PEM "
-			"--key PEM [--client-trusted PEM]) --policy-oid OID --pds-url URL [--pds-lang LL] --crl-url URL "
-			"[--ca-subject DN] [--crl-hours N] [--advanced-ncp] [--advanced-digital-signature] "
-			"[--default-class CLASS] [--refuse-cn PATTERN]\n");
+	fprintf(stderr,
+		"usage: ca-bridge --ca-dir DIR [--listen HOST:PORT] (--secret SRC --reference REF | --cert PEM "
+		"--key PEM [--client-trusted PEM]) --policy-oid OID --pds-url URL [--pds-lang LL] --crl-url URL "
+		"[--ca-subject DN] [--crl-hours N] [--advanced-ncp] [--advanced-digital-signature] "
+		"[--default-class CLASS] [--refuse-cn PATTERN] [--request-timeout SECONDS] [--max-body BYTES] "
+		"[--max-conns N] [--max-conns-per-addr N]\n");
 	return 2;
 }
 
@@ -93,7 +92,7 @@ static EVP_PKEY *load_key(const char *path)
 /* The CA certificate, from the CA's chain (the local CA's is that one certificate). */
 static X509 *ca_cert_of(struct cab *cab)
 {
-	struct cab_err err = { 0 };
+	struct cab_err err = {0};
 	char *pem = NULL;
 	BIO *mem;
 	X509 *x = NULL;
@@ -118,6 +117,22 @@ static X509_STORE *load_store(const char *path)
 	return NULL;
 }
 
+/* A whole number in [lo, hi] for option name; -1 (and a message) when it is not one. */
+static int number(const char *name, const char *text, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "ca-bridge: --%s must be a whole number from %ld to %ld\n", name, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 struct opts {
 	const char *listen, *secret, *cert, *key, *client_trusted, *default_class;
 };
@@ -128,7 +143,8 @@ static int setup_protection(struct cab_srv *s, const struct opts *o)
 	char *secret;
 
 	if ((o->secret != NULL) == (o->cert != NULL || o->key != NULL)) {
-		fprintf(stderr, "ca-bridge: give either --secret and --reference (PBM) or --cert and --key (signature)\n");
+		fprintf(stderr,
+			"ca-bridge: give either --secret and --reference (PBM) or --cert and --key (signature)\n");
 		return -1;
 	}
 	if (o->secret != NULL) {
@@ -159,39 +175,107 @@ static int setup_protection(struct cab_srv *s, const struct opts *o)
 static int parse(int argc, char **argv, struct cab_config *cfg, struct cab_srv *s, struct opts *o)
 {
 	static const struct option longs[] = {
-		{ "listen", 1, NULL, 'l' },          { "ca-dir", 1, NULL, 'd' },       { "secret", 1, NULL, 's' },
-		{ "reference", 1, NULL, 'r' },       { "cert", 1, NULL, 'c' },         { "key", 1, NULL, 'k' },
-		{ "client-trusted", 1, NULL, 't' },  { "policy-oid", 1, NULL, 'p' },   { "pds-url", 1, NULL, 'u' },
-		{ "pds-lang", 1, NULL, 'g' },        { "crl-url", 1, NULL, 'C' },      { "ca-subject", 1, NULL, 'S' },
-		{ "crl-hours", 1, NULL, 'H' },       { "advanced-ncp", 0, NULL, 'N' }, { "advanced-digital-signature", 0, NULL, 'D' },
-		{ "default-class", 1, NULL, 'K' },   { "refuse-cn", 1, NULL, 'R' },    { "help", 0, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"listen", 1, NULL, 'l'},
+		{"ca-dir", 1, NULL, 'd'},
+		{"secret", 1, NULL, 's'},
+		{"reference", 1, NULL, 'r'},
+		{"cert", 1, NULL, 'c'},
+		{"key", 1, NULL, 'k'},
+		{"client-trusted", 1, NULL, 't'},
+		{"policy-oid", 1, NULL, 'p'},
+		{"pds-url", 1, NULL, 'u'},
+		{"pds-lang", 1, NULL, 'g'},
+		{"crl-url", 1, NULL, 'C'},
+		{"ca-subject", 1, NULL, 'S'},
+		{"crl-hours", 1, NULL, 'H'},
+		{"advanced-ncp", 0, NULL, 'N'},
+		{"advanced-digital-signature", 0, NULL, 'D'},
+		{"default-class", 1, NULL, 'K'},
+		{"refuse-cn", 1, NULL, 'R'},
+		{"help", 0, NULL, 'h'},
+		{"request-timeout", 1, NULL, 'T'},
+		{"max-body", 1, NULL, 'B'},
+		{"max-conns", 1, NULL, 'M'},
+		{"max-conns-per-addr", 1, NULL, 'A'},
+		{NULL, 0, NULL, 0},
 	};
-	int c;
+	int c, bad = 0;
+	long v = 0;
 
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
-		case 'l': o->listen = optarg; break;
-		case 'd': cfg->ca_dir = optarg; break;
-		case 's': o->secret = optarg; break;
-		case 'r': s->reference = optarg; break;
-		case 'c': o->cert = optarg; break;
-		case 'k': o->key = optarg; break;
-		case 't': o->client_trusted = optarg; break;
-		case 'p': cfg->policy_oid = optarg; break;
-		case 'u': cfg->qcpds_url = optarg; break;
-		case 'g': cfg->qcpds_lang = optarg; break;
-		case 'C': cfg->crl_url = optarg; break;
-		case 'S': cfg->ca_subject = optarg; break;
-		case 'H': cfg->crl_validity_hours = atoi(optarg); break;
-		case 'N': cfg->advanced_ncp_plus = 0; break;
-		case 'D': cfg->advanced_digital_signature = 1; break;
-		case 'K': o->default_class = optarg; break;
-		case 'R': s->refuse_cn = optarg; break;
-		default: return -1;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 'd':
+			cfg->ca_dir = optarg;
+			break;
+		case 's':
+			o->secret = optarg;
+			break;
+		case 'r':
+			s->reference = optarg;
+			break;
+		case 'c':
+			o->cert = optarg;
+			break;
+		case 'k':
+			o->key = optarg;
+			break;
+		case 't':
+			o->client_trusted = optarg;
+			break;
+		case 'p':
+			cfg->policy_oid = optarg;
+			break;
+		case 'u':
+			cfg->qcpds_url = optarg;
+			break;
+		case 'g':
+			cfg->qcpds_lang = optarg;
+			break;
+		case 'C':
+			cfg->crl_url = optarg;
+			break;
+		case 'S':
+			cfg->ca_subject = optarg;
+			break;
+		case 'H':
+			cfg->crl_validity_hours = atoi(optarg);
+			break;
+		case 'N':
+			cfg->advanced_ncp_plus = 0;
+			break;
+		case 'D':
+			cfg->advanced_digital_signature = 1;
+			break;
+		case 'K':
+			o->default_class = optarg;
+			break;
+		case 'R':
+			s->refuse_cn = optarg;
+			break;
+		case 'T':
+			bad |= number("request-timeout", optarg, 1, 3600, &v);
+			s->limits.request_timeout_s = (unsigned)v;
+			break;
+		case 'B':
+			bad |= number("max-body", optarg, 1024, 64L << 20, &v);
+			s->limits.max_body = (size_t)v;
+			break;
+		case 'M':
+			bad |= number("max-conns", optarg, 1, 100000, &v);
+			s->limits.max_conns = (int)v;
+			break;
+		case 'A':
+			bad |= number("max-conns-per-addr", optarg, 1, 100000, &v);
+			s->limits.max_conns_per_addr = (int)v;
+			break;
+		default:
+			return -1;
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || bad)
 		return -1;
 	if (o->default_class != NULL && cab_class_parse(o->default_class, &s->default_class, NULL) != 0) {
 		fprintf(stderr, "ca-bridge: --default-class must be qualified, advanced or seal\n");
@@ -204,13 +288,15 @@ int main(int argc, char **argv)
 {
 	struct cab_config cfg;
 	struct cab_srv s;
-	struct opts o = { "127.0.0.1:8829", NULL, NULL, NULL, NULL, NULL };
-	struct cab_err err = { 0 };
-	struct sigaction sa;
+	struct opts o = {"127.0.0.1:8829", NULL, NULL, NULL, NULL, NULL};
+	struct cab_err err = {0};
+	sigset_t sigs;
 	char bound[300];
 	int lfd = -1, rc = 1;
 
 	memset(&s, 0, sizeof(s));
+	s.limits = (struct cab_srv_limits){CAB_SRV_MAX_BODY, CAB_SRV_REQUEST_TIMEOUT_S, CAB_SRV_MAX_CONNS,
+					   CAB_SRV_MAX_CONNS_PER_ADDR};
 	cab_config_defaults(&cfg);
 	cfg.qcpds_lang = "en";
 	cfg.pkcs11_module = NULL; /* the CA signs CSRs made elsewhere: no subscriber keys here */
@@ -220,7 +306,8 @@ int main(int argc, char **argv)
 		goto out;
 	s.cab = cab_open(&cfg, &err);
 	if (s.cab == NULL) {
-		fprintf(stderr, "ca-bridge: cannot open the CA: %s%s%s\n", err.field, err.field[0] ? ": " : "", err.msg);
+		fprintf(stderr, "ca-bridge: cannot open the CA: %s%s%s\n", err.field,
+			err.field[0] ? ": " : "", err.msg);
 		goto out;
 	}
 	s.ca_cert = ca_cert_of(s.cab);
@@ -232,16 +319,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ca-bridge: cannot listen on %s\n", o.listen);
 		goto out;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal; /* no SA_RESTART: poll returns and the loop sees stop */
-	running = &s;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* held until the loop's signal handlers are in place (cab_srv_serve unblocks them): a
+	 * SIGTERM right after the "listening" line still means a clean stop */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	printf("ca-bridge: listening on %s\n", bound);
 	fflush(stdout);
 	cab_srv_log("info", "start", "listen=%s protection=%s", bound, s.secret ? "pbm" : "signature");
 	rc = cab_srv_serve(&s, lfd) == 0 ? 0 : 1;
+	lfd = -1; /* the loop's listener owns it now */
 	cab_srv_log("info", "stop", "rc=%d", rc);
 out:
 	if (lfd >= 0)

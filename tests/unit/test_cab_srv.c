@@ -1,0 +1,302 @@
+/* test_cab_srv.c - the ca-bridge program's HTTP front against hostile clients (issue #20):
+ * build/ca-bridge as a real process on loopback, slow clients as raw sockets, the issuance
+ * by the RA's own CMP client (backend "cmp").  Slow clients that send a byte now and then
+ * hold no thread and no issuance slot; the whole-request deadline cuts them although they
+ * keep sending; the caps refuse connections beyond them at once with 503; the body limit
+ * answers 413.  Loopback has all of 127/8: the slow clients bind 127.0.0.2 where the test
+ * needs a peer address other than the RA's 127.0.0.1. */
+#include "ca-bridge/cab.h"
+#include "tests/lib/ts_cab.h"
+#include "tests/lib/ts_cmp.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SECRET "cab-srv-test-secret"
+#define NSLOW 64
+
+static struct ts_cab t;
+static struct ts_proc srv;
+static char srv_dir[400], trusted[400], url[128], log_path[400];
+
+static void start_bridge(const char *const *extra)
+{
+	const char *args[40] = {"--ca-dir",     srv_dir,
+				"--policy-oid", TS_CAB_POLICY,
+				"--pds-url",    TS_CAB_PDS,
+				"--crl-url",    TS_CAB_CRL_URL,
+				"--ca-subject", "C=AT,O=Test Trust Service,CN=Test CMP CA",
+				"--secret",     "env:TS_CMP_SECRET",
+				"--reference",  "ca-bridge"};
+	int n = 14;
+
+	for (int i = 0; extra != NULL && extra[i] != NULL; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	cr_assert_eq(ts_cabridge_start(&srv, log_path, args), 0, "ca-bridge did not start; see %s", log_path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/cmp", srv.port);
+	t.cfg.cmp_url = url;
+	t.cab = cab_open(&t.cfg, &t.err);
+	cr_assert_not_null(t.cab, "cab_open cmp: %s", t.err.msg);
+}
+
+static void setup(void)
+{
+	cr_assert_eq(ts_cab_setup(&t, 0), 0, "setup: %s", t.err.msg);
+	setenv("TS_CMP_SECRET", SECRET, 1);
+	snprintf(srv_dir, sizeof(srv_dir), "%s/bridge-ca", t.dir);
+	snprintf(log_path, sizeof(log_path), "%s/ca-bridge.log", t.dir);
+	snprintf(trusted, sizeof(trusted), "%s/bridge-ca/ca.pem", t.dir);
+	t.cfg.backend = "cmp";
+	t.cfg.cmp_secret = SECRET;
+	t.cfg.cmp_reference = "ra-test";
+	t.cfg.cmp_trusted = trusted;
+	t.cfg.cmp_timeout_s = 20; /* generous: the machine is loaded; the old server answered 503 */
+}
+
+static void teardown(void)
+{
+	if (srv.pid > 0)
+		cr_expect_eq(ts_proc_stop(&srv), 0, "ca-bridge did not exit cleanly; see %s", log_path);
+	ts_cab_teardown(&t);
+}
+
+TestSuite(cab_srv, .init = setup, .fini = teardown, .timeout = 90);
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A TCP connection to the bridge from source address src (port chosen by the kernel). */
+static int dial(const char *src)
+{
+	struct sockaddr_in me = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	inet_pton(AF_INET, src, &me.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	to.sin_port = htons((uint16_t)srv.port);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0, "bind %s: %s", src, strerror(errno));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0, "connect: %s", strerror(errno));
+	return fd;
+}
+
+/* What the server sent until it closed, or until `wait_s` passed ("" and -1 when it is still
+ * open then).  Returns the byte count, or -1 while open. */
+static int read_until_closed(int fd, double wait_s, char *buf, size_t cap)
+{
+	double end = now_s() + wait_s;
+	size_t got = 0;
+
+	buf[0] = '\0';
+	while (now_s() < end) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf + got, cap - 1 - got, 0);
+		if (n <= 0)
+			return (int)got;
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	return -1;
+}
+
+/* Slow clients: a request head trickling in, one byte per second on each open socket. */
+struct slow {
+	int fd[NSLOW];
+	int n;
+	volatile int stop;
+	pthread_t th;
+};
+
+static void *trickle(void *arg)
+{
+	struct slow *sl = arg;
+	static const char head[] =
+		"POST /cmp HTTP/1.1\r\nHost: ca\r\nContent-Type: application/pkixcmp\r\nX-Slow: ";
+	size_t at = 0;
+
+	while (!sl->stop) {
+		for (int i = 0; i < sl->n; i++) {
+			char c = at < sizeof(head) - 1 ? head[at] : 'a';
+
+			if (sl->fd[i] >= 0)
+				(void)send(sl->fd[i], &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+		at++;
+		for (int k = 0; k < 10 && !sl->stop; k++)
+			usleep(100 * 1000);
+	}
+	return NULL;
+}
+
+static void slow_start(struct slow *sl, const char *src)
+{
+	memset(sl, 0, sizeof(*sl));
+	for (sl->n = 0; sl->n < NSLOW; sl->n++)
+		sl->fd[sl->n] = dial(src);
+	cr_assert_eq(pthread_create(&sl->th, NULL, trickle, sl), 0);
+}
+
+static void slow_stop(struct slow *sl)
+{
+	sl->stop = 1;
+	pthread_join(sl->th, NULL);
+	for (int i = 0; i < sl->n; i++)
+		if (sl->fd[i] >= 0)
+			close(sl->fd[i]);
+}
+
+/* One issuance by the RA's CMP client (backend "cmp"), with a fresh token key. */
+static void issue(const char *id)
+{
+	struct cab_request req;
+	struct cab_key k;
+	struct cab_cert c;
+	struct cab_err err;
+
+	cr_assert_eq(cab_keygen(t.cab, id, CAB_ALG_DEFAULT, &k, &err), 0, "%s", err.msg);
+	ts_cab_request(&req, id, CAB_CLASS_QUALIFIED, id);
+	cr_assert_eq(cab_issue(t.cab, &req, &c, &err), 0, "issuance during the slow clients: %s (%s); see %s",
+		     err.msg, err.field, log_path);
+	cr_expect_str_eq(c.spki_sha256_hex, k.sha256_hex);
+	cab_cert_free(&c);
+	cab_key_free(&k);
+}
+
+/* 64 slow clients from another address: the per-address cap holds 16 of them and refuses the
+ * other 48 at once; the RA's issuance goes through while the 16 trickle; the deadline cuts
+ * the 16 although each still sends a byte every second (a per-read timeout never would). */
+Test(cab_srv, slow_clients_from_another_address_capped_cut_and_issuance_goes_through)
+{
+	struct slow sl;
+	char buf[512];
+	int refused = 0, held = 0, cut = 0;
+	double t0;
+
+	start_bridge((const char *const[]){"--request-timeout", "8", "--max-conns-per-addr", "16", NULL});
+	t0 = now_s();
+	slow_start(&sl, "127.0.0.2");
+	for (int i = 0; i < sl.n; i++) {
+		int n = read_until_closed(sl.fd[i], refused + held < 16 ? 0.2 : 2.0, buf, sizeof(buf));
+
+		if (n > 0 && strncmp(buf, "HTTP/1.1 503", 12) == 0) {
+			refused++;
+			close(sl.fd[i]);
+			sl.fd[i] = -1;
+		} else {
+			cr_assert_eq(n, -1, "slow client %d: closed early with \"%s\"", i, buf);
+			held++;
+		}
+	}
+	cr_expect_eq(held, 16, "held %d of %d slow clients from 127.0.0.2 (cap 16 per address)", held, NSLOW);
+	cr_expect_eq(refused, NSLOW - 16, "refused %d", refused);
+	issue("slow-1");
+	/* the held ones still trickle; each is cut when its 8 s are over */
+	for (int i = 0; i < sl.n; i++) {
+		if (sl.fd[i] < 0)
+			continue;
+		if (read_until_closed(sl.fd[i], 30.0, buf, sizeof(buf)) >= 0)
+			cut++;
+	}
+	cr_expect_eq(cut, 16, "%d of 16 slow clients cut by the request deadline", cut);
+	cr_expect_geq(now_s() - t0, 7.0, "cut before the 8 s deadline");
+	slow_stop(&sl);
+	/* and the bridge serves again */
+	issue("slow-2");
+}
+
+/* 64 slow clients from the RA's own address, under the caps: the loop keeps serving. */
+Test(cab_srv, slow_clients_from_the_ra_address_do_not_stop_an_issuance)
+{
+	struct slow sl;
+	char buf[64];
+
+	start_bridge((const char *const[]){"--request-timeout", "15", "--max-conns-per-addr", "100", NULL});
+	slow_start(&sl, "127.0.0.1");
+	usleep(500 * 1000);
+	for (int i = 0; i < sl.n; i++)
+		cr_assert_eq(read_until_closed(sl.fd[i], 0.01, buf, sizeof(buf)), -1,
+			     "slow client %d refused", i);
+	issue("slow-3");
+	for (int i = 0; i < sl.n; i++)
+		cr_expect_eq(read_until_closed(sl.fd[i], 0.01, buf, sizeof(buf)), -1, "slow client %d gone",
+			     i);
+	slow_stop(&sl);
+}
+
+/* A raw request and the status line of its answer. */
+static void raw(const char *req, size_t len, char *status, size_t cap)
+{
+	len = len ? len : strlen(req);
+	int fd = dial("127.0.0.1");
+	char buf[2048];
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break; /* the server may answer and close before it read everything */
+		off += (size_t)n;
+	}
+	cr_assert_geq(read_until_closed(fd, 20.0, buf, sizeof(buf)), 0, "no answer to %.30s", req);
+	snprintf(status, cap, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+	close(fd);
+}
+
+/* The HTTP behaviour the old listener had: 404, 405, 415, 400 for a non-CMP body, 413 over
+ * the body limit, GET /ca; and the total cap. */
+Test(cab_srv, http_answers_and_limits)
+{
+	static char big[8192];
+	char st[128], req[256];
+	int fds[4];
+
+	start_bridge((const char *const[]){"--max-body", "4096", "--max-conns", "4", NULL});
+	raw("GET /nothing HTTP/1.1\r\nHost: ca\r\n\r\n", 0, st, sizeof(st));
+	cr_expect_str_eq(st, "HTTP/1.1 404 Not Found");
+	raw("PUT /cmp HTTP/1.1\r\nHost: ca\r\nContent-Length: 0\r\n\r\n", 0, st, sizeof(st));
+	cr_expect_eq(strncmp(st, "HTTP/1.1 405", 12), 0, "%s", st);
+	raw("POST /cmp HTTP/1.1\r\nHost: ca\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi", 0,
+	    st, sizeof(st));
+	cr_expect_eq(strncmp(st, "HTTP/1.1 415", 12), 0, "%s", st);
+	raw("POST /cmp HTTP/1.1\r\nHost: ca\r\nContent-Type: application/pkixcmp\r\nContent-Length: 2\r\n\r\nhi",
+	    0, st, sizeof(st));
+	cr_expect_eq(strncmp(st, "HTTP/1.1 400", 12), 0, "%s", st);
+	snprintf(req, sizeof(req),
+		 "POST /cmp HTTP/1.1\r\nHost: ca\r\nContent-Type: application/pkixcmp\r\n"
+		 "Content-Length: %zu\r\n\r\n",
+		 sizeof(big));
+	memcpy(big, req, strlen(req));
+	raw(big, sizeof(big), st, sizeof(st));
+	cr_expect_eq(strncmp(st, "HTTP/1.1 413", 12), 0, "%s", st);
+	raw("GET /ca HTTP/1.1\r\nHost: ca\r\n\r\n", 0, st, sizeof(st));
+	cr_expect_eq(strncmp(st, "HTTP/1.1 200", 12), 0, "%s", st);
+	/* four open connections reach the total cap: the fifth is refused at once */
+	for (int i = 0; i < 4; i++)
+		fds[i] = dial("127.0.0.3");
+	usleep(300 * 1000);
+	raw("GET /ca HTTP/1.1\r\nHost: ca\r\n\r\n", 0, st, sizeof(st));
+	cr_expect_eq(strncmp(st, "HTTP/1.1 503", 12), 0, "%s", st);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+}
