@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config libh2o-dev libuv1-dev libpq-dev libssl-dev open
 libcurl4-openssl-dev libjansson-dev libcriterion-dev libphonenumber-dev libunistring-dev
 postgresql-15 postgresql-client-15 softhsm2 libp11-kit-dev opensc python3 python3-aiosmtpd curl procps
 util-linux cppcheck clang-format tmux man-db python3-yaml prometheus debhelper lintian
-fakeroot systemd"
+fakeroot systemd clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

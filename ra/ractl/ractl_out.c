@@ -380,15 +380,22 @@ static void print_table(FILE *f, const struct ractl_view *v, const struct ractl_
 static void print_generic_table(FILE *f, const struct ractl_view *v, const json_t *rows)
 {
 	struct ractl_col cols[MAX_COLS + 1];
-	char heads[MAX_COLS][64];
+	char heads[MAX_COLS][128];
 	const char *k;
 	json_t *x;
 	int n = 0;
 
 	json_object_foreach ((json_t *)json_array_get(rows, 0), k, x) {
+		char *e, *cut;
 		if (n == MAX_COLS || json_is_object(x) || json_is_array(x))
 			continue;
-		snprintf(heads[n], sizeof(heads[n]), "%s", k);
+		/* the heading is the server's key: escaped like any value (found by fuzz_ractl_out:
+		 * a key holding U+202E reached the terminal raw), then cut to whole characters */
+		e = esc(k);
+		cut = e ? safetext_fit(e, 30) : NULL;
+		snprintf(heads[n], sizeof(heads[n]), "%s", cut ? cut : "?");
+		free(cut);
+		free(e);
 		for (char *h = heads[n]; *h; h++)
 			*h = *h == '_' ? '-' : (char)(*h >= 'a' && *h <= 'z' ? *h - 32 : *h);
 		cols[n] = (struct ractl_col){heads[n], k, n < 3 ? 1 : n, RACTL_COL_FLEX};

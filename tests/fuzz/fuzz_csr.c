@@ -1,0 +1,25 @@
+/*
+ * fuzz_csr.c - libFuzzer target: a PKCS#10 request made elsewhere (cab_request_csr: DER
+ * decode, nothing trailing, signature verified, key within the profile) and a certificate
+ * the CA answered with (cab_cert_fill: serial, SPKI hash, validity, PEM).
+ */
+#include <openssl/x509.h>
+#include <stdint.h>
+
+#include "ca-bridge/cab_int.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct cab_request req = {.request_id = "fuzz", .csr_der = data, .csr_len = size};
+	struct cab_err err = {0};
+	struct cab_cert cert = {0};
+	X509_REQ *csr = NULL;
+
+	(void)cab_request_csr(NULL, &req, &csr, &err);
+	X509_REQ_free(csr);
+	if (cab_cert_fill(data, size, &cert, &err) == 0)
+		cab_cert_free(&cert);
+	return 0;
+}
