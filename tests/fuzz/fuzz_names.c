@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (m1 != m2) /* the comparison is symmetric (names.h) */
 		abort();
 	(void)name_match_str(m1);
-	if (safetext_check_field(a, why, sizeof(why)) == 0 && !safetext_is_clean(a) && strchr(a, '\\') == NULL) {
+	if (safetext_check_field(a, why, sizeof(why)) == 0 && !safetext_is_clean(a) &&
+	    strchr(a, '\\') == NULL) {
 		/* what intake accepts, the terminal escaping leaves alone except for backslashes,
 		 * format characters and the like: accepted text never needs an ESC escape */
 		esc = safetext_escape(a, strlen(a));

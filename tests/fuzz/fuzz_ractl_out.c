@@ -14,8 +14,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const resources[] = {"user", "cert", "order", "item", "rejection", "review", "job",
-					 "audit", "contract", "ident", "whoami", "verify", NULL};
+static const char *const resources[] = {"user",  "cert",     "order", "item",   "rejection", "review", "job",
+					"audit", "contract", "ident", "whoami", "verify",    NULL};
 
 static void check_clean(const char *out, size_t n)
 {
@@ -23,10 +23,11 @@ static void check_clean(const char *out, size_t n)
 		unsigned char c = (unsigned char)out[i];
 		if ((c < 0x20 && c != '\n') || c == 0x7f)
 			abort(); /* a control byte reached the terminal */
-		if (c == 0xc2 && i + 1 < n && (unsigned char)out[i + 1] >= 0x80 && (unsigned char)out[i + 1] < 0xa0)
+		if (c == 0xc2 && i + 1 < n && (unsigned char)out[i + 1] >= 0x80 &&
+		    (unsigned char)out[i + 1] < 0xa0)
 			abort(); /* C1 control U+0080..U+009F */
-		if (c == 0xe2 && i + 2 < n && (unsigned char)out[i + 1] == 0x80 && (unsigned char)out[i + 2] >= 0xaa &&
-		    (unsigned char)out[i + 2] <= 0xae)
+		if (c == 0xe2 && i + 2 < n && (unsigned char)out[i + 1] == 0x80 &&
+		    (unsigned char)out[i + 2] >= 0xaa && (unsigned char)out[i + 2] <= 0xae)
 			abort(); /* bidi embedding/override U+202A..U+202E */
 	}
 }
