@@ -15,6 +15,8 @@
 
 enum { OB_OP_SQL, OB_OP_AUDIT, OB_OP_JOB, OB_OP_JOB_EACH, OB_OP_AUDIT_EACH };
 
+#define OB_KEPT 3 /* columns kept of a source's rows: id, details, reason */
+
 /* docs/jobs.md: the one INSERT shape.  The idempotency key makes a repeated insert (a job
  * run twice, a repeated delivery) a no-op; priority 0 lets the kind decide (trigger). */
 static const char *sql_job =
@@ -37,7 +39,7 @@ static void op_free(struct ob_op *op)
 {
 	for (int k = 0; k < op->n; k++)
 		free(op->p[k]);
-	for (int k = 0; k < 2 * op->nkept; k++)
+	for (int k = 0; k < OB_KEPT * op->nkept; k++)
 		free(op->kept[k]);
 	free(op->kept);
 	json_decref(op->details);
@@ -73,62 +75,81 @@ static struct ob_op *op_add(struct outbox *ob, int type, const char *sql, int n,
 }
 
 /* $1 id, $2 next state, $3 from (a name or a text[] literal), $4.. extra */
-static void state_op(struct outbox *ob, const char *sql, const char *id, const char *to, const char *from,
-		     int nextra, const char *const *extra)
+static int state_op(struct outbox *ob, const char *sql, const char *id, const char *to, const char *from,
+		    int nextra, const char *const *extra, int need_rows)
 {
 	const char *p[OB_MAX_PARAMS];
 
 	if (to == NULL || from == NULL || nextra < 0 || 3 + nextra > OB_MAX_PARAMS) {
 		ob->overflow = 1; /* a state number outside the machine: a programming error */
-		return;
+		return -1;
 	}
 	p[0] = id;
 	p[1] = to;
 	p[2] = from;
 	for (int i = 0; i < nextra; i++)
 		p[3 + i] = extra[i];
-	op_add(ob, OB_OP_SQL, sql, 3 + nextra, p, 1);
+	return op_add(ob, OB_OP_SQL, sql, 3 + nextra, p, need_rows) ? ob->n - 1 : -1;
 }
 
-void ob_move(struct outbox *ob, const char *sql, const struct wf_machine *m, int from, int to, const char *id,
-	     int nextra, const char *const *extra)
+int ob_move(struct outbox *ob, const char *sql, const struct wf_machine *m, int from, int to, const char *id,
+	    int nextra, const char *const *extra)
 {
-	state_op(ob, sql, id, wf_state_name(m, to), wf_state_name(m, from), nextra, extra);
+	return state_op(ob, sql, id, wf_state_name(m, to), wf_state_name(m, from), nextra, extra, 1);
 }
 
-void ob_step(struct outbox *ob, const char *sql, const struct wf_machine *m, int from,
-	     const struct wf_result *r, const char *id, int nextra, const char *const *extra)
+int ob_step(struct outbox *ob, const char *sql, const struct wf_machine *m, int from, const struct wf_result *r,
+	    const char *id, int nextra, const char *const *extra)
 {
 	if (r->actions & WF_ACT_AUDIT)
 		ob->audit_due = 1;
-	ob_move(ob, sql, m, from, r->next_state, id, nextra, extra);
+	return ob_move(ob, sql, m, from, r->next_state, id, nextra, extra);
 }
 
-void ob_move_any(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
-		 const char *id, int nextra, const char *const *extra)
+const char *ob_states(const struct wf_machine *m, unsigned mask, char *buf, size_t cap)
 {
-	char set[256];
 	size_t len = 1;
 	int states = wf_state_count(m);
 
-	set[0] = '{';
+	if (cap < 3)
+		return NULL;
+	buf[0] = '{';
 	for (int s = 0; s < states && s < 32; s++) {
 		const char *name = wf_state_name(m, s);
-		if (!(from_mask & (1u << s)))
+		if (!(mask & (1u << s)))
 			continue;
-		if (len + strlen(name) + 3 >= sizeof(set)) {
-			ob->overflow = 1;
-			return;
-		}
-		len += (size_t)snprintf(set + len, sizeof(set) - len, "%s%s", len > 1 ? "," : "", name);
+		if (len + strlen(name) + 3 >= cap)
+			return NULL;
+		len += (size_t)snprintf(buf + len, cap - len, "%s%s", len > 1 ? "," : "", name);
 	}
-	set[len++] = '}';
-	set[len] = '\0';
-	if (len == 2) {
-		ob->overflow = 1; /* no state at all: a programming error */
-		return;
+	buf[len++] = '}';
+	buf[len] = '\0';
+	return len == 2 ? NULL : buf; /* no state at all: a programming error */
+}
+
+/* $3 as a text[] literal of the names of the states in from_mask */
+static int move_set(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
+		    const char *id, int nextra, const char *const *extra, int need_rows)
+{
+	char set[256];
+
+	if (ob_states(m, from_mask, set, sizeof(set)) == NULL) {
+		ob->overflow = 1;
+		return -1;
 	}
-	state_op(ob, sql, id, wf_state_name(m, to), set, nextra, extra);
+	return state_op(ob, sql, id, wf_state_name(m, to), set, nextra, extra, need_rows);
+}
+
+int ob_move_any(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
+		const char *id, int nextra, const char *const *extra)
+{
+	return move_set(ob, sql, m, from_mask, to, id, nextra, extra, 1);
+}
+
+int ob_move_set(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
+		const char *id, int nextra, const char *const *extra)
+{
+	return move_set(ob, sql, m, from_mask, to, id, nextra, extra, 0);
 }
 
 int ob_stmt(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows)
@@ -206,19 +227,19 @@ static int plan_error(const struct outbox *ob, struct ra_err *e)
 	return 0;
 }
 
-/* Keeps column 0 and 1 of every row of a source statement's result. */
+/* Keeps columns 0, 1 and 2 of every row of a source statement's result. */
 static void keep_rows(struct ob_op *op, const PGresult *res)
 {
 	int rows = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
 	int cols = PQnfields(res);
 
 	op->nkept = rows;
-	op->kept = rows ? calloc((size_t)rows * 2, sizeof(char *)) : NULL;
+	op->kept = rows ? calloc((size_t)rows * OB_KEPT, sizeof(char *)) : NULL;
 	if (rows && op->kept == NULL)
 		abort();
 	for (int r = 0; r < rows; r++)
-		for (int c = 0; c < 2 && c < cols; c++)
-			op->kept[2 * r + c] = copy_str(db_val(res, r, c));
+		for (int c = 0; c < OB_KEPT && c < cols; c++)
+			op->kept[OB_KEPT * r + c] = copy_str(db_val(res, r, c));
 }
 
 /* The job of row r of an each-op's source: params for sql_job into p (buffers owned by the
@@ -226,8 +247,12 @@ static void keep_rows(struct ob_op *op, const PGresult *res)
 static void each_job(const struct ob_op *op, const struct ob_op *src, int r, const char *p[5], char **payload,
 		     char *key, size_t cap)
 {
-	const char *id = src->kept[2 * r];
-	json_t *j = json_pack("{s:s?}", op->p[1], id);
+	const char *id = src->kept[OB_KEPT * r];
+	size_t digits = id ? strspn(id, "0123456789") : 0;
+	/* orders have bigint ids: {"order_id": 7}, as the handlers read them */
+	json_t *j = digits > 0 && digits < 19 && id[digits] == '\0'
+			    ? json_pack("{s:I}", op->p[1], (json_int_t)strtoll(id, NULL, 10))
+			    : json_pack("{s:s?}", op->p[1], id);
 
 	*payload = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
@@ -242,14 +267,14 @@ static void each_job(const struct ob_op *op, const struct ob_op *src, int r, con
 /* The audit record of row r of an each-op's source (details: caller decrefs). */
 static struct audit_rec each_audit(const struct ob_op *op, const struct ob_op *src, int r, json_t **details)
 {
-	const char *text = src->kept[2 * r + 1];
+	const char *text = src->kept[OB_KEPT * r + 1], *reason = src->kept[OB_KEPT * r + 2];
 
 	*details = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
 	return (struct audit_rec){.actor = op->p[0],
 				  .action = op->p[1],
 				  .object_type = op->p[2],
-				  .object_id = src->kept[2 * r],
-				  .reason = op->p[3],
+				  .object_id = src->kept[OB_KEPT * r],
+				  .reason = reason ? reason : op->p[3],
 				  .details = *details};
 }
 

@@ -62,7 +62,7 @@ struct ob_op {
 	int src; /* *_each: the statement whose rows it follows */
 	int keep; /* a source of *_each: its rows are kept */
 	int nkept; /* ... how many it returned */
-	char **kept; /* ... column 0 and 1 of each, 2 per row (NULL = SQL NULL) */
+	char **kept; /* ... columns 0 to 2 of each, 3 per row (NULL = SQL NULL) */
 };
 
 /* A planned unit.  Zero-initialise; the ob_* functions fill it, ob_commit/ob_queue empty it
@@ -77,17 +77,27 @@ struct outbox {
 };
 
 /* The state change of one row decided by wf_step: from -> r->next_state of machine m; the
- * result's actions are checked (WF_ACT_AUDIT).  extra: $4.. (copied, NULL = SQL NULL). */
-void ob_step(struct outbox *ob, const char *sql, const struct wf_machine *m, int from,
+ * result's actions are checked (WF_ACT_AUDIT).  extra: $4.. (copied, NULL = SQL NULL).  The
+ * state functions return the statement's index in the unit (rows[] of ob_cb; a source for
+ * ob_*_each), -1 when the unit is full. */
+int ob_step(struct outbox *ob, const char *sql, const struct wf_machine *m, int from,
 	     const struct wf_result *r, const char *id, int nextra, const char *const *extra);
 /* The same without a wf_result: a transition the caller has checked otherwise (a machine row
  * whose step was decided elsewhere, e.g. by an earlier job). */
-void ob_move(struct outbox *ob, const char *sql, const struct wf_machine *m, int from, int to, const char *id,
+int ob_move(struct outbox *ob, const char *sql, const struct wf_machine *m, int from, int to, const char *id,
 	     int nextra, const char *const *extra);
 /* The same from any state of a set: $3 is a text[] of the names of the bits of from_mask
  * (bit 1u << state), for "WHERE state = ANY($3::text[])". */
-void ob_move_any(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
-		 const char *id, int nextra, const char *const *extra);
+int ob_move_any(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
+		const char *id, int nextra, const char *const *extra);
+/* The same for rows that may not be there (the certificate a new one replaces, if any): no
+ * row is no conflict.  A source for ob_*_each. */
+int ob_move_set(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
+		const char *id, int nextra, const char *const *extra);
+/* The names of the states in mask (bit 1u << state) as a text[] literal, "{issued,active}",
+ * for a statement's "state = ANY($n::text[])" (reads too); NULL if cap is too small or mask
+ * names no state. */
+const char *ob_states(const struct wf_machine *m, unsigned mask, char *buf, size_t cap);
 /* Any other statement of the change (sql static; params copied, NULL = SQL NULL).  Returns
  * its index in the unit (for ob_job_each, ob_audit_each), or -1 when the unit is full. */
 int ob_stmt(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows);
@@ -103,9 +113,10 @@ void ob_job(struct outbox *ob, const struct ob_job *job);
  * an order): a job or an audit record for each row the statement src (an earlier statement of
  * the unit) returns.  Its rows are read before the rest of the unit is sent, so src ends the
  * first pipeline segment like a conditioned statement.  Column 0 of a row is the object's id;
- * ob_job_each gives the job the payload {member: id} and the key key_prefix + id;
- * ob_audit_each gives the record object_id = id and details = column 1 (JSON text; absent or
- * NULL = {}).
+ * ob_job_each gives the job the payload {member: id} (a JSON number when id is a decimal
+ * number: orders have bigint ids) and the key key_prefix + id;
+ * ob_audit_each gives the record object_id = id, details = column 1 (JSON text; absent or
+ * NULL = {}) and the reason of column 2 when it is there and not NULL.
  */
 void ob_job_each(struct outbox *ob, int src, const char *kind, const char *member, const char *key_prefix);
 void ob_audit_each(struct outbox *ob, int src, const char *actor, const char *action, const char *object_type,

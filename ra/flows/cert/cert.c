@@ -14,6 +14,7 @@
 #include "ra/jobs/jobs.h"
 #include "ra/base/log.h"
 #include "ra/base/pool.h"
+#include "ra/db/outbox.h"
 #include "ra/flows/cert/crl_watch.h"
 #include "ra/flows/cert/order_issue.h"
 #include "ra/flows/cert/tpin.h"
@@ -26,49 +27,33 @@ static const char *sql_load =
 	"revocation_reason, extract(epoch FROM revoked_at)::bigint "
 	"FROM certificates WHERE id = $1";
 
-/* Stores the issued certificate, revokes the one it replaces (R15: only now that the new one
- * exists), audits both and enqueues the follow-up jobs: one statement, one transaction. */
+/* Stores the issued certificate and revokes the one it replaces (R15: only now that the new
+ * one exists), each with its audit record and follow-up job: one outbox unit (ra/db/outbox.h;
+ * $2 the new state, $3 the states it may come from).  Each returns its row's id and its audit
+ * record's details; the new certificate's record comes first in the chain (R15). */
 static const char *sql_store =
-	"WITH c AS ("
-	"  UPDATE certificates SET state = 'issued', serial = $2, key_fingerprint = $3, pem = $4,"
-	"    not_before = to_timestamp($5::bigint), not_after = to_timestamp($6::bigint), issued_at = now()"
-	"  WHERE id = $1 AND state IN ('requested', 'key_generated')"
-	"  RETURNING id, user_id, replaces, replace_reason),"
-	" old AS ("
-	"  UPDATE certificates o SET state = 'revoked', revoked_at = now(),"
-	"    revocation_reason = coalesce(c.replace_reason, 'superseded'), replaced_by = c.id"
-	"  FROM c WHERE o.id = c.replaces AND o.state = 'superseding'"
-	"  RETURNING o.id, o.serial, o.revocation_reason),"
-	" a1 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT 'system', 'cert.issued', 'certificate', c.id, NULL,"
-	"    jsonb_build_object('serial', $2::text, 'key_fingerprint', $3::text, 'replaces', c.replaces) FROM c"
-	"  RETURNING seq),"
-	/* reading a1 makes the new certificate's record come first in the chain (R15) */
-	" a2 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT 'system', 'cert.revoked', 'certificate', old.id, old.revocation_reason,"
-	"    jsonb_build_object('serial', old.serial, 'replaced_by', $1::text) FROM old, (SELECT max(seq) FROM a1) first),"
-	" j1 AS (INSERT INTO jobs (kind, payload, idempotency_key)"
-	"  SELECT 'transport_pin', jsonb_build_object('certificate_id', c.id), 'transport_pin:' || c.id FROM c"
-	"  ON CONFLICT (idempotency_key) DO NOTHING),"
-	" j2 AS (INSERT INTO jobs (kind, payload, idempotency_key)"
-	"  SELECT 'ca_revoke', jsonb_build_object('certificate_id', old.id), 'ca_revoke:' || old.id FROM old"
-	"  ON CONFLICT (idempotency_key) DO NOTHING)"
-	" SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM old)";
+	"UPDATE certificates SET state = $2, serial = $4, key_fingerprint = $5, pem = $6,"
+	"  not_before = to_timestamp($7::bigint), not_after = to_timestamp($8::bigint), issued_at = now()"
+	" WHERE id = $1 AND state = ANY($3::text[])"
+	" RETURNING id, jsonb_build_object('serial', $4::text, 'key_fingerprint', $5::text, 'replaces', replaces)::text";
+
+static const char *sql_replaced =
+	"UPDATE certificates o SET state = $2, revoked_at = now(),"
+	"  revocation_reason = coalesce(c.replace_reason, 'superseded'), replaced_by = c.id"
+	" FROM certificates c WHERE c.id = $1 AND o.id = c.replaces AND o.state = ANY($3::text[])"
+	" RETURNING o.id, jsonb_build_object('serial', o.serial, 'replaced_by', $1::text)::text, o.revocation_reason";
 
 /* A request the CA or the profile refused for good, or one out of attempts: the certificate
  * fails (wf cert: issue_failed), and the one it was to replace goes back to active
  * (replacement_failed, R15: the user keeps a working certificate).  Support hears of it
  * through the dead job and the audit records. */
 static const char *sql_failed =
-	"WITH c AS (UPDATE certificates SET state = 'failed', failure = $2"
-	"  WHERE id = $1 AND state IN ('requested', 'key_generated') RETURNING id, replaces),"
-	" old AS (UPDATE certificates o SET state = 'active'"
-	"  FROM c WHERE o.id = c.replaces AND o.state = 'superseding' RETURNING o.id),"
-	" a1 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT 'system', 'cert.failed', 'certificate', c.id, $2, '{}'::jsonb FROM c RETURNING seq)"
-	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" SELECT 'system', 'cert.replacement_failed', 'certificate', old.id, $2,"
-	"   jsonb_build_object('replacement', $1::text) FROM old, (SELECT max(seq) FROM a1) first";
+	"UPDATE certificates SET state = $2, failure = $4 WHERE id = $1 AND state = ANY($3::text[]) RETURNING id";
+
+static const char *sql_restored =
+	"UPDATE certificates o SET state = $2"
+	" FROM certificates c WHERE c.id = $1 AND o.id = c.replaces AND o.state = ANY($3::text[])"
+	" RETURNING o.id, jsonb_build_object('replacement', $1::text)::text";
 
 const char *ca_sql_revoke =
 	"WITH c AS (UPDATE certificates SET state = 'revoked', revoked_at = now(), revocation_reason = $2"
@@ -282,12 +267,16 @@ static void issue_work(void *data)
 	is->stage = is->rc == 0 ? 2 : 1;
 }
 
-static void on_stored(PGresult *res, const struct ra_err *err, void *data)
+static void on_stored(const int *rows, const struct ra_err *err, void *data)
 {
 	struct issue *is = data;
 	struct job *job = is->job;
 
-	if (err) {
+	if (err && err->code == RA_E_CONFLICT && strcmp(err->field, "state") == 0) {
+		/* issued by an earlier run (or no longer requested): nothing to store */
+		job_done(job, json_pack("{s:s, s:s, s:b}", "serial", is->cert.serial_hex, "key_fingerprint",
+					is->key.sha256_hex, "stored", 0));
+	} else if (err) {
 		/* R2: the unique key fingerprint refuses a key that already serves a certificate */
 		int r2 = err->code == RA_E_CONFLICT && strstr(err->field, "key_fingerprint") != NULL;
 		struct ra_err e;
@@ -296,30 +285,61 @@ static void on_stored(PGresult *res, const struct ra_err *err, void *data)
 		job_fail(job, &e, !r2);
 	} else {
 		json_t *r = json_pack("{s:s, s:s, s:b}", "serial", is->cert.serial_hex, "key_fingerprint",
-				      is->key.sha256_hex, "stored", strcmp(PQgetvalue(res, 0, 0), "1") == 0);
+				      is->key.sha256_hex, "stored", rows[0] == 1);
 		log_info("cert.issued", "certificate", is->id, "serial", is->cert.serial_hex, NULL);
 		job_done(job, r);
 	}
 	issue_free(is);
 }
 
-static void on_failed_recorded(PGresult *res, const struct ra_err *err, void *data)
+static void on_failed_recorded(const int *rows, const struct ra_err *err, void *data)
 {
 	struct issue *is = data;
 	struct ra_err e;
 
-	(void)res;
+	(void)rows;
 	(void)err; /* if this write failed, the job's retry records it */
 	ra_err_set(&e, RA_E_RULE, is->err.field, "%s", is->err.msg);
 	job_fail(is->job, &e, 0);
 	issue_free(is);
 }
 
+#define PENDING_ISSUE (1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED)
+
+/* requested/key_generated -> issued; superseding -> revoked for the one it replaces (R15) */
+static void store(struct issue *is, const char *nb, const char *na)
+{
+	struct outbox ob = {0};
+	int c, old;
+
+	c = ob_move_any(&ob, sql_store, &wf_cert, PENDING_ISSUE, WF_CERT_ISSUED, is->id, 5,
+			(const char *const[]){is->cert.serial_hex, is->key.sha256_hex, is->cert.pem, nb, na});
+	old = ob_move_set(&ob, sql_replaced, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_REVOKED, is->id, 0, NULL);
+	ob_job_each(&ob, c, "transport_pin", "certificate_id", "transport_pin:");
+	ob_job_each(&ob, old, "ca_revoke", "certificate_id", "ca_revoke:");
+	ob_audit_each(&ob, c, "system", "cert.issued", "certificate", NULL);
+	ob_audit_each(&ob, old, "system", "cert.revoked", "certificate", NULL);
+	ob_commit(&ob, is->job->app->db, on_stored, is);
+}
+
+/* requested/key_generated -> failed; superseding -> active again for the one it would have
+ * replaced (R15) */
+static void record_failed(struct issue *is, const char *msg)
+{
+	struct outbox ob = {0};
+	int c, old;
+
+	c = ob_move_any(&ob, sql_failed, &wf_cert, PENDING_ISSUE, WF_CERT_FAILED, is->id, 1, (const char *const[]){msg});
+	old = ob_move_set(&ob, sql_restored, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_ACTIVE, is->id, 0, NULL);
+	ob_audit_each(&ob, c, "system", "cert.failed", "certificate", msg);
+	ob_audit_each(&ob, old, "system", "cert.replacement_failed", "certificate", msg);
+	ob_commit(&ob, is->job->app->db, on_failed_recorded, is);
+}
+
 static void issue_after(void *data)
 {
 	struct issue *is = data;
 	char nb[24], na[24];
-	const char *p[6] = {is->id, is->cert.serial_hex, is->key.sha256_hex, is->cert.pem, nb, na};
 
 	if (is->rc != 0) {
 		/* CAB_E_REJECTED: the CA (over CMP) said no; its reason becomes the certificate's.
@@ -328,13 +348,12 @@ static void issue_after(void *data)
 		int permanent = is->rc == CAB_E_PROFILE || is->rc == CAB_E_INVALID || is->rc == CAB_E_CONFLICT ||
 				is->rc == CAB_E_REJECTED || is->job->attempt >= is->job->max_attempts;
 		char msg[340];
-		const char *fp[2] = {is->id, msg};
 
 		log_warn("cert.issue_failed", "certificate", is->id, "error", cab_strerror(is->rc), "message",
 			 is->err.msg, NULL);
 		if (permanent) {
 			snprintf(msg, sizeof(msg), "%s%s%s", is->err.field, is->err.field[0] ? ": " : "", is->err.msg);
-			db_query(is->job->app->db, sql_failed, 2, fp, on_failed_recorded, is);
+			record_failed(is, msg);
 			return;
 		}
 		{
@@ -347,7 +366,7 @@ static void issue_after(void *data)
 	}
 	snprintf(nb, sizeof(nb), "%lld", (long long)is->cert.not_before);
 	snprintf(na, sizeof(na), "%lld", (long long)is->cert.not_after);
-	db_query(is->job->app->db, sql_store, 6, p, on_stored, is);
+	store(is, nb, na);
 }
 
 /* R1/R2/R7 through the certificate machine: requested -keygen_done-> key_generated
@@ -395,7 +414,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	state = PQgetvalue(res, 0, 2);
-	if (strcmp(state, "requested") != 0 && strcmp(state, "key_generated") != 0) {
+	if (wf_state_parse(&wf_cert, state) < 0 || !(PENDING_ISSUE & (1u << wf_state_parse(&wf_cert, state)))) {
 		/* issued before (a retried job): the effect exists, nothing more to do */
 		job_done(job, json_pack("{s:s}", "already", state));
 		return;
@@ -510,7 +529,8 @@ static void on_revoke_loaded(PGresult *res, const struct ra_err *err, void *data
 		job_fail(job, err, 1);
 		return;
 	}
-	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 2), "revoked") != 0 || PQgetisnull(res, 0, 7)) {
+	if (PQntuples(res) != 1 || wf_state_parse(&wf_cert, PQgetvalue(res, 0, 2)) != WF_CERT_REVOKED ||
+	    PQgetisnull(res, 0, 7)) {
 		ra_err_set(&e, RA_E_CONFLICT, "certificate_id", "certificate is not revoked in the database");
 		job_fail(job, &e, 0);
 		return;

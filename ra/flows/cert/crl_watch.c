@@ -20,11 +20,12 @@
 #include "ra/base/metrics.h"
 #include "ra/base/pool.h"
 #include "ra/db/db.h"
+#include "workflows/wf_cert.h"
 
 /* revocations from the last week: older ones have been alerted on long since */
 static const char *sql_revoked =
 	"SELECT serial, extract(epoch FROM revoked_at)::float8 FROM certificates"
-	" WHERE state = 'revoked' AND serial IS NOT NULL AND revoked_at > now() - interval '7 days'";
+	" WHERE state = $1 AND serial IS NOT NULL AND revoked_at > now() - interval '7 days'";
 
 struct crl_watch {
 	struct app *app;
@@ -202,7 +203,7 @@ static void on_tick(uv_timer_t *t)
 		return;
 	}
 	w->busy = 1;
-	db_query(w->app->db, sql_revoked, 0, NULL, on_rows, w);
+	db_query(w->app->db, sql_revoked, 1, (const char *const[]){wf_state_name(&wf_cert, WF_CERT_REVOKED)}, on_rows, w);
 }
 
 int crl_watch_start(struct app *app, struct ra_err *err)

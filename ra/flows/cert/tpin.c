@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ra/db/dbtx.h"
+#include "ra/db/outbox.h"
 #include "ra/base/vault.h"
 #include "ra/flows/cert/cert.h"
 #include "ra/net/httpc.h"
@@ -31,6 +31,8 @@
 #include "ra/base/log.h"
 #include "ra/base/pool.h"
 #include "ra/base/secret.h"
+#include "workflows/wf_cert.h"
+#include "workflows/wf_order.h"
 
 #define TPIN_DIGITS 8
 #define SMS_TIMEOUT_MS 15000
@@ -41,40 +43,35 @@ static const char *sql_load =
 	" LEFT JOIN transport_pin_deliveries d ON d.certificate_id = c.id WHERE c.id = $1";
 
 /*
- * The PIN is stored only while the certificate is still 'issued': the row is locked (FOR
+ * The PIN is stored only while the certificate is still 'issued' ($2): the row is locked (FOR
  * UPDATE) so a revocation racing this run either commits first, and nothing is stored, or
  * waits for us.  The count is the state-checked update's: 0 means a concurrent run stored its
- * PIN first or the certificate left 'issued'; the re-run tells which.
+ * PIN first or the certificate left 'issued'; the re-run tells which.  The statements after it
+ * act only if it stored this run's hash ($3 / $4).  One outbox unit (ra/db/outbox.h).
  */
 static const char *sql_store =
 	"WITH d AS (INSERT INTO transport_pin_deliveries (certificate_id, pin_sealed)"
-	"  SELECT id, decode($2, 'hex') FROM certificates WHERE id = $1 AND state = 'issued' FOR UPDATE"
-	"  ON CONFLICT (certificate_id) DO NOTHING RETURNING certificate_id),"
-	" c AS (UPDATE certificates SET transport_pin_hash = $3 WHERE id IN (SELECT certificate_id FROM d)"
-	"  AND state = 'issued' RETURNING id, order_id, ident_id, not_after),"
-	" i AS (UPDATE identifications SET retain_until = greatest(retain_until,"
-	"  c.not_after + make_interval(years => $4::int)) FROM c WHERE identifications.ident_id = c.ident_id),"
-	" o AS (UPDATE orders SET state = 'issued', updated_at = now() FROM c"
-	"  WHERE orders.id::text = c.order_id AND orders.state = 'issuing'"
-	"  AND NOT EXISTS (SELECT 1 FROM certificates x WHERE x.order_id = c.order_id"
-	"   AND x.state IN ('requested', 'key_generated', 'failed')) RETURNING orders.id),"
-	" j AS (INSERT INTO jobs (kind, payload, idempotency_key)"
-	"  SELECT 'user_id_mail', jsonb_build_object('order_id', o.id), 'user_id_mail:' || o.id FROM o"
-	"  ON CONFLICT (idempotency_key) DO NOTHING),"
-	" a1 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT 'system', 'cert.transport_pin_set', 'certificate', c.id, 'R11: random TransportPIN, hash stored',"
-	"   '{}'::jsonb FROM c),"
-	" a2 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT 'system', 'order.issued', 'order', o.id::text, 'every certificate of the order is issued',"
-	"   '{}'::jsonb FROM o)"
-	" SELECT count(*) FROM c";
+	"  SELECT id, decode($4, 'hex') FROM certificates WHERE id = $1 AND state = $2 FOR UPDATE"
+	"  ON CONFLICT (certificate_id) DO NOTHING RETURNING certificate_id)"
+	" UPDATE certificates SET transport_pin_hash = $3 WHERE id IN (SELECT certificate_id FROM d)"
+	"  AND state = $2 RETURNING id";
+
+/* R18: the identification is kept until the certificate's end of validity and then some */
+static const char *sql_retain =
+	"UPDATE identifications SET retain_until = greatest(retain_until, c.not_after + make_interval(years => $3::int))"
+	" FROM certificates c WHERE c.id = $1 AND c.transport_pin_hash = $2 AND identifications.ident_id = c.ident_id";
+
+/* issuing -> issued once no certificate of the order is still pending ($4); its id */
+static const char *sql_order_issued =
+	"UPDATE orders SET state = $2, updated_at = now() FROM certificates c"
+	" WHERE c.id = $1 AND c.transport_pin_hash = $5 AND orders.id::text = c.order_id AND orders.state = ANY($3::text[])"
+	" AND NOT EXISTS (SELECT 1 FROM certificates x WHERE x.order_id = c.order_id AND x.state = ANY($4::text[]))"
+	" RETURNING orders.id::text";
 
 static const char *sql_sent =
-	"WITH d AS (UPDATE transport_pin_deliveries SET sent_at = now(), sms_id = $2, pin_sealed = NULL"
-	"  WHERE certificate_id = $1 AND sent_at IS NULL RETURNING certificate_id)"
-	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" SELECT 'system', 'cert.transport_pin_sent', 'certificate', $1, 'R11: TransportPIN delivered by SMS',"
-	"  jsonb_build_object('sms_id', $2::text) FROM d";
+	"UPDATE transport_pin_deliveries SET sent_at = now(), sms_id = $2, pin_sealed = NULL"
+	" WHERE certificate_id = $1 AND sent_at IS NULL"
+	" RETURNING certificate_id, jsonb_build_object('sms_id', $2::text)::text";
 
 struct tpin {
 	struct job *job;
@@ -114,11 +111,11 @@ static void fail(struct tpin *t, int retryable, int code, const char *field, con
 
 /* ---- 4. record ------------------------------------------------------------------------- */
 
-static void on_recorded(PGresult *res, const struct ra_err *err, void *data)
+static void on_recorded(const int *rows, const struct ra_err *err, void *data)
 {
 	struct tpin *t = data;
 
-	(void)res;
+	(void)rows;
 	if (err != NULL) { /* sent but not recorded: the re-run resends the same PIN */
 		fail(t, 1, err->code, "", err->msg);
 		return;
@@ -149,8 +146,11 @@ static void on_sms(const struct httpc_resp *resp, const struct ra_err *err, void
 	snprintf(t->sms_id, sizeof(t->sms_id), "%s", id);
 	json_decref(j);
 	{
-		const char *p[] = {t->id, t->sms_id};
-		db_query(t->app->db, sql_sent, 2, p, on_recorded, t);
+		struct outbox ob = {0};
+		int d = ob_stmt(&ob, sql_sent, 2, (const char *const[]){t->id, t->sms_id}, 0);
+		ob_audit_each(&ob, d, "system", "cert.transport_pin_sent", "certificate",
+			      "R11: TransportPIN delivered by SMS");
+		ob_commit(&ob, t->app->db, on_recorded, t);
 	}
 }
 
@@ -193,7 +193,7 @@ static void send_sms(struct tpin *t)
 
 /* ---- 1, 2. PIN, hash, store ------------------------------------------------------------- */
 
-static void on_stored(PGresult *res, const struct ra_err *err, void *data);
+static void on_stored(const int *rows, const struct ra_err *err, void *data);
 
 static void work_hash(void *data)
 {
@@ -210,6 +210,27 @@ static void work_hash(void *data)
 	t->rc = vault_seal(t->app->cfg, aad, t->pin, strlen(t->pin), &t->sealed_hex, &t->err);
 }
 
+/* The hash and the pending delivery, the retention (R18), the order's issued state when this
+ * was its last certificate, the R8 user-ID mail job, and their audit records. */
+static void store(struct tpin *t, const char *years)
+{
+	struct outbox ob = {0};
+	char pending[96];
+	int c, o;
+
+	ob_states(&wf_cert, 1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED | 1u << WF_CERT_FAILED, pending,
+		  sizeof(pending));
+	c = ob_stmt(&ob, sql_store, 4,
+		    (const char *const[]){t->id, wf_state_name(&wf_cert, WF_CERT_ISSUED), t->hash, t->sealed_hex}, 0);
+	ob_stmt(&ob, sql_retain, 3, (const char *const[]){t->id, t->hash, years}, 0);
+	o = ob_move_set(&ob, sql_order_issued, &wf_order, 1u << WF_ORDER_ISSUING, WF_ORDER_ISSUED, t->id, 2,
+			(const char *const[]){pending, t->hash});
+	ob_job_each(&ob, o, "user_id_mail", "order_id", "user_id_mail:");
+	ob_audit_each(&ob, c, "system", "cert.transport_pin_set", "certificate", "R11: random TransportPIN, hash stored");
+	ob_audit_each(&ob, o, "system", "order.issued", "order", "every certificate of the order is issued");
+	ob_commit(&ob, t->app->db, on_stored, t);
+}
+
 static void after_hash(void *data)
 {
 	struct tpin *t = data;
@@ -220,14 +241,11 @@ static void after_hash(void *data)
 		return;
 	}
 	snprintf(years, sizeof(years), "%lld", cfg_int(t->app->cfg, "retention.years_after_expiry"));
-	{
-		const char *p[] = {t->id, t->sealed_hex, t->hash, years};
-		db_query(t->app->db, sql_store, 4, p, on_stored, t);
-	}
+	store(t, years);
 	OPENSSL_cleanse(t->hash, sizeof(t->hash));
 }
 
-static void on_stored(PGresult *res, const struct ra_err *err, void *data)
+static void on_stored(const int *rows, const struct ra_err *err, void *data)
 {
 	struct tpin *t = data;
 
@@ -235,7 +253,7 @@ static void on_stored(PGresult *res, const struct ra_err *err, void *data)
 		fail(t, 1, err->code, "", err->msg);
 		return;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+	if (rows[0] != 1) {
 		/* another run stored its PIN first (that one is the PIN, this one is never shown), or
 		 * the certificate was revoked meanwhile: the re-run sends the stored PIN or skips */
 		fail(t, 1, RA_E_CONFLICT, "", "a concurrent run stored the TransportPIN or the certificate left 'issued'");
@@ -264,7 +282,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		finish(t, json_pack("{s:s}", "already", "delivered"));
 		return;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "issued") != 0) {
+	if (wf_state_parse(&wf_cert, PQgetvalue(res, 0, 0)) != WF_CERT_ISSUED) {
 		/* revoked, failed or already activated: a TransportPIN has no use any more */
 		finish(t, json_pack("{s:s}", "skipped", PQgetvalue(res, 0, 0)));
 		return;

@@ -12,23 +12,24 @@
 #include <string.h>
 
 #include "ra/db/db.h"
+#include "ra/db/outbox.h"
 #include "ra/net/httpc.h"
 #include "ra/jobs/jobs.h"
 #include "ra/base/log.h"
+#include "workflows/wf_cert.h"
 
 #define MAIL_TIMEOUT_MS 30000
 
 static const char *sql_load =
 	"SELECT o.email, o.first_name, o.last_name, o.shop_number, u.public_id,"
 	" EXISTS (SELECT 1 FROM notifications WHERE idempotency_key = $2),"
-	" (SELECT count(*) FROM certificates c WHERE c.order_id = o.id::text AND c.state = 'issued')"
+	" (SELECT count(*) FROM certificates c WHERE c.order_id = o.id::text AND c.state = $3)"
 	" FROM orders o JOIN users u ON u.id = o.user_id WHERE o.id = $1::bigint";
 
+/* the mail is recorded once (its key), and audited with it (outbox: a record for the row) */
 static const char *sql_sent =
-	"WITH n AS (INSERT INTO notifications (idempotency_key) VALUES ($2) ON CONFLICT DO NOTHING RETURNING 1)"
-	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" SELECT 'system', 'user.id_mailed', 'user', $3, 'R8: user ID and next steps mailed',"
-	"  jsonb_build_object('order_id', $1::text) FROM n";
+	"INSERT INTO notifications (idempotency_key) VALUES ($2) ON CONFLICT DO NOTHING"
+	" RETURNING $3::text, jsonb_build_object('order_id', $1::text)::text";
 
 struct um {
 	struct job *job;
@@ -47,11 +48,11 @@ static void fail(struct um *m, int retryable, int code, const char *msg)
 	free(m);
 }
 
-static void on_recorded(PGresult *res, const struct ra_err *err, void *data)
+static void on_recorded(const int *rows, const struct ra_err *err, void *data)
 {
 	struct um *m = data;
 
-	(void)res;
+	(void)rows;
 	if (err != NULL) {
 		fail(m, 1, err->code, err->msg);
 		return;
@@ -71,8 +72,10 @@ static void on_mailed(const struct httpc_resp *resp, const struct ra_err *err, v
 		return;
 	}
 	{
-		const char *p[] = {m->order_id, m->key, m->public_id};
-		db_query(m->job->app->db, sql_sent, 3, p, on_recorded, m);
+		struct outbox ob = {0};
+		int n = ob_stmt(&ob, sql_sent, 3, (const char *const[]){m->order_id, m->key, m->public_id}, 0);
+		ob_audit_each(&ob, n, "system", "user.id_mailed", "user", "R8: user ID and next steps mailed");
+		ob_commit(&ob, m->job->app->db, on_recorded, m);
 	}
 }
 
@@ -159,7 +162,7 @@ void usermail_run(struct job *job)
 	snprintf(m->order_id, sizeof(m->order_id), "%lld", (long long)json_integer_value(id));
 	snprintf(m->key, sizeof(m->key), "user_id_mail:%s", m->order_id);
 	{
-		const char *p[] = {m->order_id, m->key};
-		db_query(job->app->db, sql_load, 2, p, on_loaded, m);
+		const char *p[] = {m->order_id, m->key, wf_state_name(&wf_cert, WF_CERT_ISSUED)};
+		db_query(job->app->db, sql_load, 3, p, on_loaded, m);
 	}
 }
