@@ -37,9 +37,7 @@ static const struct adm_route *const tables[] = {routes_self, adm_routes_cert, a
 
 static void adm_free(struct adm_req *ar)
 {
-	for (int i = 0; i < ar->nst; i++)
-		for (int k = 0; k < ar->st[i].n; k++)
-			free(ar->st[i].p[k]);
+	ob_clear(&ar->ob); /* what a refused or failed plan did not run */
 	for (int k = 0; k < ar->load.n; k++)
 		free(ar->load.p[k]);
 	json_decref(ar->body);

@@ -4,6 +4,7 @@
  * certificate or user machine (R19 for the acting support user included) in the transaction
  * that writes it; see routes_admin_int.h.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,7 @@ static const char *sql_load = "SELECT " CERT_JSON "::text FROM certificates c" C
 static const char *sql_load_with_user =
 	"SELECT jsonb_build_object('cert', " CERT_JSON ", 'user', to_jsonb(u), 'user_has_qualified', EXISTS ("
 	"  SELECT 1 FROM certificates q WHERE q.user_id = u.public_id AND q.class = 'qualified'"
-	"  AND q.state IN ('requested', 'key_generated', 'issued', 'active', 'superseding')))::text"
+	"  AND q.state = ANY($2::text[])))::text"
 	" FROM certificates c JOIN users u ON u.public_id = c.user_id" CERT_WHERE " FOR UPDATE OF c, u";
 
 /* For a replacement: the certificate plus the age in whole days of its user's verified
@@ -41,7 +42,8 @@ static const char *sql_load_replace =
 	" - u.ident_verified_at) / 86400)::int FROM users u WHERE u.public_id = c.user_id)))::text"
 	" FROM certificates c" CERT_WHERE " FOR UPDATE OF c";
 
-static const char *sql_supersede = "UPDATE certificates SET state = 'superseding' WHERE id = $1";
+/* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
+static const char *sql_supersede = "UPDATE certificates SET state = $2 WHERE id = $1 AND state = $3";
 
 /* R15: the replacement carries the old one's identification, class, validity and key type,
  * but never its key (the new id is the new key's CKA_ID: R2); cert_issue revokes the old one
@@ -52,14 +54,9 @@ static const char *sql_replacement =
 	" SELECT $2, user_id, order_id, class, coalesce($3::jsonb, subject), validity_years, key_alg, ident_id, id, $4"
 	" FROM certificates WHERE id = $1";
 
-static const char *sql_issue_job =
-	"INSERT INTO jobs (kind, payload, idempotency_key)"
-	" VALUES ('cert_issue', jsonb_build_object('certificate_id', $1::text), 'cert_issue:' || $1)"
-	" ON CONFLICT (idempotency_key) DO NOTHING";
-
 static const char *sql_single =
-	"UPDATE users SET state = $2, single_consent_ref = $3, single_consent_at = now(),"
-	" app_registered = app_registered AND NOT $4::bool, updated_at = now() WHERE public_id = $1";
+	"UPDATE users SET state = $2, single_consent_ref = $4, single_consent_at = now(),"
+	" app_registered = app_registered AND NOT $5::bool, updated_at = now() WHERE public_id = $1 AND state = $3";
 
 static const char *jstr(const json_t *o, const char *k)
 {
@@ -120,11 +117,10 @@ static int plan_revoke(struct adm_req *ar, json_t *c, struct ra_err *e)
 	const char *reason = ar->reason, *comment = adm_str(ar, "comment");
 	struct wf_facts f = {0};
 	struct wf_result r;
-	const char *p[4];
 
 	if (comment == NULL)
 		return ra_err_set(e, RA_E_INVALID, "comment", "a comment saying why is required");
-	if (strcmp(state, "revoked") == 0)
+	if (wf_state_parse(&wf_cert, state) == WF_CERT_REVOKED)
 		return adm_refuse(e, RA_E_CONFLICT, "R14", "certificate %s is already revoked (%s); revocation is final, "
 				  "nothing changed", id, jstr(c, "revocation_reason") ? jstr(c, "revocation_reason") : "?");
 	f.actor_is_subject = subject_is_actor(ar, c);
@@ -134,13 +130,12 @@ static int plan_revoke(struct adm_req *ar, json_t *c, struct ra_err *e)
 		f.revoke_reason = -100; /* "none" is not a reason either */
 	if (adm_wf(&wf_cert, state, WF_CERT_REVOKE, &f, &r, "certificate", e) != 0)
 		return e->code;
-	p[0] = id;
-	p[1] = reason;
-	p[2] = ar->actor;
-	p[3] = comment;
 	ar->reply = json_pack("{s:s, s:s?, s:s, s:s}", "certificate_id", id, "serial", jstr(c, "serial"), "state",
-			      "revoked", "reason", reason);
-	return adm_stmt(ar, ca_sql_revoke, 4, p);
+			      wf_state_name(&wf_cert, r.next_state), "reason", reason);
+	if (cert_revoke_plan(&ar->ob, id, wf_state_parse(&wf_cert, state), &r, reason, ar->actor, comment,
+			     jstr(c, "serial")) != 0)
+		return ra_err_set(e, RA_E_INTERNAL, "", "too many statements in one operation");
+	return 0;
 }
 
 static const struct adm_tx tx_revoke = {"certificate", plan_revoke};
@@ -158,9 +153,9 @@ static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, co
 	const char *id = jstr(c, "id");
 	struct wf_facts f = {0};
 	struct wf_result r;
-	char nid[40], *subj = NULL;
+	char nid[40], *subj = NULL, key[64];
 	const char *p[4];
-	int rc;
+	int rc = 0;
 
 	f.actor_is_subject = subject_is_actor(ar, c);
 	f.cert_class = f.key_class = class_of(jstr(c, "class"));
@@ -179,11 +174,15 @@ static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, co
 	p[1] = nid;
 	p[2] = subj;
 	p[3] = why;
-	rc = adm_stmt(ar, sql_supersede, 1, p);
+	snprintf(key, sizeof(key), "cert_issue:%s", nid);
+	if (ob_step(&ar->ob, sql_supersede, &wf_cert, wf_state_parse(&wf_cert, jstr(c, "state")), &r, id, 0, NULL) < 0)
+		rc = ra_err_set(&ar->err, RA_E_INTERNAL, "", "too many statements in one operation");
 	if (rc == 0)
 		rc = adm_stmt(ar, sql_replacement, 4, p);
 	if (rc == 0)
-		rc = adm_stmt(ar, sql_issue_job, 1, (const char *const[]){nid});
+		ob_job(&ar->ob, &(struct ob_job){.kind = "cert_issue",
+						 .payload = json_pack("{s:s}", "certificate_id", nid),
+						 .key = key});
 	if (rc == 0)
 		rc = adm_audit(ar, event == WF_CERT_REKEY ? "cert.rekey" : "cert.modify", "certificate", id, ar->reason,
 			   json_pack("{s:s, s:s, s:O?}", "replacement", nid, "revoke_when_issued", why, "subject",
@@ -193,7 +192,7 @@ static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, co
 		*e = ar->err;
 		return rc;
 	}
-	ar->reply = json_pack("{s:s, s:s, s:s, s:s}", "certificate_id", id, "state", "superseding", "replacement_id",
+	ar->reply = json_pack("{s:s, s:s, s:s, s:s}", "certificate_id", id, "state", wf_state_name(&wf_cert, r.next_state), "replacement_id",
 			      nid, "old_revoked_as", why);
 	ar->status = 202; /* issuance runs as a job; the old one is revoked when it is done */
 	return 0;
@@ -287,8 +286,8 @@ static int plan_single(struct adm_req *ar, json_t *row, struct ra_err *e)
 	int dereg = adm_bool(ar, "deregister_app");
 	struct wf_facts f = {0};
 	struct wf_result r;
-	const char *p[4];
-	int rc;
+	const char *next;
+	int rc = 0;
 
 	if (adm_not_self(ar, uid, e) != 0)
 		return e->code;
@@ -298,20 +297,19 @@ static int plan_single(struct adm_req *ar, json_t *row, struct ra_err *e)
 	f.app_registered = json_is_true(json_object_get(u, "app_registered")) && !dereg;
 	if (adm_wf(&wf_user, jstr(u, "state"), WF_USER_FACTOR_SINGLE, &f, &r, "user", e) != 0)
 		return e->code;
-	p[0] = uid;
-	p[1] = wf_state_name(&wf_user, r.next_state);
-	p[2] = consent;
-	p[3] = dereg ? "true" : "false";
-	rc = adm_stmt(ar, sql_single, 4, p);
+	next = wf_state_name(&wf_user, r.next_state);
+	if (ob_step(&ar->ob, sql_single, &wf_user, wf_state_parse(&wf_user, jstr(u, "state")), &r, uid, 2,
+		    (const char *const[]){consent, dereg ? "true" : "false"}) < 0)
+		rc = ra_err_set(&ar->err, RA_E_INTERNAL, "", "too many statements in one operation");
 	if (rc == 0)
 		rc = adm_audit(ar, "user.factor_single", "user", uid, ar->reason,
 			   json_pack("{s:s, s:s, s:s, s:s, s:b}", "certificate_id", jstr(c, "id"), "consent_ref", consent,
-				     "from", jstr(u, "state"), "to", p[1], "app_deregistered", dereg));
+				     "from", jstr(u, "state"), "to", next, "app_deregistered", dereg));
 	if (rc) {
 		*e = ar->err;
 		return rc;
 	}
-	ar->reply = json_pack("{s:s, s:s, s:s}", "user_id", uid, "state", p[1], "consent_ref", consent);
+	ar->reply = json_pack("{s:s, s:s, s:s}", "user_id", uid, "state", next, "consent_ref", consent);
 	return 0;
 }
 
@@ -319,8 +317,13 @@ static const struct adm_tx tx_single = {"certificate", plan_single};
 
 static void cert_single(struct adm_req *ar)
 {
-	const char *p[1] = {ar->id};
-	adm_tx_run(ar, &tx_single, sql_load_with_user, 1, p);
+	char live[128];
+	const char *p[2] = {ar->id,
+			    ob_states(&wf_cert,
+				      1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED | 1u << WF_CERT_ISSUED |
+					      1u << WF_CERT_ACTIVE | 1u << WF_CERT_SUPERSEDING,
+				      live, sizeof(live))};
+	adm_tx_run(ar, &tx_single, sql_load_with_user, 2, p);
 }
 
 const struct adm_route adm_routes_cert[] = {

@@ -9,22 +9,24 @@
 #include <string.h>
 
 #include "ra/db/db.h"
+#include "ra/db/outbox.h"
 #include "ra/flows/admin/admin.h"
 #include "ra/flows/admin/routes_admin_int.h"
 #include "ra/base/vault.h"
 #include "ra/flows/ident/evidence.h"
 #include "ra/net/http.h"
 
+/* the order, if it has identifications: the object of the audit record (outbox) */
+static const char *sql_has = "SELECT $1::text WHERE EXISTS (SELECT 1 FROM identifications WHERE order_id = $1::text::bigint)";
+
 static const char *sql_list =
-	"WITH a AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT $2, 'order.evidence_read', 'order', $1::text, 'support looked at the identification evidence', '{}'::jsonb"
-	"  WHERE EXISTS (SELECT 1 FROM identifications WHERE order_id = $1::text::bigint))"
-	" SELECT tx, attempt, provider, ident_id, result, reason, outcome, name_match, first_name, last_name,"
+	"SELECT tx, attempt, provider, ident_id, result, reason, outcome, name_match, first_name, last_name,"
 	"  birth_date::text, country, encode(evidence, 'hex'), retain_until::text, decided_at::text, decided_by"
 	" FROM identifications WHERE order_id = $1::text::bigint ORDER BY attempt";
 
 struct rd {
 	struct http_req *hr;
+	char order[24];
 };
 
 static json_t *row_json(const struct config *cfg, PGresult *res, int i)
@@ -70,18 +72,37 @@ static void on_list(PGresult *res, const struct ra_err *err, void *data)
 	free(r);
 }
 
+static void on_recorded(const int *rows, const struct ra_err *err, void *data)
+{
+	struct rd *r = data;
+	const char *p[1] = {r->order};
+
+	(void)rows;
+	if (err != NULL) {
+		http_reply_error(r->hr, err);
+		free(r);
+		return;
+	}
+	db_query(r->hr->app->db, sql_list, 1, p, on_list, r);
+}
+
 static void authorised(struct http_req *hr, const struct admin_user *who, void *data)
 {
 	struct rd *r = calloc(1, sizeof(*r));
+	struct outbox ob = {0};
 	char actor[80];
-	const char *p[2] = {hr->rest, actor};
+	int o;
 
 	(void)data;
 	if (r == NULL)
 		abort();
 	r->hr = hr;
+	snprintf(r->order, sizeof(r->order), "%s", hr->rest);
 	snprintf(actor, sizeof(actor), "support:%s", who->name);
-	db_query(hr->app->db, sql_list, 2, p, on_list, r);
+	/* R16: the reading is recorded (committed) before anything is read */
+	o = ob_stmt(&ob, sql_has, 1, (const char *const[]){r->order}, 0);
+	ob_audit_each(&ob, o, actor, "order.evidence_read", "order", "support looked at the identification evidence");
+	ob_commit(&ob, hr->app->db, on_recorded, r);
 }
 
 static void route(struct http_req *hr)

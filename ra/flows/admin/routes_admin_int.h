@@ -10,8 +10,9 @@
  *
  * A change runs through adm_tx_run: BEGIN; the load statement (locks the rows, returns one
  * row whose first column is JSON text, none = 404); the plan function decides with the
- * workflows machines (wf_step) and queues the writes with adm_stmt (state change, audit
- * record, outbox jobs); COMMIT.  A refusal rolls back: a refused operation leaves the
+ * workflows machines (wf_step) and plans the writes into ar->ob, one outbox unit
+ * (ra/db/outbox.h: state change conditioned on the state decided from, audit record, jobs);
+ * the unit and COMMIT.  A refusal rolls back: a refused operation leaves the
  * database as it was.  A POST body with "dry_run": true runs all of it, every rule and
  * every constraint, and then rolls back too: the reply says what would have changed.
  */
@@ -20,11 +21,11 @@
 
 #include <jansson.h>
 
+#include "ra/db/outbox.h"
 #include "ra/flows/admin/admin.h"
 #include "ra/net/http.h"
 #include "workflows/wf.h"
 
-#define ADM_MAX_STMTS 12
 #define ADM_MAX_PARAMS 8
 
 struct adm_stmt {
@@ -45,8 +46,7 @@ struct adm_req {
 	const struct adm_tx *tx;
 	struct db_conn *conn;
 	struct adm_stmt load;
-	struct adm_stmt st[ADM_MAX_STMTS];
-	int nst, cur;
+	struct outbox ob; /* the plan's writes */
 	json_t *reply;
 	int status;
 	struct ra_err err;
@@ -96,7 +96,8 @@ void adm_read(struct adm_req *ar, const char *sql, int n, const char *const *par
 /* Runs a change: see the file comment.  The load statement's params are copied; load_sql
  * NULL: no load, plan gets an empty object. */
 void adm_tx_run(struct adm_req *ar, const struct adm_tx *tx, const char *load_sql, int n, const char *const *params);
-/* Queues one write of the plan (params copied; NULL is SQL NULL).  RA_E_INTERNAL when full. */
+/* Adds one write to the plan's unit (ob_stmt, not conditioned; params copied; NULL is SQL
+ * NULL).  RA_E_INTERNAL when full. */
 int adm_stmt(struct adm_req *ar, const char *sql, int n, const char *const *params);
 
 /* Query-string value (percent-decoded) into buf; NULL when absent. */
@@ -106,7 +107,7 @@ const char *adm_str(const struct adm_req *ar, const char *key);
 int adm_bool(const struct adm_req *ar, const char *key);
 /* The E.164 form of in when it is a mobile number (default_country applies), else "". */
 void adm_phone(const struct adm_req *ar, const char *in, char *e164, size_t cap);
-/* Queues the audit record of the operation (actor = ar->actor); details is stolen. */
+/* Adds the audit record of the operation to the unit (actor = ar->actor); details is stolen. */
 int adm_audit(struct adm_req *ar, const char *action, const char *type, const char *id, const char *reason,
 	      json_t *details);
 /* A fresh certificate id, "crt-" and 32 hex digits (the id is also the token key's CKA_ID). */

@@ -8,6 +8,7 @@
 
 #include "ra/db/db.h"
 #include "ra/base/log.h"
+#include "ra/db/outbox.h"
 #include "ra/flows/admin/routes_admin_int.h"
 
 /* ---- the rules in words ---------------------------------------------------------------- */
@@ -107,36 +108,18 @@ void adm_read(struct adm_req *ar, const char *sql, int n, const char *const *par
 
 /* ---- changes --------------------------------------------------------------------------- */
 
-static void tx_next(struct adm_req *ar);
-
-static const char *sql_audit =
-	"INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" VALUES ($1, $2, $3, $4, $5, $6::jsonb)";
-
 int adm_stmt(struct adm_req *ar, const char *sql, int n, const char *const *params)
 {
-	struct adm_stmt *s;
-
-	if (ar->nst == ADM_MAX_STMTS || n > ADM_MAX_PARAMS)
+	if (n > OB_MAX_PARAMS || ob_stmt(&ar->ob, sql, n, params, 0) < 0)
 		return ra_err_set(&ar->err, RA_E_INTERNAL, "", "too many statements in one operation");
-	s = &ar->st[ar->nst++];
-	s->sql = sql;
-	s->n = n;
-	for (int i = 0; i < n; i++)
-		s->p[i] = params[i] ? strdup(params[i]) : NULL;
 	return 0;
 }
 
 int adm_audit(struct adm_req *ar, const char *action, const char *type, const char *id, const char *reason,
 	      json_t *details)
 {
-	char *d = details ? json_dumps(details, JSON_COMPACT) : strdup("{}");
-	const char *p[6] = {ar->actor, action, type, id, reason, d};
-	int rc = adm_stmt(ar, sql_audit, 6, p);
-
-	free(d);
-	json_decref(details);
-	return rc;
+	ob_audit(&ar->ob, ar->actor, action, type, id, reason, details);
+	return 0;
 }
 
 static void on_ended(PGresult *res, const struct ra_err *err, void *data)
@@ -178,29 +161,29 @@ static void tx_end(struct adm_req *ar, const struct ra_err *e)
 	db_conn_query(ar->conn, ar->failed || ar->dry_run ? "ROLLBACK" : "COMMIT", 0, NULL, on_ended, ar);
 }
 
-static void on_stmt(PGresult *res, const struct ra_err *err, void *data)
+static void on_unit(const int *rows, const struct ra_err *err, void *data)
 {
 	struct adm_req *ar = data;
 
-	(void)res;
-	if (err) {
-		tx_end(ar, err);
+	(void)rows;
+	if (err || ar->dry_run) {
+		tx_end(ar, err); /* ROLLBACK */
 		return;
 	}
-	ar->cur++;
-	tx_next(ar);
+	on_ended(NULL, NULL, ar); /* committed with the unit */
 }
 
+/* The plan's unit: with COMMIT in its last segment, or, in a dry run, followed by ROLLBACK. */
 static void tx_next(struct adm_req *ar)
 {
-	struct adm_stmt *s;
-
-	if (ar->cur == ar->nst) {
+	if (ar->ob.n == 0) {
 		tx_end(ar, NULL);
 		return;
 	}
-	s = &ar->st[ar->cur];
-	db_conn_query(ar->conn, s->sql, s->n, (const char *const *)s->p, on_stmt, ar);
+	if (ar->dry_run)
+		ob_queue(&ar->ob, ar->conn, on_unit, ar);
+	else
+		ob_queue_commit(&ar->ob, ar->conn, on_unit, ar);
 }
 
 static void on_loaded(PGresult *res, const struct ra_err *err, void *data)

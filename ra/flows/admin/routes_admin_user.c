@@ -3,6 +3,7 @@
  * orders), unlock (R13), new TransportPIN (R11) and second factor (R9).  A support user never
  * acts on their own account (R19).  Users are named by user ID or mobile number (R3).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "ra/base/phone.h"
 #include "ra/flows/admin/routes_admin_int.h"
 #include "workflows/wf_cert.h"
+#include "workflows/wf_order.h"
 #include "workflows/wf_user.h"
 
 #define USER_WHERE " WHERE u.public_id = $1 OR u.phone_e164 = $2"
@@ -29,7 +31,7 @@ static const char *sql_show =
 	"   ORDER BY c.created_at, c.id) FROM certificates c WHERE c.user_id = u.public_id), '[]'::jsonb),"
 	" 'open_orders', coalesce((SELECT jsonb_agg(jsonb_build_object('id', o.id, 'shop_order_id', o.shop_order_id,"
 	"   'state', o.state, 'contract_number', o.contract_number, 'created_at', o.created_at) ORDER BY o.id)"
-	"   FROM orders o WHERE o.user_id = u.id AND o.state NOT IN ('issued', 'rejected', 'cancelled')), '[]'::jsonb)"
+	"   FROM orders o WHERE o.user_id = u.id AND NOT o.state = ANY($3::text[])), '[]'::jsonb)"
 	"))::text FROM users u" USER_WHERE;
 
 /* issued: the certificates awaiting activation; pending: those whose TransportPIN is still
@@ -37,16 +39,18 @@ static const char *sql_show =
 static const char *sql_load =
 	"SELECT (to_jsonb(u) || jsonb_build_object("
 	" 'issued', coalesce((SELECT jsonb_agg(c.id ORDER BY c.id) FROM certificates c"
-	"  WHERE c.user_id = u.public_id AND c.state = 'issued'), '[]'::jsonb),"
+	"  WHERE c.user_id = u.public_id AND c.state = $3), '[]'::jsonb),"
 	" 'pending', coalesce((SELECT jsonb_agg(c.id ORDER BY c.id) FROM certificates c"
 	"  JOIN transport_pin_deliveries d ON d.certificate_id = c.id"
-	"  WHERE c.user_id = u.public_id AND c.state = 'issued' AND d.sent_at IS NULL), '[]'::jsonb)"
+	"  WHERE c.user_id = u.public_id AND c.state = $3 AND d.sent_at IS NULL), '[]'::jsonb)"
 	"))::text FROM users u" USER_WHERE " FOR UPDATE OF u";
 
-static const char *sql_unlock = "UPDATE users SET state = $2, locked_at = NULL, updated_at = now() WHERE public_id = $1";
+/* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
+static const char *sql_unlock =
+	"UPDATE users SET state = $2, locked_at = NULL, updated_at = now() WHERE public_id = $1 AND state = $3";
 
 static const char *sql_factor =
-	"UPDATE users SET state = $2, app_registered = $3::bool, updated_at = now() WHERE public_id = $1";
+	"UPDATE users SET state = $2, app_registered = $4::bool, updated_at = now() WHERE public_id = $1 AND state = $3";
 
 /* R11: the old PIN stops working now; the transport_pin job (tpin.c) makes, stores and sends
  * a new one once the delivered one is out of its way (it delivers once per certificate).  The
@@ -54,11 +58,7 @@ static const char *sql_factor =
 static const char *sql_pin_clear =
 	"WITH d AS (DELETE FROM transport_pin_deliveries WHERE certificate_id = $1 AND sent_at IS NOT NULL)"
 	" UPDATE certificates SET transport_pin_hash = NULL, transport_pin_failures = 0, transport_pin_blocked_at = NULL"
-	" WHERE id = $1 AND state = 'issued'";
-static const char *sql_pin_job =
-	"INSERT INTO jobs (kind, payload, idempotency_key)"
-	" VALUES ('transport_pin', jsonb_build_object('certificate_id', $1::text, 'reissue', true),"
-	" 'transport_pin:' || $1 || ':reissue:' || $2)";
+	" WHERE id = $1 AND state = $2";
 
 static const char *jstr(const json_t *o, const char *k)
 {
@@ -83,10 +83,13 @@ static void user_params(struct adm_req *ar, char *e164, size_t cap, const char *
 static void user_show(struct adm_req *ar)
 {
 	char e164[32];
-	const char *p[2];
+	const char *p[3];
+	char final[96];
 
 	user_params(ar, e164, sizeof(e164), p);
-	adm_read(ar, sql_show, 2, p, "user");
+	p[2] = ob_states(&wf_order, 1u << WF_ORDER_ISSUED | 1u << WF_ORDER_REJECTED | 1u << WF_ORDER_CANCELLED, final,
+			 sizeof(final));
+	adm_read(ar, sql_show, 3, p, "user");
 }
 
 /* ---- unlock (R13) ---------------------------------------------------------------------- */
@@ -96,7 +99,6 @@ static int plan_unlock(struct adm_req *ar, json_t *u, struct ra_err *e)
 	const char *uid = jstr(u, "public_id"), *next;
 	struct wf_facts f = {0};
 	struct wf_result r;
-	const char *p[2];
 
 	if (adm_not_self(ar, uid, e) != 0)
 		return e->code;
@@ -104,9 +106,7 @@ static int plan_unlock(struct adm_req *ar, json_t *u, struct ra_err *e)
 	if (adm_wf(&wf_user, jstr(u, "state"), WF_USER_UNLOCK, &f, &r, "user", e) != 0)
 		return e->code;
 	next = wf_state_name(&wf_user, r.next_state);
-	p[0] = uid;
-	p[1] = next;
-	if (adm_stmt(ar, sql_unlock, 2, p) != 0 ||
+	if (ob_step(&ar->ob, sql_unlock, &wf_user, wf_state_parse(&wf_user, jstr(u, "state")), &r, uid, 0, NULL) < 0 ||
 	    adm_audit(ar, "user.unlocked", "user", uid, ar->reason,
 		      json_pack("{s:s, s:s, s:b}", "from", jstr(u, "state"), "to", next, "activation_pin_kept", 1)) != 0) {
 		*e = ar->err;
@@ -124,7 +124,6 @@ static int plan_factor(struct adm_req *ar, json_t *u, struct ra_err *e)
 	int dereg = adm_bool(ar, "deregister_app"), event, app_after;
 	struct wf_facts f = {0};
 	struct wf_result r;
-	const char *p[3];
 
 	if (want && strcmp(want, "sms") == 0)
 		event = WF_USER_FACTOR_SMS;
@@ -140,10 +139,8 @@ static int plan_factor(struct adm_req *ar, json_t *u, struct ra_err *e)
 		return e->code;
 	next = wf_state_name(&wf_user, r.next_state);
 	app_after = event == WF_USER_FACTOR_APP; /* registering the app stops SMS, and back */
-	p[0] = uid;
-	p[1] = next;
-	p[2] = app_after ? "true" : "false";
-	if (adm_stmt(ar, sql_factor, 3, p) != 0 ||
+	if (ob_step(&ar->ob, sql_factor, &wf_user, wf_state_parse(&wf_user, jstr(u, "state")), &r, uid, 1,
+		    (const char *const[]){app_after ? "true" : "false"}) < 0 ||
 	    adm_audit(ar, app_after ? "user.factor_app" : "user.factor_sms", "user", uid, ar->reason,
 		      json_pack("{s:s, s:s, s:b}", "from", jstr(u, "state"), "to", next, "app_deregistered", dereg)) !=
 		    0) {
@@ -179,13 +176,18 @@ static int plan_pin(struct adm_req *ar, json_t *u, struct ra_err *e)
 	for (i = 0; i < sizeof(rnd); i++)
 		snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
 	json_array_foreach(issued, i, v) {
-		const char *p[2] = {json_string_value(v), nonce};
-		if (adm_wf(&wf_cert, "issued", WF_CERT_TRANSPORT_PIN_REISSUE, NULL, &r, "certificate", e) != 0)
+		const char *cid = json_string_value(v), *issued_name = wf_state_name(&wf_cert, WF_CERT_ISSUED);
+		char key[160];
+		if (adm_wf(&wf_cert, issued_name, WF_CERT_TRANSPORT_PIN_REISSUE, NULL, &r, "certificate", e) != 0)
 			return e->code;
-		if (adm_stmt(ar, sql_pin_clear, 1, p) != 0 || adm_stmt(ar, sql_pin_job, 2, p) != 0) {
+		snprintf(key, sizeof(key), "transport_pin:%s:reissue:%s", cid, nonce);
+		if (adm_stmt(ar, sql_pin_clear, 2, (const char *const[]){cid, issued_name}) != 0) {
 			*e = ar->err;
 			return e->code;
 		}
+		ob_job(&ar->ob, &(struct ob_job){.kind = "transport_pin",
+						 .payload = json_pack("{s:s, s:b}", "certificate_id", cid, "reissue", 1),
+						 .key = key});
 	}
 	if (adm_audit(ar, "user.transport_pin_reissued", "user", uid, ar->reason,
 		      json_pack("{s:O}", "certificates", issued)) != 0) {
@@ -204,10 +206,11 @@ static const struct adm_tx tx_pin = {"user", plan_pin};
 static void run(struct adm_req *ar, const struct adm_tx *tx)
 {
 	char e164[32];
-	const char *p[2];
+	const char *p[3];
 
 	user_params(ar, e164, sizeof(e164), p);
-	adm_tx_run(ar, tx, sql_load, 2, p);
+	p[2] = wf_state_name(&wf_cert, WF_CERT_ISSUED);
+	adm_tx_run(ar, tx, sql_load, 3, p);
 }
 
 static void user_unlock(struct adm_req *ar)

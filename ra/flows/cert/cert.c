@@ -55,16 +55,23 @@ static const char *sql_restored =
 	" FROM certificates c WHERE c.id = $1 AND o.id = c.replaces AND o.state = ANY($3::text[])"
 	" RETURNING o.id, jsonb_build_object('replacement', $1::text)::text";
 
-const char *ca_sql_revoke =
-	"WITH c AS (UPDATE certificates SET state = 'revoked', revoked_at = now(), revocation_reason = $2"
-	"  WHERE id = $1 AND state IN ('issued', 'active', 'superseding') RETURNING id, serial),"
-	" a AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT $3, 'cert.revoked', 'certificate', c.id, $2, jsonb_build_object('serial', c.serial, 'comment', $4::text)"
-	"  FROM c),"
-	" j AS (INSERT INTO jobs (kind, payload, idempotency_key)"
-	"  SELECT 'ca_revoke', jsonb_build_object('certificate_id', c.id), 'ca_revoke:' || c.id FROM c"
-	"  ON CONFLICT (idempotency_key) DO NOTHING)"
-	" SELECT id, serial FROM c";
+/* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
+static const char *sql_revoke =
+	"UPDATE certificates SET state = $2, revoked_at = now(), revocation_reason = $4 WHERE id = $1 AND state = $3";
+
+int cert_revoke_plan(struct outbox *ob, const char *id, int from, const struct wf_result *r, const char *reason,
+		     const char *actor, const char *comment, const char *serial)
+{
+	char key[96];
+
+	snprintf(key, sizeof(key), "ca_revoke:%s", id);
+	if (ob_step(ob, sql_revoke, &wf_cert, from, r, id, 1, (const char *const[]){reason}) < 0)
+		return RA_E_INTERNAL;
+	ob_job(ob, &(struct ob_job){.kind = "ca_revoke", .payload = json_pack("{s:s}", "certificate_id", id), .key = key});
+	ob_audit(ob, actor, "cert.revoked", "certificate", id, reason,
+		 json_pack("{s:s?, s:s}", "serial", serial, "comment", comment));
+	return 0;
+}
 
 static const char *sql_ca_revoked = "UPDATE certificates SET ca_revoked_at = now() WHERE id = $1 AND ca_revoked_at IS NULL";
 

@@ -18,6 +18,7 @@
 #define RA_CERT_H
 
 #include "ra/base/app.h"
+#include "ra/db/outbox.h"
 #include "ra/base/err.h"
 #include "ra/jobs/jobs.h"
 
@@ -30,9 +31,11 @@ int cert_init(struct app *app, struct ra_err *err);
 /* cert_issue, ca_revoke, order_issue, transport_pin, user_id_mail (registered by server.c). */
 extern const struct job_kind cert_job_kinds[];
 
-/* The SQL that records a revocation and enqueues ca_revoke, in one statement:
- * $1 certificate id, $2 reason (RFC 5280 name), $3 actor, $4 comment.  Returns one row
- * (id, serial) when the certificate was revocable, none otherwise. */
-extern const char *ca_sql_revoke;
+/* Plans a revocation decided by the certificate machine (from -> r->next_state, R14) into
+ * the caller's outbox unit: the state with its RFC 5280 reason, the ca_revoke job and the
+ * audit record (actor, reason, the support's comment and the serial).  0, or RA_E_INTERNAL
+ * when the unit is full. */
+int cert_revoke_plan(struct outbox *ob, const char *id, int from, const struct wf_result *r, const char *reason,
+		     const char *actor, const char *comment, const char *serial);
 
 #endif
