@@ -112,7 +112,7 @@ int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab
 {
 	EVP_PKEY *pub = NULL;
 	enum cab_alg got = CAB_ALG_DEFAULT;
-	int existed = 0, rc;
+	int existed = 0, remnants = 0, rc;
 
 	if (cab == NULL || out == NULL)
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
@@ -122,15 +122,18 @@ int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab
 	if (alg != CAB_ALG_DEFAULT && alg != CAB_ALG_EC_P256 && alg != CAB_ALG_RSA_3072)
 		return cab_err_set(err, CAB_E_INVALID, "alg", "unknown key algorithm");
 	/* find-or-create is one step per id inside cab_p11.c (token lock) */
-	rc = cab_p11_keygen(cab->p11, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, &pub, &got, &existed, err);
+	rc = cab_p11_keygen(cab->p11, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, &pub, &got, &existed,
+			    &remnants, err);
 	if (rc != 0)
 		goto out;
 	if (existed && alg != CAB_ALG_DEFAULT && got != alg) {
 		rc = cab_err_set(err, CAB_E_CONFLICT, "alg", "a key with this id exists with another algorithm");
 		goto out;
 	}
-	if ((rc = cab_key_fill(pub, got, out, err)) == 0)
+	if ((rc = cab_key_fill(pub, got, out, err)) == 0) {
 		out->existed = existed;
+		out->remnants = remnants;
+	}
 out:
 	EVP_PKEY_free(pub);
 	return rc;

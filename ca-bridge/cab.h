@@ -109,12 +109,17 @@ struct cab_key {
 	size_t spki_len;
 	char sha256_hex[65];     /* SHA-256 of spki_der, lowercase hex: the unique fingerprint */
 	int existed;             /* 1 when keygen found the key already on the token */
+	int remnants;            /* objects of a half-made pair with this id that keygen destroyed
+				  * before it made the pair (a crash inside C_GenerateKeyPair) */
 };
 
 /*
  * Generates a key pair on the token with CKA_ID = key_id and CKA_LABEL "cab-<key_id>"
  * (sensitive, non-extractable, token object).  Idempotent: when a key with that CKA_ID
- * exists it is returned (existed = 1), so a retried job never makes a second key.
+ * exists it is returned (existed = 1), so a retried job never makes a second key.  A
+ * half-made pair (a public key without its private one, or several of either, left by a
+ * crash inside C_GenerateKeyPair) is destroyed first (remnants counts the objects) and one
+ * fresh pair made.
  * key_id: 1..64 characters of [A-Za-z0-9._-] (the RA's certificate id).
  * alg CAB_ALG_DEFAULT uses the configured default.  Caller frees out with cab_key_free.
  */

@@ -60,9 +60,10 @@ struct cab_p11;
 int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, const char *pin,
 		 struct cab_err *err);
 void cab_p11_close(struct cab_p11 *p);
-/* Generates (or finds) the key pair with CKA_ID key_id; returns its public key. */
+/* Generates (or finds) the key pair with CKA_ID key_id; returns its public key.  A half-made
+ * pair is destroyed first; *remnants counts its objects. */
 int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_PKEY **pub,
-		   enum cab_alg *got, int *existed, struct cab_err *err);
+		   enum cab_alg *got, int *existed, int *remnants, struct cab_err *err);
 /* Finds the key pair with CKA_ID key_id; CAB_E_NOTFOUND when there is none. */
 int cab_p11_find(struct cab_p11 *p, const char *key_id, EVP_PKEY **pub, enum cab_alg *alg,
 		 struct cab_err *err);

@@ -407,11 +407,75 @@ static int generate(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, enum
 	return rv == CKR_OK ? 0 : p11_fail(err, "C_GenerateKeyPair", rv);
 }
 
+/* Every object with CKA_ID id (any class), up to cap handles; *n gets how many were found
+ * (at most cap). */
+static int find_all(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, CK_OBJECT_HANDLE *found,
+		    CK_ULONG cap, CK_ULONG *n, struct cab_err *err)
+{
+	CK_ATTRIBUTE t[] = { { CKA_ID, (void *)id, strlen(id) } };
+	CK_RV rv;
+
+	*n = 0;
+	rv = p->f->C_FindObjectsInit(s, t, 1);
+	if (rv != CKR_OK)
+		return p11_fail(err, "C_FindObjectsInit", rv);
+	rv = p->f->C_FindObjects(s, found, cap, n);
+	p->f->C_FindObjectsFinal(s);
+	return rv == CKR_OK ? 0 : p11_fail(err, "C_FindObjects", rv);
+}
+
+static int obj_class(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS *cls)
+{
+	CK_ATTRIBUTE a = { CKA_CLASS, cls, sizeof(*cls) };
+
+	return p->f->C_GetAttributeValue(s, o, &a, 1) == CKR_OK ? 0 : -1;
+}
+
+/*
+ * The key pair with CKA_ID id as keygen needs it: 1 when exactly one private and one public
+ * key are there (a complete pair), 0 when nothing is.  Anything else is the remnant of a
+ * half-made pair (issue #19: a crash inside SoftHSM2's C_GenerateKeyPair writes the public
+ * key object before the private one; an old bug left two pairs): every object with that id
+ * is destroyed and *remnants counts them, so the caller makes one fresh pair.  Only keygen
+ * calls this, before the certificate exists, so no issued certificate's key is touched.
+ */
+static int pair_state(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, int *remnants,
+		      struct cab_err *err)
+{
+	CK_OBJECT_HANDLE found[16];
+	CK_ULONG n = 0, npriv = 0, npub = 0;
+	int rc;
+
+	*remnants = 0;
+	if ((rc = find_all(p, s, id, found, 16, &n, err)) != 0)
+		return rc;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_OBJECT_CLASS c = (CK_OBJECT_CLASS)-1;
+
+		if (obj_class(p, s, found[i], &c) == 0 && c == CKO_PRIVATE_KEY)
+			npriv++;
+		else if (c == CKO_PUBLIC_KEY)
+			npub++;
+	}
+	if (n == 0)
+		return 0;
+	if (n == 2 && npriv == 1 && npub == 1)
+		return 1;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_RV rv = p->f->C_DestroyObject(s, found[i]);
+
+		if (rv != CKR_OK)
+			return p11_fail(err, "C_DestroyObject (half-made key pair)", rv);
+		(*remnants)++;
+	}
+	/* more than 16: destroy the rest on the next round */
+	return n == 16 ? pair_state(p, s, id, remnants, err) : 0;
+}
+
 int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_PKEY **pub,
-		   enum cab_alg *got, int *existed, struct cab_err *err)
+		   enum cab_alg *got, int *existed, int *remnants, struct cab_err *err)
 {
 	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE priv;
 	int rc;
 
 	if (p == NULL) /* opened without a token (pkcs11_module NULL): a CA that only signs CSRs */
@@ -421,10 +485,12 @@ int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_
 	if ((rc = session(p, &s, err)) != 0)
 		goto out;
 	/* find-or-create under the lock: a retried or parallel job never makes a second key */
-	rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err);
-	*existed = rc == 0;
-	if (rc == CAB_E_NOTFOUND)
+	rc = pair_state(p, s, key_id, remnants, err);
+	*existed = rc == 1;
+	if (rc == 0)
 		rc = generate(p, s, key_id, alg, err);
+	else if (rc == 1)
+		rc = 0;
 	if (rc == 0)
 		rc = read_pub(p, s, key_id, pub, got, err);
 	p->f->C_CloseSession(s);

@@ -975,3 +975,33 @@ Test(ident, r6_review_reject_gives_the_contract_places_back)
 	free(tx);
 	world_stop(&w);
 }
+
+/* Issue #19 item 1: a SIGKILL inside SoftHSM2's C_GenerateKeyPair leaves a public key with
+ * the certificate's id and no private key.  Made here with pkcs11-tool before the order
+ * arrives (the certificate's id is 'crq-' and its request's number, 1 in a fresh database):
+ * the certificate is issued anyway, with one key pair on the token, and the log names the
+ * destroyed remnant.  Before the fix the retry made a second pair, the public-key read found
+ * two, and after 10 attempts the certificate failed and the order hung in issuing. */
+Test(ident, r2_half_made_key_pair_from_a_crash_in_keygen_is_cleaned_up)
+{
+	struct world w;
+	char *tx, *id, *log;
+
+	world_start(&w, NULL);
+	cr_assert_eq(ts_token_remnant("ra-test", "4711", "crq-1", 1), 0, "pkcs11-tool made the remnant");
+	order(&w, 4790, 0);
+	tx = invited(&w, 4790);
+	cr_assert_not_null(tx);
+	provider_says(&w, "idnow-result-success.json", tx, NULL, NULL);
+	cr_expect_eq(callback(&w, tx, NULL), 200);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'issued'", 1, 60), "order issued");
+	id = rt_sql(w.db, "SELECT id FROM certificates WHERE state = 'issued'");
+	cr_expect_str_eq(id, "crq-1", "the certificate whose id the remnant has");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE state = 'dead'"), 0, "no dead job");
+	log = rt_read_file(w.ra.log, NULL);
+	cr_expect(log && strstr(log, "cert.key_remnant_destroyed"), "the log names the destroyed remnant");
+	free(log);
+	free(id);
+	free(tx);
+	world_stop(&w);
+}

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,4 +83,34 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 int ts_rmtree(const char *dir)
 {
 	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* pkcs11-tool (OpenSC) on the token labelled label, logged in with pin, plus args. */
+static int p11tool(const char *label, const char *pin, const char *a1, const char *a2, const char *a3,
+		   const char *a4, const char *a5, const char *a6)
+{
+	char *argv[] = { "pkcs11-tool", "--module", (char *)ts_softhsm_module(), "--token-label", (char *)label,
+			 "--login", "--pin", (char *)pin, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
+			 (char *)a5, (char *)a6, NULL };
+
+	return run(argv);
+}
+
+int ts_token_remnant(const char *label, const char *pin, const char *id, int publics)
+{
+	char hex[140];
+	size_t n = strlen(id);
+
+	if (2 * n + 1 > sizeof(hex))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)id[i]);
+	for (int i = 0; i < publics; i++) {
+		if (p11tool(label, pin, "--keypairgen", "--key-type", "EC:prime256v1", "--id", hex, NULL) != 0)
+			return -1;
+		/* the private half is what the crash did not write */
+		if (p11tool(label, pin, "--delete-object", "--type", "privkey", "--id", hex, NULL) != 0)
+			return -1;
+	}
+	return 0;
 }

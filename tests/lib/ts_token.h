@@ -12,6 +12,11 @@ int ts_token_init(const char *dir, const char *label, const char *so_pin, const 
 /* The SoftHSM2 PKCS#11 module: $SOFTHSM2_MODULE, else the Debian path that exists. */
 const char *ts_softhsm_module(void);
 
+/* What a crash inside C_GenerateKeyPair leaves (issue #19): publics times, an EC key pair
+ * with CKA_ID id made with pkcs11-tool on the token labelled label (SOFTHSM2_CONF from the
+ * environment, as ts_token_init set it) and its private half deleted.  0 on success. */
+int ts_token_remnant(const char *label, const char *pin, const char *id, int publics);
+
 /* rm -rf dir (no shell).  0 on success. */
 int ts_rmtree(const char *dir);
 

@@ -2,6 +2,7 @@
  * (R2: one key per certificate id, idempotent), and CSRs signed on the token. */
 #include "ca-bridge/cab.h"
 #include "tests/lib/ts_cab.h"
+#include "tests/lib/ts_token.h"
 
 #include <criterion/criterion.h>
 #include <openssl/sha.h>
@@ -76,6 +77,48 @@ Test(cab_keys, r2_two_ids_give_two_fingerprints)
 	cr_expect_str_eq(hex, a.sha256_hex);
 	cab_key_free(&a);
 	cab_key_free(&b);
+}
+
+/* Issue #19: a SIGKILL inside SoftHSM2's C_GenerateKeyPair leaves the public key object with
+ * the certificate's id and no private one.  keygen recognises the half-made pair, destroys
+ * it and makes one pair (before the fix: a second pair, then "several keys with this id"). */
+Test(cab_keys, r2_half_made_key_pair_is_destroyed_and_one_pair_made)
+{
+	struct cab_key a, b;
+	struct cab_err err;
+
+	cr_assert_eq(ts_token_remnant(TS_CAB_LABEL, TS_CAB_PIN, "cert-remnant", 1), 0, "pkcs11-tool made the remnant");
+	cr_assert_eq(cab_keygen(t.cab, "cert-remnant", CAB_ALG_DEFAULT, &a, &err), 0, "%s", err.msg);
+	cr_expect_eq(a.existed, 0, "a public key alone is no key");
+	cr_expect_eq(a.remnants, 1, "the orphan public key was destroyed");
+	/* one pair now: the retry finds it, and a CSR (a find of the private key) works */
+	cr_assert_eq(cab_keygen(t.cab, "cert-remnant", CAB_ALG_DEFAULT, &b, &err), 0, "%s", err.msg);
+	cr_expect_eq(b.existed, 1);
+	cr_expect_eq(b.remnants, 0);
+	cr_expect_str_eq(a.sha256_hex, b.sha256_hex);
+	{
+		struct cab_request req;
+		unsigned char *der = NULL;
+		size_t len = 0;
+
+		ts_cab_request(&req, "cert-remnant", CAB_CLASS_QUALIFIED, "cert-remnant");
+		cr_expect_eq(cab_csr(t.cab, "cert-remnant", &req.subject, &der, &len, &err), 0, "%s", err.msg);
+		free(der);
+	}
+	cab_key_free(&a);
+	cab_key_free(&b);
+}
+
+/* Issue #19: the old bug's leftovers (two public keys with one id, no private key) too. */
+Test(cab_keys, r2_several_orphan_public_keys_are_destroyed)
+{
+	struct cab_key a;
+	struct cab_err err;
+
+	cr_assert_eq(ts_token_remnant(TS_CAB_LABEL, TS_CAB_PIN, "cert-two", 2), 0, "pkcs11-tool made the remnants");
+	cr_assert_eq(cab_keygen(t.cab, "cert-two", CAB_ALG_DEFAULT, &a, &err), 0, "%s", err.msg);
+	cr_expect_eq(a.remnants, 2);
+	cab_key_free(&a);
 }
 
 Test(cab_keys, rsa_3072_key_on_request)

@@ -371,6 +371,13 @@ static void issue_after(void *data)
 		issue_free(is);
 		return;
 	}
+	if (is->key.remnants > 0) {
+		char n[16];
+
+		snprintf(n, sizeof(n), "%d", is->key.remnants);
+		/* issue #19: a crash inside key generation left a half-made pair; keygen destroyed it */
+		log_warn("cert.key_remnant_destroyed", "certificate", is->id, "objects", n, NULL);
+	}
 	snprintf(nb, sizeof(nb), "%lld", (long long)is->cert.not_before);
 	snprintf(na, sizeof(na), "%lld", (long long)is->cert.not_after);
 	store(is, nb, na);
