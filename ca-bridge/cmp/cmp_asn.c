@@ -138,44 +138,77 @@ static int find_profile(const unsigned char *p, const unsigned char *end, char *
 	return CAB_E_NOTFOUND;
 }
 
-int cab_cmp_msg_profile(const OSSL_CMP_MSG *msg, char *out, size_t cap)
+/* The header's generalInfo (the content of its SEQUENCE OF): [*p, *end) inside *der, which
+ * the caller frees.  0, CAB_E_NOTFOUND without generalInfo, CAB_E_INVALID. */
+static int geninfo(const OSSL_CMP_MSG *msg, unsigned char **der, const unsigned char **gp,
+		   const unsigned char **gend)
 {
-	unsigned char *der = NULL;
 	const unsigned char *p, *end, *c;
 	long len;
-	int n, cls, tag, rc = CAB_E_NOTFOUND;
+	int n, cls, tag;
 
-	n = i2d_OSSL_CMP_PKIHEADER(OSSL_CMP_MSG_get0_header(msg), &der);
+	*der = NULL;
+	n = i2d_OSSL_CMP_PKIHEADER(OSSL_CMP_MSG_get0_header(msg), der);
 	if (n <= 0)
 		return CAB_E_INVALID;
-	p = der;
-	end = der + n;
-	if (tlv(&p, end, &cls, &tag, &c, &len) != 0 || tag != V_ASN1_SEQUENCE) {
-		rc = CAB_E_INVALID;
-		goto out;
-	}
+	p = *der;
+	end = *der + n;
+	if (tlv(&p, end, &cls, &tag, &c, &len) != 0 || tag != V_ASN1_SEQUENCE)
+		return CAB_E_INVALID;
 	p = c;
 	end = c + len;
 	while (p < end) {
-		if (tlv(&p, end, &cls, &tag, &c, &len) != 0) {
-			rc = CAB_E_INVALID;
-			break;
-		}
+		if (tlv(&p, end, &cls, &tag, &c, &len) != 0)
+			return CAB_E_INVALID;
 		if (cls == V_ASN1_CONTEXT_SPECIFIC && tag == 8) {
 			/* [8] EXPLICIT SEQUENCE OF: step into the SEQUENCE */
 			const unsigned char *q = c, *s;
 			long slen;
 
-			if (tlv(&q, c + len, &cls, &tag, &s, &slen) == 0 && tag == V_ASN1_SEQUENCE)
-				rc = find_profile(s, s + slen, out, cap);
-			else
-				rc = CAB_E_INVALID;
-			break;
+			if (tlv(&q, c + len, &cls, &tag, &s, &slen) != 0 || tag != V_ASN1_SEQUENCE)
+				return CAB_E_INVALID;
+			*gp = s;
+			*gend = s + slen;
+			return 0;
 		}
+	}
+	return CAB_E_NOTFOUND;
+}
+
+int cab_cmp_msg_profile(const OSSL_CMP_MSG *msg, char *out, size_t cap)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p = NULL, *end = NULL;
+	int rc = geninfo(msg, &der, &p, &end);
+
+	if (rc == 0)
+		rc = find_profile(p, end, out, cap);
+	OPENSSL_free(der);
+	return rc;
+}
+
+int cab_cmp_msg_implicit_confirm(const OSSL_CMP_MSG *msg)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p = NULL, *end = NULL, *c, *v, *oid_start;
+	long len;
+	int cls, tag, found = 0;
+	char oid[64];
+
+	if (geninfo(msg, &der, &p, &end) != 0)
+		goto out;
+	while (p < end && !found) {
+		if (tlv(&p, end, &cls, &tag, &c, &len) != 0 || tag != V_ASN1_SEQUENCE)
+			break;
+		v = oid_start = c;
+		if (tlv(&v, c + len, &cls, &tag, &c, &len) != 0 || tag != V_ASN1_OBJECT)
+			break;
+		oid_text(oid_start, v - oid_start, oid, sizeof(oid));
+		found = strcmp(oid, CAB_OID_IMPLICIT_CONFIRM) == 0;
 	}
 out:
 	OPENSSL_free(der);
-	return rc;
+	return found;
 }
 
 /* RevDetails ::= SEQUENCE { certDetails CertTemplate, crlEntryDetails Extensions OPTIONAL } */

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #define CAB_OID_CERT_PROFILE "1.3.6.1.5.5.7.4.21" /* id-it-certProfile, RFC 9483 4.1.1 */
+#define CAB_OID_IMPLICIT_CONFIRM "1.3.6.1.5.5.7.4.13" /* id-it-implicitConfirm, RFC 4210 5.1.1.1 */
 
 /* The certProfile name for a class and validity: "advanced", or "advanced:3" for 3 years. */
 void cab_cmp_profile_name(enum cab_class cls, int years, char *out, size_t cap);
@@ -22,6 +23,8 @@ int cab_cmp_profile_parse(const char *name, enum cab_class *cls, int *years, str
 OSSL_CMP_ITAV *cab_cmp_profile_itav(const char *name);
 /* The first certProfile name in the message's generalInfo; 0 found, CAB_E_NOTFOUND if none. */
 int cab_cmp_msg_profile(const OSSL_CMP_MSG *msg, char *out, size_t cap);
+/* 1 when the message's generalInfo asks for implicit confirmation (OpenSSL 3.0 has no getter). */
+int cab_cmp_msg_implicit_confirm(const OSSL_CMP_MSG *msg);
 /* The reasonCode of the first RevDetails of an rr message; CAB_REASON_UNSPECIFIED when absent. */
 int cab_cmp_msg_rr_reason(const OSSL_CMP_MSG *msg);
 

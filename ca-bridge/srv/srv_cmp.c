@@ -14,11 +14,19 @@
  *          refused (certRevoked), an unknown serial too (badCertId).
  *   ir/cr/kur (CRMF) are refused with badRequest: OpenSSL 3.0 has no getter for a
  *          template's public key, and the RA sends P10CR.
+ *   certConf  a client that did not ask for implicit confirmation (RFC 9483 4.1) confirms
+ *          the certificate: its transaction (OpenSSL's server context, with transactionID
+ *          and nonces) waits in the store (srv_tx.c) for it and answers pkiConf.  A
+ *          certificate whose transaction ends any other way — the client rejects it, sends
+ *          an error, its certConf is refused, the confirmation timeout passes, the server
+ *          stops — is revoked (cessationOfOperation): nobody holds a certificate that was
+ *          never confirmed.  The RA's own client asks for implicit confirmation (granted).
  *
- * A context is made per request: cheap, and nothing is shared between connection threads.
+ * A new transaction gets a new context; only a stored one is used again, by one request
+ * at a time (it is taken out of the store while it works).
  */
 #include "ca-bridge/srv/srv_int.h"
-#include "ca-bridge/cab_int.h"     /* cab_hex, cab_class_name */
+#include "ca-bridge/cab_int.h" /* cab_hex, cab_class_name */
 #include "ca-bridge/cmp/cmp_asn.h" /* certProfile and the RR reason, as the client encodes them */
 
 #include <fnmatch.h>
@@ -31,6 +39,21 @@
 #include <string.h>
 
 #define FAIL(bit) (1 << OSSL_CMP_PKIFAILUREINFO_##bit)
+
+/* PKIBody choices (RFC 4210 5.1.2) as OSSL_CMP_MSG_get_bodytype returns them; OpenSSL 3.0
+ * keeps its names for them in a private header. */
+enum body {
+	BODY_IR = 0,
+	BODY_IP = 1,
+	BODY_CR = 2,
+	BODY_CP = 3,
+	BODY_P10CR = 4,
+	BODY_KUR = 7,
+	BODY_KUP = 8,
+	BODY_PKICONF = 19,
+	BODY_ERROR = 23,
+	BODY_CERTCONF = 24,
+};
 
 __attribute__((format(printf, 2, 3))) static OSSL_CMP_PKISI *reject(int failbits, const char *fmt, ...)
 {
@@ -79,10 +102,22 @@ struct subj {
  * outside the profile and refused (nothing is dropped silently). */
 static int read_subject(const X509_NAME *name, struct subj *out, char *bad, size_t cap)
 {
-	static const int nids[8] = { NID_countryName, NID_givenName, NID_surname, NID_serialNumber, NID_commonName,
-				     NID_organizationName, NID_organizationIdentifier, NID_title };
-	const char **fields[8] = { &out->s.country, &out->s.given_name, &out->s.surname, &out->s.serial_number,
-				   &out->s.common_name, &out->s.organization, &out->s.organization_identifier, &out->s.title };
+	static const int nids[8] = {NID_countryName,
+				    NID_givenName,
+				    NID_surname,
+				    NID_serialNumber,
+				    NID_commonName,
+				    NID_organizationName,
+				    NID_organizationIdentifier,
+				    NID_title};
+	const char **fields[8] = {&out->s.country,
+				  &out->s.given_name,
+				  &out->s.surname,
+				  &out->s.serial_number,
+				  &out->s.common_name,
+				  &out->s.organization,
+				  &out->s.organization_identifier,
+				  &out->s.title};
 
 	memset(out, 0, sizeof(*out));
 	for (int i = 0; i < X509_NAME_entry_count(name); i++) {
@@ -94,7 +129,8 @@ static int read_subject(const X509_NAME *name, struct subj *out, char *bad, size
 		for (k = 0; k < 8 && nids[k] != nid; k++)
 			;
 		if (k == 8 || *fields[k] != NULL) {
-			snprintf(bad, cap, "%s %s", k == 8 ? "unexpected subject attribute" : "repeated subject attribute",
+			snprintf(bad, cap, "%s %s",
+				 k == 8 ? "unexpected subject attribute" : "repeated subject attribute",
 				 nid != NID_undef ? OBJ_nid2sn(nid) : "(unknown)");
 			return -1;
 		}
@@ -116,7 +152,7 @@ static int read_subject(const X509_NAME *name, struct subj *out, char *bad, size
 static OSSL_CMP_PKISI *read_profile(struct cab_srv *s, const OSSL_CMP_MSG *req, struct cab_request *r)
 {
 	char name[64];
-	struct cab_err err = { 0 };
+	struct cab_err err = {0};
 	int rc = cab_cmp_msg_profile(req, name, sizeof(name));
 
 	if (rc == CAB_E_NOTFOUND && s->default_class != CAB_CLASS_NONE) {
@@ -124,7 +160,8 @@ static OSSL_CMP_PKISI *read_profile(struct cab_srv *s, const OSSL_CMP_MSG *req, 
 		return NULL;
 	}
 	if (rc == CAB_E_NOTFOUND)
-		return reject(FAIL(badCertTemplate), "no certProfile (qualified, advanced or seal) in generalInfo");
+		return reject(FAIL(badCertTemplate),
+			      "no certProfile (qualified, advanced or seal) in generalInfo");
 	if (rc != 0)
 		return reject(FAIL(badDataFormat), "malformed generalInfo");
 	if (cab_cmp_profile_parse(name, &r->cls, &r->validity_years, &err) != 0)
@@ -137,9 +174,11 @@ static OSSL_CMP_PKISI *refusal(int rc, const struct cab_err *err)
 {
 	switch (rc) {
 	case CAB_E_PROFILE:
-		return reject(FAIL(badCertTemplate), "%s%s%s", err->field, err->field[0] ? ": " : "", err->msg);
+		return reject(FAIL(badCertTemplate), "%s%s%s", err->field, err->field[0] ? ": " : "",
+			      err->msg);
 	case CAB_E_INVALID:
-		return reject(strcmp(err->field, "csr") == 0 ? FAIL(badPOP) : FAIL(badRequest), "%s", err->msg);
+		return reject(strcmp(err->field, "csr") == 0 ? FAIL(badPOP) : FAIL(badRequest), "%s",
+			      err->msg);
 	case CAB_E_ALREADY_REVOKED:
 		return reject(FAIL(certRevoked), "%s", err->msg);
 	case CAB_E_NOTFOUND:
@@ -152,12 +191,13 @@ static OSSL_CMP_PKISI *refusal(int rc, const struct cab_err *err)
 
 static OSSL_CMP_PKISI *on_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req, int certReqId,
 				       const OSSL_CRMF_MSG *crm, const X509_REQ *p10cr, X509 **certOut,
-				       STACK_OF(X509) **chainOut, STACK_OF(X509) **caPubs)
+				       STACK_OF(X509) * *chainOut, STACK_OF(X509) * *caPubs)
 {
-	struct cab_srv *s = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
+	struct cab_srv_tx *tx = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
+	struct cab_srv *s = tx->s;
 	struct cab_request r;
-	struct cab_cert cert = { 0 };
-	struct cab_err err = { 0 };
+	struct cab_cert cert = {0};
+	struct cab_err err = {0};
 	struct subj *subj = NULL;
 	OSSL_CMP_PKISI *si = NULL;
 	unsigned char *csr = NULL;
@@ -181,7 +221,8 @@ static OSSL_CMP_PKISI *on_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
 		goto out;
 	}
 	request_id(req, id);
-	if (s->refuse_cn != NULL && subj->s.common_name != NULL && fnmatch(s->refuse_cn, subj->s.common_name, 0) == 0) {
+	if (s->refuse_cn != NULL && subj->s.common_name != NULL &&
+	    fnmatch(s->refuse_cn, subj->s.common_name, 0) == 0) {
 		cab_srv_log("warn", "refused", "request=%s reason=refuse-cn", id);
 		si = reject(FAIL(notAuthorized), "subject refused by this CA's policy");
 		goto out;
@@ -194,9 +235,21 @@ static OSSL_CMP_PKISI *on_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
 	}
 	r.csr_der = csr;
 	r.csr_len = (size_t)n;
+	/* a certificate that will wait for certConf needs a place in the store before it exists */
+	if (!cab_cmp_msg_implicit_confirm(req) && !tx->reserved) {
+		if (cab_srv_txs_reserve(&s->txs) != 0) {
+			cab_srv_log("warn", "issue_refused", "request=%s reason=confirmations_full max=%d",
+				    id, s->txs.max);
+			si = reject(FAIL(systemFailure),
+				    "too many certificates wait for confirmation; try again later");
+			goto out;
+		}
+		tx->reserved = 1;
+	}
 	rc = cab_issue(s->cab, &r, &cert, &err);
 	if (rc != 0) {
-		cab_srv_log("warn", "issue_refused", "request=%s error=\"%s\" field=%s", id, cab_strerror(rc), err.field);
+		cab_srv_log("warn", "issue_refused", "request=%s error=\"%s\" field=%s", id, cab_strerror(rc),
+			    err.field);
 		si = refusal(rc, &err);
 		goto out;
 	}
@@ -208,7 +261,11 @@ static OSSL_CMP_PKISI *on_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
 		si = reject(FAIL(systemFailure), "cannot encode the certificate");
 		goto out;
 	}
-	cab_srv_log("info", "issued", "request=%s serial=%s class=%s", id, cert.serial_hex, cab_class_name(r.cls));
+	X509_free(tx->cert);
+	tx->cert = X509_dup(*certOut);
+	snprintf(tx->serial, sizeof(tx->serial), "%s", cert.serial_hex);
+	cab_srv_log("info", "issued", "request=%s serial=%s class=%s", id, cert.serial_hex,
+		    cab_class_name(r.cls));
 	si = OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
 out:
 	OPENSSL_free(csr);
@@ -220,9 +277,9 @@ out:
 static OSSL_CMP_PKISI *on_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req, const X509_NAME *issuer,
 			     const ASN1_INTEGER *serial)
 {
-	struct cab_srv *s = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
+	struct cab_srv *s = ((struct cab_srv_tx *)OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx))->s;
 	int reason = cab_cmp_msg_rr_reason(req), rc;
-	struct cab_err err = { 0 };
+	struct cab_err err = {0};
 	BIGNUM *bn = NULL;
 	char *hex = NULL;
 	OSSL_CMP_PKISI *si;
@@ -237,7 +294,8 @@ static OSSL_CMP_PKISI *on_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
 	}
 	rc = cab_revoke(s->cab, hex, (enum cab_reason)reason, 0, &err);
 	if (rc == 0) {
-		cab_srv_log("info", "revoked", "serial=%s reason=%s", hex, cab_reason_name((enum cab_reason)reason));
+		cab_srv_log("info", "revoked", "serial=%s reason=%s", hex,
+			    cab_reason_name((enum cab_reason)reason));
 		si = OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
 	} else {
 		cab_srv_log("warn", "revoke_refused", "serial=%s error=\"%s\"", hex, cab_strerror(rc));
@@ -248,19 +306,35 @@ static OSSL_CMP_PKISI *on_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
 	return si;
 }
 
+/* The client's certConf for the certificate of its (stored) transaction: the hash must be
+ * the one of that certificate; a rejection is remembered and the certificate revoked after
+ * the pkiConf is made (cab_srv_cmp). */
 static int on_cert_conf(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req, int certReqId,
 			const ASN1_OCTET_STRING *certHash, const OSSL_CMP_PKISI *si)
 {
-	char id[72], text[OSSL_CMP_PKISI_BUFLEN];
+	struct cab_srv_tx *tx = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
+	ASN1_OCTET_STRING *hash = NULL;
+	char text[OSSL_CMP_PKISI_BUFLEN];
+	int ok;
 
-	(void)srv_ctx;
+	(void)req;
 	(void)certReqId;
-	(void)certHash;
-	request_id(req, id);
-	/* the client refused the certificate (e.g. it does not validate there): say so; the
-	 * certificate stays issued and is returned again on a repeat of the transaction */
-	if (si != NULL && OSSL_CMP_snprint_PKIStatusInfo(si, text, sizeof(text)) != NULL && strstr(text, "rejection"))
-		cab_srv_log("warn", "cert_not_confirmed", "request=%s status=\"%s\"", id, text);
+	if (tx->cert == NULL)
+		return 0; /* nothing was issued in this transaction */
+	hash = X509_digest_sig(tx->cert, NULL, NULL);
+	ok = certHash != NULL && hash != NULL && ASN1_OCTET_STRING_cmp(certHash, hash) == 0;
+	ASN1_OCTET_STRING_free(hash);
+	if (!ok) {
+		cab_srv_log("warn", "cert_conf_refused", "request=%s serial=%s reason=cert_hash", tx->id,
+			    tx->serial);
+		return 0;
+	}
+	if (si != NULL && OSSL_CMP_snprint_PKIStatusInfo(si, text, sizeof(text)) != NULL &&
+	    strstr(text, "rejection")) {
+		cab_srv_log("warn", "cert_rejected_by_client", "request=%s serial=%s status=\"%s\"", tx->id,
+			    tx->serial, text);
+		tx->rejected = 1;
+	}
 	return 1;
 }
 
@@ -275,17 +349,64 @@ static void on_error(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req, const O
 	cab_srv_log("warn", "client_error", "detail=\"error message from the client\"");
 }
 
-static OSSL_CMP_SRV_CTX *new_srv(struct cab_srv *s)
+void cab_srv_tx_free(struct cab_srv_tx *tx)
 {
-	OSSL_CMP_SRV_CTX *srv = OSSL_CMP_SRV_CTX_new(NULL, NULL);
+	if (tx == NULL)
+		return;
+	if (tx->reserved)
+		cab_srv_txs_release(&tx->s->txs);
+	OSSL_CMP_SRV_CTX_free(tx->srv);
+	X509_free(tx->cert);
+	free(tx);
+}
+
+void cab_srv_tx_unconfirmed(struct cab_srv_tx *tx, const char *why)
+{
+	struct cab_err err = {0};
+	int rc;
+
+	if (tx->cert != NULL) {
+		rc = cab_revoke(tx->s->cab, tx->serial, CAB_REASON_CESSATION_OF_OPERATION, 0, &err);
+		if (rc == 0 || rc == CAB_E_ALREADY_REVOKED)
+			cab_srv_log("warn", "unconfirmed_revoked", "request=%s serial=%s why=%s", tx->id,
+				    tx->serial, why);
+		else
+			cab_srv_log("error", "unconfirmed_not_revoked",
+				    "request=%s serial=%s why=%s error=\"%s\"", tx->id, tx->serial, why,
+				    cab_strerror(rc));
+	}
+	cab_srv_tx_free(tx);
+}
+
+void cab_srv_sweep(struct cab_srv *s, int all)
+{
+	struct cab_srv_tx *tx;
+
+	while ((tx = cab_srv_txs_take_expired(&s->txs, all)) != NULL) {
+		cab_srv_tx_unconfirmed(tx, all ? "shutdown" : "confirm_timeout");
+		ERR_clear_error();
+	}
+}
+
+static struct cab_srv_tx *new_tx(struct cab_srv *s, const char *id)
+{
+	struct cab_srv_tx *tx = calloc(1, sizeof(*tx));
+	OSSL_CMP_SRV_CTX *srv = tx ? OSSL_CMP_SRV_CTX_new(NULL, NULL) : NULL;
 	OSSL_CMP_CTX *ctx = srv ? OSSL_CMP_SRV_CTX_get0_cmp_ctx(srv) : NULL;
 	int ok = ctx != NULL &&
-		 OSSL_CMP_SRV_CTX_init(srv, s, on_cert_request, on_rr, NULL, on_error, on_cert_conf, NULL) &&
-		 OSSL_CMP_SRV_CTX_set_grant_implicit_confirm(srv, 1) && OSSL_CMP_CTX_set_log_cb(ctx, quiet_log);
+		 OSSL_CMP_SRV_CTX_init(srv, tx, on_cert_request, on_rr, NULL, on_error, on_cert_conf, NULL) &&
+		 OSSL_CMP_SRV_CTX_set_grant_implicit_confirm(srv, 1) &&
+		 OSSL_CMP_CTX_set_log_cb(ctx, quiet_log);
 
+	if (tx == NULL)
+		return NULL;
+	tx->s = s;
+	tx->srv = srv;
+	snprintf(tx->id, sizeof(tx->id), "%s", id);
 	if (ok && s->secret != NULL)
 		ok = OSSL_CMP_CTX_set1_secretValue(ctx, s->secret, (int)s->secret_len) &&
-		     OSSL_CMP_CTX_set1_referenceValue(ctx, (const unsigned char *)s->reference, (int)strlen(s->reference));
+		     OSSL_CMP_CTX_set1_referenceValue(ctx, (const unsigned char *)s->reference,
+						      (int)strlen(s->reference));
 	if (ok && s->cert != NULL)
 		ok = OSSL_CMP_CTX_set1_cert(ctx, s->cert) && OSSL_CMP_CTX_set1_pkey(ctx, s->key);
 	if (ok && s->client_trusted != NULL) {
@@ -296,28 +417,70 @@ static OSSL_CMP_SRV_CTX *new_srv(struct cab_srv *s)
 		}
 	}
 	if (!ok) {
-		OSSL_CMP_SRV_CTX_free(srv);
+		cab_srv_tx_free(tx);
 		return NULL;
 	}
-	return srv;
+	return tx;
+}
+
+/* After OpenSSL answered: does the transaction now wait for certConf?  It does when a
+ * certificate went out in an accepted ip/cp/kup and implicit confirmation was not granted. */
+static int waits_for_conf(struct cab_srv_tx *tx, const OSSL_CMP_MSG *out)
+{
+	int t = out ? OSSL_CMP_MSG_get_bodytype(out) : -1;
+
+	return tx->cert != NULL && (t == BODY_IP || t == BODY_CP || t == BODY_KUP) &&
+	       OSSL_CMP_CTX_get_option(OSSL_CMP_SRV_CTX_get0_cmp_ctx(tx->srv),
+				       OSSL_CMP_OPT_IMPLICIT_CONFIRM) != 1;
 }
 
 int cab_srv_cmp(struct cab_srv *s, const unsigned char *req, size_t len, unsigned char **rsp, size_t *rlen)
 {
 	const unsigned char *p = req;
 	OSSL_CMP_MSG *in = d2i_OSSL_CMP_MSG(NULL, &p, (long)len), *out = NULL;
-	OSSL_CMP_SRV_CTX *srv = NULL;
-	int n, rc = -1;
+	struct cab_srv_tx *tx = NULL, *old = NULL;
+	char id[72];
+	int n, type, rc = -1, stored = 0;
 
 	*rsp = NULL;
 	if (in == NULL || p != req + len)
 		goto out;
-	if ((srv = new_srv(s)) == NULL) {
+	request_id(in, id);
+	type = OSSL_CMP_MSG_get_bodytype(in);
+	/* certConf, or an error message, continue a stored transaction; anything else starts one
+	 * (a repeated request of a stored transaction replaces it: the CA returns the same
+	 * certificate for the same transactionID, and the new exchange confirms it) */
+	if (type == BODY_CERTCONF || type == BODY_ERROR)
+		tx = cab_srv_txs_take(&s->txs, id);
+	else if (type == BODY_P10CR || type == BODY_IR || type == BODY_CR || type == BODY_KUR)
+		old = cab_srv_txs_take(&s->txs, id);
+	if (tx == NULL && (tx = new_tx(s, id)) == NULL) {
 		cab_srv_log("error", "cmp", "detail=\"cannot set up the CMP server context\"");
 		goto out;
 	}
 	/* an error message (protected as configured) when OpenSSL refuses the request itself */
-	out = OSSL_CMP_SRV_process_request(srv, in);
+	out = OSSL_CMP_SRV_process_request(tx->srv, in);
+	if (tx->cert != NULL && (type == BODY_CERTCONF || type == BODY_ERROR)) {
+		/* the stored transaction ends here: confirmed, or its certificate goes */
+		if (type == BODY_CERTCONF && !tx->rejected && out != NULL &&
+		    OSSL_CMP_MSG_get_bodytype(out) == BODY_PKICONF) {
+			cab_srv_log("info", "confirmed", "request=%s serial=%s", tx->id, tx->serial);
+		} else {
+			cab_srv_tx_unconfirmed(tx, type == BODY_ERROR ? "client_error"
+						   : tx->rejected     ? "rejected_by_client"
+								      : "cert_conf_refused");
+			tx = NULL;
+		}
+	} else if (waits_for_conf(tx, out) && tx->reserved) {
+		cab_srv_txs_put(&s->txs, tx);
+		stored = 1;
+	}
+	/* a replaced transaction: its certificate goes unless this exchange carries the same */
+	if (old != NULL && old->cert != NULL &&
+	    (tx == NULL || tx->cert == NULL || strcmp(old->serial, tx->serial) != 0))
+		cab_srv_tx_unconfirmed(old, "replaced");
+	else
+		cab_srv_tx_free(old);
 	if (out == NULL || (n = i2d_OSSL_CMP_MSG(out, rsp)) <= 0) {
 		cab_srv_log("warn", "cmp", "detail=\"no answer to a request\"");
 		goto out;
@@ -328,6 +491,7 @@ out:
 	ERR_clear_error();
 	OSSL_CMP_MSG_free(out);
 	OSSL_CMP_MSG_free(in);
-	OSSL_CMP_SRV_CTX_free(srv);
+	if (!stored)
+		cab_srv_tx_free(tx);
 	return rc;
 }

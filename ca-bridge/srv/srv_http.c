@@ -11,7 +11,7 @@
  * Limits (struct cab_srv_limits, options in srv_main.c): a deadline for the whole request
  * counted from accept (not per read: a client sending a byte now and then is cut when it
  * runs out, whatever it sends), the same deadline again for sending the answer, a body
- * limit (413 from h2o), and caps on open connections in all and per peer address, refused
+ * limit (413 from h2o), 8 KiB of request head (431), and caps on open connections in all and per peer address, refused
  * at once with 503.  One request per connection (Connection: close), as before.
  *
  * Plain HTTP on purpose: CMP messages carry their own protection (PBM or signature), and
@@ -37,6 +37,9 @@
 #include <uv.h>
 
 #include "h2o/socket/uv-binding.h"
+
+/* request line and headers; h2o's own limit is larger */
+#define MAX_HEAD 8192
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -106,6 +109,9 @@ struct http {
 	h2o_accept_ctx_t accept;
 	uv_tcp_t listener;
 	uv_signal_t sigterm, sigint;
+	uv_timer_t sweep; /* revokes certificates whose confirmation did not come in time */
+	uv_work_t sweep_work;
+	int sweeping;
 	struct conn *conns;
 	int nconns;
 	int inflight; /* requests with the CA (thread pool) */
@@ -166,6 +172,8 @@ static void maybe_done(struct http *h)
 	if (!h->stopping || h->inflight > 0 || h->nconns > 0 || h->closed)
 		return;
 	h->closed = 1;
+	uv_timer_stop(&h->sweep);
+	uv_close((uv_handle_t *)&h->sweep, NULL);
 	uv_close((uv_handle_t *)&h->sigterm, NULL);
 	uv_close((uv_handle_t *)&h->sigint, NULL);
 	uv_stop(&h->loop);
@@ -212,6 +220,7 @@ static void reply(struct http *h, h2o_req_t *req, struct conn *c, int status, co
 	req->http1_is_persistent = 0;
 	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
 	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+	req->res.content_length = len; /* not chunked: the answer's length is known */
 	if (c != NULL) {
 		/* sending the answer has its own deadline: a client that does not read is cut */
 		c->in_handler = 0;
@@ -336,6 +345,16 @@ static int path_is(h2o_req_t *req, const char *p)
 	return req->path_normalized.len == strlen(p) && memcmp(req->path_normalized.base, p, strlen(p)) == 0;
 }
 
+/* The request line and headers as the old listener counted them against MAX_HEAD. */
+static size_t head_bytes(h2o_req_t *req)
+{
+	size_t n = req->method.len + req->input.path.len + 12;
+
+	for (size_t i = 0; i < req->headers.size; i++)
+		n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+	return n;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct http *h = *(struct http **)(self + 1);
@@ -350,6 +369,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	}
 	if (h->stopping) {
 		reply_text(h, req, c, 503, "Service Unavailable");
+		return 0;
+	}
+	if (head_bytes(req) > MAX_HEAD) {
+		reply_text(h, req, c, 431, "Request Header Fields Too Large");
 		return 0;
 	}
 	if (method_is(req, "POST")) {
@@ -460,6 +483,38 @@ static void on_accept(uv_stream_t *listener, int status)
 	h2o_accept(&h->accept, c->sock);
 }
 
+static void sweep_work(uv_work_t *w)
+{
+	struct http *h = w->data;
+
+	cab_srv_sweep(h->s, 0);
+}
+
+static void sweep_done(uv_work_t *w, int status)
+{
+	struct http *h = w->data;
+
+	(void)status;
+	h->sweeping = 0;
+	h->inflight--;
+	maybe_done(h);
+}
+
+/* Once a second: when a stored transaction is past its deadline, the revocation runs on the
+ * thread pool (it signs and syncs), one sweep at a time. */
+static void on_sweep(uv_timer_t *t)
+{
+	struct http *h = t->data;
+
+	if (h->sweeping || h->stopping || !cab_srv_txs_due(&h->s->txs))
+		return;
+	h->sweep_work.data = h;
+	if (uv_queue_work(&h->loop, &h->sweep_work, sweep_work, sweep_done) == 0) {
+		h->sweeping = 1;
+		h->inflight++;
+	}
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct http *h = sig->data;
@@ -515,6 +570,9 @@ int cab_srv_serve(struct cab_srv *s, int lfd)
 		cab_srv_log("error", "listen", "detail=\"cannot serve the listening socket\"");
 		return -1;
 	}
+	uv_timer_init(&h->loop, &h->sweep);
+	h->sweep.data = h;
+	uv_timer_start(&h->sweep, on_sweep, 1000, 1000);
 	uv_signal_init(&h->loop, &h->sigterm);
 	uv_signal_init(&h->loop, &h->sigint);
 	h->sigterm.data = h->sigint.data = h;

@@ -10,7 +10,7 @@
  *             [--advanced-ncp] [--advanced-digital-signature]
  *             [--default-class CLASS] [--refuse-cn PATTERN]
  *             [--request-timeout 10] [--max-body 1048576] [--max-conns 256]
- *             [--max-conns-per-addr 32]
+ *             [--max-conns-per-addr 32] [--confirm-timeout 300] [--max-pending 1000]
  *
  * SRC is env:NAME, file:PATH or pass:TEXT (pass: shows in ps; for tests only).  On start it
  * prints "ca-bridge: listening on HOST:PORT" on stdout (--listen HOST:0 picks a free port).
@@ -38,7 +38,7 @@ static int usage(void)
 		"--key PEM [--client-trusted PEM]) --policy-oid OID --pds-url URL [--pds-lang LL] --crl-url URL "
 		"[--ca-subject DN] [--crl-hours N] [--advanced-ncp] [--advanced-digital-signature] "
 		"[--default-class CLASS] [--refuse-cn PATTERN] [--request-timeout SECONDS] [--max-body BYTES] "
-		"[--max-conns N] [--max-conns-per-addr N]\n");
+		"[--max-conns N] [--max-conns-per-addr N] [--confirm-timeout SECONDS] [--max-pending N]\n");
 	return 2;
 }
 
@@ -197,6 +197,8 @@ static int parse(int argc, char **argv, struct cab_config *cfg, struct cab_srv *
 		{"max-body", 1, NULL, 'B'},
 		{"max-conns", 1, NULL, 'M'},
 		{"max-conns-per-addr", 1, NULL, 'A'},
+		{"confirm-timeout", 1, NULL, 'W'},
+		{"max-pending", 1, NULL, 'P'},
 		{NULL, 0, NULL, 0},
 	};
 	int c, bad = 0;
@@ -271,6 +273,14 @@ static int parse(int argc, char **argv, struct cab_config *cfg, struct cab_srv *
 			bad |= number("max-conns-per-addr", optarg, 1, 100000, &v);
 			s->limits.max_conns_per_addr = (int)v;
 			break;
+		case 'W':
+			bad |= number("confirm-timeout", optarg, 1, 86400, &v);
+			s->txs.timeout_s = (unsigned)v;
+			break;
+		case 'P':
+			bad |= number("max-pending", optarg, 0, 1000000, &v);
+			s->txs.max = (int)v;
+			break;
 		default:
 			return -1;
 		}
@@ -295,6 +305,7 @@ int main(int argc, char **argv)
 	int lfd = -1, rc = 1;
 
 	memset(&s, 0, sizeof(s));
+	cab_srv_txs_init(&s.txs, CAB_SRV_MAX_PENDING, CAB_SRV_CONFIRM_TIMEOUT_S);
 	s.limits = (struct cab_srv_limits){CAB_SRV_MAX_BODY, CAB_SRV_REQUEST_TIMEOUT_S, CAB_SRV_MAX_CONNS,
 					   CAB_SRV_MAX_CONNS_PER_ADDR};
 	cab_config_defaults(&cfg);
@@ -331,10 +342,13 @@ int main(int argc, char **argv)
 	cab_srv_log("info", "start", "listen=%s protection=%s", bound, s.secret ? "pbm" : "signature");
 	rc = cab_srv_serve(&s, lfd) == 0 ? 0 : 1;
 	lfd = -1; /* the loop's listener owns it now */
+	/* transactions still waiting for certConf end with the process: their certificates go */
+	cab_srv_sweep(&s, 1);
 	cab_srv_log("info", "stop", "rc=%d", rc);
 out:
 	if (lfd >= 0)
 		close(lfd);
+	cab_srv_txs_destroy(&s.txs);
 	X509_free(s.ca_cert);
 	cab_close(s.cab);
 	OPENSSL_clear_free(s.secret, s.secret_len);

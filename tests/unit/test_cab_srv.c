@@ -3,7 +3,8 @@
  * by the RA's own CMP client (backend "cmp").  Slow clients that send a byte now and then
  * hold no thread and no issuance slot; the whole-request deadline cuts them although they
  * keep sending; the caps refuse connections beyond them at once with 503; the body limit
- * answers 413.  Loopback has all of 127/8: the slow clients bind 127.0.0.2 where the test
+ * answers 413.  And the certConf/pkiConf exchange with `openssl cmp` as the client: confirmed
+ * certificates stay, unconfirmed and rejected ones are revoked.  Loopback has all of 127/8: the slow clients bind 127.0.0.2 where the test
  * needs a peer address other than the RA's 127.0.0.1. */
 #include "ca-bridge/cab.h"
 #include "tests/lib/ts_cab.h"
@@ -12,6 +13,8 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,7 +271,7 @@ static void raw(const char *req, size_t len, char *status, size_t cap)
  * the body limit, GET /ca; and the total cap. */
 Test(cab_srv, http_answers_and_limits)
 {
-	static char big[8192];
+	static char big[9000];
 	char st[128], req[256];
 	int fds[4];
 
@@ -291,6 +295,12 @@ Test(cab_srv, http_answers_and_limits)
 	cr_expect_eq(strncmp(st, "HTTP/1.1 413", 12), 0, "%s", st);
 	raw("GET /ca HTTP/1.1\r\nHost: ca\r\n\r\n", 0, st, sizeof(st));
 	cr_expect_eq(strncmp(st, "HTTP/1.1 200", 12), 0, "%s", st);
+	/* 8 KiB of request head at most, as before */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /ca HTTP/1.1\r\nHost: ca\r\nX-Big: ", 35);
+	memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
+	raw(big, sizeof(big), st, sizeof(st));
+	cr_expect_eq(strncmp(st, "HTTP/1.1 431", 12), 0, "%s", st);
 	/* four open connections reach the total cap: the fifth is refused at once */
 	for (int i = 0; i < 4; i++)
 		fds[i] = dial("127.0.0.3");
@@ -299,4 +309,194 @@ Test(cab_srv, http_answers_and_limits)
 	cr_expect_eq(strncmp(st, "HTTP/1.1 503", 12), 0, "%s", st);
 	for (int i = 0; i < 4; i++)
 		close(fds[i]);
+}
+
+/* ---- certConf / pkiConf (RFC 9483 4.1) with `openssl cmp` as the client ---------------- */
+
+/* A CSR for a fresh token key with the qualified test subject, as PEM in dir/name. */
+static void write_csr(const char *id, const char *path)
+{
+	struct cab_request req;
+	struct cab_key k;
+	struct cab_err err;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	X509_REQ *x;
+	FILE *f;
+
+	cr_assert_eq(cab_keygen(t.cab, id, CAB_ALG_DEFAULT, &k, &err), 0, "%s", err.msg);
+	ts_cab_request(&req, id, CAB_CLASS_QUALIFIED, id);
+	cr_assert_eq(cab_csr(t.cab, id, &req.subject, &der, &len, &err), 0, "%s", err.msg);
+	p = der;
+	x = d2i_X509_REQ(NULL, &p, (long)len);
+	cr_assert_not_null(x);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(PEM_write_X509_REQ(f, x), 1);
+	fclose(f);
+	X509_REQ_free(x);
+	free(der);
+	cab_key_free(&k);
+}
+
+/* `openssl cmp -cmd p10cr` against the bridge with extra options; its exit status. */
+static int openssl_p10cr(const char *csr, const char *out, const char *extra, const char *log)
+{
+	char cmd[2048];
+	int rc;
+
+	snprintf(
+		cmd, sizeof(cmd),
+		"timeout 60 openssl cmp -cmd p10cr -server 127.0.0.1:%d -path cmp -ref ra-test -secret pass:%s "
+		"-csr %s -certout %s %s >%s 2>&1",
+		srv.port, SECRET, csr, out, extra, log);
+	rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static X509 *read_cert(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+
+	if (f != NULL)
+		fclose(f);
+	return x;
+}
+
+/* The revocation reason of x on the bridge's CRL (GET /crl through the cmp back-end), -1
+ * when x is not on it. */
+static int crl_reason(X509 *x)
+{
+	struct cab_err err;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	X509_CRL *crl;
+	X509_REVOKED *rev = NULL;
+	int reason = -1;
+
+	cr_assert_eq(cab_crl(t.cab, &der, &len, &err), 0, "%s", err.msg);
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	cr_assert_not_null(crl);
+	if (X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(x)) == 1) {
+		ASN1_ENUMERATED *e = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, NULL, NULL);
+
+		reason = e ? (int)ASN1_ENUMERATED_get(e) : 0;
+		ASN1_ENUMERATED_free(e);
+	}
+	X509_CRL_free(crl);
+	free(der);
+	return reason;
+}
+
+static int log_has(const char *needle)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "grep -q -- '%s' %s", needle, log_path);
+	return system(cmd) == 0;
+}
+
+/* openssl cmp without -implicit_confirm: certificate, certConf, pkiConf; exit 0; the
+ * certificate is confirmed and stays valid after the confirmation timeout.  (The old server
+ * answered the certConf with "unexpected pkibody" and the client failed.) */
+Test(cab_srv, openssl_cmp_without_implicit_confirm_completes)
+{
+	char csr[400], out[400], olog[400];
+	X509 *x;
+
+	start_bridge((const char *const[]){"--default-class", "qualified", "--confirm-timeout", "2", NULL});
+	snprintf(csr, sizeof(csr), "%s/conf.csr", t.dir);
+	snprintf(out, sizeof(out), "%s/conf.pem", t.dir);
+	snprintf(olog, sizeof(olog), "%s/openssl-conf.log", t.dir);
+	write_csr("conf-1", csr);
+	cr_assert_eq(openssl_p10cr(csr, out, "", olog), 0,
+		     "openssl cmp without -implicit_confirm failed; see %s and %s", olog, log_path);
+	x = read_cert(out);
+	cr_assert_not_null(x, "no certificate from openssl cmp");
+	cr_expect(log_has("event=confirmed"), "no confirmation in %s", log_path);
+	sleep(4); /* past the confirmation timeout: a confirmed certificate is not swept */
+	cr_expect_eq(crl_reason(x), -1, "a confirmed certificate was revoked");
+	X509_free(x);
+}
+
+/* A client that never confirms (-disable_confirm), and one that rejects the certificate
+ * (it does not validate against its -out_trusted): both certificates end up revoked with
+ * cessationOfOperation, the first after the confirmation timeout, the second at once. */
+Test(cab_srv, unconfirmed_and_rejected_certificates_are_revoked)
+{
+	char csr[400], out[400], olog[400], other[400], cmd[1200];
+	X509 *x;
+	int reason = -1;
+
+	start_bridge((const char *const[]){"--default-class", "qualified", "--confirm-timeout", "2", NULL});
+	snprintf(csr, sizeof(csr), "%s/unconf.csr", t.dir);
+	snprintf(out, sizeof(out), "%s/unconf.pem", t.dir);
+	snprintf(olog, sizeof(olog), "%s/openssl-unconf.log", t.dir);
+	write_csr("unconf-1", csr);
+	cr_assert_eq(openssl_p10cr(csr, out, "-disable_confirm", olog), 0, "see %s", olog);
+	x = read_cert(out);
+	cr_assert_not_null(x);
+	for (int i = 0; i < 60 && reason < 0; i++) {
+		usleep(500 * 1000);
+		reason = crl_reason(x);
+	}
+	cr_expect_eq(reason, CAB_REASON_CESSATION_OF_OPERATION, "unconfirmed certificate: reason %d", reason);
+	cr_expect(log_has("why=confirm_timeout"), "no timeout revocation in %s", log_path);
+
+	snprintf(other, sizeof(other), "%s/other-ca.pem", t.dir);
+	snprintf(
+		cmd, sizeof(cmd),
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=Other -days 1 "
+		"-keyout %s/other.key -out %s >/dev/null 2>&1",
+		t.dir, other);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(csr, sizeof(csr), "%s/rej.csr", t.dir);
+	snprintf(out, sizeof(out), "%s/rej.pem", t.dir);
+	snprintf(olog, sizeof(olog), "%s/openssl-rej.log", t.dir);
+	write_csr("rej-1", csr);
+	snprintf(cmd, sizeof(cmd), "-out_trusted %s", other);
+	cr_expect_neq(openssl_p10cr(csr, out, cmd, olog), 0,
+		      "the client accepted a certificate it cannot validate");
+	cr_expect(log_has("why=rejected_by_client"), "no rejection revocation in %s (client: %s)", log_path,
+		  olog);
+	X509_free(x);
+}
+
+/* A full confirmation store (--max-pending 1) refuses the next request that would wait for
+ * certConf, before anything is issued; a request asking for implicit confirmation is still
+ * served.  The waiting certificate goes when ca-bridge stops (SIGTERM), as documented. */
+Test(cab_srv, full_confirmation_store_refuses_before_issuing)
+{
+	char csr[400], out[400], olog[400];
+	X509 *x;
+
+	start_bridge((const char *const[]){"--default-class", "qualified", "--max-pending", "1", NULL});
+	snprintf(csr, sizeof(csr), "%s/p1.csr", t.dir);
+	snprintf(out, sizeof(out), "%s/p1.pem", t.dir);
+	snprintf(olog, sizeof(olog), "%s/openssl-p1.log", t.dir);
+	write_csr("p-1", csr);
+	cr_assert_eq(openssl_p10cr(csr, out, "-disable_confirm", olog), 0, "see %s", olog);
+	x = read_cert(out);
+	cr_assert_not_null(x);
+	snprintf(csr, sizeof(csr), "%s/p2.csr", t.dir);
+	snprintf(out, sizeof(out), "%s/p2.pem", t.dir);
+	snprintf(olog, sizeof(olog), "%s/openssl-p2.log", t.dir);
+	write_csr("p-2", csr);
+	cr_expect_neq(openssl_p10cr(csr, out, "-disable_confirm", olog), 0,
+		      "a second unconfirmed transaction was served");
+	cr_expect(log_has("reason=confirmations_full"), "no refusal in %s", log_path);
+	cr_expect_eq(access(out, F_OK), -1, "a certificate came out of the refused request");
+	snprintf(out, sizeof(out), "%s/p3.pem", t.dir);
+	snprintf(olog, sizeof(olog), "%s/openssl-p3.log", t.dir);
+	cr_expect_eq(openssl_p10cr(csr, out, "-implicit_confirm", olog), 0,
+		     "implicit confirmation refused; see %s", olog);
+	cr_expect_eq(crl_reason(x), -1, "revoked before its timeout");
+	cr_expect_eq(ts_proc_stop(&srv), 0, "ca-bridge did not exit cleanly; see %s", log_path);
+	cr_expect(log_has("why=shutdown"), "the waiting certificate was not revoked at shutdown; see %s",
+		  log_path);
+	X509_free(x);
 }
