@@ -28,6 +28,7 @@
 #include "ra/jobs/sched.h"
 #include "ra/net/http.h"
 #include "ra/net/httpc.h"
+#include "ra/net/peer.h"
 #include "ra/ops.h"
 
 struct module {
@@ -48,6 +49,42 @@ static const struct module modules[] = {
 	{"signing", signing_init, NULL, NULL},
 	{"lifecycle", lifecycle_init, NULL, lifecycle_tasks},
 };
+
+/* The peers with a call bound and a circuit breaker (ra/net/peer.h), by the key naming their
+ * URL; httpc puts them in front of every call to that origin. */
+static const struct {
+	const char *name, *url_key;
+} peers[] = {
+	{"ident", "ident.base_url"},
+	{"sms", "sms.url"},
+	{"smtp", "smtp.url"},
+};
+
+static int add_peers(struct app *app, struct ra_err *err)
+{
+	struct peer_limits lim = {(int)cfg_int(app->cfg, "peers.max_inflight"),
+				  (int)cfg_int(app->cfg, "peers.breaker_failures"), cfg_int(app->cfg, "peers.breaker_open_ms")};
+	char origin[256];
+
+	if (lim.max_inflight < 1 || lim.max_inflight > 1000)
+		return ra_err_set(err, RA_E_CONFIG, "peers.max_inflight", "peers.max_inflight must be 1..1000");
+	if (lim.failures < 1)
+		return ra_err_set(err, RA_E_CONFIG, "peers.breaker_failures", "peers.breaker_failures must be at least 1");
+	if (lim.open_ms < 10)
+		return ra_err_set(err, RA_E_CONFIG, "peers.breaker_open_ms", "peers.breaker_open_ms must be at least 10");
+	for (size_t i = 0; i < sizeof(peers) / sizeof(peers[0]); i++) {
+		const char *url = cfg_str(app->cfg, peers[i].url_key);
+		struct peer *p;
+
+		if (url == NULL || peer_origin_of(url, origin, sizeof(origin)) != 0)
+			continue;
+		/* lives as long as the process: the metrics read it */
+		p = peer_new(peers[i].name, origin, &lim);
+		if (p == NULL || httpc_peer_add(app->httpc, p) != 0)
+			return ra_err_set(err, RA_E_NOMEM, "", "cannot set up peer %s", peers[i].name);
+	}
+	return 0;
+}
 
 struct run {
 	uv_loop_t loop;
@@ -181,6 +218,8 @@ int server_run(struct config *cfg)
 		ra_err_set(&err, RA_E_INTERNAL, "", "cannot start the HTTP/SMTP client (libcurl)");
 		goto fail_loop;
 	}
+	if (add_peers(&r->app, &err) != 0)
+		goto fail_loop;
 	for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
 		if (modules[i].init(&r->app, &err) != 0) {
 			log_error("server.module_failed", "module", modules[i].name, NULL);

@@ -40,6 +40,7 @@ static const struct {
 	{RA_E_METHOD, "method_not_allowed", "method not allowed"},
 	{RA_E_MEDIATYPE, "unsupported_media_type", "unsupported media type"},
 	{RA_E_HEADERS, "headers_too_large", "request headers too large"},
+	{RA_E_BUSY, "busy", "peer busy or its circuit breaker open"},
 };
 
 const char *ra_errname(int code)

@@ -26,6 +26,7 @@ enum ra_errcode {
 	RA_E_METHOD = -14,    /* the path exists, not with this method: 405 (with Allow) */
 	RA_E_MEDIATYPE = -15, /* a JSON route got another Content-Type: 415 */
 	RA_E_HEADERS = -16,   /* request headers over http.max_header_bytes: 431 */
+	RA_E_BUSY = -17,      /* a peer's call bound is full or its circuit breaker is open: try later (503) */
 };
 
 struct ra_err {

@@ -29,12 +29,34 @@
 #define FINISH_RETRY_MS 1000 /* is retried this often; after that the lease decides */
 #define WAKE_SLACK_MS 5
 
+#define NLANES 3
+#define LANE_DEFAULT 2
+#define LANE_KINDS_MAX 1024
+
 struct kind {
 	struct kind *next;
 	char *name;
 	job_handler fn;
 	void *data;
 	int max_attempts;
+	int lane;
+};
+
+/* jobs_lane: which lane a kind runs in (registration consults it). */
+struct lane_of {
+	struct lane_of *next;
+	char *kind;
+	int lane;
+};
+
+/* A lane: its own slots and its own claim (kind = ANY(kinds), or for the default lane every
+ * kind not in another lane), so a lane's jobs never wait for slots held by another lane. */
+struct lane {
+	struct jobs *jobs;
+	const char *name, *key;
+	int workers, inflight;
+	int claiming, again;
+	char kinds[LANE_KINDS_MAX]; /* text[] literal of the kinds registered in it */
 };
 
 /* One claimed job, from the claim to the close callback of its timer. */
@@ -43,6 +65,7 @@ struct run {
 	struct jobs *jobs;
 	struct run *prev, *next;
 	const struct kind *k;
+	struct lane *lane;
 	char *kind, *key;
 	char id_s[24], attempt_s[16];
 	int limit;
@@ -58,12 +81,14 @@ struct run {
 struct jobs {
 	struct app *app;
 	struct kind *kinds;
+	struct lane_of *lane_of;
 	char instance[96]; /* locked_by: host/pid/random */
 	int workers;
-	long long lease_ms, poll_ms, backoff_ms, backoff_max_ms;
-	int inflight;
+	long long lease_ms, poll_ms, backoff_ms, backoff_max_ms, busy_retry_ms;
+	int inflight; /* all lanes */
+	struct lane lanes[NLANES];
+	char other_kinds[LANE_KINDS_MAX]; /* every kind of the non-default lanes: the default lane's exclusion */
 	struct run *runs;
-	int claiming, again;
 	int renewing, stats_busy;
 	int stopping;
 	void (*stop_done)(void *);
@@ -73,16 +98,20 @@ struct jobs {
 };
 
 static void claim(struct jobs *j);
+static void claim_lane(struct lane *l);
 static void on_wake(uv_timer_t *t);
 static void wake_for_retry(struct jobs *j, long long delay);
 
 /* ---- SQL ---------------------------------------------------------------------------- */
 
+/* $4: the lane's kinds; $5: true for the default lane, which takes every kind NOT in $4 (the
+ * other lanes' kinds), so a kind no process registered still reaches a runner and is parked. */
 static const char *sql_claim =
 	"WITH due AS ("
 	" SELECT id FROM jobs"
-	"  WHERE (state = 'queued' AND run_at <= now())"
-	"     OR (state = 'running' AND lease_until < now())"
+	"  WHERE ((state = 'queued' AND run_at <= now())"
+	"     OR (state = 'running' AND lease_until < now()))"
+	"    AND (CASE WHEN $5::boolean THEN kind <> ALL($4::text[]) ELSE kind = ANY($4::text[]) END)"
 	"  ORDER BY priority DESC, run_at, id LIMIT $1::int"
 	"  FOR UPDATE SKIP LOCKED)"
 	" UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $2,"
@@ -101,6 +130,12 @@ static const char *sql_fail =
 	" done_at = CASE WHEN $4::text = 'dead' THEN now() END"
 	" WHERE id = $1::bigint AND locked_by = $2 AND attempts = $3::int AND state = 'running'";
 
+/* A call the peer refused (RA_E_BUSY): queued again, the attempt given back. */
+static const char *sql_defer =
+	"UPDATE jobs SET state = 'queued', attempts = attempts - 1, last_error = $4, lease_until = NULL,"
+	" run_at = now() + $5::bigint * interval '1 millisecond', updated_at = now()"
+	" WHERE id = $1::bigint AND locked_by = $2 AND attempts = $3::int AND state = 'running'";
+
 static const char *sql_renew =
 	"UPDATE jobs SET lease_until = now() + $3::bigint * interval '1 millisecond'"
 	" WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND state = 'running'";
@@ -113,17 +148,58 @@ static const char *sql_stats =
 
 /* ---- kinds -------------------------------------------------------------------------- */
 
+/* Appends name to a text[] literal "{a,b}" (kind names are plain identifiers). */
+static void kinds_add(char *list, const char *name)
+{
+	size_t n = strlen(list);
+
+	if (n + strlen(name) + 3 > LANE_KINDS_MAX)
+		abort();
+	if (n == 0)
+		snprintf(list, LANE_KINDS_MAX, "{%s}", name);
+	else
+		snprintf(list + n - 1, LANE_KINDS_MAX - n + 1, ",%s}", name);
+}
+
+static int lane_index(const struct jobs *j, const char *lane)
+{
+	for (int i = 0; i < NLANES; i++)
+		if (strcmp(j->lanes[i].name, lane) == 0)
+			return i;
+	abort(); /* a module names a lane that does not exist */
+}
+
+void jobs_lane(struct jobs *j, const char *kind, const char *lane)
+{
+	struct lane_of *lo = calloc(1, sizeof(*lo));
+
+	if (lo == NULL || (lo->kind = strdup(kind)) == NULL)
+		abort();
+	lo->lane = lane_index(j, lane);
+	lo->next = j->lane_of;
+	j->lane_of = lo;
+}
+
 void jobs_register(struct jobs *j, const char *name, job_handler fn, void *data, int max_attempts)
 {
 	struct kind *k = calloc(1, sizeof(*k));
+	int li = LANE_DEFAULT;
 
 	if (k == NULL || (k->name = strdup(name)) == NULL)
 		abort();
+	for (const struct lane_of *lo = j->lane_of; lo; lo = lo->next)
+		if (strcmp(lo->kind, name) == 0)
+			li = lo->lane;
 	k->fn = fn;
 	k->data = data;
 	k->max_attempts = max_attempts > 0 ? max_attempts : 1;
+	k->lane = li;
 	k->next = j->kinds;
 	j->kinds = k;
+	if (li != LANE_DEFAULT) {
+		kinds_add(j->lanes[li].kinds, name);
+		kinds_add(j->other_kinds, name);
+	}
 }
 
 void jobs_register_kinds(struct jobs *j, const struct config *cfg, const struct job_kind *kinds)
@@ -176,11 +252,12 @@ static void run_free(struct run *r)
 	if (r->next)
 		r->next->prev = r->prev;
 	j->inflight--;
+	r->lane->inflight--;
 	uv_close((uv_handle_t *)&r->timer, run_closed);
 	if (j->stopping && j->inflight == 0)
 		uv_timer_start(&j->stopped, stopped_cb, 0, 0);
-	else if (j->again)
-		claim(j); /* work was left behind for lack of a slot */
+	else if (r->lane->again)
+		claim_lane(r->lane); /* work was left behind for lack of a slot */
 }
 
 static void finish_send(struct run *r);
@@ -312,6 +389,21 @@ static void wake_for_retry(struct jobs *j, long long delay)
 		uv_timer_start(&j->wake, on_wake, at, 0);
 }
 
+/* The peer refused the call (bound full, breaker open): nothing was tried, so the attempt is
+ * given back and the job waits jobs.busy_retry_ms; its slot is free for other work meanwhile. */
+static void defer_run(struct run *r, const char *msg)
+{
+	char *p[2];
+
+	if (asprintf(&p[1], "%lld", r->jobs->busy_retry_ms) < 0)
+		abort();
+	p[0] = strdup(msg);
+	log_info("job.deferred", "job", r->id_s, "kind", r->kind, "in_ms", p[1], "error", msg, NULL);
+	count_outcome(r, "deferred");
+	r->retry_ms = r->jobs->busy_retry_ms;
+	finish(r, sql_defer, 5, p);
+}
+
 void job_fail(struct job *job, const struct ra_err *err, int retryable)
 {
 	struct run *r = run_of(job, "job_fail");
@@ -326,7 +418,10 @@ void job_fail(struct job *job, const struct ra_err *err, int retryable)
 			 err->msg[0] ? ": " : "");
 	if (err != NULL && err->msg[0])
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s", err->msg);
-	fail_run(r, msg, retryable);
+	if (err != NULL && err->code == RA_E_BUSY)
+		defer_run(r, msg);
+	else
+		fail_run(r, msg, retryable);
 }
 
 /* ---- starting runs ------------------------------------------------------------------ */
@@ -357,8 +452,9 @@ static void run_start(uv_timer_t *t)
 	r->k->fn(&r->job);
 }
 
-static void run_new(struct jobs *j, const PGresult *res, int row)
+static void run_new(struct lane *l, const PGresult *res, int row)
 {
+	struct jobs *j = l->jobs;
 	struct run *r = calloc(1, sizeof(*r));
 	const char *max = db_val(res, row, 4);
 	const char *key = db_val(res, row, 5);
@@ -366,6 +462,7 @@ static void run_new(struct jobs *j, const PGresult *res, int row)
 	if (r == NULL)
 		abort();
 	r->jobs = j;
+	r->lane = l;
 	r->retry_ms = -1;
 	snprintf(r->id_s, sizeof(r->id_s), "%s", PQgetvalue(res, row, 0));
 	snprintf(r->attempt_s, sizeof(r->attempt_s), "%s", PQgetvalue(res, row, 3));
@@ -387,6 +484,7 @@ static void run_new(struct jobs *j, const PGresult *res, int row)
 		j->runs->prev = r;
 	j->runs = r;
 	j->inflight++;
+	l->inflight++;
 	uv_timer_init(j->app->loop, &r->timer);
 	r->timer.data = r;
 	/* From the loop, not from inside this database callback. */
@@ -397,10 +495,10 @@ static void run_new(struct jobs *j, const PGresult *res, int row)
 
 static void on_claimed(PGresult *res, const struct ra_err *err, void *data)
 {
-	struct jobs *j = data;
-	int n = 0, asked = j->claiming;
+	struct lane *l = data;
+	int n = 0, asked = l->claiming;
 
-	j->claiming = 0;
+	l->claiming = 0;
 	if (err != NULL) {
 		/* The poll timer tries again; no need to hammer a database that is away. */
 		log_debug("jobs.claim_failed", "error", err->msg, NULL);
@@ -408,29 +506,38 @@ static void on_claimed(PGresult *res, const struct ra_err *err, void *data)
 	}
 	n = PQntuples(res);
 	for (int i = 0; i < n; i++)
-		run_new(j, res, i);
+		run_new(l, res, i);
 	/* A full batch may mean more is due; a notification during the claim certainly may. */
-	if (n == asked || j->again)
-		claim(j);
+	if (n == asked || l->again)
+		claim_lane(l);
+}
+
+static void claim_lane(struct lane *l)
+{
+	struct jobs *j = l->jobs;
+	int dflt = l == &j->lanes[LANE_DEFAULT];
+	char limit[16], lease[24];
+	const char *kinds = dflt ? j->other_kinds : l->kinds;
+	const char *p[5] = {limit, j->instance, lease, kinds[0] ? kinds : "{}", dflt ? "true" : "false"};
+	int free_slots = l->workers - l->inflight;
+
+	if (j->stopping || j->app->draining || l->workers == 0 || (!dflt && l->kinds[0] == '\0'))
+		return;
+	if (l->claiming || free_slots <= 0) {
+		l->again = 1; /* once the claim returns or a slot frees */
+		return;
+	}
+	l->again = 0;
+	l->claiming = free_slots;
+	snprintf(limit, sizeof(limit), "%d", free_slots);
+	snprintf(lease, sizeof(lease), "%lld", j->lease_ms);
+	db_query(j->app->db, sql_claim, 5, p, on_claimed, l);
 }
 
 static void claim(struct jobs *j)
 {
-	char limit[16], lease[24];
-	const char *p[3] = {limit, j->instance, lease};
-	int free_slots = j->workers - j->inflight;
-
-	if (j->stopping || j->app->draining)
-		return;
-	if (j->claiming || free_slots <= 0) {
-		j->again = 1; /* once the claim returns or a slot frees */
-		return;
-	}
-	j->again = 0;
-	j->claiming = free_slots;
-	snprintf(limit, sizeof(limit), "%d", free_slots);
-	snprintf(lease, sizeof(lease), "%lld", j->lease_ms);
-	db_query(j->app->db, sql_claim, 3, p, on_claimed, j);
+	for (int i = 0; i < NLANES; i++)
+		claim_lane(&j->lanes[i]);
 }
 
 static void on_wake(uv_timer_t *t)
@@ -515,8 +622,20 @@ static double g_dead(void *d) { return ((struct jobs *)d)->n_dead; }
 static double g_inflight(void *d) { return ((struct jobs *)d)->inflight; }
 static double g_oldest(void *d) { return ((struct jobs *)d)->oldest_ready_s; }
 
+static double g_lane_inflight(void *d) { return ((struct lane *)d)->inflight; }
+static double g_lane_workers(void *d) { return ((struct lane *)d)->workers; }
+
 static void gauges(struct jobs *j)
 {
+	char labels[64];
+
+	for (int i = 0; i < NLANES; i++) {
+		snprintf(labels, sizeof(labels), "lane=\"%s\"", j->lanes[i].name);
+		metrics_gauge("ra_jobs_lane_inflight", "Jobs this process is running now, by lane.", labels,
+			      g_lane_inflight, &j->lanes[i]);
+		metrics_gauge("ra_jobs_lane_workers", "Slots of the lane in this process (jobs.*workers).", labels,
+			      g_lane_workers, &j->lanes[i]);
+	}
 	metrics_gauge("ra_jobs_queued", "Jobs waiting to run (all processes).", "", g_queued, j);
 	metrics_gauge("ra_jobs_running", "Jobs under a lease (all processes).", "", g_running, j);
 	metrics_gauge("ra_jobs_dead", "Jobs parked dead, waiting for a person (all processes).", "", g_dead, j);
@@ -524,7 +643,19 @@ static void gauges(struct jobs *j)
 	metrics_gauge("ra_jobs_oldest_ready_age_seconds",
 		      "How long the oldest job that is due has waited to be claimed (all processes; 0: none).", "",
 		      g_oldest, j);
-	metrics_help("ra_jobs_finished_total", "Job runs finished by kind and outcome (done, retry, dead).");
+	metrics_help("ra_jobs_finished_total",
+		     "Job runs finished by kind and outcome (done, retry, dead; deferred: a peer refused the call).");
+}
+
+json_t *jobs_lanes_json(const struct jobs *j)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; j != NULL && i < NLANES; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:i}", "name", j->lanes[i].name, "key",
+						   j->lanes[i].key, "workers", j->lanes[i].workers, "inflight",
+						   j->lanes[i].inflight));
+	return a;
 }
 
 /* ---- life --------------------------------------------------------------------------- */
@@ -542,9 +673,35 @@ static void make_instance(struct jobs *j)
 		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
 }
 
+static int read_lanes(struct jobs *j, const struct config *cfg, struct ra_err *err)
+{
+	static const char *names[NLANES] = {JOBS_LANE_REVOKE, JOBS_LANE_ISSUE, "default"};
+	static const char *keys[NLANES] = {"jobs.revoke_workers", "jobs.issue_workers", "jobs.workers"};
+
+	for (int i = 0; i < NLANES; i++) {
+		struct lane *l = &j->lanes[i];
+
+		l->jobs = j;
+		l->name = names[i];
+		l->key = keys[i];
+		l->workers = (int)cfg_int(cfg, keys[i]);
+		if (l->workers < 0 || l->workers > 1000)
+			return ra_err_set(err, RA_E_CONFIG, keys[i], "%s must be 0..1000", keys[i]);
+		/* jobs.workers = 0: this process runs no jobs at all, in no lane */
+		if (j->workers == 0)
+			l->workers = 0;
+		else if (i != LANE_DEFAULT && l->workers == 0)
+			return ra_err_set(err, RA_E_CONFIG, keys[i],
+					  "%s must be at least 1 while jobs.workers > 0 (its jobs would never run here)",
+					  keys[i]);
+	}
+	return 0;
+}
+
 static int read_config(struct jobs *j, const struct config *cfg, struct ra_err *err)
 {
 	j->workers = (int)cfg_int(cfg, "jobs.workers");
+	j->busy_retry_ms = cfg_int(cfg, "jobs.busy_retry_ms");
 	j->lease_ms = cfg_int(cfg, "jobs.lease_ms");
 	j->poll_ms = cfg_int(cfg, "jobs.poll_ms");
 	j->backoff_ms = cfg_int(cfg, "jobs.backoff_ms");
@@ -558,7 +715,9 @@ static int read_config(struct jobs *j, const struct config *cfg, struct ra_err *
 	if (j->backoff_ms < 1 || j->backoff_max_ms < j->backoff_ms)
 		return ra_err_set(err, RA_E_CONFIG, "jobs.backoff_ms",
 				  "jobs.backoff_ms must be positive and at most jobs.backoff_max_ms");
-	return 0;
+	if (j->busy_retry_ms < 10)
+		return ra_err_set(err, RA_E_CONFIG, "jobs.busy_retry_ms", "jobs.busy_retry_ms must be at least 10");
+	return read_lanes(j, cfg, err);
 }
 
 static void timer(struct jobs *j, uv_timer_t *t)

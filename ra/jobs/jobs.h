@@ -51,6 +51,18 @@ struct job_kind {
 	const char *enabled_by; /* NULL: always; else the boolean configuration key that enables it */
 };
 
+/*
+ * Lanes (issue #19, R14): each has its own slots, so jobs of one lane never wait for slots
+ * held by another.  Revocations and issuance must not queue behind notifications whose peer
+ * hangs.  Slots per lane: jobs.revoke_workers, jobs.issue_workers, jobs.workers (default).
+ */
+#define JOBS_LANE_REVOKE "revoke"
+#define JOBS_LANE_ISSUE "issue"
+
+/* Puts a kind in a lane (a module's init, before its kinds are registered); kinds not named
+ * here run in the default lane.  An unknown lane name aborts (a programming error). */
+void jobs_lane(struct jobs *jobs, const char *kind, const char *lane);
+
 /* The server module (server.c modules[]): creates the runner as app->jobs, LISTENs on
  * 'ra_jobs' and starts claiming once the loop runs. */
 int jobs_init(struct app *app, struct ra_err *err);
@@ -58,14 +70,21 @@ int jobs_init(struct app *app, struct ra_err *err);
 /* Drain (SIGTERM): claims nothing more, lets what runs finish, then calls done(data). */
 void jobs_stop(struct app *app, void (*done)(void *), void *data);
 
-/* Registers a handler; max_attempts after which a failing job is parked dead. */
+/* Registers a handler (in the lane jobs_lane named, else the default lane); max_attempts after
+ * which a failing job is parked dead. */
 void jobs_register(struct jobs *jobs, const char *kind, job_handler fn, void *data, int max_attempts);
 /* Registers every kind of a flow's table. */
 void jobs_register_kinds(struct jobs *jobs, const struct config *cfg, const struct job_kind *kinds);
 
+/* [{"name","workers","inflight"}] of this process's lanes; caller decrefs.  jobs may be NULL. */
+json_t *jobs_lanes_json(const struct jobs *jobs);
+
 /* Exactly one of these ends a job run.  result (stolen, may be NULL) is stored with the job. */
 void job_done(struct job *job, json_t *result);
-/* retryable = 0 parks the job dead at once (a permanent failure, e.g. a CA refusal). */
+/* retryable = 0 parks the job dead at once (a permanent failure, e.g. a CA refusal).
+ * err->code RA_E_BUSY (a peer's bound is full or its breaker open: the call was not made)
+ * re-queues the job after jobs.busy_retry_ms WITHOUT counting the attempt, whatever
+ * retryable says: a refused call is no failure of the job. */
 void job_fail(struct job *job, const struct ra_err *err, int retryable);
 
 #endif

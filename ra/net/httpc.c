@@ -8,6 +8,7 @@
  */
 #include "ra/net/httpc.h"
 #include "ra/net/httpc_int.h"
+#include "ra/net/peer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,27 @@ struct httpc *httpc_new(uv_loop_t *loop)
 int httpc_inflight(const struct httpc *c)
 {
 	return c ? c->inflight : 0;
+}
+
+int httpc_peer_add(struct httpc *c, struct peer *p)
+{
+	if (c->npeers >= HTTPC_MAX_PEERS)
+		return RA_E_TOOLARGE;
+	c->peers[c->npeers++] = p;
+	return 0;
+}
+
+struct peer *httpc_peer_at(const struct httpc *c, int i)
+{
+	return c != NULL && i >= 0 && i < c->npeers ? c->peers[i] : NULL;
+}
+
+struct peer *httpc_peer_named(const struct httpc *c, const char *name)
+{
+	for (int i = 0; c != NULL && i < c->npeers; i++)
+		if (strcmp(peer_name(c->peers[i]), name) == 0)
+			return c->peers[i];
+	return NULL;
 }
 
 static void on_defer(uv_timer_t *t)

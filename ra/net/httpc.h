@@ -51,6 +51,19 @@ void httpc_free(struct httpc *c);
 /* Requests and mails whose callback is still due (for `ra serve` draining). */
 int httpc_inflight(const struct httpc *c);
 
+/*
+ * Puts a peer (peer.h) in front of every request and mail whose URL has the peer's origin:
+ * beyond its bound, or while its breaker is open, the call is not made and cb gets
+ * RA_E_BUSY (on the next loop turn, like every failure).  Timeouts, transport failures and
+ * 5xx answers count as the peer's failures.  The peer is not owned (it outlives the client:
+ * metrics read it).  0, or RA_E_TOOLARGE when HTTPC_MAX_PEERS are there already.
+ */
+struct peer;
+int httpc_peer_add(struct httpc *c, struct peer *p);
+/* The i-th peer (0..), NULL past the last; and the peer by name, NULL if none. */
+struct peer *httpc_peer_at(const struct httpc *c, int i);
+struct peer *httpc_peer_named(const struct httpc *c, const char *name);
+
 /* headers: NULL-terminated "Name: value" list (copied).  body may be NULL.  timeout_ms > 0. */
 int httpc_request(struct httpc *c, const char *method, const char *url, const char *const *headers,
 		  const char *body, size_t len, long timeout_ms, httpc_cb cb, void *data);

@@ -16,6 +16,9 @@
 #define HTTPC_MAX_IDLE_CONNS 32 /* keep-alive cache size */
 
 struct sock;
+struct peer;
+
+#define HTTPC_MAX_PEERS 16
 
 struct httpc {
 	uv_loop_t *loop;
@@ -30,6 +33,8 @@ struct httpc {
 	int dispatching;     /* user callbacks running now */
 	int closing;         /* httpc_free called */
 	int free_pending;    /* httpc_free called from inside a callback */
+	struct peer *peers[HTTPC_MAX_PEERS]; /* bounds and breakers by URL origin (peer.h); not owned */
+	int npeers;
 };
 
 /* One request or mail: everything its curl callbacks and the final callback need. */
@@ -49,6 +54,7 @@ struct xfer {
 	httpc_cb cb;
 	void *data;
 	char errbuf[CURL_ERROR_SIZE];
+	struct peer *peer; /* entered for this transfer: left when it is delivered */
 	struct xfer *prev, *next;
 };
 

@@ -4,6 +4,7 @@
  * and delivering it to the caller exactly once.  The loop glue is in httpc.c.
  */
 #include "ra/net/httpc_int.h"
+#include "ra/net/peer.h"
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -98,10 +99,24 @@ static int map_curl(CURLcode rc, int too_large)
 	}
 }
 
+/* A timeout, an unreachable peer or a 5xx says the peer is unwell; a cancel (shutdown) says
+ * nothing about it. */
+static int peer_ok(const struct xfer *x)
+{
+	if (x->failed)
+		return !(x->err.code == RA_E_TIMEOUT || x->err.code == RA_E_UNAVAILABLE) || x->c->closing;
+	return x->status < 500;
+}
+
 void httpc_xfer_deliver(struct xfer *x)
 {
 	struct httpc *c = x->c;
 	struct httpc_resp resp = {x->status, x->in ? x->in : "", x->in_len};
+
+	if (x->peer != NULL) {
+		peer_leave(x->peer, uv_now(c->loop), peer_ok(x));
+		x->peer = NULL;
+	}
 
 	c->inflight--;
 	c->dispatching++;
@@ -263,11 +278,31 @@ static struct xfer *xfer_new(struct httpc *c, httpc_cb cb, void *data)
 	return x;
 }
 
-/* rc from set-up: 0 starts the transfer, else the failure is delivered on the next turn. */
-static int start(struct xfer *x, int rc)
+/* The peer in front of url's origin, if one was added. */
+static struct peer *peer_for(const struct httpc *c, const char *url)
+{
+	char origin[256];
+
+	if (c->npeers == 0 || peer_origin_of(url, origin, sizeof(origin)) != 0)
+		return NULL;
+	for (int i = 0; i < c->npeers; i++)
+		if (strcasecmp(peer_origin(c->peers[i]), origin) == 0)
+			return c->peers[i];
+	return NULL;
+}
+
+/* rc from set-up: 0 starts the transfer, else the failure is delivered on the next turn.
+ * A peer that refuses (bound full, breaker open) is a failure of the same kind: RA_E_BUSY. */
+static int start(struct xfer *x, int rc, const char *url)
 {
 	struct httpc *c = x->c;
+	struct peer *p = rc == 0 ? peer_for(c, url) : NULL;
 
+	if (p != NULL) {
+		rc = peer_enter(p, uv_now(c->loop), &x->err);
+		if (rc == 0)
+			x->peer = p;
+	}
 	if (rc == 0) {
 		CURLMcode mc = curl_multi_add_handle(c->multi, x->easy);
 
@@ -295,7 +330,7 @@ int httpc_request(struct httpc *c, const char *method, const char *url, const ch
 	x = xfer_new(c, cb, data);
 	if (x == NULL)
 		return RA_E_NOMEM;
-	return start(x, setup_request(x, method, url, headers, body, len, timeout_ms));
+	return start(x, setup_request(x, method, url, headers, body, len, timeout_ms), url);
 }
 
 /* An envelope address: no CR/LF (SMTP command injection) and no angle brackets. */
@@ -375,5 +410,5 @@ int httpc_send_mail(struct httpc *c, const struct httpc_mail *m, long timeout_ms
 	x = xfer_new(c, cb, data);
 	if (x == NULL)
 		return RA_E_NOMEM;
-	return start(x, setup_mail(x, m, timeout_ms));
+	return start(x, setup_mail(x, m, timeout_ms), m ? m->url : NULL);
 }

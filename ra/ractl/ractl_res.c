@@ -99,6 +99,18 @@ static const struct ractl_col cols_job[] = {
 	{NULL, NULL, 0, 0},
 };
 
+static const struct ractl_col cols_peer[] = {
+	{"PEER", "name", 1, 0},
+	{"STATE", "state", 1, 0},
+	{"INFLIGHT", "inflight", 1, 0},
+	{"BOUND", "max_inflight", 2, 0},
+	{"FAILURES", "consecutive_failures", 2, 0},
+	{"OPEN-FOR-MS", "open_for_ms", 3, 0},
+	{"REFUSED", "refused", 3, 0},
+	{"OPENED", "opened", 4, 0},
+	{NULL, NULL, 0, 0},
+};
+
 static const struct ractl_col cols_audit[] = {
 	{"SEQ", "seq", 1, 0},
 	{"AT", "at", 1, D},
@@ -164,6 +176,7 @@ static const struct ractl_res resources[] = {
 	{"rejection", "rejections", "id", cols_rejection, NULL},
 	{"review", "reviews", "order_id", cols_review, NULL},
 	{"job", "jobs", "id", cols_job, NULL},
+	{"peer", "peers", "name", cols_peer, NULL},
 	{"audit", "records", "seq", cols_audit, NULL},
 	{"contract", "contracts", "number", cols_contract, subs_contract},
 	{"ident", "identifications", "transactionnumber|tx", cols_ident, NULL},

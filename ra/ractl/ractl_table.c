@@ -222,6 +222,11 @@ const struct ractl_cmd ractl_cmds[] = {
 	{"jobs", "retry", P_JOB, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_END}, "POST",
 	 "/v1/admin/jobs/{1}/retry", NULL, 0, NULL, NULL, "queue a dead job again with three more attempts",
 	 NULL, "ractl jobs retry 4411 --reason \"SMS gateway back\""},
+	{"jobs", "peers", NULL, 0, (const struct ractl_opt[]){O_END}, "GET", "/v1/admin/peers", "peer", 0, NULL, NULL,
+	 "the peers' call bounds and circuit breakers, and the job lanes (this node)",
+	 "STATE is closed, half_open (one trial call) or open (calls refused; their jobs wait, no attempt is "
+	 "counted). -o json also shows the job lanes.",
+	 "ractl jobs peers"},
 
 	/* ---- audit ---- */
 	{"audit", "show", NULL, 0,

@@ -4,7 +4,9 @@ The peers are real HTTP servers that the tests and `make run` start in place of 
 provider and the SMS gateway.  What they have in common lives here: the command line
 (--port, --port-file), the port file written atomically once the socket listens (so a
 starter script never reads half a number), JSON in and out, a log of every request the RA
-made, and injected failures for retry tests.  Python 3 standard library only.
+made, injected failures for retry tests, and a hang (POST /_control/hang?on=1: every request
+that is not a control request waits, unanswered, until ?on=0 or --hang-max seconds; GET
+/_control/hang says how many wait now) for the fault tests.  Python 3 standard library only.
 """
 
 import argparse
@@ -22,6 +24,7 @@ def arg_parser(description):
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 (default): any free port")
     p.add_argument("--port-file", help="write the port here once listening")
+    p.add_argument("--hang-max", type=float, default=60.0, help="longest a hung request waits (s)")
     return p
 
 
@@ -41,6 +44,20 @@ class PeerState:
         self.requests = []
         self.fail_count = 0
         self.fail_status = 503
+        self.released = threading.Event()  # set: no hang
+        self.released.set()
+        self.hanging = 0
+        self.hang_max = 60.0
+
+    def hang_here(self):
+        """Waits while a hang is on; the request is answered normally afterwards."""
+        if self.released.is_set():
+            return
+        with self.lock:
+            self.hanging += 1
+        self.released.wait(self.hang_max)
+        with self.lock:
+            self.hanging -= 1
 
     def record(self, entry):
         with self.lock:
@@ -97,6 +114,7 @@ class PeerHandler(BaseHTTPRequestHandler):
             "headers": dict(self.headers.items()),
             "body": self._body_for_log(),
         }
+        self.state.hang_here()
         failure = self.state.take_failure()
         if failure is not None:
             self.send_json(failure, {"error": "injected_failure", "status": failure})
@@ -164,6 +182,15 @@ class PeerHandler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.fail_count, self.state.fail_status = count, status
             self.send_json(200, {"count": count, "status": status})
+        elif method == "POST" and self.url_path == "/_control/hang":
+            if self.query.get("on", "1") == "1":
+                self.state.released.clear()
+            else:
+                self.state.released.set()
+            self.send_json(200, {"on": not self.state.released.is_set()})
+        elif method == "GET" and self.url_path == "/_control/hang":
+            with self.state.lock:
+                self.send_json(200, {"on": not self.state.released.is_set(), "hanging": self.state.hanging})
         else:
             self.not_found()
 
@@ -173,6 +200,7 @@ class PeerHandler(BaseHTTPRequestHandler):
 
 def serve(handler_cls, state, args):
     handler_cls.state = state
+    state.hang_max = args.hang_max
     httpd = ThreadingHTTPServer((args.host, args.port), handler_cls)
     httpd.daemon_threads = True
     port = httpd.server_address[1]

@@ -11,6 +11,9 @@
 #include "ra/base/pool.h"
 #include "ra/flows/admin/review.h"
 #include "ra/flows/admin/routes_admin_int.h"
+#include "ra/jobs/jobs.h"
+#include "ra/net/httpc.h"
+#include "ra/net/peer.h"
 
 /* ---- contracts (R6) -------------------------------------------------------------------- */
 
@@ -282,6 +285,19 @@ static void job_retry(struct adm_req *ar)
 	adm_tx_run(ar, &tx_job_retry, sql_job_load, 1, p);
 }
 
+/* This process's peers (call bound, circuit breaker) and job lanes: the state is per process,
+ * so behind a load balancer each node answers for itself. */
+static void peers_list(struct adm_req *ar)
+{
+	json_t *a = json_array();
+	uint64_t now = uv_now(ar->hr->app->loop);
+	struct peer *p;
+
+	for (int i = 0; (p = httpc_peer_at(ar->hr->app->httpc, i)) != NULL; i++)
+		json_array_append_new(a, peer_json(p, now));
+	adm_reply(ar, 200, json_pack("{s:o, s:o}", "peers", a, "lanes", jobs_lanes_json(ar->hr->app->jobs)));
+}
+
 /* ---- audit (R16) ----------------------------------------------------------------------- */
 
 static const char *sql_audit_show =
@@ -377,6 +393,7 @@ const struct adm_route adm_routes_misc[] = {
 	{"POST", "/v1/admin/orders/{id}/reject", "support", "admin_order_reject", order_reject},
 	{"GET", "/v1/admin/jobs", "support", "admin_jobs_list", jobs_list},
 	{"POST", "/v1/admin/jobs/{id}/retry", "support", "admin_job_retry", job_retry},
+	{"GET", "/v1/admin/peers", "support", "admin_peers_list", peers_list},
 	{"GET", "/v1/admin/audit", "support", "admin_audit_show", audit_show},
 	{"GET", "/v1/admin/audit/verify", "support", "admin_audit_verify", audit_verify_route},
 	{NULL, NULL, NULL, NULL, NULL},

@@ -584,6 +584,10 @@ const struct job_kind cert_job_kinds[] = {
 
 int cert_init(struct app *app, struct ra_err *err)
 {
+	/* lanes (docs/jobs.md): revocation and issuance never wait behind notifications (R14) */
+	jobs_lane(app->jobs, "ca_revoke", JOBS_LANE_REVOKE);
+	jobs_lane(app->jobs, "cert_issue", JOBS_LANE_ISSUE);
+	jobs_lane(app->jobs, "order_issue", JOBS_LANE_ISSUE);
 	http_route(app->http, "GET", "/v1/ca/crl", 0, "ca_crl", route_crl, NULL);
 	http_route(app->http, "GET", "/v1/ca/chain", 0, "ca_chain", route_chain, NULL);
 	if (cfg_str(app->cfg, "pkcs11.pin") == NULL) {
