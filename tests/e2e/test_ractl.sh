@@ -65,6 +65,7 @@ SMS="http://127.0.0.1:$SMS_PORT"
 SECRET=e2e-shop-secret
 export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_PKCS11_PIN=4711 \
 	RA_SMS_URL="$SMS/v1/sms" RA_SMS_TOKEN=sms-token \
+	RA_PEERS_BREAKER_FAILURES=100000 \
 	RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
 	RA_PKCS11_TOKEN=ra-e2e RA_CA_DIR="$work/ca" RA_JOBS_BACKOFF_MS=100 RA_JOBS_BACKOFF_MAX_MS=500 \
 	RA_JOBS_POLL_MS=200 RA_SHOP_WOOCOMMERCE_SECRET=$SECRET RA_DEFAULT_COUNTRY=AT \
@@ -528,6 +529,8 @@ ractl contract list
 check "contract list prints a table" eval 'rc_is 0 && grep -q "$number" "$work/out"'
 
 # ---- jobs and audit ------------------------------------------------------------------------
+# (the SMS breaker is configured never to open, so the failing gateway uses up the job's
+# attempts and parks it dead; with a breaker the job would wait instead: test_peer_hang.sh)
 wait_sql "SELECT count(*) > 0 FROM jobs WHERE state = 'dead' AND kind = 'transport_pin'" t
 ractl jobs list --dead --json
 dead=$(out_get "[x['id'] for x in j['jobs'] if x['kind'] == 'transport_pin'][0]" 2>/dev/null || echo 0)
