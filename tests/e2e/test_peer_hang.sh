@@ -166,8 +166,8 @@ check "at most peers.max_inflight (2) SMS calls hang at a time" eval '[ "$(hangi
 ractl jobs peers
 check "ractl jobs peers shows the SMS bound full and calls refused" \
 	eval 'grep -q "^sms *closed *2" "$work/out" && [ "$(peer_field sms refused)" -gt 0 ]'
-check "refused calls count no attempt: no TransportPIN job is past its second attempt" \
-	eval '[ "$(sql "SELECT count(*) FROM jobs WHERE kind = '"'transport_pin'"' AND attempts > 2")" = 0 ]'
+check "refused calls count no attempt: no TransportPIN job is past its third attempt" \
+	eval '[ "$(sql "SELECT count(*) FROM jobs WHERE kind = '"'transport_pin'"' AND attempts > 3")" = 0 ]'
 ractl cert revoke "$crt" --reason keyCompromise --comment "peer-hang test" --yes
 t0=$(date +%s.%N)
 wait_for 20 serial_on_crl "$serial"

@@ -12,6 +12,8 @@ that is not a control request waits, unanswered, until ?on=0 or --hang-max secon
 import argparse
 import json
 import os
+import select
+import socket
 import sys
 import threading
 import time
@@ -49,15 +51,28 @@ class PeerState:
         self.hanging = 0
         self.hang_max = 60.0
 
-    def hang_here(self):
-        """Waits while a hang is on; the request is answered normally afterwards."""
+    def hang_here(self, sock):
+        """Waits while a hang is on; the request is answered normally afterwards.  False when
+        the client gave up meanwhile (closed the connection): nothing is answered then, and
+        it no longer counts as hanging."""
         if self.released.is_set():
-            return
+            return True
         with self.lock:
             self.hanging += 1
-        self.released.wait(self.hang_max)
+        gone, waited = False, 0.0
+        while not self.released.wait(0.2) and waited < self.hang_max:
+            waited += 0.2
+            readable, _, _ = select.select([sock], [], [], 0)
+            try:
+                if readable and sock.recv(1, socket.MSG_PEEK) == b"":
+                    gone = True
+                    break
+            except OSError:
+                gone = True
+                break
         with self.lock:
             self.hanging -= 1
+        return not gone
 
     def record(self, entry):
         with self.lock:
@@ -114,7 +129,9 @@ class PeerHandler(BaseHTTPRequestHandler):
             "headers": dict(self.headers.items()),
             "body": self._body_for_log(),
         }
-        self.state.hang_here()
+        if not self.state.hang_here(self.connection):
+            self.close_connection = True
+            return
         failure = self.state.take_failure()
         if failure is not None:
             self.send_json(failure, {"error": "injected_failure", "status": failure})
