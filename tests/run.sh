@@ -37,8 +37,10 @@ for t in "$B"/tests/test_*; do
 	selected "$t" || continue
 	echo "== $(basename "$t")"
 	out="$root/$(basename "$t").out"
+	t0=$(date +%s)
 	"$t" --jobs 2 </dev/null >"$out" 2>&1; rc=$?
 	cat "$out"
+	echo "-- $(basename "$t"): $(($(date +%s) - t0)) s"
 	# Criterion's workers do not fail a test on a LeakSanitizer or UBSan report: look for them
 	if awk -f tests/lib/san-report.awk "$out"; then
 		echo "run.sh: sanitizer report in $(basename "$t")"; rc=1
@@ -49,7 +51,9 @@ for t in tests/e2e/test_*.sh; do
 	[ -f "$t" ] || continue
 	selected "$t" || continue
 	echo "== $t"
+	t0=$(date +%s)
 	if bash "$t" </dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $t"; fi
+	echo "-- $t: $(($(date +%s) - t0)) s"
 done
 echo
 echo "test programs: $passed passed, $failed failed${failures:+ (failed:$failures)}"
