@@ -206,6 +206,11 @@ int server_run(struct config *cfg)
 		goto fail;
 	if (migrate_check(cfg_str(cfg, "database_url"), &dbver, &err) != 0)
 		goto fail;
+	{
+		int filled;
+		if (migrate_fill(cfg_str(cfg, "database_url"), &filled, &err) != 0)
+			goto fail;
+	}
 	uv_loop_init(&r->loop);
 	r->app.loop = &r->loop;
 	r->app.cfg = cfg;

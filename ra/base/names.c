@@ -170,6 +170,59 @@ out:
 	return m;
 }
 
+/* Appends k's bytes to out (cap checked by the caller's sizing). */
+static void put_key(char *out, size_t *w, const struct key *k)
+{
+	memcpy(out + *w, k->s, k->n);
+	*w += k->n;
+}
+
+char *name_fold(const char *name)
+{
+	struct key e = {0}, b = {0}, t = {0};
+	char *out = NULL;
+	size_t w = 0;
+
+	if (name == NULL || exact_key(name, &e) != 0)
+		goto out;
+	if (bare_key(&e, &b) != 0 || translit_key(&e, &t) != 0)
+		goto out;
+	out = malloc(b.n + t.n + 4);
+	if (out == NULL)
+		goto out;
+	put_key(out, &w, &b);
+	/* "muller | mueller": both spellings a caller may type find the name */
+	if (!key_eq(&b, &t)) {
+		memcpy(out + w, " | ", 3);
+		w += 3;
+		put_key(out, &w, &t);
+	}
+	out[w] = '\0';
+out:
+	key_free(&t);
+	key_free(&b);
+	key_free(&e);
+	return out;
+}
+
+char *name_fold_query(const char *text)
+{
+	struct key e = {0}, b = {0};
+	char *out = NULL;
+
+	if (text == NULL || exact_key(text, &e) != 0 || bare_key(&e, &b) != 0)
+		goto out;
+	out = malloc(b.n + 1);
+	if (out) {
+		memcpy(out, b.s, b.n);
+		out[b.n] = '\0';
+	}
+out:
+	key_free(&b);
+	key_free(&e);
+	return out;
+}
+
 const char *name_match_str(enum name_match m)
 {
 	switch (m) {

@@ -26,4 +26,15 @@ enum name_match name_compare(const char *order_name, const char *ident_name);
 
 const char *name_match_str(enum name_match m);
 
+/*
+ * The folded form of a name for searching (users.name_fold, issue #17): NFKC, full case
+ * folding, white space collapsed, diacritics dropped ("Anna Müller" -> "anna muller"); when
+ * the German transliteration differs it follows after " | " ("anna muller | anna mueller").
+ * NULL for NULL, empty or invalid UTF-8 (or out of memory); caller frees with free().
+ */
+char *name_fold(const char *name);
+/* What a search text is compared with: the first part of name_fold only ("Müller" and
+ * "MULLER" -> "muller", "Mueller" -> "mueller").  Caller frees; NULL as name_fold. */
+char *name_fold_query(const char *text);
+
 #endif

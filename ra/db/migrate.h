@@ -25,5 +25,9 @@ int migrate_apply(const char *conninfo, int *applied, struct ra_err *err);
 /* 0 when the database is at the newest version; RA_E_CONFLICT (older or newer) otherwise. */
 int migrate_check(const char *conninfo, int *db_version, struct ra_err *err);
 int migrate_latest(void);
+/* Fills the columns SQL cannot compute (users.name_fold: libunistring folding, issue #17)
+ * where they are NULL; *filled gets how many rows.  migrate_apply does it too; `ra serve`
+ * calls it at start for rows another system wrote meanwhile. */
+int migrate_fill(const char *conninfo, int *filled, struct ra_err *err);
 
 #endif

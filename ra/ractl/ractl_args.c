@@ -125,6 +125,10 @@ static int check_options(struct ractl_args *a, char *why, size_t cap)
 			if (*a->v[i].val == '\0' || *end != '\0' || n < 0)
 				return usage_err(why, cap, "--%s: '%s' is not a whole number", o->name,
 						 a->v[i].val);
+			/* the server's page bounds (docs/api.yaml), so a bad one is never sent */
+			if (strcmp(o->name, "limit") == 0 && (n < 1 || n > RACTL_LIMIT_MAX))
+				return usage_err(why, cap, "--limit: '%s' is not from 1 to %d", a->v[i].val,
+						 RACTL_LIMIT_MAX);
 		}
 	}
 	for (const struct ractl_opt *o = c->opts; o && o->name; o++)

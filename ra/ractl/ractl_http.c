@@ -182,6 +182,9 @@ int ractl_exit_for(const struct ractl_resp *r)
 		return RACTL_NOTFOUND;
 	if (s == 400 || s == 405 || s == 413)
 		return RACTL_USAGE;
+	/* 422 without a rule: a filter or paging value the server does not take (issue #17) */
+	if (s == 422 && json_object_get(r->body, "rule") == NULL)
+		return RACTL_USAGE;
 	if (s == 401 || s == 403 || s == 409 || s == 422)
 		return RACTL_REFUSED;
 	return RACTL_SERVER;

@@ -147,6 +147,13 @@ static const struct ractl_col cols_ident[] = {
 	{"BY", "decided_by", 4, 0},           {NULL, NULL, 0, 0},
 };
 
+static const struct ractl_col cols_search[] = {
+	{"KIND", "kind", 1, 0},       {"ID", "id", 1, 0},           {"MATCHED", "matched", 2, 0},
+	{"USER-ID", "user_id", 1, 0}, {"NAME", "first_name+last_name", 2, F}, {"STATE", "state", 3, 0},
+	{"MOBILE", "phone_e164", 4, 0}, {"DETAIL", "detail", 5, F},       {"RANK", "rank", 6, 0},
+	{NULL, NULL, 0, 0},
+};
+
 static const struct ractl_col cols_whoami[] = {
 	{"NAME", "name", 1, 0},
 	{"ROLE", "role", 1, 0},
@@ -180,6 +187,7 @@ static const struct ractl_res resources[] = {
 	{"audit", "records", "seq", cols_audit, NULL},
 	{"contract", "contracts", "number", cols_contract, subs_contract},
 	{"ident", "identifications", "transactionnumber|tx", cols_ident, NULL},
+	{"search", "results", "id", cols_search, NULL},
 	{"whoami", NULL, "name", cols_whoami, NULL},
 	{"verify", NULL, "head_seq", cols_verify, NULL},
 };

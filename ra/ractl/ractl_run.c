@@ -221,7 +221,7 @@ static void more_hint(struct ractl_ctx *x, const struct ractl_cmd *c, const json
 	if (next == NULL || x->view.fmt == RACTL_FMT_JSON || x->view.fmt == RACTL_FMT_YAML)
 		return;
 	char *e = safetext_escape(next, strlen(next));
-	fprintf(x->err, "ractl: more %s exist: add --after %s (or --limit N)\n", c->group, e);
+	fprintf(x->err, "ractl: more exist than shown (%s %s): add --after %s\n", c->group, c->name, e);
 	free(e);
 }
 

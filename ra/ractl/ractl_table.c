@@ -21,6 +21,8 @@
 #define O_REASON {"reason", 0, "TEXT", REQ, NULL, NULL, "why, in words: the audit log records it with your name (R16)"}
 #define O_DRY_RUN {"dry-run", 0, NULL, 0, NULL, NULL, "the server checks every rule, shows what would change and rolls back"}
 #define O_YES {"yes", 'y', NULL, LOCAL, NULL, NULL, "do not ask: needed when stdin is not a terminal (scripts)"}
+#define O_LIMIT {"limit", 0, "N", INT, NULL, NULL, "at most N per page (default 50, at most 500)"}
+#define O_AFTER {"after", 0, "CURSOR", 0, NULL, NULL, "the page after this cursor (the \"next\" of the previous page)"}
 #define O_END {NULL, 0, NULL, 0, NULL, NULL, NULL}
 /* clang-format on */
 
@@ -30,6 +32,7 @@ static const struct ractl_pos P_ORDER[] = {{"ORDER", NULL, NULL}};
 static const struct ractl_pos P_CONTRACT[] = {{"NUMBER", NULL, NULL}};
 static const struct ractl_pos P_JOB[] = {{"JOB", NULL, NULL}};
 static const struct ractl_pos P_FACTOR[] = {{"USER", NULL, NULL}, {"FACTOR", "factor", "sms|app"}};
+static const struct ractl_pos P_TEXT[] = {{"TEXT", "q", NULL}};
 static const struct ractl_pos P_SHELL[] = {{"SHELL", NULL, "bash|zsh"}};
 
 const struct ractl_opt ractl_global_opts[] = {
@@ -46,7 +49,8 @@ const struct ractl_opt ractl_global_opts[] = {
 
 const struct ractl_group ractl_groups[] = {
 	{"whoami", "who the token belongs to"},
-	{"user", "users (customers): show, unlock, TransportPIN, second factor"},
+	{"search", "find users, orders and certificates by anything a caller quotes"},
+	{"user", "users (customers): find, show, unlock, TransportPIN, second factor"},
 	{"cert", "certificates: show, list, revoke, re-key, modify, single factor"},
 	{"contract", "contract numbers of companies (R6)"},
 	{"order", "shop orders and their manual review"},
@@ -79,7 +83,17 @@ const struct ractl_cmd ractl_cmds[] = {
 	 "show the support user the token belongs to",
 	 "Name, role and the support user's own customer account (R19).", "ractl whoami"},
 
+	/* ---- finding ---- */
+	{"search", "", P_TEXT, 1, (const struct ractl_opt[]){O_LIMIT, O_AFTER, O_END}, "GET", "/v1/admin/search",
+	 "search", RACTL_CMD_LIST, NULL, NULL, "find by mobile, user ID, name, e-mail, order number, serial or id",
+	 "TEXT is a mobile number in any notation (R3), a user ID, a name (case and accents do not matter: "
+	 "muller finds Müller), an e-mail address, a shop order number, an RA order id, a certificate id or "
+	 "serial.  Exact identifiers rank first, then e-mail, then names by closeness.",
+	 "ractl search \"0664 1000001\"\nractl search mueller --limit 10\nractl search anna@example.test"},
+
 	/* ---- users ---- */
+	{"user", "find", P_TEXT, 1, (const struct ractl_opt[]){O_LIMIT, O_AFTER, O_END}, "GET", "/v1/admin/search",
+	 "search", RACTL_CMD_LIST, NULL, NULL, "the same as ractl search", NULL, "ractl user find \"Anna Berger\""},
 	{"user", "show", P_USER, 1, NULL, "GET", "/v1/admin/users/{1}", "user", 0, NULL, NULL,
 	 "a user with factor, lock state, certificates and open orders",
 	 "USER is a user ID or a mobile number in any common notation (0664 1234567, +43 664 1234567; R3).",

@@ -2,6 +2,8 @@
 #include "ra/base/names.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* The comparison must not depend on which side is the order. */
 static enum name_match both(const char *a, const char *b)
@@ -83,4 +85,40 @@ Test(names, r7_uncomparable_input_is_a_mismatch)
 	/* invalid UTF-8 (a lone Latin-1 ü byte) is never equal, even to itself */
 	cr_expect_eq(both("M\xFCller", "M\xFCller"), NAME_MISMATCH);
 	cr_expect_str_eq(name_match_str(NAME_NEEDS_REVIEW), "needs_review");
+}
+
+/* issue #17: the search key; case and accents never matter, both German spellings are kept */
+static void fold_is(const char *in, const char *want)
+{
+	char *f = name_fold(in);
+	cr_assert_not_null(f, "%s", in);
+	cr_expect_str_eq(f, want, "%s", in);
+	free(f);
+}
+
+Test(names, fold_drops_case_and_accents)
+{
+	fold_is("Anna  Berger ", "anna berger");
+	fold_is("ÉLODIE Çelik", "elodie celik");
+	fold_is("Anna Müller", "anna muller | anna mueller");
+	fold_is("STRAUSS", "strauss");
+	fold_is("Strauß", "strauss");
+}
+
+Test(names, fold_refuses_what_is_not_a_name)
+{
+	cr_expect_null(name_fold(NULL));
+	cr_expect_null(name_fold("  "));
+	cr_expect_null(name_fold("\xff\xfe"));
+}
+
+Test(names, fold_query_matches_the_folded_name)
+{
+	char *q1 = name_fold_query("MÜLLER"), *q2 = name_fold_query("Mueller"), *f = name_fold("Hans Müller");
+	cr_assert(q1 && q2 && f);
+	cr_expect(strstr(f, q1) != NULL, "%s in %s", q1, f);
+	cr_expect(strstr(f, q2) != NULL, "%s in %s", q2, f);
+	free(q1);
+	free(q2);
+	free(f);
 }

@@ -31,7 +31,8 @@ static const struct adm_route routes_self[] = {
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
-static const struct adm_route *const tables[] = {routes_self, adm_routes_cert, adm_routes_user, adm_routes_misc};
+static const struct adm_route *const tables[] = {routes_self, adm_routes_cert, adm_routes_user, adm_routes_misc,
+						 adm_routes_desk};
 
 /* ---- replies --------------------------------------------------------------------------- */
 
@@ -144,6 +145,53 @@ const char *adm_query(struct adm_req *ar, const char *key, char *buf, size_t cap
 		q = stop + 1;
 	}
 	return NULL;
+}
+
+int adm_page(struct adm_req *ar, char *limit, size_t lcap, char *after, size_t acap, const char **after_out,
+	     struct ra_err *e)
+{
+	char buf[32];
+	const char *l = adm_query(ar, "limit", buf, sizeof(buf));
+	long n = ADM_LIMIT_DEFAULT;
+
+	if (l != NULL) {
+		char *end;
+		n = strtol(l, &end, 10);
+		if (*l == '\0' || *end != '\0' || n < 1 || n > ADM_LIMIT_MAX)
+			return ra_err_set(e, RA_E_RULE, "limit", "limit must be a number from 1 to %d", ADM_LIMIT_MAX);
+	}
+	snprintf(limit, lcap, "%ld", n);
+	*after_out = adm_query(ar, "after", after, acap);
+	if (*after_out != NULL && (**after_out == '\0' || strlen(*after_out) >= acap - 1))
+		return ra_err_set(e, RA_E_RULE, "after", "after must be the \"next\" value of the previous page");
+	return 0;
+}
+
+static int in_choices(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+
+	for (const char *p = choices; *p;) {
+		size_t len = strcspn(p, "|");
+		if (len == n && strncmp(p, v, n) == 0)
+			return 1;
+		p += len;
+		if (*p == '|')
+			p++;
+	}
+	return 0;
+}
+
+const char *adm_choice(struct adm_req *ar, const char *key, const char *choices, char *buf, size_t cap,
+		       struct ra_err *e, int *bad)
+{
+	const char *v = adm_query(ar, key, buf, cap);
+
+	if (v != NULL && !in_choices(choices, v)) {
+		ra_err_set(e, RA_E_RULE, key, "%s must be one of %s", key, choices);
+		*bad = 1;
+	}
+	return v;
 }
 
 const char *adm_str(const struct adm_req *ar, const char *key)

@@ -71,6 +71,7 @@ struct adm_tx {
 extern const struct adm_route adm_routes_cert[];
 extern const struct adm_route adm_routes_user[];
 extern const struct adm_route adm_routes_misc[];
+extern const struct adm_route adm_routes_desk[];
 
 /* GET /v1/admin/identifications/{order id} (routes_admin_ident.c): its own route, since it
  * answers with evidence opened under evidence.key and records the reading first. */
@@ -102,6 +103,17 @@ int adm_stmt(struct adm_req *ar, const char *sql, int n, const char *const *para
 
 /* Query-string value (percent-decoded) into buf; NULL when absent. */
 const char *adm_query(struct adm_req *ar, const char *key, char *buf, size_t cap);
+/* Paged lists (issue #17): ?limit= (1..ADM_LIMIT_MAX, default ADM_LIMIT_DEFAULT) as text in
+ * limit, ?after= (the cursor a previous page answered as "next", at most cap bytes) in after
+ * or NULL.  On a bad value: RA_E_RULE naming the field (422), replied by the caller. */
+#define ADM_LIMIT_DEFAULT 50
+#define ADM_LIMIT_MAX 500
+int adm_page(struct adm_req *ar, char *limit, size_t lcap, char *after, size_t acap, const char **after_out,
+	     struct ra_err *e);
+/* A filter value that must be one of choices ("a|b|c"): NULL when absent, else the value;
+ * *bad set (RA_E_RULE naming key, listing the choices) when it is another. */
+const char *adm_choice(struct adm_req *ar, const char *key, const char *choices, char *buf, size_t cap,
+		       struct ra_err *e, int *bad);
 /* Body helpers: string member or NULL (empty strings are NULL); boolean member (0 if absent). */
 const char *adm_str(const struct adm_req *ar, const char *key);
 int adm_bool(const struct adm_req *ar, const char *key);

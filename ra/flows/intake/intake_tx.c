@@ -61,8 +61,8 @@ static const char *sql_take_quota =
 static const char *sql_contract_why = "SELECT status, quota - used FROM contracts WHERE number = $1";
 
 static const char *sql_user_insert =
-	"INSERT INTO users (public_id, phone_e164, first_name, last_name, email) VALUES ($1, $2, $3, $4, $5)"
-	" ON CONFLICT (phone_e164) DO NOTHING RETURNING id, public_id";
+	"INSERT INTO users (public_id, phone_e164, first_name, last_name, email, name_fold)"
+	" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (phone_e164) DO NOTHING RETURNING id, public_id";
 
 static const char *sql_user_get =
 	"SELECT id, public_id, ident_first_name, ident_last_name,"
@@ -468,8 +468,15 @@ static void user_start(struct intake_req *r)
 		return;
 	}
 	{
-		const char *p[] = {uid, r->phone, r->o->first_name, r->o->last_name, r->o->email};
-		q(r, sql_user_insert, 5, p, step_user_inserted);
+		/* the search key (issue #17), folded with libunistring: SQL cannot */
+		char *full = NULL, *fold = NULL;
+		if (asprintf(&full, "%s %s", r->o->first_name ? r->o->first_name : "",
+			     r->o->last_name ? r->o->last_name : "") >= 0)
+			fold = name_fold(full);
+		const char *p[] = {uid, r->phone, r->o->first_name, r->o->last_name, r->o->email, fold};
+		q(r, sql_user_insert, 6, p, step_user_inserted);
+		free(fold);
+		free(full);
 	}
 }
 
