@@ -98,8 +98,8 @@ int ob_move(struct outbox *ob, const char *sql, const struct wf_machine *m, int 
 	return state_op(ob, sql, id, wf_state_name(m, to), wf_state_name(m, from), nextra, extra, 1);
 }
 
-int ob_step(struct outbox *ob, const char *sql, const struct wf_machine *m, int from, const struct wf_result *r,
-	    const char *id, int nextra, const char *const *extra)
+int ob_step(struct outbox *ob, const char *sql, const struct wf_machine *m, int from,
+	    const struct wf_result *r, const char *id, int nextra, const char *const *extra)
 {
 	if (r->actions & WF_ACT_AUDIT)
 		ob->audit_due = 1;
@@ -128,8 +128,8 @@ const char *ob_states(const struct wf_machine *m, unsigned mask, char *buf, size
 }
 
 /* $3 as a text[] literal of the names of the states in from_mask */
-static int move_set(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
-		    const char *id, int nextra, const char *const *extra, int need_rows)
+static int move_set(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask,
+		    int to, const char *id, int nextra, const char *const *extra, int need_rows)
 {
 	char set[256];
 
@@ -224,6 +224,15 @@ static int plan_error(const struct outbox *ob, struct ra_err *e)
 	if (ob->audit_due && !ob->audited)
 		return ra_err_set(e, RA_E_INTERNAL, "",
 				  "a state change the machine audits has no audit record (R16)");
+	/* an each-op is sent once its source's rows are in: after every statement that decides */
+	for (int i = 0, each = -1; i < ob->n; i++) {
+		if (ob->op[i].type == OB_OP_JOB_EACH || ob->op[i].type == OB_OP_AUDIT_EACH)
+			each = i;
+		else if (each >= 0 && (ob->op[i].need_rows || ob->op[i].keep))
+			return ra_err_set(e, RA_E_INTERNAL, "",
+					  "statement %d decides, but follows a job or record for each row (%d)", i,
+					  each);
+	}
 	return 0;
 }
 

@@ -81,11 +81,11 @@ struct outbox {
  * state functions return the statement's index in the unit (rows[] of ob_cb; a source for
  * ob_*_each), -1 when the unit is full. */
 int ob_step(struct outbox *ob, const char *sql, const struct wf_machine *m, int from,
-	     const struct wf_result *r, const char *id, int nextra, const char *const *extra);
+	    const struct wf_result *r, const char *id, int nextra, const char *const *extra);
 /* The same without a wf_result: a transition the caller has checked otherwise (a machine row
  * whose step was decided elsewhere, e.g. by an earlier job). */
 int ob_move(struct outbox *ob, const char *sql, const struct wf_machine *m, int from, int to, const char *id,
-	     int nextra, const char *const *extra);
+	    int nextra, const char *const *extra);
 /* The same from any state of a set: $3 is a text[] of the names of the bits of from_mask
  * (bit 1u << state), for "WHERE state = ANY($3::text[])". */
 int ob_move_any(struct outbox *ob, const char *sql, const struct wf_machine *m, unsigned from_mask, int to,
@@ -116,7 +116,8 @@ void ob_job(struct outbox *ob, const struct ob_job *job);
  * ob_job_each gives the job the payload {member: id} (a JSON number when id is a decimal
  * number: orders have bigint ids) and the key key_prefix + id;
  * ob_audit_each gives the record object_id = id, details = column 1 (JSON text; absent or
- * NULL = {}) and the reason of column 2 when it is there and not NULL.
+ * NULL = {}) and the reason of column 2 when it is there and not NULL.  Add them after every
+ * conditioned or source statement of the unit (else the unit is refused, RA_E_INTERNAL).
  */
 void ob_job_each(struct outbox *ob, int src, const char *kind, const char *member, const char *key_prefix);
 void ob_audit_each(struct outbox *ob, int src, const char *actor, const char *action, const char *object_type,

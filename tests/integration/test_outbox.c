@@ -377,3 +377,19 @@ Test(outbox, the_blocking_form_runs_the_same_unit_and_reports_a_conflict, .timeo
 	expect_sql(db, "SELECT state FROM things WHERE id = 't-1'", "revoked");
 	free(db);
 }
+
+Test(outbox, a_job_for_each_row_before_a_deciding_statement_is_refused_and_changes_nothing, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct outbox ob = {0};
+	struct h h;
+
+	plan_many(&ob, "2");
+	ob_move(&ob, sql_move, &wf_cert, WF_CERT_ISSUED, WF_CERT_ACTIVE, "t-1", 1,
+		(const char *const[]){"x"});
+	cr_assert_eq(run(db, &ob, COMMIT, &h), RA_E_INTERNAL, "%s", h.msg);
+	expect_sql(db, "SELECT count(*) || string_agg(state, ',' ORDER BY id) FROM things",
+		   "2issued,requested");
+	expect_sql(db, "SELECT count(*) FROM jobs", "0");
+	free(db);
+}
