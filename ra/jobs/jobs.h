@@ -2,10 +2,9 @@
  * jobs.h - the durable job runner inside `ra serve` (issue #3).
  *
  * Jobs live in the `jobs` table (migrations/0002_jobs_audit.sql).  Whoever causes a job
- * inserts it IN THE SAME TRANSACTION as the state change (outbox):
- *
- *   INSERT INTO jobs (kind, payload, idempotency_key) VALUES ($1, $2::jsonb, $3)
- *   ON CONFLICT (idempotency_key) DO NOTHING
+ * inserts it IN THE SAME TRANSACTION as the state change, through the outbox helper
+ * (ra/db/outbox.h: ob_job, ob_job_each), whose insert is ON CONFLICT (idempotency_key) DO
+ * NOTHING.
  *
  * An insert trigger NOTIFYs channel 'ra_jobs', so the runner starts it within milliseconds.
  * The runner claims due jobs with SELECT ... FOR UPDATE SKIP LOCKED under a lease (several
