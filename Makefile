@@ -22,7 +22,7 @@ SANFLAGS :=
 OPT      ?= -O2 -D_FORTIFY_SOURCE=2
 endif
 
-PKGS     := libh2o libuv libpq openssl libcurl jansson
+PKGS     := libh2o libuv libpq openssl libcurl jansson sqlite3
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
 CPPFLAGS += -I. -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
 CFLAGS   += -std=c17 -g $(OPT) $(WARN) $(SANFLAGS) -pthread

@@ -3,7 +3,7 @@
 # installs only what is missing; as root it runs apt-get, otherwise it prints the command.
 set -eu
 PKGS="build-essential pkg-config libh2o-dev libuv1-dev libpq-dev libssl-dev openssl
-libcurl4-openssl-dev libjansson-dev libcriterion-dev libphonenumber-dev libunistring-dev
+libcurl4-openssl-dev libjansson-dev libsqlite3-dev libcriterion-dev libphonenumber-dev libunistring-dev
 postgresql-15 postgresql-client-15 softhsm2 libp11-kit-dev opensc python3 python3-aiosmtpd curl procps
 util-linux cppcheck clang-format tmux man-db python3-yaml prometheus debhelper lintian
 fakeroot systemd clang libclang-rt-14-dev"

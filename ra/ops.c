@@ -1,9 +1,12 @@
-/* ops.c - operability endpoints: GET /healthz (200 only when the database answers)
- * and GET /metrics (Prometheus text). */
+/* ops.c - operability endpoints: GET /healthz (200 only when the database answers; the
+ * parts that may fail on their own, e.g. the CA, are listed with their health, and a failed
+ * one makes the status "degraded", not 503: intake and support still work) and GET /metrics
+ * (Prometheus text). */
 #include "ra/ops.h"
 
 #include <stdlib.h>
 
+#include "ra/base/health.h"
 #include "ra/db/db.h"
 #include "ra/net/http.h"
 #include "ra/base/metrics.h"
@@ -31,12 +34,21 @@ static void health_reply(struct health *c, int ok, const char *why)
 	if (c->answered)
 		return;
 	c->answered = 1;
+	json_t *parts = health_json();
+	int degraded = 0;
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(parts, k, v)
+		degraded |= !json_is_true(json_object_get(v, "healthy"));
 	if (ok)
-		http_reply_json(c->hr, 200, json_pack("{s:s, s:s}", "status", "ok", "database", "up"));
+		http_reply_json(c->hr, 200,
+				json_pack("{s:s, s:s, s:o}", "status", degraded ? "degraded" : "ok", "database", "up",
+					  "components", parts));
 	else
 		http_reply_json(c->hr, 503,
-				json_pack("{s:s, s:s, s:s, s:s}", "error", "unavailable", "message", why, "field", "",
-					  "database", "down"));
+				json_pack("{s:s, s:s, s:s, s:s, s:o}", "error", "unavailable", "message", why, "field", "",
+					  "database", "down", "components", parts));
 	uv_timer_stop(&c->timer);
 }
 

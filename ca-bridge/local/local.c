@@ -90,7 +90,7 @@ static int local_open(struct cab *cab, const struct cab_config *cfg, struct cab_
 	if (l == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
 	pthread_mutex_init(&l->lock, NULL);
-	l->lock_fd = l->issued_fd = l->revoked_fd = -1;
+	l->lock_fd = -1;
 	cab->be_ctx = l; /* from here on local_close frees it, also after a failure below */
 	l->ca_dir = dup_or_null(cfg->ca_dir, &fail);
 	l->policy_oid = dup_or_null(cfg->policy_oid, &fail);

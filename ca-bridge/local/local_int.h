@@ -10,6 +10,9 @@
 #include "ca-bridge/cab_int.h"
 
 #include <pthread.h>
+#include <stdint.h>
+
+struct sqlite3;
 
 /* ---- the index of every serial issued, with its revocation (local_store.c) ---- */
 struct cab_local_entry {
@@ -37,8 +40,8 @@ struct cab_local {
 	int lock_fd;                    /* flock(2) on ca_dir/lock */
 	EVP_PKEY *ca_key;               /* read-only after open */
 	X509 *ca_cert;                  /* read-only after open */
-	int issued_fd, revoked_fd;      /* append-only logs */
-	off_t issued_off, revoked_off;  /* how far this process has read them */
+	struct sqlite3 *db;             /* ca_dir/ca.db: the record (local_store.c) */
+	int64_t issued_seen, revoked_seen; /* the last rowids this process has read */
 	struct cab_local_index index;   /* every serial issued, with its revocation */
 	struct cab_buf revoked_der;     /* CRL entries, DER, concatenated in revocation order */
 	size_t revoked_count;
@@ -53,18 +56,35 @@ static inline struct cab_local *cab_local_of(struct cab *cab)
 	return cab->be_ctx;
 }
 
-/* ---- local_store.c: the files under ca_dir and the lock around them ---- */
-/* Take / release the CA state (mutex + flock) and catch up with the logs. */
+/* ---- local_store.c: the CA's record (ca_dir/ca.db, SQLite, WAL) and the lock around it ---- */
+/* Take / release the CA state (mutex + flock) and catch up with the record. */
 int cab_local_lock(struct cab_local *l, struct cab_err *err);
 void cab_local_unlock(struct cab_local *l);
-/* Creates or loads the CA under ca_dir and reads both logs. */
+/* Creates or loads the CA under ca_dir, opens (and checks) the record, imports old logs. */
 int cab_local_store_open(struct cab_local *l, const char *subject, struct cab_err *err);
 void cab_local_store_close(struct cab_local *l);
-/* Records a new serial (issued.log) under the state lock. */
+/* Under the state lock, one transaction each: a certificate issued for request_id, with its
+ * DER; a revocation.  CAB_E_IO on a full disk (nothing recorded), CAB_E_CA if damaged. */
 int cab_local_store_issued(struct cab_local *l, const char *serial, time_t not_after,
-			   const char *request_id, struct cab_err *err);
-/* Appends one line with O_APPEND and fsyncs it. */
-int cab_local_append_line(int fd, const char *line, struct cab_err *err);
+			   const char *request_id, const unsigned char *der, size_t der_len,
+			   struct cab_err *err);
+int cab_local_store_revoked(struct cab_local *l, const char *serial, int reason, time_t when,
+			    struct cab_err *err);
+/* Under the state lock: 1 and the DER (caller frees) of the certificate issued for request_id,
+ * 0 when there is none, or a negative CAB_E_* code. */
+int cab_local_store_find(struct cab_local *l, const char *request_id, unsigned char **der, size_t *len,
+			 struct cab_err *err);
+/* SQLite helpers shared with local_import.c: an error as CAB_E_*, a statement, the end of a
+ * transaction (COMMIT if rc is 0, else ROLLBACK). */
+int cab_local_db_err(struct cab_local *l, int rc, const char *what, struct cab_err *err);
+int cab_local_db_exec(struct cab_local *l, const char *sql, const char *what, struct cab_err *err);
+int cab_local_db_end(struct cab_local *l, int rc, struct cab_err *err);
+
+/* ---- local_import.c: the hand-written logs of earlier versions, imported once ---- */
+/* Under the ca_dir lock at open: issued.log, revoked.log and issued/<id>.der into ca.db in one
+ * transaction (a torn or doubled line is repaired, not fatal), then the logs are renamed
+ * *.imported.  0 when there is nothing to import. */
+int cab_local_import_logs(struct cab_local *l, struct cab_err *err);
 
 /* ---- local_ca.c: the CA's own key and certificate, and serial numbers ---- */
 /* Create or load the CA key and certificate (under the ca_dir lock). */

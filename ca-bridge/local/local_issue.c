@@ -1,10 +1,10 @@
 /*
  * local_issue.c - the local CA issues a certificate for a request, once.
  *
- * Idempotent by request id: the certificate is written to ca_dir/issued/<id>.der (temp
- * file, fsync, rename) before its serial goes into issued.log, and every request first looks
- * there.  A retried job, or a second thread with the same id, gets the same certificate; a
- * crash between the two writes is repaired on the retry (the log line is added then).
+ * Idempotent by request id: the certificate, its serial and its request id are one row of the
+ * CA's record (ca_dir/ca.db, one transaction), and every request first looks there.  A
+ * retried job, or a second thread with the same id, gets the same certificate; a crash, a
+ * torn write or a full disk before the commit leaves no trace, and the retry issues anew.
  */
 #include "ca-bridge/local/local_int.h"
 
@@ -15,27 +15,15 @@
 /* Under the state lock: the certificate already issued for id, if any (1 = found). */
 static int lookup_issued(struct cab_local *l, const char *id, struct cab_cert *out, struct cab_err *err)
 {
-	char path[4096];
 	unsigned char *der = NULL;
-	size_t len;
-	int rc;
+	size_t len = 0;
+	int rc = cab_local_store_find(l, id, &der, &len, err);
 
-	snprintf(path, sizeof(path), "%s/issued/%s.der", l->ca_dir, id);
-	rc = cab_read_file(path, &der, &len);
-	if (rc == CAB_E_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return cab_err_set(err, rc, "ca.dir", "cannot read %s", path);
+	if (rc <= 0)
+		return rc;
 	rc = cab_cert_fill(der, len, out, err);
 	free(der);
-	/* crash after the certificate, before its log line: add the line now */
-	if (rc == 0 && cab_local_index_get(&l->index, out->serial_hex) == NULL)
-		rc = cab_local_store_issued(l, out->serial_hex, out->not_after, id, err);
-	if (rc != 0) {
-		cab_cert_free(out);
-		return rc;
-	}
-	return 1;
+	return rc != 0 ? rc : 1;
 }
 
 static int check_existing(struct cab_local *l, const char *id, struct cab_cert *out, struct cab_err *err)
@@ -67,7 +55,7 @@ static int sign_and_store(struct cab_local *l, const struct cab_request *req, X5
 	X509 *x = X509_new();
 	ASN1_INTEGER *serial = NULL;
 	unsigned char *der = NULL;
-	char hex[48], dir[4096], name[80];
+	char hex[48];
 	int n, rc;
 
 	if (x == NULL || cab_local_serial_new(l, &serial, hex) != 0 || !X509_set_version(x, X509_VERSION_3) ||
@@ -83,12 +71,9 @@ static int sign_and_store(struct cab_local *l, const struct cab_request *req, X5
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot sign the certificate");
 		goto out;
 	}
-	snprintf(dir, sizeof(dir), "%s/issued", l->ca_dir);
-	snprintf(name, sizeof(name), "%s.der", req->request_id);
-	if ((rc = cab_write_atomic(dir, name, der, (size_t)n, 0644, err)) != 0 ||
-	    (rc = cab_cert_fill(der, (size_t)n, out, err)) != 0)
+	if ((rc = cab_cert_fill(der, (size_t)n, out, err)) != 0)
 		goto out;
-	rc = cab_local_store_issued(l, hex, out->not_after, req->request_id, err);
+	rc = cab_local_store_issued(l, hex, out->not_after, req->request_id, der, (size_t)n, err);
 	if (rc != 0)
 		cab_cert_free(out);
 out:

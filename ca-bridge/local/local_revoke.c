@@ -1,8 +1,8 @@
 /*
  * local_revoke.c - revocation by the local CA (R14): RFC 5280 reasons, final, durable.
  *
- * A revocation is one fsync'd line in ca_dir/revoked.log, taken under the CA lock after the
- * index has caught up with every process's lines; so a second revocation of the same serial
+ * A revocation is one transaction in the CA's record (ca_dir/ca.db, local_store.c), taken under
+ * the CA lock after the index has caught up with every process's rows; so a second revocation of the same serial
  * is seen and refused (CAB_E_ALREADY_REVOKED) and the first one stands unchanged.  Each entry
  * is encoded for the CRL once, here, so building a CRL never re-encodes old entries.
  */
@@ -55,7 +55,6 @@ int cab_local_revoke(struct cab *cab, const char *serial, enum cab_reason reason
 {
 	struct cab_local *l = cab_local_of(cab);
 	struct cab_local_entry *e;
-	char line[128];
 	int rc;
 
 	if (when == 0)
@@ -73,15 +72,8 @@ int cab_local_revoke(struct cab *cab, const char *serial, enum cab_reason reason
 				 cab_reason_name((enum cab_reason)e->reason));
 		goto out;
 	}
-	snprintf(line, sizeof(line), "%s %d %lld\n", serial, (int)reason, (long long)when);
-	if ((rc = cab_local_append_line(l->revoked_fd, line, err)) != 0)
-		goto out;
-	l->revoked_off += (off_t)strlen(line);
-	e->revoked = 1;
-	e->reason = (int)reason;
-	e->when = when;
-	l->crl_dirty = 1;
-	rc = cab_local_entry_add(l, e, err);
+	/* the row comes back into the index (and the CRL entries) by the store's catch-up */
+	rc = cab_local_store_revoked(l, serial, (int)reason, when, err);
 out:
 	cab_local_unlock(l);
 	return rc;

@@ -1,29 +1,37 @@
 /*
- * local_store.c - the local CA's durable state under ca_dir, and the in-memory index built from it.
+ * local_store.c - the local CA's record: what it issued and revoked, durable under ca_dir, and
+ * the in-memory index built from it (issue #19, item 3).
  *
- *   ca_dir/lock               flock(2) taken around every change, so several processes could
+ *   ca_dir/lock               flock(2) taken around every change, so several processes may
  *                             share a ca_dir; a mutex does the same between threads
- *   ca_dir/issued.log         one line per certificate: "<serial> <notAfter> <request id>"
- *   ca_dir/revoked.log        one line per revocation:  "<serial> <reason> <time>"
- *   ca_dir/issued/<id>.der    the certificate issued for request id (idempotency)
+ *   ca_dir/ca.db              SQLite in WAL mode (synchronous=FULL): table issued (serial,
+ *                             notAfter, request id, the certificate's DER) and table revoked
+ *                             (serial, reason, time); one transaction per issuance and per
+ *                             revocation, so a crash, a torn write or a full disk at any byte
+ *                             leaves either the whole record or none of it (SQLite's journal
+ *                             and checksummed WAL frames do the repair)
  *   ca_dir/crlnumber          the last CRL number used (never goes backwards)
+ *   ca_dir/issued.log ...     the hand-written logs of earlier versions: imported once
+ *                             (local_import.c), then renamed *.imported
  *
- * The logs are append-only; each line is one write(2) followed by fsync before the call that
- * made it returns.  Under the lock each process first reads what others appended since it
- * last looked (cab_local_lock), so its index and CRL entries are always current.  A torn last
- * line (crash during a write that was never acknowledged) is cut off at open.
+ * Under the lock each process first reads the rows others committed since it last looked
+ * (rowid > the last one seen; rowids grow in commit order, since writers are serialised by
+ * the lock), so its index and CRL entries are always current.
  */
 #include "ca-bridge/local/local_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define BUSY_TIMEOUT_MS 10000
 
 /* ---- serial index: open addressing, FNV-1a ---- */
 
@@ -50,7 +58,7 @@ struct cab_local_entry *cab_local_index_get(struct cab_local_index *ix, const ch
 
 static int grow(struct cab_local_index *ix)
 {
-	struct cab_local_index big = { NULL, ix->cap ? ix->cap * 2 : 1024, 0 };
+	struct cab_local_index big = {NULL, ix->cap ? ix->cap * 2 : 1024, 0};
 
 	big.slots = calloc(big.cap, sizeof(*big.slots));
 	if (big.slots == NULL)
@@ -93,121 +101,101 @@ static void index_free(struct cab_local_index *ix)
 	memset(ix, 0, sizeof(*ix));
 }
 
-/* ---- the append-only logs ---- */
+/* ---- SQLite ---- */
 
-int cab_local_append_line(int fd, const char *line, struct cab_err *err)
+static const char *const sql_schema =
+	"CREATE TABLE IF NOT EXISTS issued ("
+	" serial TEXT PRIMARY KEY, not_after INTEGER NOT NULL, request_id TEXT NOT NULL UNIQUE,"
+	" der BLOB, issued_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS revoked ("
+	" serial TEXT PRIMARY KEY, reason INTEGER NOT NULL, at INTEGER NOT NULL, recorded_at INTEGER NOT NULL);";
+
+int cab_local_db_err(struct cab_local *l, int rc, const char *what, struct cab_err *err)
 {
-	size_t len = strlen(line);
-	ssize_t n;
+	const char *msg = l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc);
 
-	/* one write with O_APPEND: lines of other processes never interleave with ours */
-	do {
-		n = write(fd, line, len);
-	} while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)len || fdatasync(fd) != 0)
-		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot append to the CA log: %s",
-				   n < 0 ? strerror(errno) : "short write");
-	return 0;
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return cab_err_set(err, CAB_E_IO, "ca.dir", "CA record: %s: disk full (%s)", what, msg);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return cab_err_set(err, CAB_E_CA, "ca.dir", "CA record damaged (ca.db): %s: %s", what, msg);
+	default:
+		return cab_err_set(err, CAB_E_IO, "ca.dir", "CA record: %s: %s", what, msg);
+	}
 }
 
-/* Cuts a torn last line left by a crash in the middle of a write. */
-static int repair_tail(int fd)
+int cab_local_db_exec(struct cab_local *l, const char *sql, const char *what, struct cab_err *err)
 {
-	struct stat st;
-	off_t end;
-	char c;
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
 
-	if (fstat(fd, &st) != 0)
-		return CAB_E_IO;
-	for (end = st.st_size; end > 0; end--) {
-		if (pread(fd, &c, 1, end - 1) != 1)
-			return CAB_E_IO;
-		if (c == '\n')
-			break;
-	}
-	if (end != st.st_size && ftruncate(fd, end) != 0)
-		return CAB_E_IO;
-	return 0;
+	return rc == SQLITE_OK ? 0 : cab_local_db_err(l, rc, what, err);
 }
 
-/* Reads the complete lines appended since *off and hands each to fn. */
-static int read_new(struct cab_local *l, int fd, off_t *off,
-		    int (*fn)(struct cab_local *, char *, struct cab_err *), struct cab_err *err)
+/* Ends a transaction: COMMIT when rc is 0, else ROLLBACK; returns the outcome. */
+int cab_local_db_end(struct cab_local *l, int rc, struct cab_err *err)
 {
-	struct stat st;
-	char *buf, *line, *nl;
-	size_t len, done = 0;
-	int rc = 0;
-
-	if (fstat(fd, &st) != 0)
-		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot stat a CA log: %s", strerror(errno));
-	if (st.st_size <= *off)
-		return 0;
-	len = (size_t)(st.st_size - *off);
-	buf = malloc(len + 1);
-	if (buf == NULL)
-		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
-	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done, *off + (off_t)done);
-
-		if (n <= 0) {
-			rc = cab_err_set(err, CAB_E_IO, "ca.dir", "cannot read a CA log");
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	buf[len] = '\0';
-	for (line = buf; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
-		*nl = '\0';
-		if ((rc = fn(l, line, err)) != 0)
-			goto out;
-		*off += (off_t)(nl + 1 - line);
-	}
-out:
-	free(buf);
+	if (rc == 0)
+		rc = cab_local_db_exec(l, "COMMIT", "commit", err);
+	if (rc != 0)
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL); /* a no-op when COMMIT rolled back */
 	return rc;
 }
 
-static int on_issued(struct cab_local *l, char *line, struct cab_err *err)
+static int on_revoked(struct cab_local *l, const char *serial, int reason, time_t when, struct cab_err *err)
 {
-	char serial[48];
+	struct cab_local_entry *e = index_add(&l->index, serial);
 
-	line[strcspn(line, " ")] = '\0';
-	if (cab_serial_canon(line, serial) != 0)
-		return cab_err_set(err, CAB_E_CA, "ca.dir", "issued.log: malformed line");
-	if (index_add(&l->index, serial) == NULL)
-		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
-	return 0;
-}
-
-static int on_revoked(struct cab_local *l, char *line, struct cab_err *err)
-{
-	char hex[48], serial[48];
-	int reason;
-	long long when;
-	struct cab_local_entry *e;
-
-	if (sscanf(line, "%47s %d %lld", hex, &reason, &when) != 3 || cab_serial_canon(hex, serial) != 0)
-		return cab_err_set(err, CAB_E_CA, "ca.dir", "revoked.log: malformed line");
-	e = index_add(&l->index, serial);
 	if (e == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
 	if (e->revoked)
 		return 0; /* first revocation wins (R14: final) */
 	e->revoked = 1;
 	e->reason = reason;
-	e->when = (time_t)when;
+	e->when = when;
 	l->crl_dirty = 1;
 	return cab_local_entry_add(l, e, err);
 }
 
-static int sync_logs(struct cab_local *l, struct cab_err *err)
+/* Reads the rows committed since this process last looked into the index. */
+static int sync_db(struct cab_local *l, struct cab_err *err)
 {
-	int rc = read_new(l, l->issued_fd, &l->issued_off, on_issued, err);
+	sqlite3_stmt *st = NULL;
+	int rc;
 
-	if (rc == 0)
-		rc = read_new(l, l->revoked_fd, &l->revoked_off, on_revoked, err);
-	return rc;
+	rc = sqlite3_prepare_v2(l->db, "SELECT rowid, serial FROM issued WHERE rowid > ?1 ORDER BY rowid", -1,
+				&st, NULL);
+	if (rc != SQLITE_OK)
+		return cab_local_db_err(l, rc, "read", err);
+	sqlite3_bind_int64(st, 1, l->issued_seen);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (index_add(&l->index, (const char *)sqlite3_column_text(st, 1)) == NULL) {
+			sqlite3_finalize(st);
+			return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+		}
+		l->issued_seen = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return cab_local_db_err(l, rc, "read issued", err);
+	rc = sqlite3_prepare_v2(
+		l->db, "SELECT rowid, serial, reason, at FROM revoked WHERE rowid > ?1 ORDER BY rowid", -1,
+		&st, NULL);
+	if (rc != SQLITE_OK)
+		return cab_local_db_err(l, rc, "read", err);
+	sqlite3_bind_int64(st, 1, l->revoked_seen);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int r = on_revoked(l, (const char *)sqlite3_column_text(st, 1), sqlite3_column_int(st, 2),
+				   (time_t)sqlite3_column_int64(st, 3), err);
+
+		if (r != 0) {
+			sqlite3_finalize(st);
+			return r;
+		}
+		l->revoked_seen = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : cab_local_db_err(l, rc, "read revoked", err);
 }
 
 int cab_local_lock(struct cab_local *l, struct cab_err *err)
@@ -219,7 +207,7 @@ int cab_local_lock(struct cab_local *l, struct cab_err *err)
 		pthread_mutex_unlock(&l->lock);
 		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot lock the CA: %s", strerror(errno));
 	}
-	rc = sync_logs(l, err);
+	rc = sync_db(l, err);
 	if (rc != 0)
 		cab_local_unlock(l);
 	return rc;
@@ -231,36 +219,133 @@ void cab_local_unlock(struct cab_local *l)
 	pthread_mutex_unlock(&l->lock);
 }
 
-int cab_local_store_issued(struct cab_local *l, const char *serial, time_t not_after,
-		     const char *request_id, struct cab_err *err)
+int cab_local_store_issued(struct cab_local *l, const char *serial, time_t not_after, const char *request_id,
+			   const unsigned char *der, size_t der_len, struct cab_err *err)
 {
-	char line[160], canon[48];
+	sqlite3_stmt *st = NULL;
+	char canon[48];
 	int rc;
 
 	if (cab_serial_canon(serial, canon) != 0)
 		return cab_err_set(err, CAB_E_CA, "serial", "malformed serial");
-	serial = canon;
-	snprintf(line, sizeof(line), "%s %lld %s\n", serial, (long long)not_after, request_id);
-	if ((rc = cab_local_append_line(l->issued_fd, line, err)) != 0)
+	if ((rc = cab_local_db_exec(l, "BEGIN IMMEDIATE", "begin", err)) != 0)
 		return rc;
-	/* our own line: index it and step over it, so the next sync does not read it again */
-	l->issued_off += (off_t)strlen(line);
-	if (index_add(&l->index, serial) == NULL)
-		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
-	return 0;
+	rc = sqlite3_prepare_v2(
+		l->db,
+		"INSERT INTO issued (serial, not_after, request_id, der, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+		-1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, canon, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)not_after);
+		sqlite3_bind_text(st, 3, request_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(st, 4, der, (int)der_len, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	rc = cab_local_db_end(
+		l, rc == SQLITE_DONE ? 0 : cab_local_db_err(l, rc, "record the certificate", err), err);
+	/* our own row: into the index now */
+	return rc != 0 ? rc : sync_db(l, err);
 }
 
-static int open_log(struct cab_local *l, const char *name, int *fd, struct cab_err *err)
+int cab_local_store_revoked(struct cab_local *l, const char *serial, int reason, time_t when,
+			    struct cab_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = cab_local_db_exec(l, "BEGIN IMMEDIATE", "begin", err)) != 0)
+		return rc;
+	rc = sqlite3_prepare_v2(
+		l->db, "INSERT INTO revoked (serial, reason, at, recorded_at) VALUES (?1, ?2, ?3, ?4)", -1,
+		&st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 2, reason);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)when);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	rc = cab_local_db_end(
+		l, rc == SQLITE_DONE ? 0 : cab_local_db_err(l, rc, "record the revocation", err), err);
+	return rc != 0 ? rc : sync_db(l, err);
+}
+
+/* An imported row from an earlier version may lack the DER: it is in issued/<id>.der. */
+static int find_file(struct cab_local *l, const char *request_id, unsigned char **der, size_t *len,
+		     struct cab_err *err)
 {
 	char path[4096];
+	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", l->ca_dir, name);
-	*fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0)
-		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot open %s: %s", path, strerror(errno));
-	if (repair_tail(*fd) != 0)
-		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot repair %s", path);
-	return 0;
+	snprintf(path, sizeof(path), "%s/issued/%s.der", l->ca_dir, request_id);
+	rc = cab_read_file(path, der, len);
+	if (rc == CAB_E_NOTFOUND)
+		return cab_err_set(err, CAB_E_CA, "ca.dir",
+				   "the CA record names request %s but holds no certificate", request_id);
+	return rc != 0 ? cab_err_set(err, rc, "ca.dir", "cannot read %s", path) : 1;
+}
+
+int cab_local_store_find(struct cab_local *l, const char *request_id, unsigned char **der, size_t *len,
+			 struct cab_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(l->db, "SELECT der FROM issued WHERE request_id = ?1", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return cab_local_db_err(l, rc, "look up", err);
+	sqlite3_bind_text(st, 1, request_id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		rc = 0;
+	} else if (rc != SQLITE_ROW) {
+		rc = cab_local_db_err(l, rc, "look up", err);
+	} else if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+		rc = find_file(l, request_id, der, len, err);
+	} else {
+		*len = (size_t)sqlite3_column_bytes(st, 0);
+		*der = malloc(*len ? *len : 1);
+		if (*der == NULL)
+			rc = cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+		else {
+			memcpy(*der, sqlite3_column_blob(st, 0), *len);
+			rc = 1;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Opens ca.db: WAL, FULL sync (a committed issuance survives power loss), the schema, and a
+ * quick check, so a damaged record is reported at open instead of at the first issuance. */
+static int open_db(struct cab_local *l, struct cab_err *err)
+{
+	char path[4096];
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/ca.db", l->ca_dir);
+	rc = sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK)
+		return cab_local_db_err(l, rc, "open", err);
+	sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
+	if ((rc = cab_local_db_exec(l, "PRAGMA journal_mode=WAL", "WAL mode", err)) != 0 ||
+	    (rc = cab_local_db_exec(l, "PRAGMA synchronous=FULL", "synchronous", err)) != 0 ||
+	    (rc = cab_local_db_exec(l, sql_schema, "schema", err)) != 0)
+		return rc;
+	rc = sqlite3_prepare_v2(l->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		rc = cab_err_set(err, CAB_E_CA, "ca.dir", "CA record damaged (ca.db): %s",
+				 sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		return rc;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cab_local_db_err(l, rc, "check", err);
 }
 
 int cab_local_store_open(struct cab_local *l, const char *subject, struct cab_err *err)
@@ -268,22 +353,19 @@ int cab_local_store_open(struct cab_local *l, const char *subject, struct cab_er
 	char path[4096];
 	int rc;
 
-	l->lock_fd = l->issued_fd = l->revoked_fd = -1;
+	l->lock_fd = -1;
 	if (mkdir(l->ca_dir, 0700) != 0 && errno != EEXIST)
-		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create %s: %s", l->ca_dir, strerror(errno));
-	snprintf(path, sizeof(path), "%s/issued", l->ca_dir);
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create %s: %s", path, strerror(errno));
+		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create %s: %s", l->ca_dir,
+				   strerror(errno));
 	snprintf(path, sizeof(path), "%s/lock", l->ca_dir);
 	l->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (l->lock_fd < 0)
 		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot open %s: %s", path, strerror(errno));
 	if (flock(l->lock_fd, LOCK_EX) != 0)
 		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot lock the CA: %s", strerror(errno));
-	if ((rc = cab_local_ca_load_or_create(l, subject, err)) == 0 &&
-	    (rc = open_log(l, "issued.log", &l->issued_fd, err)) == 0 &&
-	    (rc = open_log(l, "revoked.log", &l->revoked_fd, err)) == 0)
-		rc = sync_logs(l, err);
+	if ((rc = cab_local_ca_load_or_create(l, subject, err)) == 0 && (rc = open_db(l, err)) == 0 &&
+	    (rc = cab_local_import_logs(l, err)) == 0)
+		rc = sync_db(l, err);
 	flock(l->lock_fd, LOCK_UN);
 	l->crl_dirty = 1;
 	return rc;
@@ -291,10 +373,9 @@ int cab_local_store_open(struct cab_local *l, const char *subject, struct cab_er
 
 void cab_local_store_close(struct cab_local *l)
 {
-	if (l->issued_fd >= 0)
-		close(l->issued_fd);
-	if (l->revoked_fd >= 0)
-		close(l->revoked_fd);
+	if (l->db != NULL)
+		sqlite3_close(l->db);
+	l->db = NULL;
 	if (l->lock_fd >= 0)
 		close(l->lock_fd);
 	index_free(&l->index);

@@ -176,7 +176,7 @@ if iss and st:
               "`cert_issue` job, committed in one transaction (what the identification flow hands over); "
               "keys on the SoftHSM2 token, local CA, EC P-256.  End to end = first enqueue to last job "
               "done.  Checked: every certificate issued, distinct serials and key fingerprints (R2), one "
-              "private key on the token per certificate, one line per certificate in the CA's issued.log, "
+              "private key on the token per certificate, one row per certificate in the CA's record (ca.db), "
               "one `transport_pin` job enqueued per certificate.\n" % iss["certs"])
     md.append("| certificates | seconds | certificates/s | limit: slowest stage alone | ratio | target ≥ 0.5 |")
     md.append("|---|---|---|---|---|---|")
@@ -229,7 +229,7 @@ if levels:
     md.append("## 3. Revocation → serial listed in `GET /v1/ca/crl`\n")
     via = meta3["via"] if meta3 else "?"
     md.append("The CA is first loaded with already-revoked certificates written in its own record format "
-              "(issued.log and revoked.log, docs/ca-bridge.md; the CA loads them at start, exactly as after "
+              "(rows of ca.db, docs/ca-bridge.md; the CA loads them at start, exactly as after "
               "that many revocations), then certificates issued in scenario 2 are revoked one after the "
               "other; latency runs from the start of the revocation request to the first fetched CRL that "
               "lists the serial (polled every 2 ms).  ")
@@ -263,7 +263,7 @@ if levels:
     md.append("")
     k3 = next((v["k"] for v in s3["levels"].values() if v), 0)
     md.append("With %d samples per level, p99 is the %dth smallest (nearest rank).  Where the time goes: the job "
-              "runner's pick-up of the `ca_revoke` job (NOTIFY → claim) and the fsync'd line in revoked.log, "
+              "runner's pick-up of the `ca_revoke` job (NOTIFY → claim) and the committed row in the CA's record (ca.db), "
               "then one CRL rebuild (entries are kept DER-encoded, the rebuild signs once) and the transfer "
               "of a CRL that grows by ~39 bytes per revoked certificate.%s\n"
               % (k3, max(1, -(-99 * k3 // 100)), "  The CRL checked at the end lists %d serials." %

@@ -250,7 +250,8 @@ for l in sys.stdin:
 	keys=$(pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label ra-bench --login --pin "$PIN" \
 		--list-objects --type privkey 2>/dev/null | grep -c 'label:.*cab-s2-')
 	[ "$keys" = "$CERTS" ] || fail s2 "$keys private keys on the token for $CERTS certificates (R2)"
-	[ "$(wc -l <"$root/ca/issued.log")" = "$CERTS" ] || fail s2 "issued.log has $(wc -l <"$root/ca/issued.log") lines"
+	_rows=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM issued").fetchone()[0])' "$root/ca/ca.db")
+	[ "$_rows" = "$CERTS" ] || fail s2 "the CA's record (ca.db) has $_rows issued rows"
 	# the TransportPIN jobs the issued certificates enqueued (scrypt on the thread pool, SMS):
 	# let them finish so scenario 3 measures revocation on a quiet queue; their throughput is a figure
 	drain_jobs s2
@@ -273,16 +274,21 @@ if wants 3; then
 		stop_ra
 		add=$((total - have))
 		python3 - "$root/ca" "$have" "$add" <<'PY'
-# the CA's own record format (docs/ca-bridge.md): issued.log "<serial> <notAfter> <request id>",
-# revoked.log "<serial> <reason code> <revocation time>"; the CA loads both at open
+# written as rows of the CA's record (ca.db, docs/ca-bridge.md), as that many issuances and
+# revocations would have left them; the CA reads them at open
 import sys, time
 d, have, add = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 now = int(time.time())
-with open(d + "/issued.log", "a") as iss, open(d + "/revoked.log", "a") as rev:
+import sqlite3
+db = sqlite3.connect(d + "/ca.db")
+with db:
     for i in range(have, have + add):
         s = "%X" % (0x5EB0C0DE00000000 + i)
-        iss.write("%s %d preload-%d\n" % (s, now + 86400 * 365, i))
-        rev.write("%s %d %d\n" % (s, (0, 1, 3, 4, 5, 9)[i % 6], now - 86400 + i % 86400))
+        db.execute("INSERT INTO issued (serial, not_after, request_id, der, issued_at) VALUES (?, ?, ?, NULL, ?)",
+                   (s, now + 86400 * 365, "preload-%d" % i, now))
+        db.execute("INSERT INTO revoked (serial, reason, at, recorded_at) VALUES (?, ?, ?, ?)",
+                   (s, (0, 1, 3, 4, 5, 9)[i % 6], now - 86400 + i % 86400, now))
+db.close()
 PY
 		have=$total
 		start_ra info

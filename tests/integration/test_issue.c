@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/lib/rt.h"
 #include "tests/lib/ts_cmp.h"
@@ -491,3 +492,104 @@ static void r15_failed_replacement_returns_the_old_certificate_to_active(enum ba
 	stop(&e);
 }
 BOTH_BACKENDS(r15_failed_replacement_returns_the_old_certificate_to_active)
+
+/* GET path on ra; the status, body in *body (caller frees). */
+static long get_body(const struct rt_ra *ra, const char *path, char **body)
+{
+	char url[300];
+	struct rt_resp r;
+
+	snprintf(url, sizeof(url), "%s%s", ra->base, path);
+	cr_assert_eq(rt_http("GET", url, NULL, NULL, 0, &r), 0);
+	*body = r.body;
+	return r.status;
+}
+
+/* /healthz until it is 200 (the pool connects after ra listens), at most 30 s. */
+static long healthz_200(const struct rt_ra *ra, char **body)
+{
+	long st = 0;
+
+	for (int i = 0; i < 150; i++) {
+		st = get_body(ra, "/healthz", body);
+		if (st == 200)
+			break;
+		free(*body);
+		*body = NULL;
+		usleep(200000);
+	}
+	return st;
+}
+
+/*
+ * Issue #19 item 3: a damaged CA record must not take the RA down.  ca.db's first page is
+ * overwritten (a torn, half-written file); `ra serve` still starts, /healthz answers
+ * 200 "degraded" naming the CA, the metrics show ra_component_healthy{component="ca"} 0, the
+ * CRL route is 503, intake-side work goes on, and a new certificate's issuance waits - its job
+ * deferred without using attempts, never dead.  With the record restored, a restart issues it.
+ */
+Test(issue, damaged_ca_record_keeps_the_ra_serving_and_issuance_waits, .timeout = 180)
+{
+	struct env e;
+	char path[400], backup[400], cmd[2000], *body, *n;
+	FILE *f;
+
+	start_on(&e, LOCAL);
+	request(e.db, "crt-d1", "qualified", 5, "ident-1", NULL);
+	cr_assert(wait_state(e.db, "crt-d1", "issued"));
+	cr_assert_eq(rt_ra_stop(&e.ra, SIGTERM), 0);
+	snprintf(path, sizeof(path), "%s/ca/ca.db", e.dir);
+	snprintf(backup, sizeof(backup), "%s/ca.good", e.dir);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/ca' '%s'", e.dir, backup);
+	cr_assert_eq(system(cmd), 0);
+	/* garbage over the first page, and over the WAL's header (else the WAL's newer copy of
+	 * the page would hide the damage) */
+	for (int k = 0; k < 2; k++) {
+		char name[420];
+
+		snprintf(name, sizeof(name), "%s%s", path, k ? "-wal" : "");
+		f = fopen(name, "r+");
+		if (f == NULL && k == 1)
+			break; /* checkpointed: no WAL */
+		cr_assert_not_null(f, "%s", name);
+		for (int i = 0; i < 4096; i++)
+			fputc(0xA5, f);
+		cr_assert_eq(fclose(f), 0);
+	}
+
+	cr_assert_eq(rt_ra_start(&e.ra, e.db, e.envv), 0, "ra serve starts over a damaged CA record");
+	cr_expect_eq(healthz_200(&e.ra, &body), 200, "%s", body);
+	cr_expect(strstr(body, "\"degraded\"") && strstr(body, "\"ca\"") && strstr(body, "damaged"),
+		  "/healthz names the CA: %s", body);
+	free(body);
+	cr_expect_eq(get_body(&e.ra, "/metrics", &body), 200);
+	cr_expect_not_null(strstr(body, "ra_component_healthy{component=\"ca\"} 0"), "the CA's gauge is 0");
+	free(body);
+	cr_expect_eq(get_body(&e.ra, "/v1/ca/crl", &body), 503, "%s", body);
+	cr_expect(strstr(body, "unhealthy") != NULL, "%s", body);
+	free(body);
+	request(e.db, "crt-d2", "qualified", 5, "ident-1", NULL);
+	/* the job comes round several times (jobs.busy_retry_ms) and is put back each time */
+	cr_expect(rt_wait_sql(e.db, "SELECT count(*) > 0 FROM jobs WHERE idempotency_key = 'cert_issue:crt-d2'"
+				    " AND last_error LIKE '%CA is unhealthy%'", "t", 30),
+		  "the issuance was tried and deferred");
+	sleep(2);
+	n = rt_sql(e.db, "SELECT state || ' ' || attempts FROM jobs WHERE idempotency_key = 'cert_issue:crt-d2'");
+	cr_expect(n && (strcmp(n, "queued 0") == 0 || strcmp(n, "running 1") == 0),
+		  "the job waits without using attempts: %s", n ? n : "(null)");
+	free(n);
+	n = rt_sql(e.db, "SELECT state FROM certificates WHERE id = 'crt-d2'");
+	cr_expect_str_eq(n, "requested", "nothing issued while the CA is unhealthy");
+	free(n);
+	cr_assert_eq(rt_ra_stop(&e.ra, SIGTERM), 0, "drains and exits 0");
+
+	/* a person restores the record; the restart picks the waiting issuance up */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/ca' && cp -a '%s' '%s/ca'", e.dir, backup, e.dir);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(rt_ra_start(&e.ra, e.db, e.envv), 0);
+	cr_expect(wait_state(e.db, "crt-d2", "issued"), "issued once the CA is back");
+	cr_expect_eq(get_body(&e.ra, "/healthz", &body), 200);
+	cr_expect(strstr(body, "\"status\":\"ok\"") || strstr(body, "\"status\": \"ok\""), "%s", body);
+	free(body);
+	stop(&e);
+}

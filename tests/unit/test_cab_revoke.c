@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct ts_cab t;
@@ -114,29 +115,90 @@ Test(cab_revoke, issue_twice_same_request_id_same_certificate)
 	cab_cert_free(&c);
 }
 
-/* Crash between writing the certificate and its log line: the retry returns the same
- * certificate and records the serial, so it can still be revoked. */
-Test(cab_revoke, crash_before_log_line_is_repaired_on_retry)
+/* Writes data to ca_dir/name (the test plays an earlier version of the CA). */
+static void put(const char *name, const void *data, size_t len, const char *mode)
 {
-	struct cab_cert a, b;
-	struct cab_err err;
 	char path[400];
+	FILE *f;
 
-	issue("crash-1", CAB_CLASS_ADVANCED, &a);
-	cab_close(t.cab);
-	t.cab = NULL;
-	snprintf(path, sizeof(path), "%s/issued.log", t.ca_dir);
-	cr_assert_eq(truncate(path, 0), 0);
-	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
-	cr_expect_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_NOTFOUND);
-	issue("crash-1", CAB_CLASS_ADVANCED, &b);
-	cr_expect_str_eq(a.serial_hex, b.serial_hex);
-	cr_expect_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), 0, "%s", err.msg);
-	cab_cert_free(&a);
-	cab_cert_free(&b);
+	snprintf(path, sizeof(path), "%s/%s", t.ca_dir, name);
+	f = fopen(path, mode);
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fwrite(data, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
 }
 
-/* A torn last line (crash in the middle of an unacknowledged append) is cut off at open. */
+static int exists_in_ca(const char *name)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/%s", t.ca_dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * Issue #19 item 3: the record of an earlier version (issued.log, revoked.log,
+ * issued/<id>.der) where a full disk cut a line short and the retry appended the whole line
+ * after the fragment.  The old CA refused to open ("issued.log: malformed line") until
+ * someone edited its append-only record; now it is imported into ca.db once, the doubled line
+ * repaired, a torn tail dropped, and the logs kept as *.imported.
+ */
+Test(cab_revoke, legacy_logs_with_a_torn_line_are_imported_once)
+{
+	struct cab_cert a, b, c;
+	struct cab_err err;
+	char line_a[160], line_b[160], rev[160], name[400];
+	X509_CRL *crl;
+	int code;
+
+	issue("legacy-1", CAB_CLASS_QUALIFIED, &a);
+	issue("legacy-2", CAB_CLASS_QUALIFIED, &b);
+	cab_close(t.cab);
+	t.cab = NULL;
+	/* the directory as the old version left it */
+	for (const char *f = "ca.db\0ca.db-wal\0ca.db-shm\0"; *f; f += strlen(f) + 1) {
+		char path[400];
+
+		snprintf(path, sizeof(path), "%s/%s", t.ca_dir, f);
+		unlink(path);
+	}
+	snprintf(name, sizeof(name), "%s/issued", t.ca_dir);
+	mkdir(name, 0700);
+	put("issued/legacy-1.der", a.der, a.der_len, "w");
+	put("issued/legacy-2.der", b.der, b.der_len, "w");
+	snprintf(line_a, sizeof(line_a), "%s %lld legacy-1\n", a.serial_hex, (long long)a.not_after);
+	snprintf(line_b, sizeof(line_b), "%s %lld legacy-2\n", b.serial_hex, (long long)b.not_after);
+	put("issued.log", line_a, strlen(line_a), "w");
+	put("issued.log", line_b, 11, "a"); /* ENOSPC: 11 bytes of the line made it */
+	put("issued.log", line_b, strlen(line_b), "a"); /* the retry appended the whole line */
+	snprintf(rev, sizeof(rev), "%s 1 1700000000\n", a.serial_hex);
+	put("revoked.log", rev, strlen(rev), "w");
+	put("revoked.log", rev, 7, "a"); /* a torn tail: never acknowledged */
+
+	cr_assert_eq(ts_cab_reopen(&t), 0, "the CA opens over the torn record: %s", t.err.msg);
+	cr_expect(!exists_in_ca("issued.log") && exists_in_ca("issued.log.imported"), "issued.log imported and renamed");
+	cr_expect(exists_in_ca("ca.db"));
+	cr_expect_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED,
+		     "the imported revocation stands (R14)");
+	cr_expect_eq(cab_revoke(t.cab, b.serial_hex, CAB_REASON_CESSATION_OF_OPERATION, 0, &err), 0,
+		     "the doubled line's certificate is known: %s", err.msg);
+	issue("legacy-2", CAB_CLASS_QUALIFIED, &c);
+	cr_expect_str_eq(c.serial_hex, b.serial_hex, "the request still has its one certificate");
+	/* a second open imports nothing again and sees the same state */
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	crl = ts_crl(t.cab);
+	cr_expect_eq(entries(crl), 2);
+	cr_expect_not_null(entry(crl, a.serial_hex, &code));
+	cr_expect_eq(code, CAB_REASON_KEY_COMPROMISE, "the first (imported) reason");
+	cr_expect_not_null(entry(crl, b.serial_hex, &code));
+	X509_CRL_free(crl);
+	cab_cert_free(&a);
+	cab_cert_free(&b);
+	cab_cert_free(&c);
+}
+
+/* An old revoked.log with a torn last line (crash in the middle of an unacknowledged append):
+ * the tail is dropped at import and the record stays usable. */
 Test(cab_revoke, r14_torn_log_tail_is_cut_and_log_stays_usable)
 {
 	struct cab_cert a;

@@ -11,6 +11,7 @@
 
 #include "ca-bridge/cab.h"
 #include "ra/net/http.h"
+#include "ra/base/health.h"
 #include "ra/jobs/jobs.h"
 #include "ra/base/log.h"
 #include "ra/base/pool.h"
@@ -127,8 +128,21 @@ static int open_cab(struct app *app, struct ra_err *err)
 	cc.cmp_timeout_s = (int)cfg_int(cfg, "cmp.timeout_s");
 	/* Start-up only, before the loop runs: opening the token may block here. */
 	app->cab = cab_open(&cc, &ce);
+	if (app->cab == NULL && (ce.code == CAB_E_CA || ce.code == CAB_E_IO)) {
+		/* Issue #19: the CA's record (or its directory) is damaged or unreadable.  That must
+		 * not take intake and support down: serve without a CA, say so in /healthz and the
+		 * metrics, and let issuance and revocation wait (their jobs are deferred, no
+		 * attempt counted) until the record is repaired and ra restarted. */
+		char why[300];
+
+		snprintf(why, sizeof(why), "CA bridge: %s", ce.msg);
+		log_error("ca.unhealthy", "error", why, NULL);
+		health_set("ca", 0, why);
+		return 0;
+	}
 	if (app->cab == NULL)
 		return ra_err_set(err, RA_E_CONFIG, ra_key_for(ce.field), "CA bridge: %s", ce.msg);
+	health_set("ca", 1, NULL);
 	return 0;
 }
 
@@ -173,9 +187,13 @@ static void fetch_after(void *data)
 static void fetch(struct http_req *hr, int crl)
 {
 	struct fetch *f;
+	const char *why;
 
 	if (hr->app->cab == NULL) {
-		http_reply_errorf(hr, RA_E_UNAVAILABLE, "", "the CA is not configured (pkcs11.pin)");
+		if (!health_ok("ca", &why))
+			http_reply_errorf(hr, RA_E_UNAVAILABLE, "", "the CA is unhealthy: %s", why);
+		else
+			http_reply_errorf(hr, RA_E_UNAVAILABLE, "", "the CA is not configured (pkcs11.pin)");
 		return;
 	}
 	f = calloc(1, sizeof(*f));
@@ -466,9 +484,16 @@ static void load_for_job(struct job *job, db_result_cb next)
 	char id[72];
 	const char *p[1] = {id};
 	struct ra_err e;
+	const char *why;
 
 	if (job_cert_id(job, id, sizeof(id)) != 0)
 		return;
+	if (job->app->cab == NULL && !health_ok("ca", &why)) {
+		/* RA_E_BUSY: the job waits for the CA without using up its attempts */
+		ra_err_set(&e, RA_E_BUSY, "ca.dir", "the CA is unhealthy: %s", why);
+		job_fail(job, &e, 1);
+		return;
+	}
 	if (job->app->cab == NULL) {
 		ra_err_set(&e, RA_E_UNAVAILABLE, "pkcs11.pin", "the CA is not configured");
 		job_fail(job, &e, 1);
