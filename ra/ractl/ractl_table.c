@@ -23,6 +23,8 @@
 #define O_YES {"yes", 'y', NULL, LOCAL, NULL, NULL, "do not ask: needed when stdin is not a terminal (scripts)"}
 #define O_LIMIT {"limit", 0, "N", INT, NULL, NULL, "at most N per page (default 50, at most 500)"}
 #define O_AFTER {"after", 0, "CURSOR", 0, NULL, NULL, "the page after this cursor (the \"next\" of the previous page)"}
+#define ORDER_STATES "awaiting_payment|received|ident_invited|ident_passed|in_review|ident_failed|issuing|issued|rejected|cancelled"
+#define CERT_STATES "requested|key_generated|issued|active|superseding|revoked|expired|failed"
 #define O_END {NULL, 0, NULL, 0, NULL, NULL, NULL}
 /* clang-format on */
 
@@ -54,6 +56,8 @@ const struct ractl_group ractl_groups[] = {
 	{"cert", "certificates: show, list, revoke, re-key, modify, single factor"},
 	{"contract", "contract numbers of companies (R6)"},
 	{"order", "shop orders and their manual review"},
+	{"review", "the queue of orders in manual review (R7)"},
+	{"ident", "identifications by the ident provider"},
 	{"jobs", "the durable jobs behind every call to the outside world"},
 	{"audit", "the audit log (R16)"},
 	{"completion", "shell completion script"},
@@ -133,9 +137,13 @@ const struct ractl_cmd ractl_cmds[] = {
 	 "ractl cert show 3A0F19C2B1\nractl cert show crt-0a1b... --pem | openssl x509 -noout -subject"},
 	{"cert", "list", NULL, 0,
 	 (const struct ractl_opt[]){
-		 {"user", 0, "USER", REQ, NULL, NULL, "the user's certificates (user ID or mobile)"}, O_END},
-	 "GET", "/v1/admin/certs", "cert", 0, NULL, NULL, "a user's certificates", NULL,
-	 "ractl cert list --user +436641000001"},
+		 {"user", 0, "USER", 0, NULL, NULL, "only the user's certificates (user ID or mobile)"},
+		 {"state", 0, "STATE", 0, CERT_STATES, NULL, "only certificates in this state"},
+		 {"class", 0, "CLASS", 0, "qualified|advanced|seal", NULL, "only certificates of this class"},
+		 O_LIMIT, O_AFTER, O_END},
+	 "GET", "/v1/admin/certs", "cert", RACTL_CMD_LIST, NULL, NULL, "certificates: a user's, or by state and class",
+	 "Ordered by certificate id; paged.",
+	 "ractl cert list --user +436641000001\nractl cert list --state issued --class qualified --limit 20"},
 	{"cert", "revoke", P_CERT, 1,
 	 (const struct ractl_opt[]){
 		 {"reason", 0, "REASON", REQ, RFC5280_REASONS, NULL, "the RFC 5280 reason (R14)"},
@@ -225,14 +233,38 @@ const struct ractl_cmd ractl_cmds[] = {
 	 "/v1/admin/orders/{1}/reject", NULL, 0, NULL, NULL, "reject an order in review", NULL,
 	 "ractl order reject 18 --reason \"document not readable\""},
 
+	{"order", "list", NULL, 0,
+	 (const struct ractl_opt[]){
+		 {"state", 0, "STATE", 0, ORDER_STATES, NULL, "only orders in this state"},
+		 {"since", 0, "DATE", 0, NULL, NULL, "only orders received since (2026-11-30 or 2026-11-30T08:00Z)"},
+		 O_LIMIT, O_AFTER, O_END},
+	 "GET", "/v1/admin/orders", "order", RACTL_CMD_LIST, NULL, NULL, "orders, oldest first, by state and age",
+	 NULL, "ractl order list --state in_review\nractl order list --since 2026-11-30 --limit 20"},
+
+	/* ---- reviews and identifications ---- */
+	{"review", "list", NULL, 0, (const struct ractl_opt[]){O_LIMIT, O_AFTER, O_END}, "GET", "/v1/admin/reviews",
+	 "review", RACTL_CMD_LIST, NULL, NULL, "orders waiting for a manual review, oldest first (R7)",
+	 "Why each is in review and since when; decide with ractl order approve|reject ORDER.", "ractl review list"},
+	{"ident", "list", NULL, 0,
+	 (const struct ractl_opt[]){
+		 {"outcome", 0, "OUTCOME", 0, "passed|review|rejected|failed", NULL, "only identifications with this outcome"},
+		 {"order", 0, "ORDER", 0, NULL, NULL, "only the identifications of this RA order"},
+		 O_LIMIT, O_AFTER, O_END},
+	 "GET", "/v1/admin/identifications", "ident", RACTL_CMD_LIST, NULL, NULL,
+	 "identifications (results of the ident provider), without evidence", "Ordered by id; paged.",
+	 "ractl ident list --outcome review"},
+	{"ident", "show", P_ORDER, 1, NULL, "GET", "/v1/admin/identifications/{1}", "ident", 0, NULL, NULL,
+	 "the identifications of an RA order with their evidence (R18; the reading is audited, R16)", NULL,
+	 "ractl ident show 18"},
+
 	/* ---- jobs ---- */
 	{"jobs", "list", NULL, 0,
 	 (const struct ractl_opt[]){
 		 {"dead", 0, NULL, 0, NULL, "state=dead", "only dead jobs (they wait for a person)"},
 		 {"state", 0, "STATE", 0, "queued|running|done|dead", NULL, "only jobs in this state"},
-		 O_END},
-	 "GET", "/v1/admin/jobs", "job", 0, NULL, NULL, "jobs that are not done (or in one state)", NULL,
-	 "ractl jobs list --dead"},
+		 O_LIMIT, O_AFTER, O_END},
+	 "GET", "/v1/admin/jobs", "job", RACTL_CMD_LIST, NULL, NULL, "jobs that are not done (or in one state)",
+	 "Ordered by job id; paged: the answer says when more exist.", "ractl jobs list --dead\nractl jobs list --limit 100 --after 4411"},
 	{"jobs", "retry", P_JOB, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_END}, "POST",
 	 "/v1/admin/jobs/{1}/retry", NULL, 0, NULL, NULL, "queue a dead job again with three more attempts",
 	 NULL, "ractl jobs retry 4411 --reason \"SMS gateway back\""},
@@ -247,9 +279,9 @@ const struct ractl_cmd ractl_cmds[] = {
 	 (const struct ractl_opt[]){
 		 {"object", 0, "ID", REQ, NULL, NULL, "the object's id (certificate, user, order ...)"},
 		 {"type", 0, "TYPE", 0, NULL, NULL, "only records of this object type"},
-		 O_END},
-	 "GET", "/v1/admin/audit", "audit", 0, NULL, NULL, "the audit records of an object (R16)", NULL,
-	 "ractl audit show --object crt-0a1b..."},
+		 O_LIMIT, O_AFTER, O_END},
+	 "GET", "/v1/admin/audit", "audit", RACTL_CMD_LIST, NULL, NULL, "the audit records of an object (R16)",
+	 "Oldest first (by sequence number); paged.", "ractl audit show --object crt-0a1b..."},
 	{"audit", "verify", NULL, 0, NULL, "GET", "/v1/admin/audit/verify", "verify", 0,
 	 ractl_run_audit_verify, NULL,
 	 "re-hash the whole audit chain on the server (R16: exit 1 when broken)",

@@ -191,6 +191,76 @@ check "no text: 422 naming q" eval '[ "$code" = 422 ] && out_py "j[\"field\"] ==
 ractl search "Anna"
 check "the table shows kind, id and name" eval 'rc_is 0 && grep -q "^KIND  *ID" "$work/out" && grep -q "Anna Müller" "$work/out"'
 
+# ---- queues: reviews, orders, identifications, certificates, jobs, audit ----------------------
+# Anna Müller's identification reports ANNA GRUBER (the ident fixture): a manual review (R7).
+flow_identified 2 "$IDENT" "$URL" "$CB_SECRET" || die "identification 2"
+wait_sql "SELECT state FROM orders WHERE shop_order_id = 5101" in_review || die "no review"
+ractl review list -o json
+check "review list: the order in review, why and since when" \
+	out_py "len(j['reviews']) == 1 and j['reviews'][0]['order_id'] == $anna_order and j['reviews'][0]['reason'] and j['reviews'][0]['opened_at'] and j['reviews'][0]['user_id'] == '$anna'"
+ractl review list
+check "review list as a table: ORDER, WHY, SINCE" eval 'rc_is 0 && grep -q "^ORDER .*WHY .*SINCE" "$work/out"'
+ractl order list --state in_review -o json
+check "order list --state in_review" out_py "[o['shop_order_id'] for o in j['orders']] == [5101]"
+ractl order list -o json
+check "order list: every order, oldest first" out_py "[o['shop_order_id'] for o in j['orders']] == [5100, 5101, 5102, 5103, 5104, 5105]"
+ractl order list --since 2999-01-01 -o json
+check "order list --since a later day: none" out_py "j['orders'] == []"
+ractl order list --state bogus
+check "order list --state bogus: exit 2 naming the allowed values" eval 'rc_is 2 && err_has "in_review" && [ ! -s "$work/out" ]'
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $SUPPORT" "$URL/v1/admin/orders?state=bogus")
+check "... and the server refuses it: 422 naming the field" eval '[ "$code" = 422 ] && out_py "j[\"field\"] == \"state\""'
+ractl order list --since yesterday
+check "order list --since yesterday: exit 2 (the server names since)" eval 'rc_is 2 && err_has "\[since\]"'
+ractl ident list -o json
+check "ident list: both identifications, without evidence" \
+	out_py "[i['outcome'] for i in j['identifications']] == ['passed', 'review'] and all('evidence' not in i for i in j['identifications'])"
+ractl ident list --outcome review -o json
+check "ident list --outcome review" out_py "[i['order_id'] for i in j['identifications']] == [$anna_order]"
+ractl ident list --outcome maybe
+check "ident list --outcome maybe: exit 2" eval 'rc_is 2 && err_has "passed|review|rejected|failed"'
+ractl ident show "$anna_order" -o json
+check "ident show ORDER: the identification with its evidence" out_py "len(j['identifications']) == 1"
+ractl cert list --state issued --class qualified -o json
+check "cert list --state issued --class qualified" out_py "[c['id'] for c in j['certificates']] == ['$crt']"
+ractl cert list --class advanced -o json
+check "cert list --class advanced: none" out_py "j['certificates'] == []"
+ractl cert list --class gold
+check "cert list --class gold: exit 2 naming the classes" eval 'rc_is 2 && err_has "qualified|advanced|seal"'
+ractl audit show --object "$anna_order" --limit 1 -o json
+a1=$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['records'][0]['seq'], j['next'])" "$work/out")
+ractl audit show --object "$anna_order" --limit 1 --after "${a1#* }" -o json
+a2=$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['records'][0]['seq'])" "$work/out")
+ractl audit show --object "$anna_order" -o json
+check "audit show pages by sequence number" \
+	out_py "[r['seq'] for r in j['records']][:2] == [${a1% *}, $a2] and len(j['records']) >= 2"
+
+# 1,200 jobs.  SQL: no interface makes jobs on demand (each is the outbox of a state change);
+# they are parked a day ahead under a kind no runner has, so nothing runs them meanwhile.
+sql "INSERT INTO jobs (kind, payload, idempotency_key, run_at)
+ SELECT 'desk.parked', jsonb_build_object('n', g), 'desk.parked:' || g, now() + interval '1 day'
+ FROM generate_series(1, 1200) g"
+pages=0 after=
+: >"$work/ids"
+while :; do
+	ractl jobs list --state queued --limit 97 ${after:+--after "$after"} -o json
+	rc_is 0 || break
+	python3 -c "import json,sys; [print(x['id'], x['kind']) for x in json.load(open(sys.argv[1]))['jobs']]" "$work/out" >>"$work/ids"
+	after=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('next') or '')" "$work/out")
+	pages=$((pages + 1))
+	[ -n "$after" ] && [ "$pages" -lt 100 ] || break
+done
+want=$(sql "SELECT id FROM jobs WHERE kind = 'desk.parked' ORDER BY id" | tr '\n' ' ')
+got=$(awk '$2 == "desk.parked" {print $1}' "$work/ids" | tr '\n' ' ')
+check "paging through 1,200 jobs (--limit 97, --after): every one once, in id order" \
+	eval '[ "$got" = "$want" ] && [ "$(awk "{print \$1}" "$work/ids" | sort | uniq -d | wc -l)" = 0 ] && [ "$pages" -ge 13 ]'
+ractl jobs list --state queued --limit 5
+check "a page of jobs as a table says more exist" eval 'rc_is 0 && err_has "more exist" && [ "$(grep -c desk.parked "$work/out")" = 5 ]'
+ractl jobs list --limit 501
+check "--limit 501: exit 2" rc_is 2
+ractl jobs list --state sleeping
+check "jobs list --state sleeping: exit 2" eval 'rc_is 2 && err_has "queued|running|done|dead"'
+
 # ---- users written by another system get their folded name at the next start ---------------
 # SQL: no interface of the RA writes a user without intake; this stands for another system
 # sharing the database (or a row from before migration 0014).

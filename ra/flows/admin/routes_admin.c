@@ -167,6 +167,13 @@ int adm_page(struct adm_req *ar, char *limit, size_t lcap, char *after, size_t a
 	return 0;
 }
 
+int adm_cursor_id(const char *after, struct ra_err *e)
+{
+	if (after && (strspn(after, "0123456789") != strlen(after) || strlen(after) > 18))
+		return ra_err_set(e, RA_E_RULE, "after", "after must be the \"next\" value of the previous page");
+	return 0;
+}
+
 static int in_choices(const char *choices, const char *v)
 {
 	size_t n = strlen(v);

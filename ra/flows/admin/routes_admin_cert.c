@@ -22,10 +22,19 @@
 static const char *sql_show = "SELECT (" CERT_JSON " || CASE WHEN $2 = '1' THEN jsonb_build_object('pem', c.pem)"
 			      " ELSE '{}'::jsonb END)::text FROM certificates c" CERT_WHERE;
 
+/* $1 limit, $2 after (certificate id), $3 user (ID), $4 its E.164 form, $5 state, $6 class.  A
+ * user that does not exist is 404; without a user every certificate.  Ordered by id. */
 static const char *sql_list =
-	"SELECT jsonb_build_object('user_id', u.public_id, 'certificates', coalesce((SELECT jsonb_agg(" CERT_JSON
-	" ORDER BY c.created_at, c.id) FROM certificates c WHERE c.user_id = u.public_id), '[]'::jsonb))::text"
-	" FROM users u WHERE u.public_id = $1 OR u.phone_e164 = $2";
+	"WITH u AS (SELECT public_id FROM users WHERE $3::text IS NOT NULL AND (public_id = $3 OR phone_e164 = $4)),"
+	" page AS (SELECT x.*, row_number() OVER (ORDER BY x.id) AS rn FROM ("
+	"  SELECT c.* FROM certificates c WHERE ($3::text IS NULL OR c.user_id = (SELECT public_id FROM u))"
+	"  AND ($5::text IS NULL OR c.state = $5) AND ($6::text IS NULL OR c.class = $6)"
+	"  AND ($2::text IS NULL OR c.id > $2) ORDER BY c.id LIMIT $1::int + 1) x)"
+	" SELECT CASE WHEN $3::text IS NULL OR EXISTS (SELECT 1 FROM u) THEN jsonb_build_object("
+	"  'user_id', (SELECT public_id FROM u), 'certificates', coalesce(jsonb_agg((to_jsonb(c) - 'pem' - 'rn'"
+	"  - 'transport_pin_hash' || jsonb_build_object('transport_pin_set', c.transport_pin_hash IS NOT NULL))"
+	"  ORDER BY c.rn) FILTER (WHERE c.rn <= $1::int), '[]'::jsonb), 'next', (SELECT q.id FROM page q"
+	"  WHERE q.rn = $1::int AND EXISTS (SELECT 1 FROM page z WHERE z.rn > $1::int)))::text END FROM page c";
 
 static const char *sql_load = "SELECT " CERT_JSON "::text FROM certificates c" CERT_WHERE " FOR UPDATE";
 
@@ -96,17 +105,25 @@ static void cert_show(struct adm_req *ar)
 
 static void cert_list(struct adm_req *ar)
 {
-	char user[64], e164[32];
-	const char *p[2] = {user, e164};
+	char user[64], e164[32] = "", limit[16], after[80], st[16], cl[16];
+	const char *off = NULL, *u = adm_query(ar, "user", user, sizeof(user)), *state, *klass = NULL;
 	struct ra_err e = {0};
+	int bad = 0;
 
-	if (adm_query(ar, "user", user, sizeof(user)) == NULL) {
-		ra_err_set(&e, RA_E_INVALID, "user", "?user=USER-ID or mobile number is required");
+	state = adm_choice(ar, "state", "requested|key_generated|issued|active|superseding|revoked|expired|failed", st,
+			   sizeof(st), &e, &bad);
+	if (!bad)
+		klass = adm_choice(ar, "class", "qualified|advanced|seal", cl, sizeof(cl), &e, &bad);
+	if (bad || adm_page(ar, limit, sizeof(limit), after, sizeof(after), &off, &e) != 0) {
 		adm_fail(ar, &e);
 		return;
 	}
-	adm_phone(ar, user, e164, sizeof(e164));
-	adm_read(ar, sql_list, 2, p, "user");
+	if (u)
+		adm_phone(ar, u, e164, sizeof(e164));
+	{
+		const char *p[6] = {limit, off, u, e164, state, klass};
+		adm_read(ar, sql_list, 6, p, "user");
+	}
 }
 
 /* ---- revoke (R14) ---------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /*
  * routes_admin_desk.c - the support desk's look-ups (issue #17): one search over everything a
  * caller may quote (mobile number in any notation, user ID, name, e-mail, shop order number,
- * RA order id, certificate id and serial), ranked and paged.
+ * RA order id, certificate id and serial), ranked and paged; and the queues a person works
+ * through: open reviews (oldest first), orders by state and age, identifications.
  *
  * Ranking: an exact identifier (mobile, user ID, certificate id or serial, order number) is
  * 100, an e-mail 90, a name 50 + 40 x its trigram similarity to the text, so the closest
@@ -103,7 +104,132 @@ static void search(struct adm_req *ar)
 	free(fold);
 }
 
+/* ---- queues ---------------------------------------------------------------------------- */
+
+#define ORDER_STATES \
+	"awaiting_payment|received|ident_invited|ident_passed|in_review|ident_failed|issuing|issued|rejected|cancelled"
+#define IDENT_OUTCOMES "passed|review|rejected|failed"
+
+/* $1 limit, $2 after (review id). */
+static const char *sql_reviews =
+	"WITH page AS (SELECT x.*, row_number() OVER (ORDER BY x.opened_at, x.id) AS rn FROM ("
+	"  SELECT r.id, r.order_id, r.reason, r.opened_by, r.opened_at, o.shop_order_id, o.state,"
+	"   concat_ws(' ', o.first_name, o.last_name) AS name, u.public_id AS user_id"
+	"  FROM reviews r JOIN orders o ON o.id = r.order_id LEFT JOIN users u ON u.id = o.user_id"
+	"  WHERE r.decision IS NULL AND ($2::bigint IS NULL OR (r.opened_at, r.id) >"
+	"   (SELECT opened_at, id FROM reviews WHERE id = $2::bigint))"
+	"  ORDER BY r.opened_at, r.id LIMIT $1::int + 1) x)" PAGE_JSON(
+		"reviews",
+		"jsonb_build_object('review_id', p.id, 'order_id', p.order_id, 'shop_order_id', p.shop_order_id,"
+		" 'reason', p.reason, 'opened_by', p.opened_by, 'opened_at', p.opened_at, 'state', p.state,"
+		" 'name', p.name, 'user_id', p.user_id)",
+		"id");
+
+/* $1 limit, $2 after (order id), $3 state, $4 since. */
+static const char *sql_orders =
+	"WITH page AS (SELECT x.*, row_number() OVER (ORDER BY x.created_at, x.id) AS rn FROM ("
+	"  SELECT o.*, u.public_id AS user_public_id FROM orders o LEFT JOIN users u ON u.id = o.user_id"
+	"  WHERE ($3::text IS NULL OR o.state = $3) AND ($4::timestamptz IS NULL OR o.created_at >= $4::timestamptz)"
+	"  AND ($2::bigint IS NULL OR (o.created_at, o.id) > (SELECT created_at, id FROM orders WHERE id = $2::bigint))"
+	"  ORDER BY o.created_at, o.id LIMIT $1::int + 1) x)" PAGE_JSON(
+		"orders",
+		"jsonb_build_object('id', p.id, 'shop_order_id', p.shop_order_id, 'shop_number', p.shop_number,"
+		" 'state', p.state, 'user_public_id', p.user_public_id, 'first_name', p.first_name, 'last_name',"
+		" p.last_name, 'email', p.email, 'contract_number', p.contract_number, 'created_at', p.created_at,"
+		" 'updated_at', p.updated_at)",
+		"id");
+
+/* $1 limit, $2 after (identification id), $3 outcome, $4 order id.  No evidence: reading
+ * that is GET /v1/admin/identifications/{order id}, audited. */
+static const char *sql_idents =
+	"WITH page AS (SELECT x.*, row_number() OVER (ORDER BY x.id) AS rn FROM ("
+	"  SELECT i.id, i.order_id, i.tx, i.attempt, i.provider, i.result, i.reason, i.outcome, i.name_match,"
+	"   i.first_name, i.last_name, i.decided_at, i.decided_by FROM identifications i"
+	"  WHERE ($3::text IS NULL OR i.outcome = $3) AND ($4::bigint IS NULL OR i.order_id = $4::bigint)"
+	"  AND ($2::bigint IS NULL OR i.id > $2::bigint) ORDER BY i.id LIMIT $1::int + 1) x)" PAGE_JSON(
+		"identifications", "(to_jsonb(p) - 'rn')", "id");
+
+/* ?since=: a date or a date and time (ISO 8601), so a typo is refused rather than cast. */
+static int since_ok(const char *since, struct ra_err *e)
+{
+	size_t n = since ? strlen(since) : 0;
+
+	if (since == NULL)
+		return 0;
+	if (n < 10 || n > 32 || strspn(since, "0123456789") != 4 || since[4] != '-' ||
+	    strspn(since + 5, "0123456789") != 2 || since[7] != '-' || strspn(since + 8, "0123456789") != 2 ||
+	    (n > 10 && since[10] != 'T' && since[10] != ' ') ||
+	    strspn(since + 10, "0123456789T :.+-Z") != n - 10)
+		return ra_err_set(e, RA_E_RULE, "since",
+				  "since must be a date (2026-11-30) or date and time (2026-11-30T08:00Z)");
+	return 0;
+}
+
+static void review_list(struct adm_req *ar)
+{
+	char limit[16], after[32];
+	const char *off = NULL;
+	struct ra_err e = {0};
+
+	if (adm_page(ar, limit, sizeof(limit), after, sizeof(after), &off, &e) != 0 ||
+	    adm_cursor_id(off, &e) != 0) {
+		adm_fail(ar, &e);
+		return;
+	}
+	{
+		const char *p[2] = {limit, off};
+		adm_read(ar, sql_reviews, 2, p, "review");
+	}
+}
+
+static void order_list(struct adm_req *ar)
+{
+	char limit[16], after[32], st[32], since[40];
+	const char *off = NULL, *state, *when;
+	struct ra_err e = {0};
+	int bad = 0;
+
+	state = adm_choice(ar, "state", ORDER_STATES, st, sizeof(st), &e, &bad);
+	when = adm_query(ar, "since", since, sizeof(since));
+	if (bad || adm_page(ar, limit, sizeof(limit), after, sizeof(after), &off, &e) != 0 ||
+	    adm_cursor_id(off, &e) != 0 || since_ok(when, &e) != 0) {
+		adm_fail(ar, &e);
+		return;
+	}
+	{
+		const char *p[4] = {limit, off, state, when};
+		adm_read(ar, sql_orders, 4, p, "order");
+	}
+}
+
+static void ident_list(struct adm_req *ar)
+{
+	char limit[16], after[32], oc[16], order[32];
+	const char *off = NULL, *outcome, *oid;
+	struct ra_err e = {0};
+	int bad = 0;
+
+	outcome = adm_choice(ar, "outcome", IDENT_OUTCOMES, oc, sizeof(oc), &e, &bad);
+	oid = adm_query(ar, "order", order, sizeof(order));
+	if (!bad && oid && (strspn(oid, "0123456789") != strlen(oid) || strlen(oid) > 18 || !*oid)) {
+		ra_err_set(&e, RA_E_RULE, "order", "order must be an RA order id");
+		bad = 1;
+	}
+	if (bad || adm_page(ar, limit, sizeof(limit), after, sizeof(after), &off, &e) != 0 ||
+	    adm_cursor_id(off, &e) != 0) {
+		adm_fail(ar, &e);
+		return;
+	}
+	{
+		const char *p[4] = {limit, off, outcome, oid};
+		adm_read(ar, sql_idents, 4, p, "identification");
+	}
+}
+
 const struct adm_route adm_routes_desk[] = {
 	{"GET", "/v1/admin/search", "support", "admin_search", search},
+	{"GET", "/v1/admin/reviews", "support", "admin_review_list", review_list},
+	{"GET", "/v1/admin/orders", "support", "admin_order_list", order_list},
+	{"GET", "/v1/admin/identifications", "support", "admin_ident_list", ident_list},
 	{NULL, NULL, NULL, NULL, NULL},
 };

@@ -110,6 +110,16 @@ const char *adm_query(struct adm_req *ar, const char *key, char *buf, size_t cap
 #define ADM_LIMIT_MAX 500
 int adm_page(struct adm_req *ar, char *limit, size_t lcap, char *after, size_t acap, const char **after_out,
 	     struct ra_err *e);
+/* Paged list SQL.  Each list: the page's rows (limit + 1, to know whether more exist) in a fixed order, the
+ * cursor is the id of the last row shown; the next page starts after that row's order key,
+ * read from the row itself, so rows added meanwhile neither shift nor repeat a page. */
+#define PAGE_JSON(list, item, cursor)                                                                              \
+	" SELECT jsonb_build_object('" list "', coalesce(jsonb_agg(" item " ORDER BY p.rn) FILTER (WHERE p.rn <= $1::int),"  \
+	" '[]'::jsonb), 'next', (SELECT q." cursor "::text FROM page q WHERE q.rn = $1::int AND EXISTS (SELECT 1 FROM page z" \
+	" WHERE z.rn > $1::int)))::text FROM page p"
+
+/* A cursor that is an id (digits): RA_E_RULE naming "after" otherwise; NULL is fine. */
+int adm_cursor_id(const char *after, struct ra_err *e);
 /* A filter value that must be one of choices ("a|b|c"): NULL when absent, else the value;
  * *bad set (RA_E_RULE naming key, listing the choices) when it is another. */
 const char *adm_choice(struct adm_req *ar, const char *key, const char *choices, char *buf, size_t cap,

@@ -238,12 +238,15 @@ static void order_reject(struct adm_req *ar)
 
 /* ---- jobs ------------------------------------------------------------------------------ */
 
+/* $1 limit, $2 after (job id), $3 state (NULL: every job not done).  Ordered by id. */
 static const char *sql_jobs_list =
-	"SELECT jsonb_build_object('jobs', coalesce(jsonb_agg(jsonb_build_object('id', j.id, 'kind', j.kind, 'state', j.state,"
-	" 'attempts', j.attempts, 'last_error', j.last_error, 'run_at', j.run_at, 'updated_at', j.updated_at,"
-	" 'payload', j.payload) ORDER BY j.id), '[]'::jsonb))::text"
-	" FROM (SELECT * FROM jobs WHERE CASE WHEN $1::text IS NULL THEN state <> 'done' ELSE state = $1 END"
-	"  ORDER BY id LIMIT 500) j";
+	"WITH page AS (SELECT x.*, row_number() OVER (ORDER BY x.id) AS rn FROM ("
+	"  SELECT * FROM jobs WHERE CASE WHEN $3::text IS NULL THEN state <> 'done' ELSE state = $3 END"
+	"  AND ($2::bigint IS NULL OR id > $2::bigint) ORDER BY id LIMIT $1::int + 1) x)" PAGE_JSON(
+		"jobs",
+		"jsonb_build_object('id', p.id, 'kind', p.kind, 'state', p.state, 'attempts', p.attempts, 'last_error',"
+		" p.last_error, 'run_at', p.run_at, 'updated_at', p.updated_at, 'payload', p.payload)",
+		"id");
 static const char *sql_job_load = "SELECT to_jsonb(j)::text FROM jobs j WHERE j.id::text = $1 FOR UPDATE";
 /* Attempts are kept (the runner fences a run by them); the dead job gets three more. */
 static const char *sql_job_retry =
@@ -253,9 +256,21 @@ static const char *sql_job_wake = "SELECT pg_notify('ra_jobs', $1)";
 
 static void jobs_list(struct adm_req *ar)
 {
-	char st[16];
-	const char *p[1] = {adm_query(ar, "state", st, sizeof(st))};
-	adm_read(ar, sql_jobs_list, 1, p, "job");
+	char st[16], limit[16], after[32];
+	const char *off = NULL, *state;
+	struct ra_err e = {0};
+	int bad = 0;
+
+	state = adm_choice(ar, "state", "queued|running|done|dead", st, sizeof(st), &e, &bad);
+	if (bad || adm_page(ar, limit, sizeof(limit), after, sizeof(after), &off, &e) != 0 ||
+	    adm_cursor_id(off, &e) != 0) {
+		adm_fail(ar, &e);
+		return;
+	}
+	{
+		const char *p[3] = {limit, off, state};
+		adm_read(ar, sql_jobs_list, 3, p, "job");
+	}
 }
 
 static int plan_job_retry(struct adm_req *ar, json_t *j, struct ra_err *e)
@@ -300,25 +315,34 @@ static void peers_list(struct adm_req *ar)
 
 /* ---- audit (R16) ----------------------------------------------------------------------- */
 
+/* $1 limit, $2 after (seq), $3 object id, $4 object type.  Ordered by seq. */
 static const char *sql_audit_show =
-	"SELECT jsonb_build_object('records', coalesce(jsonb_agg(jsonb_build_object('seq', a.seq, 'at', a.at,"
-	" 'actor', a.actor, 'action', a.action, 'object_type', a.object_type, 'object_id', a.object_id,"
-	" 'reason', a.reason, 'details', a.details) ORDER BY a.seq), '[]'::jsonb))::text"
-	" FROM (SELECT * FROM audit_log WHERE object_id = $1 AND ($2::text IS NULL OR object_type = $2)"
-	"  ORDER BY seq LIMIT 1000) a";
+	"WITH page AS (SELECT x.*, row_number() OVER (ORDER BY x.seq) AS rn FROM ("
+	"  SELECT * FROM audit_log WHERE object_id = $3 AND ($4::text IS NULL OR object_type = $4)"
+	"  AND ($2::bigint IS NULL OR seq > $2::bigint) ORDER BY seq LIMIT $1::int + 1) x)" PAGE_JSON(
+		"records",
+		"jsonb_build_object('seq', p.seq, 'at', p.at, 'actor', p.actor, 'action', p.action, 'object_type',"
+		" p.object_type, 'object_id', p.object_id, 'reason', p.reason, 'details', p.details)",
+		"seq");
 
 static void audit_show(struct adm_req *ar)
 {
-	char obj[160], type[64];
-	const char *p[2] = {adm_query(ar, "object", obj, sizeof(obj)), adm_query(ar, "type", type, sizeof(type))};
+	char obj[160], type[64], limit[16], after[32];
+	const char *off = NULL;
+	const char *p[4] = {limit, NULL, adm_query(ar, "object", obj, sizeof(obj)), adm_query(ar, "type", type, sizeof(type))};
 	struct ra_err e = {0};
 
-	if (p[0] == NULL) {
+	if (p[2] == NULL) {
 		ra_err_set(&e, RA_E_INVALID, "object", "?object=ID is required");
 		adm_fail(ar, &e);
 		return;
 	}
-	adm_read(ar, sql_audit_show, 2, p, "record");
+	if (adm_page(ar, limit, sizeof(limit), after, sizeof(after), &off, &e) != 0 || adm_cursor_id(off, &e) != 0) {
+		adm_fail(ar, &e);
+		return;
+	}
+	p[1] = off;
+	adm_read(ar, sql_audit_show, 4, p, "record");
 }
 
 /* The whole chain is read and hashed: blocking libpq on a pool thread with its own
