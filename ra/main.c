@@ -62,13 +62,14 @@ static int cmd_migrate(struct config *cfg)
 
 static const char *token_usage =
 	"usage: ra token create --name NAME --role support|admin|signing (--user-id USER-ID | --no-customer-account)\n"
+	"                       [--expires-in-days N]\n"
 	"  R19: a support user never acts on their own account, so every token says which customer\n"
 	"  account (user ID) is the support user's own, or that they have none.\n";
 
 static int cmd_token(struct config *cfg, int argc, char **argv)
 {
 	const char *name = NULL, *role = NULL, *user_id = NULL;
-	int no_account = 0;
+	int no_account = 0, days = 0;
 	char token[128];
 	struct ra_err err = {0};
 
@@ -85,6 +86,8 @@ static int cmd_token(struct config *cfg, int argc, char **argv)
 			role = argv[++i];
 		else if (i + 1 < argc && !strcmp(argv[i], "--user-id"))
 			user_id = argv[++i];
+		else if (i + 1 < argc && !strcmp(argv[i], "--expires-in-days") && atoi(argv[i + 1]) > 0)
+			days = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "ra token create: unknown argument '%s'\n%s", argv[i], token_usage);
 			return 2;
@@ -96,7 +99,7 @@ static int cmd_token(struct config *cfg, int argc, char **argv)
 		fputs(token_usage, stderr);
 		return 2;
 	}
-	if (admin_token_create(cfg_str(cfg, "database_url"), name, role, user_id, token, sizeof(token), &err) != 0) {
+	if (admin_token_create(cfg_str(cfg, "database_url"), name, role, user_id, days, token, sizeof(token), &err) != 0) {
 		fprintf(stderr, "ra token create: %s%s%s\n", err.field, err.field[0] ? ": " : "", err.msg);
 		return 1;
 	}

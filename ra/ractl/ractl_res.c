@@ -154,6 +154,12 @@ static const struct ractl_col cols_search[] = {
 	{NULL, NULL, 0, 0},
 };
 
+static const struct ractl_col cols_token[] = {
+	{"ID", "id", 1, 0},           {"NAME", "name", 1, 0},          {"ROLE", "role", 1, 0},
+	{"ACTIVE", "active", 1, 0},   {"USER-ID", "user_id", 3, 0},    {"EXPIRES", "expires_at", 2, D},
+	{"REVOKED", "revoked_at", 2, D}, {"CREATED", "created_at", 4, D}, {NULL, NULL, 0, 0},
+};
+
 static const struct ractl_col cols_whoami[] = {
 	{"NAME", "name", 1, 0},
 	{"ROLE", "role", 1, 0},
@@ -188,6 +194,7 @@ static const struct ractl_res resources[] = {
 	{"contract", "contracts", "number", cols_contract, subs_contract},
 	{"ident", "identifications", "transactionnumber|tx", cols_ident, NULL},
 	{"search", "results", "id", cols_search, NULL},
+	{"token", "tokens", "id", cols_token, NULL},
 	{"whoami", NULL, "name", cols_whoami, NULL},
 	{"verify", NULL, "head_seq", cols_verify, NULL},
 };

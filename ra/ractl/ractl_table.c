@@ -34,6 +34,7 @@ static const struct ractl_pos P_ORDER[] = {{"ORDER", NULL, NULL}};
 static const struct ractl_pos P_CONTRACT[] = {{"NUMBER", NULL, NULL}};
 static const struct ractl_pos P_JOB[] = {{"JOB", NULL, NULL}};
 static const struct ractl_pos P_FACTOR[] = {{"USER", NULL, NULL}, {"FACTOR", "factor", "sms|app"}};
+static const struct ractl_pos P_TOKEN[] = {{"TOKEN-ID", NULL, NULL}};
 static const struct ractl_pos P_TEXT[] = {{"TEXT", "q", NULL}};
 static const struct ractl_pos P_SHELL[] = {{"SHELL", NULL, "bash|zsh"}};
 
@@ -58,6 +59,7 @@ const struct ractl_group ractl_groups[] = {
 	{"order", "shop orders and their manual review"},
 	{"review", "the queue of orders in manual review (R7)"},
 	{"ident", "identifications by the ident provider"},
+	{"token", "API tokens of support users (role admin)"},
 	{"jobs", "the durable jobs behind every call to the outside world"},
 	{"audit", "the audit log (R16)"},
 	{"completion", "shell completion script"},
@@ -256,6 +258,29 @@ const struct ractl_cmd ractl_cmds[] = {
 	{"ident", "show", P_ORDER, 1, NULL, "GET", "/v1/admin/identifications/{1}", "ident", 0, NULL, NULL,
 	 "the identifications of an RA order with their evidence (R18; the reading is audited, R16)", NULL,
 	 "ractl ident show 18"},
+
+	/* ---- API tokens (role admin) ---- */
+	{"token", "list", NULL, 0,
+	 (const struct ractl_opt[]){
+		 {"name", 0, "NAME", 0, NULL, NULL, "only the tokens of this support user"}, O_LIMIT, O_AFTER, O_END},
+	 "GET", "/v1/admin/tokens", "token", RACTL_CMD_LIST, NULL, NULL,
+	 "API tokens: who, role, created, expiry, revoked (role admin; never the token)", NULL,
+	 "ractl token list\nractl token list --name alice"},
+	{"token", "revoke", P_TOKEN, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_YES, O_END}, "POST",
+	 "/v1/admin/tokens/{1}/revoke", "token", RACTL_CMD_CONFIRM, NULL, "id",
+	 "revoke an API token: refused from the next request on (role admin)",
+	 "It cannot be undone: on a terminal ractl asks you to type the id back; scripts pass --yes.",
+	 "ractl token revoke 7 --reason \"laptop lost\""},
+	{"token", "rotate", P_TOKEN, 1,
+	 (const struct ractl_opt[]){
+		 O_REASON,
+		 {"expires-in-days", 0, "N", INT, NULL, NULL, "the new token expires N days from now (1 to 3650)"},
+		 O_DRY_RUN,
+		 O_END},
+	 "POST", "/v1/admin/tokens/{1}/rotate", NULL, 0, NULL, NULL,
+	 "a new token for the same name and role; the old one revoked (role admin)",
+	 "The new token is printed once (only its hash is stored); give it to its owner by a safe way.",
+	 "ractl token rotate 7 --expires-in-days 90 --reason \"quarterly rotation\""},
 
 	/* ---- jobs ---- */
 	{"jobs", "list", NULL, 0,

@@ -73,6 +73,9 @@ export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_PKCS11
 		"AES-10Y": {"class": "advanced", "validity_years": 10, "contract_months": 12}}'
 "$RA" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; die "ra migrate failed"; }
 SUPPORT=$("$RA" token create --name sam --role support --no-customer-account) || die "support token"
+ADMIN=$("$RA" token create --name root --role admin --no-customer-account) || die "admin token"
+BOB=$("$RA" token create --name bob --role support --no-customer-account) || die "bob's token"
+CAROL=$("$RA" token create --name carol --role support --no-customer-account --expires-in-days 30) || die "carol's token"
 
 "$RA" serve >>"$work/ra.log" 2>&1 &
 ra_pid=$!
@@ -260,6 +263,50 @@ ractl jobs list --limit 501
 check "--limit 501: exit 2" rc_is 2
 ractl jobs list --state sleeping
 check "jobs list --state sleeping: exit 2" eval 'rc_is 2 && err_has "queued|running|done|dead"'
+
+# ---- API tokens ---------------------------------------------------------------------------------
+as() { _t=$1; shift; RACTL_TOKEN=$_t ractl "$@"; }
+as "$ADMIN" token list -o json
+check "token list (admin): every token with role and expiry, never a token or its hash" \
+	eval 'rc_is 0 && out_py "[t[\"name\"] for t in j[\"tokens\"]] == [\"sam\", \"root\", \"bob\", \"carol\"] and j[\"tokens\"][3][\"expires_at\"] and j[\"tokens\"][0][\"expires_at\"] is None" && ! grep -Eq "[0-9a-f]{64}|$SUPPORT|$BOB" "$work/out"'
+as "$SUPPORT" token list
+check "token list needs the admin role (403, exit 1)" eval 'rc_is 1 && err_has 403'
+bob_id=$(sql "SELECT id FROM support_tokens WHERE name = 'bob'")
+carol_id=$(sql "SELECT id FROM support_tokens WHERE name = 'carol'")
+as "$BOB" whoami
+check "bob's token works" rc_is 0
+as "$ADMIN" token revoke "$bob_id" --reason "laptop lost" </dev/null
+check "token revoke in a pipe without --yes: refused (exit 6), nothing sent" \
+	eval 'rc_is 6 && [ -z "$(sql "SELECT revoked_at FROM support_tokens WHERE id = $bob_id")" ]'
+as "$ADMIN" token revoke "$bob_id" --reason "laptop lost" --yes -o json
+check "token revoke --yes" eval 'rc_is 0 && out_py "j[\"active\"] is False"'
+as "$BOB" whoami
+check "a revoked token is refused at once (401, exit 1)" eval 'rc_is 1 && err_has 401'
+as "$ADMIN" token revoke "$bob_id" --reason "again" --yes
+check "revoking it again: refused (409, exit 1)" eval 'rc_is 1 && err_has "already revoked"'
+as "$ADMIN" audit show --object "$bob_id" --type token -o json
+check "R16: the revocation is audited with who and why" \
+	out_py "[(r['action'], r['actor'], r['reason']) for r in j['records']] == [('token.revoked', 'support:root', 'laptop lost')]"
+as "$ADMIN" token rotate "$carol_id" --expires-in-days 7 --reason "rotation" -o json
+new=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('token', ''))" "$work/out")
+check "token rotate: a new token, printed once" eval 'rc_is 0 && [ ${#new} -ge 40 ]'
+as "$CAROL" whoami
+check "... the old one is refused at once" eval 'rc_is 1 && err_has 401'
+as "$new" whoami -o json
+check "... the new one works with the same name and role" out_py "j['name'] == 'carol' and j['role'] == 'support'"
+check "... and expires in 7 days" \
+	[ "$(sql "SELECT round(extract(epoch FROM expires_at - now()) / 86400) FROM support_tokens WHERE name = 'carol' AND revoked_at IS NULL")" = 7 ]
+# SQL: an expiry is reached only by time passing
+sql "UPDATE support_tokens SET expires_at = now() - interval '1 minute' WHERE name = 'carol' AND revoked_at IS NULL"
+as "$new" whoami
+check "an expired token is refused (401, exit 1)" eval 'rc_is 1 && err_has "expired"'
+as "$ADMIN" token rotate "$carol_id" --reason "rotate a revoked one"
+check "a revoked token is not rotated (409, exit 1)" rc_is 1
+as "$ADMIN" contract list -o json
+check "contracts with their quota usage (quota, used, remaining)" eval 'rc_is 0 && out_py "j[\"contracts\"] == []"'
+ractl order approve 5101 --reason "passport checked" --dry-run -o json
+check "order approve by shop order number (dry run): the RA order decided" \
+	out_py "j['order_id'] == '$anna_order' and j['decision'] == 'approved' and j['dry_run'] is True"
 
 # ---- users written by another system get their folded name at the next start ---------------
 # SQL: no interface of the RA writes a user without intake; this stands for another system

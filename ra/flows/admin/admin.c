@@ -11,11 +11,12 @@
 
 static const char *sql_lookup =
 	"SELECT t.id, t.name, t.role, s.user_id FROM support_tokens t LEFT JOIN support_staff s ON s.name = t.name"
-	" WHERE t.token_hash = $1 AND t.revoked_at IS NULL";
+	" WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())";
 /* The token and (with --user-id) the R19 link commit together; without --user-id an existing
  * link stays: a new token must not make a support user forget who they are. */
 static const char *sql_create =
-	"WITH t AS (INSERT INTO support_tokens (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id),"
+	"WITH t AS (INSERT INTO support_tokens (name, role, token_hash, expires_at) VALUES ($1, $2, $3,"
+	"  CASE WHEN $5::int > 0 THEN now() + make_interval(days => $5::int) END) RETURNING id),"
 	" s AS (INSERT INTO support_staff (name, user_id) SELECT $1, $4 WHERE $4::text IS NOT NULL"
 	"  ON CONFLICT (name) DO UPDATE SET user_id = EXCLUDED.user_id, updated_at = now() RETURNING name)"
 	" SELECT id FROM t";
@@ -48,7 +49,7 @@ static void on_lookup(PGresult *res, const struct ra_err *err, void *data)
 		goto out;
 	}
 	if (PQntuples(res) != 1) {
-		ra_err_set(&e, RA_E_AUTH, "Authorization", "unknown or revoked token");
+		ra_err_set(&e, RA_E_AUTH, "Authorization", "unknown, revoked or expired token");
 		a->cb(a->hr, NULL, &e, a->data);
 		goto out;
 	}
@@ -134,10 +135,10 @@ void admin_authorize(struct http_req *hr, const char *need_role, admin_cb cb, vo
 }
 
 int admin_token_create(const char *conninfo, const char *name, const char *role, const char *user_id,
-		       char *token_out, size_t cap, struct ra_err *err)
+		       int expires_days, char *token_out, size_t cap, struct ra_err *err)
 {
-	char hash[SECRET_HASH_HEX_MAX];
-	const char *params[4] = {name, role, hash, user_id};
+	char hash[SECRET_HASH_HEX_MAX], days[16];
+	const char *params[5] = {name, role, hash, user_id, days};
 	PGconn *c;
 	PGresult *r;
 	int rc = 0;
@@ -148,6 +149,9 @@ int admin_token_create(const char *conninfo, const char *name, const char *role,
 	if (strcmp(role, "signing") == 0 && user_id != NULL)
 		return ra_err_set(err, RA_E_INVALID, "user_id", "a signing token has no customer account: use "
 				  "--no-customer-account");
+	if (expires_days < 0 || expires_days > 3650)
+		return ra_err_set(err, RA_E_INVALID, "expires_in_days", "--expires-in-days must be from 1 to 3650");
+	snprintf(days, sizeof(days), "%d", expires_days);
 	if (secret_random_token(token_out, cap) != 0 || secret_token_hash(token_out, hash, sizeof(hash)) != 0)
 		return ra_err_set(err, RA_E_INTERNAL, "", "cannot make a random token");
 	c = PQconnectdb(conninfo);
@@ -155,7 +159,7 @@ int admin_token_create(const char *conninfo, const char *name, const char *role,
 		rc = ra_err_set(err, RA_E_UNAVAILABLE, "database_url", "%s", PQerrorMessage(c));
 		goto out;
 	}
-	r = PQexecParams(c, sql_create, 4, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(c, sql_create, 5, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		rc = db_result_err(r, err);
 		if (strstr(err->field, "user_id") || strstr(err->msg, "user_id"))

@@ -36,8 +36,9 @@ void admin_authenticate(struct http_req *hr, const char *need_role, admin_auth_c
 /* `ra token create --name NAME --role ROLE [--user-id ID]`: prints a new token once (blocking
  * libpq; CLI).  ROLE: support, admin or signing (a signing token never has a user_id).
  * user_id (may be NULL) links the support user to their own customer account,
- * so the admin API refuses them that account (R19); it is kept per name (support_staff). */
+ * so the admin API refuses them that account (R19); it is kept per name (support_staff).
+ * expires_days > 0: the token is refused that many days from now (0: no expiry). */
 int admin_token_create(const char *conninfo, const char *name, const char *role, const char *user_id,
-		       char *token_out, size_t cap, struct ra_err *err);
+		       int expires_days, char *token_out, size_t cap, struct ra_err *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ra/base/names.h"
+#include "ra/base/secret.h"
 #include "ra/flows/admin/routes_admin_int.h"
 
 #define SEARCH_MAX 200
@@ -226,7 +227,140 @@ static void ident_list(struct adm_req *ar)
 	}
 }
 
+/* ---- API tokens (role admin) ------------------------------------------------------------ */
+
+/* Never the hash.  expired: past its expiry (refused by admin_authorize like a revoked one). */
+#define TOKEN_JSON                                                                                                  \
+	"jsonb_build_object('id', t.id::text, 'name', t.name, 'role', t.role, 'user_id', s.user_id, 'created_at',"  \
+	" t.created_at, 'expires_at', t.expires_at, 'revoked_at', t.revoked_at, 'active', t.revoked_at IS NULL AND" \
+	" (t.expires_at IS NULL OR t.expires_at > now()))"
+
+static const char *sql_tokens =
+	"WITH page AS (SELECT x.*, row_number() OVER (ORDER BY x.id) AS rn FROM ("
+	"  SELECT t.id, t.name, t.role, t.created_at, t.expires_at, t.revoked_at, s.user_id FROM support_tokens t"
+	"  LEFT JOIN support_staff s ON s.name = t.name WHERE ($2::bigint IS NULL OR t.id > $2::bigint)"
+	"  AND ($3::text IS NULL OR t.name = $3) ORDER BY t.id LIMIT $1::int + 1) x)" PAGE_JSON(
+		"tokens",
+		"jsonb_build_object('id', p.id::text, 'name', p.name, 'role', p.role, 'user_id', p.user_id, 'created_at',"
+		" p.created_at, 'expires_at', p.expires_at, 'revoked_at', p.revoked_at, 'active', p.revoked_at IS NULL"
+		" AND (p.expires_at IS NULL OR p.expires_at > now()))",
+		"id");
+static const char *sql_token_load =
+	"SELECT " TOKEN_JSON
+	"::text FROM support_tokens t LEFT JOIN support_staff s ON s.name = t.name"
+	" WHERE t.id::text = $1 FOR UPDATE OF t";
+static const char *sql_token_revoke =
+	"UPDATE support_tokens SET revoked_at = now() WHERE id = $1::bigint AND revoked_at IS NULL";
+/* The successor keeps name and role (and so the R19 link, kept per name in support_staff). */
+static const char *sql_token_insert =
+	"INSERT INTO support_tokens (name, role, token_hash, expires_at)"
+	" SELECT name, role, $2, CASE WHEN $3::int > 0 THEN now() + make_interval(days => $3::int) END"
+	" FROM support_tokens WHERE id = $1::bigint";
+
+static void token_list(struct adm_req *ar)
+{
+	char limit[16], after[32], name[80];
+	const char *off = NULL, *who = adm_query(ar, "name", name, sizeof(name));
+	struct ra_err e = {0};
+
+	if (adm_page(ar, limit, sizeof(limit), after, sizeof(after), &off, &e) != 0 ||
+	    adm_cursor_id(off, &e) != 0) {
+		adm_fail(ar, &e);
+		return;
+	}
+	{
+		const char *p[3] = {limit, off, who};
+		adm_read(ar, sql_tokens, 3, p, "token");
+	}
+}
+
+static const char *tstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static int plan_token_revoke(struct adm_req *ar, json_t *t, struct ra_err *e)
+{
+	const char *id = tstr(t, "id");
+	const char *p[1] = {id};
+
+	if (!json_is_null(json_object_get(t, "revoked_at")))
+		return ra_err_set(e, RA_E_CONFLICT, "id", "token %s is already revoked: nothing changed", id);
+	if (adm_stmt(ar, sql_token_revoke, 1, p) != 0 ||
+	    adm_audit(ar, "token.revoked", "token", id, ar->reason,
+		      json_pack("{s:O, s:O}", "name", json_object_get(t, "name"), "role",
+				json_object_get(t, "role"))) != 0) {
+		*e = ar->err;
+		return e->code;
+	}
+	ar->reply = json_deep_copy(t);
+	json_object_set_new(ar->reply, "active", json_false());
+	json_object_set_new(ar->reply, "state", json_string("revoked"));
+	return 0;
+}
+
+/* rotate: a new token with the same name and role, the old one revoked, one transaction.  The
+ * new token is in the answer once (only its hash is stored); a dry run shows none. */
+static int plan_token_rotate(struct adm_req *ar, json_t *t, struct ra_err *e)
+{
+	const char *id = tstr(t, "id");
+	json_t *days_j = json_object_get(ar->body, "expires_in_days");
+	json_int_t days = json_integer_value(days_j);
+	char token[SECRET_TOKEN_MAX], hash[SECRET_HASH_HEX_MAX], d[16];
+	const char *pi[3] = {id, hash, d};
+	int rc;
+
+	if (days_j && (!json_is_integer(days_j) || days < 1 || days > 3650))
+		return ra_err_set(e, RA_E_RULE, "expires_in_days",
+				  "expires_in_days must be a number from 1 to 3650");
+	if (!json_is_null(json_object_get(t, "revoked_at")))
+		return ra_err_set(e, RA_E_CONFLICT, "id",
+				  "token %s is revoked: a revoked token is not rotated", id);
+	if (secret_random_token(token, sizeof(token)) != 0 ||
+	    secret_token_hash(token, hash, sizeof(hash)) != 0)
+		return ra_err_set(e, RA_E_INTERNAL, "", "cannot make a random token");
+	snprintf(d, sizeof(d), "%lld", (long long)days);
+	rc = adm_stmt(ar, sql_token_insert, 3, pi);
+	if (rc == 0)
+		rc = adm_stmt(ar, sql_token_revoke, 1, pi);
+	if (rc == 0)
+		rc = adm_audit(ar, "token.rotated", "token", id, ar->reason,
+			       json_pack("{s:O, s:O, s:I}", "name", json_object_get(t, "name"), "role",
+					 json_object_get(t, "role"), "expires_in_days", days));
+	if (rc != 0) {
+		OPENSSL_cleanse(token, sizeof(token));
+		*e = ar->err;
+		return e->code;
+	}
+	ar->reply = json_pack("{s:s, s:O, s:O, s:s}", "replaced_id", id, "name", json_object_get(t, "name"),
+			      "role", json_object_get(t, "role"), "state", "rotated");
+	if (days > 0)
+		json_object_set_new(ar->reply, "expires_in_days", json_integer(days));
+	if (!ar->dry_run)
+		json_object_set_new(ar->reply, "token", json_string(token));
+	OPENSSL_cleanse(token, sizeof(token));
+	return 0;
+}
+
+static const struct adm_tx tx_token_revoke = {"token", plan_token_revoke};
+static const struct adm_tx tx_token_rotate = {"token", plan_token_rotate};
+
+static void token_revoke(struct adm_req *ar)
+{
+	const char *p[1] = {ar->id};
+	adm_tx_run(ar, &tx_token_revoke, sql_token_load, 1, p);
+}
+
+static void token_rotate(struct adm_req *ar)
+{
+	const char *p[1] = {ar->id};
+	adm_tx_run(ar, &tx_token_rotate, sql_token_load, 1, p);
+}
+
 const struct adm_route adm_routes_desk[] = {
+	{"GET", "/v1/admin/tokens", "admin", "admin_token_list", token_list},
+	{"POST", "/v1/admin/tokens/{id}/revoke", "admin", "admin_token_revoke", token_revoke},
+	{"POST", "/v1/admin/tokens/{id}/rotate", "admin", "admin_token_rotate", token_rotate},
 	{"GET", "/v1/admin/search", "support", "admin_search", search},
 	{"GET", "/v1/admin/reviews", "support", "admin_review_list", review_list},
 	{"GET", "/v1/admin/orders", "support", "admin_order_list", order_list},
