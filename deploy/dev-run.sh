@@ -10,8 +10,11 @@ PORT=${RA_PORT:-8080}
 mkdir -p "$VAR/run" "$VAR/mail" "$VAR/ca" "$VAR/softhsm/tokens"
 chmod 700 "$VAR/ca" "$VAR/softhsm"
 
-# 1. PostgreSQL on a unix socket in var/pg
-DBURL=$(tests/lib/pg.sh start "$VAR/pg")
+# 1. PostgreSQL on a unix socket in var/pg/sock (0700), peer authentication for this OS user
+#    only; `ra serve` connects as ra_app, which owns nothing, `ra migrate` as ra_owner
+#    (tests/lib/pg.sh, PG_ROLES=1; docs/audit.md)
+DBURL=$(PG_ROLES=1 tests/lib/pg.sh start "$VAR/pg")
+OWNER_URL=$(PG_ROLES=1 tests/lib/pg.sh owner-url "$VAR/pg")
 
 # 2. SoftHSM2 token "ra" (subscriber keys; R2)
 export SOFTHSM2_CONF="$VAR/softhsm/softhsm2.conf"
@@ -65,8 +68,10 @@ cat >"$VAR/ra.json" <<JSON
 JSON
 umask 022
 
-# 5. Schema, dev admin token
-"$B/ra" --config "$VAR/ra.json" migrate
+# 5. Schema (as the owner), then what the application role may not do to the audit trail
+#    (docs/audit.md), dev admin token
+RA_DATABASE_URL=$OWNER_URL "$B/ra" --config "$VAR/ra.json" migrate
+psql -qAtX -v ON_ERROR_STOP=1 "$OWNER_URL" -c "REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM ra_app" >/dev/null
 if "$B/ra" --help 2>&1 | grep -q 'token create' && [ ! -f "$VAR/run/admin-token" ]; then
 	"$B/ra" --config "$VAR/ra.json" token create --name dev --role admin --no-customer-account >"$VAR/run/admin-token"
 	chmod 600 "$VAR/run/admin-token"
@@ -82,7 +87,7 @@ cat <<MSG
 
 The RA runs at http://127.0.0.1:$PORT  (Ctrl-C stops it; 'make stop' stops PostgreSQL and peers)
   configuration  var/ra.json          (secrets in var/run/secrets; 'build/ra --config var/ra.json --print-config')
-  database       $DBURL
+  database       $DBURL  (ra serve; ra migrate as ra_owner)
   mail sink      var/mail/*.eml       (SMTP on 127.0.0.1:$MAIL_PORT)
   ident peer     http://127.0.0.1:$IDENT_PORT   SMS peer http://127.0.0.1:$SMS_PORT/_control/messages
   local CA       var/ca/              token: SoftHSM2 label 'ra' (var/softhsm/)
