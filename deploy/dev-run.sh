@@ -29,11 +29,14 @@ fi
 
 # 3. Peers: mail sink, ident provider, SMS gateway (local stand-ins for the real services)
 . tests/lib/peers.sh
-[ -f "$VAR/run/secrets" ] || {
+# 32 random bytes for the secrets the RA shares (config_check refuses less); a file from an
+# older make run with shorter ones (no SECRETS=2 line) is made again
+grep -qx 'SECRETS=2' "$VAR/run/secrets" 2>/dev/null || {
 	umask 077
-	printf 'SHOP=%s\nIDENT_KEY=%s\nCALLBACK=%s\nSMS=%s\nEVIDENCE=%s\n' "$(openssl rand -hex 24)" \
-		"$(openssl rand -hex 16)" "$(openssl rand -hex 24)" "$(openssl rand -hex 16)" "$(openssl rand -hex 32)" \
+	printf 'SECRETS=2\nSHOP=%s\nIDENT_KEY=%s\nCALLBACK=%s\nSMS=%s\nEVIDENCE=%s\n' "$(openssl rand -hex 32)" \
+		"$(openssl rand -hex 16)" "$(openssl rand -hex 32)" "$(openssl rand -hex 16)" "$(openssl rand -hex 32)" \
 		>"$VAR/run/secrets"
+	umask 022
 }
 . "$VAR/run/secrets"
 peer_stop_all "$VAR/run" 2>/dev/null || true

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,9 +557,101 @@ static int check_smtp_tls(const struct config *cfg, struct ra_err *err)
 	return 0;
 }
 
+/* ---- secrets that are placeholders or guessable (issue #20) ------------------------------ */
+
+/* Texts seen in examples and templates: a service must not start with one of them. */
+static int placeholder(const char *v)
+{
+	static const char *const words[] = {"set-me",      "setme",   "changeme", "change-me", "change_me",
+					    "placeholder", "example", "your-",    "todo",      "xxx",
+					    "dummy",       "secret",  "password"};
+	char low[64];
+	size_t n = strlen(v);
+
+	if (n >= sizeof(low))
+		n = sizeof(low) - 1;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)tolower((unsigned char)v[i]);
+	low[n] = '\0';
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t w = strlen(words[i]);
+		/* the word itself, or a short text around it ("set-me-or-RA_...", "secret123") */
+		if (strstr(low, words[i]) != NULL && (strlen(v) < 32 || strncmp(low, words[i], w) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* An estimate of the bits a text can hold: its length times log2 of the alphabet its
+ * character classes span (hex alone counts 16).  A text of few distinct characters
+ * ("aaaa...") counts as nothing. */
+static double secret_bits(const char *v)
+{
+	int dig = 0, lo = 0, up = 0, other = 0, hexlo = 1, hexup = 1, seen[256] = {0}, distinct = 0;
+	size_t n = strlen(v);
+	double pool;
+
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		distinct += !seen[*p];
+		seen[*p] = 1;
+		if (isdigit(*p)) {
+			dig = 1;
+		} else if (islower(*p)) {
+			lo = 1;
+			hexlo &= *p <= 'f';
+			hexup = 0;
+		} else if (isupper(*p)) {
+			up = 1;
+			hexup &= *p <= 'F';
+			hexlo = 0;
+		} else {
+			other = 1;
+			hexlo = hexup = 0;
+		}
+	}
+	if (distinct < 10)
+		return 0;
+	if (!other && (hexlo || hexup))
+		pool = 16;
+	else
+		pool = 10 * dig + 26 * lo + 26 * up + 33 * other;
+	return pool > 1 ? (double)n * log2(pool) : 0;
+}
+
+/* Secrets the operator generates (shared with the shop, the ident provider's callback, the
+ * CA) need 32 bytes of entropy; every secret is refused when it is an example's placeholder.
+ * evidence.key is checked as a key where it is used (64 hex digits). */
+static const char *const generated_secrets[] = {"shop.woocommerce_secret", "ident.callback_secret",
+						"cmp.secret"};
+
+static int check_secrets(const struct config *cfg, struct ra_err *err)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *v = json_string_value(get_path(cfg->root, schema[i].path));
+		if (!schema[i].secret || v == NULL || *v == '\0' ||
+		    strcmp(schema[i].path, "database_url") == 0)
+			continue;
+		if (placeholder(v))
+			return ra_err_set(err, RA_E_CONFIG, schema[i].path,
+					  "configuration key '%s' holds a placeholder, not a secret",
+					  schema[i].path);
+		for (size_t g = 0; g < sizeof(generated_secrets) / sizeof(generated_secrets[0]); g++)
+			if (strcmp(schema[i].path, generated_secrets[g]) == 0 && secret_bits(v) < 256)
+				return ra_err_set(
+					err, RA_E_CONFIG, schema[i].path,
+					"configuration key '%s' is too weak: at least 32 bytes of entropy "
+					"(e.g. openssl rand -hex 32)",
+					schema[i].path);
+	}
+	return 0;
+}
+
 int config_check(const struct config *cfg, struct ra_err *err)
 {
 	int rc;
+
+	if ((rc = check_secrets(cfg, err)) != 0)
+		return rc;
 
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (schema[i].required && (rc = need_key(cfg, schema[i].path, "required", err)) != 0)

@@ -26,7 +26,7 @@ K3=${BENCH_REVOKE_K:-75}
 PRELOAD=${BENCH_PRELOAD:-10000 100000}
 CERTS4=${BENCH_CERTS4:-100}
 ONLY=${BENCH_ONLY:-1 2 3 4}
-SECRET=bench-woo-secret
+SECRET=bench-woo-aa7264fd368f0c13010afb0bbf02df33ec09106c3920aae0fccd4c6014f463f3
 COMPANY=trustra
 API_KEY=bench-api-key
 PIN=1234
@@ -86,7 +86,7 @@ export RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$PORT" RA_SHOP_WOOCOMMERCE_SEC
 	RA_IDENT_API_KEY=$API_KEY RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" RA_SMTP_FROM=ra@bench.example \
 	RA_SMS_URL="http://127.0.0.1:$SMS_PORT/messages" RA_SMS_TOKEN=bench-sms RA_CA_DIR="$root/ca" \
 	RA_PKCS11_TOKEN=ra-bench RA_PKCS11_PIN=$PIN RA_CA_PDS_URL=https://ra.example/pds RA_CA_PDS_LANG=en \
-	RA_CA_CRL_URL="$BASE/v1/ca/crl" RA_EVIDENCE_KEY="$(openssl rand -hex 32)" RA_IDENT_CALLBACK_SECRET=bench-callback
+	RA_CA_CRL_URL="$BASE/v1/ca/crl" RA_EVIDENCE_KEY="$(openssl rand -hex 32)" RA_IDENT_CALLBACK_SECRET=bench-callback-0031acabcc1df687b84fedd7466ccfd048b34c7bf6a9c06df340514e7e9f6d08
 build/ra migrate >"$root/migrate.log" 2>&1 || { say "bench: ra migrate failed"; cat "$root/migrate.log" >&2; exit 1; }
 
 # start_ra [LOGLEVEL]: ra serve in the background, waits for /healthz

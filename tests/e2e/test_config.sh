@@ -92,7 +92,7 @@ check "ra serve --help: help after the command prints usage, exit 0" eval 'rc_is
 # ---- fail fast: each configured feature's keys, named, for serve and --print-config --------
 EVKEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 IDENT=(RA_DATABASE_URL="$DB" RA_IDENT_BASE_URL=http://127.0.0.1:9 RA_IDENT_COMPANY_ID=c RA_IDENT_API_KEY=k
-	RA_IDENT_CALLBACK_SECRET=s)
+	RA_IDENT_CALLBACK_SECRET=cb-4f3e2d1c0b9a8f7e6d5c4b3a29180f1e2d3c4b5a6978)
 QUAL='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12}}'
 # both STATUS TEXT NAME: `ra serve` and `ra --print-config` both fail with STATUS naming TEXT
 both() {
@@ -128,6 +128,22 @@ ENVS=(RA_DATABASE_URL="$DB" RA_TLS_CERT=/nonexistent.pem)
 both 1 "tls.key" "tls.cert without tls.key"
 ENVS=(RA_DATABASE_URL="$DB" RA_SMTP_USER=ra)
 both 1 "smtp.password" "smtp.user without smtp.password"
+# placeholder and weak secrets (issue #20): refused at start-up, named, never printed
+ENVS=(RA_DATABASE_URL="$DB" RA_SHOP_WOOCOMMERCE_SECRET=set-me)
+both 1 "shop.woocommerce_secret" "the example's placeholder set-me"
+ENVS=(RA_DATABASE_URL="$DB" RA_SMS_URL=http://127.0.0.1:9/sms RA_SMS_TOKEN=changeme)
+both 1 "sms.token" "a placeholder in a secret the RA does not generate"
+ENVS=(RA_DATABASE_URL="$DB" RA_IDENT_CALLBACK_SECRET=short-but-not-32-bytes-12)
+both 1 "ident.callback_secret" "a callback secret of less than 32 bytes of entropy"
+ENVS=(RA_DATABASE_URL="$DB" RA_SHOP_WOOCOMMERCE_SECRET=$(printf 'ab%.0s' $(seq 40)))
+both 1 "shop.woocommerce_secret" "a long secret of two characters"
+check "... and the weak value is not printed" eval '! grep -q "ababab" "$work/out" "$work/err"'
+ENVS=(RA_DATABASE_URL="$DB" RA_SHOP_WOOCOMMERCE_SECRET=$(openssl rand -hex 32) RA_CMP_SECRET=$(openssl rand -base64 32) RA_CMP_REFERENCE=ra-test)
+run --print-config
+check "--print-config exits 0 with secrets from openssl rand (hex and base64)" rc_is 0
+ENVS=(RA_DATABASE_URL="$DB")
+run --config deploy/ra.example.json --print-config
+check "deploy/ra.example.json as it stands is refused for its placeholders" fails_naming 1 "shop.woocommerce_secret"
 ENVS=()
 both 1 "database_url" "no database_url"
 ENVS=(RA_DATABASE_URL="$DB")

@@ -80,7 +80,7 @@ DB=$(python3 -c 'import re, sys; print(re.sub(r"^(postgres(?:ql)?://[^/?]*)/[^?]
 	"$PG" "$dbname")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$port
-SECRET=ops-shop-secret CB=ops-callback-secret
+SECRET=ops-shop-4255c9c69be1b23c1c5c336926c4003d24bbb12ae7543e0b3044630e526e8800 CB=ops-callback-3a56041e169823926cd4f776895b3e872d1686a11d4e7a28124d4b91c1f35709
 SOFTHSM2_CONF=$(tests/lib/token.sh "$work/hsm" ra-ops 12345678 4711) || die "cannot make the token"
 # the peers a customer's order goes through: identification, SMS (TransportPIN), mail
 peer_start ident "$work/peers" --company-id trustra --api-key ident-key || die "ident peer"

@@ -62,7 +62,7 @@ SOFTHSM2_CONF=$(tests/lib/token.sh "$work/hsm" ra-e2e 12345678 4711) || die "can
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 peer_start sms "$work/peers" --token sms-token || die "sms peer"
 SMS="http://127.0.0.1:$SMS_PORT"
-SECRET=e2e-shop-secret
+SECRET=e2e-shop-222e2161fcf8a2d134d544d7f6acb67f4edeeb3302f82bdbdad4a635f12618db
 export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_PKCS11_PIN=4711 \
 	RA_SMS_URL="$SMS/v1/sms" RA_SMS_TOKEN=sms-token \
 	RA_PEERS_BREAKER_FAILURES=100000 \

@@ -65,7 +65,7 @@ peer_start mail "$work/peers" --dir "$work/mail" || die "mail sink"
 IDENT="http://127.0.0.1:$IDENT_PORT" SMS="http://127.0.0.1:$SMS_PORT"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$port"
-SHOP_SECRET=e2e-shop-secret CB_SECRET=e2e-callback-secret
+SHOP_SECRET=e2e-shop-7259e425e6535ac1030e0ca59c41e0f529f3e52cdb03275bde5a4d6e7255c659 CB_SECRET=e2e-callback-957409e5f5ec4a2a1062353f725b0bb7c327b542ba14f022e4ed902ef00c87b6
 # three tries per TransportPIN, so that blocking is quick to show (default 5)
 export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_PKCS11_PIN=4711 \
 	RA_PKCS11_TOKEN=ra-sig RA_CA_DIR="$work/ca" RA_JOBS_BACKOFF_MS=100 RA_JOBS_BACKOFF_MAX_MS=500 \

@@ -180,7 +180,7 @@ Test(core, malformed_key_and_unknown_key_are_named)
 
 Test(core, print_config_masks_secrets)
 {
-	const char *env[] = {"RA_SHOP_WOOCOMMERCE_SECRET=very-secret-value", "RA_DATABASE_URL=postgresql:///x?password=pw123",
+	const char *env[] = {"RA_SHOP_WOOCOMMERCE_SECRET=very-secret-value-0f1e2d3c4b5a69788796a5b4c3d2e1f0", "RA_DATABASE_URL=postgresql:///x?password=pw123",
 			     "RA_IDENT_LINK_BASE=http://ident.example", NULL};
 	char *out = NULL;
 

@@ -31,10 +31,11 @@
 #include "tests/lib/ts_peers.h"
 #include "tests/lib/ts_token.h"
 
-#define SECRET "test-woo-secret"
+/* generated-secret strength (32 bytes of entropy): config_check refuses weaker ones */
+#define SECRET "test-woo-5f1c0e9a7b3d2c4e6f8a9b0c1d2e3f4a5b6c7d8e"
 #define API_KEY "test-api-key"
 #define COMPANY "trustra"
-#define CB_SECRET "test-callback-secret"
+#define CB_SECRET "test-callback-8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d"
 #define SMS_TOKEN "test-sms-token"
 #define EVIDENCE_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define PHONE "+436641234567"

@@ -21,7 +21,8 @@
 #include "tests/lib/rt.h"
 #include "tests/lib/ts_peers.h"
 
-#define SECRET "test-woo-secret"
+/* generated-secret strength (32 bytes of entropy): config_check refuses weaker ones */
+#define SECRET "test-woo-5f1c0e9a7b3d2c4e6f8a9b0c1d2e3f4a5b6c7d8e"
 #define API_KEY "test-api-key"
 #define COMPANY "trustra"
 #define PRODUCTS                                                                                          \
@@ -713,7 +714,7 @@ static int wait_for(const char *db, const char *sql, long want, int seconds)
 }
 
 /* ident configured needs its callback secret and evidence.key at start-up (fail fast) */
-#define IDENT_NEEDS "RA_SMTP_TLS=none" /* the sink is plain SMTP */, "RA_IDENT_CALLBACK_SECRET=intake-cb-secret", \
+#define IDENT_NEEDS "RA_SMTP_TLS=none" /* the sink is plain SMTP */, "RA_IDENT_CALLBACK_SECRET=test-callback-8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d", \
 	"RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 static void ident_env(char *ident, char *smtp, int ident_port, int mail_port)

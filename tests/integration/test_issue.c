@@ -44,7 +44,7 @@ struct env {
 		name(CMP);                                                                                        \
 	}
 
-#define CMP_SECRET "issue-test-cmp-secret"
+#define CMP_SECRET "issue-cmp-3a9c1e7f5b2d8a4c6e0f9b1d3a5c7e9f2b4d6a8c"
 
 static void start_bridge(struct env *e)
 {
