@@ -372,3 +372,58 @@ Test(hostile, connection_flood_cannot_stop_healthz_on_the_ops_listener, .timeout
 	free(dir);
 	free(db);
 }
+
+/* Issue #20, item 4 on the admin API: free text an operator sends (organisation, reason, ...)
+ * is printable text or 422 naming the field, and nothing is stored. */
+Test(hostile, admin_free_text_with_controls_is_422_naming_the_field_and_stores_nothing, .timeout = 60)
+{
+	char *db = rt_db_new(), dbenv[600], *tok = NULL, url[256], auth[256], *n;
+	const char *env[] = {dbenv, NULL};
+	const char *h[] = {auth, "Content-Type: application/json", NULL};
+	static const char *bodies[][2] = {
+		{"{\"organisation\": \"Evil\\u001b]0;pwned\\u0007\\u001b[2J GmbH\", \"quota\": 1, \"reason\": \"new contract\"}",
+		 "organisation"},
+		{"{\"organisation\": \"Gruber Bau GmbH\", \"quota\": 1, \"reason\": \"ok\\r\\nfaked line\"}",
+		 "reason"},
+		{"{\"organisation\": \"Gruber Bau GmbH\", \"organisation_id\": \"FN\\u202e123\", \"quota\": 1, \"reason\": "
+		 "\"x\"}",
+		 "organisation_id"},
+	};
+	struct rt_ra ra;
+
+	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", db);
+	cr_assert_eq(rt_ra_cmd(env, &tok, "token", "create", "--name", "probe", "--role", "admin",
+			       "--no-customer-account", NULL),
+		     0, "%s", tok);
+	tok[strcspn(tok, "\n")] = '\0';
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+	cr_assert_eq(rt_ra_start(&ra, db, NULL), 0);
+	snprintf(url, sizeof(url), "%s/v1/admin/contracts", ra.base);
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		struct rt_resp r;
+		char want[80];
+		cr_assert_eq(rt_http("POST", url, h, bodies[i][0], strlen(bodies[i][0]), &r), 0);
+		snprintf(want, sizeof(want), "\"field\":\"%s\"", bodies[i][1]);
+		cr_expect_eq(r.status, 422, "case %zu: %s", i, r.body);
+		cr_expect(strstr(r.body, want) != NULL, "case %zu names %s: %s", i, bodies[i][1], r.body);
+		rt_resp_free(&r);
+	}
+	n = rt_sql(db, "SELECT count(*) FROM contracts");
+	cr_expect_str_eq(n, "0", "a refused contract was stored");
+	free(n);
+	n = rt_sql(db, "SELECT count(*) FROM audit_log WHERE action LIKE 'contract%'");
+	cr_expect_str_eq(n, "0", "a refused change was audited");
+	free(n);
+	{
+		const char *ok =
+			"{\"organisation\": \"Gruber Bau GmbH\", \"quota\": 1, \"reason\": \"framework contract\"}";
+		struct rt_resp r;
+		cr_assert_eq(rt_http("POST", url, h, ok, strlen(ok), &r), 0);
+		cr_expect(r.status == 200 || r.status == 201, "a clean contract is created: %ld %s", r.status,
+			  r.body);
+		rt_resp_free(&r);
+	}
+	cr_expect_eq(rt_ra_stop(&ra, SIGTERM), 0);
+	free(tok);
+	free(db);
+}

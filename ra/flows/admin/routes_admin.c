@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ra/base/log.h"
+#include "ra/base/safetext.h"
 #include "ra/flows/admin/audit_watch.h"
 #include "ra/flows/admin/routes_admin_int.h"
 
@@ -63,10 +64,10 @@ void adm_fail(struct adm_req *ar, const struct ra_err *e)
 		adm_free(ar);
 		return;
 	}
-	o = json_pack("{s:s, s:s, s:s, s:s}", "error", ra_errname(e->code), "message", e->msg, "field", "", "rule",
-		      e->field);
-	log_info("admin.refused", "rid", ar->hr->rid, "actor", ar->actor, "route", ar->hr->route, "rule", e->field,
-		 "message", e->msg, NULL);
+	o = json_pack("{s:s, s:s, s:s, s:s}", "error", ra_errname(e->code), "message", e->msg, "field", "",
+		      "rule", e->field);
+	log_info("admin.refused", "rid", ar->hr->rid, "actor", ar->actor, "route", ar->hr->route, "rule",
+		 e->field, "message", e->msg, NULL);
 	http_reply_json(ar->hr, http_status_for(e->code), o);
 	adm_free(ar);
 }
@@ -85,8 +86,9 @@ int adm_refuse(struct ra_err *e, int code, const char *rule, const char *fmt, ..
 int adm_not_self(const struct adm_req *ar, const char *user_id, struct ra_err *e)
 {
 	if (ar->who.user_id[0] && user_id && strcmp(ar->who.user_id, user_id) == 0)
-		return adm_refuse(e, RA_E_RULE, "R19", "support user '%s' may not act on their own account %s",
-				  ar->who.name, user_id);
+		return adm_refuse(e, RA_E_RULE, "R19",
+				  "support user '%s' may not act on their own account %s", ar->who.name,
+				  user_id);
 	return 0;
 }
 
@@ -138,7 +140,8 @@ const char *adm_query(struct adm_req *ar, const char *key, char *buf, size_t cap
 		const char *amp = memchr(q, '&', (size_t)(end - q));
 		const char *stop = amp ? amp : end;
 		if ((size_t)(stop - q) > klen && memcmp(q, key, klen) == 0 && q[klen] == '=') {
-			if (pct_decode(q + klen + 1, (size_t)(stop - q - (ptrdiff_t)klen - 1), buf, cap, 1) != 0)
+			if (pct_decode(q + klen + 1, (size_t)(stop - q - (ptrdiff_t)klen - 1), buf, cap, 1) !=
+			    0)
 				return NULL;
 			return buf;
 		}
@@ -246,6 +249,22 @@ static int match(const char *tpl, const char *path, char *id, size_t cap)
 	return *tpl == '\0' && *path == '\0';
 }
 
+/* Issue #20: every text an operator sends (reason, comment, organisation, function, ...) ends
+ * up in the audit trail and on other operators' terminals: printable text only, 422 naming
+ * the field otherwise, before anything is read or changed. */
+static int check_text(json_t *body, struct ra_err *e)
+{
+	const char *k;
+	json_t *v;
+	char why[96];
+
+	json_object_foreach (body, k, v) {
+		if (json_is_string(v) && safetext_check_field(json_string_value(v), why, sizeof(why)) != 0)
+			return ra_err_set(e, RA_E_RULE, k, "%.60s holds %s: text must be printable", k, why);
+	}
+	return 0;
+}
+
 /* Nothing is allocated before the token is checked: a refused caller costs no request state. */
 static void authorized(struct http_req *hr, const struct admin_user *who, void *data)
 {
@@ -266,15 +285,19 @@ static void authorized(struct http_req *hr, const struct admin_user *who, void *
 		ar->body = http_body_json(hr, &e);
 		if (ar->body == NULL)
 			goto fail;
-		if (json_object_get(ar->body, "dry_run") && !json_is_boolean(json_object_get(ar->body, "dry_run"))) {
+		if (json_object_get(ar->body, "dry_run") &&
+		    !json_is_boolean(json_object_get(ar->body, "dry_run"))) {
 			ra_err_set(&e, RA_E_INVALID, "dry_run", "dry_run must be true or false");
 			goto fail;
 		}
+		if (check_text(ar->body, &e) != 0)
+			goto fail;
 		ar->dry_run = adm_bool(ar, "dry_run");
 		ar->reason = adm_str(ar, "reason");
 		if (ar->reason == NULL || strlen(ar->reason) > ADM_REASON_MAX) {
 			/* R16: the audit says who and why; a change without a reason is not taken */
-			ra_err_set(&e, RA_E_INVALID, "reason", "a reason (1 to %d characters) is required for every change",
+			ra_err_set(&e, RA_E_INVALID, "reason",
+				   "a reason (1 to %d characters) is required for every change",
 				   ADM_REASON_MAX);
 			goto fail;
 		}
@@ -321,7 +344,7 @@ int routes_admin_init(struct app *app, struct ra_err *err)
 	/* the same start-up route list as http_route's, for the templates behind the prefix */
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct adm_route *r = tables[t]; r->method; r++)
-			log_info("http.route", "method", r->method, "path", r->path, "prefix", "0", "name", r->name,
-				 "role", r->role, NULL);
+			log_info("http.route", "method", r->method, "path", r->path, "prefix", "0", "name",
+				 r->name, "role", r->role, NULL);
 	return audit_watch_start(app, err);
 }
