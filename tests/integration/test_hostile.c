@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ra/base/err.h"
+#include "ra/db/db.h"
 #include "tests/lib/rt.h"
 
 /* A self-signed RSA certificate: with an EC one the static-RSA suites could never be chosen
@@ -425,5 +428,39 @@ Test(hostile, admin_free_text_with_controls_is_422_naming_the_field_and_stores_n
 	}
 	cr_expect_eq(rt_ra_stop(&ra, SIGTERM), 0);
 	free(tok);
+	free(db);
+}
+
+/* db_result_err is where every failed statement becomes an answer: PostgreSQL's text (which
+ * quotes the client's value and names types and columns) stays in the log, the client gets
+ * the class of error.  Real results from the run's PostgreSQL. */
+Test(hostile, database_error_text_is_mapped_to_a_class_not_passed_on)
+{
+	char *db = rt_db_new();
+	PGconn *c = PQconnectdb(db);
+	static const struct {
+		const char *sql;
+		int code;
+	} cases[] = {
+		{"SELECT 'abc'::bigint", RA_E_INVALID},
+		{"SELECT 1/0", RA_E_INVALID},
+		{"SELECT no_such_column FROM schema_migrations", RA_E_INTERNAL},
+	};
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		PGresult *r = PQexec(c, cases[i].sql);
+		struct ra_err e = {0};
+
+		cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+		cr_expect_eq(db_result_err(r, &e), cases[i].code, "%s: %d %s", cases[i].sql, e.code, e.msg);
+		cr_expect(strstr(e.msg, "invalid input syntax") == NULL && strstr(e.msg, "bigint") == NULL &&
+				  strstr(e.msg, "abc") == NULL && strstr(e.msg, "no_such_column") == NULL &&
+				  strstr(e.msg, "division") == NULL,
+			  "%s: the database's text reached the message: %s", cases[i].sql, e.msg);
+		cr_expect_neq(e.msg[0], '\0');
+		PQclear(r);
+	}
+	PQfinish(c);
 	free(db);
 }
