@@ -191,8 +191,9 @@ Test(hostile, nul_in_the_path_is_400_json_naming_the_path, .timeout = 60)
 	free(db);
 }
 
-/* POST /v1/admin/orders/abc/approve reached `$1::bigint` and answered with PostgreSQL's
- * "invalid input syntax for type bigint: "abc"". */
+/* A non-numeric order id on a review route (whose statements cast $1::bigint): a client error
+ * with a field, no database text.  Today's route refuses it before a cast; the mapping itself
+ * is proven by database_error_text_is_mapped_to_a_class_not_passed_on below. */
 Test(hostile, database_error_text_never_reaches_the_client, .timeout = 60)
 {
 	char *db = rt_db_new(), dbenv[600], *tok = NULL, url[256], auth[256];
