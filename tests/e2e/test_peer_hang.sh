@@ -63,7 +63,7 @@ peer_start mail "$work/peers" --dir "$work/mail" || die "mail sink"
 IDENT="http://127.0.0.1:$IDENT_PORT" SMS="http://127.0.0.1:$SMS_PORT"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$port"
-SHOP_SECRET=e2e-shop-secret CB_SECRET=e2e-callback-secret
+SHOP_SECRET=e2e-shop-$(openssl rand -hex 32) CB_SECRET=e2e-callback-$(openssl rand -hex 32)
 # A small SMS bound and a quick breaker, so the test sees both within seconds.
 export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_PKCS11_PIN=4711 \
 	RA_PKCS11_TOKEN=ra-hang RA_CA_DIR="$work/ca" RA_JOBS_BACKOFF_MS=100 RA_JOBS_BACKOFF_MAX_MS=500 \
