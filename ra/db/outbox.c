@@ -157,6 +157,18 @@ int ob_stmt(struct outbox *ob, const char *sql, int n, const char *const *params
 	return op_add(ob, OB_OP_SQL, sql, n, params, need_rows) ? ob->n - 1 : -1;
 }
 
+int ob_stmt_read(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows,
+		 db_result_cb read, void *data)
+{
+	struct ob_op *op = op_add(ob, OB_OP_SQL, sql, n, params, need_rows);
+
+	if (op == NULL)
+		return -1;
+	op->read = read;
+	op->read_data = data;
+	return ob->n - 1;
+}
+
 void ob_audit(struct outbox *ob, const char *actor, const char *action, const char *object_type,
 	      const char *object_id, const char *reason, json_t *details)
 {
@@ -207,6 +219,12 @@ void ob_job_each(struct outbox *ob, int src, const char *kind, const char *membe
 	each_add(ob, OB_OP_JOB_EACH, src, 3, (const char *const[]){kind, member, key_prefix});
 }
 
+void ob_job_rows(struct outbox *ob, int src, const char *kind)
+{
+	/* member NULL: key and payload come from the row (each_job) */
+	each_add(ob, OB_OP_JOB_EACH, src, 3, (const char *const[]){kind, NULL, NULL});
+}
+
 void ob_audit_each(struct outbox *ob, int src, const char *actor, const char *action, const char *object_type,
 		   const char *reason)
 {
@@ -229,9 +247,10 @@ static int plan_error(const struct outbox *ob, struct ra_err *e)
 		if (ob->op[i].type == OB_OP_JOB_EACH || ob->op[i].type == OB_OP_AUDIT_EACH)
 			each = i;
 		else if (each >= 0 && (ob->op[i].need_rows || ob->op[i].keep))
-			return ra_err_set(e, RA_E_INTERNAL, "",
-					  "statement %d decides, but follows a job or record for each row (%d)", i,
-					  each);
+			return ra_err_set(
+				e, RA_E_INTERNAL, "",
+				"statement %d decides, but follows a job or record for each row (%d)", i,
+				each);
 	}
 	return 0;
 }
@@ -257,11 +276,24 @@ static void each_job(const struct ob_op *op, const struct ob_op *src, int r, con
 		     char *key, size_t cap)
 {
 	const char *id = src->kept[OB_KEPT * r];
-	size_t digits = id ? strspn(id, "0123456789") : 0;
+	size_t digits;
+	json_t *j;
+
+	if (op->p[1] == NULL) { /* ob_job_rows */
+		*payload = copy_str(src->kept[OB_KEPT * r + 1]);
+		snprintf(key, cap, "%s", id ? id : "");
+		p[0] = op->p[0];
+		p[1] = *payload;
+		p[2] = id ? key : NULL;
+		p[3] = "0";
+		p[4] = NULL;
+		return;
+	}
+	digits = id ? strspn(id, "0123456789") : 0;
 	/* orders have bigint ids: {"order_id": 7}, as the handlers read them */
-	json_t *j = digits > 0 && digits < 19 && id[digits] == '\0'
-			    ? json_pack("{s:I}", op->p[1], (json_int_t)strtoll(id, NULL, 10))
-			    : json_pack("{s:s?}", op->p[1], id);
+	j = digits > 0 && digits < 19 && id[digits] == '\0'
+		    ? json_pack("{s:I}", op->p[1], (json_int_t)strtoll(id, NULL, 10))
+		    : json_pack("{s:s?}", op->p[1], id);
 
 	*payload = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
@@ -358,6 +390,8 @@ static void on_op(PGresult *res, const struct ra_err *err, void *data)
 		run->rows[s->i] += n;
 		if (op->keep)
 			keep_rows(op, res);
+		if (op->read)
+			op->read(res, NULL, op->read_data);
 		if (n == 0 && op->need_rows && !run->failed) {
 			run->failed = 1;
 			ra_err_set(&run->err, RA_E_CONFLICT, "state",
@@ -540,8 +574,10 @@ static int exec_sql(PGconn *c, const char *sql, int n, const char *const *p, str
 
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		*rows += PQntuples(r);
-		if (keep)
+		if (keep && keep->keep)
 			keep_rows(keep, r);
+		if (keep && keep->read)
+			keep->read(r, NULL, keep->read_data);
 	} else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
 		*rows += atoi(PQcmdTuples(r));
 	} else {
@@ -579,8 +615,8 @@ static int exec_op(PGconn *c, struct outbox *ob, int i, int *rows, struct ra_err
 		return exec_audit(c, &rec, rows, err);
 	}
 	if (op->type == OB_OP_SQL || op->type == OB_OP_JOB)
-		return exec_sql(c, op->sql, op->n, (const char *const *)op->p, op->keep ? op : NULL, rows,
-				err);
+		return exec_sql(c, op->sql, op->n, (const char *const *)op->p,
+				op->keep || op->read ? op : NULL, rows, err);
 	for (int r = 0; rc == 0 && r < ob->op[op->src].nkept; r++) {
 		if (op->type == OB_OP_JOB_EACH) {
 			const char *p[5];

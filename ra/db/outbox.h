@@ -63,6 +63,8 @@ struct ob_op {
 	int keep; /* a source of *_each: its rows are kept */
 	int nkept; /* ... how many it returned */
 	char **kept; /* ... columns 0 to 2 of each, 3 per row (NULL = SQL NULL) */
+	db_result_cb read; /* ob_stmt_read */
+	void *read_data;
 };
 
 /* A planned unit.  Zero-initialise; the ob_* functions fill it, ob_commit/ob_queue empty it
@@ -101,6 +103,11 @@ const char *ob_states(const struct wf_machine *m, unsigned mask, char *buf, size
 /* Any other statement of the change (sql static; params copied, NULL = SQL NULL).  Returns
  * its index in the unit (for ob_job_each, ob_audit_each), or -1 when the unit is full. */
 int ob_stmt(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows);
+/* The same for a statement whose answer the caller reads: read(res, NULL, data) gets its
+ * result when it arrives (before the unit's callback; not when it failed).  read must not
+ * queue statements. */
+int ob_stmt_read(struct outbox *ob, const char *sql, int n, const char *const *params, int need_rows,
+		 db_result_cb read, void *data);
 /* The audit record: actor ('system', 'support:<name>', ...), action ("cert.revoked"), the
  * object, why (R16; may be NULL), details (stolen; NULL = {}). */
 void ob_audit(struct outbox *ob, const char *actor, const char *action, const char *object_type,
@@ -120,6 +127,9 @@ void ob_job(struct outbox *ob, const struct ob_job *job);
  * conditioned or source statement of the unit (else the unit is refused, RA_E_INTERNAL).
  */
 void ob_job_each(struct outbox *ob, int src, const char *kind, const char *member, const char *key_prefix);
+/* The same with the row's own key and payload: column 0 the idempotency key, column 1 the
+ * payload (JSON text; NULL = {}). */
+void ob_job_rows(struct outbox *ob, int src, const char *kind);
 void ob_audit_each(struct outbox *ob, int src, const char *actor, const char *action, const char *object_type,
 		   const char *reason);
 

@@ -393,3 +393,35 @@ Test(outbox, a_job_for_each_row_before_a_deciding_statement_is_refused_and_chang
 	expect_sql(db, "SELECT count(*) FROM jobs", "0");
 	free(db);
 }
+
+static void read_max(PGresult *res, const struct ra_err *err, void *data)
+{
+	cr_expect_null(err);
+	snprintf(data, 32, "%s", PQgetvalue(res, 0, 0));
+}
+
+Test(outbox, jobs_with_each_rows_own_key_and_payload_and_a_statement_the_caller_reads, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct outbox ob = {0};
+	char max[32] = "";
+	struct h h;
+	int src;
+
+	src = ob_stmt(
+		&ob,
+		"SELECT 'mail:' || id, jsonb_build_object('thing', id, 'state', state)::text FROM things"
+		" WHERE state <> $1",
+		1, (const char *const[]){"nothing"}, 0);
+	ob_job_rows(&ob, src, "mail");
+	ob_stmt_read(&ob, "SELECT max(id) FROM things", 0, NULL, 0, read_max, max);
+	cr_assert_eq(run(db, &ob, COMMIT, &h), 0, "%s", h.msg);
+	cr_expect_eq(h.rows[1], 2);
+	cr_expect_str_eq(max, "t-2");
+	expect_sql(
+		db,
+		"SELECT string_agg(idempotency_key || '=' || (payload->>'thing'), ',' ORDER BY idempotency_key)"
+		" FROM jobs WHERE kind = 'mail'",
+		"mail:t-1=t-1,mail:t-2=t-2");
+	free(db);
+}
