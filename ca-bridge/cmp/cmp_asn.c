@@ -9,6 +9,9 @@
  *
  *   the reasonCode of a revocation request (RevDetails.crlEntryDetails): the server callback
  *   gets only issuer and serial, so the server reads the reason from the message's DER.
+ *
+ *   whether a request asks for implicit confirmation (id-it-implicitConfirm in generalInfo):
+ *   the server must know before the CA issues, to keep a place for the certConf to come.
  */
 #include "ca-bridge/cmp/cmp_asn.h"
 #include "ca-bridge/cab_int.h"

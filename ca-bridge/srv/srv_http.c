@@ -27,7 +27,6 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,21 +39,6 @@
 
 /* request line and headers; h2o's own limit is larger */
 #define MAX_HEAD 8192
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-void cab_srv_log(const char *level, const char *event, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "ca-bridge: level=%s event=%s ", level, event);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	pthread_mutex_unlock(&log_lock);
-}
 
 int cab_srv_listen(const char *addr, int *fd, char *bound, size_t cap)
 {

@@ -102,7 +102,9 @@ int cab_srv_listen(const char *addr, int *fd, char *bound, size_t cap);
  * then finishes the requests in flight.  0 on a clean stop. */
 int cab_srv_serve(struct cab_srv *s, int lfd);
 
-/* A log line on stderr: "ca-bridge: level=... event=... k=v ..." (never secrets nor names). */
+/* srv_log.c: a log line on stderr: "ca-bridge: level=... event=... k=v ..." (never secrets
+ * nor names); nothing while cab_srv_log_quiet is set (the fuzz harness). */
+extern int cab_srv_log_quiet;
 void cab_srv_log(const char *level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
