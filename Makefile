@@ -141,6 +141,7 @@ $(FZ)/libcab.a: $(call fzobj,$(CAB_SRC))
 FZ_NEED_fuzz_webhook   := ra/flows/intake/woo.c
 FZ_NEED_fuzz_ident     := ra/flows/ident/idnow.c
 FZ_NEED_fuzz_ractl_out := ra/ractl/ractl_out.c ra/ractl/ractl_res.c
+FZ_NEED_fuzz_cmp_srv   := ca-bridge/srv/srv_cmp.c ca-bridge/srv/srv_tx.c ca-bridge/srv/srv_log.c
 .SECONDEXPANSION:
 $(FZ)/fuzz_%: $(FZ)/obj/tests/fuzz/fuzz_%.o $$(call fzobj,$$(FZ_NEED_fuzz_$$*)) $(FZ)/libcab.a $(FZ)/libbase.a
 	$(FZ_CXX) $(FZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
