@@ -503,3 +503,23 @@ Test(cab_srv, full_confirmation_store_refuses_before_issuing)
 		  log_path);
 	X509_free(x);
 }
+
+/* `openssl cmp` as the client while 64 slow clients trickle from the same address: its
+ * P10CR and its certConf (two connections) both get through. */
+Test(cab_srv, openssl_cmp_during_slow_clients)
+{
+	char csr[400], out[400], olog[400];
+	struct slow sl;
+
+	start_bridge((const char *const[]){"--default-class", "qualified", "--request-timeout", "60",
+					   "--max-conns-per-addr", "100", NULL});
+	snprintf(csr, sizeof(csr), "%s/slow.csr", t.dir);
+	snprintf(out, sizeof(out), "%s/slow.pem", t.dir);
+	snprintf(olog, sizeof(olog), "%s/openssl-slow.log", t.dir);
+	write_csr("slow-4", csr);
+	slow_start(&sl, "127.0.0.1");
+	cr_expect_eq(openssl_p10cr(csr, out, "", olog), 0,
+		     "openssl cmp during the slow clients; see %s and %s", olog, log_path);
+	cr_expect(log_has("event=confirmed"), "no confirmation in %s", log_path);
+	slow_stop(&sl);
+}
