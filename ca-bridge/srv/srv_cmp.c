@@ -434,6 +434,20 @@ static int waits_for_conf(struct cab_srv_tx *tx, const OSSL_CMP_MSG *out)
 				       OSSL_CMP_OPT_IMPLICIT_CONFIRM) != 1;
 }
 
+/* Whether the message's protection is valid for this server (PBM with our secret, or a
+ * signature that validates against the clients' anchors): what OpenSSL checks first, asked
+ * on a scratch context so that a stored transaction's state is not touched. */
+static int authentic(struct cab_srv *s, const OSSL_CMP_MSG *in)
+{
+	struct cab_srv_tx *scratch = new_tx(s, "");
+	int ok = scratch != NULL &&
+		 OSSL_CMP_validate_msg(OSSL_CMP_SRV_CTX_get0_cmp_ctx(scratch->srv), in) == 1;
+
+	cab_srv_tx_free(scratch);
+	ERR_clear_error();
+	return ok;
+}
+
 int cab_srv_cmp(struct cab_srv *s, const unsigned char *req, size_t len, unsigned char **rsp, size_t *rlen)
 {
 	const unsigned char *p = req;
@@ -447,13 +461,17 @@ int cab_srv_cmp(struct cab_srv *s, const unsigned char *req, size_t len, unsigne
 		goto out;
 	request_id(in, id);
 	type = OSSL_CMP_MSG_get_bodytype(in);
-	/* certConf, or an error message, continue a stored transaction; anything else starts one
-	 * (a repeated request of a stored transaction replaces it: the CA returns the same
-	 * certificate for the same transactionID, and the new exchange confirms it) */
-	if (type == BODY_CERTCONF || type == BODY_ERROR)
+	/* certConf, or an error message, continue a stored transaction, but only when it is the
+	 * client's (valid protection): anyone who saw the transactionID could otherwise end it
+	 * and have the certificate revoked.  Anything else starts a transaction. */
+	if (type == BODY_CERTCONF || type == BODY_ERROR) {
 		tx = cab_srv_txs_take(&s->txs, id);
-	else if (type == BODY_P10CR || type == BODY_IR || type == BODY_CR || type == BODY_KUR)
-		old = cab_srv_txs_take(&s->txs, id);
+		if (tx != NULL && !authentic(s, in)) {
+			cab_srv_log("warn", "cert_conf_ignored", "request=%s reason=protection", tx->id);
+			cab_srv_txs_put_back(&s->txs, tx);
+			tx = NULL;
+		}
+	}
 	if (tx == NULL && (tx = new_tx(s, id)) == NULL) {
 		cab_srv_log("error", "cmp", "detail=\"cannot set up the CMP server context\"");
 		goto out;
@@ -471,16 +489,19 @@ int cab_srv_cmp(struct cab_srv *s, const unsigned char *req, size_t len, unsigne
 								      : "cert_conf_refused");
 			tx = NULL;
 		}
-	} else if (waits_for_conf(tx, out) && tx->reserved) {
-		cab_srv_txs_put(&s->txs, tx);
-		stored = 1;
+	} else if (tx->cert != NULL) {
+		/* a certificate went out: a stored transaction of the same id (the client started
+		 * it again) is replaced; its certificate goes unless it is this one */
+		old = cab_srv_txs_take(&s->txs, id);
+		if (old != NULL && old->cert != NULL && strcmp(old->serial, tx->serial) != 0)
+			cab_srv_tx_unconfirmed(old, "replaced");
+		else
+			cab_srv_tx_free(old);
+		if (waits_for_conf(tx, out) && tx->reserved) {
+			cab_srv_txs_put(&s->txs, tx);
+			stored = 1;
+		}
 	}
-	/* a replaced transaction: its certificate goes unless this exchange carries the same */
-	if (old != NULL && old->cert != NULL &&
-	    (tx == NULL || tx->cert == NULL || strcmp(old->serial, tx->serial) != 0))
-		cab_srv_tx_unconfirmed(old, "replaced");
-	else
-		cab_srv_tx_free(old);
 	if (out == NULL || (n = i2d_OSSL_CMP_MSG(out, rsp)) <= 0) {
 		cab_srv_log("warn", "cmp", "detail=\"no answer to a request\"");
 		goto out;

@@ -80,6 +80,8 @@ int cab_srv_txs_reserve(struct cab_srv_txs *t);
 void cab_srv_txs_release(struct cab_srv_txs *t);
 /* Stores tx (which holds a reservation) until now + timeout_s. */
 void cab_srv_txs_put(struct cab_srv_txs *t, struct cab_srv_tx *tx);
+/* Puts a taken transaction back, its deadline unchanged. */
+void cab_srv_txs_put_back(struct cab_srv_txs *t, struct cab_srv_tx *tx);
 /* Takes the transaction with this id out of the store; NULL when there is none. */
 struct cab_srv_tx *cab_srv_txs_take(struct cab_srv_txs *t, const char *id);
 /* Takes one transaction whose deadline has passed (all of them when all != 0); NULL: none. */

@@ -55,6 +55,14 @@ void cab_srv_txs_put(struct cab_srv_txs *t, struct cab_srv_tx *tx)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void cab_srv_txs_put_back(struct cab_srv_txs *t, struct cab_srv_tx *tx)
+{
+	pthread_mutex_lock(&t->lock);
+	tx->next = t->head;
+	t->head = tx;
+	pthread_mutex_unlock(&t->lock);
+}
+
 /* Unlinks the first entry that matches (id, or expired when id is NULL); under the lock. */
 static struct cab_srv_tx *unlink_first(struct cab_srv_txs *t, const char *id, time_t now, int all)
 {

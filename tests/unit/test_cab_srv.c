@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <openssl/cmp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <netinet/in.h>
@@ -522,4 +523,70 @@ Test(cab_srv, openssl_cmp_during_slow_clients)
 		     "openssl cmp during the slow clients; see %s and %s", olog, log_path);
 	cr_expect(log_has("event=confirmed"), "no confirmation in %s", log_path);
 	slow_stop(&sl);
+}
+
+/* The client's transfer: before its real certConf, a copy with a broken MAC goes out (what
+ * someone who saw the transactionID could send).  That copy must change nothing: the real
+ * certConf still confirms, and nothing is revoked. */
+static int forged_sent;
+
+static OSSL_CMP_MSG *forge_then_send(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int n;
+
+	if (OSSL_CMP_MSG_get_bodytype(req) == 24 /* certConf */ && (n = i2d_OSSL_CMP_MSG(req, &der)) > 0) {
+		OSSL_CMP_MSG *forged, *rsp;
+
+		der[n - 1] ^= 0x55; /* the last byte is the protection's (the MAC's) */
+		p = der;
+		forged = d2i_OSSL_CMP_MSG(NULL, &p, n);
+		cr_assert_not_null(forged);
+		rsp = OSSL_CMP_MSG_http_perform(ctx, forged);
+		cr_expect_not_null(rsp, "no answer to the forged certConf");
+		cr_expect_neq(OSSL_CMP_MSG_get_bodytype(rsp), 19 /* pkiConf */,
+			      "the forged certConf was accepted");
+		OSSL_CMP_MSG_free(rsp);
+		OSSL_CMP_MSG_free(forged);
+		OPENSSL_free(der);
+		forged_sent = 1;
+	}
+	return OSSL_CMP_MSG_http_perform(ctx, req);
+}
+
+Test(cab_srv, forged_cert_conf_changes_nothing)
+{
+	char csr[400], port[16];
+	OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(NULL, NULL);
+	X509_REQ *req;
+	X509 *x;
+	FILE *f;
+
+	start_bridge((const char *const[]){"--default-class", "qualified", NULL});
+	snprintf(csr, sizeof(csr), "%s/forge.csr", t.dir);
+	write_csr("forge-1", csr);
+	f = fopen(csr, "r");
+	cr_assert_not_null(f);
+	req = PEM_read_X509_REQ(f, NULL, NULL, NULL);
+	fclose(f);
+	snprintf(port, sizeof(port), "%d", srv.port);
+	cr_assert(ctx != NULL && req != NULL);
+	cr_assert(OSSL_CMP_CTX_set1_server(ctx, "127.0.0.1") && OSSL_CMP_CTX_set_serverPort(ctx, srv.port) &&
+		  OSSL_CMP_CTX_set1_serverPath(ctx, "cmp") &&
+		  OSSL_CMP_CTX_set1_secretValue(ctx, (const unsigned char *)SECRET, (int)strlen(SECRET)) &&
+		  OSSL_CMP_CTX_set1_referenceValue(ctx, (const unsigned char *)"ra-test", 7) &&
+		  OSSL_CMP_CTX_set1_p10CSR(ctx, req) && OSSL_CMP_CTX_set_transfer_cb(ctx, forge_then_send) &&
+		  OSSL_CMP_CTX_set_option(ctx, OSSL_CMP_OPT_MSG_TIMEOUT, 20));
+	x = OSSL_CMP_exec_P10CR_ses(ctx);
+	cr_expect_not_null(x, "the enrolment failed after a forged certConf; see %s", log_path);
+	cr_expect(forged_sent, "no certConf was sent");
+	cr_expect(log_has("event=cert_conf_ignored"), "the forged certConf was not told apart; see %s",
+		  log_path);
+	cr_expect(log_has("event=confirmed"), "no confirmation; see %s", log_path);
+	cr_expect(!log_has("unconfirmed_revoked"), "a certificate was revoked; see %s", log_path);
+	if (x != NULL)
+		cr_expect_eq(crl_reason(x), -1);
+	OSSL_CMP_CTX_free(ctx);
+	X509_REQ_free(req);
 }
