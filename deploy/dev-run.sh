@@ -54,6 +54,7 @@ cat >"$VAR/ra.json" <<JSON
   "ident": { "base_url": "http://127.0.0.1:$IDENT_PORT", "company_id": "trustra", "api_key": "$IDENT_KEY",
              "callback_secret": "$CALLBACK", "callback_allow": "127.0.0.1" },
   "smtp": { "url": "smtp://127.0.0.1:$MAIL_PORT", "from": "ra@localhost", "tls": "none" },
+  "notify": { "support_address": "support@localhost" },
   "sms": { "url": "http://127.0.0.1:$SMS_PORT/messages", "token": "$SMS" },
   "ca": { "backend": "local", "dir": "$VAR/ca", "crl_url": "http://127.0.0.1:$PORT/v1/ca/crl",
           "pds_url": "https://127.0.0.1/pds_en.pdf" },

@@ -47,7 +47,7 @@ static const struct module modules[] = {
 	{"cert", cert_init, cert_job_kinds, NULL},
 	{"intake", intake_init, NULL, NULL},
 	{"signing", signing_init, NULL, NULL},
-	{"lifecycle", lifecycle_init, NULL, lifecycle_tasks},
+	{"lifecycle", lifecycle_init, lifecycle_job_kinds, lifecycle_tasks},
 };
 
 /* The peers with a call bound and a circuit breaker (ra/net/peer.h), by the key naming their

@@ -116,6 +116,10 @@ static const struct key schema[] = {
 	{"sched.lease_ms", C_INT, "60000", 0, 0, 100, 86400000},
 	{"sched.batch", C_INT, "200", 0, 0, 1, 100000},
 	{"lifecycle.expiry_interval_s", C_INT, "60", 0, 0, 1, 86400},
+	{"notify.interval_s", C_INT, "5", 0, 0, 1, 86400},
+	{"notify.templates", C_STR, "deploy/templates", 0, 0, 0, 0},
+	{"notify.language", C_STR, "de", 0, 0, 0, 0},
+	{"notify.support_address", C_STR, NULL, 0, 0, 0, 0},
 };
 
 #define NKEYS (sizeof(schema) / sizeof(schema[0]))

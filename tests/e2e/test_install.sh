@@ -54,8 +54,8 @@ for f in usr/share/man/man8/ra.8 usr/share/man/man8/ca-bridge.8 lib/systemd/syst
 done
 check "installed usr/share/man/man1/ractl.1 (generated from ractl's command table)" \
 	[ -s "$root/usr/share/man/man1/ractl.1" ]
-templates() { [ ! -d templates ] || [ -d "$root/usr/share/ra/templates" ]; }
-check "templates/ installed when the tree has it" templates
+templates() { [ -f "$root/usr/share/ra/templates/de/cert_revoked.txt" ] && [ -f "$root/usr/share/ra/templates/en/cert_revoked.txt" ]; }
+check "the mail templates (de, en) are installed" templates
 check "units name the installed binaries (no placeholders left)" \
 	eval '! grep -l "@[A-Z]*@" "$root"/lib/systemd/system/*.service && grep -q "^ExecStart=/usr/bin/ra " "$root/lib/systemd/system/ra.service"'
 check "the installed ra runs (migrations built in: ra --version)" eval '"$root/usr/bin/ra" --version | grep -q "^ra "'

@@ -4,6 +4,8 @@
  *
  *   expiry   certificates past their notAfter move to 'expired' (wf_cert EXPIRE), audited
  *            'cert.expired'; revoked ones stay revoked (and on the CRL).
+ *   notify   audit records (and dead jobs) -> one `notify` job per mail (notify.h); which
+ *            change mails whom is the table in notices.c, the words are template files.
  *
  * Each task is one statement: bounded by the tick's batch (LIMIT), rows locked FOR UPDATE
  * SKIP LOCKED, the state change guarded by the states it starts from, and its audit record
@@ -14,6 +16,7 @@
 
 #include "ra/base/app.h"
 #include "ra/base/err.h"
+#include "ra/jobs/jobs.h"
 #include "ra/jobs/sched.h"
 
 /* The server module (server.c modules[]): checks the flow's configuration. */
@@ -21,5 +24,7 @@ int lifecycle_init(struct app *app, struct ra_err *err);
 
 /* The flow's periodic tasks (registered by server.c). */
 extern const struct sched_task lifecycle_tasks[];
+/* notify (registered by server.c). */
+extern const struct job_kind lifecycle_job_kinds[];
 
 #endif

@@ -1,0 +1,112 @@
+/*
+ * notify_scan.c - the `notify` task: audit records and dead jobs -> notify jobs (notify.h).
+ */
+#include "ra/flows/lifecycle/notify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ra/base/config.h"
+#include "ra/flows/lifecycle/notices.h"
+#include "ra/db/db.h"
+
+/* $1 cursor, $2 batch, $3..$8 the table as arrays (action, template, to, if_key, if_val,
+ * unless_key; '' for "none"), $9 whether support mails are on.  Returns the records read, the
+ * last seq read, the jobs made. */
+static const char *sql_scan =
+	"WITH ev AS (SELECT seq, action, details FROM audit_log WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int),"
+	" r AS (SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])"
+	"  AS r(action, tmpl, rcpt, if_key, if_val, unless_key)),"
+	" m AS (SELECT ev.seq, r.tmpl, r.rcpt FROM ev JOIN r ON r.action = ev.action"
+	"  AND (r.if_key = '' OR ev.details->>r.if_key = r.if_val)"
+	"  AND (r.unless_key = '' OR NOT ev.details ? r.unless_key)),"
+	" j AS (INSERT INTO jobs (kind, payload, idempotency_key)"
+	"  SELECT 'notify', jsonb_build_object('seq', m.seq, 'template', m.tmpl, 'to', m.rcpt),"
+	"   'notify:' || m.seq || ':' || m.rcpt FROM m"
+	"  ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1),"
+	/* dead jobs since the notify task exists (older ones were there before support was told
+	 * about any); the notify jobs themselves excepted: a mail about a mail that cannot go */
+	" d AS (SELECT x.id, x.attempts FROM jobs x, schedules s"
+	"  WHERE $9::bool AND x.state = 'dead' AND x.kind <> 'notify' AND s.name = 'notify'"
+	"   AND x.done_at >= s.created_at AND NOT EXISTS (SELECT 1 FROM jobs n"
+	"    WHERE n.idempotency_key = 'notify:job_dead:' || x.id || ':' || x.attempts)"
+	"  ORDER BY x.id LIMIT $2::int),"
+	" jd AS (INSERT INTO jobs (kind, payload, idempotency_key)"
+	"  SELECT 'notify', jsonb_build_object('job_id', d.id, 'template', '" NOTICE_JOB_DEAD
+	"', 'to', 'support'),"
+	"   'notify:job_dead:' || d.id || ':' || d.attempts FROM d"
+	"  ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1)"
+	" SELECT (SELECT count(*) FROM ev), (SELECT max(seq) FROM ev), (SELECT count(*) FROM j),"
+	"  (SELECT count(*) FROM d)";
+
+/* The table as six text[] literals, built once (the table does not change while we run). */
+static char arrays[6][2048];
+static int built;
+
+static void add(char *buf, size_t cap, const char *item)
+{
+	size_t len = strlen(buf);
+
+	/* table entries are [a-z0-9._] words: no quoting needed inside the array literal */
+	snprintf(buf + len, cap - len, "%s\"%s\"", len ? "," : "", item ? item : "");
+}
+
+static void build(const struct config *cfg)
+{
+	int support = notices_support_on(cfg);
+
+	for (int k = 0; k < 6; k++)
+		arrays[k][0] = '\0';
+	for (const struct notice *n = notices; n->action; n++) {
+		if (strcmp(n->to, "support") == 0 && !support)
+			continue;
+		add(arrays[0], sizeof(arrays[0]), n->action);
+		add(arrays[1], sizeof(arrays[1]), n->tmpl);
+		add(arrays[2], sizeof(arrays[2]), n->to);
+		add(arrays[3], sizeof(arrays[3]), n->if_key);
+		add(arrays[4], sizeof(arrays[4]), n->if_val);
+		add(arrays[5], sizeof(arrays[5]), n->unless_key);
+	}
+	for (int k = 0; k < 6; k++) {
+		char tmp[2048];
+		snprintf(tmp, sizeof(tmp), "{%s}", arrays[k]);
+		memcpy(arrays[k], tmp, sizeof(tmp));
+	}
+	built = 1;
+}
+
+static void on_scanned(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct sched_tick *t = data;
+	int read, dead;
+	const char *last;
+
+	if (err != NULL) {
+		sched_tick_done(t, 0, -1, err);
+		return;
+	}
+	read = atoi(PQgetvalue(res, 0, 0));
+	dead = atoi(PQgetvalue(res, 0, 3));
+	last = db_val(res, 0, 1);
+	/* either half with a full batch means there is more */
+	sched_tick_done(t, read > dead ? read : dead, last ? strtoll(last, NULL, 10) : -1, NULL);
+}
+
+void notify_scan_tick(struct sched_tick *t)
+{
+	const struct config *cfg = t->app->cfg;
+	char cursor[24], batch[16];
+	const char *p[9];
+
+	if (!built)
+		build(cfg);
+	snprintf(cursor, sizeof(cursor), "%lld", (long long)t->cursor);
+	snprintf(batch, sizeof(batch), "%d", t->batch);
+	p[0] = cursor;
+	p[1] = batch;
+	for (int k = 0; k < 6; k++)
+		p[2 + k] = arrays[k];
+	p[8] = notices_support_on(cfg) ? "true" : "false";
+	db_query(t->app->db, sql_scan, 9, p, on_scanned, t);
+}
