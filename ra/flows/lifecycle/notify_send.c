@@ -141,6 +141,7 @@ static void send_mail(struct ns *n, const char *to_addr, const char *const *name
 		return;
 	}
 	mail.url = cfg_str(cfg, "smtp.url");
+	mail.tls = httpc_mail_tls_mode(cfg_str(cfg, "smtp.tls"));
 	mail.user = cfg_str(cfg, "smtp.user");
 	mail.password = cfg_str(cfg, "smtp.password");
 	mail.from = cfg_str(cfg, "smtp.from");
