@@ -44,12 +44,26 @@ static const char *sql_scan =
 static char arrays[6][2048];
 static int built;
 
+/* Appends one item to a text[] literal under construction ("{" then items, closed by close()). */
 static void add(char *buf, size_t cap, const char *item)
 {
 	size_t len = strlen(buf);
 
 	/* table entries are [a-z0-9._] words: no quoting needed inside the array literal */
-	snprintf(buf + len, cap - len, "%s\"%s\"", len ? "," : "", item ? item : "");
+	if (len == 0)
+		snprintf(buf, cap, "{\"%s\"", item ? item : "");
+	else
+		snprintf(buf + len, cap - len, ",\"%s\"", item ? item : "");
+}
+
+static void close_array(char *buf, size_t cap)
+{
+	size_t len = strlen(buf);
+
+	if (len == 0)
+		snprintf(buf, cap, "{}");
+	else if (len + 1 < cap)
+		memcpy(buf + len, "}", 2);
 }
 
 static void build(const struct config *cfg)
@@ -68,11 +82,8 @@ static void build(const struct config *cfg)
 		add(arrays[4], sizeof(arrays[4]), n->if_val);
 		add(arrays[5], sizeof(arrays[5]), n->unless_key);
 	}
-	for (int k = 0; k < 6; k++) {
-		char tmp[2048];
-		snprintf(tmp, sizeof(tmp), "{%s}", arrays[k]);
-		memcpy(arrays[k], tmp, sizeof(tmp));
-	}
+	for (int k = 0; k < 6; k++)
+		close_array(arrays[k], sizeof(arrays[k]));
 	built = 1;
 }
 
