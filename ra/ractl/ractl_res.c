@@ -39,12 +39,14 @@ static const struct ractl_col cols_cert[] = {
 	{"ORGANISATION", "organisation|subject.organization", 5, F},
 	{"FUNCTION", "function|subject.title", 6, F},
 	{"NOT-AFTER", "not_after", 2, D},
+	{"TERM-END", "term_end", 3, D},
 	{"REVOKED", "revocation_reason", 3, 0},
 	{"REPLACES", "replaces", 7, 0},
 	/* activation at the signing service (docs/signing.md): issued means not yet activated */
 	{"ACTIVATED", "activated_at", 5, D},
 	{"WRONG-PINS", "wrong_transport_pins|transport_pin_failures", 4, 0},
 	{"PIN-BLOCKED", "transport_pin_blocked|transport_pin_blocked_at", 4, 0},
+	{"REMINDERS", "reminders_sent", 5, 0},
 	{NULL, NULL, 0, 0},
 };
 

@@ -142,10 +142,26 @@ const struct ractl_cmd ractl_cmds[] = {
 		 {"user", 0, "USER", 0, NULL, NULL, "only the user's certificates (user ID or mobile)"},
 		 {"state", 0, "STATE", 0, CERT_STATES, NULL, "only certificates in this state"},
 		 {"class", 0, "CLASS", 0, "qualified|advanced|seal", NULL, "only certificates of this class"},
+		 {"expiring", 0, "DURATION", 0, NULL, NULL,
+		  "instead: every usable certificate whose notAfter is within DURATION (30d, 12h, 90min)"},
 		 O_LIMIT, O_AFTER, O_END},
-	 "GET", "/v1/admin/certs", "cert", RACTL_CMD_LIST, NULL, NULL, "certificates: a user's, or by state and class",
-	 "Ordered by certificate id; paged.",
-	 "ractl cert list --user +436641000001\nractl cert list --state issued --class qualified --limit 20"},
+	 "GET", "/v1/admin/certs", "cert", RACTL_CMD_LIST, NULL, NULL,
+	 "certificates: a user's, or by state and class, or those expiring soon",
+	 "Ordered by certificate id; paged.  --expiring lists at most 1000, soonest notAfter first, unpaged "
+	 "(docs/lifecycle.md).",
+	 "ractl cert list --user +436641000001\nractl cert list --state issued --class qualified --limit 20\n"
+	 "ractl cert list --expiring 30d"},
+	{"cert", "renew", P_CERT, 1,
+	 (const struct ractl_opt[]){
+		 {"until", 0, "DATE", REQ, NULL, NULL, "the last day of the new term, YYYY-MM-DD (UTC)"},
+		 O_REASON,
+		 O_DRY_RUN,
+		 O_END},
+	 "POST", "/v1/admin/certs/{1}/renew", NULL, 0, NULL, NULL,
+	 "extend the contractual term (a renewal agreed outside the shop)",
+	 "Moves the term end to the end of DATE; no new identification, no new certificate.  The user is mailed; "
+	 "the end-of-term policy (term.on_end) applies at the new end.",
+	 "ractl cert renew crt-0a1b... --until 2027-12-31 --reason \"renewal paid by invoice 2026-118\""},
 	{"cert", "revoke", P_CERT, 1,
 	 (const struct ractl_opt[]){
 		 {"reason", 0, "REASON", REQ, RFC5280_REASONS, NULL, "the RFC 5280 reason (R14)"},

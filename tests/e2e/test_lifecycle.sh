@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# End-to-end test of notifications (issue #14; docs/lifecycle.md): a throwaway PostgreSQL, a
+# End-to-end test of time and notifications (issue #14; docs/lifecycle.md): a throwaway PostgreSQL, a
 # SoftHSM2 token, the local CA, the ident, SMS and mail peers and TWO `ra serve` nodes on one
 # database, driven through the product's interfaces only (shop webhook, ident callback, the
 # signing routes, ractl).  Every change a user can see mails the user, review, fraud and a dead
 # job mail support, each exactly once although both nodes run the notify task; the mails come
 # from the template files (German, the default) and are what a person reads: headers, a UTF-8
-# subject, a plain-text body.
+# subject, a plain-text body.  Time: a product whose configured term is 20 seconds: term
+# reminders once each at the configured offsets although node B is killed with SIGKILL on the
+# way, a renewal (ractl cert renew) extends the term and suppresses the end action, the
+# certificate not renewed is revoked with cessationOfOperation after the grace period and is on
+# the CRL; expiry reminders at an offset the 5-year validity is already within, once each.
 # Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed"; exits 1 if M > 0.
 set -u
 cd "$(dirname "$0")/../.."
@@ -34,10 +38,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+t0=$(date +%s)
 check() { # check NAME COMMAND...
 	_name=$1; shift
 	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
+		echo "ok - $_name ($(($(date +%s) - t0)) s)"; passed=$((passed + 1))
 	else
 		echo "not ok - $_name"; failed=$((failed + 1))
 		[ -s "$work/err" ] && sed 's/^/#   /' "$work/err" | head -n 8
@@ -65,8 +70,11 @@ export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_PKCS11_PIN=4711 \
 	RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" RA_SMTP_TLS=none RA_SMTP_FROM=ra@ra.example \
 	RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
 	RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf RA_CA_CRL_URL="$URL/v1/ca/crl" \
-	RA_SCHED_TICK_MS=100 RA_NOTIFY_INTERVAL_S=1 RA_NOTIFY_SUPPORT_ADDRESS=$SUPPORT_MAIL \
-	RA_PRODUCTS='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12}}'
+	RA_SCHED_TICK_MS=100 RA_SCHED_LEASE_MS=1500 RA_NOTIFY_INTERVAL_S=1 RA_NOTIFY_SUPPORT_ADDRESS=$SUPPORT_MAIL \
+	RA_LIFECYCLE_REMINDER_INTERVAL_S=1 RA_LIFECYCLE_TERM_INTERVAL_S=1 RA_LIFECYCLE_TERM_REMINDERS='["10s", "5s"]' \
+	RA_LIFECYCLE_EXPIRY_REMINDERS='["1830d", "1000d"]' RA_TERM_GRACE=2s RA_TERM_ON_END=revoke \
+	RA_PRODUCTS='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12},
+		"QES-T": {"class": "qualified", "validity_years": 5, "term": "20s"}}'
 "$RA" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; die "ra migrate failed"; }
 SUPPORT=$("$RA" token create --name sam --role support --no-customer-account) || die "support token"
 SIGNING=$("$RA" token create --name sigsrv --role signing --no-customer-account) || die "signing token"
@@ -141,10 +149,11 @@ webhook() { # webhook FILE: a signed WooCommerce delivery; prints the status
 		-H "X-WC-Webhook-Signature: $_sig" -H "X-WC-Webhook-Topic: order.created" --data-binary "@$1" \
 		"$URL/v1/shop/woocommerce"
 }
-# order SHOP_ID PHONE: the fixture order under another shop id and mobile number
+# order SHOP_ID PHONE [SKU QTY]: the fixture order under another shop id and mobile number
 order() {
 	sed -e "s/\"id\":4711,/\"id\":$1,/" -e "s/\"number\":\"4711\"/\"number\":\"$1\"/" \
-		-e "s/+43 664 1234567/$2/" tests/fixtures/woocommerce-order-paid.json >"$work/order-$1.json"
+		-e "s/+43 664 1234567/$2/" -e "s/\"sku\":\"QES-5Y\"/\"sku\":\"${3:-QES-5Y}\"/" \
+		-e "s/\"quantity\":1,/\"quantity\":${4:-1},/" tests/fixtures/woocommerce-order-paid.json >"$work/order-$1.json"
 	_s=$(webhook "$work/order-$1.json")
 	[ "$_s" = 200 ] || die "order $1 refused ($_s)"
 }
@@ -163,12 +172,31 @@ identified() {
 }
 USER_MAIL=anna.gruber@example.at
 
+# ---- time runs: two certificates with a 30-second term (checked at the end) -------------------
+order 4720 "+43 664 7654321" QES-T 2
+identified 1 tests/fixtures/idnow-result-success.json
+wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 2 || die "the term certificates were not issued"
+term_a=$(sql "SELECT id FROM certificates ORDER BY id LIMIT 1")
+term_b=$(sql "SELECT id FROM certificates ORDER BY id DESC LIMIT 1")
+uid2=$(sql "SELECT public_id FROM users")
+check "the term starts at issuance: term end = issued + the product's 20 s" \
+	eval '[ "$(sql "SELECT count(*) FROM certificates WHERE term_end = issued_at + interval '"'20 seconds'"'")" = 2 ]'
+until_day=$(date -u -d '+400 days' +%F)
+ractl cert renew "$term_a" --until "$until_day" --reason "renewal paid by invoice"
+check "ractl cert renew extends the term of one of them (no new identification, no new certificate)" \
+	eval 'rc_is 0 && [ "$(sql "SELECT term_end::date - 1 FROM certificates WHERE id = '"'$term_a'"'")" = "$until_day" ] && [ "$(sql "SELECT count(*) FROM certificates")" = 2 ]'
+ractl cert renew "$term_a" --until 2020-01-01 --reason "typo"
+check "... a date before the current term end is refused (a renewal extends)" eval 'rc_is 1'
+ractl cert renew "$term_a" --until 2027-02-30 --reason "typo"
+check "... and a date that does not exist" eval 'rc_is 1 || rc_is 2'
+
 # ---- a user with a certificate --------------------------------------------------------------
 order 4711 "+43 664 1234567"
-identified 1 tests/fixtures/idnow-result-success.json
-wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 1 || die "no certificate issued"
-crt=$(sql "SELECT id FROM certificates")
-uid=$(sql "SELECT public_id FROM users")
+identified 2 tests/fixtures/idnow-result-success.json
+wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued' AND order_id = (SELECT id::text FROM orders WHERE shop_order_id = 4711)" 1 ||
+	die "no certificate issued"
+crt=$(sql "SELECT id FROM certificates WHERE order_id = (SELECT id::text FROM orders WHERE shop_order_id = 4711)")
+uid=$(sql "SELECT public_id FROM users WHERE public_id <> '$uid2'")
 wait_for pin_count_is "$crt" 1 || die "no TransportPIN SMS"
 
 # ---- what support does, what the signing service reports: each mails the user once ----------
@@ -201,10 +229,10 @@ check "... its body names the certificate, the reason and the comment (UTF-8 tex
 
 # ---- what support must know --------------------------------------------------------------------
 order 4712 "+43 664 1234568"
-identified 2 tests/fixtures/idnow-result-data-changed.json
+identified 3 tests/fixtures/idnow-result-data-changed.json
 check "a review opened mails support" wait_for mail_count_is "$SUPPORT_MAIL" "^RA: Bestellung 4712 wartet auf manuelle Prüfung$" 1
 order 4713 "+43 664 1234569"
-identified 3 tests/fixtures/idnow-result-fraud.json
+identified 4 tests/fixtures/idnow-result-fraud.json
 check "a confirmed fraud mails support" wait_for mail_count_is "$SUPPORT_MAIL" "^RA: Betrug bestätigt für Bestellung 4713$" 1
 curl -sf -X POST "$IDENT/_control/fail?count=50&status=400" >/dev/null || die "ident fail control"
 order 4714 "+43 664 1234570"
@@ -212,24 +240,71 @@ wait_sql "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND state = 'dea
 curl -sf -X POST "$IDENT/_control/fail?count=0" >/dev/null
 check "a dead job mails support" wait_for mail_count_is "$SUPPORT_MAIL" "^RA: Job [0-9]+ \\(ident_invite\\) ist tot$" 1
 
+# ---- the term: reminders once each over a SIGKILL, renewal, the end-of-term policy ---------------
+kill -KILL "$pid_b"; wait "$pid_b" 2>/dev/null; pid_b=
+sleep 0.5
+start_node b "$port_b"
+wait_sql "SELECT state || ' ' || revocation_reason FROM certificates WHERE id = '$term_b'" "revoked cessationOfOperation" ||
+	echo "the unrenewed certificate was not revoked" >"$work/err"
+check "the certificate not renewed is revoked with cessationOfOperation after term + grace" \
+	eval '[ "$(sql "SELECT state || (term_ended_at >= term_end + interval '"'2 seconds'"') FROM certificates WHERE id = '"'$term_b'"'")" = revokedtrue ]'
+check "... audited cert.term_ended (policy revoke) then cert.revoked, once each" \
+	eval '[ "$(sql "SELECT string_agg(action || '"':'"' || coalesce(details->>'"'policy'"', reason), '"','"' ORDER BY seq) FROM audit_log WHERE object_id = '"'$term_b'"' AND action IN ('"'cert.term_ended'"', '"'cert.revoked'"')")" = "cert.term_ended:revoke,cert.revoked:cessationOfOperation" ]'
+on_crl() {
+	_serial=$(sql "SELECT serial FROM certificates WHERE id = '$term_b'")
+	curl -sf "$URL/v1/ca/crl" -o "$work/crl.der" || return 1
+	openssl crl -inform DER -in "$work/crl.der" -noout -text >"$work/crl.txt" 2>/dev/null || return 1
+	python3 - "$work/crl.txt" "$_serial" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+for m in re.finditer(r"Serial Number: ([0-9A-Fa-f]+)\s*\n\s*Revocation Date:[^\n]*\n(?:[^\n]*\n){0,3}?\s*(Cessation Of Operation|[A-Z][A-Za-z ]+)\n", text):
+    if int(m.group(1), 16) == int(sys.argv[2], 16):
+        sys.exit(0 if m.group(2) == "Cessation Of Operation" else 1)
+sys.exit(1)
+PY
+}
+check "... and it is on the CRL with reason cessationOfOperation" wait_for on_crl
+check "the renewed certificate is untouched by the end of its old term" \
+	eval '[ "$(sql "SELECT state || coalesce(term_ended_at::text, '"'-'"') FROM certificates WHERE id = '"'$term_a'"'")" = issued- ]'
+check "term reminders: at 10 s and 5 s before the end, once each (node B killed on the way)" \
+	eval '[ "$(sql "SELECT string_agg(offset_s::text, '"','"' ORDER BY offset_s DESC) FROM cert_reminders WHERE certificate_id = '"'$term_b'"' AND kind = '"'term'"'")" = 10,5 ] && [ "$(sql "SELECT count(*) FROM audit_log WHERE action = '"'cert.term_reminder'"' AND object_id = '"'$term_b'"'")" = 2 ]'
+check "... none for the renewed certificate (its term end moved past the offsets)" \
+	eval '[ "$(sql "SELECT count(*) FROM cert_reminders WHERE certificate_id = '"'$term_a'"' AND kind = '"'term'"'")" = 0 ]'
+check "... two term reminder mails, one term-ended mail, one renewal mail" \
+	eval 'wait_for mail_count_is "$USER_MAIL" "^Ihr Signaturvertrag endet am" 2 && wait_for mail_count_is "$USER_MAIL" "^Ihr Signaturvertrag ist beendet: Zertifikat widerrufen$" 1 && wait_for mail_count_is "$USER_MAIL" "^Ihr Signaturvertrag wurde bis .* verlängert$" 1'
+check "expiry reminders: the closest due offset only, once per certificate" \
+	eval '[ "$(sql "SELECT count(*) || '"'/'"' || count(DISTINCT certificate_id) || '"'/'"' || min(offset_s) FROM cert_reminders WHERE kind = '"'expiry'"' AND certificate_id IN ('"'$term_a'"', '"'$term_b'"')")" = "2/2/158112000" ]'
+ractl user show "$uid2" --json
+check "ractl user show: term end and the reminders sent per certificate" \
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); c={x["id"]: x for x in j["certificates"]}; b=c[sys.argv[2]]; assert b["term_end"] and b["term_ended_at"]; assert sorted(r["offset_s"] for r in b["reminders_sent"] if r["kind"] == "term") == [5, 10]' "$work/out" "$term_b"
+ractl cert list --expiring 1830d --json
+check "ractl cert list --expiring 1830d lists the usable certificates, not the revoked one" \
+	python3 -c 'import json,sys; ids=[c["id"] for c in json.load(open(sys.argv[1]))["certificates"]]; assert sys.argv[2] in ids and sys.argv[3] not in ids, ids' "$work/out" "$term_a" "$term_b"
+ractl cert list --expiring 1d --json
+check "... and --expiring 1d none" python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["certificates"] == []' "$work/out"
+ractl cert list --expiring soon
+check "... a malformed duration is refused" eval 'rc_is 1 || rc_is 2'
+
 # ---- exactly once, over two nodes ---------------------------------------------------------------
-sleep 3 # a few more ticks of both nodes
+sleep 2 # a few more ticks of both nodes
 all_once() {
 	python3 - "$work/mail" >"$work/err" <<'EOF'
 import collections, email, email.policy, glob, sys
 seen = collections.Counter()
 for f in glob.glob(sys.argv[1] + "/*.eml"):
     m = email.message_from_binary_file(open(f, "rb"), policy=email.policy.default)
-    seen[(m["X-Envelope-To"], str(m["Subject"]))] += 1
-twice = {k: v for k, v in seen.items() if v != 1}
-print("mails:", len(seen), "more than once:", twice)
+    seen[(m["X-Envelope-To"], str(m["Subject"]), m.get_content())] += 1
+# a certificate's two term reminders share their subject (the term end): two is once each
+twice = {k: v for k, v in seen.items() if v != (2 if k[1].startswith("Ihr Signaturvertrag endet am") else 1)}
+print("mails:", len(seen), "more than once:", [k[:2] for k in twice])
 sys.exit(1 if twice or len(seen) < 10 else 0)
 EOF
 }
 check "every notification reached the SMTP peer exactly once (two nodes ran the notify task)" all_once
 check "each mail sent is recorded once, with its audit record" \
 	eval '[ "$(sql "SELECT count(*) FROM jobs WHERE kind = '"'notify'"' AND state = '"'done'"'")" = "$(sql "SELECT count(*) FROM audit_log WHERE action = '"'notify.sent'"'")" ]'
-check "the superseded revocation of the re-key sent no second mail (the re-key mail said it)" \
+sql "SELECT j.payload::text || ' ' || a.details::text FROM jobs j JOIN audit_log a ON a.seq = (j.payload->>'seq')::bigint WHERE j.kind = 'notify' AND j.payload->>'template' = 'cert_revoked'" >"$work/err"
+check "the superseded revocation of the re-key and the term's revocation sent no cert_revoked mail (their own mails said it)" \
 	eval '[ "$(sql "SELECT count(*) FROM jobs WHERE kind = '"'notify'"' AND payload->>'"'template'"' = '"'cert_revoked'"'")" = 1 ]'
 headers_ok() {
 	python3 - "$work/mail" "$USER_MAIL" >"$work/err" <<'EOF'
@@ -237,7 +312,7 @@ import email, email.policy, glob, sys
 for f in glob.glob(sys.argv[1] + "/*.eml"):
     raw = open(f, "rb").read()
     m = email.message_from_bytes(raw, policy=email.policy.default)
-    if "Zertifikat" in str(m["Subject"]) and m["X-Envelope-To"] == "<%s>" % sys.argv[2]:
+    if "geändert" in str(m["Subject"]) and m["X-Envelope-To"] == "<%s>" % sys.argv[2]:
         assert m["From"] == "ra@ra.example" and m["To"] == sys.argv[2], (m["From"], m["To"])
         assert m["Date"] and m["Message-ID"], "Date and Message-ID"
         assert m.get_content_type() == "text/plain" and m.get_content_charset() == "utf-8"

@@ -74,3 +74,21 @@ Test(catalog, r1_unknown_class_or_shape_is_a_config_error)
 	cr_expect_eq(catalog_load(NULL, &c, &e), 0, "no catalogue: every SKU is unknown");
 	cr_expect_null(catalog_find(&c, "QES"));
 }
+
+Test(catalog, contractual_term_from_months_or_a_term_with_a_unit)
+{
+	struct catalog c;
+	struct ra_err e = {0};
+
+	cr_assert_eq(load("{\"A\": {\"class\": \"qualified\", \"contract_months\": 24},"
+			  " \"B\": {\"class\": \"qualified\", \"term\": \"1y\"}, \"C\": {\"class\": \"advanced\", \"term\": \"90s\"}}",
+			  &c, &e),
+		     0, "%s", e.msg);
+	cr_expect_str_eq(catalog_find(&c, "A")->contract_term, "24 months");
+	cr_expect_str_eq(catalog_find(&c, "B")->contract_term, "12 months");
+	cr_expect_str_eq(catalog_find(&c, "C")->contract_term, "90 seconds");
+	catalog_free(&c);
+	cr_expect_neq(load("{\"D\": {\"class\": \"qualified\", \"term\": \"a while\"}}", &c, &e), 0);
+	cr_expect_str_eq(e.field, "products.D");
+	cr_expect(strstr(e.msg, "term") != NULL, "%s", e.msg);
+}

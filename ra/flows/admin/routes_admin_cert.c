@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ra/base/config.h"
+#include "ra/base/duration.h"
 #include "ra/flows/cert/cert.h"
 #include "ra/flows/admin/routes_admin_int.h"
 #include "workflows/wf_cert.h"
@@ -37,6 +39,25 @@ static const char *sql_list =
 	"  WHERE q.rn = $1::int AND EXISTS (SELECT 1 FROM page z WHERE z.rn > $1::int)))::text END FROM page c";
 
 static const char *sql_load = "SELECT " CERT_JSON "::text FROM certificates c" CERT_WHERE " FOR UPDATE";
+
+/* Certificates still usable whose notAfter is within $1 (an interval), soonest first. */
+static const char *sql_expiring =
+	"SELECT jsonb_build_object('expiring_within', $1::text, 'certificates', coalesce((SELECT jsonb_agg(x.j"
+	" ORDER BY x.not_after, x.id) FROM (SELECT " CERT_JSON
+	" AS j, c.not_after, c.id FROM certificates c"
+	"  WHERE c.state IN ('issued', 'active', 'superseding') AND c.not_after <= now() + $1::interval"
+	"  ORDER BY c.not_after, c.id LIMIT 1000) x), '[]'::jsonb))::text";
+
+/* Renewal agreed outside the shop: the term end moves to $2 (the end of the day given, UTC),
+ * recorded in renewals with the term end it had; term_ended_at cleared, so the end-of-term
+ * policy applies again at the new end.  $3 actor, $4 reason. */
+static const char *sql_renew =
+	"WITH old AS (SELECT id, term_end FROM certificates WHERE id = $1),"
+	" c AS (UPDATE certificates x SET term_end = ($2::date + 1)::timestamp AT TIME ZONE 'UTC', term_ended_at = NULL"
+	"  FROM old WHERE x.id = old.id AND x.state IN ('issued', 'active', 'superseding')"
+	"  RETURNING x.id, x.term_end, old.term_end AS before)"
+	" INSERT INTO renewals (source, key, certificate_id, old_term_end, new_term_end, actor, reason)"
+	" SELECT 'support', gen_random_uuid()::text, c.id, c.before, c.term_end, $3, $4 FROM c";
 
 static const char *sql_load_with_user =
 	"SELECT jsonb_build_object('cert', " CERT_JSON ", 'user', to_jsonb(u), 'user_has_qualified', EXISTS ("
@@ -105,11 +126,21 @@ static void cert_show(struct adm_req *ar)
 
 static void cert_list(struct adm_req *ar)
 {
-	char user[64], e164[32] = "", limit[16], after[80], st[16], cl[16];
+	char user[64], e164[32] = "", limit[16], after[80], st[16], cl[16], within[32], iv[40];
 	const char *off = NULL, *u = adm_query(ar, "user", user, sizeof(user)), *state, *klass = NULL;
 	struct ra_err e = {0};
 	int bad = 0;
 
+	if (adm_query(ar, "expiring", within, sizeof(within)) != NULL) {
+		const char *q[1] = {iv};
+		if (duration_interval(within, 0, iv, sizeof(iv)) != 0) {
+			ra_err_set(&e, RA_E_INVALID, "expiring", "?expiring= takes a duration such as 30d, 12h, 90min");
+			adm_fail(ar, &e);
+			return;
+		}
+		adm_read(ar, sql_expiring, 1, q, "certificate");
+		return;
+	}
 	state = adm_choice(ar, "state", "requested|key_generated|issued|active|superseding|revoked|expired|failed", st,
 			   sizeof(st), &e, &bad);
 	if (!bad)
@@ -161,6 +192,60 @@ static void cert_revoke(struct adm_req *ar)
 {
 	const char *p[1] = {ar->id};
 	adm_tx_run(ar, &tx_revoke, sql_load, 1, p);
+}
+
+/* ---- renewal outside the shop (docs/lifecycle.md) ------------------------------------------ */
+
+/* YYYY-MM-DD, a real date (PostgreSQL parses it again; this names the field). */
+static int date_ok(const char *s)
+{
+	struct tm tm = {0};
+	const char *end;
+
+	if (s == NULL || strlen(s) != 10)
+		return 0;
+	end = strptime(s, "%Y-%m-%d", &tm);
+	return end != NULL && *end == '\0' && tm.tm_year > 100;
+}
+
+static int plan_renew(struct adm_req *ar, json_t *c, struct ra_err *e)
+{
+	const char *state = jstr(c, "state"), *id = jstr(c, "id"), *until = adm_str(ar, "until");
+	const char *term_end = jstr(c, "term_end");
+	const char *p[4];
+	int rc;
+
+	if (!date_ok(until))
+		return ra_err_set(e, RA_E_INVALID, "until",
+				  "until must be a date YYYY-MM-DD (the last day of the term)");
+	if (strcmp(state, "issued") != 0 && strcmp(state, "active") != 0 && strcmp(state, "superseding") != 0)
+		return ra_err_set(e, RA_E_CONFLICT, "state",
+				  "certificate %s is %s: only a usable certificate is renewed", id, state);
+	if (term_end != NULL && strncmp(until, term_end, 10) < 0)
+		return ra_err_set(e, RA_E_CONFLICT, "until",
+				  "until %s is before the current term end %.10s: a renewal "
+				  "extends the term",
+				  until, term_end);
+	p[0] = id;
+	p[1] = until;
+	p[2] = ar->actor;
+	p[3] = ar->reason;
+	rc = adm_stmt(ar, sql_renew, 4, p);
+	if (rc == 0)
+		rc = adm_audit(ar, "cert.renewed", "certificate", id, ar->reason,
+			       json_pack("{s:s, s:s?, s:s}", "source", "support", "term_end_before", term_end,
+					 "until", until));
+	ar->reply = json_pack("{s:s, s:s?, s:s}", "certificate_id", id, "term_end_before", term_end, "until",
+			      until);
+	return rc;
+}
+
+static const struct adm_tx tx_renew = {"certificate", plan_renew};
+
+static void cert_renew(struct adm_req *ar)
+{
+	const char *p[1] = {ar->id};
+	adm_tx_run(ar, &tx_renew, sql_load, 1, p);
 }
 
 /* ---- re-key and modification (R12, R15) ----------------------------------------------- */
@@ -349,6 +434,7 @@ const struct adm_route adm_routes_cert[] = {
 	{"POST", "/v1/admin/certs/{id}/revoke", "support", "admin_cert_revoke", cert_revoke},
 	{"POST", "/v1/admin/certs/{id}/rekey", "support", "admin_cert_rekey", cert_rekey},
 	{"POST", "/v1/admin/certs/{id}/modify", "support", "admin_cert_modify", cert_modify},
+	{"POST", "/v1/admin/certs/{id}/renew", "support", "admin_cert_renew", cert_renew},
 	{"POST", "/v1/admin/certs/{id}/single-factor", "support", "admin_cert_single_factor", cert_single},
 	{NULL, NULL, NULL, NULL, NULL},
 };

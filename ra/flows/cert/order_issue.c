@@ -18,7 +18,8 @@
 static const char *const sql_certificates =
 	"WITH o AS (SELECT o.id, u.public_id FROM orders o JOIN users u ON u.id = o.user_id"
 	"  WHERE o.id = $1::bigint AND o.state = $6),"
-	" c AS (INSERT INTO certificates (id, user_id, order_id, class, subject, validity_years, ident_id)"
+	" c AS (INSERT INTO certificates (id, user_id, order_id, class, subject, validity_years, ident_id,"
+	"   contract_term)"
 	"  SELECT 'crq-' || r.id, o.public_id, o.id::text, r.class,"
 	"   CASE WHEN r.class = 'seal' THEN jsonb_strip_nulls(jsonb_build_object('country', $4::text,"
 	"     'organization', r.organisation, 'organization_identifier', r.organisation_id,"
@@ -26,8 +27,8 @@ static const char *const sql_certificates =
 	"   ELSE jsonb_strip_nulls(jsonb_build_object('country', $4::text, 'given_name', $2::text,"
 	"     'surname', $3::text, 'serial_number', o.public_id, 'common_name', $2::text || ' ' || $3::text,"
 	"     'organization', r.organisation, 'organization_identifier', r.organisation_id, 'title', r.function)) END,"
-	"   r.validity_years, $5"
-	"  FROM cert_requests r JOIN o ON r.order_id = o.id ORDER BY r.id"
+	"   r.validity_years, $5, coalesce(i.contract_term, i.contract_months * interval '1 month')"
+	"  FROM cert_requests r JOIN o ON r.order_id = o.id JOIN order_items i ON i.id = r.item_id ORDER BY r.id"
 	"  ON CONFLICT (id) DO NOTHING RETURNING id, class)"
 	/* each row: the certificate and its audit record's details (outbox: ob_*_each) */
 	" SELECT id, jsonb_build_object('order_id', $1::text, 'class', class, 'ident_id', $5::text)::text FROM c";

@@ -3,6 +3,8 @@
  */
 #include "ra/flows/intake/catalog.h"
 
+#include "ra/base/duration.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +32,8 @@ static int int_field(const json_t *p, const char *sku, const char *key, int def,
 		return 0;
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return ra_err_set(err, RA_E_CONFIG, "", "products.%s.%s must be an integer from %d to %d", sku, key,
-				  min, max);
+		return ra_err_set(err, RA_E_CONFIG, "", "products.%s.%s must be an integer from %d to %d",
+				  sku, key, min, max);
 	*out = (int)json_integer_value(v);
 	return 0;
 }
@@ -51,17 +53,24 @@ static int load_one(const char *sku, const json_t *p, struct catalog_product *ou
 		if (strcmp(cls, classes[i].name) == 0)
 			break;
 	if (cls == NULL || i == sizeof(classes) / sizeof(classes[0]))
-		return ra_err_set(err, RA_E_CONFIG, "", "products.%s.class must be qualified, advanced or seal (R1)",
-				  sku);
+		return ra_err_set(err, RA_E_CONFIG, "",
+				  "products.%s.class must be qualified, advanced or seal (R1)", sku);
 	out->class_name = classes[i].name;
 	/* R5: more than the class allows is a configuration error, not something to clamp. */
-	rc = int_field(p, sku, "validity_years", classes[i].max_years, 1, classes[i].max_years, &out->validity_years,
-		       err);
+	rc = int_field(p, sku, "validity_years", classes[i].max_years, 1, classes[i].max_years,
+		       &out->validity_years, err);
 	if (rc == 0)
 		rc = int_field(p, sku, "contract_months", DEFAULT_CONTRACT_MONTHS, 1, MAX_CONTRACT_MONTHS,
 			       &out->contract_months, err);
 	if (rc != 0)
 		return rc;
+	snprintf(out->contract_term, sizeof(out->contract_term), "%d months", out->contract_months);
+	if (json_object_get(p, "term") != NULL &&
+	    duration_interval(json_string_value(json_object_get(p, "term")), 1, out->contract_term,
+			      sizeof(out->contract_term)) != 0)
+		return ra_err_set(err, RA_E_CONFIG, "",
+				  "products.%s.term must be a duration such as \"12mo\", \"30d\" or \"90s\"",
+				  sku);
 	out->sku = strdup(sku);
 	return out->sku ? 0 : ra_err_set(err, RA_E_NOMEM, "products", "out of memory");
 }
@@ -80,7 +89,7 @@ int catalog_load(const json_t *products, struct catalog *out, struct ra_err *err
 	out->products = calloc(json_object_size(products) + 1, sizeof(*out->products));
 	if (out->products == NULL)
 		return ra_err_set(err, RA_E_NOMEM, "products", "out of memory");
-	json_object_foreach((json_t *)products, sku, p) {
+	json_object_foreach ((json_t *)products, sku, p) {
 		rc = load_one(sku, p, &out->products[out->n], err);
 		if (rc != 0) {
 			if (err)

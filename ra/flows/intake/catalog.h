@@ -7,7 +7,8 @@
  *
  * R1: class is qualified, advanced or seal.  R5: technical validity at most 5 years for
  * qualified, 10 for advanced and seals, defaulting to that maximum; the contractual term is
- * separate and defaults to 12 months.  Pure: no I/O.
+ * separate and defaults to 12 months ("contract_months", or "term" with a unit: "30d", "12mo";
+ * docs/lifecycle.md).  Pure: no I/O.
  */
 #ifndef RA_CATALOG_H
 #define RA_CATALOG_H
@@ -21,6 +22,9 @@ struct catalog_product {
 	const char *class_name; /* "qualified", "advanced", "seal" (static) */
 	int validity_years;
 	int contract_months;
+	/* the contractual term as PostgreSQL interval text: "term" when the entry has one
+	 * ("30d", "12mo", ... ra/base/duration.h), else contract_months months */
+	char contract_term[32];
 };
 
 struct catalog {

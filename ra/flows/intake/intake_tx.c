@@ -38,12 +38,12 @@ static const char *sql_lock_order =
 static const char *sql_items =
 	"WITH it AS ("
 	" INSERT INTO order_items (order_id, line_item_id, product_id, sku, class, validity_years, contract_months,"
-	"  quantity, organisation, organisation_id, function)"
+	"  contract_term, quantity, organisation, organisation_id, function)"
 	" SELECT $1::bigint, x.line_item_id, x.product_id, x.sku, x.class, x.validity_years, x.contract_months,"
-	"  x.quantity, x.organisation, x.organisation_id, x.function"
+	"  x.contract_term::interval, x.quantity, x.organisation, x.organisation_id, x.function"
 	" FROM jsonb_to_recordset($2::jsonb) AS x(line_item_id bigint, product_id bigint, sku text, class text,"
-	"  validity_years int, contract_months int, quantity int, organisation text, organisation_id text,"
-	"  function text)"
+	"  validity_years int, contract_months int, contract_term text, quantity int, organisation text,"
+	"  organisation_id text, function text)"
 	" RETURNING id, order_id, class, validity_years, quantity, organisation, organisation_id, function)"
 	" INSERT INTO cert_requests (order_id, item_id, seq, class, validity_years, organisation, organisation_id,"
 	"  function)"
@@ -283,12 +283,13 @@ static void insert_items(struct intake_req *r)
 
 	for (size_t i = 0; i < r->o->n_items; i++) {
 		const struct woo_line_item *it = &r->o->items[i];
-		json_array_append_new(a, json_pack("{s:I, s:I, s:s, s:s, s:i, s:i, s:i, s:s?, s:s?, s:s?}",
+		json_array_append_new(a, json_pack("{s:I, s:I, s:s, s:s, s:i, s:i, s:s, s:i, s:s?, s:s?, s:s?}",
 						   "line_item_id", (json_int_t)it->id, "product_id",
 						   (json_int_t)it->product_id, "sku", it->sku, "class",
 						   r->prod[i]->class_name, "validity_years",
 						   r->prod[i]->validity_years, "contract_months",
-						   r->prod[i]->contract_months, "quantity", it->quantity,
+						   r->prod[i]->contract_months, "contract_term",
+						   r->prod[i]->contract_term, "quantity", it->quantity,
 						   "organisation", it->organisation, "organisation_id",
 						   it->organisation_id, "function", it->function));
 	}

@@ -4,6 +4,8 @@
  *
  *   expiry   certificates past their notAfter move to 'expired' (wf_cert EXPIRE), audited
  *            'cert.expired'; revoked ones stay revoked (and on the CRL).
+ *   reminders  mails before notAfter and before the term end, once per offset (reminders.h)
+ *   term     the end-of-term policy once term + grace passed without renewal (term.h)
  *   notify   audit records (and dead jobs) -> one `notify` job per mail (notify.h); which
  *            change mails whom is the table in notices.c, the words are template files.
  *

@@ -13,11 +13,16 @@
 
 const struct notice notices[] = {
 	/* to the user: every change they can see */
-	{"cert.revoked", "cert_revoked", "user", NULL, NULL,
-	 "replaced_by"}, /* a replacement's own mail says it */
+	/* not for a replacement's revocation nor the term's: their own mails say it */
+	{"cert.revoked", "cert_revoked", "user", NULL, NULL, "replaced_by|term_end"},
 	{"cert.rekey", "cert_rekeyed", "user", NULL, NULL, NULL},
 	{"cert.modify", "cert_modified", "user", NULL, NULL, NULL},
 	{"cert.expired", "cert_expired", "user", NULL, NULL, NULL},
+	{"cert.expiry_reminder", "expiry_reminder", "user", NULL, NULL, NULL},
+	{"cert.term_reminder", "term_reminder", "user", NULL, NULL, NULL},
+	{"cert.term_ended", "term_ended_revoked", "user", "policy", "revoke", NULL},
+	{"cert.term_ended", "term_ended", "user", "policy", "notify", NULL},
+	{"cert.renewed", "cert_renewed", "user", NULL, NULL, NULL},
 	{"user.locked", "user_locked", "user", NULL, NULL, NULL},
 	{"user.unlocked", "user_unlocked", "user", NULL, NULL, NULL},
 	{"user.factor_app", "factor_changed", "user", NULL, NULL, NULL},

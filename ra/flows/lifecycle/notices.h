@@ -11,7 +11,7 @@
 #include "ra/base/tmpl.h"
 
 /* One row of the table: an audit record with `action` (and, when set, details->>if_key equal
- * to if_val, and details without unless_key) mails `to` with `tmpl`. */
+ * to if_val, and details without any of the keys in unless_key, "a|b") mails `to` with `tmpl`. */
 struct notice {
 	const char *action;
 	const char *tmpl;

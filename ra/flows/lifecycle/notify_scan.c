@@ -20,7 +20,7 @@ static const char *sql_scan =
 	"  AS r(action, tmpl, rcpt, if_key, if_val, unless_key)),"
 	" m AS (SELECT ev.seq, r.tmpl, r.rcpt FROM ev JOIN r ON r.action = ev.action"
 	"  AND (r.if_key = '' OR ev.details->>r.if_key = r.if_val)"
-	"  AND (r.unless_key = '' OR NOT ev.details ? r.unless_key)),"
+	"  AND (r.unless_key = '' OR NOT ev.details ?| string_to_array(r.unless_key, '|'))),"
 	" j AS (INSERT INTO jobs (kind, payload, idempotency_key)"
 	"  SELECT 'notify', jsonb_build_object('seq', m.seq, 'template', m.tmpl, 'to', m.rcpt),"
 	"   'notify:' || m.seq || ':' || m.rcpt FROM m"
