@@ -101,6 +101,18 @@ static const struct ractl_col cols_job[] = {
 	{NULL, NULL, 0, 0},
 };
 
+static const struct ractl_col cols_schedule[] = {
+	{"TASK", "name", 1, 0},
+	{"EVERY-S", "interval_s", 2, 0},
+	{"NEXT-RUN", "next_run", 1, D},
+	{"LAST-DONE", "last_done_at", 2, D},
+	{"ITEMS", "last_items", 3, 0},
+	{"RUNS", "runs", 4, 0},
+	{"RUNNING-ON", "running_on", 5, 0},
+	{"ERROR", "last_error", 2, F},
+	{NULL, NULL, 0, 0},
+};
+
 static const struct ractl_col cols_peer[] = {
 	{"PEER", "name", 1, 0},
 	{"STATE", "state", 1, 0},
@@ -192,6 +204,7 @@ static const struct ractl_res resources[] = {
 	{"review", "reviews", "order_id", cols_review, NULL},
 	{"job", "jobs", "id", cols_job, NULL},
 	{"peer", "peers", "name", cols_peer, NULL},
+	{"schedule", "schedules", "name", cols_schedule, NULL},
 	{"audit", "records", "seq", cols_audit, NULL},
 	{"contract", "contracts", "number", cols_contract, subs_contract},
 	{"ident", "identifications", "transactionnumber|tx", cols_ident, NULL},

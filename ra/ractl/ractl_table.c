@@ -314,6 +314,11 @@ const struct ractl_cmd ractl_cmds[] = {
 	 "STATE is closed, half_open (one trial call) or open (calls refused; their jobs wait, no attempt is "
 	 "counted). -o json also shows the job lanes.",
 	 "ractl jobs peers"},
+	{"jobs", "schedules", NULL, 0, (const struct ractl_opt[]){O_END}, "GET", "/v1/admin/schedules", "schedule", 0,
+	 NULL, NULL, "the scheduler's periodic tasks: interval, next run, the last tick and its error",
+	 "One row per task (expiry, reminders, term, notify), as the database holds it for every node; RUNNING-ON "
+	 "names the node whose tick holds the lease now (docs/lifecycle.md).",
+	 "ractl jobs schedules"},
 
 	/* ---- audit ---- */
 	{"audit", "show", NULL, 0,

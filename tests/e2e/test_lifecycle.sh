@@ -7,7 +7,8 @@
 # from the template files (German, the default) and are what a person reads: headers, a UTF-8
 # subject, a plain-text body.  Time: a product whose configured term is 20 seconds: term
 # reminders once each at the configured offsets although node B is killed with SIGKILL on the
-# way, a renewal (ractl cert renew) extends the term and suppresses the end action, the
+# way, renewals (a WooCommerce Subscriptions renewal order delivered twice, a catalogue renewal
+# product, ractl cert renew) extend the term once each and suppress the end action, the
 # certificate not renewed is revoked with cessationOfOperation after the grace period and is on
 # the CRL; expiry reminders at an offset the 5-year validity is already within, once each.
 # Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed"; exits 1 if M > 0.
@@ -74,7 +75,8 @@ export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_PKCS11_PIN=4711 \
 	RA_LIFECYCLE_REMINDER_INTERVAL_S=1 RA_LIFECYCLE_TERM_INTERVAL_S=1 RA_LIFECYCLE_TERM_REMINDERS='["10s", "5s"]' \
 	RA_LIFECYCLE_EXPIRY_REMINDERS='["1830d", "1000d"]' RA_TERM_GRACE=2s RA_TERM_ON_END=revoke \
 	RA_PRODUCTS='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12},
-		"QES-T": {"class": "qualified", "validity_years": 5, "term": "20s"}}'
+		"QES-T": {"class": "qualified", "validity_years": 5, "term": "20s"},
+		"QES-RENEW": {"class": "qualified", "term": "1y", "renewal": true}}'
 "$RA" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; die "ra migrate failed"; }
 SUPPORT=$("$RA" token create --name sam --role support --no-customer-account) || die "support token"
 SIGNING=$("$RA" token create --name sigsrv --role signing --no-customer-account) || die "signing token"
@@ -172,19 +174,49 @@ identified() {
 }
 USER_MAIL=anna.gruber@example.at
 
-# ---- time runs: two certificates with a 30-second term (checked at the end) -------------------
-order 4720 "+43 664 7654321" QES-T 2
+# ---- time runs: certificates with a 20-second term (checked at the end) ------------------------
+PHONE2="+43 664 7654321"
+order 4720 "$PHONE2" QES-T 1
 identified 1 tests/fixtures/idnow-result-success.json
-wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 2 || die "the term certificates were not issued"
-term_a=$(sql "SELECT id FROM certificates ORDER BY id LIMIT 1")
-term_b=$(sql "SELECT id FROM certificates ORDER BY id DESC LIMIT 1")
+wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 1 || die "the term certificate was not issued"
+term_b=$(sql "SELECT id FROM certificates")
 uid2=$(sql "SELECT public_id FROM users")
+order 4722 "$PHONE2" QES-T 1 # R17: the same user's identification is relied on
+wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 2 || die "the second term certificate was not issued"
+term_a=$(sql "SELECT id FROM certificates WHERE id <> '$term_b'")
 check "the term starts at issuance: term end = issued + the product's 20 s" \
 	eval '[ "$(sql "SELECT count(*) FROM certificates WHERE term_end = issued_at + interval '"'20 seconds'"'")" = 2 ]'
-until_day=$(date -u -d '+400 days' +%F)
+# renewal SHOP_ID PARENT SKU CERT: a renewal order (WooCommerce Subscriptions when PARENT is not
+# 0: meta _subscription_renewal and parent_id; else a renewal SKU naming CERT in its meta)
+renewal() {
+	python3 - "$@" <<'EOF' >"$work/renewal-$1.json"
+import json, sys
+o = json.load(open("tests/fixtures/woocommerce-order-paid.json"))
+shop_id, parent, sku, cert = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+o["id"], o["number"], o["created_via"] = shop_id, str(shop_id), "subscription"
+o["billing"]["phone"] = "+43 664 7654321"
+if parent:
+    o["parent_id"] = parent
+    o["meta_data"].append({"id": 9100, "key": "_subscription_renewal", "value": "8800"})
+o["line_items"][0]["sku"] = sku
+if cert != "-":
+    o["line_items"][0]["meta_data"] = [{"id": 9200, "key": "certificate_id", "value": cert}]
+print(json.dumps(o))
+EOF
+	webhook "$work/renewal-$1.json"
+}
+s1=$(renewal 4730 4722 QES-RENEW -) s2=$(renewal 4730 4722 QES-RENEW -)
+check "a WooCommerce Subscriptions renewal order (parent 4722) extends its certificate's term by a year, once (delivered twice)" \
+	eval '[ "$s1$s2" = 200200 ] && [ "$(sql "SELECT (term_end = issued_at + interval '"'20 seconds'"' + interval '"'1 year'"') || '"'/'"' || (SELECT count(*) FROM renewals WHERE certificate_id = '"'$term_a'"') FROM certificates WHERE id = '"'$term_a'"'")" = true/1 ] && [ "$(sql "SELECT count(*) FROM audit_log WHERE action = '"'cert.renewed'"' AND object_id = '"'$term_a'"'")" = 1 ]'
+check "... without a new identification, order or certificate" \
+	eval '[ "$(sql "SELECT count(*) FROM certificates")" = 2 ] && [ "$(sql "SELECT count(*) FROM orders WHERE shop_order_id = 4730")" = 0 ] && [ "$(idents | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")" = 1 ]'
+s1=$(renewal 4731 0 QES-RENEW "$term_a")
+check "a catalogue product marked renewal extends the certificate its line item names" \
+	eval '[ "$s1" = 200 ] && [ "$(sql "SELECT term_end = issued_at + interval '"'20 seconds'"' + interval '"'2 years'"' FROM certificates WHERE id = '"'$term_a'"'")" = t ]'
+until_day=$(date -u -d '+800 days' +%F)
 ractl cert renew "$term_a" --until "$until_day" --reason "renewal paid by invoice"
-check "ractl cert renew extends the term of one of them (no new identification, no new certificate)" \
-	eval 'rc_is 0 && [ "$(sql "SELECT term_end::date - 1 FROM certificates WHERE id = '"'$term_a'"'")" = "$until_day" ] && [ "$(sql "SELECT count(*) FROM certificates")" = 2 ]'
+check "ractl cert renew extends the term to the end of the day given" \
+	eval 'rc_is 0 && [ "$(sql "SELECT term_end::date - 1 FROM certificates WHERE id = '"'$term_a'"'")" = "$until_day" ]'
 ractl cert renew "$term_a" --until 2020-01-01 --reason "typo"
 check "... a date before the current term end is refused (a renewal extends)" eval 'rc_is 1'
 ractl cert renew "$term_a" --until 2027-02-30 --reason "typo"
@@ -197,6 +229,9 @@ wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued' AND order_id 
 	die "no certificate issued"
 crt=$(sql "SELECT id FROM certificates WHERE order_id = (SELECT id::text FROM orders WHERE shop_order_id = 4711)")
 uid=$(sql "SELECT public_id FROM users WHERE public_id <> '$uid2'")
+s1=$(renewal 4733 0 QES-RENEW "$crt")
+check "a renewal naming another user's certificate is refused (422) and extends nothing" \
+	eval '[ "$s1" = 422 ] && [ "$(sql "SELECT count(*) FROM renewals WHERE certificate_id = '"'$crt'"'")" = 0 ]'
 wait_for pin_count_is "$crt" 1 || die "no TransportPIN SMS"
 
 # ---- what support does, what the signing service reports: each mails the user once ----------
@@ -270,8 +305,8 @@ check "term reminders: at 10 s and 5 s before the end, once each (node B killed 
 	eval '[ "$(sql "SELECT string_agg(offset_s::text, '"','"' ORDER BY offset_s DESC) FROM cert_reminders WHERE certificate_id = '"'$term_b'"' AND kind = '"'term'"'")" = 10,5 ] && [ "$(sql "SELECT count(*) FROM audit_log WHERE action = '"'cert.term_reminder'"' AND object_id = '"'$term_b'"'")" = 2 ]'
 check "... none for the renewed certificate (its term end moved past the offsets)" \
 	eval '[ "$(sql "SELECT count(*) FROM cert_reminders WHERE certificate_id = '"'$term_a'"' AND kind = '"'term'"'")" = 0 ]'
-check "... two term reminder mails, one term-ended mail, one renewal mail" \
-	eval 'wait_for mail_count_is "$USER_MAIL" "^Ihr Signaturvertrag endet am" 2 && wait_for mail_count_is "$USER_MAIL" "^Ihr Signaturvertrag ist beendet: Zertifikat widerrufen$" 1 && wait_for mail_count_is "$USER_MAIL" "^Ihr Signaturvertrag wurde bis .* verlängert$" 1'
+check "... two term reminder mails, one term-ended mail, three renewal mails" \
+	eval 'wait_for mail_count_is "$USER_MAIL" "^Ihr Signaturvertrag endet am" 2 && wait_for mail_count_is "$USER_MAIL" "^Ihr Signaturvertrag ist beendet: Zertifikat widerrufen$" 1 && wait_for mail_count_is "$USER_MAIL" "^Ihr Signaturvertrag wurde bis .* verlängert$" 3'
 check "expiry reminders: the closest due offset only, once per certificate" \
 	eval '[ "$(sql "SELECT count(*) || '"'/'"' || count(DISTINCT certificate_id) || '"'/'"' || min(offset_s) FROM cert_reminders WHERE kind = '"'expiry'"' AND certificate_id IN ('"'$term_a'"', '"'$term_b'"')")" = "2/2/158112000" ]'
 ractl user show "$uid2" --json
@@ -284,6 +319,12 @@ ractl cert list --expiring 1d --json
 check "... and --expiring 1d none" python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["certificates"] == []' "$work/out"
 ractl cert list --expiring soon
 check "... a malformed duration is refused" eval 'rc_is 1 || rc_is 2'
+
+ractl jobs schedules --json
+check "ractl jobs schedules shows the four tasks with their last tick" \
+	python3 -c 'import json,sys; s={x["name"]: x for x in json.load(open(sys.argv[1]))["schedules"]}; assert set(s) == {"expiry", "reminders", "term", "notify"}, s; assert s["term"]["interval_s"] == 1 and s["term"]["last_done_at"] and s["notify"]["runs"] > 0 and s["term"]["last_error"] is None, s' "$work/out"
+ractl jobs schedules
+check "... and as a table" eval 'rc_is 0 && grep -q "^TASK" "$work/out" && grep -q "^reminders " "$work/out"'
 
 # ---- exactly once, over two nodes ---------------------------------------------------------------
 sleep 2 # a few more ticks of both nodes

@@ -300,6 +300,19 @@ static void job_retry(struct adm_req *ar)
 	adm_tx_run(ar, &tx_job_retry, sql_job_load, 1, p);
 }
 
+/* The scheduler's periodic tasks (docs/lifecycle.md): the table, as every node sees it. */
+static const char *sql_schedules =
+	"SELECT jsonb_build_object('schedules', coalesce(jsonb_agg(jsonb_build_object('name', name,"
+	" 'interval_s', interval_ms / 1000.0, 'next_run', next_run, 'running_on', CASE WHEN lease_until > now()"
+	" THEN locked_by END, 'lease_until', lease_until, 'runs', runs, 'last_started_at', last_started_at,"
+	" 'last_done_at', last_done_at, 'last_items', last_items, 'last_error', last_error) ORDER BY name), '[]'::jsonb))::text"
+	" FROM schedules";
+
+static void schedules_list(struct adm_req *ar)
+{
+	adm_read(ar, sql_schedules, 0, NULL, "schedule");
+}
+
 /* This process's peers (call bound, circuit breaker) and job lanes: the state is per process,
  * so behind a load balancer each node answers for itself. */
 static void peers_list(struct adm_req *ar)
@@ -418,6 +431,7 @@ const struct adm_route adm_routes_misc[] = {
 	{"GET", "/v1/admin/jobs", "support", "admin_jobs_list", jobs_list},
 	{"POST", "/v1/admin/jobs/{id}/retry", "support", "admin_job_retry", job_retry},
 	{"GET", "/v1/admin/peers", "support", "admin_peers_list", peers_list},
+	{"GET", "/v1/admin/schedules", "support", "admin_schedules_list", schedules_list},
 	{"GET", "/v1/admin/audit", "support", "admin_audit_show", audit_show},
 	{"GET", "/v1/admin/audit/verify", "support", "admin_audit_verify", audit_verify_route},
 	{NULL, NULL, NULL, NULL, NULL},

@@ -71,6 +71,9 @@ static int load_one(const char *sku, const json_t *p, struct catalog_product *ou
 		return ra_err_set(err, RA_E_CONFIG, "",
 				  "products.%s.term must be a duration such as \"12mo\", \"30d\" or \"90s\"",
 				  sku);
+	if (json_object_get(p, "renewal") != NULL && !json_is_boolean(json_object_get(p, "renewal")))
+		return ra_err_set(err, RA_E_CONFIG, "", "products.%s.renewal must be true or false", sku);
+	out->renewal = json_is_true(json_object_get(p, "renewal"));
 	out->sku = strdup(sku);
 	return out->sku ? 0 : ra_err_set(err, RA_E_NOMEM, "products", "out of memory");
 }

@@ -25,6 +25,8 @@ struct catalog_product {
 	/* the contractual term as PostgreSQL interval text: "term" when the entry has one
 	 * ("30d", "12mo", ... ra/base/duration.h), else contract_months months */
 	char contract_term[32];
+	int renewal; /* "renewal": true: an order of it extends the term of the certificate its line
+		      * item names (meta certificate_id) instead of asking for a new certificate */
 };
 
 struct catalog {

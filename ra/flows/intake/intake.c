@@ -9,6 +9,7 @@
  */
 #include "ra/base/config.h"
 #include "ra/flows/intake/intake.h"
+#include "ra/flows/intake/renewal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,16 @@ static void woocommerce(struct http_req *hr)
 	}
 	if (check_phone(r, &err) != 0) {
 		intake_reject(r, "phone_not_mobile", &err);
+		return;
+	}
+	if (renewal_is(r)) {
+		/* a renewal changes nothing until it is paid, and is never an order to identify */
+		if (r->kind != INTAKE_PAID) {
+			reply_result(hr, "ignored", "a renewal applies once it is paid");
+			intake_req_free(r);
+			return;
+		}
+		renewal_start(r);
 		return;
 	}
 	intake_tx_start(r);

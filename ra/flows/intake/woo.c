@@ -184,9 +184,10 @@ static int parse_item(json_t *it, size_t idx, struct woo_line_item *li, struct r
 		{"organisation", &li->organisation},
 		{"organisation_id", &li->organisation_id},
 		{"function", &li->function},
+		{"certificate_id", &li->certificate_id},
 	};
 	snprintf(p, sizeof(p), "%s.meta_data", base);
-	rc = get_meta(it, p, slots, 3, err);
+	rc = get_meta(it, p, slots, 4, err);
 	if (rc != 0)
 		return rc;
 	/* R4: variant 2 carries exactly one organisation and one function, variant 1 neither. */
@@ -257,7 +258,9 @@ static int parse_billing(json_t *root, struct woo_order *o, struct ra_err *err)
 
 static int parse_root(json_t *root, struct woo_order *o, struct ra_err *err)
 {
-	struct meta_slot slots[] = {{"contract_number", &o->contract_number}};
+	struct meta_slot slots[] = {{"contract_number", &o->contract_number},
+				    {"_subscription_renewal", &o->subscription_renewal}};
+	json_t *parent = json_object_get(root, "parent_id");
 	int rc;
 
 	struct str_field f[] = {
@@ -275,9 +278,14 @@ static int parse_root(json_t *root, struct woo_order *o, struct ra_err *err)
 	rc = parse_billing(root, o, err);
 	if (rc != 0)
 		return rc;
-	rc = get_meta(root, "meta_data", slots, 1, err);
+	rc = get_meta(root, "meta_data", slots, 2, err);
 	if (rc != 0)
 		return rc;
+	if (parent != NULL && !json_is_null(parent)) {
+		rc = get_int(root, "parent_id", "parent_id", 0, INT64_MAX, &o->parent_id, err);
+		if (rc != 0)
+			return rc;
+	}
 	return parse_items(root, o, err);
 }
 
@@ -317,6 +325,7 @@ void woo_order_free(struct woo_order *o)
 		free(o->items[i].organisation);
 		free(o->items[i].organisation_id);
 		free(o->items[i].function);
+		free(o->items[i].certificate_id);
 	}
 	free(o->items);
 	free(o->number);
@@ -327,6 +336,7 @@ void woo_order_free(struct woo_order *o)
 	free(o->email);
 	free(o->phone);
 	free(o->contract_number);
+	free(o->subscription_renewal);
 	free(o);
 }
 

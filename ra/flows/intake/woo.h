@@ -5,7 +5,8 @@
  * struct woo_order.  Every missing or malformed field the RA relies on is an error whose
  * err->field is the JSON path ("billing.phone", "line_items[0].sku"), so the HTTP layer can
  * answer 400 naming it.  Only the shop's conventions are interpreted here (order meta
- * `contract_number`; line-item meta `organisation`, `organisation_id`, `function`);
+ * `contract_number`, `_subscription_renewal` and `parent_id` of a WooCommerce Subscriptions
+ * renewal order; line-item meta `organisation`, `organisation_id`, `function`, `certificate_id`);
  * phone normalisation, SKU lookup and contracts are the caller's business.  Pure: no I/O.
  */
 #ifndef RA_WOO_H
@@ -41,6 +42,7 @@ struct woo_line_item {
 	char *organisation;     /* NULL for variant 1 (R4) */
 	char *organisation_id;  /* NULL when not known */
 	char *function;         /* NULL for variant 1; set exactly when organisation is (R4) */
+	char *certificate_id;   /* meta certificate_id: the certificate a renewal SKU renews */
 };
 
 struct woo_order {
@@ -54,6 +56,10 @@ struct woo_order {
 	char *email;
 	char *phone;            /* as typed; normalise with phone_normalize() */
 	char *contract_number;  /* order meta, NULL when absent (R6) */
+	/* WooCommerce Subscriptions: a renewal order carries meta _subscription_renewal (the
+	 * subscription's id) and names the subscription's parent order in parent_id (0: none) */
+	char *subscription_renewal;
+	int64_t parent_id;
 	size_t n_items;         /* >= 1 */
 	struct woo_line_item *items;
 };

@@ -20,11 +20,14 @@
 #define MAIL_TIMEOUT_MS 30000
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"')"
 
-/* An audit event and who it concerns.  $1 seq, $2 the job's key.  Columns in the order of
+/* An audit event and who it concerns.  The term end is the one the event names (a renewal's
+ * new end, not whatever a later renewal made of it), else the certificate's.  $1 seq, $2 the job's key.  Columns in the order of
  * event_vars below, then the object type, the e-mail address and whether it was sent already. */
 static const char *sql_event =
 	"SELECT u.first_name, u.last_name, u.public_id, c.id, c.serial, a.reason, a.details->>'comment',"
-	" " TS("c.not_after") ", " TS("c.term_end") ", " TS("a.at") ", u.state, a.details->>'replacement',"
+	" " TS("c.not_after") ", " TS("CASE WHEN a.details ? 'term_end' THEN (a.details->>'term_end')::timestamptz"
+		 " WHEN a.details ? 'until' THEN ((a.details->>'until')::date + 1)::timestamp AT TIME ZONE 'UTC'"
+		 " ELSE c.term_end END") ", " TS("a.at") ", u.state, a.details->>'replacement',"
 	" a.action, a.object_id, o.id::text, o.shop_number, a.object_type,"
 	" u.email, EXISTS (SELECT 1 FROM notifications WHERE idempotency_key = $2)"
 	" FROM audit_log a"

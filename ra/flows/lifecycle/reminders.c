@@ -6,7 +6,9 @@
  * offset) makes each reminder once, across ticks, nodes and a killed tick; only the closest
  * due offset is sent (a certificate issued 10 days before its end gets the 7-day reminder,
  * not the 30-day one as well).  An expiry reminder is skipped when the user already has the
- * successor: a replacement, or another certificate of the class valid for longer.  A term
+ * successor: a replacement, or another certificate of the class and subject that outlives
+ * this one by more than the largest offset (a new one bought for the old; two certificates
+ * held side by side are not each other's successor).  A term
  * reminder is for the term end in force: a renewal moves it, and its reminders come again.
  */
 #include "ra/flows/lifecycle/reminders.h"
@@ -27,7 +29,8 @@ static const char *sql_remind =
 	"   AND ($3::text = 'expiry' OR x.term_ended_at IS NULL)"
 	"   AND ($3::text = 'term' OR NOT EXISTS (SELECT 1 FROM certificates s WHERE s.user_id = x.user_id"
 	"    AND s.id <> x.id AND s.class = x.class AND s.state IN ('requested', 'key_generated', 'issued', 'active')"
-	"    AND (s.replaces = x.id OR s.not_after > x.not_after)))),"
+	"    AND (s.replaces = x.id OR (s.subject = x.subject"
+	"     AND s.not_after > x.not_after + (SELECT max(off) FROM o) * interval '1 second'))))),"
 	" d AS (SELECT c.id, c.due_at, min(o.off) AS off FROM c JOIN o"
 	"  ON c.due_at > now() AND c.due_at - o.off * interval '1 second' <= now() GROUP BY c.id, c.due_at),"
 	" pick AS (SELECT d.* FROM d WHERE NOT EXISTS (SELECT 1 FROM cert_reminders r"
