@@ -356,7 +356,7 @@ completion_probe() {
 	bash -n "$work/ractl.bash" || return 1
 	bash -c 'source "$1"
 		probe() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _ractl; echo "${COMPREPLY[*]}"; }
-		[ "$(probe ractl cert re)" = "revoke rekey" ] && [ "$(probe ractl cert revoke X --reason keyC)" = keyCompromise ] &&
+		[ "$(probe ractl cert re)" = "renew revoke rekey" ] && [ "$(probe ractl cert revoke X --reason keyC)" = keyCompromise ] &&
 		[ "$(probe ractl -o ya)" = yaml ] && [ "$(probe ractl us)" = user ] &&
 		[ "$(complete -p ractl)" = "complete -F _ractl ractl" ]' _ "$work/ractl.bash"
 }
