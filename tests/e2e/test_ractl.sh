@@ -63,9 +63,12 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 peer_start sms "$work/peers" --token sms-token || die "sms peer"
 SMS="http://127.0.0.1:$SMS_PORT"
 SECRET=e2e-shop-222e2161fcf8a2d134d544d7f6acb67f4edeeb3302f82bdbdad4a635f12618db
+# The notify and reminder tasks (docs/lifecycle.md) run once at start, then not again: they add
+# audit records and jobs of their own, and the digests compared around refusals include those.
 export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_PKCS11_PIN=4711 \
 	RA_SMS_URL="$SMS/v1/sms" RA_SMS_TOKEN=sms-token \
 	RA_PEERS_BREAKER_FAILURES=100000 \
+	RA_NOTIFY_INTERVAL_S=86400 RA_LIFECYCLE_REMINDER_INTERVAL_S=86400 \
 	RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
 	RA_PKCS11_TOKEN=ra-e2e RA_CA_DIR="$work/ca" RA_JOBS_BACKOFF_MS=100 RA_JOBS_BACKOFF_MAX_MS=500 \
 	RA_JOBS_POLL_MS=200 RA_SHOP_WOOCOMMERCE_SECRET=$SECRET RA_DEFAULT_COUNTRY=AT \

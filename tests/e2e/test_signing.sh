@@ -67,6 +67,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 URL="http://127.0.0.1:$port"
 SHOP_SECRET=e2e-shop-7259e425e6535ac1030e0ca59c41e0f529f3e52cdb03275bde5a4d6e7255c659 CB_SECRET=e2e-callback-957409e5f5ec4a2a1062353f725b0bb7c327b542ba14f022e4ed902ef00c87b6
 # three tries per TransportPIN, so that blocking is quick to show (default 5)
+# The notify and reminder tasks (docs/lifecycle.md) run once at start, then not again: they add
+# audit records and jobs of their own, and the digests compared around refusals include those.
 export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_PKCS11_PIN=4711 \
 	RA_PKCS11_TOKEN=ra-sig RA_CA_DIR="$work/ca" RA_JOBS_BACKOFF_MS=100 RA_JOBS_BACKOFF_MAX_MS=500 \
 	RA_JOBS_POLL_MS=200 RA_SHOP_WOOCOMMERCE_SECRET=$SHOP_SECRET RA_DEFAULT_COUNTRY=AT \
@@ -75,6 +77,7 @@ export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$port" RA_PKCS11
 	RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" RA_SMTP_TLS=none \
 	RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
 	RA_SIGNING_TRANSPORT_PIN_MAX_TRIES=3 \
+	RA_NOTIFY_INTERVAL_S=86400 RA_LIFECYCLE_REMINDER_INTERVAL_S=86400 \
 	RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf RA_CA_CRL_URL="$URL/v1/ca/crl" \
 	RA_PRODUCTS='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12},
 		"AES-10Y": {"class": "advanced", "validity_years": 10, "contract_months": 12}}'
