@@ -62,7 +62,7 @@ IDENT="http://127.0.0.1:$IDENT_PORT" SMS="http://127.0.0.1:$SMS_PORT"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port_a=$(free_port) port_b=$(free_port)
 URL="http://127.0.0.1:$port_a"
-SHOP_SECRET=e2e-shop-secret CB_SECRET=e2e-callback-secret SUPPORT_MAIL=support@ra.example
+SHOP_SECRET=e2e-shop-$(openssl rand -hex 32) CB_SECRET=e2e-callback-$(openssl rand -hex 32) SUPPORT_MAIL=support@ra.example
 export SOFTHSM2_CONF RA_DATABASE_URL="$DB" RA_PKCS11_PIN=4711 \
 	RA_PKCS11_TOKEN=ra-lc RA_CA_DIR="$work/ca" RA_JOBS_BACKOFF_MS=100 RA_JOBS_BACKOFF_MAX_MS=500 \
 	RA_JOBS_POLL_MS=200 RA_SHOP_WOOCOMMERCE_SECRET=$SHOP_SECRET RA_DEFAULT_COUNTRY=AT \
