@@ -214,7 +214,8 @@ bench: deps
 	@tests/bench/run.sh
 
 # make check: the tree's rules (tools/check-layers.py: arrows point down, no include cycles
-# between folders, no prototypes in .c files, no weak symbols) and cppcheck on the project's
+# between folders, no prototypes in .c files, no weak symbols, audit records and jobs only
+# through the outbox helper, no state name as an SQL literal) and cppcheck on the project's
 # own code.  Zero findings or it fails.  varFuncNullUB: the log functions take a NULL-
 # terminated list; NULL is ((void *)0) on every platform we build on (glibc, C17).
 CPPCHECK := cppcheck --error-exitcode=1 -q --std=c11 -I. --inline-suppr --enable=warning,portability \

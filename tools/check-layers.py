@@ -9,6 +9,11 @@
     libbase.a (checked in the Makefile rule, not here).
   * No include cycle between folders (flows may use each other, but never in a circle).
   * No extern prototypes in .c files, no weak symbols, one private-header suffix (_int.h).
+  * One outbox (docs/jobs.md): no `INSERT INTO audit_log` or `INSERT INTO jobs` in the SQL of
+    any file but the outbox helper (ra/db/outbox.c) and the audit append (ra/db/audit.c);
+    no state name of the workflows machines as an SQL literal (`state = 'revoked'`,
+    `state IN ('issued', ...)`): state names are $n parameters from wf_state_name.
+    Migrations (SQL files) are not C and are not checked.
 """
 import os
 import re
@@ -51,8 +56,63 @@ def layer(path):
     return parts[1]
 
 
+OUTBOX_FILES = ("ra/db/outbox.c", "ra/db/audit.c")
+OUTBOX_INSERT = re.compile(r"\binsert\s+into\s+(audit_log|jobs)\b", re.I)
+STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+COMMENT = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'', re.S)
+
+
+def state_names():
+    """The state names of the three machines, read from their tables (workflows/wf_*.c)."""
+    names = set()
+    for m in ("order", "cert", "user"):
+        text = open(os.path.join(ROOT, "workflows", f"wf_{m}.c"), encoding="utf-8").read()
+        block = re.search(r"\bstates\s*\[[^]]*\]\s*=\s*\{(.*?)\};", text, re.S)
+        if block:
+            names.update(re.findall(r'"([a-z_]+)"', block.group(1)))
+    return names
+
+
+def sql_texts(text):
+    """The string literals of a C file without its comments, adjacent literals joined (one
+    SQL statement is usually several), with the line each starts on."""
+    code = COMMENT.sub(lambda m: m.group(0) if m.group(0).startswith(('"', "'"))
+                       else re.sub(r"[^\n]", " ", m.group(0)), text)
+    out, cur, start, end = [], None, 0, 0
+    for m in STRING.finditer(code):
+        if cur is not None and code[end:m.start()].strip() == "":
+            cur += m.group(1)
+        else:
+            if cur is not None:
+                out.append((start, cur))
+            cur, start = m.group(1), code.count("\n", 0, m.start()) + 1
+        end = m.end()
+    if cur is not None:
+        out.append((start, cur))
+    return out
+
+
+def outbox_findings(f, text, names):
+    found = []
+    literal = "|".join(sorted(names))
+    state_eq = re.compile(r"\bstate\s*(?:=|<>|!=)\s*'(" + literal + r")'")
+    state_in = re.compile(r"\bstate\s+(?:not\s+)?in\s*\(([^)]*)\)", re.I)
+    for line, sql in sql_texts(text):
+        if f not in OUTBOX_FILES and OUTBOX_INSERT.search(sql):
+            found.append(f"{f}:{line}: {OUTBOX_INSERT.search(sql).group(0)} outside the outbox helper "
+                         "(ra/db/outbox.h: ob_audit, ob_job)")
+        for m in state_eq.finditer(sql):
+            found.append(f"{f}:{line}: state name '{m.group(1)}' as an SQL literal (pass wf_state_name as $n)")
+        for m in state_in.finditer(sql):
+            for name in re.findall(r"'([a-z_]+)'", m.group(1)):
+                if name in names:
+                    found.append(f"{f}:{line}: state name '{name}' as an SQL literal (ob_states as $n::text[])")
+    return found
+
+
 def main():
     findings = []
+    names = state_names()
     edges = {}
     for f in files():
         text = open(os.path.join(ROOT, f), encoding="utf-8").read()
@@ -80,6 +140,8 @@ def main():
                 if re.match(r"^(?!static\b|typedef\b|return\b|extern\s+\"C\")[A-Za-z_][\w \*]*\b\w+\s*\([^;{]*\)\s*;\s*$", line) \
                         and not line.startswith((" ", "\t")) and "=" not in line:
                     findings.append(f"{f}:{n}: prototype in a .c file (declare it in the module's header)")
+        if f.startswith(("ra/", "ca-bridge/")) and f.endswith((".c", ".cc", ".h")):
+            findings.extend(outbox_findings(f, text, names))
         if "__attribute__((weak))" in text or "#pragma weak" in text:
             findings.append(f"{f}: weak symbol")
         if f.endswith("_priv.h"):
