@@ -57,6 +57,12 @@ def layer(path):
 
 
 OUTBOX_FILES = ("ra/db/outbox.c", "ra/db/audit.c")
+# Landed (issue #14) after the flows moved onto the outbox, not converted yet: each still
+# writes its audit records and jobs in one hand-written statement.  Shrink this list; never
+# add to it.
+NOT_YET_CONVERTED = ("ra/flows/lifecycle/reminders.c", "ra/flows/lifecycle/term.c",
+                     "ra/flows/lifecycle/notify_scan.c", "ra/flows/lifecycle/notify_send.c",
+                     "ra/flows/intake/renewal.c")
 OUTBOX_INSERT = re.compile(r"\binsert\s+into\s+(audit_log|jobs)\b", re.I)
 STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 COMMENT = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'', re.S)
@@ -140,7 +146,8 @@ def main():
                 if re.match(r"^(?!static\b|typedef\b|return\b|extern\s+\"C\")[A-Za-z_][\w \*]*\b\w+\s*\([^;{]*\)\s*;\s*$", line) \
                         and not line.startswith((" ", "\t")) and "=" not in line:
                     findings.append(f"{f}:{n}: prototype in a .c file (declare it in the module's header)")
-        if f.startswith(("ra/", "ca-bridge/")) and f.endswith((".c", ".cc", ".h")):
+        if f.startswith(("ra/", "ca-bridge/")) and f.endswith((".c", ".cc", ".h")) \
+                and f not in NOT_YET_CONVERTED:
             findings.extend(outbox_findings(f, text, names))
         if "__attribute__((weak))" in text or "#pragma weak" in text:
             findings.append(f"{f}: weak symbol")

@@ -41,11 +41,14 @@ static const char *sql_list =
 static const char *sql_load = "SELECT " CERT_JSON "::text FROM certificates c" CERT_WHERE " FOR UPDATE";
 
 /* Certificates still usable whose notAfter is within $1 (an interval), soonest first. */
+/* issued, active, superseding: a certificate the user can still use */
+#define CERT_USABLE (1u << WF_CERT_ISSUED | 1u << WF_CERT_ACTIVE | 1u << WF_CERT_SUPERSEDING)
+
 static const char *sql_expiring =
 	"SELECT jsonb_build_object('expiring_within', $1::text, 'certificates', coalesce((SELECT jsonb_agg(x.j"
 	" ORDER BY x.not_after, x.id) FROM (SELECT " CERT_JSON
 	" AS j, c.not_after, c.id FROM certificates c"
-	"  WHERE c.state IN ('issued', 'active', 'superseding') AND c.not_after <= now() + $1::interval"
+	"  WHERE c.state = ANY($2::text[]) AND c.not_after <= now() + $1::interval"
 	"  ORDER BY c.not_after, c.id LIMIT 1000) x), '[]'::jsonb))::text";
 
 /* Renewal agreed outside the shop: the term end moves to $2 (the end of the day given, UTC),
@@ -54,7 +57,7 @@ static const char *sql_expiring =
 static const char *sql_renew =
 	"WITH old AS (SELECT id, term_end FROM certificates WHERE id = $1),"
 	" c AS (UPDATE certificates x SET term_end = ($2::date + 1)::timestamp AT TIME ZONE 'UTC', term_ended_at = NULL"
-	"  FROM old WHERE x.id = old.id AND x.state IN ('issued', 'active', 'superseding')"
+	"  FROM old WHERE x.id = old.id AND x.state = ANY($5::text[])"
 	"  RETURNING x.id, x.term_end, old.term_end AS before)"
 	" INSERT INTO renewals (source, key, certificate_id, old_term_end, new_term_end, actor, reason)"
 	" SELECT 'support', gen_random_uuid()::text, c.id, c.before, c.term_end, $3, $4 FROM c";
@@ -132,13 +135,14 @@ static void cert_list(struct adm_req *ar)
 	int bad = 0;
 
 	if (adm_query(ar, "expiring", within, sizeof(within)) != NULL) {
-		const char *q[1] = {iv};
+		char usable[96];
+		const char *q[2] = {iv, ob_states(&wf_cert, CERT_USABLE, usable, sizeof(usable))};
 		if (duration_interval(within, 0, iv, sizeof(iv)) != 0) {
 			ra_err_set(&e, RA_E_INVALID, "expiring", "?expiring= takes a duration such as 30d, 12h, 90min");
 			adm_fail(ar, &e);
 			return;
 		}
-		adm_read(ar, sql_expiring, 1, q, "certificate");
+		adm_read(ar, sql_expiring, 2, q, "certificate");
 		return;
 	}
 	state = adm_choice(ar, "state", "requested|key_generated|issued|active|superseding|revoked|expired|failed", st,
@@ -212,7 +216,8 @@ static int plan_renew(struct adm_req *ar, json_t *c, struct ra_err *e)
 {
 	const char *state = jstr(c, "state"), *id = jstr(c, "id"), *until = adm_str(ar, "until");
 	const char *term_end = jstr(c, "term_end");
-	const char *p[4];
+	const char *p[5];
+	char usable[96];
 	int rc;
 
 	if (!date_ok(until))
@@ -230,7 +235,8 @@ static int plan_renew(struct adm_req *ar, json_t *c, struct ra_err *e)
 	p[1] = until;
 	p[2] = ar->actor;
 	p[3] = ar->reason;
-	rc = adm_stmt(ar, sql_renew, 4, p);
+	p[4] = ob_states(&wf_cert, CERT_USABLE, usable, sizeof(usable));
+	rc = adm_stmt(ar, sql_renew, 5, p);
 	if (rc == 0)
 		rc = adm_audit(ar, "cert.renewed", "certificate", id, ar->reason,
 			       json_pack("{s:s, s:s?, s:s}", "source", "support", "term_end_before", term_end,
