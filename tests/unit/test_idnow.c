@@ -253,6 +253,15 @@ Test(idnow, malformed_field_values_are_named)
 	j = load_fixture("idnow-result-success.json");
 	json_object_set_new(sub(j, "identificationdocument", "number"), "value", json_integer(7));
 	expect_error(j, "identificationdocument.number.value");
+
+	/* issue #20: control characters and bidi overrides in the provider's names */
+	j = load_fixture("idnow-result-success.json");
+	json_object_set_new(sub(j, "userdata", "firstname"), "value", json_string("ANNA\x1b]0;x\x07\x1b[2J"));
+	expect_error(j, "userdata.firstname.value");
+
+	j = load_fixture("idnow-result-success.json");
+	json_object_set_new(sub(j, "userdata", "lastname"), "original", json_string("Gruber\xe2\x80\xae"));
+	expect_error(j, "userdata.lastname.original");
 }
 
 Test(idnow, truncated_or_non_object_body_is_rejected)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ra/base/jsonbody.h"
+#include "ra/base/safetext.h"
 
 static const char *const result_names[] = {
 	[IDNOW_SUCCESS] = "SUCCESS",
@@ -64,6 +65,7 @@ static int get_str(json_t *obj, const char *key, const char *path, bool required
 		   struct ra_err *err)
 {
 	json_t *v = json_object_get(obj, key);
+	char why[96];
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
@@ -73,6 +75,10 @@ static int get_str(json_t *obj, const char *key, const char *path, bool required
 	}
 	if (!json_is_string(v))
 		return ra_err_set(err, RA_E_INVALID, path, "%s must be a string", path);
+	/* issue #20: names from the provider reach the database, the review and a support
+	 * person's terminal: printable text only; a record that is not is malformed */
+	if (safetext_check_field(json_string_value(v), why, sizeof(why)) != 0)
+		return ra_err_set(err, RA_E_INVALID, path, "%s holds %s", path, why);
 	*out = strdup(json_string_value(v));
 	if (*out == NULL)
 		return ra_err_set(err, RA_E_NOMEM, path, "out of memory");
