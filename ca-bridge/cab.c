@@ -139,6 +139,37 @@ out:
 	return rc;
 }
 
+int cab_sign_digest(struct cab *cab, const char *key_id, const unsigned char dgst[32], unsigned char **sig,
+		    size_t *siglen, struct cab_err *err)
+{
+	EVP_PKEY *pub = NULL;
+	enum cab_alg alg = CAB_ALG_DEFAULT;
+	unsigned char *s = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (cab == NULL || dgst == NULL || sig == NULL || siglen == NULL)
+		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	if (cab->p11 == NULL)
+		return cab_err_set(err, CAB_E_TOKEN, "pkcs11_module", "opened without a token");
+	if (!cab_id_ok(key_id))
+		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
+	if ((rc = cab_p11_find(cab->p11, key_id, &pub, &alg, err)) != 0)
+		return rc;
+	EVP_PKEY_free(pub);
+	if ((rc = cab_p11_sign_digest(cab->p11, key_id, alg, dgst, &s, &n, err)) != 0)
+		return rc;
+	*sig = malloc(n);
+	if (*sig == NULL) {
+		OPENSSL_free(s);
+		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+	}
+	memcpy(*sig, s, n);
+	*siglen = n;
+	OPENSSL_free(s);
+	return 0;
+}
+
 int cab_issue(struct cab *cab, const struct cab_request *req, struct cab_cert *out, struct cab_err *err)
 {
 	X509_NAME *subject = NULL;

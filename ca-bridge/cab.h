@@ -127,6 +127,14 @@ int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab
 	       struct cab_err *err);
 void cab_key_free(struct cab_key *key);
 
+/*
+ * Signs a SHA-256 digest with the token key key_id (C_Sign, the key never leaves the token):
+ * a DER ECDSA-Sig-Value for EC keys, PKCS#1 v1.5 over the DigestInfo for RSA keys, i.e. what
+ * `openssl dgst -sha256 -verify` checks.  *sig is malloc'd; the caller frees it with free().
+ */
+int cab_sign_digest(struct cab *cab, const char *key_id, const unsigned char dgst[32], unsigned char **sig,
+		    size_t *siglen, struct cab_err *err);
+
 /* ---- certificates ---- */
 
 enum cab_class { CAB_CLASS_NONE = 0, CAB_CLASS_QUALIFIED, CAB_CLASS_ADVANCED, CAB_CLASS_SEAL };

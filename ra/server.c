@@ -4,7 +4,6 @@
  * module's init adds its routes and checks its configuration, and its job kinds are
  * registered with the runner here, so no layer below ever calls up into a flow.
  */
-#include "ra/db/db.h"
 #include "ra/server.h"
 
 #include <signal.h>
@@ -15,8 +14,10 @@
 #include "ra/base/app.h"
 #include "ra/base/config.h"
 #include "ra/base/log.h"
+#include "ra/db/audit_seq.h"
 #include "ra/db/db.h"
 #include "ra/db/migrate.h"
+#include "ra/flows/admin/audit_ckpt.h"
 #include "ra/flows/admin/routes_admin.h"
 #include "ra/flows/cert/cert.h"
 #include "ra/flows/ident/ident.h"
@@ -42,9 +43,11 @@ static const struct module modules[] = {
 	{"ops", ops_init, NULL, NULL},
 	{"jobs", jobs_init, jobs_builtin_kinds, NULL}, /* the runner first: the others' kinds need it */
 	{"sched", sched_init, NULL, NULL},             /* and the scheduler: the others' tasks need it */
+	{"audit", audit_seq_init, NULL, NULL},         /* the audit sequencer (docs/audit.md) */
 	{"ident", ident_init, ident_job_kinds, NULL},
 	{"admin", routes_admin_init, NULL, NULL},
 	{"cert", cert_init, cert_job_kinds, NULL},
+	{"audit_ckpt", audit_ckpt_init, NULL, NULL}, /* after cert: it signs with the token */
 	{"intake", intake_init, NULL, NULL},
 	{"signing", signing_init, NULL, NULL},
 	{"lifecycle", lifecycle_init, lifecycle_job_kinds, lifecycle_tasks},
@@ -104,6 +107,13 @@ static void on_db_closed(void *data)
 	uv_stop(r->app.loop);
 }
 
+static void on_seq_stopped(void *data)
+{
+	struct run *r = data;
+
+	db_pool_close(r->app.db, on_db_closed, r);
+}
+
 static void close_db(struct run *r)
 {
 	if (r->stage >= 3)
@@ -118,7 +128,7 @@ static void close_db(struct run *r)
 		httpc_free(r->app.httpc);
 		r->app.httpc = NULL;
 	}
-	db_pool_close(r->app.db, on_db_closed, r);
+	audit_seq_stop(on_seq_stopped, r); /* then the pool */
 }
 
 static void on_jobs_stopped(void *data)

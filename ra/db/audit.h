@@ -2,14 +2,15 @@
  * audit.h - the append-only, hash-chained audit log (R16); the encoding, the trigger and
  * the verification are described in docs/audit.md.
  *
- * Every change of state writes its record IN ITS OWN TRANSACTION (outbox), best as the
- * last statement before COMMIT, because an append holds the log's lock until the commit:
+ * Every change of state writes its record IN ITS OWN TRANSACTION (outbox).  The append
+ * takes no lock beyond its row (migrations/0018):
  *
- *   INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)
+ *   INSERT INTO audit_record (actor, action, object_type, object_id, reason, details)
  *   VALUES ($1, $2, $3, $4, $5, $6::jsonb)
  *
- * The database assigns seq, at, prev_hash and hash (trigger audit_chain, migrations/0002).
- * actor is 'system', 'shop', 'ident:<provider>' or 'support:<name>'; reason may be NULL.
+ * The database sets id, at and txid; the sequencer (audit_seq.h) later assigns seq,
+ * prev_hash and hash in audit_chain.  `INSERT INTO audit_log` (the view over both) does the
+ * same.  actor is 'system', 'shop', 'ident:<provider>' or 'support:<name>'; reason may be NULL.
  */
 #ifndef RA_AUDIT_H
 #define RA_AUDIT_H
@@ -31,7 +32,7 @@ struct audit_rec {
 };
 
 /* Queues the insert on conn, inside the caller's transaction.  cb gets a result with one
- * row (seq, hash), or err.  Parameters are copied: rec may go away after the call. */
+ * row (id, at) - the record's id; its seq is assigned when the sequencer chains it - or err.  Parameters are copied: rec may go away after the call. */
 void audit_append(struct db_conn *conn, const struct audit_rec *rec, db_result_cb cb, void *data);
 
 /* One stored record, every field as the database prints it (NULL = SQL NULL). */

@@ -188,6 +188,7 @@ static const struct ractl_col cols_verify[] = {
 	{"HEAD-HASH", "head_hash", 2, F},
 	{"BAD-SEQ", "bad_seq", 1, 0},
 	{"WHY", "why", 1, F},
+	{"PENDING", "pending", 2, 0},
 	{NULL, NULL, 0, 0},
 };
 

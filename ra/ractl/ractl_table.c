@@ -33,6 +33,7 @@ static const struct ractl_pos P_CERT[] = {{"ID|SERIAL", NULL, NULL}};
 static const struct ractl_pos P_ORDER[] = {{"ORDER", NULL, NULL}};
 static const struct ractl_pos P_CONTRACT[] = {{"NUMBER", NULL, NULL}};
 static const struct ractl_pos P_JOB[] = {{"JOB", NULL, NULL}};
+static const struct ractl_pos P_SEQ[] = {{"SEQ", NULL, NULL}};
 static const struct ractl_pos P_FACTOR[] = {{"USER", NULL, NULL}, {"FACTOR", "factor", "sms|app"}};
 static const struct ractl_pos P_TOKEN[] = {{"TOKEN-ID", NULL, NULL}};
 static const struct ractl_pos P_TEXT[] = {{"TEXT", "q", NULL}};
@@ -332,6 +333,11 @@ const struct ractl_cmd ractl_cmds[] = {
 	 ractl_run_audit_verify, NULL,
 	 "re-hash the whole audit chain on the server (R16: exit 1 when broken)",
 	 "Anchor head_hash outside the database to detect a rewritten chain.", "ractl audit verify"},
+	{"audit", "proof", P_SEQ, 1, NULL, "GET", "/v1/admin/audit/proof/{1}", NULL, 0, NULL, NULL,
+	 "the inclusion proof of record SEQ in the newest signed checkpoint (JSON)",
+	 "The record, its RFC 9162 audit path and the signed checkpoint: tools/audit-proof-verify.py checks it"
+	 " with nothing but the published audit key (GET /v1/audit/key).",
+	 "ractl audit proof 1532 --json > proof.json"},
 
 	/* ---- local ---- */
 	{"completion", "", P_SHELL, 1, NULL, NULL, NULL, NULL, RACTL_CMD_LOCAL, ractl_run_completion, NULL,

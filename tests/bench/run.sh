@@ -83,11 +83,16 @@ BASE=http://127.0.0.1:$PORT
 export RA_DATABASE_URL="$DB" RA_LISTEN="127.0.0.1:$PORT" RA_SHOP_WOOCOMMERCE_SECRET=$SECRET \
 	RA_PRODUCTS='{"QES-5Y": {"class": "qualified", "validity_years": 5, "contract_months": 12}}' \
 	RA_DEFAULT_COUNTRY=AT RA_IDENT_BASE_URL="http://127.0.0.1:$IDENT_PORT" RA_IDENT_COMPANY_ID=$COMPANY \
-	RA_IDENT_API_KEY=$API_KEY RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" RA_SMTP_FROM=ra@bench.example \
+	RA_IDENT_API_KEY=$API_KEY RA_SMTP_URL="smtp://127.0.0.1:$MAIL_PORT" RA_SMTP_TLS=none RA_SMTP_FROM=ra@bench.example \
 	RA_SMS_URL="http://127.0.0.1:$SMS_PORT/messages" RA_SMS_TOKEN=bench-sms RA_CA_DIR="$root/ca" \
 	RA_PKCS11_TOKEN=ra-bench RA_PKCS11_PIN=$PIN RA_CA_PDS_URL=https://ra.example/pds RA_CA_PDS_LANG=en \
 	RA_CA_CRL_URL="$BASE/v1/ca/crl" RA_EVIDENCE_KEY="$(openssl rand -hex 32)" RA_IDENT_CALLBACK_SECRET=bench-callback-0031acabcc1df687b84fedd7466ccfd048b34c7bf6a9c06df340514e7e9f6d08
 build/ra migrate >"$root/migrate.log" 2>&1 || { say "bench: ra migrate failed"; cat "$root/migrate.log" >&2; exit 1; }
+# the schema again in a database of its own for the order-SQL pgbench (its orders and jobs must
+# not meet the RA's counts and job runner)
+psql_ -c "CREATE DATABASE ra_sql" >/dev/null
+SQLDB=$(python3 -c 'import re, sys; print(re.sub(r"^(postgres(?:ql)?://[^/?]*)/[^?]*", r"\g<1>/ra_sql", sys.argv[1]))' "$DB")
+RA_DATABASE_URL=$SQLDB build/ra migrate >>"$root/migrate.log" 2>&1 || { say "bench: ra migrate (ra_sql) failed"; exit 1; }
 
 # start_ra [LOGLEVEL]: ra serve in the background, waits for /healthz
 start_ra() {
@@ -140,13 +145,20 @@ intake() {
 	[ "$_items" = "$_all" ] || fail "$3" "$_all orders but $_items certificate requests (one each)"
 }
 
-# pgbench_limit CONNS TRANSACTIONS NAME: one-row INSERT committed per transaction
+# pgbench_limit CONNS TRANSACTIONS NAME [SCRIPT]: one-row INSERT committed per transaction, or
+# SCRIPT (prepared statements): tests/bench/order.sql is the order transaction's own statements
+# (the schema's limit), order_nojob.sql the same without the job insert (whose NOTIFY trigger
+# takes PostgreSQL's database-wide notify lock from pre-commit to the end of the commit)
 psql_ -c "CREATE TABLE bench_rows (id bigserial PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT now())"
 printf 'INSERT INTO bench_rows (v) VALUES (:client_id);\n' >"$root/insert.sql"
+cp tests/bench/order.sql "$root/order.sql"
+grep -v '^INSERT INTO jobs' tests/bench/order.sql >"$root/order_nojob.sql"
 pgbench_limit() {
 	_t=$(($2 / $1)); [ "$_t" -ge 1 ] || _t=1
 	_j=$1; [ "$_j" -gt 2 ] && _j=2
-	"$bindir/pgbench" -n -h "$PGH" -p "$PGP" -U ra -c "$1" -j "$_j" -t "$_t" -f "$root/insert.sql" -r ra \
+	_f=${4:-insert.sql} _m=simple _d=ra
+	[ "$_f" = insert.sql ] || { _m=prepared; _d=ra_sql; }
+	"$bindir/pgbench" -n -h "$PGH" -p "$PGP" -U ra -c "$1" -j "$_j" -t "$_t" -M "$_m" -f "$root/$_f" -r "$_d" \
 		>"$root/$3.out" 2>&1 || { cat "$root/$3.out" >&2; fail "$3" "pgbench failed"; return 1; }
 	python3 - "$root/$3.out" "$1" >"$res/$3.json" <<'PY'
 import json, re, sys
@@ -155,6 +167,20 @@ tps = float(re.search(r"tps = ([0-9.]+) \(without initial", t).group(1))
 lat = float(re.search(r"latency average = ([0-9.]+) ms", t).group(1))
 print(json.dumps({"clients": int(sys.argv[2]), "tps": tps, "latency_avg_ms": lat}))
 PY
+}
+# seq_lag NAME MARK: once nothing is pending, the audit sequencer's lag (append -> chained, the
+# batch's start) over the records with id > MARK: p50/p99 in ms
+seq_lag() {
+	for _ in $(seq 1 300); do
+		[ "$(psql_ -c "SELECT pending FROM audit_pending()")" = 0 ] && break
+		sleep 0.1
+	done
+	psql_ -c "SELECT json_build_object('records', count(*),
+		'p50_ms', round((1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.chained_at - r.at)))::numeric, 1),
+		'p99_ms', round((1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM c.chained_at - r.at)))::numeric, 1),
+		'pending', (SELECT pending FROM audit_pending()))
+		FROM audit_record r JOIN audit_chain c ON c.rec_id = r.id WHERE r.id > $2" >"$res/$1.json" ||
+		fail "$1" "cannot read the sequencer lag"
 }
 
 # issue_certs N PREFIX: N certificate rows with an identification on record (R7), each for
@@ -215,11 +241,16 @@ if wants 1; then
 		n=$N; [ "$c" = 1 ] && n=$N1
 		peak_rss_reset
 		say "bench: 1 intake, $n orders at $c connections"
+		mark=$(psql_ -c "SELECT coalesce(max(id), 0) FROM audit_record")
 		intake "$c" "$n" "s1_intake_c$c"
 		echo "{\"peak_rss_kb\": $(peak_rss_kb)}" >"$res/s1_rss_c$c.json"
+		seq_lag "s1_seqlag_c$c" "$mark"
 		drain_jobs "s1_intake_c$c"
 		say "bench: 1 limit, pgbench one-row INSERT at $c clients"
 		pgbench_limit "$c" "$n" "s1_pgbench_c$c"
+		say "bench: 1 limit, pgbench with the order transaction's statements at $c clients (with and without the job)"
+		pgbench_limit "$c" "$n" "s1_pgorder_c$c" order.sql
+		pgbench_limit "$c" "$n" "s1_pgorder_nojob_c$c" order_nojob.sql
 	done
 fi
 

@@ -136,7 +136,7 @@ digest() {
 	  (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM users t),
 	  (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM certificates t),
 	  (SELECT string_agg(t::text, ',' ORDER BY t.source, t.event_id) FROM signing_events t),
-	  (SELECT string_agg(t::text, ',' ORDER BY t.seq) FROM audit_log t),
+	  (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM audit_record t),
 	  (SELECT string_agg(concat_ws(':', id, kind, payload, idempotency_key), ',' ORDER BY id) FROM jobs)))"
 }
 unchanged_since() { [ "$(digest)" = "$1" ]; }
@@ -226,7 +226,7 @@ api "$SIGNING" /v1/signing/activations "$(act "$uid" "$crt" "$wrong")"
 check "R20: the third wrong TransportPIN (of 3) blocks it" \
 	eval 'answer_is 422 "j[\"tries_left\"] == 0" && [ "$(val "transport_pin_blocked_at IS NOT NULL" "$crt")" = t ]'
 check "R16: every try, wrong PIN and the block are audited with the signing service as actor" \
-	eval '[ "$(sql "SELECT string_agg(action, '"','"' ORDER BY seq) FROM audit_log WHERE object_id = '"'$crt'"' AND actor = '"'signing:sigsrv'"'")" = "cert.activation_attempt,cert.transport_pin_wrong,cert.activation_attempt,cert.transport_pin_wrong,cert.activation_attempt,cert.transport_pin_wrong,cert.transport_pin_blocked" ]'
+	eval '[ "$(sql "SELECT string_agg(action, '"','"' ORDER BY id) FROM audit_log WHERE object_id = '"'$crt'"' AND actor = '"'signing:sigsrv'"'")" = "cert.activation_attempt,cert.transport_pin_wrong,cert.activation_attempt,cert.transport_pin_wrong,cert.activation_attempt,cert.transport_pin_wrong,cert.transport_pin_blocked" ]'
 before=$(digest)
 api "$SIGNING" /v1/signing/activations "$(act "$uid" "$crt" "$pin1")"
 check "R11, R20: the right PIN after the block is refused (409), nothing changed" \

@@ -1,7 +1,9 @@
 /*
  * test_audit.c - the hash-chained, append-only audit log (R16) on a real PostgreSQL:
- * concurrent appends form one chain, `ra audit verify` passes on an untouched log and names
- * the first altered or missing record, UPDATE/DELETE/TRUNCATE are refused, the outbox
+ * concurrent appends form one chain once the sequencer (audit_sequence(), migrations/0018)
+ * has chained them, a record committing late is chained later and never skipped, only one
+ * session sequences at a time, `ra audit verify` passes on an untouched log, names the first
+ * altered or missing record or content and counts the pending ones, UPDATE/DELETE/TRUNCATE are refused, the outbox
  * commits a state change's job and audit record together or not at all, and the C append
  * helper works inside a caller's transaction on the async pool.
  */
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ra/db/audit.h"
 #include "ra/db/db.h"
@@ -40,6 +43,18 @@ static int verify(const char *db, char **out)
 
 	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", db);
 	return rt_ra_cmd(env, out, "audit", "verify", NULL);
+}
+
+/* One sequencer batch as `ra serve`'s sequencer runs it, on a connection of its own (which
+ * takes the leadership lock for its lifetime); returns the number chained. */
+static int sequence(const char *db)
+{
+	char *v = rt_sql(db, "SELECT chained FROM audit_sequence(100000)");
+	int n = v ? atoi(v) : -2;
+
+	free(v);
+	cr_assert_geq(n, 0, "audit_sequence: %d", n);
+	return n;
 }
 
 static void append_n(const char *db, int n)
@@ -124,6 +139,8 @@ Test(audit, r16_concurrent_appends_form_one_unbroken_chain, .timeout = 120)
 	}
 	snprintf(want, sizeof(want), "%d", THREADS * PER_THREAD);
 	expect_sql(db, "SELECT count(*) FROM audit_log", want);
+	expect_sql(db, "SELECT count(*) FROM audit_chain", "0"); /* appends no longer chain */
+	cr_expect_eq(sequence(db), THREADS * PER_THREAD);
 	expect_sql(db, "SELECT max(seq) FROM audit_log", want);
 	/* Every record names its predecessor's hash; nobody shares a predecessor. */
 	expect_sql(db, "SELECT count(*) FROM audit_log a JOIN audit_log b ON b.seq = a.seq + 1"
@@ -147,6 +164,7 @@ Test(audit, r16_verify_passes_on_an_untouched_log)
 	cr_expect(strstr(out, "audit log OK: 0 records") != NULL, "%s", out);
 	free(out);
 	append_n(db, 25);
+	sequence(db);
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
 	cr_expect(strstr(out, "audit log OK: 25 records, head seq 25 hash ") != NULL, "%s", out);
 	head = rt_sql(db, "SELECT hash FROM audit_log WHERE seq = 25");
@@ -156,12 +174,17 @@ Test(audit, r16_verify_passes_on_an_untouched_log)
 	free(db);
 }
 
-/* Tampering as only a superuser or the owner can: switch the guard off, change, switch on. */
-static void tamper(const char *db, const char *change)
+/* Tampering as only a superuser or the owner can: switch the guard off, change, switch on.
+ * table: audit_record (the records, pending or chained) or audit_chain. */
+static void tamper(const char *db, const char *table, const char *change)
 {
-	exec_ok(db, "ALTER TABLE audit_log DISABLE TRIGGER audit_no_update");
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s DISABLE TRIGGER audit_no_update", table);
+	exec_ok(db, sql);
 	exec_ok(db, change);
-	exec_ok(db, "ALTER TABLE audit_log ENABLE TRIGGER audit_no_update");
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s ENABLE TRIGGER audit_no_update", table);
+	exec_ok(db, sql);
 }
 
 Test(audit, r16_verify_names_the_record_whose_reason_was_changed)
@@ -169,7 +192,9 @@ Test(audit, r16_verify_names_the_record_whose_reason_was_changed)
 	char *db = rt_db_new(), *out = NULL;
 
 	append_n(db, 12);
-	tamper(db, "UPDATE audit_log SET reason = 'unspecified' WHERE seq = 7");
+	sequence(db);
+	tamper(db, "audit_record",
+	       "UPDATE audit_record SET reason = 'unspecified' WHERE id = (SELECT rec_id FROM audit_chain WHERE seq = 7)");
 	cr_expect_eq(verify(db, &out), 1, "%s", out);
 	cr_expect(strstr(out, "BROKEN at seq 7: hash does not match") != NULL, "%s", out);
 	free(out);
@@ -181,11 +206,15 @@ Test(audit, r16_verify_names_a_rewritten_record_even_with_its_hash_recomputed)
 	char *db = rt_db_new(), *out = NULL;
 
 	append_n(db, 12);
+	sequence(db);
 	/* A careful forger recomputes the changed record's own hash; its successor still
 	 * points at the old one. */
-	tamper(db, "UPDATE audit_log SET details = '{\"serial\": \"FFFF\"}',"
-		   " hash = audit_hash(prev_hash, seq, at, actor, action, object_type, object_id, reason,"
-		   " '{\"serial\": \"FFFF\"}') WHERE seq = 4");
+	tamper(db, "audit_record",
+	       "UPDATE audit_record SET details = '{\"serial\": \"FFFF\"}'"
+	       " WHERE id = (SELECT rec_id FROM audit_chain WHERE seq = 4)");
+	tamper(db, "audit_chain",
+	       "UPDATE audit_chain c SET hash = audit_hash(l.prev_hash, l.seq, l.at, l.actor, l.action, l.object_type,"
+	       " l.object_id, l.reason, l.details) FROM audit_log l WHERE l.seq = 4 AND c.seq = 4");
 	cr_expect_eq(verify(db, &out), 1, "%s", out);
 	cr_expect(strstr(out, "BROKEN at seq 5: prev_hash does not match the hash of record 4") != NULL, "%s", out);
 	free(out);
@@ -197,10 +226,134 @@ Test(audit, r16_verify_names_a_deleted_record)
 	char *db = rt_db_new(), *out = NULL;
 
 	append_n(db, 6);
-	tamper(db, "DELETE FROM audit_log WHERE seq = 3");
+	sequence(db);
+	tamper(db, "audit_chain", "DELETE FROM audit_chain WHERE seq = 3");
 	cr_expect_eq(verify(db, &out), 1, "%s", out);
 	cr_expect(strstr(out, "BROKEN at seq 3: record 3 is missing") != NULL, "%s", out);
 	free(out);
+	free(db);
+}
+
+Test(audit, r16_verify_names_the_chained_record_whose_content_was_deleted)
+{
+	char *db = rt_db_new(), *out = NULL;
+
+	append_n(db, 6);
+	sequence(db);
+	tamper(db, "audit_record", "DELETE FROM audit_record WHERE id = (SELECT rec_id FROM audit_chain WHERE seq = 5)");
+	cr_expect_eq(verify(db, &out), 1, "%s", out);
+	cr_expect(strstr(out, "BROKEN at seq 5: the record's content is missing") != NULL, "%s", out);
+	free(out);
+	free(db);
+}
+
+/* A record changed while still pending is chained as changed (documented: until chained, the
+ * append-only triggers are its only guard); changed after chaining, verify names it. */
+Test(audit, r16_a_pending_record_altered_after_chaining_is_named_and_pending_ones_are_counted)
+{
+	char *db = rt_db_new(), *out = NULL;
+
+	append_n(db, 3);
+	sequence(db);
+	append_n(db, 2); /* pending */
+	cr_expect_eq(verify(db, &out), 0, "%s", out);
+	cr_expect(strstr(out, "audit log OK: 3 records") && strstr(out, "; 2 pending (oldest "), "%s", out);
+	free(out);
+	expect_sql(db, "SELECT pending FROM audit_pending()", "2");
+	cr_expect_eq(sequence(db), 2);
+	tamper(db, "audit_record", "UPDATE audit_record SET actor = 'support:mallory' WHERE id = (SELECT rec_id FROM"
+				   " audit_chain WHERE seq = 5)");
+	cr_expect_eq(verify(db, &out), 1, "%s", out);
+	cr_expect(strstr(out, "BROKEN at seq 5: hash does not match") != NULL, "%s", out);
+	free(out);
+	free(db);
+}
+
+/* ---- the sequencer ---------------------------------------------------------------------- */
+
+static PGconn *conn_ok(const char *db)
+{
+	PGconn *c = PQconnectdb(db);
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	return c;
+}
+
+static char *one(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	char *v = NULL;
+
+	cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
+		  PQresultErrorMessage(r));
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+		v = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+static void expect_one(PGconn *c, const char *sql, const char *want)
+{
+	char *v = one(c, sql);
+
+	cr_expect(v && strcmp(v, want) == 0, "%s: got '%s', want '%s'", sql, v ? v : "NULL", want);
+	free(v);
+}
+
+Test(audit, late_committing_record_is_chained_by_a_later_batch_never_skipped_never_twice, .timeout = 60)
+{
+	char *db = rt_db_new(), *out = NULL;
+	PGconn *late = conn_ok(db), *seqr = conn_ok(db);
+
+	/* record id 1 is written first but commits last */
+	free(one(late, "BEGIN"));
+	free(one(late, "INSERT INTO audit_log (actor, action) VALUES ('system', 'test.late')"));
+	append_n(db, 3);
+	expect_one(seqr, "SELECT chained FROM audit_sequence(2)", "2"); /* a full batch: the horizon stays */
+	expect_one(seqr, "SELECT chained || ' ' || pending FROM audit_sequence(1000)", "1 0");
+	expect_one(seqr, "SELECT chained FROM audit_sequence(1000)", "0");
+	/* later transactions commit meanwhile and move the horizon past... */
+	append_n(db, 2);
+	expect_one(seqr, "SELECT chained FROM audit_sequence(1000)", "2");
+	free(one(late, "COMMIT"));
+	/* ...but not past the transaction still open then */
+	expect_one(seqr, "SELECT chained || ' ' || head_seq || ' ' || pending FROM audit_sequence(1000)", "1 6 0");
+	expect_one(seqr, "SELECT seq FROM audit_log WHERE action = 'test.late'", "6");
+	expect_one(seqr, "SELECT count(*) || ' ' || count(DISTINCT rec_id) || ' ' || max(seq) FROM audit_chain", "6 6 6");
+	expect_one(seqr, "SELECT chained FROM audit_sequence(1000)", "0");
+	cr_expect_eq(verify(db, &out), 0, "%s", out);
+	cr_expect(strstr(out, "audit log OK: 6 records") && strstr(out, "; 0 pending"), "%s", out);
+	free(out);
+	PQfinish(late);
+	PQfinish(seqr);
+	free(db);
+}
+
+Test(audit, one_session_sequences_at_a_time_and_another_takes_over_when_it_ends, .timeout = 60)
+{
+	char *db = rt_db_new();
+	PGconn *a = conn_ok(db), *b = conn_ok(db);
+
+	append_n(db, 2);
+	expect_one(a, "SELECT chained FROM audit_sequence(1000)", "2");
+	append_n(db, 1);
+	expect_one(b, "SELECT chained || ' ' || pending FROM audit_sequence(1000)", "-1 1"); /* a holds the lock */
+	expect_one(a, "SELECT chained FROM audit_sequence(1000)", "1");
+	append_n(db, 1);
+	PQfinish(a); /* the sequencer's session ends: its lock goes with it */
+	for (int i = 0; i < 100; i++) {
+		char *v = one(b, "SELECT chained FROM audit_sequence(1000)");
+		int n = atoi(v);
+		free(v);
+		if (n >= 0) {
+			cr_expect_eq(n, 1);
+			break;
+		}
+		cr_assert_neq(i, 99, "b never took over");
+		usleep(50000);
+	}
+	expect_one(b, "SELECT count(*) || ' ' || max(seq) FROM audit_chain", "4 4");
+	PQfinish(b);
 	free(db);
 }
 
@@ -210,12 +363,17 @@ Test(audit, r16_update_delete_and_truncate_are_refused)
 	char err[512];
 
 	append_n(db, 3);
-	cr_expect_neq(rt_exec(db, "UPDATE audit_log SET reason = 'x' WHERE seq = 2", err, sizeof(err)), 0);
-	cr_expect(strstr(err, "append-only") != NULL, "%s", err);
-	cr_expect_neq(rt_exec(db, "DELETE FROM audit_log WHERE seq = 3", err, sizeof(err)), 0);
-	cr_expect(strstr(err, "append-only") != NULL, "%s", err);
-	cr_expect_neq(rt_exec(db, "TRUNCATE audit_log", err, sizeof(err)), 0);
-	cr_expect(strstr(err, "append-only") != NULL, "%s", err);
+	sequence(db);
+	static const char *refused[] = {
+		"UPDATE audit_log SET reason = 'x' WHERE seq = 2", "DELETE FROM audit_log WHERE seq = 3",
+		"UPDATE audit_record SET reason = 'x' WHERE id = 2", "DELETE FROM audit_record WHERE id = 3",
+		"TRUNCATE audit_record", "UPDATE audit_chain SET hash = repeat('0', 64) WHERE seq = 2",
+		"DELETE FROM audit_chain WHERE seq = 3", "TRUNCATE audit_chain",
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		cr_expect_neq(rt_exec(db, refused[i], err, sizeof(err)), 0, "%s", refused[i]);
+		cr_expect(strstr(err, "append-only") != NULL, "%s: %s", refused[i], err);
+	}
 	expect_sql(db, "SELECT count(*) || ' ' || string_agg(reason, ',' ORDER BY seq) FROM audit_log",
 		   "3 keyCompromise,keyCompromise,keyCompromise");
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
@@ -230,6 +388,8 @@ Test(audit, r16_caller_cannot_choose_seq_time_or_hash)
 	append_n(db, 2);
 	exec_ok(db, "INSERT INTO audit_log (seq, at, actor, action, prev_hash, hash) VALUES (99, '2000-01-01', 'shop',"
 		    " 'order.received', NULL, repeat('0', 64))");
+	expect_sql(db, "SELECT count(*) FROM audit_log WHERE seq IS NULL", "3"); /* all pending */
+	sequence(db);
 	expect_sql(db, "SELECT seq || ' ' || (at > now() - interval '1 hour') || ' ' || (prev_hash = (SELECT hash"
 		       " FROM audit_log WHERE seq = 2)) FROM audit_log WHERE actor = 'shop'", "3 true true");
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
@@ -248,6 +408,7 @@ Test(audit, r16_two_records_written_by_one_statement_chain_in_order)
 		    " a2 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
 		    "  VALUES ('system', 'cert.revoked', 'certificate', '1', 'superseded', '{}'::jsonb))"
 		    " SELECT 1");
+	sequence(db);
 	expect_sql(db, "SELECT count(*) || ' ' || max(seq) FROM audit_log", "3 3");
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
 	free(out);
@@ -282,6 +443,7 @@ Test(audit, outbox_rolled_back_change_leaves_neither_job_nor_audit_record)
 	cr_assert_eq(run_sql(c, "COMMIT", NULL, 0, err, sizeof(err)), 0, "%s", err);
 	PQfinish(c);
 	expect_sql(db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'ob-1'", "1");
+	sequence(db);
 	expect_sql(db, "SELECT max(seq) FROM audit_log WHERE action = 'order.rejected'", "3");
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
 	free(out);
@@ -293,7 +455,7 @@ Test(audit, outbox_rolled_back_change_leaves_neither_job_nor_audit_record)
 struct tx {
 	struct db_conn *conn;
 	int step;
-	char seq[24];
+	char id[24];
 	char err[320];
 	uv_loop_t *loop;
 	struct db_pool *pool;
@@ -329,7 +491,7 @@ static void tx_next(PGresult *res, const struct ra_err *err, void *data)
 		audit_append(t->conn, &rec, tx_next, t);
 		break;
 	case 1:
-		snprintf(t->seq, sizeof(t->seq), "%s", PQgetvalue(res, 0, 0));
+		snprintf(t->id, sizeof(t->id), "%s", PQgetvalue(res, 0, 0));
 		db_conn_query(t->conn, "COMMIT", 0, NULL, tx_next, t);
 		break;
 	default:
@@ -378,7 +540,9 @@ Test(audit, r16_append_helper_writes_a_chained_record_in_the_callers_transaction
 	uv_loop_close(&loop);
 	db_pool_free(t.pool);
 	cr_expect_str_empty(t.err, "%s", t.err);
-	cr_expect_str_eq(t.seq, "2");
+	cr_expect_str_eq(t.id, "2"); /* the record's id; its seq comes with the sequencer */
+	expect_sql(db, "SELECT count(*) FROM audit_log WHERE seq IS NULL AND id = 2", "1");
+	sequence(db);
 	expect_sql(db, "SELECT actor || ' ' || action || ' ' || reason || ' ' || details::text FROM audit_log WHERE seq = 2",
 		   "support:bob user.unlocked R13 request by phone {}");
 	cr_expect_eq(verify(db, &out), 0, "%s", out);

@@ -385,8 +385,8 @@ static void r15_replacement_revokes_the_old_certificate_only_after_the_new_one_i
 	old_fp = VAL(e.db, "SELECT key_fingerprint FROM certificates WHERE id = '%s'", "crt-old");
 	new_fp = VAL(e.db, "SELECT key_fingerprint FROM certificates WHERE id = '%s'", "crt-new");
 	cr_expect_str_neq(old_fp, new_fp, "R2/R12: a replacement has a new key");
-	n = VAL(e.db, "SELECT (SELECT seq FROM audit_log WHERE action = 'cert.issued' AND object_id = 'crt-new') <"
-		      " (SELECT seq FROM audit_log WHERE action = 'cert.revoked' AND object_id = '%s')", "crt-old");
+	n = VAL(e.db, "SELECT (SELECT id FROM audit_log WHERE action = 'cert.issued' AND object_id = 'crt-new') <"
+		      " (SELECT id FROM audit_log WHERE action = 'cert.revoked' AND object_id = '%s')", "crt-old");
 	cr_expect_str_eq(n, "t", "audit shows the new issued before the old revoked");
 	free(n);
 	cr_assert(rt_wait_sql(e.db, "SELECT ca_revoked_at IS NOT NULL FROM certificates WHERE id = 'crt-old'", "t", 30));

@@ -142,8 +142,9 @@ Test(sched, expiry_once_over_two_nodes_in_bounded_batches, .timeout = 90)
 	free(db);
 }
 
-/* The audit log's append lock (migrations/0002) held by the test stops a tick in the middle of
- * its statement; the node is killed there.  Its lease passes, the other node takes the task
+/* A SHARE lock on the audit records (migrations/0018: appends take no lock of their own any
+ * more) held by the test stops a tick in the middle of its statement, at its audit insert;
+ * the node is killed there.  Its lease passes, the other node takes the task
  * over, and every certificate expires once. */
 Test(sched, node_killed_mid_tick_leaves_the_task_to_the_other, .timeout = 90)
 {
@@ -154,14 +155,16 @@ Test(sched, node_killed_mid_tick_leaves_the_task_to_the_other, .timeout = 90)
 
 	lock = PQconnectdb(db);
 	cr_assert_eq(PQstatus(lock), CONNECTION_OK);
-	r = PQexec(lock, "SELECT pg_advisory_lock(7310002)");
-	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	r = PQexec(lock, "BEGIN; LOCK TABLE audit_record IN SHARE MODE");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
 	PQclear(r);
 	add_certs(db, "mid", 3, "issued", "0 seconds");
 	cr_assert_eq(rt_ra_start(&a, db, env), 0);
-	cr_assert(rt_wait_sql(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-			      "1", 30),
-		  "A's tick waits for the audit lock");
+	cr_assert(rt_wait_sql(db,
+			      "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'relation' AND NOT granted"
+			      " AND relation = 'audit_record'::regclass",
+			      "t", 30),
+		  "A's tick waits for the audit records' lock");
 	expect_sql(db, "SELECT locked_by IS NOT NULL FROM schedules WHERE name = 'expiry'", "t");
 	cr_expect_eq(rt_ra_stop(&a, SIGKILL), 128 + SIGKILL);
 	cr_assert_eq(rt_ra_start(&b, db, env), 0);

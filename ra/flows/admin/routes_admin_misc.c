@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ra/flows/admin/audit_ckpt.h"
 #include "ra/flows/admin/audit_verify.h"
 #include "ra/flows/admin/audit_watch.h"
 #include "ra/base/pool.h"
@@ -328,10 +329,11 @@ static void peers_list(struct adm_req *ar)
 
 /* ---- audit (R16) ----------------------------------------------------------------------- */
 
-/* $1 limit, $2 after (seq), $3 object id, $4 object type.  Ordered by seq. */
+/* $1 limit, $2 after (seq), $3 object id, $4 object type.  Ordered by seq; chained records
+ * only (a pending record has no seq yet, docs/audit.md). */
 static const char *sql_audit_show =
 	"WITH page AS (SELECT x.*, row_number() OVER (ORDER BY x.seq) AS rn FROM ("
-	"  SELECT * FROM audit_log WHERE object_id = $3 AND ($4::text IS NULL OR object_type = $4)"
+	"  SELECT * FROM audit_log WHERE seq IS NOT NULL AND object_id = $3 AND ($4::text IS NULL OR object_type = $4)"
 	"  AND ($2::bigint IS NULL OR seq > $2::bigint) ORDER BY seq LIMIT $1::int + 1) x)" PAGE_JSON(
 		"records",
 		"jsonb_build_object('seq', p.seq, 'at', p.at, 'actor', p.actor, 'action', p.action, 'object_type',"
@@ -383,8 +385,10 @@ static void verify_after(void *data)
 	if (v->rc != 0 && v->rc != RA_E_RULE) {
 		adm_fail(v->ar, &v->err);
 	} else {
-		json_t *o = json_pack("{s:b, s:I, s:I, s:s}", "whole", v->rc == 0, "count", (json_int_t)v->rep.count,
-				      "head_seq", (json_int_t)v->rep.head_seq, "head_hash", v->rep.head_hash);
+		json_t *o = json_pack("{s:b, s:I, s:I, s:s, s:I, s:f}", "whole", v->rc == 0, "count",
+				      (json_int_t)v->rep.count, "head_seq", (json_int_t)v->rep.head_seq, "head_hash",
+				      v->rep.head_hash, "pending", (json_int_t)v->rep.pending, "pending_oldest_seconds",
+				      v->rep.pending_oldest_s);
 		if (v->rc == RA_E_RULE) {
 			json_object_set_new(o, "bad_seq", json_integer(v->rep.bad_seq));
 			json_object_set_new(o, "why", json_string(v->rep.why));
@@ -420,6 +424,65 @@ static void audit_verify_route(struct adm_req *ar)
 	}
 }
 
+/* The inclusion proof (docs/audit.md "Checkpoints"): the whole chain's hashes are read, on a
+ * pool thread with its own connection. */
+struct proof {
+	struct adm_req *ar;
+	char *conninfo;
+	long long seq;
+	json_t *out;
+	struct ra_err err;
+	int rc;
+};
+
+static void proof_work(void *data)
+{
+	struct proof *p = data;
+
+	p->rc = audit_ckpt_inclusion(p->conninfo, p->seq, &p->out, &p->err);
+}
+
+static void proof_after(void *data)
+{
+	struct proof *p = data;
+
+	if (p->rc != 0)
+		adm_fail(p->ar, &p->err);
+	else
+		adm_reply(p->ar, 200, p->out);
+	free(p->conninfo);
+	free(p);
+}
+
+static void audit_proof_route(struct adm_req *ar)
+{
+	struct proof *p;
+	struct ra_err e = {0};
+	char *end = NULL;
+	long long seq = strtoll(ar->id, &end, 10);
+
+	if (ar->id[0] < '1' || ar->id[0] > '9' || end == NULL || *end != '\0' || seq <= 0) {
+		ra_err_set(&e, RA_E_INVALID, "seq", "the record's seq: a positive integer");
+		adm_fail(ar, &e);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->conninfo = strdup(cfg_str(ar->hr->app->cfg, "database_url"))) == NULL) {
+		free(p);
+		ra_err_set(&e, RA_E_NOMEM, "", "out of memory");
+		adm_fail(ar, &e);
+		return;
+	}
+	p->ar = ar;
+	p->seq = seq;
+	if (pool_run(ar->hr->app->loop, proof_work, proof_after, p) != 0) {
+		free(p->conninfo);
+		free(p);
+		ra_err_set(&e, RA_E_INTERNAL, "", "cannot queue work");
+		adm_fail(ar, &e);
+	}
+}
+
 const struct adm_route adm_routes_misc[] = {
 	{"GET", "/v1/admin/contracts", "support", "admin_contract_list", contract_list},
 	{"POST", "/v1/admin/contracts", "admin", "admin_contract_create", contract_create},
@@ -434,5 +497,6 @@ const struct adm_route adm_routes_misc[] = {
 	{"GET", "/v1/admin/schedules", "support", "admin_schedules_list", schedules_list},
 	{"GET", "/v1/admin/audit", "support", "admin_audit_show", audit_show},
 	{"GET", "/v1/admin/audit/verify", "support", "admin_audit_verify", audit_verify_route},
+	{"GET", "/v1/admin/audit/proof/{id}", "support", "admin_audit_proof", audit_proof_route},
 	{NULL, NULL, NULL, NULL, NULL},
 };
