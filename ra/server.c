@@ -14,6 +14,7 @@
 #include "ra/base/app.h"
 #include "ra/base/config.h"
 #include "ra/base/log.h"
+#include "ra/base/pool.h"
 #include "ra/db/audit_seq.h"
 #include "ra/db/db.h"
 #include "ra/db/migrate.h"
@@ -100,11 +101,18 @@ struct run {
 /* not static: a store to a never-read static would be optimised away */
 struct run *server_last_run;
 
-static void on_db_closed(void *data)
+static void stop_loop(void *data)
 {
 	struct run *r = data;
 
 	uv_stop(r->app.loop);
+}
+
+/* the database is closed; thread-pool work still running (a CRL check, a signature) comes back
+ * first, so nothing on a pool thread outlives the loop and the CA it uses */
+static void on_db_closed(void *data)
+{
+	pool_drain(stop_loop, data);
 }
 
 static void on_seq_stopped(void *data)
