@@ -48,7 +48,7 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(filter %.c,$(1))) $(patsubst %.cc,$(B)/obj/%
 
 PROGS := $(B)/ra $(B)/ractl $(if $(CAB_SRV_SRC),$(B)/ca-bridge)
 
-.PHONY: all test run stop bench deps clean tests format check FORCE install fuzz fuzz-targets
+.PHONY: all test run stop bench deps clean tests format check FORCE install print-ldlibs fuzz fuzz-targets
 all: $(PROGS) $(B)/ractl.1
 
 $(B)/obj/%.o: %.c
@@ -226,6 +226,10 @@ check:
 
 format:
 	clang-format -i $(WF_SRC) $(CAB_SRC) $(CAB_SRV_SRC) $(BASE_SRC) $(RA_SRC) $(CTL_SRC) ra/main.c
+
+# the link libraries, for scripts that build against the libraries (tests/bench/build.sh)
+print-ldlibs:
+	@echo $(LDLIBS)
 
 clean:
 	rm -rf build

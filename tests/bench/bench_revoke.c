@@ -8,9 +8,10 @@
  *
  * --via api: POST BASE/v1/admin/certs/{id}/revoke {"reason", "comment"} with the
  * bearer token (the support desk's endpoint, issue #7).  --via sql: the service's own
- * revocation statement (ca_sql_revoke from ra/flows/cert/cert.c: state change, audit record, ca_revoke
- * job in one transaction), for as long as the endpoint does not exist.  Both end in the same
- * ca_revoke job and the same CRL.
+ * revocation without HTTP: the certificate machine decides (wf_step) and cert_revoke_plan
+ * (ra/flows/cert/cert.h) writes the state change, audit record and ca_revoke job through the
+ * outbox in one transaction (ob_exec), as the admin route does.  Both end in the same ca_revoke
+ * job and the same CRL.
  *
  * Prints one JSON object: k, via, p50_ms, p99_ms, max_ms, crl_bytes, crl_fetch_ms.  Exit
  * status 1 if a revocation failed or a serial did not appear within 30 s.
@@ -22,7 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ra/db/outbox.h"
 #include "ra/flows/cert/cert.h"
+#include "workflows/wf_cert.h"
 #include "tests/bench/bu.h"
 
 struct buf {
@@ -115,14 +118,38 @@ static int revoke_api(const char *base, const char *token, const char *id)
 
 static int revoke_sql(PGconn *pg, const char *id)
 {
-	const char *p[4] = {id, "keyCompromise", "bench", "make bench"};
-	PGresult *r = PQexecParams(pg, ca_sql_revoke, 4, NULL, p, NULL, NULL, 0);
-	int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	const char *p[1] = {id};
+	PGresult *row = PQexecParams(pg, "SELECT state, serial FROM certificates WHERE id = $1", 1, NULL, p, NULL,
+				     NULL, 0);
+	struct wf_facts f = {.revoke_reason = wf_reason_parse("keyCompromise")};
+	struct outbox ob = {0};
+	struct wf_result r;
+	struct ra_err err = {0};
+	PGresult *tx;
+	int from, rc = -1;
 
-	if (!ok)
-		fprintf(stderr, "bench_revoke: %s: %s (rows %d)\n", id, PQerrorMessage(pg), PQntuples(r));
-	PQclear(r);
-	return ok ? 0 : -1;
+	if (PQresultStatus(row) != PGRES_TUPLES_OK || PQntuples(row) != 1) {
+		fprintf(stderr, "bench_revoke: %s: no such certificate\n", id);
+		goto out;
+	}
+	from = wf_state_parse(&wf_cert, PQgetvalue(row, 0, 0));
+	if (from < 0 || wf_step(&wf_cert, from, WF_CERT_REVOKE, &f, &r) != 0 ||
+	    cert_revoke_plan(&ob, id, from, &r, "keyCompromise", "bench", "make bench", PQgetvalue(row, 0, 1)) != 0) {
+		fprintf(stderr, "bench_revoke: %s: the machine refuses a revocation from %s\n", id, PQgetvalue(row, 0, 0));
+		ob_clear(&ob);
+		goto out;
+	}
+	PQclear(PQexec(pg, "BEGIN"));
+	rc = ob_exec(&ob, pg, NULL, &err);
+	tx = PQexec(pg, rc == 0 ? "COMMIT" : "ROLLBACK");
+	if (rc != 0 || PQresultStatus(tx) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "bench_revoke: %s: %s%s\n", id, err.msg, PQerrorMessage(pg));
+		rc = -1;
+	}
+	PQclear(tx);
+out:
+	PQclear(row);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -11,8 +11,8 @@ CXX=${CXX:-c++}
 CFLAGS="-std=c17 -g -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -pthread"
 # shellcheck disable=SC2046
 CPPFLAGS="-I. -D_GNU_SOURCE $(pkg-config --cflags $PKGS)"
-# shellcheck disable=SC2046
-LIBS="$(pkg-config --libs $PKGS) -lphonenumber -lunistring -lstdc++ -lm -pthread"
+# the libraries the Makefile links ra with (one list: make print-ldlibs)
+LIBS="$(make -s --no-print-directory print-ldlibs)"
 for lib in build/libra.a build/libcab.a build/libwf.a build/libbase.a; do
 	[ -f "$lib" ] || { echo "bench/build.sh: $lib missing; run make SAN=0 all" >&2; exit 1; }
 done
