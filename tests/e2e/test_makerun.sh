@@ -61,12 +61,13 @@ check "ra serve is connected as ra_app, and only as ra_app" \
 	eval '[ "$(sq ra "SELECT count(*) FROM pg_stat_activity WHERE datname = '"'ra'"' AND usename = '"'ra_app'"'")" -gt 0 ] &&
 		[ "$(sq ra "SELECT count(*) FROM pg_stat_activity WHERE datname = '"'ra'"' AND usename <> '"'ra_app'"'
 			AND pid <> pg_backend_pid() AND backend_type = '"'client backend'"'")" = 0 ]'
-check "ra_app owns nothing and is no superuser; the tables are ra_owner's" \
+check "ra_app owns nothing and is no superuser; the audit tables and view are ra_owner's" \
 	eval '[ "$(sq ra "SELECT (SELECT count(*) FROM pg_class WHERE relowner = r.oid) + (SELECT count(*) FROM pg_proc
 			WHERE proowner = r.oid) + (SELECT count(*) FROM pg_namespace WHERE nspowner = r.oid) +
 			(SELECT count(*) FROM pg_database WHERE datdba = r.oid) + r.rolsuper::int FROM pg_roles r
 			WHERE rolname = '"'ra_app'"'")" = 0 ] &&
-		[ "$(sq ra "SELECT count(*) FROM pg_tables WHERE tableowner = '"'ra_owner'"' AND tablename = '"'audit_log'"'")" = 1 ]'
+		[ "$(sq ra "SELECT count(*) FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner WHERE o.rolname = '"'ra_owner'"'
+			AND c.relname IN ('"'audit_record'"', '"'audit_chain'"', '"'audit_log'"')")" = 3 ]'
 check "ra_app may not UPDATE or DELETE the audit trail (permission, not only the trigger)" \
 	eval '! sq ra_app "UPDATE audit_log SET actor = actor WHERE false" && grep -q "permission denied" "$work/sqlerr" &&
 		! sq ra_app "DELETE FROM audit_log WHERE false" && grep -q "permission denied" "$work/sqlerr"'
