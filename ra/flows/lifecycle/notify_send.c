@@ -14,6 +14,7 @@
 #include "ra/base/config.h"
 #include "ra/base/log.h"
 #include "ra/db/db.h"
+#include "ra/db/outbox.h"
 #include "ra/flows/lifecycle/notices.h"
 #include "ra/net/httpc.h"
 
@@ -53,12 +54,11 @@ static const char *const job_vars[] = {"job_id", "job_kind", "job_error", "job_a
 				       "at",     "action",   "object_id"};
 #define JOB_NVARS (sizeof(job_vars) / sizeof(job_vars[0]))
 
-/* $1 key, $2 object type, $3 object id, $4 template, $5 recipient kind, $6 event */
+/* $1 key, $2 object id, $3 template, $4 recipient kind, $5 event.  The mail is recorded once
+ * (its key); the row returned is its audit record's object and details (outbox). */
 static const char *sql_sent =
-	"WITH n AS (INSERT INTO notifications (idempotency_key) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1)"
-	" INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	" SELECT 'system', 'notify.sent', $2, $3, $4, jsonb_build_object('template', $4::text, 'to', $5::text,"
-	"  'event', $6::text) FROM n";
+	"INSERT INTO notifications (idempotency_key) VALUES ($1) ON CONFLICT DO NOTHING"
+	" RETURNING $2::text, jsonb_build_object('template', $3::text, 'to', $4::text, 'event', $5::text)::text";
 
 struct ns {
 	struct job *job;
@@ -84,11 +84,11 @@ static void finish(struct ns *n, json_t *result)
 	free(n);
 }
 
-static void on_recorded(PGresult *res, const struct ra_err *err, void *data)
+static void on_recorded(const int *rows, const struct ra_err *err, void *data)
 {
 	struct ns *n = data;
 
-	(void)res;
+	(void)rows;
 	if (err != NULL) {
 		fail(n, 1, err->code, err->msg);
 		return;
@@ -100,20 +100,18 @@ static void on_recorded(PGresult *res, const struct ra_err *err, void *data)
 static void on_mailed(const struct httpc_resp *resp, const struct ra_err *err, void *data)
 {
 	struct ns *n = data;
-	const char *p[6];
+	struct outbox ob = {0};
+	int src;
 
 	(void)resp;
 	if (err != NULL) {
 		fail(n, err->code != RA_E_INVALID, err->code, err->msg);
 		return;
 	}
-	p[0] = n->job->idempotency_key;
-	p[1] = n->obj_type;
-	p[2] = n->obj_id;
-	p[3] = n->tmpl;
-	p[4] = n->to;
-	p[5] = n->id;
-	db_query(n->job->app->db, sql_sent, 6, p, on_recorded, n);
+	src = ob_stmt(&ob, sql_sent, 5,
+		      (const char *const[]){n->job->idempotency_key, n->obj_id, n->tmpl, n->to, n->id}, 0);
+	ob_audit_each(&ob, src, "system", "notify.sent", n->obj_type, n->tmpl);
+	ob_commit(&ob, n->job->app->db, on_recorded, n);
 }
 
 static void send_mail(struct ns *n, const char *to_addr, const char *const *names, const char *const *values,

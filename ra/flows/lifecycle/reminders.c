@@ -20,15 +20,19 @@
 
 #include "ra/base/duration.h"
 #include "ra/db/db.h"
+#include "ra/db/outbox.h"
+#include "workflows/wf_cert.h"
 
-/* $1 batch, $2 offsets in seconds (bigint[]), $3 kind ('expiry' or 'term'). */
+/* $1 batch, $2 offsets in seconds (bigint[]), $3 kind ('expiry' or 'term'), $4 the states
+ * reminded of, $5 the states of a successor (text[], outbox: names from wf_cert).  Each row
+ * returned: the certificate and its audit record's details. */
 static const char *sql_remind =
 	"WITH o AS (SELECT unnest($2::bigint[]) AS off),"
 	" c AS (SELECT x.id, CASE WHEN $3::text = 'expiry' THEN x.not_after ELSE x.term_end END AS due_at"
-	"  FROM certificates x WHERE x.state IN ('issued', 'active')"
+	"  FROM certificates x WHERE x.state = ANY($4::text[])"
 	"   AND ($3::text = 'expiry' OR x.term_ended_at IS NULL)"
 	"   AND ($3::text = 'term' OR NOT EXISTS (SELECT 1 FROM certificates s WHERE s.user_id = x.user_id"
-	"    AND s.id <> x.id AND s.class = x.class AND s.state IN ('requested', 'key_generated', 'issued', 'active')"
+	"    AND s.id <> x.id AND s.class = x.class AND s.state = ANY($5::text[])"
 	"    AND (s.replaces = x.id OR (s.subject = x.subject"
 	"     AND s.not_after > x.not_after + (SELECT max(off) FROM o) * interval '1 second'))))),"
 	" d AS (SELECT c.id, c.due_at, min(o.off) AS off FROM c JOIN o"
@@ -38,11 +42,28 @@ static const char *sql_remind =
 	"  ORDER BY d.due_at, d.id LIMIT $1::int),"
 	" ins AS (INSERT INTO cert_reminders (certificate_id, kind, due_at, offset_s)"
 	"  SELECT id, $3::text, due_at, off FROM pick ON CONFLICT DO NOTHING"
-	"  RETURNING certificate_id, due_at, offset_s),"
-	" a AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT 'system', 'cert.' || $3::text || '_reminder', 'certificate', certificate_id, NULL,"
-	"   jsonb_build_object('due_at', due_at, 'offset_s', offset_s) FROM ins)"
-	" SELECT count(*) FROM ins";
+	"  RETURNING certificate_id, due_at, offset_s)"
+	" SELECT certificate_id, jsonb_build_object('due_at', due_at, 'offset_s', offset_s)::text FROM ins";
+
+#define LIVE (1u << WF_CERT_ISSUED | 1u << WF_CERT_ACTIVE)
+#define SUCCESSOR (LIVE | 1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED)
+
+/* One kind's reminders and their audit records ('cert.<kind>_reminder') as one outbox unit. */
+static void remind(struct sched_tick *t, const char *offsets_s, const char *kind, ob_cb cb, void *data)
+{
+	struct outbox ob = {0};
+	char batch[16], live[64], succ[96];
+	int src;
+
+	snprintf(batch, sizeof(batch), "%d", t->batch);
+	src = ob_stmt(&ob, sql_remind, 5,
+		      (const char *const[]){batch, offsets_s, kind, ob_states(&wf_cert, LIVE, live, sizeof(live)),
+					    ob_states(&wf_cert, SUCCESSOR, succ, sizeof(succ))},
+		      0);
+	ob_audit_each(&ob, src, "system", strcmp(kind, "expiry") == 0 ? "cert.expiry_reminder" : "cert.term_reminder",
+		      "certificate", NULL);
+	ob_commit(&ob, t->app->db, cb, data);
+}
 
 static char expiry_offsets[512], term_offsets[512];
 
@@ -82,7 +103,7 @@ struct rt {
 	int expiry_items;
 };
 
-static void on_term(PGresult *res, const struct ra_err *err, void *data)
+static void on_term(const int *rows, const struct ra_err *err, void *data)
 {
 	struct rt *r = data;
 	struct sched_tick *t = r->t;
@@ -93,15 +114,13 @@ static void on_term(PGresult *res, const struct ra_err *err, void *data)
 		sched_tick_done(t, items, -1, err);
 		return;
 	}
-	items += atoi(PQgetvalue(res, 0, 0));
+	items += rows[0];
 	sched_tick_done(t, items, -1, NULL);
 }
 
-static void on_expiry(PGresult *res, const struct ra_err *err, void *data)
+static void on_expiry(const int *rows, const struct ra_err *err, void *data)
 {
 	struct rt *r = data;
-	char batch[16];
-	const char *p[3] = {batch, term_offsets, "term"};
 
 	if (err != NULL) {
 		struct sched_tick *t = r->t;
@@ -109,20 +128,16 @@ static void on_expiry(PGresult *res, const struct ra_err *err, void *data)
 		sched_tick_done(t, 0, -1, err);
 		return;
 	}
-	r->expiry_items = atoi(PQgetvalue(res, 0, 0));
-	snprintf(batch, sizeof(batch), "%d", r->t->batch);
-	db_query(r->t->app->db, sql_remind, 3, p, on_term, r);
+	r->expiry_items = rows[0];
+	remind(r->t, term_offsets, "term", on_term, r);
 }
 
 void reminders_tick(struct sched_tick *t)
 {
 	struct rt *r = calloc(1, sizeof(*r));
-	char batch[16];
-	const char *p[3] = {batch, expiry_offsets, "expiry"};
 
 	if (r == NULL)
 		abort();
 	r->t = t;
-	snprintf(batch, sizeof(batch), "%d", t->batch);
-	db_query(t->app->db, sql_remind, 3, p, on_expiry, r);
+	remind(t, expiry_offsets, "expiry", on_expiry, r);
 }
