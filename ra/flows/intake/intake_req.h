@@ -59,6 +59,7 @@ struct intake_req {
 	int user_created;
 	int reuse; /* R17: the user's earlier identification is relied on */
 	const char *result; /* "created", "unchanged", "cancelled", ... for the reply */
+	int renew_named;    /* renewal.c: the certificates a renewal order names */
 };
 
 /* Frees r and what it owns; NULL is fine. */
