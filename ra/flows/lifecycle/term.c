@@ -1,7 +1,7 @@
 /*
  * term.c - the `term` task: certificates whose term end plus term.grace has passed (a renewal
  * moves the term end, so a renewed certificate is not due) get the policy term.on_end, in one
- * statement per batch:
+ * transaction per batch (ra/db/outbox.h):
  *
  *   revoke  the certificate is revoked with reason cessationOfOperation (RFC 5280: the
  *           service it was for has ended), audited 'cert.term_ended' and 'cert.revoked', and
@@ -20,32 +20,39 @@
 
 #include "ra/base/duration.h"
 #include "ra/db/db.h"
+#include "ra/db/outbox.h"
+#include "workflows/wf_cert.h"
 
-/* $1 batch, $2 grace in seconds, $3 policy ('revoke' or 'notify'). */
-static const char *sql_term_end =
-	"WITH due AS (SELECT id FROM certificates"
-	"  WHERE state IN ('issued', 'active') AND term_ended_at IS NULL"
-	"   AND term_end + $2::bigint * interval '1 second' <= now()"
-	"  ORDER BY term_end, id LIMIT $1::int FOR UPDATE SKIP LOCKED),"
-	" c AS (UPDATE certificates x SET term_ended_at = now(),"
-	"   state = CASE WHEN $3::text = 'revoke' THEN 'revoked' ELSE x.state END,"
-	"   revoked_at = CASE WHEN $3::text = 'revoke' THEN now() ELSE x.revoked_at END,"
-	"   revocation_reason = CASE WHEN $3::text = 'revoke' THEN 'cessationOfOperation' ELSE x.revocation_reason END"
-	"  FROM due WHERE x.id = due.id AND x.state IN ('issued', 'active') AND x.term_ended_at IS NULL"
-	"  RETURNING x.id, x.serial, x.term_end, x.state),"
-	" a1 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT 'system', 'cert.term_ended', 'certificate', c.id, 'contractual term ended without renewal',"
-	"   jsonb_build_object('serial', c.serial, 'term_end', c.term_end, 'policy', $3::text,"
-	"    'grace_s', $2::bigint) FROM c RETURNING seq),"
-	/* reading a1 puts the term's record before the revocation's in the chain */
-	" a2 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-	"  SELECT 'system', 'cert.revoked', 'certificate', c.id, 'cessationOfOperation',"
-	"   jsonb_build_object('serial', c.serial, 'comment', 'contractual term ended without renewal',"
-	"    'term_end', c.term_end) FROM c, (SELECT max(seq) FROM a1) first WHERE c.state = 'revoked'),"
-	" j AS (INSERT INTO jobs (kind, payload, idempotency_key)"
-	"  SELECT 'ca_revoke', jsonb_build_object('certificate_id', c.id), 'ca_revoke:' || c.id FROM c"
-	"  WHERE c.state = 'revoked' ON CONFLICT (idempotency_key) DO NOTHING)"
-	" SELECT count(*) FROM c";
+/* The due certificates: $3 the states a term ends in (text[], names from wf_cert), $4 batch,
+ * $5 grace in seconds; $1 NULL (all due) or one id. */
+#define TERM_DUE \
+	"WITH due AS (SELECT id FROM certificates" \
+	"  WHERE ($1::text IS NULL OR id = $1) AND state = ANY($3::text[]) AND term_ended_at IS NULL" \
+	"   AND term_end + $5::bigint * interval '1 second' <= now()" \
+	"  ORDER BY term_end, id LIMIT $4::int FOR UPDATE SKIP LOCKED)"
+
+/* policy revoke: $2 'revoked' (outbox: ob_move_set); each row the certificate and its
+ * cert.term_ended record's details */
+static const char *sql_term_revoke =
+	TERM_DUE " UPDATE certificates x SET term_ended_at = now(), state = $2, revoked_at = now(),"
+	"  revocation_reason = 'cessationOfOperation'"
+	" FROM due WHERE x.id = due.id AND x.state = ANY($3::text[]) AND x.term_ended_at IS NULL"
+	" RETURNING x.id, jsonb_build_object('serial', x.serial, 'term_end', x.term_end, 'policy', 'revoke',"
+	"  'grace_s', $5::bigint)::text";
+
+/* ... and the same rows again (revoked by this transaction: its now()) for the cert.revoked
+ * records, which come after the term's in the chain, and the ca_revoke jobs; $1 'revoked' */
+static const char *sql_term_revoked =
+	"SELECT id, jsonb_build_object('serial', serial, 'comment', 'contractual term ended without renewal',"
+	" 'term_end', term_end)::text, 'cessationOfOperation' FROM certificates"
+	" WHERE term_ended_at = now() AND revoked_at = now() AND state = $1";
+
+/* policy notify: the term ends, the certificate stays usable; $2 unused but typed */
+static const char *sql_term_notify =
+	TERM_DUE " UPDATE certificates x SET term_ended_at = now()"
+	" FROM due WHERE x.id = due.id AND x.state = ANY($3::text[]) AND x.term_ended_at IS NULL AND $2::text IS NOT NULL"
+	" RETURNING x.id, jsonb_build_object('serial', x.serial, 'term_end', x.term_end, 'policy', 'notify',"
+	"  'grace_s', $5::bigint)::text";
 
 static char grace_s[24];
 static char policy[8];
@@ -66,7 +73,7 @@ int term_config(const struct config *cfg, struct ra_err *err)
 	return 0;
 }
 
-static void on_done(PGresult *res, const struct ra_err *err, void *data)
+static void on_done(const int *rows, const struct ra_err *err, void *data)
 {
 	struct sched_tick *t = data;
 
@@ -74,14 +81,33 @@ static void on_done(PGresult *res, const struct ra_err *err, void *data)
 		sched_tick_done(t, 0, -1, err);
 		return;
 	}
-	sched_tick_done(t, atoi(PQgetvalue(res, 0, 0)), -1, NULL);
+	sched_tick_done(t, rows[0], -1, NULL);
 }
+
+#define TERM_STATES (1u << WF_CERT_ISSUED | 1u << WF_CERT_ACTIVE)
 
 void term_tick(struct sched_tick *t)
 {
-	char batch[16];
-	const char *p[3] = {batch, grace_s, policy};
+	struct outbox ob = {0};
+	const char *why = "contractual term ended without renewal";
+	char batch[16], states[64];
+	const char *revoked = wf_state_name(&wf_cert, WF_CERT_REVOKED);
+	int c, v;
 
 	snprintf(batch, sizeof(batch), "%d", t->batch);
-	db_query(t->app->db, sql_term_end, 3, p, on_done, t);
+	if (strcmp(policy, "revoke") == 0) {
+		c = ob_move_set(&ob, sql_term_revoke, &wf_cert, TERM_STATES, WF_CERT_REVOKED, NULL, 2,
+				(const char *const[]){batch, grace_s});
+		v = ob_stmt(&ob, sql_term_revoked, 1, (const char *const[]){revoked}, 0);
+		ob_audit_each(&ob, c, "system", "cert.term_ended", "certificate", why);
+		ob_audit_each(&ob, v, "system", "cert.revoked", "certificate", NULL);
+		ob_job_each(&ob, v, "ca_revoke", "certificate_id", "ca_revoke:");
+	} else {
+		c = ob_stmt(&ob, sql_term_notify, 5,
+			    (const char *const[]){NULL, "notify", ob_states(&wf_cert, TERM_STATES, states, sizeof(states)),
+						  batch, grace_s},
+			    0);
+		ob_audit_each(&ob, c, "system", "cert.term_ended", "certificate", why);
+	}
+	ob_commit(&ob, t->app->db, on_done, t);
 }
