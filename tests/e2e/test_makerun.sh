@@ -62,7 +62,7 @@ check "ra serve is connected as ra_app, and only as ra_app" \
 		[ "$(sq ra "SELECT count(*) FROM pg_stat_activity WHERE datname = '"'ra'"' AND usename <> '"'ra_app'"'
 			AND pid <> pg_backend_pid() AND backend_type = '"'client backend'"'")" = 0 ]'
 check "ra_app owns nothing and is no superuser; the audit tables and view are ra_owner's" \
-	eval '[ "$(sq ra "SELECT (SELECT count(*) FROM pg_class WHERE relowner = r.oid) + (SELECT count(*) FROM pg_proc
+	eval '[ "$(sq ra "SELECT (SELECT count(*) FROM pg_class WHERE relowner = r.oid AND relpersistence <> '"'t'"') + (SELECT count(*) FROM pg_proc
 			WHERE proowner = r.oid) + (SELECT count(*) FROM pg_namespace WHERE nspowner = r.oid) +
 			(SELECT count(*) FROM pg_database WHERE datdba = r.oid) + r.rolsuper::int FROM pg_roles r
 			WHERE rolname = '"'ra_app'"'")" = 0 ] &&
