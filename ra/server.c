@@ -19,6 +19,7 @@
 #include "ra/db/db.h"
 #include "ra/db/migrate.h"
 #include "ra/flows/admin/audit_ckpt.h"
+#include "ra/flows/admin/bulk.h"
 #include "ra/flows/admin/routes_admin.h"
 #include "ra/flows/cert/cert.h"
 #include "ra/flows/ident/ident.h"
@@ -46,7 +47,7 @@ static const struct module modules[] = {
 	{"sched", sched_init, NULL, NULL},             /* and the scheduler: the others' tasks need it */
 	{"audit", audit_seq_init, NULL, NULL},         /* the audit sequencer (docs/audit.md) */
 	{"ident", ident_init, ident_job_kinds, NULL},
-	{"admin", routes_admin_init, NULL, NULL},
+	{"admin", routes_admin_init, admin_job_kinds, NULL},
 	{"cert", cert_init, cert_job_kinds, NULL},
 	{"audit_ckpt", audit_ckpt_init, NULL, NULL}, /* after cert: it signs with the token */
 	{"intake", intake_init, NULL, NULL},

@@ -135,7 +135,7 @@ static int check_options(struct ractl_args *a, char *why, size_t cap)
 		if ((o->flags & RACTL_OPT_REQ) && ractl_arg(a, o->name) == NULL)
 			return usage_err(why, cap, "%s needs --%s %s", words, o->name,
 					 o->metavar ? o->metavar : "");
-	if (a->npos != c->npos) {
+	if (a->npos != c->npos && !((c->flags & RACTL_CMD_BULK) && a->npos == 0)) {
 		char want[128] = "";
 		for (int p = 0; p < c->npos; p++)
 			snprintf(want + strlen(want), sizeof(want) - strlen(want), " %s", c->pos[p].metavar);

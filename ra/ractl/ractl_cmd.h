@@ -37,6 +37,7 @@ struct ractl_pos {
 #define RACTL_CMD_CONFIRM 1u /* cannot be undone: confirmation on a terminal, --yes otherwise */
 #define RACTL_CMD_LOCAL 2u /* answered by ractl itself: no server, no token */
 #define RACTL_CMD_LIST 4u /* a paged list: --limit, --after; says when more exist */
+#define RACTL_CMD_BULK 8u /* the argument may be left out for a scope option (cert revoke --contract) */
 #define RACTL_LIMIT_MAX 500 /* the server's largest page (ADM_LIMIT_MAX) */
 
 struct ractl_cmd;

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ra/base/safetext.h"
 
@@ -359,4 +360,132 @@ int ractl_run_audit_verify(const struct ractl_cmd *c, struct ractl_ctx *x)
 	}
 	json_decref(answer);
 	return rc;
+}
+
+/* ---- bulk revocation (cert revoke --contract|--org|--user) -------------------------------- */
+
+static const char *const bulk_scopes[][2] = {{"contract", "contract"}, {"org", "organisation"}, {"user", "user"}};
+
+/* Polls the bulk revocation until no job is left queued, a progress line on stderr at each
+ * change.  Exit 0 when every job is done, 1 when some died (ractl jobs list --dead). */
+static int bulk_follow(struct ractl_ctx *x, const char *id)
+{
+	char path[128], last[160] = "";
+	json_t *j = NULL;
+	int rc;
+
+	snprintf(path, sizeof(path), "/v1/admin/bulk-revocations/%s", id);
+	for (;;) {
+		char line[160];
+		json_decref(j);
+		j = NULL;
+		rc = call(x, "GET", path, NULL, &j);
+		if (rc != RACTL_OK)
+			return rc;
+		snprintf(line, sizeof(line), "bulk revocation %s: %lld of %lld revoked, %lld on the CRL, %lld waiting, %lld dead",
+			 id, (long long)json_integer_value(json_object_get(j, "revoked")),
+			 (long long)json_integer_value(json_object_get(j, "total")),
+			 (long long)json_integer_value(json_object_get(j, "on_crl")),
+			 (long long)json_integer_value(json_object_get(j, "queued")),
+			 (long long)json_integer_value(json_object_get(j, "dead")));
+		if (strcmp(line, last) != 0) {
+			fprintf(x->err, "ractl: %s\n", line);
+			fflush(x->err);
+			snprintf(last, sizeof(last), "%s", line);
+		}
+		if (json_is_true(json_object_get(j, "finished")))
+			break;
+		nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL);
+	}
+	ractl_print(x->out, &x->view, NULL, j);
+	rc = json_integer_value(json_object_get(j, "dead")) > 0 ? RACTL_REFUSED : RACTL_OK;
+	if (rc != RACTL_OK)
+		ractl_error(x, rc, "dead", "some revocations failed for good: see ractl jobs list --dead");
+	json_decref(j);
+	return rc;
+}
+
+static json_t *bulk_body(struct ractl_ctx *x, const char *scope, const char *value, int dry)
+{
+	json_t *b = json_pack("{s:s, s:s, s:s, s:s}", "scope", scope, "value", value, "reason", ractl_arg(&x->a, "reason"),
+			      "comment", ractl_arg(&x->a, "comment"));
+	if (dry)
+		json_object_set_new(b, "dry_run", json_true());
+	return b;
+}
+
+static int bulk_revoke(struct ractl_ctx *x, const char *scope, const char *value)
+{
+	json_t *would = NULL, *done = NULL;
+	char line[64], want[24];
+	long long n;
+	int rc;
+
+	/* the count first: the server checks every certificate (R14, R19) and rolls back */
+	rc = call(x, "POST", "/v1/admin/bulk-revocations", bulk_body(x, scope, value, 1), &would);
+	if (rc != RACTL_OK)
+		return rc;
+	n = (long long)json_integer_value(json_object_get(would, "total"));
+	if (ractl_arg(&x->a, "dry-run")) {
+		fprintf(x->err, "ractl: dry run: would revoke %lld certificate%s of %s %s; nothing changed\n", n,
+			n == 1 ? "" : "s", scope, value);
+		ractl_print(x->out, &x->view, "cert", would);
+		json_decref(would);
+		return RACTL_OK;
+	}
+	json_decref(would);
+	fprintf(x->err, "This revokes %lld certificate%s of %s %s (reason %s); it cannot be undone.\n", n,
+		n == 1 ? "" : "s", scope, value, ractl_arg(&x->a, "reason"));
+	if (!ractl_arg(&x->a, "yes")) {
+		if (!x->stdin_tty)
+			return ractl_error(x, RACTL_CANCELLED, "cancelled",
+					   "cert revoke cannot be undone and stdin is not a terminal: add --yes to do it, "
+					   "or --dry-run to see what it would change; nothing was sent");
+		fprintf(x->err, "Type the number of certificates (%lld) to confirm: ", n);
+		fflush(x->err);
+		if (fgets(line, sizeof(line), stdin) == NULL)
+			line[0] = '\0';
+		line[strcspn(line, "\r\n")] = '\0';
+		snprintf(want, sizeof(want), "%lld", n);
+		if (strcmp(line, want) != 0)
+			return ractl_error(x, RACTL_CANCELLED, "cancelled", "not confirmed: nothing changed");
+	}
+	rc = call(x, "POST", "/v1/admin/bulk-revocations", bulk_body(x, scope, value, 0), &done);
+	if (rc != RACTL_OK)
+		return rc;
+	if (ractl_arg(&x->a, "no-wait")) {
+		ractl_print(x->out, &x->view, NULL, done);
+	} else {
+		char id[32];
+		snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(done, "id")));
+		rc = bulk_follow(x, id);
+	}
+	json_decref(done);
+	return rc;
+}
+
+int ractl_run_cert_revoke(const struct ractl_cmd *c, struct ractl_ctx *x)
+{
+	const char *scope = NULL, *value = NULL;
+	int given = 0;
+
+	for (size_t i = 0; i < sizeof(bulk_scopes) / sizeof(bulk_scopes[0]); i++) {
+		const char *v = ractl_arg(&x->a, bulk_scopes[i][0]);
+		if (v) {
+			scope = bulk_scopes[i][1];
+			value = v;
+			given++;
+		}
+	}
+	if (x->a.npos == 1 && given == 0)
+		return ractl_run_request(c, x);
+	if (x->a.npos != 0 || given != 1)
+		return ractl_usage_error(x, "cert revoke takes one certificate (ID|SERIAL) or one of --contract, --org, --user");
+	return bulk_revoke(x, scope, value);
+}
+
+int ractl_run_bulk_watch(const struct ractl_cmd *c, struct ractl_ctx *x)
+{
+	(void)c;
+	return bulk_follow(x, x->a.pos[0]);
 }

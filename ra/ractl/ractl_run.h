@@ -38,6 +38,10 @@ int ractl_error(struct ractl_ctx *x, int code, const char *kind, const char *msg
 /* Commands with their own logic (rows of ractl_table.c). */
 int ractl_run_cert_show(const struct ractl_cmd *c, struct ractl_ctx *x);
 int ractl_run_audit_verify(const struct ractl_cmd *c, struct ractl_ctx *x);
+/* cert revoke: one certificate (the generic request) or, with --contract|--org|--user, a bulk
+ * revocation: the count first (a dry run), confirmation, then the jobs followed to the end. */
+int ractl_run_cert_revoke(const struct ractl_cmd *c, struct ractl_ctx *x);
+int ractl_run_bulk_watch(const struct ractl_cmd *c, struct ractl_ctx *x);
 
 /* Local commands (ractl_doc.c): help, the man page and shell completion. */
 int ractl_run_completion(const struct ractl_cmd *c, struct ractl_ctx *x);

@@ -35,6 +35,7 @@ static const struct ractl_pos P_CONTRACT[] = {{"NUMBER", NULL, NULL}};
 static const struct ractl_pos P_JOB[] = {{"JOB", NULL, NULL}};
 static const struct ractl_pos P_SEQ[] = {{"SEQ", NULL, NULL}};
 static const struct ractl_pos P_FACTOR[] = {{"USER", NULL, NULL}, {"FACTOR", "factor", "sms|app"}};
+static const struct ractl_pos P_BULK[] = {{"BULK-ID", NULL, NULL}};
 static const struct ractl_pos P_TOKEN[] = {{"TOKEN-ID", NULL, NULL}};
 static const struct ractl_pos P_TEXT[] = {{"TEXT", "q", NULL}};
 static const struct ractl_pos P_SHELL[] = {{"SHELL", NULL, "bash|zsh"}};
@@ -60,6 +61,7 @@ const struct ractl_group ractl_groups[] = {
 	{"order", "shop orders and their manual review"},
 	{"review", "the queue of orders in manual review (R7)"},
 	{"ident", "identifications by the ident provider"},
+	{"bulk", "bulk revocations (cert revoke --contract|--org|--user)"},
 	{"token", "API tokens of support users (role admin)"},
 	{"jobs", "the durable jobs behind every call to the outside world"},
 	{"audit", "the audit log (R16)"},
@@ -167,15 +169,23 @@ const struct ractl_cmd ractl_cmds[] = {
 	 (const struct ractl_opt[]){
 		 {"reason", 0, "REASON", REQ, RFC5280_REASONS, NULL, "the RFC 5280 reason (R14)"},
 		 {"comment", 0, "TEXT", REQ, NULL, NULL, "why, in words, for the audit log (R16)"},
+		 {"contract", 0, "NUMBER", LOCAL, NULL, NULL, "instead of ID: every revocable certificate of the contract"},
+		 {"org", 0, "NAME", LOCAL, NULL, NULL, "instead of ID: every revocable certificate of the organisation"},
+		 {"user", 0, "USER", LOCAL, NULL, NULL, "instead of ID: every revocable certificate of the user"},
+		 {"no-wait", 0, NULL, LOCAL, NULL, NULL, "bulk: do not follow the jobs (ractl bulk watch ID does)"},
 		 O_DRY_RUN,
 		 O_YES,
 		 O_END},
-	 "POST", "/v1/admin/certs/{1}/revoke", NULL, RACTL_CMD_CONFIRM, NULL, "serial|certificate_id",
-	 "revoke a certificate: final (R14)",
+	 "POST", "/v1/admin/certs/{1}/revoke", NULL, RACTL_CMD_CONFIRM | RACTL_CMD_BULK, ractl_run_cert_revoke,
+	 "serial|certificate_id", "revoke a certificate, or all of a contract, organisation or user: final (R14)",
 	 "The revocation is recorded and the CA told by a job; the CRL lists it within seconds.  It cannot be undone: "
-	 "on a terminal ractl asks you to type the serial or id back; scripts pass --yes.",
+	 "on a terminal ractl asks you to type the serial or id back; scripts pass --yes.  With --contract, --org or "
+	 "--user instead of an ID, the server first counts (and checks every certificate: refused for all when any one "
+	 "is refused, e.g. R19), you type the count back (or pass --yes), then one durable job per certificate revokes "
+	 "it, each audited on its own, and ractl shows the progress until all are done.",
 	 "ractl cert revoke crt-0a1b... --reason keyCompromise --comment \"phone with the app stolen\"\n"
-	 "ractl cert revoke 3A0F19C2B1 --reason superseded --comment \"replaced\" --dry-run"},
+	 "ractl cert revoke 3A0F19C2B1 --reason superseded --comment \"replaced\" --dry-run\n"
+	 "ractl cert revoke --contract RA-C-000007 --reason affiliationChanged --comment \"contract ended\" --dry-run"},
 	{"cert", "rekey", P_CERT, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_END}, "POST",
 	 "/v1/admin/certs/{1}/rekey", NULL, 0, NULL, NULL, "a new certificate with a new key (R12, R15, R17)",
 	 "The old one is revoked superseded once the new one is issued.  Refused (R17) when the user's identification "
@@ -275,6 +285,13 @@ const struct ractl_cmd ractl_cmds[] = {
 	{"ident", "show", P_ORDER, 1, NULL, "GET", "/v1/admin/identifications/{1}", "ident", 0, NULL, NULL,
 	 "the identifications of an RA order with their evidence (R18; the reading is audited, R16)", NULL,
 	 "ractl ident show 18"},
+
+	/* ---- bulk revocations ---- */
+	{"bulk", "show", P_BULK, 1, NULL, "GET", "/v1/admin/bulk-revocations/{1}", NULL, 0, NULL, NULL,
+	 "a bulk revocation: total, revoked, on the CRL, waiting, dead", NULL, "ractl bulk show 3"},
+	{"bulk", "watch", P_BULK, 1, NULL, "GET", "/v1/admin/bulk-revocations/{1}", NULL, 0, ractl_run_bulk_watch, NULL,
+	 "follow a bulk revocation to its end, a progress line at each change",
+	 "Exit 0 when every certificate is revoked, 1 when some job died (ractl jobs list --dead).", "ractl bulk watch 3"},
 
 	/* ---- API tokens (role admin) ---- */
 	{"token", "list", NULL, 0,
