@@ -33,7 +33,7 @@ static const char *sql_bulk_load =
 	"SELECT jsonb_build_object('bulk_id', nextval('bulk_revocations_id_seq')::text, 'certificates',"
 	" coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'state', c.state, 'class', c.class, 'user_id', c.user_id,"
 	"  'serial', c.serial) ORDER BY c.id), '[]'::jsonb))::text"
-	" FROM (SELECT c.* FROM certificates c WHERE c.state IN ('issued', 'active', 'superseding') AND CASE $1"
+	" FROM (SELECT c.* FROM certificates c WHERE c.state = ANY ($4::text[]) AND CASE $1"
 	"  WHEN 'contract' THEN c.order_id IN (SELECT o.id::text FROM orders o JOIN contracts k ON k.id = o.contract_id"
 	"   WHERE k.number = upper($2))"
 	"  WHEN 'organisation' THEN c.subject->>'organization' = $2"
@@ -41,24 +41,25 @@ static const char *sql_bulk_load =
 	"  ELSE false END ORDER BY c.id FOR UPDATE OF c) c";
 
 /* $1 bulk id, $2 scope, $3 value, $4 reason, $5 comment, $6 actor, $7 total, $8 the ids. */
+/* $1 bulk id, $2 scope, $3 value, $4 reason, $5 comment, $6 actor, $7 total. */
 static const char *sql_bulk_insert =
-	"WITH b AS (INSERT INTO bulk_revocations (id, scope, scope_value, reason, comment, requested_by, total)"
-	"  VALUES ($1::bigint, $2, $3, $4, $5, $6, $7::int) RETURNING id)"
-	" INSERT INTO jobs (kind, payload, idempotency_key)"
-	" SELECT 'bulk_revoke', jsonb_build_object('bulk_id', b.id, 'certificate_id', x, 'reason', $4::text,"
-	"  'comment', $5::text, 'actor', $6::text), 'bulk_revoke:' || b.id || ':' || x"
-	" FROM b, jsonb_array_elements_text($8::jsonb) AS x ON CONFLICT (idempotency_key) DO NOTHING";
+	"INSERT INTO bulk_revocations (id, scope, scope_value, reason, comment, requested_by, total)"
+	" VALUES ($1::bigint, $2, $3, $4, $5, $6, $7::int)";
+/* the certificates, one row each: a bulk_revoke job per row (ob_job_each) */
+static const char *sql_bulk_ids = "SELECT x FROM jsonb_array_elements_text($1::jsonb) AS x";
+static const char *sql_bulk_of =
+	"SELECT reason, comment, requested_by FROM bulk_revocations WHERE id = $1::bigint";
 
 /* Progress: the bulk row, its jobs by state and its certificates revoked and on the CRL. */
 static const char *sql_bulk_show =
 	"WITH b AS (SELECT * FROM bulk_revocations WHERE id::text = $1),"
 	" j AS (SELECT j.state, j.payload->>'certificate_id' AS cid FROM jobs j, b"
-	"  WHERE j.kind = 'bulk_revoke' AND j.payload->>'bulk_id' = b.id::text)"
+	"  WHERE j.kind = 'bulk_revoke' AND j.idempotency_key LIKE 'bulk_revoke:' || b.id || ':%')"
 	" SELECT (SELECT to_jsonb(b) || jsonb_build_object('id', b.id::text,"
 	"  'queued', (SELECT count(*) FROM j WHERE j.state IN ('queued', 'running')),"
 	"  'done', (SELECT count(*) FROM j WHERE j.state = 'done'),"
 	"  'dead', (SELECT count(*) FROM j WHERE j.state = 'dead'),"
-	"  'revoked', (SELECT count(*) FROM j JOIN certificates c ON c.id = j.cid WHERE c.state = 'revoked'),"
+	"  'revoked', (SELECT count(*) FROM j JOIN certificates c ON c.id = j.cid WHERE c.state = $2),"
 	"  'on_crl', (SELECT count(*) FROM j JOIN certificates c ON c.id = j.cid WHERE c.ca_revoked_at IS NOT NULL),"
 	"  'finished', NOT EXISTS (SELECT 1 FROM j WHERE j.state IN ('queued', 'running'))) FROM b)::text";
 
@@ -118,8 +119,17 @@ static int plan_bulk(struct adm_req *ar, json_t *row, struct ra_err *e)
 	idtext = json_dumps(ids, JSON_COMPACT);
 	json_decref(ids);
 	{
-		const char *p[8] = {bulk_id, scope, value, ar->reason, comment, ar->actor, total, idtext};
-		rc = adm_stmt(ar, sql_bulk_insert, 8, p);
+		const char *p[7] = {bulk_id, scope, value, ar->reason, comment, ar->actor, total};
+		const char *q[1] = {idtext};
+		char prefix[48];
+		int src;
+		snprintf(prefix, sizeof(prefix), "bulk_revoke:%s:", bulk_id);
+		rc = adm_stmt(ar, sql_bulk_insert, 7, p);
+		src = rc == 0 ? ob_stmt(&ar->ob, sql_bulk_ids, 1, q, 0) : -1;
+		if (src < 0)
+			rc = ra_err_set(&ar->err, RA_E_INTERNAL, "", "too many statements in one operation");
+		else
+			ob_job_each(&ar->ob, src, "bulk_revoke", "certificate_id", prefix);
 	}
 	free(idtext);
 	if (rc == 0)
@@ -163,15 +173,20 @@ static void bulk_create(struct adm_req *ar)
 	if (strcmp(scope, "user") == 0)
 		adm_phone(ar, value, e164, sizeof(e164));
 	{
-		const char *p[3] = {scope, value, e164};
-		adm_tx_run(ar, &tx_bulk, sql_bulk_load, 3, p);
+		char states[96];
+		const char *p[4] = {scope, value, e164,
+				    ob_states(&wf_cert,
+					      (1u << WF_CERT_ISSUED) | (1u << WF_CERT_ACTIVE) |
+						      (1u << WF_CERT_SUPERSEDING),
+					      states, sizeof(states))};
+		adm_tx_run(ar, &tx_bulk, sql_bulk_load, 4, p);
 	}
 }
 
 static void bulk_show(struct adm_req *ar)
 {
-	const char *p[1] = {ar->id};
-	adm_read(ar, sql_bulk_show, 1, p, "bulk revocation");
+	const char *p[2] = {ar->id, wf_state_name(&wf_cert, WF_CERT_REVOKED)};
+	adm_read(ar, sql_bulk_show, 2, p, "bulk revocation");
 }
 
 const struct adm_route adm_routes_bulk[] = {
@@ -185,6 +200,7 @@ const struct adm_route adm_routes_bulk[] = {
 struct bulk_job {
 	struct job *job;
 	struct outbox ob;
+	char cert[80], bulk[24], reason[40], actor[100], comment[520];
 };
 
 static void on_committed(const int *rows, const struct ra_err *err, void *data)
@@ -205,24 +221,23 @@ static const char *sql_cert_state = "SELECT state, serial FROM certificates WHER
  * revocation plan (state, ca_revoke job, its own audit record) in one outbox unit. */
 static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 {
-	struct job *job = data;
-	const json_t *p = job->payload;
-	const char *id = json_string_value(json_object_get(p, "certificate_id"));
-	const char *reason = json_string_value(json_object_get(p, "reason"));
-	const char *actor = json_string_value(json_object_get(p, "actor"));
-	const char *cm = json_string_value(json_object_get(p, "comment"));
+	struct bulk_job *bj = data;
+	const char *id = bj->cert;
+	const char *reason = bj->reason, *actor = bj->actor, *cm = bj->comment;
 	char comment[700];
 	struct wf_facts f = {0};
 	struct wf_result r;
-	struct bulk_job *bj;
+	struct job *job = bj->job;
 	struct ra_err e = {0};
 	int from;
 
 	if (err) {
 		job_fail(job, err, 1);
+		free(bj);
 		return;
 	}
-	if (PQntuples(res) != 1 || !id || !reason || !actor) {
+	if (PQntuples(res) != 1 || !*reason) {
+		free(bj);
 		ra_err_set(&e, RA_E_INVALID, "payload",
 			   "bulk_revoke job for no certificate, or without reason or actor");
 		job_fail(job, &e, 0);
@@ -231,17 +246,12 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	from = wf_state_parse(&wf_cert, PQgetvalue(res, 0, 0));
 	f.revoke_reason = wf_reason_parse(reason);
 	/* revoked already (by this job's earlier run, or by support meanwhile): nothing to do */
-	if (strcmp(PQgetvalue(res, 0, 0), "revoked") == 0 ||
-	    wf_step(&wf_cert, from, WF_CERT_REVOKE, &f, &r) != 0) {
+	if (from == WF_CERT_REVOKED || wf_step(&wf_cert, from, WF_CERT_REVOKE, &f, &r) != 0) {
 		job_done(job, json_pack("{s:b, s:s}", "revoked_now", 0, "state", PQgetvalue(res, 0, 0)));
+		free(bj);
 		return;
 	}
-	snprintf(comment, sizeof(comment), "%s (bulk revocation %lld)", cm ? cm : "",
-		 (long long)json_integer_value(json_object_get(p, "bulk_id")));
-	bj = calloc(1, sizeof(*bj));
-	if (bj == NULL)
-		abort();
-	bj->job = job;
+	snprintf(comment, sizeof(comment), "%s (bulk revocation %s)", cm, bj->bulk);
 	if (cert_revoke_plan(&bj->ob, id, from, &r, reason, actor, comment, PQgetvalue(res, 0, 1)) != 0) {
 		ob_clear(&bj->ob);
 		free(bj);
@@ -252,11 +262,44 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	ob_commit(&bj->ob, job->app->db, on_committed, bj);
 }
 
+static void on_bulk(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct bulk_job *bj = data;
+	const char *p[1] = {bj->cert};
+
+	if (err || PQntuples(res) != 1) {
+		struct ra_err e;
+		if (!err)
+			ra_err_set(&e, RA_E_INVALID, "payload", "bulk_revoke job of no bulk revocation");
+		job_fail(bj->job, err ? err : &e, err != NULL);
+		free(bj);
+		return;
+	}
+	snprintf(bj->reason, sizeof(bj->reason), "%s", PQgetvalue(res, 0, 0));
+	snprintf(bj->comment, sizeof(bj->comment), "%s", PQgetvalue(res, 0, 1));
+	snprintf(bj->actor, sizeof(bj->actor), "%s", PQgetvalue(res, 0, 2));
+	db_query(bj->job->app->db, sql_cert_state, 1, p, on_loaded, bj);
+}
+
+/* payload {certificate_id}; the key bulk_revoke:<bulk>:<certificate> names the bulk. */
 static void job_bulk_revoke(struct job *job)
 {
-	const char *p[1] = {json_string_value(json_object_get(job->payload, "certificate_id"))};
+	struct bulk_job *bj = calloc(1, sizeof(*bj));
+	const json_t *c = json_object_get(job->payload, "certificate_id");
+	const char *k = job->idempotency_key ? job->idempotency_key : "";
+	const char *p[1];
 
-	db_query(job->app->db, sql_cert_state, 1, p, on_loaded, job);
+	if (bj == NULL)
+		abort();
+	bj->job = job;
+	if (json_is_string(c))
+		snprintf(bj->cert, sizeof(bj->cert), "%s", json_string_value(c));
+	else
+		snprintf(bj->cert, sizeof(bj->cert), "%lld", (long long)json_integer_value(c));
+	if (strncmp(k, "bulk_revoke:", 12) == 0)
+		snprintf(bj->bulk, sizeof(bj->bulk), "%.*s", (int)strcspn(k + 12, ":"), k + 12);
+	p[0] = bj->bulk;
+	db_query(job->app->db, sql_bulk_of, 1, p, on_bulk, bj);
 }
 
 const struct job_kind admin_job_kinds[] = {
