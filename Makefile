@@ -48,7 +48,7 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(filter %.c,$(1))) $(patsubst %.cc,$(B)/obj/%
 
 PROGS := $(B)/ra $(B)/ractl $(if $(CAB_SRV_SRC),$(B)/ca-bridge)
 
-.PHONY: all test run stop bench deps clean tests format check FORCE install print-ldlibs fuzz fuzz-targets bulk
+.PHONY: all test run stop bench deps clean tests format check FORCE install print-ldlibs fuzz fuzz-targets
 all: $(PROGS) $(B)/ractl.1
 
 $(B)/obj/%.o: %.c
@@ -209,11 +209,6 @@ run: deps all
 stop:
 	@deploy/dev-stop.sh
 
-# make bulk: tests/e2e/test_bulk.sh with a 300-certificate contract (make test runs it with 40)
-bulk: deps
-	@$(MAKE) --no-print-directory SAN=$(TEST_SAN) tests
-	@BULK_CERTS=300 RA_TEST_BIN=$(if $(filter 1,$(TEST_SAN)),build/san,build) bash tests/e2e/test_bulk.sh
-
 bench: deps
 	@$(MAKE) --no-print-directory SAN=0 all
 	@tests/bench/run.sh
@@ -238,5 +233,11 @@ print-ldlibs:
 
 clean:
 	rm -rf build
+
+.PHONY: bulk
+# make bulk: tests/e2e/test_bulk.sh with a 300-certificate contract (make test runs it with 40)
+bulk: deps
+	@$(MAKE) --no-print-directory SAN=$(TEST_SAN) tests
+	@BULK_CERTS=300 RA_TEST_BIN=$(if $(filter 1,$(TEST_SAN)),build/san,build) bash tests/e2e/test_bulk.sh
 
 -include $(shell find build -name '*.d' 2>/dev/null)
