@@ -61,6 +61,15 @@ static int check_config(const struct cab_config *c, const struct cab_backend **b
 	     (rc = cab_cfg_need(c->pkcs11_token, "pkcs11.token", err)) != 0 ||
 	     (rc = cab_cfg_need(c->pkcs11_pin, "pkcs11.pin", err)) != 0))
 		return rc;
+	if (c->key_storage != NULL && strcmp(c->key_storage, "token") != 0 && strcmp(c->key_storage, "wrapped") != 0)
+		return cab_err_set(err, CAB_E_INVALID, "pkcs11.key_storage", "must be wrapped or token");
+	if (c->key_storage != NULL && strcmp(c->key_storage, "wrapped") == 0 &&
+	    (rc = cab_cfg_need(c->pkcs11_module, "pkcs11.module", err)) != 0)
+		return rc;
+	if (c->pkcs11_sessions < 0 || c->pkcs11_sessions > 256)
+		return cab_err_set(err, CAB_E_INVALID, "pkcs11.sessions", "must be 1..256");
+	if (c->kek_label != NULL && (strlen(c->kek_label) == 0 || strlen(c->kek_label) > 32))
+		return cab_err_set(err, CAB_E_INVALID, "pkcs11.kek_label", "must be 1..32 characters");
 	*alg = CAB_ALG_EC_P256;
 	if (c->key_alg != NULL && cab_alg_parse(c->key_alg, alg) != 0)
 		return cab_err_set(err, CAB_E_INVALID, "ca.key_alg", "must be ec-p256 or rsa-3072");
@@ -85,8 +94,11 @@ struct cab *cab_open(const struct cab_config *cfg, struct cab_err *err)
 		return NULL;
 	}
 	cab->key_alg = alg;
+	cab->wrapped = cfg->key_storage != NULL && strcmp(cfg->key_storage, "wrapped") == 0;
+	snprintf(cab->kek_label, sizeof(cab->kek_label), "%s", cfg->kek_label ? cfg->kek_label : "cab-kek");
 	if (cfg->pkcs11_module != NULL &&
-	    cab_p11_open(&cab->p11, cfg->pkcs11_module, cfg->pkcs11_token, cfg->pkcs11_pin, err) != 0)
+	    cab_p11_open(&cab->p11, cfg->pkcs11_module, cfg->pkcs11_token, cfg->pkcs11_pin,
+			 cfg->pkcs11_sessions > 0 ? cfg->pkcs11_sessions : 4, err) != 0)
 		goto fail;
 	cab->be = be;
 	if (be->open(cab, cfg, err) != 0)
@@ -107,6 +119,138 @@ void cab_close(struct cab *cab)
 	free(cab);
 }
 
+/* key_storage "wrapped": a token pair with the id stays the key (made before the switch);
+ * otherwise a fresh pair, wrapped.  Idempotence is the caller's: it stores the blob under
+ * the certificate once and passes it back instead of asking again (see cab.h). */
+static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
+			  struct cab_err *err)
+{
+	EVP_PKEY *pub = NULL;
+	unsigned char *w = NULL;
+	size_t wlen = 0;
+	int existed = 0, remnants = 0, version = 0, rc;
+
+	rc = cab_p11_keygen_wrapped(cab->p11, key_id, alg, cab->kek_label, &pub, &existed, &remnants, &w, &wlen,
+				    &version, err);
+	if (rc != 0)
+		goto out;
+	if (existed) {
+		/* the token key's algorithm: the public key says */
+		alg = EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA ? CAB_ALG_RSA_3072 : CAB_ALG_EC_P256;
+	} else if ((rc = cab_blob_pack(alg, pub, w, wlen, &out->blob, &out->blob_len, err)) != 0) {
+		goto out;
+	}
+	if ((rc = cab_key_fill(pub, alg, out, err)) != 0)
+		goto out;
+	out->existed = existed;
+	out->remnants = remnants;
+	if (!existed) {
+		snprintf(out->kek_label, sizeof(out->kek_label), "%s", cab->kek_label);
+		out->kek_version = version;
+	}
+out:
+	if (rc != 0)
+		cab_key_free(out);
+	free(w);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+int cab_key_wrap_token(struct cab *cab, const char *key_id, struct cab_key *out, struct cab_err *err)
+{
+	EVP_PKEY *pub = NULL;
+	enum cab_alg alg = CAB_ALG_EC_P256;
+	unsigned char *w = NULL;
+	size_t wlen = 0;
+	int version = 0, rc;
+
+	if (cab == NULL || out == NULL)
+		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	memset(out, 0, sizeof(*out));
+	if (!cab->wrapped)
+		return cab_err_set(err, CAB_E_INVALID, "pkcs11.key_storage", "key storage is token");
+	if (!cab_id_ok(key_id))
+		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
+	rc = cab_p11_wrap_token(cab->p11, key_id, cab->kek_label, &pub, &alg, &w, &wlen, &version, err);
+	if (rc == 0 && (rc = cab_blob_pack(alg, pub, w, wlen, &out->blob, &out->blob_len, err)) == 0 &&
+	    (rc = cab_key_fill(pub, alg, out, err)) == 0) {
+		snprintf(out->kek_label, sizeof(out->kek_label), "%s", cab->kek_label);
+		out->kek_version = version;
+	}
+	if (rc != 0)
+		cab_key_free(out);
+	free(w);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+int cab_key_destroy(struct cab *cab, const char *key_id, int *destroyed, struct cab_err *err)
+{
+	if (cab == NULL || destroyed == NULL)
+		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	if (!cab_id_ok(key_id))
+		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
+	return cab_p11_destroy(cab->p11, key_id, destroyed, err);
+}
+
+void cab_stats(struct cab *cab, struct cab_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (cab != NULL && cab->p11 != NULL)
+		cab_p11_stats(cab->p11, &st->sessions, &st->sessions_max_used);
+}
+
+int cab_wraps(const struct cab *cab)
+{
+	return cab != NULL && cab->wrapped;
+}
+
+int cab_kek(struct cab *cab, enum cab_kek_op op, int *version, struct cab_err *err)
+{
+	if (cab == NULL || version == NULL)
+		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	return cab_p11_kek(cab->p11, cab->kek_label, (int)op, version, err);
+}
+
+int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg, EVP_PKEY **pub,
+			 const unsigned char **wk, size_t *wklen, struct cab_err *err)
+{
+	if (w->blob == NULL || w->len == 0)
+		return cab_err_set(err, CAB_E_DESTROYED, "key_blob", "the key was destroyed");
+	if (w->kek_label == NULL || strcmp(w->kek_label, cab->kek_label) != 0)
+		return cab_err_set(err, CAB_E_KEK, "kek_label", "the key is wrapped under KEK \"%s\", not the configured \"%s\"",
+				   w->kek_label ? w->kek_label : "", cab->kek_label);
+	return cab_blob_unpack(w->blob, w->len, alg, pub, wk, wklen, err);
+}
+
+int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out, struct cab_err *err)
+{
+	EVP_PKEY *pub = NULL;
+	enum cab_alg alg;
+	const unsigned char *wk;
+	unsigned char *nw = NULL;
+	size_t wklen, nwlen = 0;
+	int to = 0, rc;
+
+	if (cab == NULL || w == NULL || out == NULL)
+		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	memset(out, 0, sizeof(*out));
+	if ((rc = cab_wrapped_parts(cab, w, &alg, &pub, &wk, &wklen, err)) != 0)
+		return rc;
+	if ((rc = cab_p11_rewrap(cab->p11, cab->kek_label, w->kek_version, alg, wk, wklen, &nw, &nwlen, &to, err)) ==
+		    0 &&
+	    (rc = cab_blob_pack(alg, pub, nw, nwlen, &out->blob, &out->blob_len, err)) == 0 &&
+	    (rc = cab_key_fill(pub, alg, out, err)) == 0) {
+		snprintf(out->kek_label, sizeof(out->kek_label), "%s", cab->kek_label);
+		out->kek_version = to;
+	}
+	if (rc != 0)
+		cab_key_free(out);
+	free(nw);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
 int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
 	       struct cab_err *err)
 {
@@ -121,6 +265,8 @@ int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab
 		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
 	if (alg != CAB_ALG_DEFAULT && alg != CAB_ALG_EC_P256 && alg != CAB_ALG_RSA_3072)
 		return cab_err_set(err, CAB_E_INVALID, "alg", "unknown key algorithm");
+	if (cab->wrapped)
+		return keygen_wrapped(cab, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, out, err);
 	/* find-or-create is one step per id inside cab_p11.c (token lock) */
 	rc = cab_p11_keygen(cab->p11, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, &pub, &got, &existed,
 			    &remnants, err);

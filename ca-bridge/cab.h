@@ -35,6 +35,9 @@ enum cab_errcode {
 	CAB_E_CONFLICT = -9,        /* e.g. key id exists with another algorithm */
 	CAB_E_REJECTED = -10,       /* the CA refused the request (CMP PKIStatus rejection); msg
 				     * has the CA's status, failInfo and text; retrying will not help */
+	CAB_E_KEK = -11,            /* the wrapped key's KEK (label, version) is not on the token,
+				     * or the blob does not unwrap under it */
+	CAB_E_DESTROYED = -12,      /* the key was destroyed (revocation, expiry): no blob */
 };
 
 struct cab_err {
@@ -86,6 +89,14 @@ struct cab_config {
 	int cmp_timeout_s;           /* per message (and per CRL fetch); 0: 30.  OpenSSL retries a
 				      * refused connection until it passes, so a CA that is down
 				      * costs this long per call */
+
+	/* key storage (docs/ca-bridge.md "Wrapped key storage") */
+	const char *key_storage;     /* "wrapped" (default): subscriber keys are made as session
+				      * objects and leave the token only wrapped under the KEK;
+				      * "token": every key is a token object (the old way) */
+	const char *kek_label;       /* CKA_LABEL of the KEK's versions; default "cab-kek" */
+	int pkcs11_sessions;         /* logged-in sessions in the pool: token calls in parallel;
+				      * 0: 4 */
 };
 
 void cab_config_defaults(struct cab_config *cfg);
@@ -108,9 +119,23 @@ struct cab_key {
 	unsigned char *spki_der; /* DER SubjectPublicKeyInfo; freed by cab_key_free */
 	size_t spki_len;
 	char sha256_hex[65];     /* SHA-256 of spki_der, lowercase hex: the unique fingerprint */
-	int existed;             /* 1 when keygen found the key already on the token */
+	int existed;             /* 1 when keygen found the key already on the token (a token
+				  * key, also under key_storage "wrapped": blob stays NULL) */
 	int remnants;            /* objects of a half-made pair with this id that keygen destroyed
 				  * before it made the pair (a crash inside C_GenerateKeyPair) */
+	/* key_storage "wrapped": the key as the service stores it (freed by cab_key_free) */
+	unsigned char *blob;     /* private key wrapped under the KEK (RFC 5649) + public key */
+	size_t blob_len;
+	char kek_label[64];
+	int kek_version;
+};
+
+/* A wrapped key as stored beside the certificate (cab_key's blob, label and version). */
+struct cab_wrapped {
+	const unsigned char *blob; /* NULL or len 0: the key was destroyed (CAB_E_DESTROYED) */
+	size_t len;
+	const char *kek_label;
+	int kek_version;
 };
 
 /*
@@ -167,6 +192,7 @@ struct cab_request {
 	int validity_years;     /* 0: the profile's default (R5) */
 	/* exactly one of: */
 	const char *key_id;     /* key on the token (cab_keygen); the CA builds and checks the CSR */
+	const struct cab_wrapped *wrapped; /* with key_id: the key is this blob, not a token object */
 	const unsigned char *csr_der; /* or a PKCS#10 request made elsewhere */
 	size_t csr_len;
 };
@@ -194,6 +220,44 @@ void cab_cert_free(struct cab_cert *cert);
  * *der is malloc'd; the caller frees it with free(). */
 int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subject,
 	    unsigned char **der, size_t *len, struct cab_err *err);
+
+/* The same for a wrapped key: unwrapped into a session object, used, destroyed. */
+int cab_csr_wrapped(struct cab *cab, const struct cab_wrapped *w, const struct cab_subject *subject,
+		    unsigned char **der, size_t *len, struct cab_err *err);
+
+/* ---- the key-encryption key (wrapped storage) ---- */
+
+enum cab_kek_op {
+	CAB_KEK_CURRENT, /* the newest version; CAB_E_NOTFOUND when there is none */
+	CAB_KEK_CREATE,  /* version 1 when there is none (returns 0); else 1 and the current */
+	CAB_KEK_ROTATE,  /* a new version, current + 1, used for every wrap from now on */
+};
+int cab_kek(struct cab *cab, enum cab_kek_op op, int *version, struct cab_err *err);
+/* The token session pool: its size and the most sessions in use at once so far. */
+struct cab_stats {
+	int sessions;
+	int sessions_max_used;
+};
+void cab_stats(struct cab *cab, struct cab_stats *st);
+
+/* 1 when the handle stores keys wrapped (key_storage "wrapped"). */
+int cab_wraps(const struct cab *cab);
+
+/* Unwraps w under its KEK version and wraps it again under the current one: out gets blob,
+ * kek_label, kek_version (unchanged when w is already under the current version) and the
+ * public key.  The plaintext key stays a session object on the token. */
+int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out, struct cab_err *err);
+
+/* Wrapped storage: the token key key_id (made under key_storage "token") wrapped under the
+ * current KEK into out (blob, kek_label, kek_version, fingerprint), for moving it into
+ * storage; the token key stays until cab_key_destroy.  CAB_E_CONFLICT when the key is not
+ * extractable (every key this library made on the token: CKA_EXTRACTABLE false is final). */
+int cab_key_wrap_token(struct cab *cab, const char *key_id, struct cab_key *out, struct cab_err *err);
+
+/* Destroys the token key key_id (every object with that CKA_ID: the key of a certificate
+ * that was revoked or expired, token storage).  *destroyed counts the objects; 0 objects is
+ * not an error (destroyed before).  A wrapped key is destroyed by erasing its blob. */
+int cab_key_destroy(struct cab *cab, const char *key_id, int *destroyed, struct cab_err *err);
 
 /* ---- revocation and CRL (R14) ---- */
 

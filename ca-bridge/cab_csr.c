@@ -38,8 +38,8 @@ out:
 	return rc;
 }
 
-int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_subject *subject,
-		  X509_REQ **out, struct cab_err *err)
+int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped *w,
+		  const struct cab_subject *subject, X509_REQ **out, struct cab_err *err)
 {
 	X509_REQ *req = NULL;
 	X509_NAME *name = NULL;
@@ -49,10 +49,17 @@ int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_subject 
 	size_t siglen = 0;
 	int n, rc;
 
-	if (!cab_id_ok(key_id))
+	const unsigned char *wk = NULL;
+	size_t wklen = 0;
+
+	if (w != NULL) {
+		if ((rc = cab_wrapped_parts(cab, w, &alg, &pub, &wk, &wklen, err)) != 0)
+			return rc;
+	} else if (!cab_id_ok(key_id)) {
 		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
-	if ((rc = cab_p11_find(cab->p11, key_id, &pub, &alg, err)) != 0)
+	} else if ((rc = cab_p11_find(cab->p11, key_id, &pub, &alg, err)) != 0) {
 		return rc;
+	}
 	if ((rc = cab_profile_subject(subject, CAB_CLASS_NONE, &name, err)) != 0)
 		goto out;
 	req = X509_REQ_new();
@@ -67,7 +74,11 @@ int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_subject 
 		goto out;
 	}
 	SHA256(tbs, (size_t)n, md);
-	if ((rc = cab_p11_sign_digest(cab->p11, key_id, alg, md, &sig, &siglen, err)) != 0 ||
+	if (w != NULL)
+		rc = cab_p11_sign_wrapped(cab->p11, w->kek_label, w->kek_version, alg, wk, wklen, md, &sig, &siglen, err);
+	else
+		rc = cab_p11_sign_digest(cab->p11, key_id, alg, md, &sig, &siglen, err);
+	if (rc != 0 ||
 	    (rc = set_signature(req, alg, sig, siglen, err)) != 0)
 		goto out;
 	if (X509_REQ_verify(req, pub) != 1) {
@@ -85,8 +96,8 @@ out:
 	return rc;
 }
 
-int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subject,
-	    unsigned char **der, size_t *len, struct cab_err *err)
+static int csr_der(struct cab *cab, const char *key_id, const struct cab_wrapped *w,
+		   const struct cab_subject *subject, unsigned char **der, size_t *len, struct cab_err *err)
 {
 	X509_REQ *req = NULL;
 	unsigned char *enc = NULL;
@@ -94,7 +105,7 @@ int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subje
 
 	if (cab == NULL || subject == NULL || der == NULL || len == NULL)
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
-	if ((rc = cab_csr_build(cab, key_id, subject, &req, err)) != 0)
+	if ((rc = cab_csr_build(cab, key_id, w, subject, &req, err)) != 0)
 		return rc;
 	n = i2d_X509_REQ(req, &enc);
 	if (n <= 0) {
@@ -112,4 +123,18 @@ out:
 	OPENSSL_free(enc);
 	X509_REQ_free(req);
 	return rc;
+}
+
+int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subject,
+	    unsigned char **der, size_t *len, struct cab_err *err)
+{
+	return csr_der(cab, key_id, NULL, subject, der, len, err);
+}
+
+int cab_csr_wrapped(struct cab *cab, const struct cab_wrapped *w, const struct cab_subject *subject,
+		    unsigned char **der, size_t *len, struct cab_err *err)
+{
+	if (w == NULL)
+		return cab_err_set(err, CAB_E_INVALID, "key_blob", "missing wrapped key");
+	return csr_der(cab, NULL, w, subject, der, len, err);
 }

@@ -59,6 +59,10 @@ const char *cab_strerror(int code)
 		return "conflict";
 	case CAB_E_REJECTED:
 		return "rejected by the CA";
+	case CAB_E_KEK:
+		return "unknown KEK version or undecryptable wrapped key";
+	case CAB_E_DESTROYED:
+		return "key destroyed";
 	default:
 		return "unknown error";
 	}

@@ -57,8 +57,10 @@ int cab_read_file(const char *path, unsigned char **data, size_t *len);
 
 /* ---- PKCS#11 (cab_p11.c) ---- */
 struct cab_p11;
-int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, const char *pin,
+/* sessions: the size of the session pool (calls in parallel); 0 or less: 1. */
+int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, const char *pin, int sessions,
 		 struct cab_err *err);
+void cab_p11_stats(struct cab_p11 *p, int *sessions, int *max_in_use);
 void cab_p11_close(struct cab_p11 *p);
 /* Generates (or finds) the key pair with CKA_ID key_id; returns its public key.  A half-made
  * pair is destroyed first; *remnants counts its objects. */
@@ -73,14 +75,48 @@ int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
 			const unsigned char dgst[32], unsigned char **sig, size_t *siglen,
 			struct cab_err *err);
 
+/* Wrapped storage: op is an enum cab_kek_op; 1 from CAB_KEK_CREATE when one exists. */
+int cab_p11_kek(struct cab_p11 *p, const char *label, int op, int *version, struct cab_err *err);
+/* A token pair with key_id (existed = 1, *w NULL), else a fresh pair as session objects, the
+ * private key wrapped under the current KEK into *w (malloc'd), both objects destroyed. */
+int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const char *label,
+			   EVP_PKEY **pub, int *existed, int *remnants, unsigned char **w, size_t *wlen,
+			   int *kek_version, struct cab_err *err);
+/* Unwraps w under KEK version kek_version into a session object, signs, destroys it. */
+int cab_p11_sign_wrapped(struct cab_p11 *p, const char *label, int kek_version, enum cab_alg alg,
+			 const unsigned char *w, size_t wlen, const unsigned char dgst[32], unsigned char **sig,
+			 size_t *siglen, struct cab_err *err);
+/* Unwraps under version from, wraps under the current one (*to). */
+int cab_p11_rewrap(struct cab_p11 *p, const char *label, int from, enum cab_alg alg, const unsigned char *w,
+		   size_t wlen, unsigned char **out, size_t *outlen, int *to, struct cab_err *err);
+
+/* The blob's parts after the checks every user of a wrapped key needs (cab.c):
+ * CAB_E_DESTROYED without a blob, CAB_E_KEK for another KEK label.  pub may be NULL. */
+int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg, EVP_PKEY **pub,
+		      const unsigned char **wk, size_t *wklen, struct cab_err *err);
+
+/* The token key key_id wrapped under the current KEK (the token key stays); CAB_E_CONFLICT
+ * when it is not extractable. */
+int cab_p11_wrap_token(struct cab_p11 *p, const char *key_id, const char *label, EVP_PKEY **pub, enum cab_alg *alg,
+		       unsigned char **w, size_t *wlen, int *kek_version, struct cab_err *err);
+/* Destroys every token object with CKA_ID key_id; *destroyed counts them. */
+int cab_p11_destroy(struct cab_p11 *p, const char *key_id, int *destroyed, struct cab_err *err);
+
 /* ---- key helpers (cab_key.c) ---- */
+/* The stored blob: "CAB1", the algorithm (1 byte), the DER SubjectPublicKeyInfo's length
+ * (2 bytes, big endian), the SPKI, then the RFC 5649 wrapped private key. */
+int cab_blob_pack(enum cab_alg alg, EVP_PKEY *pub, const unsigned char *w, size_t wlen, unsigned char **blob,
+		  size_t *len, struct cab_err *err);
+/* Splits a blob; *pub is new (caller frees), *w points into blob. */
+int cab_blob_unpack(const unsigned char *blob, size_t len, enum cab_alg *alg, EVP_PKEY **pub,
+		    const unsigned char **w, size_t *wlen, struct cab_err *err);
 int cab_key_fill(EVP_PKEY *pub, enum cab_alg alg, struct cab_key *out, struct cab_err *err);
 int cab_spki_sha256(EVP_PKEY *pub, char hex[65]);
 
 /* ---- CSR (cab_csr.c) ---- */
 /* Builds and token-signs a request; *out is the X509_REQ. */
-int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_subject *subject,
-		  X509_REQ **out, struct cab_err *err);
+int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped *w,
+		  const struct cab_subject *subject, X509_REQ **out, struct cab_err *err);
 
 /* ---- profile checks (cab_profile.c; the local CA's extensions are local/local_profile.c) ---- */
 /* Checks the request against the class's profile; *years gets the validity (default filled). */
@@ -130,6 +166,8 @@ struct cab {
 	void *be_ctx;        /* the back-end's own state (struct cab_local, struct cab_cmp) */
 	enum cab_alg key_alg;
 	struct cab_p11 *p11; /* thread-safe by its own lock; NULL when opened without a token */
+	int wrapped;         /* key_storage "wrapped" */
+	char kek_label[64];
 };
 
 #endif

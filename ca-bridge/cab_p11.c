@@ -2,13 +2,17 @@
  * cab_p11.c - the PKCS#11 token: load the module (dlopen), find the token by its label, log in,
  * generate subscriber key pairs (R2) and sign digests with them.
  *
- * Thread-safety: the module is initialised with CKF_OS_LOCKING_OK and every call opens its
- * own session; one session opened at start holds the login (PKCS#11 login state is per
- * application and token, so the per-call sessions are logged in too).  On top of that every
- * call holds p->lock: SoftHSM2 2.6 fails (CKR_GENERAL_ERROR, even crashes) when key pairs
- * are generated while other threads use the token (SoftHSMv2 issues #573, #688), and the
- * lock also makes keygen's find-or-create one step per id.  A token operation takes a few
- * milliseconds, so serialising them costs little next to the jobs around them.
+ * Thread-safety (issue #15): the module is initialised with CKF_OS_LOCKING_OK; a pool of
+ * pkcs11_sessions sessions is opened at start, and one more holds the login (PKCS#11 login
+ * state is per application and token, so every pooled session is logged in).  A call takes a
+ * session from the pool (waiting when all are in use) and gives it back, so calls run on as
+ * many threads at once as there are sessions.  One kind of call is serialised: those that
+ * write token objects (key pairs under key_storage "token", the KEK, destroying a token key)
+ * take p->lock exclusively, every other call takes it shared.  SoftHSM2 2.6 fails
+ * (CKR_GENERAL_ERROR, even crashes) when token key pairs are generated while other threads
+ * use the token (SoftHSMv2 issues #573, #688), and the exclusive lock also makes token
+ * keygen's find-or-create one step per id.  Wrapped storage touches only session objects
+ * and runs in parallel (tests/unit/test_cab_wrapped.c "parallel_*" shows it holds).
  * The PIN is never copied into a message.
  */
 #include "ca-bridge/cab_int.h"
@@ -33,8 +37,15 @@ struct cab_p11 {
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE login;
 	int finalize;
-	pthread_mutex_t lock; /* see above: one token operation at a time */
+	pthread_rwlock_t lock; /* see above: exclusive for token-object writes, shared otherwise */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	CK_SESSION_HANDLE *pool; /* the free sessions: pool[0..nfree) */
+	int npool, nfree;
+	int in_use, max_in_use; /* sessions taken now, and the most at once (cab_stats) */
 };
+
+enum { TOKEN_READ = 0, TOKEN_WRITE = 1 };
 
 /* C_Initialize is per process and module; count our users so one cab_close does not pull
  * the module from under another open handle. */
@@ -145,7 +156,44 @@ static int session(struct cab_p11 *p, CK_SESSION_HANDLE *s, struct cab_err *err)
 	return rv == CKR_OK ? 0 : p11_fail(err, "C_OpenSession", rv);
 }
 
-int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, const char *pin,
+/* A pooled session, and the token lock (shared, or exclusive for token-object writes). */
+static int take(struct cab_p11 *p, int mode, CK_SESSION_HANDLE *s, struct cab_err *err)
+{
+	(void)err;
+	if (mode == TOKEN_WRITE)
+		pthread_rwlock_wrlock(&p->lock);
+	else
+		pthread_rwlock_rdlock(&p->lock);
+	pthread_mutex_lock(&p->pool_lock);
+	while (p->nfree == 0)
+		pthread_cond_wait(&p->pool_cond, &p->pool_lock);
+	*s = p->pool[--p->nfree];
+	if (++p->in_use > p->max_in_use)
+		p->max_in_use = p->in_use;
+	pthread_mutex_unlock(&p->pool_lock);
+	return 0;
+}
+
+static void give(struct cab_p11 *p, int mode, CK_SESSION_HANDLE s)
+{
+	(void)mode;
+	pthread_mutex_lock(&p->pool_lock);
+	p->pool[p->nfree++] = s;
+	p->in_use--;
+	pthread_cond_signal(&p->pool_cond);
+	pthread_mutex_unlock(&p->pool_lock);
+	pthread_rwlock_unlock(&p->lock);
+}
+
+void cab_p11_stats(struct cab_p11 *p, int *sessions, int *max_in_use)
+{
+	pthread_mutex_lock(&p->pool_lock);
+	*sessions = p->npool;
+	*max_in_use = p->max_in_use;
+	pthread_mutex_unlock(&p->pool_lock);
+}
+
+int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, const char *pin, int sessions,
 		 struct cab_err *err)
 {
 	CK_C_GetFunctionList getlist;
@@ -155,7 +203,9 @@ int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, co
 
 	if (p == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
-	pthread_mutex_init(&p->lock, NULL);
+	pthread_rwlock_init(&p->lock, NULL);
+	pthread_mutex_init(&p->pool_lock, NULL);
+	pthread_cond_init(&p->pool_cond, NULL);
 	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
 	if (p->dl == NULL) {
 		rc = cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "cannot load module: %s", dlerror());
@@ -176,6 +226,16 @@ int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, co
 				 (unsigned long)rv);
 		goto fail;
 	}
+	p->pool = calloc((size_t)(sessions > 0 ? sessions : 1), sizeof(*p->pool));
+	if (p->pool == NULL) {
+		rc = cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+		goto fail;
+	}
+	for (p->npool = 0; p->npool < (sessions > 0 ? sessions : 1); p->npool++) {
+		if ((rc = session(p, &p->pool[p->npool], err)) != 0)
+			goto fail;
+		p->nfree++;
+	}
 	*out = p;
 	return 0;
 fail:
@@ -187,13 +247,18 @@ void cab_p11_close(struct cab_p11 *p)
 {
 	if (p == NULL)
 		return;
+	for (int i = 0; p->f != NULL && i < p->nfree; i++)
+		p->f->C_CloseSession(p->pool[i]);
+	free(p->pool);
 	if (p->f != NULL && p->login != 0)
 		p->f->C_CloseSession(p->login);
 	if (p->f != NULL)
 		p11_fini(p);
 	if (p->dl != NULL)
 		dlclose(p->dl);
-	pthread_mutex_destroy(&p->lock);
+	pthread_rwlock_destroy(&p->lock);
+	pthread_mutex_destroy(&p->pool_lock);
+	pthread_cond_destroy(&p->pool_cond);
 	free(p);
 }
 
@@ -353,15 +418,12 @@ int cab_p11_find(struct cab_p11 *p, const char *key_id, EVP_PKEY **pub, enum cab
 	if (p == NULL) /* opened without a token (pkcs11_module NULL): a CA that only signs CSRs */
 		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
 
-	pthread_mutex_lock(&p->lock);
-	if ((rc = session(p, &s, err)) != 0)
-		goto out;
+	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
+		return rc;
 	rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err);
 	if (rc == 0)
 		rc = read_pub(p, s, key_id, pub, alg, err);
-	p->f->C_CloseSession(s);
-out:
-	pthread_mutex_unlock(&p->lock);
+	give(p, TOKEN_READ, s);
 	return rc;
 }
 
@@ -481,9 +543,8 @@ int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_
 	if (p == NULL) /* opened without a token (pkcs11_module NULL): a CA that only signs CSRs */
 		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
 
-	pthread_mutex_lock(&p->lock);
-	if ((rc = session(p, &s, err)) != 0)
-		goto out;
+	if ((rc = take(p, TOKEN_WRITE, &s, err)) != 0)
+		return rc;
 	/* find-or-create under the lock: a retried or parallel job never makes a second key */
 	rc = pair_state(p, s, key_id, remnants, err);
 	*existed = rc == 1;
@@ -493,9 +554,7 @@ int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_
 		rc = 0;
 	if (rc == 0)
 		rc = read_pub(p, s, key_id, pub, got, err);
-	p->f->C_CloseSession(s);
-out:
-	pthread_mutex_unlock(&p->lock);
+	give(p, TOKEN_WRITE, s);
 	return rc;
 }
 
@@ -524,15 +583,13 @@ static int ecdsa_der(const unsigned char *rs, CK_ULONG len, unsigned char **sig,
 	return 0;
 }
 
-int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
-			const unsigned char dgst[32], unsigned char **sig, size_t *siglen,
-			struct cab_err *err)
+/* Signs a SHA-256 digest with the private key object priv. */
+static int sign_obj(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, enum cab_alg alg,
+		    const unsigned char dgst[32], unsigned char **sig, size_t *siglen, struct cab_err *err)
 {
 	CK_MECHANISM mech = { alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0 };
 	unsigned char in[sizeof(sha256_info) + 32], out[512];
 	CK_ULONG inlen = 32, outlen = sizeof(out);
-	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE priv;
 	CK_RV rv;
 	int rc;
 
@@ -543,20 +600,11 @@ int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
 	} else {
 		memcpy(in, dgst, 32);
 	}
-	pthread_mutex_lock(&p->lock);
-	if ((rc = session(p, &s, err)) != 0) {
-		pthread_mutex_unlock(&p->lock);
-		return rc;
-	}
-	if ((rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err)) != 0)
-		goto out;
 	rv = p->f->C_SignInit(s, &mech, priv);
 	if (rv == CKR_OK)
 		rv = p->f->C_Sign(s, in, inlen, out, &outlen);
-	if (rv != CKR_OK) {
-		rc = p11_fail(err, "C_Sign", rv);
-		goto out;
-	}
+	if (rv != CKR_OK)
+		return p11_fail(err, "C_Sign", rv);
 	if (alg == CAB_ALG_RSA_3072) {
 		*sig = OPENSSL_memdup(out, outlen);
 		*siglen = outlen;
@@ -566,8 +614,377 @@ int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
 	}
 	if (rc != 0)
 		cab_err_set(err, rc, "", "cannot encode the signature");
+	return rc;
+}
+
+int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
+			const unsigned char dgst[32], unsigned char **sig, size_t *siglen,
+			struct cab_err *err)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE priv;
+	int rc;
+
+	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
+		return rc;
+	if ((rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err)) == 0)
+		rc = sign_obj(p, s, priv, alg, dgst, sig, siglen, err);
+	give(p, TOKEN_READ, s);
+	return rc;
+}
+
+/* ---- wrapped key storage (issue #15) ---------------------------------------------------- */
+
+/*
+ * The key-encryption key: a token AES-256 secret key with CKA_LABEL = the configured label and
+ * CKA_ID = its version in decimal ("1", "2", ...).  Sensitive, never extractable, usable only
+ * to wrap and unwrap (no CKA_ENCRYPT/CKA_DECRYPT: C_Decrypt of a blob under the KEK, which
+ * would give the plaintext key, is refused by the token).
+ */
+#define KEK_MAX 256
+
+/* Version *want's handle (want > 0), or the highest version (want == 0); *version gets it.
+ * CAB_E_NOTFOUND when there is no KEK (want 0) or not that version (CAB_E_KEK). */
+static int kek_find(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, int want, CK_OBJECT_HANDLE *h,
+		    int *version, struct cab_err *err)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+	};
+	CK_OBJECT_HANDLE found[KEK_MAX];
+	CK_ULONG n = 0;
+	CK_RV rv;
+	int best = 0, hits = 0;
+
+	rv = p->f->C_FindObjectsInit(s, t, 2);
+	if (rv != CKR_OK)
+		return p11_fail(err, "C_FindObjectsInit", rv);
+	rv = p->f->C_FindObjects(s, found, KEK_MAX, &n);
+	p->f->C_FindObjectsFinal(s);
+	if (rv != CKR_OK)
+		return p11_fail(err, "C_FindObjects", rv);
+	for (CK_ULONG i = 0; i < n; i++) {
+		char id[16] = "";
+		CK_ATTRIBUTE a = { CKA_ID, id, sizeof(id) - 1 };
+		int v;
+
+		if (p->f->C_GetAttributeValue(s, found[i], &a, 1) != CKR_OK || a.ulValueLen >= sizeof(id))
+			continue;
+		id[a.ulValueLen] = '\0';
+		v = atoi(id);
+		if (v <= 0)
+			continue;
+		if (want > 0 ? v == want : v > best) {
+			if (want > 0)
+				hits++;
+			best = v;
+			*h = found[i];
+		}
+	}
+	if (want > 0 && hits > 1)
+		return cab_err_set(err, CAB_E_KEK, "pkcs11.kek_label", "KEK \"%s\" version %d is on the token %d times",
+				   label, want, hits);
+	if (best == 0) {
+		if (want > 0)
+			return cab_err_set(err, CAB_E_KEK, "kek_version",
+					   "unknown KEK version: \"%s\" version %d is not on the token", label, want);
+		return cab_err_set(err, CAB_E_NOTFOUND, "pkcs11.kek_label", "no KEK \"%s\" on the token (ra kek create)",
+				   label);
+	}
+	*version = best;
+	return 0;
+}
+
+static int kek_make(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, int version, struct cab_err *err)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG len = 32;
+	char id[16];
+	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_OBJECT_HANDLE h;
+	CK_RV rv;
+
+	snprintf(id, sizeof(id), "%d", version);
+	CK_ATTRIBUTE t[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_WRAP, &yes, sizeof(yes) },
+		{ CKA_UNWRAP, &yes, sizeof(yes) },
+		{ CKA_ENCRYPT, &no, sizeof(no) },
+		{ CKA_DECRYPT, &no, sizeof(no) },
+		{ CKA_SIGN, &no, sizeof(no) },
+		{ CKA_VERIFY, &no, sizeof(no) },
+		{ CKA_VALUE_LEN, &len, sizeof(len) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_ID, id, strlen(id) },
+	};
+
+	rv = p->f->C_GenerateKey(s, &mech, t, sizeof(t) / sizeof(t[0]), &h);
+	return rv == CKR_OK ? 0 : p11_fail(err, "C_GenerateKey (KEK)", rv);
+}
+
+int cab_p11_kek(struct cab_p11 *p, const char *label, int op, int *version, struct cab_err *err)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE h;
+	int rc;
+
+	if (p == NULL)
+		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
+	if ((rc = take(p, TOKEN_WRITE, &s, err)) != 0)
+		return rc;
+	rc = kek_find(p, s, label, 0, &h, version, err);
+	if (op == CAB_KEK_CURRENT || (op == CAB_KEK_CREATE && rc == 0)) {
+		if (op == CAB_KEK_CREATE)
+			rc = 1; /* there is one already */
+	} else if (rc == 0 || rc == CAB_E_NOTFOUND) {
+		int next = rc == 0 ? *version + 1 : 1;
+
+		if ((rc = kek_make(p, s, label, next, err)) == 0)
+			*version = next;
+	}
+	give(p, TOKEN_WRITE, s);
+	return rc;
+}
+
+/* The public key of the object o as an EVP_PKEY (read_pub without the find). */
+static int pub_of(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, enum cab_alg alg, EVP_PKEY **pub,
+		  struct cab_err *err)
+{
+	unsigned char *a = NULL, *b = NULL;
+	CK_ULONG alen, blen;
+	int rc;
+
+	if (alg == CAB_ALG_RSA_3072) {
+		if ((rc = get_attr(p, s, o, CKA_MODULUS, &a, &alen, err)) == 0 &&
+		    (rc = get_attr(p, s, o, CKA_PUBLIC_EXPONENT, &b, &blen, err)) == 0)
+			*pub = rsa_pub(a, alen, b, blen);
+	} else if ((rc = get_attr(p, s, o, CKA_EC_POINT, &a, &alen, err)) == 0) {
+		*pub = ec_pub(a, alen);
+	}
+	if (rc == 0 && *pub == NULL)
+		rc = cab_err_ossl(err, CAB_E_TOKEN, "cannot decode the token's public key");
+	free(a);
+	free(b);
+	return rc;
+}
+
+/* C_WrapKey with CKM_AES_KEY_WRAP_PAD (RFC 5649) into a malloc'd buffer. */
+static int wrap(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kek, CK_OBJECT_HANDLE key,
+		unsigned char **out, size_t *outlen, struct cab_err *err)
+{
+	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_ULONG n = 0;
+	CK_RV rv = p->f->C_WrapKey(s, &mech, kek, key, NULL, &n);
+
+	/* keys this code made on the token are CKA_EXTRACTABLE false, for good (PKCS#11 lets it
+	 * change only from true to false): they cannot leave the token, not even wrapped */
+	if (rv == CKR_KEY_UNEXTRACTABLE)
+		return cab_err_set(err, CAB_E_CONFLICT, "key_id",
+				   "the token key is not extractable (CKA_EXTRACTABLE false): it stays on the token");
+	if (rv != CKR_OK)
+		return p11_fail(err, "C_WrapKey", rv);
+	*out = malloc(n ? n : 1);
+	if (*out == NULL)
+		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+	rv = p->f->C_WrapKey(s, &mech, kek, key, *out, &n);
+	if (rv != CKR_OK) {
+		free(*out);
+		*out = NULL;
+		return p11_fail(err, "C_WrapKey", rv);
+	}
+	*outlen = n;
+	return 0;
+}
+
+/* A private key as a session object from its wrapped form: sensitive, for signing; extractable
+ * (by wrapping only) when it is to be wrapped again under a newer KEK. */
+static int unwrap(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kek, enum cab_alg alg,
+		  const unsigned char *w, size_t wlen, int extractable, CK_OBJECT_HANDLE *key, struct cab_err *err)
+{
+	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_KEY_TYPE kt = alg == CAB_ALG_RSA_3072 ? CKK_RSA : CKK_EC;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, ext = extractable ? CK_TRUE : CK_FALSE;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_TOKEN, &no, sizeof(no) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &ext, sizeof(ext) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+	};
+	CK_RV rv = p->f->C_UnwrapKey(s, &mech, kek, (CK_BYTE_PTR)w, wlen, t, sizeof(t) / sizeof(t[0]), key);
+
+	/* SoftHSM2 2.6 answers CKR_GENERAL_ERROR when RFC 5649's integrity check fails */
+	if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE ||
+	    rv == CKR_GENERAL_ERROR)
+		return cab_err_set(err, CAB_E_KEK, "key_blob",
+				   "the wrapped key does not unwrap under its KEK (CKR 0x%lx): damaged or another KEK",
+				   (unsigned long)rv);
+	return rv == CKR_OK ? 0 : p11_fail(err, "C_UnwrapKey", rv);
+}
+
+int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const char *label,
+			   EVP_PKEY **pub, int *existed, int *remnants, unsigned char **w, size_t *wlen,
+			   int *kek_version, struct cab_err *err)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG bits = 3072;
+	CK_BYTE exp[] = { 0x01, 0x00, 0x01 };
+	CK_MECHANISM mech = { alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_OBJECT_HANDLE pubh = 0, privh = 0, kek;
+	CK_SESSION_HANDLE s;
+	CK_RV rv;
+	int rc;
+	enum cab_alg got;
+
+	if (p == NULL)
+		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
+	CK_ATTRIBUTE pubt[] = {
+		{ CKA_TOKEN, &no, sizeof(no) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid) },
+		{ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) },
+	};
+	CK_ULONG npub = 3;
+	/* A session object: it ends with the session at the latest (a crash leaves nothing on the
+	 * token).  Sensitive: its value is never readable; extractable only because C_WrapKey
+	 * needs it (SoftHSM2 2.6 enforces CKA_EXTRACTABLE and CKA_WRAP_WITH_TRUSTED; see
+	 * docs/ca-bridge.md "Wrapped key storage" for what that means here). */
+	CK_ATTRIBUTE privt[] = {
+		{ CKA_TOKEN, &no, sizeof(no) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+	};
+
+	if (alg == CAB_ALG_RSA_3072) {
+		pubt[2] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
+		npub = 4;
+	}
+	*w = NULL;
+	*existed = 0;
+	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
+		return rc;
+	/* a token pair with this id (made under key_storage = token) stays the key; a half-made
+	 * one is destroyed (issue #19) */
+	rc = pair_state(p, s, key_id, remnants, err);
+	if (rc == 1) {
+		*existed = 1;
+		rc = read_pub(p, s, key_id, pub, &got, err);
+		goto out;
+	}
+	if (rc != 0 || (rc = kek_find(p, s, label, 0, &kek, kek_version, err)) != 0)
+		goto out;
+	rv = p->f->C_GenerateKeyPair(s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]), &pubh, &privh);
+	if (rv != CKR_OK) {
+		rc = p11_fail(err, "C_GenerateKeyPair", rv);
+		goto out;
+	}
+	if ((rc = pub_of(p, s, pubh, alg, pub, err)) == 0)
+		rc = wrap(p, s, kek, privh, w, wlen, err);
 out:
-	p->f->C_CloseSession(s);
-	pthread_mutex_unlock(&p->lock);
+	if (privh != 0)
+		p->f->C_DestroyObject(s, privh);
+	if (pubh != 0)
+		p->f->C_DestroyObject(s, pubh);
+	give(p, TOKEN_READ, s);
+	return rc;
+}
+
+int cab_p11_sign_wrapped(struct cab_p11 *p, const char *label, int kek_version, enum cab_alg alg,
+			 const unsigned char *w, size_t wlen, const unsigned char dgst[32], unsigned char **sig,
+			 size_t *siglen, struct cab_err *err)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE kek, key = 0;
+	int rc, v;
+
+	if (p == NULL)
+		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
+	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
+		return rc;
+	if ((rc = kek_find(p, s, label, kek_version, &kek, &v, err)) == 0 &&
+	    (rc = unwrap(p, s, kek, alg, w, wlen, 0, &key, err)) == 0)
+		rc = sign_obj(p, s, key, alg, dgst, sig, siglen, err);
+	if (key != 0)
+		p->f->C_DestroyObject(s, key);
+	give(p, TOKEN_READ, s);
+	return rc;
+}
+
+int cab_p11_rewrap(struct cab_p11 *p, const char *label, int from, enum cab_alg alg, const unsigned char *w,
+		   size_t wlen, unsigned char **out, size_t *outlen, int *to, struct cab_err *err)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE old, cur, key = 0;
+	int rc, v;
+
+	if (p == NULL)
+		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
+	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
+		return rc;
+	if ((rc = kek_find(p, s, label, from, &old, &v, err)) == 0 &&
+	    (rc = kek_find(p, s, label, 0, &cur, to, err)) == 0 &&
+	    (rc = unwrap(p, s, old, alg, w, wlen, 1, &key, err)) == 0)
+		rc = wrap(p, s, cur, key, out, outlen, err);
+	if (key != 0)
+		p->f->C_DestroyObject(s, key);
+	give(p, TOKEN_READ, s);
+	return rc;
+}
+
+int cab_p11_destroy(struct cab_p11 *p, const char *key_id, int *destroyed, struct cab_err *err)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE found[16];
+	CK_ULONG n = 0;
+	int rc;
+
+	*destroyed = 0;
+	if (p == NULL)
+		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
+	if ((rc = take(p, TOKEN_WRITE, &s, err)) != 0)
+		return rc;
+	do {
+		if ((rc = find_all(p, s, key_id, found, 16, &n, err)) != 0)
+			break;
+		for (CK_ULONG i = 0; i < n && rc == 0; i++) {
+			CK_RV rv = p->f->C_DestroyObject(s, found[i]);
+
+			if (rv != CKR_OK)
+				rc = p11_fail(err, "C_DestroyObject", rv);
+			else
+				(*destroyed)++;
+		}
+	} while (rc == 0 && n == 16);
+	give(p, TOKEN_WRITE, s);
+	return rc;
+}
+
+int cab_p11_wrap_token(struct cab_p11 *p, const char *key_id, const char *label, EVP_PKEY **pub, enum cab_alg *alg,
+		       unsigned char **w, size_t *wlen, int *kek_version, struct cab_err *err)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE priv, kek;
+	int rc;
+
+	if (p == NULL)
+		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
+	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
+		return rc;
+	if ((rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err)) == 0 &&
+	    (rc = read_pub(p, s, key_id, pub, alg, err)) == 0 &&
+	    (rc = kek_find(p, s, label, 0, &kek, kek_version, err)) == 0) {
+		rc = wrap(p, s, kek, priv, w, wlen, err);
+	}
+	give(p, TOKEN_READ, s);
 	return rc;
 }

@@ -11,6 +11,7 @@
 #include "ra/base/config.h"
 #include "ra/base/version.h"
 #include "ra/flows/intake/contract.h"
+#include "ra/flows/cert/kek.h"
 #include "ra/db/migrate.h"
 #include "ra/flows/admin/review.h"
 #include "ra/server.h"
@@ -25,6 +26,10 @@ static void usage(FILE *f)
 	      "                        make a contract number (R6); printed\n"
 	      "  order approve|reject ORDER --by NAME [--comment TEXT]\n"
 	      "                        decide an order's manual review (R7; R19: not your own, not one you opened)\n"
+	      "  kek create|rotate [--actor NAME] | kek status\n"
+	      "                        the key-encryption key of wrapped key storage (docs/ca-bridge.md)\n"
+	      "  key csr CERTIFICATE-ID | key migrate [--actor NAME]\n"
+	      "                        a CSR signed with the certificate's stored key (PEM); fails once it is destroyed\n"
 	      "  --print-config        show the effective configuration, secrets masked; exit 1 when\n"
 	      "                        `ra serve` would refuse it (the message names the key)\n"
 	      "  --version             show the version of this build\n"
@@ -178,7 +183,7 @@ static int cmd_print(const char *path)
 
 static int known_command(const char *cmd)
 {
-	static const char *const cmds[] = {"serve", "migrate", "audit", "contract", "order", "token"};
+	static const char *const cmds[] = {"serve", "migrate", "audit", "contract", "order", "token", "kek", "key"};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i]) == 0)
@@ -254,6 +259,10 @@ int main(int argc, char **argv)
 		rc = contract_cmd(&cfg, nargs, args);
 	} else if (!strcmp(cmd, "order")) {
 		rc = review_cmd(&cfg, nargs, args);
+	} else if (!strcmp(cmd, "kek")) {
+		rc = kek_cmd(&cfg, nargs, args);
+	} else if (!strcmp(cmd, "key")) {
+		rc = key_cmd(&cfg, nargs, args);
 	} else {
 		rc = cmd_token(&cfg, nargs, args);
 	}

@@ -18,7 +18,7 @@ for lib in build/libra.a build/libcab.a build/libwf.a build/libbase.a; do
 done
 # shellcheck disable=SC2086
 $CC $CPPFLAGS $CFLAGS -c tests/bench/bu.c -o "$out/bu.o"
-for p in bench_intake bench_stages bench_revoke; do
+for p in bench_intake bench_stages bench_keys bench_revoke; do
 	# shellcheck disable=SC2086
 	$CC $CPPFLAGS $CFLAGS -c "tests/bench/$p.c" -o "$out/$p.o"
 	# shellcheck disable=SC2086

@@ -173,7 +173,9 @@ if s1:
 # ---- 2. issuance -------------------------------------------------------------------------
 st, iss, ossl = load("s2_stages"), load("s2_issuance"), load("s2_openssl")
 if iss and st:
-    names = {"keygen": "token key generation (EC P-256)", "csr": "CSR signed on the token",
+    wr = st.get("storage", "token") == "wrapped"
+    names = {"keygen": "key generation + wrap (EC P-256, session objects)" if wr else "token key generation (EC P-256)",
+             "csr": "CSR signed from the blob (unwrap, sign, destroy)" if wr else "CSR signed on the token",
              "ca_sign": "CA signature + certificate stored (fsync)", "db_commit": "one-row INSERT + COMMIT"}
     slow = max(names, key=lambda k: st[k]["mean_ms"])
     limit = 1000.0 / st[slow]["mean_ms"]
@@ -204,6 +206,21 @@ if iss and st:
         md.append("| ECDSA P-256 signature alone (`openssl speed ecdsap256`) | %.3f | | | %.0f |"
                   % (1000.0 / ossl["sign_per_s"], ossl["sign_per_s"]))
     md.append("")
+    stt, ses = load("s2_stages_token"), load("s2_sessions")
+    if ses:
+        doc["scenarios"]["issuance"]["token_sessions"] = ses
+        md.append("Token sessions: the service's pool has %d (`pkcs11.sessions`); at most %d were in use at once "
+                  "during the run (`ra_pkcs11_sessions_max_used`).\n" % (ses["sessions"], ses["sessions_max_used"]))
+    if stt:
+        doc["scenarios"]["issuance"]["stages_alone_token_storage"] = stt
+        md.append("For comparison, the key stages with `pkcs11.key_storage = token` (the key a token object), "
+                  "same loop on a fresh token:\n")
+        md.append("| stage (token storage) | mean ms | p50 ms | p99 ms | per second |")
+        md.append("|---|---|---|---|---|")
+        for k, nm in (("keygen", "token key generation (EC P-256)"), ("csr", "CSR signed on the token")):
+            md.append("| %s | %.2f | %.2f | %.2f | %.0f |" % (nm, stt[k]["mean_ms"], stt[k]["p50_ms"],
+                                                             stt[k]["p99_ms"], stt[k]["per_s"]))
+        md.append("")
     md.append("The same stages inside the service, per certificate (database timestamps and the "
               "service's debug log, tests/bench/issuance.py):\n")
     md.append("| stage in `ra serve` | mean ms | p50 ms | p99 ms |")
@@ -310,6 +327,41 @@ if a and b:
                   "database connections and the 2 cores with PostgreSQL, the peers and the load generator.\n"
                   % (how, i4["rate"], iss["rate"], i4["rate"] / iss["rate"]))
 
+# ---- 5. keys at scale --------------------------------------------------------------------
+k5 = {s: load("s5_keys_" + s) for s in ("wrapped", "token")}
+if any(k5.values()):
+    doc["scenarios"]["keys"] = k5
+    md.append("## 5. Keys at scale: key generation and CSR signing at 0 and after N stored keys\n")
+    md.append("tests/bench/bench_keys.c, ca-bridge on its own fresh SoftHSM2 token per storage: K key "
+              "generations then K CSRs signed with stored keys (picked across all stored keys), on one "
+              "thread; then N keys stored through the product's path (`cab_keygen`, and under wrapped "
+              "storage the blob INSERTed into PostgreSQL, as `cert_issue` stores it) on T threads over a "
+              "pool of T sessions; then the K + K again; then K × T key generations on T threads. "
+              "Target (issue #15): at N the rate within 10% of the rate at 0.\n")
+    md.append("| storage | stored N | keygen/s at 0 | keygen/s at N | ratio | CSR/s at 0 | CSR/s at N | ratio | "
+              "preload keys/s (T threads) | parallel keygen/s | sessions used |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for s, v in k5.items():
+        if not v:
+            continue
+        rk = ratio(v["at_n"]["keygen"]["per_s"], v["at_0"]["keygen"]["per_s"])
+        rc = ratio(v["at_n"]["csr"]["per_s"], v["at_0"]["csr"]["per_s"])
+        v["keygen_ratio"], v["csr_ratio"] = rk, rc
+        say("5 keys %-7s N=%-7d keygen %6.1f -> %6.1f /s (%s)  csr %6.1f -> %6.1f /s (%s)" % (
+            s, v["n"], v["at_0"]["keygen"]["per_s"], v["at_n"]["keygen"]["per_s"], rk,
+            v["at_0"]["csr"]["per_s"], v["at_n"]["csr"]["per_s"], rc))
+        md.append("| %s | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f (%d) | %.1f (%d) | %d of %d |" % (
+            s, v["n"], v["at_0"]["keygen"]["per_s"], v["at_n"]["keygen"]["per_s"], rk,
+            v["at_0"]["csr"]["per_s"], v["at_n"]["csr"]["per_s"], rc, v["preload"]["per_s"],
+            v["preload"]["threads"], v["parallel"]["per_s"], v["parallel"]["threads"],
+            v["parallel"]["sessions_max_used"], v["parallel"]["sessions"]))
+    md.append("")
+    md.append("Where the time goes: under token storage every SoftHSM2 operation scans the token's object "
+              "files, so each stored key makes the next key generation and every CSR (a find by CKA_ID) "
+              "slower; under wrapped storage the token holds only the KEK, the key lives in a PostgreSQL "
+              "row found by primary key, and the cost stays that of generating, wrapping and unwrapping "
+              "one key.\n")
+
 # ---- targets -----------------------------------------------------------------------------
 todo = []
 if 64 in s1:
@@ -326,6 +378,13 @@ for n, v in doc["scenarios"].get("revocation", {}).get("levels", {}).items():
         todo.append("revocation with %d revoked: p99 %.0f ms (target < 1 s)" % (n, v["p99_ms"]))
 if doc["scenarios"].get("revocation", {}).get("meta", {}) and doc["scenarios"]["revocation"]["meta"]["via"] == "sql":
     todo.append("revocation measured from the revocation statement, not yet through the admin API (issue #7)")
+for s, v in doc["scenarios"].get("keys", {}).items():
+    if v and s == "wrapped":
+        for what in ("keygen", "csr"):
+            r5 = v.get(what + "_ratio")
+            if r5 is not None and r5 < 0.9:
+                todo.append("keys (%s): %s at %d stored keys is %.2f of the rate at 0 (target ≥ 0.9)"
+                            % (s, what, v["n"], r5))
 doc["targets_not_met"] = todo
 md.append("## Targets not met in this run\n")
 md.extend(["- " + t for t in todo] or ["None."])

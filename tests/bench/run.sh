@@ -6,6 +6,8 @@
 #   2 issuance     cert_issue jobs end to end                          vs slowest stage alone
 #   3 revocation   revoke -> serial on GET /v1/ca/crl, 10k / 100k revoked
 #   4 flow         intake at a steady rate while issuance runs         vs the same rate alone
+#   5 keys         keygen+wrap and CSR from a blob at 0 and after N stored keys (wrapped
+#                  storage, issue #15), token storage beside       vs the rate at 0
 # Results: build/bench.json and docs/benchmarks.md (tests/bench/report.py).  Every scenario
 # checks its counts (each order sent is in the database once, each certificate issued once);
 # a failed operation or a count that does not add up makes the run exit 1.
@@ -14,6 +16,9 @@
 #   BENCH_N1=400 (orders at 1 connection)  BENCH_N=2000 (orders at 16 and 64)
 #   BENCH_CERTS=150 (scenario 2; scenario 3 revokes 2 x K3 of them)  BENCH_STAGES=40 (stage loop)  BENCH_REVOKE_K=75 (per level)
 #   BENCH_PRELOAD="10000 100000" (revoked entries)  BENCH_CERTS4=100 (scenario 4)
+#   BENCH_KEYS_N=100000 (keys stored before the second measurement, wrapped storage)
+#   BENCH_KEYS_TOKEN_N=1000 (the same under token storage: SoftHSM2 slows with every token key)
+#   BENCH_KEYS_K=200 (samples per measurement)  BENCH_KEYS_THREADS=4 (and sessions)
 #   BENCH_KEEP=1 keeps the temp dir; BENCH_ONLY="1 2" runs only those scenarios.
 set -u
 cd "$(dirname "$0")/../.."
@@ -25,7 +30,11 @@ STAGES=${BENCH_STAGES:-40}
 K3=${BENCH_REVOKE_K:-75}
 PRELOAD=${BENCH_PRELOAD:-10000 100000}
 CERTS4=${BENCH_CERTS4:-100}
-ONLY=${BENCH_ONLY:-1 2 3 4}
+ONLY=${BENCH_ONLY:-1 2 3 4 5}
+KEYS_N=${BENCH_KEYS_N:-100000}
+KEYS_TOKEN_N=${BENCH_KEYS_TOKEN_N:-1000}
+KEYS_K=${BENCH_KEYS_K:-200}
+KEYS_T=${BENCH_KEYS_THREADS:-4}
 SECRET=bench-woo-aa7264fd368f0c13010afb0bbf02df33ec09106c3920aae0fccd4c6014f463f3
 COMPANY=trustra
 API_KEY=bench-api-key
@@ -262,6 +271,10 @@ if wants 2 || wants 3 || wants 4; then
 	conf2=$(tests/lib/token.sh "$root/hsm-stages" ra-stages 12345678 "$PIN")
 	SOFTHSM2_CONF=$conf2 $BB/bench_stages --n "$STAGES" --ca-dir "$root/ca-stages" --token ra-stages \
 		--pin "$PIN" --db "$DB" >"$res/s2_stages.json" || fail s2 "stage loop failed"
+	# the same stages with the key as a token object (pkcs11.key_storage = token), for comparison
+	conf2t=$(tests/lib/token.sh "$root/hsm-stages-t" ra-stages-t 12345678 "$PIN")
+	SOFTHSM2_CONF=$conf2t $BB/bench_stages --n "$STAGES" --ca-dir "$root/ca-stages-t" --token ra-stages-t \
+		--pin "$PIN" --db "$DB" --storage token >"$res/s2_stages_token.json" || fail s2 "token stage loop failed"
 	openssl speed -seconds 2 ecdsap256 2>/dev/null | python3 -c '
 import json, re, sys
 for l in sys.stdin:
@@ -273,14 +286,21 @@ for l in sys.stdin:
 	issue_certs "$CERTS" s2
 	wait_issued "$CERTS" s2 s2
 	tail -n +"$((log_from + 1))" "$root/ra.log" >"$root/s2.log"
+	curl -sf "$BASE/metrics" | python3 -c '
+import json, re, sys
+t = sys.stdin.read()
+g = lambda n: int(float(re.search(r"^%s (\S+)$" % n, t, re.M).group(1)))
+print(json.dumps({"sessions": g("ra_pkcs11_sessions"), "sessions_max_used": g("ra_pkcs11_sessions_max_used")}))
+' >"$res/s2_sessions.json" || fail s2 "no session figures in /metrics"
 	psql_ -F ' ' -c "SELECT j.id, c.id, extract(epoch FROM j.created_at), extract(epoch FROM c.issued_at),
 		extract(epoch FROM j.done_at) FROM jobs j JOIN certificates c ON c.id = j.payload->>'certificate_id'
 		WHERE j.kind = 'cert_issue' AND c.id LIKE 's2-%'" >"$root/s2.rows"
 	python3 tests/bench/issuance.py "$root/s2.rows" "$root/s2.log" >"$res/s2_issuance.json" ||
 		fail s2 "cannot analyse the issuance run"
-	keys=$(pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label ra-bench --login --pin "$PIN" \
-		--list-objects --type privkey 2>/dev/null | grep -c 'label:.*cab-s2-')
-	[ "$keys" = "$CERTS" ] || fail s2 "$keys private keys on the token for $CERTS certificates (R2)"
+	# R2: one key per certificate, stored wrapped (pkcs11.key_storage's default) or on the token
+	keys=$(psql_ -c "SELECT count(DISTINCT key_fingerprint) FROM certificates WHERE id LIKE 's2-%'
+		AND (key_storage = 'token' OR key_blob IS NOT NULL)")
+	[ "$keys" = "$CERTS" ] || fail s2 "$keys keys for $CERTS certificates (R2)"
 	_rows=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM issued").fetchone()[0])' "$root/ca/ca.db")
 	[ "$_rows" = "$CERTS" ] || fail s2 "the CA's record (ca.db) has $_rows issued rows"
 	# the TransportPIN jobs the issued certificates enqueued (scrypt on the thread pool, SMS):
@@ -359,12 +379,25 @@ if wants 4; then
 	drain_jobs s4_loaded
 fi
 
+# --- 5. keys at scale ------------------------------------------------------------------
+if wants 5; then
+	stop_ra
+	for st in wrapped token; do
+		n5=$KEYS_N; [ "$st" = token ] && n5=$KEYS_TOKEN_N
+		say "bench: 5 keys, $st storage: $KEYS_K at 0, $n5 stored, $KEYS_K again, $KEYS_T threads"
+		conf5=$(tests/lib/token.sh "$root/hsm-keys-$st" "ra-keys-$st" 12345678 "$PIN")
+		SOFTHSM2_CONF=$conf5 $BB/bench_keys --storage "$st" --n "$n5" --k "$KEYS_K" --threads "$KEYS_T" \
+			--sessions "$KEYS_T" --ca-dir "$root/ca-keys-$st" --token "ra-keys-$st" --pin "$PIN" --db "$DB" \
+			>"$res/s5_keys_$st.json" || fail "s5_$st" "a key operation failed"
+	done
+fi
+
 stop_ra
 python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m["loadavg_end"]=sys.argv[2]; json.dump(m, open(sys.argv[1], "w"))' \
 	"$res/meta.json" "$(cut -d' ' -f1 /proc/loadavg)"
 # --- report ----------------------------------------------------------------------------
 python3 tests/bench/report.py "$res" build/bench.json docs/benchmarks.md \
-	"N1=$N1 N=$N CERTS=$CERTS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4" ||
+	"N1=$N1 N=$N CERTS=$CERTS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4 KEYS_N=$KEYS_N KEYS_TOKEN_N=$KEYS_TOKEN_N KEYS_K=$KEYS_K KEYS_THREADS=$KEYS_T" ||
 	{ say "bench: report failed"; exit 1; }
 if [ -n "$failed_scenarios" ]; then
 	say "bench: failed:$failed_scenarios (see docs/benchmarks.md)"

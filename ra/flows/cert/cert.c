@@ -14,9 +14,11 @@
 #include "ra/base/health.h"
 #include "ra/jobs/jobs.h"
 #include "ra/base/log.h"
+#include "ra/base/metrics.h"
 #include "ra/base/pool.h"
 #include "ra/db/outbox.h"
 #include "ra/flows/cert/crl_watch.h"
+#include "ra/flows/cert/keyjobs.h"
 #include "ra/flows/cert/order_issue.h"
 #include "ra/flows/cert/tpin.h"
 #include "ra/flows/cert/usermail.h"
@@ -25,8 +27,18 @@
 
 static const char *sql_load =
 	"SELECT id, class, state, subject::text, validity_years, key_alg, ident_id, serial, "
-	"revocation_reason, extract(epoch FROM revoked_at)::bigint "
+	"revocation_reason, extract(epoch FROM revoked_at)::bigint, "
+	"key_storage, encode(key_blob, 'hex'), kek_label, kek_version, key_fingerprint, key_destroyed_at "
 	"FROM certificates WHERE id = $1";
+
+/* A wrapped key, stored before the certificate is requested from the CA (issue #15): a retried
+ * job finds it here and never makes a second key.  R2: the unique fingerprint refuses a key
+ * that serves another certificate.  requested -keygen_done-> key_generated (outbox: $1 id,
+ * $2 the new state, $3 the old one). */
+static const char *sql_key_store =
+	"UPDATE certificates SET state = $2, key_storage = 'wrapped', key_blob = decode($4, 'hex'), kek_label = $5,"
+	"  kek_version = $6::int, key_fingerprint = $7"
+	" WHERE id = $1 AND state = $3 AND key_blob IS NULL AND key_destroyed_at IS NULL";
 
 /* Stores the issued certificate and revokes the one it replaces (R15: only now that the new
  * one exists), each with its audit record and follow-up job: one outbox unit (ra/db/outbox.h;
@@ -34,7 +46,8 @@ static const char *sql_load =
  * record's details; the new certificate's record comes first in the chain (R15). */
 static const char *sql_store =
 	"UPDATE certificates SET state = $2, serial = $4, key_fingerprint = $5, pem = $6,"
-	"  not_before = to_timestamp($7::bigint), not_after = to_timestamp($8::bigint), issued_at = now()"
+	"  not_before = to_timestamp($7::bigint), not_after = to_timestamp($8::bigint), issued_at = now(),"
+	"  key_storage = coalesce(key_storage, $9)"
 	" WHERE id = $1 AND state = ANY($3::text[])"
 	" RETURNING id, jsonb_build_object('serial', $4::text, 'key_fingerprint', $5::text, 'replaces', replaces)::text";
 
@@ -97,9 +110,8 @@ static const char *ra_key_for(const char *cab_field)
 	return cab_field[0] ? cab_field : "ca";
 }
 
-static int open_cab(struct app *app, struct ra_err *err)
+int cert_open_cab(const struct config *cfg, struct cab **out, struct ra_err *err)
 {
-	const struct config *cfg = app->cfg;
 	struct cab_config cc;
 	struct cab_err ce = {0};
 
@@ -126,9 +138,11 @@ static int open_cab(struct app *app, struct ra_err *err)
 	cc.cmp_client_key = cfg_str(cfg, "cmp.client_key");
 	cc.cmp_crl_url = cfg_str(cfg, "cmp.crl_url");
 	cc.cmp_timeout_s = (int)cfg_int(cfg, "cmp.timeout_s");
-	/* Start-up only, before the loop runs: opening the token may block here. */
-	app->cab = cab_open(&cc, &ce);
-	if (app->cab == NULL && (ce.code == CAB_E_CA || ce.code == CAB_E_IO)) {
+	cc.key_storage = cfg_str(cfg, "pkcs11.key_storage");
+	cc.kek_label = cfg_str(cfg, "pkcs11.kek_label");
+	cc.pkcs11_sessions = (int)cfg_int(cfg, "pkcs11.sessions");
+	*out = cab_open(&cc, &ce);
+	if (*out == NULL && (ce.code == CAB_E_CA || ce.code == CAB_E_IO)) {
 		/* Issue #19: the CA's record (or its directory) is damaged or unreadable.  That must
 		 * not take intake and support down: serve without a CA, say so in /healthz and the
 		 * metrics, and let issuance and revocation wait (their jobs are deferred, no
@@ -138,11 +152,57 @@ static int open_cab(struct app *app, struct ra_err *err)
 		snprintf(why, sizeof(why), "CA bridge: %s", ce.msg);
 		log_error("ca.unhealthy", "error", why, NULL);
 		health_set("ca", 0, why);
-		return 0;
+		ra_err_set(err, RA_E_UNAVAILABLE, ra_key_for(ce.field), "%s", why);
+		return 1;
 	}
-	if (app->cab == NULL)
+	if (*out == NULL)
 		return ra_err_set(err, RA_E_CONFIG, ra_key_for(ce.field), "CA bridge: %s", ce.msg);
 	health_set("ca", 1, NULL);
+	return 0;
+}
+
+static double g_sessions(void *data)
+{
+	struct cab_stats st;
+
+	cab_stats(data, &st);
+	return st.sessions;
+}
+
+static double g_sessions_used(void *data)
+{
+	struct cab_stats st;
+
+	cab_stats(data, &st);
+	return st.sessions_max_used;
+}
+
+/* Start-up only, before the loop runs: opening the token may block here.  Wrapped storage
+ * needs a KEK: the first start makes version 1 (pkcs11.kek_create), else it must exist. */
+static int open_cab(struct app *app, struct ra_err *err)
+{
+	struct cab_err ce = {0};
+	char v[16];
+	int version = 0, rc;
+
+	rc = cert_open_cab(app->cfg, &app->cab, err);
+	if (rc != 0)
+		return rc == 1 ? 0 : -1; /* 1: serving without a CA (unhealthy, see above) */
+	metrics_gauge("ra_pkcs11_sessions", "Logged-in token sessions in the pool (pkcs11.sessions).", "", g_sessions,
+		      app->cab);
+	metrics_gauge("ra_pkcs11_sessions_max_used", "The most token sessions in use at once since start.", "",
+		      g_sessions_used, app->cab);
+	if (!cab_wraps(app->cab))
+		return 0;
+	rc = cab_kek(app->cab, cfg_bool(app->cfg, "pkcs11.kek_create") ? CAB_KEK_CREATE : CAB_KEK_CURRENT, &version, &ce);
+	if (rc < 0) {
+		cab_close(app->cab);
+		app->cab = NULL;
+		return ra_err_set(err, RA_E_CONFIG, "pkcs11.kek_label", "CA bridge: %s", ce.msg);
+	}
+	snprintf(v, sizeof(v), "%d", version);
+	log_info(rc == 0 && cfg_bool(app->cfg, "pkcs11.kek_create") ? "kek.created" : "kek.current", "label",
+		 cfg_str(app->cfg, "pkcs11.kek_label"), "version", v, NULL);
 	return 0;
 }
 
@@ -234,7 +294,13 @@ struct issue {
 	struct cab_cert cert;
 	struct cab_err err;
 	int rc;
-	int stage; /* 0 keygen failed, 1 issue failed, 2 ok */
+	int stage; /* 0 keygen failed, 1 issue failed, 2 ok, 3 a new wrapped key to store */
+	/* the wrapped key stored beside the certificate (cab_wraps, issue #15) */
+	int have_blob;
+	unsigned char *blob;
+	size_t blob_len;
+	char kek_label[64];
+	int kek_version;
 };
 
 static int job_cert_id(struct job *job, char *out, size_t cap)
@@ -260,6 +326,7 @@ static const char *jstr(json_t *o, const char *k)
 static void issue_free(struct issue *is)
 {
 	json_decref(is->subject);
+	free(is->blob);
 	cab_key_free(&is->key);
 	cab_cert_free(&is->cert);
 	free(is);
@@ -270,16 +337,25 @@ static void issue_work(void *data)
 	struct issue *is = data;
 	struct cab_request req;
 
-	is->rc = cab_keygen(is->cab, is->id, is->alg, &is->key, &is->err);
-	if (is->rc != 0) {
-		is->stage = 0;
-		return;
+	struct cab_wrapped w = {is->blob, is->blob_len, is->kek_label, is->kek_version};
+
+	if (!is->have_blob) {
+		is->rc = cab_keygen(is->cab, is->id, is->alg, &is->key, &is->err);
+		if (is->rc != 0) {
+			is->stage = 0;
+			return;
+		}
+		if (is->key.blob != NULL) {
+			is->stage = 3; /* stored first, then the certificate (a retry reuses it) */
+			return;
+		}
 	}
 	memset(&req, 0, sizeof(req));
 	req.request_id = is->id;
 	req.cls = is->cls;
 	req.validity_years = is->validity;
 	req.key_id = is->id;
+	req.wrapped = is->have_blob ? &w : NULL;
 	req.subject.country = jstr(is->subject, "country");
 	req.subject.given_name = jstr(is->subject, "given_name");
 	req.subject.surname = jstr(is->subject, "surname");
@@ -337,8 +413,9 @@ static void store(struct issue *is, const char *nb, const char *na)
 	struct outbox ob = {0};
 	int c, old;
 
-	c = ob_move_any(&ob, sql_store, &wf_cert, PENDING_ISSUE, WF_CERT_ISSUED, is->id, 5,
-			(const char *const[]){is->cert.serial_hex, is->key.sha256_hex, is->cert.pem, nb, na});
+	c = ob_move_any(&ob, sql_store, &wf_cert, PENDING_ISSUE, WF_CERT_ISSUED, is->id, 6,
+			(const char *const[]){is->cert.serial_hex, is->key.sha256_hex, is->cert.pem, nb, na,
+					      is->have_blob ? "wrapped" : "token"});
 	old = ob_move_set(&ob, sql_replaced, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_REVOKED, is->id, 0, NULL);
 	ob_job_each(&ob, c, "transport_pin", "certificate_id", "transport_pin:");
 	ob_job_each(&ob, old, "ca_revoke", "certificate_id", "ca_revoke:");
@@ -361,6 +438,59 @@ static void record_failed(struct issue *is, const char *msg)
 	ob_commit(&ob, is->job->app->db, on_failed_recorded, is);
 }
 
+static void issue_after(void *data);
+
+static void on_key_stored(const int *rows, const struct ra_err *err, void *data)
+{
+	struct issue *is = data;
+	struct ra_err e;
+
+	(void)rows;
+	if (err) {
+		/* R2: a key that already serves another certificate is refused for good; a row that
+		 * moved on (another worker stored its key first: RA_E_CONFLICT) is retried and the
+		 * retry finds that key */
+		int r2 = strstr(err->field, "key_fingerprint") != NULL || strstr(err->msg, "key_fingerprint") != NULL;
+
+		ra_err_set(&e, err->code, err->field, "%s%s", r2 ? "R2: key already bound to a certificate: " : "",
+			   err->msg);
+		job_fail(is->job, &e, !r2);
+		issue_free(is);
+		return;
+	}
+	/* from here on the stored blob is the key: the CSR is signed from it */
+	is->have_blob = 1;
+	is->blob = is->key.blob;
+	is->blob_len = is->key.blob_len;
+	is->key.blob = NULL;
+	snprintf(is->kek_label, sizeof(is->kek_label), "%s", is->key.kek_label);
+	is->kek_version = is->key.kek_version;
+	if (pool_run(is->job->app->loop, issue_work, issue_after, is) != 0) {
+		ra_err_set(&e, RA_E_INTERNAL, "", "cannot queue work");
+		job_fail(is->job, &e, 1);
+		issue_free(is);
+	}
+}
+
+static void store_key(struct issue *is)
+{
+	char *hex = malloc(2 * is->key.blob_len + 1), ver[16];
+	struct outbox ob = {0};
+
+	if (hex == NULL)
+		abort();
+	for (size_t i = 0; i < is->key.blob_len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", is->key.blob[i]);
+	snprintf(ver, sizeof(ver), "%d", is->key.kek_version);
+	ob_move(&ob, sql_key_store, &wf_cert, WF_CERT_REQUESTED, WF_CERT_KEY_GENERATED, is->id, 4,
+		(const char *const[]){hex, is->key.kek_label, ver, is->key.sha256_hex});
+	ob_audit(&ob, "system", "cert.key_generated", "certificate", is->id, NULL,
+		 json_pack("{s:s, s:s, s:s, s:i}", "storage", "wrapped", "key_fingerprint", is->key.sha256_hex,
+			   "kek_label", is->key.kek_label, "kek_version", is->key.kek_version));
+	ob_commit(&ob, is->job->app->db, on_key_stored, is);
+	free(hex);
+}
+
 static void issue_after(void *data)
 {
 	struct issue *is = data;
@@ -371,7 +501,7 @@ static void issue_after(void *data)
 		 * A transient failure on the job's last attempt ends the certificate too, so the
 		 * certificate it replaces does not stay superseding (R15). */
 		int permanent = is->rc == CAB_E_PROFILE || is->rc == CAB_E_INVALID || is->rc == CAB_E_CONFLICT ||
-				is->rc == CAB_E_REJECTED || is->job->attempt >= is->job->max_attempts;
+				is->rc == CAB_E_REJECTED || is->rc == CAB_E_DESTROYED || is->job->attempt >= is->job->max_attempts;
 		char msg[340];
 
 		log_warn("cert.issue_failed", "certificate", is->id, "error", cab_strerror(is->rc), "message",
@@ -395,6 +525,11 @@ static void issue_after(void *data)
 		snprintf(n, sizeof(n), "%d", is->key.remnants);
 		/* issue #19: a crash inside key generation left a half-made pair; keygen destroyed it */
 		log_warn("cert.key_remnant_destroyed", "certificate", is->id, "objects", n, NULL);
+		is->key.remnants = 0;
+	}
+	if (is->rc == 0 && is->stage == 3) {
+		store_key(is);
+		return;
 	}
 	snprintf(nb, sizeof(nb), "%lld", (long long)is->cert.not_before);
 	snprintf(na, sizeof(na), "%lld", (long long)is->cert.not_after);
@@ -465,6 +600,29 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	if (check_rules(state, is->cls, db_val(res, 0, 6), &e) != 0)
 		goto refuse;
 	is->validity = atoi(PQgetvalue(res, 0, 4));
+	if (!PQgetisnull(res, 0, 15)) {
+		ra_err_set(&e, RA_E_RULE, "key", "the certificate's key was destroyed");
+		goto refuse;
+	}
+	if (!PQgetisnull(res, 0, 11)) {
+		/* a wrapped key stored by an earlier attempt: the certificate is made with it */
+		const char *hex = PQgetvalue(res, 0, 11);
+		size_t n = strlen(hex) / 2;
+
+		is->blob = malloc(n ? n : 1);
+		if (is->blob == NULL)
+			abort();
+		for (size_t i = 0; i < n; i++) {
+			unsigned int b;
+			sscanf(hex + 2 * i, "%2x", &b);
+			is->blob[i] = (unsigned char)b;
+		}
+		is->blob_len = n;
+		is->have_blob = 1;
+		snprintf(is->kek_label, sizeof(is->kek_label), "%s", PQgetvalue(res, 0, 12));
+		is->kek_version = atoi(PQgetvalue(res, 0, 13));
+		snprintf(is->key.sha256_hex, sizeof(is->key.sha256_hex), "%s", PQgetvalue(res, 0, 14));
+	}
 	is->subject = json_loads(PQgetvalue(res, 0, 3), 0, NULL);
 	if (pool_run(job->app->loop, issue_work, issue_after, is) != 0) {
 		ra_err_set(&e, RA_E_INTERNAL, "", "cannot queue work");
@@ -604,6 +762,8 @@ const struct job_kind cert_job_kinds[] = {
 	{"order_issue", order_issue_run, ORDER_ISSUE_MAX_ATTEMPTS, NULL},
 	{"transport_pin", tpin_run, TPIN_MAX_ATTEMPTS, NULL},
 	{"user_id_mail", usermail_run, USERMAIL_MAX_ATTEMPTS, NULL},
+	{"key_destroy", key_destroy_run, KEY_DESTROY_MAX_ATTEMPTS, NULL},
+	{"kek_rewrap", kek_rewrap_run, KEK_REWRAP_MAX_ATTEMPTS, NULL},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -615,6 +775,7 @@ int cert_init(struct app *app, struct ra_err *err)
 	jobs_lane(app->jobs, "order_issue", JOBS_LANE_ISSUE);
 	http_route(app->http, "GET", "/v1/ca/crl", 0, "ca_crl", route_crl, NULL);
 	http_route(app->http, "GET", "/v1/ca/chain", 0, "ca_chain", route_chain, NULL);
+	keys_policy_apply(app); /* before any job: the database destroys keys by it */
 	if (cfg_str(app->cfg, "pkcs11.pin") == NULL) {
 		log_warn("ca.disabled", "reason", "pkcs11.pin not set: no keys, no issuance, no CRL", NULL);
 		return 0;

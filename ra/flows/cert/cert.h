@@ -6,7 +6,9 @@
  * on the loop thread.
  *
  * Job kinds (payload {"certificate_id": "..."}; idempotency keys "<kind>:<id>"):
- *   cert_issue  key on the token, certificate from the CA, stored; enqueues transport_pin.
+ *   cert_issue  the key (pkcs11.key_storage wrapped: made, wrapped under the KEK and stored
+ *               with the row first, state key_generated; token: on the token), certificate
+ *               from the CA (the CSR signed from the blob), stored; enqueues transport_pin.
  *               When the certificate replaces another (re-key, modification: R15), the old
  *               one is revoked in the same transaction that stores the new one.
  *   ca_revoke   tells the CA about a revocation already recorded in the database (R14).
@@ -27,6 +29,13 @@
 
 /* The server module (server.c modules[]): the CRL and chain routes, the CA bridge. */
 int cert_init(struct app *app, struct ra_err *err);
+
+struct cab;
+struct config;
+/* Opens ca-bridge from the configuration (ca.*, cmp.*, pkcs11.*); errors name the RA's key.
+ * 1 (err set, *out NULL): the CA's record is damaged or unreadable (/healthz says so). 
+ * Blocks (token, CA files): start-up and the `ra kek` commands only. */
+int cert_open_cab(const struct config *cfg, struct cab **out, struct ra_err *err);
 
 /* cert_issue, ca_revoke, order_issue, transport_pin, user_id_mail (registered by server.c). */
 extern const struct job_kind cert_job_kinds[];

@@ -1,0 +1,378 @@
+/* test_cab_wrapped.c - ca-bridge's wrapped key storage on a real SoftHSM2 token (issue #15):
+ * the KEK's versions, key pairs made as session objects and kept only wrapped under the KEK
+ * (RFC 5649), CSRs and certificates signed from the blob, re-wrapping under a rotated KEK,
+ * and the named errors for an unknown KEK version, a damaged blob and a destroyed key. */
+#include "ca-bridge/cab.h"
+#include "tests/lib/ts_cab.h"
+#include "tests/lib/ts_token.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct ts_cab t;
+
+static void setup(void)
+{
+	int v = 0;
+
+	cr_assert_eq(ts_cab_setup(&t, 0), 0, "setup: %s", t.err.msg);
+	t.cfg.key_storage = "wrapped";
+	t.cfg.kek_label = "test-kek";
+	t.cab = cab_open(&t.cfg, &t.err);
+	cr_assert_not_null(t.cab, "%s", t.err.msg);
+	cr_assert_eq(cab_kek(t.cab, CAB_KEK_CREATE, &v, &t.err), 0, "%s", t.err.msg);
+	cr_assert_eq(v, 1);
+}
+
+static void teardown(void)
+{
+	ts_cab_teardown(&t);
+}
+
+TestSuite(cab_wrapped, .init = setup, .fini = teardown);
+
+static struct cab_wrapped as_stored(const struct cab_key *k)
+{
+	struct cab_wrapped w = {k->blob, k->blob_len, k->kek_label, k->kek_version};
+	return w;
+}
+
+/* A CSR from the blob, verified with the key's public half; returns the cab_csr_wrapped code. */
+static int csr_verifies(const struct cab_wrapped *w, const struct cab_key *k, struct cab_err *err)
+{
+	struct cab_request req;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	X509_REQ *csr;
+	EVP_PKEY *pub;
+	int rc;
+
+	ts_cab_request(&req, "x", CAB_CLASS_QUALIFIED, "x");
+	rc = cab_csr_wrapped(t.cab, w, &req.subject, &der, &len, err);
+	if (rc != 0)
+		return rc;
+	p = der;
+	csr = d2i_X509_REQ(NULL, &p, (long)len);
+	cr_assert_not_null(csr);
+	p = k->spki_der;
+	pub = d2i_PUBKEY(NULL, &p, (long)k->spki_len);
+	cr_expect_eq(X509_REQ_verify(csr, pub), 1, "signed with the wrapped key");
+	cr_expect_eq(EVP_PKEY_eq(X509_REQ_get0_pubkey(csr), pub), 1);
+	EVP_PKEY_free(pub);
+	X509_REQ_free(csr);
+	free(der);
+	return 0;
+}
+
+Test(cab_wrapped, kek_created_once_and_versioned)
+{
+	int v = 0;
+
+	cr_expect_eq(cab_kek(t.cab, CAB_KEK_CREATE, &v, &t.err), 1, "a second create finds the first");
+	cr_expect_eq(v, 1);
+	cr_expect_eq(cab_kek(t.cab, CAB_KEK_ROTATE, &v, &t.err), 0, "%s", t.err.msg);
+	cr_expect_eq(v, 2);
+	cr_expect_eq(cab_kek(t.cab, CAB_KEK_CURRENT, &v, &t.err), 0);
+	cr_expect_eq(v, 2);
+	/* and after a restart (token objects) */
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	cr_expect_eq(cab_kek(t.cab, CAB_KEK_CURRENT, &v, &t.err), 0);
+	cr_expect_eq(v, 2);
+}
+
+Test(cab_wrapped, no_kek_is_a_named_error)
+{
+	struct cab_key k;
+	struct cab_err err;
+
+	t.cfg.kek_label = "other-kek";
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	cr_expect_eq(cab_keygen(t.cab, "crt-nokek", CAB_ALG_DEFAULT, &k, &err), CAB_E_NOTFOUND);
+	cr_expect(strstr(err.msg, "no KEK") != NULL, "%s", err.msg);
+}
+
+/* R2: the key leaves the token only wrapped; no token object with the id stays behind. */
+Test(cab_wrapped, r2_keygen_wraps_and_leaves_no_token_object)
+{
+	struct cab_key k;
+	struct cab_err err;
+	struct cab_wrapped w;
+	unsigned char *der = NULL;
+	size_t len;
+	struct cab_request req;
+
+	cr_assert_eq(cab_keygen(t.cab, "crt-w1", CAB_ALG_DEFAULT, &k, &err), 0, "%s", err.msg);
+	cr_expect_eq(k.existed, 0);
+	cr_assert_not_null(k.blob);
+	cr_expect_gt(k.blob_len, k.spki_len + 32);
+	cr_expect_str_eq(k.kek_label, "test-kek");
+	cr_expect_eq(k.kek_version, 1);
+	cr_expect_eq(strlen(k.sha256_hex), 64);
+	/* the token has no key with the id: the token CSR path does not find one */
+	ts_cab_request(&req, "crt-w1", CAB_CLASS_QUALIFIED, "crt-w1");
+	cr_expect_eq(cab_csr(t.cab, "crt-w1", &req.subject, &der, &len, &err), CAB_E_NOTFOUND);
+	w = as_stored(&k);
+	cr_expect_eq(csr_verifies(&w, &k, &err), 0, "%s", err.msg);
+	cab_key_free(&k);
+}
+
+Test(cab_wrapped, rsa_key_wraps_and_signs)
+{
+	struct cab_key k;
+	struct cab_err err;
+	struct cab_wrapped w;
+
+	cr_assert_eq(cab_keygen(t.cab, "crt-rsa", CAB_ALG_RSA_3072, &k, &err), 0, "%s", err.msg);
+	w = as_stored(&k);
+	cr_expect_eq(csr_verifies(&w, &k, &err), 0, "%s", err.msg);
+	cab_key_free(&k);
+}
+
+/* The certificate is issued for the wrapped key (the CA builds the CSR from the blob). */
+Test(cab_wrapped, r2_certificate_issued_from_the_blob)
+{
+	struct cab_key k;
+	struct cab_err err;
+	struct cab_wrapped w;
+	struct cab_request req;
+	struct cab_cert c;
+
+	cr_assert_eq(cab_keygen(t.cab, "crt-issue", CAB_ALG_DEFAULT, &k, &err), 0, "%s", err.msg);
+	w = as_stored(&k);
+	ts_cab_request(&req, "crt-issue", CAB_CLASS_QUALIFIED, "crt-issue");
+	req.wrapped = &w;
+	cr_assert_eq(cab_issue(t.cab, &req, &c, &err), 0, "%s", err.msg);
+	cr_expect_str_eq(c.spki_sha256_hex, k.sha256_hex, "the certificate carries the wrapped key");
+	cab_cert_free(&c);
+	cab_key_free(&k);
+}
+
+/* Rotation: blobs under the old version still sign; a re-wrap moves them to the new one. */
+Test(cab_wrapped, rotate_then_rewrap_keeps_the_key)
+{
+	struct cab_key k, k2, k3;
+	struct cab_err err;
+	struct cab_wrapped w, w2;
+	int v;
+
+	cr_assert_eq(cab_keygen(t.cab, "crt-rot", CAB_ALG_DEFAULT, &k, &err), 0, "%s", err.msg);
+	cr_assert_eq(cab_kek(t.cab, CAB_KEK_ROTATE, &v, &err), 0, "%s", err.msg);
+	w = as_stored(&k);
+	cr_expect_eq(csr_verifies(&w, &k, &err), 0, "old version signs: %s", err.msg);
+	cr_assert_eq(cab_rewrap(t.cab, &w, &k2, &err), 0, "%s", err.msg);
+	cr_expect_eq(k2.kek_version, 2);
+	cr_expect_str_eq(k2.sha256_hex, k.sha256_hex, "the same key");
+	cr_expect(k2.blob_len != k.blob_len || memcmp(k2.blob, k.blob, k.blob_len) != 0, "a new blob");
+	w2 = as_stored(&k2);
+	cr_expect_eq(csr_verifies(&w2, &k, &err), 0, "new version signs: %s", err.msg);
+	/* new keys go under the new version */
+	cr_assert_eq(cab_keygen(t.cab, "crt-rot2", CAB_ALG_DEFAULT, &k3, &err), 0, "%s", err.msg);
+	cr_expect_eq(k3.kek_version, 2);
+	cab_key_free(&k);
+	cab_key_free(&k2);
+	cab_key_free(&k3);
+}
+
+Test(cab_wrapped, unknown_kek_version_is_a_named_error)
+{
+	struct cab_key k;
+	struct cab_err err;
+	struct cab_wrapped w;
+
+	cr_assert_eq(cab_keygen(t.cab, "crt-unk", CAB_ALG_DEFAULT, &k, &err), 0, "%s", err.msg);
+	w = as_stored(&k);
+	w.kek_version = 7;
+	cr_expect_eq(csr_verifies(&w, &k, &err), CAB_E_KEK);
+	cr_expect(strstr(err.msg, "unknown KEK version") != NULL, "%s", err.msg);
+	cr_expect_str_eq(err.field, "kek_version");
+	w.kek_version = 1;
+	w.kek_label = "another";
+	cr_expect_eq(csr_verifies(&w, &k, &err), CAB_E_KEK, "another KEK label");
+	cab_key_free(&k);
+}
+
+Test(cab_wrapped, damaged_blob_does_not_unwrap)
+{
+	struct cab_key k;
+	struct cab_err err;
+	struct cab_wrapped w;
+
+	cr_assert_eq(cab_keygen(t.cab, "crt-dmg", CAB_ALG_DEFAULT, &k, &err), 0, "%s", err.msg);
+	k.blob[k.blob_len - 3] ^= 0x5a; /* inside the RFC 5649 wrapped key: its integrity check fails */
+	w = as_stored(&k);
+	cr_expect_eq(csr_verifies(&w, &k, &err), CAB_E_KEK, "%s", err.msg);
+	cr_expect_str_eq(err.field, "key_blob");
+	cab_key_free(&k);
+}
+
+Test(cab_wrapped, destroyed_key_is_a_named_error)
+{
+	struct cab_wrapped w = {NULL, 0, "test-kek", 1};
+	struct cab_request req;
+	struct cab_err err;
+	unsigned char *der = NULL;
+	size_t len;
+
+	ts_cab_request(&req, "x", CAB_CLASS_QUALIFIED, "x");
+	cr_expect_eq(cab_csr_wrapped(t.cab, &w, &req.subject, &der, &len, &err), CAB_E_DESTROYED);
+	cr_expect_str_eq(cab_strerror(CAB_E_DESTROYED), "key destroyed");
+}
+
+/* A token key made before the switch to wrapped storage stays the key (existed, no blob);
+ * a half-made token pair is destroyed as under token storage (issue #19). */
+Test(cab_wrapped, token_key_from_before_the_switch_stays_and_remnants_go)
+{
+	struct cab_key a, b, c;
+	struct cab_err err;
+
+	t.cfg.key_storage = "token";
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	cr_assert_eq(cab_keygen(t.cab, "crt-old", CAB_ALG_DEFAULT, &a, &err), 0, "%s", err.msg);
+	t.cfg.key_storage = "wrapped";
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	cr_assert_eq(cab_keygen(t.cab, "crt-old", CAB_ALG_DEFAULT, &b, &err), 0, "%s", err.msg);
+	cr_expect_eq(b.existed, 1);
+	cr_expect_null(b.blob);
+	cr_expect_str_eq(a.sha256_hex, b.sha256_hex);
+	cr_assert_eq(ts_token_remnant(TS_CAB_LABEL, TS_CAB_PIN, "crt-half", 1), 0);
+	cr_assert_eq(cab_keygen(t.cab, "crt-half", CAB_ALG_DEFAULT, &c, &err), 0, "%s", err.msg);
+	cr_expect_eq(c.remnants, 1);
+	cr_expect_not_null(c.blob);
+	cab_key_free(&a);
+	cab_key_free(&b);
+	cab_key_free(&c);
+}
+
+Test(cab_wrapped, key_storage_value_is_checked)
+{
+	struct cab_err err;
+
+	t.cfg.key_storage = "hsm";
+	cr_expect_null(cab_open(&t.cfg, &err));
+	cr_expect_str_eq(err.field, "pkcs11.key_storage");
+}
+
+/* ---- the session pool under concurrency (issue #15) ------------------------------------ */
+
+#define PAR_THREADS 8
+#define PAR_EACH 6
+
+struct par {
+	int idx;
+	int fails;
+	char first_err[400];
+	char fps[PAR_EACH][65];
+};
+
+static void *par_wrapped(void *arg)
+{
+	struct par *pa = arg;
+
+	for (int i = 0; i < PAR_EACH; i++) {
+		struct cab_key k;
+		struct cab_err err = {0};
+		struct cab_request req;
+		struct cab_wrapped w;
+		unsigned char *der = NULL;
+		size_t len = 0;
+		char id[32];
+		int rc;
+
+		snprintf(id, sizeof(id), "par-%d-%d", pa->idx, i);
+		rc = cab_keygen(t.cab, id, CAB_ALG_DEFAULT, &k, &err);
+		if (rc == 0) {
+			snprintf(pa->fps[i], sizeof(pa->fps[i]), "%s", k.sha256_hex);
+			w = as_stored(&k);
+			ts_cab_request(&req, id, CAB_CLASS_QUALIFIED, id);
+			rc = cab_csr_wrapped(t.cab, &w, &req.subject, &der, &len, &err);
+			free(der);
+			cab_key_free(&k);
+		}
+		if (rc != 0 && pa->fails++ == 0)
+			snprintf(pa->first_err, sizeof(pa->first_err), "%s: %s", id, err.msg);
+	}
+	return NULL;
+}
+
+/* Keygen + wrap and CSR signing from the blob on 8 threads over 4 sessions: every call
+ * succeeds (SoftHSM2 2.6 holds for session objects), the keys differ, and the pool was used
+ * by more than one thread at once (they ran in parallel, not one after the other). */
+Test(cab_wrapped, parallel_keygen_wrap_and_sign_over_the_session_pool, .timeout = 120)
+{
+	pthread_t th[PAR_THREADS];
+	static struct par pa[PAR_THREADS];
+	struct cab_stats st;
+
+	t.cfg.pkcs11_sessions = 4;
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	for (int i = 0; i < PAR_THREADS; i++) {
+		memset(&pa[i], 0, sizeof(pa[i]));
+		pa[i].idx = i;
+		pthread_create(&th[i], NULL, par_wrapped, &pa[i]);
+	}
+	for (int i = 0; i < PAR_THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < PAR_THREADS; i++)
+		cr_expect_eq(pa[i].fails, 0, "thread %d: %d failures, first %s", i, pa[i].fails,
+			     pa[i].first_err);
+	for (int a = 0; a < PAR_THREADS * PAR_EACH; a++)
+		for (int b = a + 1; b < PAR_THREADS * PAR_EACH; b++)
+			cr_expect_str_neq(pa[a / PAR_EACH].fps[a % PAR_EACH],
+					  pa[b / PAR_EACH].fps[b % PAR_EACH]);
+	cab_stats(t.cab, &st);
+	cr_expect_eq(st.sessions, 4);
+	cr_expect_gt(st.sessions_max_used, 1, "calls ran on several sessions at once");
+	cr_expect_leq(st.sessions_max_used, 4);
+}
+
+static void *par_token(void *arg)
+{
+	struct par *pa = arg;
+
+	for (int i = 0; i < 3; i++) {
+		struct cab_key k;
+		struct cab_err err = {0};
+		char id[32];
+
+		/* two threads ask for each id: find-or-create stays one step (R2) */
+		snprintf(id, sizeof(id), "tok-%d-%d", pa->idx / 2, i);
+		if (cab_keygen(t.cab, id, CAB_ALG_DEFAULT, &k, &err) != 0) {
+			if (pa->fails++ == 0)
+				snprintf(pa->first_err, sizeof(pa->first_err), "%s: %s", id, err.msg);
+			continue;
+		}
+		snprintf(pa->fps[i], sizeof(pa->fps[i]), "%s", k.sha256_hex);
+		cab_key_free(&k);
+	}
+	return NULL;
+}
+
+/* Token storage on 8 threads: token key pairs are generated one at a time (the exclusive
+ * lock SoftHSM2 2.6 needs, issues #573/#688), so every call succeeds and two threads asking
+ * for one id get one key. */
+Test(cab_wrapped, parallel_token_keygen_is_serialised_and_succeeds, .timeout = 120)
+{
+	pthread_t th[PAR_THREADS];
+	static struct par pa[PAR_THREADS];
+
+	t.cfg.key_storage = "token";
+	t.cfg.pkcs11_sessions = 4;
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	for (int i = 0; i < PAR_THREADS; i++) {
+		memset(&pa[i], 0, sizeof(pa[i]));
+		pa[i].idx = i;
+		pthread_create(&th[i], NULL, par_token, &pa[i]);
+	}
+	for (int i = 0; i < PAR_THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < PAR_THREADS; i++) {
+		cr_expect_eq(pa[i].fails, 0, "thread %d: %s", i, pa[i].first_err);
+		if (i % 2 == 1)
+			for (int k = 0; k < 3; k++)
+				cr_expect_str_eq(pa[i].fps[k], pa[i - 1].fps[k], "one id, one key");
+	}
+}
