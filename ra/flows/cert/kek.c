@@ -15,6 +15,7 @@
 #include "ra/db/outbox.h"
 #include "ra/flows/cert/cert.h"
 #include "ra/flows/cert/keyjobs.h"
+#include "workflows/wf_cert.h"
 
 static const char *usage_text =
 	"usage: ra kek create [--actor NAME]\n"
@@ -377,10 +378,18 @@ static int cmd_key_migrate(struct config *cfg, const char *actor)
 	}
 	PQclear(r);
 	/* 2: the token keys of live certificates */
-	r = PQexec(
-		c,
-		"SELECT id, key_fingerprint FROM certificates WHERE key_storage = 'token' AND key_destroyed_at"
-		" IS NULL AND key_fingerprint IS NOT NULL AND state NOT IN ('revoked', 'expired', 'failed') ORDER BY id");
+	{
+		char ended[96];
+		const char *p[1] = {ob_states(
+			&wf_cert, 1u << WF_CERT_REVOKED | 1u << WF_CERT_EXPIRED | 1u << WF_CERT_FAILED, ended,
+			sizeof(ended))};
+
+		r = PQexecParams(
+			c,
+			"SELECT id, key_fingerprint FROM certificates WHERE key_storage = 'token' AND key_destroyed_at"
+			" IS NULL AND key_fingerprint IS NOT NULL AND NOT (state = ANY($1::text[])) ORDER BY id",
+			1, NULL, p, NULL, NULL, 0);
+	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		ra_err_set(&e, RA_E_UNAVAILABLE, "database_url", "%s", PQresultErrorMessage(r));
 		failed++;

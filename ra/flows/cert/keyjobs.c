@@ -14,6 +14,7 @@
 #include "ra/db/db.h"
 #include "ra/db/dbsync.h"
 #include "ra/db/outbox.h"
+#include "workflows/wf_cert.h"
 
 static const char *sql_key_load =
 	"SELECT state, key_storage, key_blob IS NOT NULL, key_destroyed_at IS NOT NULL, key_fingerprint,"
@@ -22,7 +23,10 @@ static const char *sql_key_load =
 /* Conditioned (outbox need_rows): a key destroyed meanwhile by another worker is no error. */
 static const char *sql_key_destroyed =
 	"UPDATE certificates SET key_blob = NULL, key_destroyed_at = now()"
-	" WHERE id = $1 AND key_destroyed_at IS NULL AND state IN ('revoked', 'expired', 'failed')";
+	" WHERE id = $1 AND key_destroyed_at IS NULL AND state = ANY($2::text[])";
+
+/* The states in which a certificate has ended (its key goes). */
+#define ENDED (1u << WF_CERT_REVOKED | 1u << WF_CERT_EXPIRED | 1u << WF_CERT_FAILED)
 
 struct kd {
 	struct job *job;
@@ -58,9 +62,10 @@ static void on_recorded(const int *rows, const struct ra_err *err, void *data)
 static void record(struct kd *kd)
 {
 	struct outbox ob = {0};
-	const char *p[1] = {kd->id};
+	char ended[96];
+	const char *p[2] = {kd->id, ob_states(&wf_cert, ENDED, ended, sizeof(ended))};
 
-	ob_stmt(&ob, sql_key_destroyed, 1, p, 1);
+	ob_stmt(&ob, sql_key_destroyed, 2, p, 1);
 	ob_audit(&ob, "system", "cert.key_destroyed", "certificate", kd->id, "certificate ended",
 		 json_pack("{s:s, s:s, s:i}", "storage", kd->storage, "key_fingerprint", kd->fp,
 			   "token_objects", kd->objects));
