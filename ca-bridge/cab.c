@@ -251,8 +251,22 @@ int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out
 	return rc;
 }
 
-int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
-	       struct cab_err *err)
+static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out, int wrap,
+		  struct cab_err *err);
+
+int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out, struct cab_err *err)
+{
+	return keygen(cab, key_id, alg, out, cab != NULL && cab->wrapped, err);
+}
+
+int cab_keygen_token(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
+		     struct cab_err *err)
+{
+	return keygen(cab, key_id, alg, out, 0, err);
+}
+
+static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out, int wrap,
+		  struct cab_err *err)
 {
 	EVP_PKEY *pub = NULL;
 	enum cab_alg got = CAB_ALG_DEFAULT;
@@ -265,7 +279,7 @@ int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab
 		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
 	if (alg != CAB_ALG_DEFAULT && alg != CAB_ALG_EC_P256 && alg != CAB_ALG_RSA_3072)
 		return cab_err_set(err, CAB_E_INVALID, "alg", "unknown key algorithm");
-	if (cab->wrapped)
+	if (wrap)
 		return keygen_wrapped(cab, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, out, err);
 	/* find-or-create is one step per id inside cab_p11.c (token lock) */
 	rc = cab_p11_keygen(cab->p11, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, &pub, &got, &existed,

@@ -151,6 +151,10 @@ struct cab_wrapped {
 int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
 	       struct cab_err *err);
 void cab_key_free(struct cab_key *key);
+/* The same as a token key whatever key_storage says: for the service's own long-lived keys
+ * (the audit checkpoint key), which must stay on the token and be found by CKA_ID. */
+int cab_keygen_token(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
+		     struct cab_err *err);
 
 /*
  * Signs a SHA-256 digest with the token key key_id (C_Sign, the key never leaves the token):

@@ -283,7 +283,7 @@ static int ensure_key(struct ckpt *k, struct ra_err *err)
 
 	if (k->key_ready)
 		return 0;
-	if (cab_keygen(k->app->cab, k->key_id, CAB_ALG_DEFAULT, &key, &ce) != 0) {
+	if (cab_keygen_token(k->app->cab, k->key_id, CAB_ALG_DEFAULT, &key, &ce) != 0) {
 		rc = ra_err_set(err, RA_E_UNAVAILABLE, "audit.key_id", "audit key: %s", ce.msg);
 		goto out;
 	}
