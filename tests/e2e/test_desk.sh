@@ -7,7 +7,9 @@
 # Checks `ractl search` / `user find` by each key (mobile in three notations, user ID, name
 # without case and accents, e-mail, shop order number, RA order id, certificate id and
 # serial), ranking and paging of results, and bad paging values (exit 2 in ractl, 422 naming
-# the field on the server).
+# the field on the server); the queues (review, order, ident, cert, jobs, audit) and API
+# tokens; and, recorded on an 80-column terminal with tmux (capture-pane), that the tables of
+# `user show`, `cert list` and `review list` fit it with the right header and rows.
 # Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed"; exits 1 if M > 0.
 set -u
 cd "$(dirname "$0")/../.."
@@ -22,8 +24,10 @@ RACTL=$PWD/$B/ractl
 passed=0 failed=0 done= ra_pid=
 work=$(mktemp -d "${TMPDIR:-/tmp}/ra-desk-XXXXXX")
 chmod 755 "$work"
+TMUX_SOCK=$work/tmux.sock
 cleanup() {
 	rc=$?
+	[ -S "$TMUX_SOCK" ] && tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
 	if [ -n "$ra_pid" ]; then kill -TERM "$ra_pid" 2>/dev/null; wait "$ra_pid" 2>/dev/null; fi
 	peer_stop_all "$work/peers" >/dev/null 2>&1
 	tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
@@ -203,6 +207,56 @@ check "review list: the order in review, why and since when" \
 	out_py "len(j['reviews']) == 1 and j['reviews'][0]['order_id'] == $anna_order and j['reviews'][0]['reason'] and j['reviews'][0]['opened_at'] and j['reviews'][0]['user_id'] == '$anna'"
 ractl review list
 check "review list as a table: ORDER, WHY, SINCE" eval 'rc_is 0 && grep -q "^ORDER .*WHY .*SINCE" "$work/out"'
+
+# ---- an 80-column terminal, recorded with tmux (capture-pane) ------------------------------
+# The user, certificate and review above reached through the product (shop order, ident
+# callback, issuance), shown as a person sees them: ractl on a real terminal of 80 columns,
+# so the width comes from the terminal (TIOCGWINSZ), not from COLUMNS.
+gruber=$(sql "SELECT public_id FROM users WHERE phone_e164 = '+436642000000'")
+tmux_text() { tmux -S "$TMUX_SOCK" capture-pane -p -J -S - -t "$1"; }
+tty80() { # tty80 NAME COMMAND: runs COMMAND in an 80x50 tmux pane; the recorded screen to $work/NAME.tty
+	env -u COLUMNS tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -s "$1" -x 80 -y 50 \
+		"env -u COLUMNS $2; echo \"[exit \$?]\"; sleep 600" 2>"$work/err" || return 1
+	for _ in $(seq 1 100); do tmux_text "$1" | grep -qF "[exit " && break; sleep 0.2; done
+	tmux_text "$1" >"$work/$1.tty"
+	cp "$work/$1.tty" "$work/out"
+	grep -qF "[exit 0]" "$work/$1.tty"
+}
+# fits80 NAME HEADER ROW...: no recorded line is wider than 80 columns (display width, so a
+# wide character counts twice), a line matches HEADER (an ERE) and each ROW ERE matches a line
+fits80() {
+	_f=$work/$1.tty; shift
+	python3 - "$_f" "$@" <<'PY'
+import re, sys, unicodedata
+lines = [l.rstrip() for l in open(sys.argv[1], encoding="utf-8").read().splitlines()]
+def width(s):
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+wide = [l for l in lines if width(l) > 80]
+for l in wide:
+    print(f"wider than 80 ({width(l)}): {l}", file=sys.stderr)
+missing = [p for p in sys.argv[2:] if not any(re.search(p, l) for l in lines)]
+for p in missing:
+    print(f"no line matches: {p}", file=sys.stderr)
+sys.exit(1 if wide or missing or len(lines) < 3 else 0)
+PY
+}
+
+D16='[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}'
+check "tmux, 80 columns: user show fits; its fields and its certificate table (fitted columns, the row)" \
+	eval 'tty80 user80 "$RACTL user show $gruber" && fits80 user80 "^user id +$gruber\$" \
+		"^mobile +\\+436642000000\$" "^name +Anna Gruber\$" "^state +pending\$" "^certificates \\(1\\):\$" \
+		"^ID +CLASS +STATE +NOT-AFTER +TERM-END +REVOKED +ACTIVATED\$" \
+		"^$crt +qualified +issued +$D16 +$D16 +- +-\$" "^open orders: none\$"'
+check "tmux, 80 columns: cert list fits; header and the certificate's row" \
+	eval 'tty80 cert80 "$RACTL cert list" && fits80 cert80 "^ID +CLASS +STATE +USER +NOT-AFTER +REVOKED\$" \
+		"^$crt +qualified +issued +$gruber +$D16 +-\$"'
+check "tmux, 80 columns: review list fits; the order in review with why and since when" \
+	eval 'tty80 review80 "$RACTL review list" && fits80 review80 "^ORDER +NAME +WHY +SINCE\$" \
+		"^$anna_order +Anna Müller +R7: identified name differs from the order +[0-9]+[smhd]\$"'
+check "... and the width check sees a line that is too wide (cert list -o wide, every column)" \
+	eval 'tty80 wide80 "$RACTL cert list -o wide" && ! fits80 wide80 "^ID +CLASS +STATE +SERIAL" 2>"$work/wide.err" && grep -q "^wider than 80" "$work/wide.err"'
+tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+
 ractl order list --state in_review -o json
 check "order list --state in_review" out_py "[o['shop_order_id'] for o in j['orders']] == [5101]"
 ractl order list -o json
