@@ -7,6 +7,7 @@
 #define RA_HTTPC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "ra/base/err.h"
@@ -99,5 +100,14 @@ int httpc_send_mail(struct httpc *c, const struct httpc_mail *m, long timeout_ms
  * Caller frees with free().
  */
 char *httpc_mail_compose(const char *from, const char *to, const char *subject, const char *body_utf8);
+/*
+ * The same with a given Date (date: seconds since the epoch, UTC) and Message-ID
+ * (<message_id@the sender's domain>; 1..64 of [A-Za-z0-9._-], else NULL is returned; NULL: a
+ * random one).  For a mail a job may send twice (a crash between the server's 250 and the
+ * record): both sends are then the same message, byte for byte, and the recipient's client
+ * shows it once (issue #19).
+ */
+char *httpc_mail_compose_at(const char *from, const char *to, const char *subject, const char *body_utf8,
+			    int64_t date, const char *message_id);
 
 #endif

@@ -96,28 +96,33 @@ static int subject_ok(const char *s, int *ascii)
 	return 1;
 }
 
-static void add_date(struct sb *b)
+static void add_date(struct sb *b, time_t when)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	time_t now = time(NULL);
 	struct tm tm;
 
 	/* fixed English names: strftime's %a/%b would follow the locale */
-	gmtime_r(&now, &tm);
+	if (gmtime_r(&when, &tm) == NULL) {
+		b->oom = 1;
+		return;
+	}
 	sb_fmt(b, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday], tm.tm_mday,
 	       months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* Message-ID's right side: the sender's domain when it is a plain host name. */
-static void add_message_id(struct sb *b, const char *from)
+/* Message-ID: <id@...>, a random id when none is given; the right side is the sender's
+ * domain when it is a plain host name. */
+static void add_message_id(struct sb *b, const char *from, const char *id)
 {
-	char token[SECRET_TOKEN_MAX];
+	char token[SECRET_TOKEN_MAX + 64]; /* a random token, or the given id (<= 64) */
 	const char *at = strrchr(from, '@');
 	size_t n = 0;
 
-	if (secret_random_token(token, sizeof(token)) != 0) {
+	if (id != NULL)
+		snprintf(token, sizeof(token), "%s", id);
+	else if (secret_random_token(token, sizeof(token)) != 0) {
 		b->oom = 1;
 		return;
 	}
@@ -204,7 +209,27 @@ static void add_body(struct sb *b, const char *body)
 	}
 }
 
+/* a Message-ID's own part as the caller gives it: 1..64 of [A-Za-z0-9._-] */
+static int message_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || ((id[i] | 0x20) >= 'a' && (id[i] | 0x20) <= 'z') ||
+		      id[i] == '.' || id[i] == '_' || id[i] == '-'))
+			return 0;
+	return 1;
+}
+
 char *httpc_mail_compose(const char *from, const char *to, const char *subject, const char *body_utf8)
+{
+	return httpc_mail_compose_at(from, to, subject, body_utf8, (int64_t)time(NULL), NULL);
+}
+
+char *httpc_mail_compose_at(const char *from, const char *to, const char *subject, const char *body_utf8,
+			    int64_t date, const char *message_id)
 {
 	struct sb b = {0};
 	int ascii;
@@ -213,8 +238,10 @@ char *httpc_mail_compose(const char *from, const char *to, const char *subject, 
 		return NULL;
 	if (!subject_ok(subject, &ascii) || u8_check((const uint8_t *)body_utf8, strlen(body_utf8)) != NULL)
 		return NULL;
-	add_date(&b);
-	add_message_id(&b, from);
+	if ((message_id != NULL && !message_id_ok(message_id)) || date < 0)
+		return NULL;
+	add_date(&b, (time_t)date);
+	add_message_id(&b, from, message_id);
 	sb_str(&b, "From: ");
 	sb_str(&b, from);
 	sb_str(&b, "\r\nTo: ");

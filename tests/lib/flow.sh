@@ -9,6 +9,12 @@
 #                                    calls URL/v1/ident/idnow back with the token CB; waits up
 #                                    to 60 s for the identification to start; 1 on failure
 #   flow_identifications IDENT       prints how many identifications the ident peer has started
+#   flow_started IDENT               prints the transaction numbers of the identifications the
+#                                    ident peer has started, one a line, in the order they started
+#   flow_result TX IDENT             the identification TX succeeds with the fixture's result
+#   flow_callback TX IDENT URL CB    the ident peer calls URL/v1/ident/idnow back for TX with the
+#                                    token CB (a delivery; repeat it to re-deliver); prints the
+#                                    RA's status, 000 when the peer could not reach the RA
 
 flow_webhook() {
 	_fsig=$(openssl dgst -sha256 -hmac "$3" -binary "$1" | base64)
@@ -19,6 +25,27 @@ flow_webhook() {
 
 flow_identifications() {
 	curl -s "$1/_control/identifications" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
+}
+
+flow_started() {
+	curl -s "$1/_control/identifications" | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))'
+}
+
+flow_result() {
+	_fres=$(mktemp "${TMPDIR:-/tmp}/flow-result-XXXXXX")
+	sed "s/RA-T-8F3K2Q/$1/g" "$(dirname "${BASH_SOURCE[0]}")/../fixtures/idnow-result-success.json" >"$_fres"
+	curl -sf -X PUT --data-binary @"$_fres" "$2/_control/result/$1" >/dev/null
+	_frc=$?
+	rm -f "$_fres"
+	return "$_frc"
+}
+
+flow_callback() {
+	_fcout=$(curl -s -X POST -d "{\"url\": \"$3/v1/ident/idnow\", \"token\": \"$4\"}" "$2/_control/callback/$1")
+	case $_fcout in
+	*'"status": '[0-9][0-9][0-9]*) _fcout=${_fcout#*\"status\": }; echo "${_fcout%%[!0-9]*}" ;;
+	*) echo 000 ;;
+	esac
 }
 
 flow_identified() {
@@ -33,12 +60,7 @@ flow_identified() {
 import json, sys
 d = json.load(sys.stdin)
 print(list(d)[int(sys.argv[1]) - 1])' "$_fn")
-	_fres=$(mktemp "${TMPDIR:-/tmp}/flow-result-XXXXXX")
-	sed "s/RA-T-8F3K2Q/$_ftx/g" "$(dirname "${BASH_SOURCE[0]}")/../fixtures/idnow-result-success.json" >"$_fres"
-	curl -sf -X PUT --data-binary @"$_fres" "$_fident/_control/result/$_ftx" >/dev/null
-	_frc=$?
-	rm -f "$_fres"
-	[ "$_frc" = 0 ] || { echo "flow: the ident peer refused the result" >&2; return 1; }
+	flow_result "$_ftx" "$_fident" || { echo "flow: the ident peer refused the result" >&2; return 1; }
 	curl -sf -X POST -d "{\"url\": \"$_furl/v1/ident/idnow\", \"token\": \"$_fcb\"}" \
 		"$_fident/_control/callback/$_ftx" >/dev/null || { echo "flow: the ident callback failed" >&2; return 1; }
 }

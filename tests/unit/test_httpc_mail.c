@@ -254,3 +254,24 @@ Test(httpc_mail, long_ascii_subject_is_folded_not_truncated)
 	free(h);
 	free(m);
 }
+
+/* issue #19: a mail a job sends again after a crash is the same message, byte for byte */
+Test(httpc_mail, a_given_date_and_message_id_make_the_same_bytes_twice)
+{
+	char *a = httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b\n", 1796212800, "user-id-mail.7.1796212800");
+	char *b = httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b\n", 1796212800, "user-id-mail.7.1796212800");
+	char *d = header(a, "Date"), *id = header(a, "Message-ID");
+
+	cr_assert_not_null(a);
+	cr_assert_str_eq(a, b);
+	cr_assert_str_eq(d, "Wed, 02 Dec 2026 12:00:00 +0000");
+	cr_assert_str_eq(id, "<user-id-mail.7.1796212800@trust.example>");
+	free(d);
+	free(id);
+	free(a);
+	free(b);
+	/* an id that could add a header or break the angle brackets is refused */
+	cr_assert_null(httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b", 0, "a>\r\nBcc: v@example.org"));
+	cr_assert_null(httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b", 0, ""));
+	cr_assert_null(httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b", -1, NULL));
+}

@@ -3,7 +3,9 @@
  * when its last certificate is issued), the user gets their user ID and the next steps by
  * e-mail.  Recorded in `notifications` under the job's key with its audit record; a re-run
  * that finds the record sends nothing.  A crash between the SMTP server's 250 and the record
- * can send the mail twice: at-least-once is what SMTP allows (as for the invitation).
+ * can send the mail twice: at-least-once is what SMTP allows (as for the invitation).  Both
+ * sends are then the same message byte for byte (issue #19): its Date is the job's creation
+ * and its Message-ID names the order and that time, so the recipient's client shows one.
  */
 #include "ra/flows/cert/usermail.h"
 
@@ -23,7 +25,8 @@
 static const char *sql_load =
 	"SELECT o.email, o.first_name, o.last_name, o.shop_number, u.public_id,"
 	" EXISTS (SELECT 1 FROM notifications WHERE idempotency_key = $2),"
-	" (SELECT count(*) FROM certificates c WHERE c.order_id = o.id::text AND c.state = $3)"
+	" (SELECT count(*) FROM certificates c WHERE c.order_id = o.id::text AND c.state = $3),"
+	" floor(extract(epoch FROM coalesce((SELECT j.created_at FROM jobs j WHERE j.id = $4::bigint), now())))::bigint"
 	" FROM orders o JOIN users u ON u.id = o.user_id WHERE o.id = $1::bigint";
 
 /* the mail is recorded once (its key), and audited with it (outbox: a record for the row) */
@@ -104,7 +107,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	struct um *m = data;
 	const struct config *cfg = m->job->app->cfg;
 	struct httpc_mail mail = {0};
-	char *body = NULL, *msg = NULL;
+	char *body = NULL, *msg = NULL, mid[64];
+	long long date;
 	int rc;
 
 	if (err != NULL) {
@@ -125,9 +129,12 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	snprintf(m->public_id, sizeof(m->public_id), "%s", PQgetvalue(res, 0, 4));
+	/* a re-run after a crash sends the same bytes: the date and id are the job's, not now's */
+	date = atoll(PQgetvalue(res, 0, 7));
+	snprintf(mid, sizeof(mid), "user-id-mail.%s.%lld", m->order_id, date);
 	body = mail_text(res, atoi(PQgetvalue(res, 0, 6)));
-	msg = body ? httpc_mail_compose(cfg_str(cfg, "smtp.from"), PQgetvalue(res, 0, 0),
-					"Your user ID for qualified electronic signatures", body)
+	msg = body ? httpc_mail_compose_at(cfg_str(cfg, "smtp.from"), PQgetvalue(res, 0, 0),
+					   "Your user ID for qualified electronic signatures", body, date, mid)
 		   : NULL;
 	free(body);
 	if (msg == NULL) {
@@ -151,6 +158,7 @@ void usermail_run(struct job *job)
 {
 	struct um *m = calloc(1, sizeof(*m));
 	json_t *id = json_object_get(job->payload, "order_id");
+	char jid[24];
 
 	if (m == NULL)
 		abort();
@@ -161,8 +169,9 @@ void usermail_run(struct job *job)
 	}
 	snprintf(m->order_id, sizeof(m->order_id), "%lld", (long long)json_integer_value(id));
 	snprintf(m->key, sizeof(m->key), "user_id_mail:%s", m->order_id);
+	snprintf(jid, sizeof(jid), "%lld", (long long)job->id);
 	{
-		const char *p[] = {m->order_id, m->key, wf_state_name(&wf_cert, WF_CERT_ISSUED)};
-		db_query(job->app->db, sql_load, 3, p, on_loaded, m);
+		const char *p[] = {m->order_id, m->key, wf_state_name(&wf_cert, WF_CERT_ISSUED), jid};
+		db_query(job->app->db, sql_load, 4, p, on_loaded, m);
 	}
 }
