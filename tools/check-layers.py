@@ -66,9 +66,9 @@ COMMENT = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.
 
 
 def state_names():
-    """The state names of the three machines, read from their tables (workflows/wf_*.c)."""
+    """The state names of the machines, read from their tables (workflows/wf_*.c)."""
     names = set()
-    for m in ("order", "cert", "user"):
+    for m in ("order", "cert", "user", "phone"):
         text = open(os.path.join(ROOT, "workflows", f"wf_{m}.c"), encoding="utf-8").read()
         block = re.search(r"\bstates\s*\[[^]]*\]\s*=\s*\{(.*?)\};", text, re.S)
         if block:

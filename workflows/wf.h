@@ -74,7 +74,9 @@ enum wf_reason {
 #define WF_ACT_KEEP_PIN (1u << 11)          /* R13: restore with the previous ActivationPIN */
 #define WF_ACT_REKEY (1u << 12)             /* R12: start a re-key of the user's certificates */
 #define WF_ACT_REVOKE_ALL (1u << 13)        /* revoke every certificate of the user */
-#define WF_ACT_COUNT 14
+#define WF_ACT_SEND_PHONE_CODE (1u << 14)   /* R3: a confirmation code by SMS to the NEW number, hash kept */
+#define WF_ACT_NOTIFY_OLD_NUMBER (1u << 15) /* R3: tell the OLD number its user moved away */
+#define WF_ACT_COUNT 16
 
 /*
  * What the caller knows when it asks for a step.  Only the fields the row's guards read
@@ -139,7 +141,7 @@ int wf_step(const struct wf_machine *m, int state, int event, const struct wf_fa
 const char *wf_strerror(int err);
 
 /* Machine introspection. */
-const char *wf_machine_name(const struct wf_machine *m); /* "order", "cert", "user" */
+const char *wf_machine_name(const struct wf_machine *m); /* "order", "cert", "user", "phone" */
 int wf_state_count(const struct wf_machine *m);
 int wf_event_count(const struct wf_machine *m);
 int wf_transition_count(const struct wf_machine *m);

@@ -90,6 +90,8 @@ static const char *const actions[WF_ACT_COUNT] = {
 	"keep_pin",
 	"rekey",
 	"revoke_all",
+	"send_phone_code",
+	"notify_old_number",
 };
 
 const char *wf_action_name(unsigned bit)

@@ -116,6 +116,7 @@ static const struct key schema[] = {
 	{"evidence.key", C_STR, NULL, 0, 1, 0, 0},
 	{"retention.years_after_expiry", C_INT, "30", 0, 0, 0, 200},
 	{"signing.transport_pin_max_tries", C_INT, "5", 0, 0, 1, 20},
+	{"signing.phone_code_max_tries", C_INT, "5", 0, 0, 1, 10},
 	{"jobs.workers", C_INT, "8", 0, 0, 1, 1024},
 	{"jobs.revoke_workers", C_INT, "2", 0, 0, 1, 1024},
 	{"jobs.issue_workers", C_INT, "4", 0, 0, 1, 1024},

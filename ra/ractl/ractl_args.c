@@ -181,6 +181,15 @@ static int find_command(struct ractl_args *a, const char **args, int nargs, char
 			return usage_err(why, cap, "unknown command 'ractl %s %s' (ractl %s -h lists them)",
 					 args[0], args[1], args[0]);
 		used = 2;
+		if (nargs > 2) { /* a command of three words (ractl user phone-change approve ID) */
+			char three[96];
+			const struct ractl_cmd *c3;
+			snprintf(three, sizeof(three), "%s %s", args[1], args[2]);
+			if ((c3 = ractl_cmd_find(args[0], three)) != NULL) {
+				a->cmd = c3;
+				used = 3;
+			}
+		}
 	} else {
 		a->cmd = ractl_cmd_find(args[0], "");
 	}

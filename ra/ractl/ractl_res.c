@@ -192,6 +192,21 @@ static const struct ractl_col cols_verify[] = {
 	{NULL, NULL, 0, 0},
 };
 
+static const struct ractl_col cols_phone_change[] = {
+	{"ID", "phone_change_id", 1, 0},
+	{"USER", "user_id", 1, 0},
+	{"STATE", "state", 1, 0},
+	{"OLD", "old_e164", 2, 0},
+	{"NEW", "new_e164", 1, 0},
+	{"PROOF", "proof", 2, 0},
+	{"REQUESTED-BY", "requested_by", 3, 0},
+	{"APPROVED-BY", "approved_by", 4, 0},
+	{"CODE-SENT", "code_sent", 3, 0},
+	{"WRONG-CODES", "code_failures", 4, 0},
+	{"CREATED", "created_at", 5, D},
+	{NULL, NULL, 0, 0},
+};
+
 #undef F
 #undef D
 #undef A
@@ -211,6 +226,7 @@ static const struct ractl_res resources[] = {
 	{"ident", "identifications", "transactionnumber|tx", cols_ident, NULL},
 	{"search", "results", "id", cols_search, NULL},
 	{"token", "tokens", "id", cols_token, NULL},
+	{"phone_change", "phone_changes", "phone_change_id", cols_phone_change, NULL},
 	{"whoami", NULL, "name", cols_whoami, NULL},
 	{"verify", NULL, "head_seq", cols_verify, NULL},
 };

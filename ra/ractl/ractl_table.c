@@ -36,6 +36,7 @@ static const struct ractl_pos P_JOB[] = {{"JOB", NULL, NULL}};
 static const struct ractl_pos P_SEQ[] = {{"SEQ", NULL, NULL}};
 static const struct ractl_pos P_FACTOR[] = {{"USER", NULL, NULL}, {"FACTOR", "factor", "sms|app"}};
 static const struct ractl_pos P_BULK[] = {{"BULK-ID", NULL, NULL}};
+static const struct ractl_pos P_PC[] = {{"ID", NULL, NULL}};
 static const struct ractl_pos P_TOKEN[] = {{"TOKEN-ID", NULL, NULL}};
 static const struct ractl_pos P_TEXT[] = {{"TEXT", "q", NULL}};
 static const struct ractl_pos P_SHELL[] = {{"SHELL", NULL, "bash|zsh"}};
@@ -55,7 +56,7 @@ const struct ractl_opt ractl_global_opts[] = {
 const struct ractl_group ractl_groups[] = {
 	{"whoami", "who the token belongs to"},
 	{"search", "find users, orders and certificates by anything a caller quotes"},
-	{"user", "users (customers): find, show, unlock, TransportPIN, second factor"},
+	{"user", "users (customers): find, show, unlock, TransportPIN, second factor, new mobile number"},
 	{"cert", "certificates: show, list, revoke, re-key, modify, single factor"},
 	{"contract", "contract numbers of companies (R6)"},
 	{"order", "shop orders and their manual review"},
@@ -132,6 +133,38 @@ const struct ractl_cmd ractl_cmds[] = {
 	 "switch the second factor to sms or app (R9)",
 	 "One factor at a time: SMS only once the app is de-registered; registering the app stops SMS.",
 	 "ractl user factor AAAA-AAAA-AAAA-0004 sms --deregister-app --reason \"new phone, app removed\""},
+	{"user", "phone-change", P_USER, 1,
+	 (const struct ractl_opt[]){
+		 {"to", 0, "NUMBER", REQ, NULL, NULL, "the new mobile number, in any notation (R3)"},
+		 {"proof", 0, "PROOF", REQ, "video_ident|four_eyes", NULL,
+		  "a fresh video identification, or documented proof a second support user approves (R19)"},
+		 {"document", 0, "TEXT", 0, NULL, NULL,
+		  "four_eyes: the proof support holds and where it is filed (required with four_eyes)"},
+		 O_REASON,
+		 O_DRY_RUN,
+		 O_END},
+	 "POST", "/v1/admin/users/{1}/phone-change", "phone_change", 0, NULL, NULL,
+	 "start moving a user to a new mobile number (R3): proof, then a code to the new number",
+	 "The number is the user's identity and where SMS go, so a change is the SIM-swap attack.  It completes "
+	 "only after its proof (video_ident: a new identification of the same person, mailed to the user; "
+	 "four_eyes: ractl user phone-change approve by another support user) and after the user confirmed the "
+	 "code the RA sends to the NEW number.  Until then every SMS goes to the old number; afterwards the old "
+	 "number is told.  A number of another user is refused; one open change per user.",
+	 "ractl user phone-change AAAA-AAAA-AAAA-0001 --to \"0664 7654321\" --proof video_ident --reason \"new SIM, "
+	 "caller verified\"\nractl user phone-change +436641000001 --to +436647654321 --proof four_eyes --document "
+	 "\"carrier letter and ID copy, ticket 8812\" --reason \"number ported\""},
+	{"user", "phone-change show", P_PC, 1, NULL, "GET", "/v1/admin/phone-changes/{1}", "phone_change", 0, NULL,
+	 NULL, "a phone change: numbers, proof, state, code sent, wrong codes", NULL, "ractl user phone-change show 4"},
+	{"user", "phone-change approve", P_PC, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_END}, "POST",
+	 "/v1/admin/phone-changes/{1}/approve", "phone_change", 0, NULL, NULL,
+	 "four eyes: approve the documented proof of a phone change (R19)",
+	 "Refused for the support user who started it and for the user themselves (R19), and for a change that "
+	 "rests on a video identification.  The code goes to the new number by SMS.",
+	 "ractl user phone-change approve 4 --reason \"carrier letter and ID copy checked\""},
+	{"user", "phone-change cancel", P_PC, 1, (const struct ractl_opt[]){O_REASON, O_DRY_RUN, O_END}, "POST",
+	 "/v1/admin/phone-changes/{1}/cancel", "phone_change", 0, NULL, NULL,
+	 "cancel an open phone change: the user keeps the old number", NULL,
+	 "ractl user phone-change cancel 4 --reason \"customer withdrew the request\""},
 
 	/* ---- certificates ---- */
 	{"cert", "show", P_CERT, 1,

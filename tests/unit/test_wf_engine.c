@@ -1,6 +1,7 @@
 /* test_wf_engine.c - unit tests for workflows/wf.h: action and reason names, errors, table checks. */
 #include "workflows/wf_cert.h"
 #include "workflows/wf_order.h"
+#include "workflows/wf_phone.h"
 #include "workflows/wf_user.h"
 
 #include <criterion/criterion.h>
@@ -11,6 +12,7 @@ Test(wf_engine, every_machine_table_passes_its_self_check)
 	cr_expect_eq(wf_machine_check(&wf_order), 0);
 	cr_expect_eq(wf_machine_check(&wf_cert), 0);
 	cr_expect_eq(wf_machine_check(&wf_user), 0);
+	cr_expect_eq(wf_machine_check(&wf_phone), 0);
 	cr_expect_eq(wf_machine_check(NULL), WF_E_INVALID);
 }
 

@@ -14,6 +14,7 @@
  * since the jobs are in the database before the answer is sent.
  */
 #include "ra/flows/admin/bulk.h"
+#include "ra/flows/admin/phone_jobs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -304,5 +305,8 @@ static void job_bulk_revoke(struct job *job)
 
 const struct job_kind admin_job_kinds[] = {
 	{"bulk_revoke", job_bulk_revoke, 20, NULL},
+	{PHONE_JOB_SMS, phone_sms_run, 20, NULL},
+	{PHONE_JOB_IDENT, phone_ident_run, 20, NULL},
+	{PHONE_JOB_IDENT_RESULT, phone_ident_result_run, 20, NULL},
 	{NULL, NULL, 0, NULL},
 };

@@ -33,7 +33,7 @@ static const struct adm_route routes_self[] = {
 };
 
 static const struct adm_route *const tables[] = {routes_self, adm_routes_cert, adm_routes_user, adm_routes_misc,
-						 adm_routes_desk, adm_routes_bulk};
+						 adm_routes_desk, adm_routes_bulk, adm_routes_phone};
 
 /* ---- replies --------------------------------------------------------------------------- */
 

@@ -73,6 +73,7 @@ extern const struct adm_route adm_routes_user[];
 extern const struct adm_route adm_routes_misc[];
 extern const struct adm_route adm_routes_desk[];
 extern const struct adm_route adm_routes_bulk[];
+extern const struct adm_route adm_routes_phone[]; /* routes_admin_phone.c */
 
 /* GET /v1/admin/identifications/{order id} (routes_admin_ident.c): its own route, since it
  * answers with evidence opened under evidence.key and records the reading first. */

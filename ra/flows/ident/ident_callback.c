@@ -21,10 +21,14 @@
 #include "ra/base/seal.h"
 #include "ra/base/secret.h"
 
-/* The order waiting for this transaction number, if any, and whether an earlier attempt with
- * it was decided already. */
+/* The order waiting for this transaction number, if any, whether an earlier attempt with it
+ * was decided already, and the phone change (R3, issue #17) whose own number it is. */
 static const char *sql_order =
-	"SELECT (SELECT id FROM orders WHERE ident_tx = $1), EXISTS (SELECT 1 FROM identifications WHERE tx = $1)";
+	"SELECT (SELECT id FROM orders WHERE ident_tx = $1), EXISTS (SELECT 1 FROM identifications WHERE tx = $1),"
+	" (SELECT id::text FROM phone_changes WHERE ident_tx = $1)";
+
+/* the job the admin flow runs for a phone change's identification (ra/flows/admin/phone_jobs.h) */
+#define PHONE_IDENT_RESULT_KIND "phone_ident_result"
 
 /* ---- source allowlist ------------------------------------------------------------------- */
 
@@ -158,13 +162,23 @@ static void on_order(PGresult *res, const struct ra_err *err, void *data)
 	struct cb *c = data;
 	struct outbox ob = {0};
 	const char *order;
-	char key[160];
+	char key[192];
 
 	if (err != NULL) {
 		http_reply_error(c->hr, err);
 		goto out;
 	}
 	order = db_val(res, 0, 0);
+	if (order == NULL && db_val(res, 0, 2) != NULL) {
+		/* a phone change's identification: the same trigger, its own job decides */
+		snprintf(key, sizeof(key), "phone_ident_result:%s:%s", c->tx, c->claimed);
+		ob_job(&ob, &(struct ob_job){.kind = PHONE_IDENT_RESULT_KIND,
+					     .payload = json_pack("{s:s, s:s, s:s}", "phone_change_id", db_val(res, 0, 2),
+								  "tx", c->tx, "claimed", c->claimed),
+					     .key = key});
+		ob_commit(&ob, c->hr->app->db, on_queued, c);
+		return;
+	}
 	if (order == NULL && PQgetvalue(res, 0, 1)[0] == 't') {
 		/* a decided earlier attempt: nothing waits for it any more */
 		http_reply_json(c->hr, 200, json_pack("{s:s, s:s}", "status", "ignored", "transactionnumber", c->tx));
