@@ -1,6 +1,7 @@
 /*
  * tmpl.c - loading, checking and rendering notification templates (tmpl.h).  Start-up reads
- * the files (blocking file I/O before the loop runs); rendering is plain string work.
+ * the files (blocking file I/O before the loop runs); rendering is plain string work.  The
+ * registry (tmpl_register/tmpl_get) holds every flow's templates in every language.
  */
 #include "ra/base/tmpl.h"
 
@@ -153,4 +154,74 @@ char *tmpl_render(const char *text, const char *const *names, const char *const 
 	}
 	out[len] = '\0';
 	return out;
+}
+
+static const char *const languages[] = {"de", "en"};
+#define NLANG (sizeof(languages) / sizeof(languages[0]))
+#define MAX_TEMPLATES 48
+
+struct registered {
+	char name[NAME_MAX_LEN + 1];
+	struct tmpl t[NLANG];
+};
+
+/* written only at start-up, before the loop and the thread pool run; read-only afterwards */
+static struct registered registry[MAX_TEMPLATES];
+static size_t nregistered;
+static size_t lang_ix = NLANG;
+
+static struct registered *find(const char *name)
+{
+	for (size_t i = 0; i < nregistered; i++)
+		if (strcmp(registry[i].name, name) == 0)
+			return &registry[i];
+	return NULL;
+}
+
+int tmpl_register(const struct config *cfg, const char *name, const char *const *vars, struct ra_err *err)
+{
+	const char *dir = cfg_str(cfg, "notify.templates"), *lang = cfg_str(cfg, "notify.language");
+	struct registered *r;
+
+	lang_ix = NLANG;
+	for (size_t i = 0; i < NLANG; i++)
+		if (lang && strcmp(lang, languages[i]) == 0)
+			lang_ix = i;
+	if (lang_ix == NLANG)
+		return ra_err_set(err, RA_E_CONFIG, "notify.language", "must be 'de' or 'en'");
+	if (dir == NULL || dir[0] == '\0')
+		return ra_err_set(err, RA_E_CONFIG, "notify.templates",
+				  "the folder of the mail templates is not set");
+	if (find(name) != NULL)
+		return 0;
+	if (nregistered == MAX_TEMPLATES)
+		return ra_err_set(err, RA_E_INTERNAL, "", "more than %d templates: raise MAX_TEMPLATES",
+				  MAX_TEMPLATES);
+	if (strlen(name) > NAME_MAX_LEN)
+		return ra_err_set(err, RA_E_INTERNAL, "", "template name %s is too long", name);
+	r = &registry[nregistered];
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	for (size_t i = 0; i < NLANG; i++) {
+		char path[1024];
+		snprintf(path, sizeof(path), "%s/%s/%s.txt", dir, languages[i], name);
+		if (tmpl_load(&r->t[i], path, vars, err) != 0) {
+			for (size_t k = 0; k < i; k++)
+				tmpl_free(&r->t[k]);
+			return err->code;
+		}
+	}
+	nregistered++;
+	return 0;
+}
+
+const struct tmpl *tmpl_get(const char *name)
+{
+	struct registered *r = find(name);
+
+	return r && lang_ix < NLANG ? &r->t[lang_ix] : NULL;
+}
+
+size_t tmpl_count(void)
+{
+	return nregistered;
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "ra/base/config.h"
 #include "ra/base/err.h"
 
 struct tmpl {
@@ -28,5 +29,16 @@ void tmpl_free(struct tmpl *t);
  * renders as "-", a name not in the list as well).  Returns a new string (caller frees), NULL
  * when out of memory. */
 char *tmpl_render(const char *text, const char *const *names, const char *const *values, size_t n);
+
+/* The process's templates (the registry): each is loaded once, at start-up, from
+ * notify.templates/<language>/<name>.txt in every language the product ships (de, en), and
+ * used in notify.language.  tmpl_register fails naming the file (missing, not UTF-8, unknown
+ * variable) or the configuration key (no folder, a language that is not de or en); a name
+ * registered twice is loaded once (vars must then be the same list). */
+int tmpl_register(const struct config *cfg, const char *name, const char *const *vars, struct ra_err *err);
+/* The registered template name in notify.language; NULL if it was never registered. */
+const struct tmpl *tmpl_get(const char *name);
+/* How many templates are registered (for the start-up log). */
+size_t tmpl_count(void);
 
 #endif

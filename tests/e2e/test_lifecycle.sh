@@ -377,6 +377,12 @@ RA_NOTIFY_TEMPLATES="$work/tpl" RA_LISTEN=127.0.0.1:0 "$RA" serve >"$work/out" 2
 src=$?
 check "... or when one uses an unknown variable" \
 	eval '[ "$src" = 1 ] && grep -q "de/user_unlocked.txt: unknown variable {{user_nr}}" "$work/err"'
+sed -i 's/{{user_nr}}/{{user_id}}/' "$work/tpl/de/user_unlocked.txt"
+rm "$work/tpl/de/user_id.txt"
+RA_NOTIFY_TEMPLATES="$work/tpl" RA_LISTEN=127.0.0.1:0 "$RA" serve >"$work/out" 2>"$work/err"
+src=$?
+check "... the user-ID mail's too (R8: its words are a template as well)" \
+	eval '[ "$src" = 1 ] && grep -q "^ra: notify.templates: .*de/user_id.txt: missing" "$work/err"'
 
 # ---- shutdown ---------------------------------------------------------------------------------
 check "no notify job died" eval '[ "$(sql "SELECT count(*) FROM jobs WHERE kind = '"'notify'"' AND state <> '"'done'"'")" = 0 ]'

@@ -167,7 +167,8 @@ wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 1 || die "no
 crt=$(sql "SELECT id FROM certificates")
 wait_for pin_count_is "$crt" 1 || die "no TransportPIN SMS"
 pin1=$(last_pin "$crt")
-uid_of_mail() { grep -h -o 'Your user ID: [0-9A-Z-]*' "$work"/mail/*.eml 2>/dev/null | head -n 1 | cut -d' ' -f4; }
+# the user-ID mail (deploy/templates/<notify.language>/user_id.txt)
+uid_of_mail() { grep -h -o -E '(Your user ID|Ihre Benutzerkennung): [0-9A-Z-]+' "$work"/mail/*.eml 2>/dev/null | head -n 1 | sed 's/.*: //'; }
 wait_for eval '[ -n "$(uid_of_mail)" ]' || die "no user-ID mail"
 uid=$(uid_of_mail)
 check "R8, R11: the user has the user ID by mail and the TransportPIN by SMS" \

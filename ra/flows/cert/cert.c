@@ -776,6 +776,8 @@ int cert_init(struct app *app, struct ra_err *err)
 	http_route(app->http, "GET", "/v1/ca/crl", 0, "ca_crl", route_crl, NULL);
 	http_route(app->http, "GET", "/v1/ca/chain", 0, "ca_chain", route_chain, NULL);
 	keys_policy_apply(app); /* before any job: the database destroys keys by it */
+	if (usermail_init(app->cfg, err) != 0)
+		return -1;
 	if (cfg_str(app->cfg, "pkcs11.pin") == NULL) {
 		log_warn("ca.disabled", "reason", "pkcs11.pin not set: no keys, no issuance, no CRL", NULL);
 		return 0;

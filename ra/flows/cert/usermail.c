@@ -1,7 +1,8 @@
 /*
  * usermail.c - the user_id_mail job (R8): once an order is issued (tpin.c moves it there
  * when its last certificate is issued), the user gets their user ID and the next steps by
- * e-mail.  Recorded in `notifications` under the job's key with its audit record; a re-run
+ * e-mail, in the words of the template user_id (deploy/templates/<language>/user_id.txt,
+ * loaded at start-up by usermail_init).  Recorded in `notifications` under the job's key with its audit record; a re-run
  * that finds the record sends nothing.  A crash between the SMTP server's 250 and the record
  * can send the mail twice: at-least-once is what SMTP allows (as for the invitation).  Both
  * sends are then the same message byte for byte (issue #19): its Date is the job's creation
@@ -18,6 +19,7 @@
 #include "ra/net/httpc.h"
 #include "ra/jobs/jobs.h"
 #include "ra/base/log.h"
+#include "ra/base/tmpl.h"
 #include "workflows/wf_cert.h"
 
 #define MAIL_TIMEOUT_MS 30000
@@ -82,24 +84,27 @@ static void on_mailed(const struct httpc_resp *resp, const struct ra_err *err, v
 	}
 }
 
-static char *mail_text(const PGresult *res, int certs)
-{
-	char *body = NULL;
+static const char *const vars[] = {"first_name", "last_name", "shop_number", "user_id", "certificates", NULL};
 
-	if (asprintf(&body,
-		     "Hello %s %s,\n\n"
-		     "your identity is confirmed and %d signature certificate%s for order %s %s been issued.\n\n"
-		     "Your user ID: %s\n\n"
-		     "Next steps:\n"
-		     "1. You will receive your TransportPIN by SMS at your mobile number.\n"
-		     "2. Sign in with your user ID and use the TransportPIN once to choose your own\n"
-		     "   ActivationPIN.  Keep the ActivationPIN safe: it cannot be reset; if it is lost, a\n"
-		     "   new certificate must be issued.\n\n"
-		     "All your certificates share this user ID.\n",
-		     PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), certs, certs == 1 ? "" : "s", PQgetvalue(res, 0, 3),
-		     certs == 1 ? "has" : "have", PQgetvalue(res, 0, 4)) < 0)
-		return NULL;
-	return body;
+int usermail_init(const struct config *cfg, struct ra_err *err)
+{
+	return tmpl_register(cfg, USERMAIL_TEMPLATE, vars, err);
+}
+
+/* the subject and body (deploy/templates/<language>/user_id.txt) with the order's values;
+ * 0, or -1 when out of memory or the template was never registered */
+static int mail_text(const PGresult *res, char **subject, char **body)
+{
+	const struct tmpl *t = tmpl_get(USERMAIL_TEMPLATE);
+	const char *values[] = {PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
+				PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 6)};
+
+	*subject = *body = NULL;
+	if (t == NULL)
+		return -1;
+	*subject = tmpl_render(t->subject, vars, values, 5);
+	*body = tmpl_render(t->body, vars, values, 5);
+	return *subject && *body ? 0 : -1;
 }
 
 static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
@@ -107,7 +112,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	struct um *m = data;
 	const struct config *cfg = m->job->app->cfg;
 	struct httpc_mail mail = {0};
-	char *body = NULL, *msg = NULL, mid[64];
+	char *subject = NULL, *body = NULL, *msg = NULL, mid[64];
 	long long date;
 	int rc;
 
@@ -132,10 +137,10 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	/* a re-run after a crash sends the same bytes: the date and id are the job's, not now's */
 	date = atoll(PQgetvalue(res, 0, 7));
 	snprintf(mid, sizeof(mid), "user-id-mail.%s.%lld", m->order_id, date);
-	body = mail_text(res, atoi(PQgetvalue(res, 0, 6)));
-	msg = body ? httpc_mail_compose_at(cfg_str(cfg, "smtp.from"), PQgetvalue(res, 0, 0),
-					   "Your user ID for qualified electronic signatures", body, date, mid)
-		   : NULL;
+	if (mail_text(res, &subject, &body) == 0)
+		msg = httpc_mail_compose_at(cfg_str(cfg, "smtp.from"), PQgetvalue(res, 0, 0), subject, body, date,
+					    mid);
+	free(subject);
 	free(body);
 	if (msg == NULL) {
 		fail(m, 0, RA_E_INVALID, "cannot compose the user-ID mail");

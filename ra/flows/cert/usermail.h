@@ -5,9 +5,15 @@
 #ifndef RA_USERMAIL_H
 #define RA_USERMAIL_H
 
+#include "ra/base/config.h"
+#include "ra/base/err.h"
 #include "ra/jobs/jobs.h"
 
 #define USERMAIL_MAX_ATTEMPTS 50
+#define USERMAIL_TEMPLATE "user_id"
+
+/* Loads and checks the mail's template in every language (ra/base/tmpl.h); at start-up. */
+int usermail_init(const struct config *cfg, struct ra_err *err);
 
 void usermail_run(struct job *job);
 

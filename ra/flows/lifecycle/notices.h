@@ -31,10 +31,8 @@ extern const char *const notice_support_vars[];
 
 /* Loads every template of the table in every language (de, en) and checks its variables;
  * fails naming the file when one is missing or wrong, or when notify.language is not one of
- * them.  Once, at start-up. */
+ * them.  Once, at start-up (ra/base/tmpl.h: the registry; tmpl_get finds them). */
 int notices_load(const struct config *cfg, struct ra_err *err);
-/* The loaded template for name in the configured language; NULL if unknown. */
-const struct tmpl *notices_template(const char *name);
 /* 1 when support mails go anywhere (notify.support_address set). */
 int notices_support_on(const struct config *cfg);
 

@@ -5,8 +5,9 @@
  *        last seq it has read) and, for each record the table in notices.c names, enqueues
  *        one `notify` job per recipient under the key "notify:<seq>:<to>"; dead jobs get one
  *        support job each ("notify:job_dead:<id>:<attempts>").  The jobs' unique keys make a
- *        repeated scan (a crash before the cursor moved) enqueue nothing twice.  Audit records
- *        commit in seq order (the append lock, migrations/0002), so the cursor skips none.
+ *        repeated scan (a crash before the cursor moved) enqueue nothing twice.  The cursor
+ *        reads chained records (audit_log): the sequencer numbers them in chaining order, a
+ *        late commit is chained later with a higher seq, so the cursor skips none.
  *   notify job (notify_send.c)  payload {"seq" | "job_id", "template", "to"}: renders the
  *        template with the event's data, sends it through the SMTP client and records it in
  *        `notifications` under the job's key with an audit record 'notify.sent'; a re-run

@@ -118,7 +118,7 @@ static void send_mail(struct ns *n, const char *to_addr, const char *const *name
 		      size_t nv)
 {
 	const struct config *cfg = n->job->app->cfg;
-	const struct tmpl *t = notices_template(n->tmpl);
+	const struct tmpl *t = tmpl_get(n->tmpl);
 	struct httpc_mail mail = {0};
 	char *subject, *body, *msg = NULL;
 	int rc;
