@@ -299,7 +299,8 @@ for f in sorted(os.listdir(maildir)):
         continue
     raw = open(os.path.join(maildir, f), "rb").read()
     msg = email.message_from_bytes(raw)
-    kind = "userid" if "user ID" in str(msg["Subject"]) else "invite"
+    # the user-ID mail's Message-ID names it (usermail.c), in whichever language it is written
+    kind = "userid" if "user-id-mail." in str(msg["Message-ID"]) else "invite"
     kinds[kind].setdefault(msg["To"], []).append(raw)
 dup_mail = sum(len(v) - 1 for v in kinds["userid"].values())
 dup_invite = sum(len(v) - 1 for v in kinds["invite"].values())
