@@ -7,6 +7,7 @@
 #   make install    PREFIX=/usr/local DESTDIR=: binaries, man pages, units, examples
 #   make bench      benchmarks (docs/benchmarks.md, build/bench.json)
 #   make fuzz       every libFuzzer target for FUZZ_TIME seconds (tests/fuzz/README.md)
+#   make chaos      the fault suite's long scenarios (tests/chaos/, docs/faults.md)
 
 SAN ?= 0
 CC  ?= cc
@@ -239,5 +240,13 @@ clean:
 bulk: deps
 	@$(MAKE) --no-print-directory SAN=$(TEST_SAN) tests
 	@BULK_CERTS=300 RA_TEST_BIN=$(if $(filter 1,$(TEST_SAN)),build/san,build) bash tests/e2e/test_bulk.sh
+
+.PHONY: chaos
+# make chaos: the fault suite (tests/chaos/run.sh, docs/faults.md): the crash run with 1,000
+# orders (make test runs 20), PostgreSQL restarts, two nodes, SIGTERM under load, hanging and
+# failing peers; one summary line per scenario
+chaos: deps
+	@$(MAKE) --no-print-directory SAN=$(TEST_SAN) tests
+	@tests/chaos/run.sh $(if $(filter 1,$(TEST_SAN)),build/san,build)
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -201,7 +201,7 @@ callback() { # callback TX NODE...: until a node answers 200
 }
 ident_provider() { # ident_provider WANT NODE...  (run it in the background)
 	_want=$1; shift
-	: >"$work/ident.done"
+	touch "$work/ident.done"
 	_end=$((SECONDS + CHAOS_DEADLINE))
 	while [ "$(wc -l <"$work/ident.done")" -lt "$_want" ] && [ "$SECONDS" -lt "$_end" ]; do
 		for _t in $(flow_started "$IDENT" 2>/dev/null); do
@@ -226,9 +226,10 @@ effects_settled() { # every order issued, its PIN sent, its user-ID mail recorde
 		[ "$(sql "SELECT count(*) FROM notifications WHERE idempotency_key LIKE 'user_id_mail:%'")" = "$1" ] &&
 		[ "$(sql "SELECT count(*) FROM jobs WHERE state NOT IN ('done', 'dead')")" = 0 ]
 }
-# check_effects N: the checks; sets lost, duplicated, orphans, dup_sms, dup_mail, dup_invite
+# check_effects N [R]: the checks (R of the certificates revoked meanwhile); sets lost,
+# duplicated, orphans, dup_sms, dup_mail, dup_invite
 check_effects() {
-	_n=$1
+	_n=$1 _r=${2:-0}
 	if ! wait_for "$CHAOS_DEADLINE" effects_settled "$_n"; then
 		{
 			echo "not settled within $CHAOS_DEADLINE s:"
@@ -250,7 +251,11 @@ check_effects() {
 	     LEFT JOIN certificates c ON c.id = 'crq-' || r.id GROUP BY 1 HAVING count(c.id) FILTER (WHERE c.serial IS NOT NULL) <> 1" >"$work/why"
 	_reqs=$(sql "SELECT count(*) FROM cert_requests")
 	check "every certificate request ($_reqs) has exactly one issued certificate" \
-		eval '[ ! -s "$work/why" ] && [ "$_reqs" = "$_n" ] && [ "$(sql "SELECT count(*) FROM certificates WHERE state = '"'issued'"'")" = "$_n" ]'
+		eval '[ ! -s "$work/why" ] && [ "$_reqs" = "$_n" ] &&
+			[ "$(sql "SELECT count(*) FROM certificates WHERE state = '"'issued'"'")" = "$((_n - _r))" ] &&
+			[ "$(sql "SELECT count(*) FROM certificates WHERE state = '"'revoked'"'")" = "$_r" ]'
+	sql "SELECT kind, last_error FROM jobs WHERE state = 'dead'" >"$work/why"
+	check "no job is dead" [ ! -s "$work/why" ]
 	_dupser=$(sql "SELECT count(serial) - count(DISTINCT serial) FROM certificates")
 	duplicated=$((duplicated + _dupser))
 	check "no serial twice" [ "$_dupser" = 0 ]
