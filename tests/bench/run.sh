@@ -16,9 +16,11 @@
 #   BENCH_N1=400 (orders at 1 connection)  BENCH_N=2000 (orders at 16 and 64)
 #   BENCH_CERTS=150 (scenario 2; scenario 3 revokes 2 x K3 of them)  BENCH_STAGES=40 (stage loop)  BENCH_REVOKE_K=75 (per level)
 #   BENCH_PRELOAD="10000 100000" (revoked entries)  BENCH_CERTS4=100 (scenario 4)
-#   BENCH_KEYS_N=100000 (keys stored before the second measurement, wrapped storage)
-#   BENCH_KEYS_TOKEN_N=1000 (the same under token storage: SoftHSM2 slows with every token key)
-#   BENCH_KEYS_K=200 (samples per measurement)  BENCH_KEYS_THREADS=4 (and sessions)
+#   BENCH_KEYS_N=100000 (keys stored in the n state, wrapped storage)
+#   BENCH_KEYS_TOKEN_N=500 (the same under token storage: SoftHSM2 slows with every token key)
+#   BENCH_KEYS_ROUNDS=40 rounds of BENCH_KEYS_K=25 operations per phase and state, alternating
+#   BENCH_KEYS_THREADS=2 (preload and parallel keygen threads, and sessions)
+#   BENCH_KEYS_DIR=DIR keeps scenario 5's n states between runs and reuses them (same N)
 #   BENCH_KEEP=1 keeps the temp dir; BENCH_ONLY="1 2" runs only those scenarios.
 set -u
 cd "$(dirname "$0")/../.."
@@ -32,9 +34,10 @@ PRELOAD=${BENCH_PRELOAD:-10000 100000}
 CERTS4=${BENCH_CERTS4:-100}
 ONLY=${BENCH_ONLY:-1 2 3 4 5}
 KEYS_N=${BENCH_KEYS_N:-100000}
-KEYS_TOKEN_N=${BENCH_KEYS_TOKEN_N:-1000}
-KEYS_K=${BENCH_KEYS_K:-200}
-KEYS_T=${BENCH_KEYS_THREADS:-4}
+KEYS_TOKEN_N=${BENCH_KEYS_TOKEN_N:-500}
+KEYS_K=${BENCH_KEYS_K:-25}
+KEYS_R=${BENCH_KEYS_ROUNDS:-40}
+KEYS_T=${BENCH_KEYS_THREADS:-2}
 SECRET=bench-woo-aa7264fd368f0c13010afb0bbf02df33ec09106c3920aae0fccd4c6014f463f3
 COMPANY=trustra
 API_KEY=bench-api-key
@@ -53,6 +56,7 @@ cleanup() {
 	[ -n "$RA_PID" ] && kill "$RA_PID" 2>/dev/null && wait "$RA_PID" 2>/dev/null
 	peer_stop_all "$root/peers"
 	tests/lib/pg.sh stop "$root/pg" >/dev/null 2>&1
+	[ -n "${KEYS_PG:-}" ] && tests/lib/pg.sh stop "$KEYS_PG" >/dev/null 2>&1
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $root" >&2; else rm -rf "$root"; fi
 }
 trap cleanup EXIT
@@ -380,16 +384,53 @@ if wants 4; then
 fi
 
 # --- 5. keys at scale ------------------------------------------------------------------
+# Per storage two states, each a token (DIR/softhsm2.conf), a CA directory and a database of
+# its own with the product's schema: "0" (fresh every run) and "n" (N keys stored through the
+# product's path).  BENCH_KEYS_DIR keeps the n states (and a PostgreSQL cluster of their own)
+# between runs, so a run with the same N reuses them instead of storing N keys again.
 if wants 5; then
 	stop_ra
+	kdir=${BENCH_KEYS_DIR:-$root/keys}
+	mkdir -p "$kdir"
+	kdir=$(cd "$kdir" && pwd)
+	if [ -n "${BENCH_KEYS_DIR:-}" ]; then
+		KDB=$(tests/lib/pg.sh start "$kdir/pg") || { fail s5 "cannot start PostgreSQL in $kdir/pg"; KDB=; }
+		KEYS_PG=$kdir/pg
+	else
+		KDB=$DB
+	fi
+	kdb() { python3 -c 'import re, sys; print(re.sub(r"^(postgres(?:ql)?://[^/?]*)/[^?]*", r"\g<1>/" + sys.argv[2], sys.argv[1]))' "$KDB" "$1"; }
+	# kfresh STATE: an empty token, CA directory and migrated database for STATE (e.g. wrapped-0)
+	kfresh() {
+		_db=keys_$(echo "$1" | tr - _)
+		rm -rf "${kdir:?}/$1"
+		tests/lib/token.sh "$kdir/$1" ra-keys 12345678 "$PIN" >/dev/null &&
+			"$bindir/psql" -qAtX -v ON_ERROR_STOP=1 -d "$(kdb postgres)" -c "DROP DATABASE IF EXISTS $_db" \
+				-c "CREATE DATABASE $_db" >/dev/null &&
+			RA_DATABASE_URL=$(kdb "$_db") build/ra migrate >>"$root/migrate.log" 2>&1
+	}
 	for st in wrapped token; do
+		[ -n "$KDB" ] || break
 		n5=$KEYS_N; [ "$st" = token ] && n5=$KEYS_TOKEN_N
-		say "bench: 5 keys, $st storage: $KEYS_K at 0, $n5 stored, $KEYS_K again, $KEYS_T threads"
-		conf5=$(tests/lib/token.sh "$root/hsm-keys-$st" "ra-keys-$st" 12345678 "$PIN")
-		SOFTHSM2_CONF=$conf5 $BB/bench_keys --storage "$st" --n "$n5" --k "$KEYS_K" --threads "$KEYS_T" \
-			--sessions "$KEYS_T" --ca-dir "$root/ca-keys-$st" --token "ra-keys-$st" --pin "$PIN" --db "$DB" \
-			>"$res/s5_keys_$st.json" || fail "s5_$st" "a key operation failed"
+		reuse=
+		if [ -n "${BENCH_KEYS_DIR:-}" ] && [ "$(cat "$kdir/$st-n/stored" 2>/dev/null)" = "$n5" ]; then
+			reuse=--reuse
+		else
+			kfresh "$st-n" || { fail "s5_$st" "cannot prepare the n state"; continue; }
+		fi
+		kfresh "$st-0" || { fail "s5_$st" "cannot prepare the 0 state"; continue; }
+		say "bench: 5 keys, $st storage: N=$n5${reuse:+ (reused)}, $KEYS_R rounds of $KEYS_K, $KEYS_T threads"
+		if $BB/bench_keys --storage "$st" --n "$n5" --k "$KEYS_K" --rounds "$KEYS_R" --threads "$KEYS_T" \
+			--token ra-keys --pin "$PIN" --dir0 "$kdir/$st-0" --db0 "$(kdb "keys_${st}_0")" \
+			--dirn "$kdir/$st-n" --dbn "$(kdb "keys_${st}_n")" $reuse >"$res/s5_keys_$st.json"; then
+			echo "$n5" >"$kdir/$st-n/stored"
+		else
+			rm -f "$kdir/$st-n/stored"
+			fail "s5_$st" "a key operation failed"
+		fi
 	done
+	[ -n "${KEYS_PG:-}" ] && tests/lib/pg.sh stop "$KEYS_PG" >/dev/null 2>&1
+	KEYS_PG=
 fi
 
 stop_ra
@@ -397,7 +438,7 @@ python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m["loadavg_end"]=sy
 	"$res/meta.json" "$(cut -d' ' -f1 /proc/loadavg)"
 # --- report ----------------------------------------------------------------------------
 python3 tests/bench/report.py "$res" build/bench.json docs/benchmarks.md \
-	"N1=$N1 N=$N CERTS=$CERTS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4 KEYS_N=$KEYS_N KEYS_TOKEN_N=$KEYS_TOKEN_N KEYS_K=$KEYS_K KEYS_THREADS=$KEYS_T" ||
+	"N1=$N1 N=$N CERTS=$CERTS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4 KEYS_N=$KEYS_N KEYS_TOKEN_N=$KEYS_TOKEN_N KEYS_K=$KEYS_K KEYS_ROUNDS=$KEYS_R KEYS_THREADS=$KEYS_T" ||
 	{ say "bench: report failed"; exit 1; }
 if [ -n "$failed_scenarios" ]; then
 	say "bench: failed:$failed_scenarios (see docs/benchmarks.md)"
