@@ -13,7 +13,9 @@
  *
  * Prints one JSON object with, per stage, mean and p50/p99 milliseconds: keygen (EC P-256
  * key pair on the token), csr (PKCS#10 signed on the token), ca_sign (cab_issue of that CSR:
- * verify, build, sign with the CA key, store with fsync), db_commit (INSERT + COMMIT).
+ * verify, build, sign with the CA key, store with fsync), db_commit (INSERT + COMMIT), and
+ * tpin_hash: the TransportPIN hash (secret_pin_hash, scrypt) of the transport_pin job each issued
+ * certificate enqueues: not a stage of issuance, but work on the same cores while it runs.
  * Exit status 1 if any call failed.
  */
 #include <libpq-fe.h>
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "ca-bridge/cab.h"
+#include "ra/base/secret.h"
 #include "tests/bench/bu.h"
 
 static void stage_json(const char *name, struct bu_samples *s, int last)
@@ -40,7 +43,7 @@ int main(int argc, char **argv)
 	struct cab_config cfg;
 	struct cab_err err = {0};
 	struct cab *cab;
-	struct bu_samples keygen = {0}, csr = {0}, sign = {0}, commit = {0};
+	struct bu_samples keygen = {0}, csr = {0}, sign = {0}, commit = {0}, tpin = {0};
 	struct cab_subject subj = {.country = "AT", .given_name = "Anna", .surname = "Gruber",
 				   .serial_number = "PNOAT-4711", .common_name = "Anna Gruber"};
 	PGconn *pg;
@@ -118,6 +121,14 @@ int main(int argc, char **argv)
 			bu_die("insert: %s", PQerrorMessage(pg));
 		PQclear(r);
 		bu_add(&commit, bu_now_ms() - t);
+		{
+			char pin[16], hash[256];
+
+			t = bu_now_ms();
+			if (secret_pin_generate(pin, sizeof(pin), 8) != 0 || secret_pin_hash(pin, hash, sizeof(hash)) != 0)
+				bu_die("TransportPIN hash failed");
+			bu_add(&tpin, bu_now_ms() - t);
+		}
 		if (strcmp(cert.spki_sha256_hex, key.sha256_hex) != 0)
 			bu_die("certificate %s does not carry the key made for it", id);
 		free(der);
@@ -128,7 +139,8 @@ int main(int argc, char **argv)
 	stage_json("keygen", &keygen, 0);
 	stage_json("csr", &csr, 0);
 	stage_json("ca_sign", &sign, 0);
-	stage_json("db_commit", &commit, 1);
+	stage_json("db_commit", &commit, 0);
+	stage_json("tpin_hash", &tpin, 1);
 	printf("}\n");
 	PQfinish(pg);
 	cab_close(cab);
@@ -136,5 +148,6 @@ int main(int argc, char **argv)
 	bu_free(&csr);
 	bu_free(&sign);
 	bu_free(&commit);
+	bu_free(&tpin);
 	return 0;
 }

@@ -4,14 +4,18 @@ database's timestamps and the service's own log (run at log level debug).
 
   issuance.py ROWS LOG  ->  JSON on stdout
 
-ROWS: "job_id cert_id created issued done" (epoch seconds) per cert_issue job: created is the
-job's enqueue (jobs.created_at), issued the store statement (certificates.issued_at, now() of
-its transaction), done the job's end (jobs.done_at).  LOG: `ra serve` output; job.start (the
+ROWS: "job_id cert_id created issued done [key_stored]" (epoch seconds) per cert_issue job:
+created is the job's enqueue (jobs.created_at), issued the store statement
+(certificates.issued_at, now() of its transaction), done the job's end (jobs.done_at),
+key_stored the cert.key_generated audit record (wrapped storage: written in the key-store
+transaction after keygen, before the CA is asked; 0 when there is none).  LOG: `ra serve` output; job.start (the
 claim handed the job to its handler) and cert.issued (the store committed) give the rest.
 
 Stages per certificate: queue+claim = created -> job.start; token+CA = job.start -> issued
 (load the row, keygen, CSR, CA signature, file store, including any wait for the token lock
-or a thread-pool slot); store = issued -> cert.issued (certificate row, audit record,
+or a thread-pool slot), split where the key was stored into keygen (job.start -> key stored:
+load the row, keygen + wrap on the thread pool) and ca (key stored -> issued: the key-store
+commit, the CSR from the blob, the CA signature and its record); store = issued -> cert.issued (certificate row, audit record,
 transport_pin job enqueued, one transaction); done = cert.issued -> done_at.
 """
 import datetime
@@ -45,13 +49,17 @@ def main():
             start.setdefault(kv["job"], ts(kv["ts"]))
         elif ev == "cert.issued":
             stored[kv["certificate"]] = ts(kv["ts"])
-    stages = {"queue_claim": [], "token_ca": [], "store": [], "done": [], "end_to_end": []}
-    for job, cert, created, issued, done in rows:
+    stages = {"queue_claim": [], "token_ca": [], "keygen": [], "ca": [], "store": [], "done": [], "end_to_end": []}
+    for job, cert, created, issued, done, *key in rows:
         created, issued, done = float(created), float(issued), float(done)
+        key = float(key[0]) if key else 0.0
         if job not in start or cert not in stored:
             sys.exit("issuance.py: job %s / certificate %s missing from the log" % (job, cert))
         stages["queue_claim"].append(start[job] - created)
         stages["token_ca"].append(issued - start[job])
+        if key > 0:
+            stages["keygen"].append(key - start[job])
+            stages["ca"].append(issued - key)
         stages["store"].append(stored[cert] - issued)
         stages["done"].append(done - stored[cert])
         stages["end_to_end"].append(done - created)
@@ -59,7 +67,7 @@ def main():
     last = max(float(r[4]) for r in rows)
     out = {"certs": len(rows), "elapsed_s": round(last - first, 3), "rate": round(len(rows) / (last - first), 2),
            "stages": {k: {"mean_ms": round(1000 * sum(v) / len(v), 2), "p50_ms": round(1000 * pct(v, 50), 2),
-                          "p99_ms": round(1000 * pct(v, 99), 2)} for k, v in stages.items()}}
+                          "p99_ms": round(1000 * pct(v, 99), 2)} for k, v in stages.items() if v}}
     print(json.dumps(out))
 
 
