@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ca-bridge/cab.h"
@@ -584,6 +585,16 @@ static double loadavg(void)
 	return l;
 }
 
+/* now as "YYYY-MM-DD HH:MM" UTC (or "HH:MM" when date is 0) */
+static void utc(char *out, size_t cap, int date)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, cap, date ? "%Y-%m-%d %H:%M" : "%H:%M", &tm);
+}
+
 static void cond_json(const char *name, const struct sums *s, double p50, double p99, const char *sep)
 {
 	printf("\"%s\": {\"ops\": %ld, \"per_s\": %.1f, \"mean_ms\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f,"
@@ -624,6 +635,7 @@ int main(int argc, char **argv)
 	struct reply setup_r[2], par[2], stats[2];
 	struct sums kg[2] = {{0}}, cs[2] = {{0}};
 	double *rk, *rkt, *rkd, *rc, *rct, *rcd, la0 = loadavg(), kp50[2], kp99[2], cp50[2], cp99[2];
+	char t0[32], t1[32];
 	int status, bad = 0;
 
 	o.storage = bu_arg(argc, argv, "--storage", "wrapped");
@@ -641,6 +653,7 @@ int main(int argc, char **argv)
 	    rounds < 1 || rounds > 10000)
 		bu_die("usage: bench_keys --storage wrapped|token --n N --k K --rounds R --threads T --token LABEL"
 		       " --pin PIN --dir0 DIR --db0 URL --dirn DIR --dbn URL [--reuse] [--module SO]");
+	utc(t0, sizeof(t0), 1);
 	rk = calloc((size_t)rounds * 6, sizeof(double));
 	if (rk == NULL)
 		bu_die("out of memory");
@@ -692,9 +705,10 @@ int main(int argc, char **argv)
 		if (waitpid(ch[i].pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			bad = 1;
 	}
-	printf("{\"storage\": \"%s\", \"n\": %ld, \"k\": %ld, \"rounds\": %ld, \"threads\": %d, "
-	       "\"stored_0\": %ld, \"stored_n\": %ld, ",
-	       o.storage, o.n, o.k, rounds, o.threads, setup_r[0].stored, setup_r[1].stored);
+	utc(t1, sizeof(t1), 0);
+	printf("{\"storage\": \"%s\", \"measured_at\": \"%s-%s UTC\", \"n\": %ld, \"k\": %ld, \"rounds\": %ld,"
+	       " \"threads\": %d, \"stored_0\": %ld, \"stored_n\": %ld, ",
+	       o.storage, t0, t1, o.n, o.k, rounds, o.threads, setup_r[0].stored, setup_r[1].stored);
 	printf("\"preload\": {\"n\": %ld, \"threads\": %d, \"reused\": %s, \"seconds\": %.2f, \"per_s\": %.1f}, ",
 	       o.n, o.threads, setup_r[1].reused ? "true" : "false", setup_r[1].secs,
 	       setup_r[1].secs > 0 ? o.n / setup_r[1].secs : 0);

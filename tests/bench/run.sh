@@ -19,7 +19,9 @@
 #   BENCH_KEYS_N=100000 (keys stored in the n state, wrapped storage)
 #   BENCH_KEYS_TOKEN_N=500 (the same under token storage: SoftHSM2 slows with every token key)
 #   BENCH_KEYS_ROUNDS=40 rounds of BENCH_KEYS_K=25 operations per phase and state, alternating
+#   BENCH_KEYS_TOKEN_K=5 BENCH_KEYS_TOKEN_ROUNDS=10 (token storage: each operation takes ~0.1 s there)
 #   BENCH_KEYS_THREADS=2 (preload and parallel keygen threads, and sessions)
+#   BENCH_KEYS_STORAGES="wrapped token" (which storages scenario 5 measures)
 #   BENCH_KEYS_DIR=DIR keeps scenario 5's n states between runs and reuses them (same N)
 #   BENCH_KEEP=1 keeps the temp dir; BENCH_ONLY="1 2" runs only those scenarios.
 set -u
@@ -38,6 +40,9 @@ KEYS_TOKEN_N=${BENCH_KEYS_TOKEN_N:-500}
 KEYS_K=${BENCH_KEYS_K:-25}
 KEYS_R=${BENCH_KEYS_ROUNDS:-40}
 KEYS_T=${BENCH_KEYS_THREADS:-2}
+KEYS_TOKEN_K=${BENCH_KEYS_TOKEN_K:-5}
+KEYS_TOKEN_R=${BENCH_KEYS_TOKEN_ROUNDS:-10}
+KEYS_STORAGES=${BENCH_KEYS_STORAGES:-wrapped token}
 SECRET=bench-woo-aa7264fd368f0c13010afb0bbf02df33ec09106c3920aae0fccd4c6014f463f3
 COMPANY=trustra
 API_KEY=bench-api-key
@@ -258,6 +263,30 @@ s2_analyse() {
 		fail "$1" "cannot analyse the issuance run"
 }
 
+# held_batch PREFIX: an issuance batch with its transport_pin jobs held until every certificate is
+# issued, analysed as PREFIX_issuance; then they are released, run and checked.  The hold is a
+# trigger of the bench only (no interface holds one kind of job): it dates those jobs an hour
+# ahead.
+held_batch() {
+	psql_ <<'SQL' >/dev/null
+CREATE FUNCTION bench_hold_tpin() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.kind = 'transport_pin' THEN
+		NEW.run_at := now() + interval '1 hour';
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER bench_hold_tpin BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION bench_hold_tpin();
+SQL
+	log_from=$(wc -l <"$root/ra.log")
+	issue_certs "$CERTS" "$1" # its customers first (unmeasured), then the rows and jobs
+	wait_issued "$CERTS" "$1" "$1"
+	s2_analyse "$1" "$1_issuance"
+	psql_ -c "DROP TRIGGER bench_hold_tpin ON jobs" -c "DROP FUNCTION bench_hold_tpin()" \
+		-c "UPDATE jobs SET run_at = now() WHERE kind = 'transport_pin' AND state = 'queued'" >/dev/null
+	drain_jobs "$1"
+}
+
 # ======================================================================================
 start_ra info
 say "bench: ra serve at $BASE (pid $RA_PID), database $DB"
@@ -327,27 +356,24 @@ print(json.dumps({"sessions": g("ra_pkcs11_sessions"), "sessions_max_used": g("r
 		'span_s', extract(epoch FROM max(done_at) - min(created_at)))
 		FROM jobs WHERE kind = 'transport_pin' AND payload->>'certificate_id' LIKE 's2-%'" >"$res/s2_tpin.json"
 	# the same again with the transport_pin jobs held until issuance is done: what the issuance
-	# jobs reach without the TransportPIN hashes (scrypt) on the same cores.  A trigger of the
-	# bench only (no interface holds one kind of job): it dates those jobs an hour ahead; they
-	# are released (and run, and are checked) once every certificate is issued.
+	# jobs reach without the TransportPIN hashes (scrypt) on the same cores; then once more with
+	# twice the issue lane's slots and token sessions, to see whether the lane is the bound
 	say "bench: 2 issuance, $CERTS certificates, transport_pin jobs held"
-	psql_ <<'SQL' >/dev/null
-CREATE FUNCTION bench_hold_tpin() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	IF NEW.kind = 'transport_pin' THEN
-		NEW.run_at := now() + interval '1 hour';
-	END IF;
-	RETURN NEW;
-END $$;
-CREATE TRIGGER bench_hold_tpin BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION bench_hold_tpin();
-SQL
-	log_from=$(wc -l <"$root/ra.log")
-	issue_certs "$CERTS" s2h
-	wait_issued "$CERTS" s2h s2h
-	s2_analyse s2h s2h_issuance
-	psql_ -c "DROP TRIGGER bench_hold_tpin ON jobs" -c "DROP FUNCTION bench_hold_tpin()" \
-		-c "UPDATE jobs SET run_at = now() WHERE kind = 'transport_pin' AND state = 'queued'" >/dev/null
-	drain_jobs s2h
+	held_batch s2h
+	w2=$(($(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"]["issue_workers"])' "$root/config.json") * 2))
+	stop_ra
+	export RA_JOBS_ISSUE_WORKERS=$w2 RA_PKCS11_SESSIONS=$w2
+	start_ra debug
+	say "bench: 2 issuance, $CERTS certificates, transport_pin jobs held, $w2 issue slots and token sessions"
+	held_batch s2w
+	curl -sf "$BASE/metrics" | python3 -c '
+import json, re, sys
+t = sys.stdin.read()
+g = lambda n: int(float(re.search(r"^%s (\S+)$" % n, t, re.M).group(1)))
+print(json.dumps({"sessions": g("ra_pkcs11_sessions"), "sessions_max_used": g("ra_pkcs11_sessions_max_used"),
+                  "issue_workers": int(sys.argv[1])}))
+' "$w2" >"$res/s2w_sessions.json" || fail s2w "no session figures in /metrics"
+	unset RA_JOBS_ISSUE_WORKERS RA_PKCS11_SESSIONS
 	stop_ra
 	start_ra info
 fi
@@ -444,9 +470,10 @@ if wants 5; then
 				-c "CREATE DATABASE $_db" >/dev/null &&
 			RA_DATABASE_URL=$(kdb "$_db") build/ra migrate >>"$root/migrate.log" 2>&1
 	}
-	for st in wrapped token; do
+	for st in $KEYS_STORAGES; do
 		[ -n "$KDB" ] || break
-		n5=$KEYS_N; [ "$st" = token ] && n5=$KEYS_TOKEN_N
+		n5=$KEYS_N k5=$KEYS_K r5=$KEYS_R
+		[ "$st" = token ] && n5=$KEYS_TOKEN_N k5=$KEYS_TOKEN_K r5=$KEYS_TOKEN_R
 		reuse=
 		if [ -n "${BENCH_KEYS_DIR:-}" ] && [ "$(cat "$kdir/$st-n/stored" 2>/dev/null)" = "$n5" ]; then
 			reuse=--reuse
@@ -454,8 +481,8 @@ if wants 5; then
 			kfresh "$st-n" || { fail "s5_$st" "cannot prepare the n state"; continue; }
 		fi
 		kfresh "$st-0" || { fail "s5_$st" "cannot prepare the 0 state"; continue; }
-		say "bench: 5 keys, $st storage: N=$n5${reuse:+ (reused)}, $KEYS_R rounds of $KEYS_K, $KEYS_T threads"
-		if $BB/bench_keys --storage "$st" --n "$n5" --k "$KEYS_K" --rounds "$KEYS_R" --threads "$KEYS_T" \
+		say "bench: 5 keys, $st storage: N=$n5${reuse:+ (reused)}, $r5 rounds of $k5, $KEYS_T threads"
+		if $BB/bench_keys --storage "$st" --n "$n5" --k "$k5" --rounds "$r5" --threads "$KEYS_T" \
 			--token ra-keys --pin "$PIN" --dir0 "$kdir/$st-0" --db0 "$(kdb "keys_${st}_0")" \
 			--dirn "$kdir/$st-n" --dbn "$(kdb "keys_${st}_n")" $reuse >"$res/s5_keys_$st.json"; then
 			echo "$n5" >"$kdir/$st-n/stored"
@@ -473,7 +500,7 @@ python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m["loadavg_end"]=sy
 	"$res/meta.json" "$(cut -d' ' -f1 /proc/loadavg)"
 # --- report ----------------------------------------------------------------------------
 python3 tests/bench/report.py "$res" build/bench.json docs/benchmarks.md \
-	"N1=$N1 N=$N CERTS=$CERTS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4 KEYS_N=$KEYS_N KEYS_TOKEN_N=$KEYS_TOKEN_N KEYS_K=$KEYS_K KEYS_ROUNDS=$KEYS_R KEYS_THREADS=$KEYS_T" ||
+	"N1=$N1 N=$N CERTS=$CERTS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4 KEYS_N=$KEYS_N KEYS_TOKEN_N=$KEYS_TOKEN_N KEYS_K=$KEYS_K KEYS_ROUNDS=$KEYS_R KEYS_TOKEN_K=$KEYS_TOKEN_K KEYS_TOKEN_ROUNDS=$KEYS_TOKEN_R KEYS_THREADS=$KEYS_T" ||
 	{ say "bench: report failed"; exit 1; }
 if [ -n "$failed_scenarios" ]; then
 	say "bench: failed:$failed_scenarios (see docs/benchmarks.md)"
