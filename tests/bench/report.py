@@ -284,9 +284,11 @@ if iss and st:
            % (names[slow], st[slow]["mean_ms"], limit, limit / 2)]
     if tph:
         why.append("each issued certificate enqueues a TransportPIN hash of %.0f ms of CPU (scrypt, measured alone), "
-                   "so on these %d cores the hashes alone allow at most %.0f certificates/s, and while they run they "
-                   "take the cores the issuance jobs need: issuance ran at %.1f/s with them alongside%s"
-                   % (tph["mean_ms"], cores, cores * 1000.0 / tph["mean_ms"], iss["rate"],
+                   "so on these %d cores issuance with its TransportPINs cannot be sustained above %.0f certificates/s "
+                   "(a batch ends before its hashes do%s), and while they run they take the cores the issuance "
+                   "jobs need: issuance ran at %.1f/s with them alongside%s"
+                   % (tph["mean_ms"], cores, cores * 1000.0 / tph["mean_ms"],
+                      ": this one's took %.1f s" % tp["span_s"] if tp and tp.get("span_s") else "", iss["rate"],
                       " and %.1f/s with them held" % held["rate"] if held else ""))
     why.append("%s, each certificate holds one of the issue lane's %d slots for %.0f ms from claim to store "
                "(%.0f ms for keygen, %.0f ms from the key stored to the store) against %.1f ms for its stages "
