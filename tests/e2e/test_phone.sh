@@ -11,7 +11,8 @@
 # (TransportPINs) goes to the old number and only the code reaches the new one; a wrong code is
 # counted and the last allowed one cancels the change; the right code completes it: the user
 # keeps user ID and certificate, later SMS go to the new number, the old number got a notice;
-# cancel; a fresh video identification matched to the user as proof; every step audited.
+# cancel; a fresh video identification matched to the user as proof (and one of another
+# person refused); every step audited.
 # Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed"; exits 1 if M > 0.
 set -u
 cd "$(dirname "$0")/../.."
@@ -169,6 +170,9 @@ ractl user phone-change "$OLD" --to "0664 3000099" --proof four_eyes --document 
 pc=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['phone_change_id'])" "$work/out" 2>/dev/null)
 check "start (user named by the old number in another notation): awaiting_proof, old and new in E.164" \
 	eval 'rc_is 0 && out_py "j[\"state\"] == \"awaiting_proof\" and j[\"old_e164\"] == \"$OLD\" and j[\"user_id\"] == \"$anna\""'
+ractl user show "$anna" -o json
+check "user show names the open phone change (still under the old number)" \
+	out_py "j['phone_change']['phone_change_id'] == '$pc' and j['phone_change']['new_e164'] == '$NEW' and j['phone_e164'] == '$OLD'"
 ractl user phone-change "$anna" --to "0664 3000098" --proof four_eyes --document "x" --reason "again"
 check "one open change per user: a second is refused (exit 1)" eval 'rc_is 1 && err_has "open phone change"'
 as "$BOB" user phone-change "$HANS" --to "0664 3000099" --proof four_eyes --document "x" --reason "mine too"
@@ -273,6 +277,18 @@ ident_audited() {
 	out_py "any(r['action'] == 'phone_change.ident_passed' and r['actor'] == 'ident:idnow' for r in j['records'])"
 }
 check "R16: the identification's outcome is audited, the ident provider as actor" wait_for ident_audited
+
+# a video identification of somebody else is no proof
+ractl user phone-change "$anna" --to "0664 3000095" --proof video_ident --reason "SIM lost again" -o json
+pc5=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['phone_change_id'])" "$work/out" 2>/dev/null)
+wait_sql "SELECT ident_mailed_at IS NOT NULL FROM phone_changes WHERE id = $pc5" t || die "no identification for $pc5"
+tx5=$(sql "SELECT ident_tx FROM phone_changes WHERE id = $pc5")
+sed -e "s/RA-T-8F3K2Q/$tx5/g" -e 's/GRUBER/HUBER/g' tests/fixtures/idnow-result-success.json >"$work/other.json"
+curl -sf -X PUT --data-binary @"$work/other.json" "$IDENT/_control/result/$tx5" >/dev/null || die "ident peer refused the result"
+s=$(flow_callback "$tx5" "$IDENT" "$URL" "$CB_SECRET")
+check "R7: an identification of another person (the last name differs) is no proof: cancelled, no code sent" \
+	eval '[ "$s" = 200 ] && wait_sql "SELECT state FROM phone_changes WHERE id = $pc5" cancelled &&
+		[ "$(sms_count +436643000095 .)" = 0 ] && [ "$(sql "SELECT phone_e164 FROM users WHERE public_id = '"'$anna'"'")" = "$VNEW" ]'
 
 done=1
 echo "$passed passed, $failed failed"

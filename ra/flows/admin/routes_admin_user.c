@@ -1,6 +1,6 @@
 /*
  * routes_admin_user.c - the admin API on users: show (factor, lock state, certificates, open
- * orders), unlock (R13), new TransportPIN (R11) and second factor (R9).  A support user never
+ * orders, an open phone change), unlock (R13), new TransportPIN (R11) and second factor (R9).  A support user never
  * acts on their own account (R19).  Users are named by user ID or mobile number (R3).
  */
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include "ra/flows/admin/routes_admin_int.h"
 #include "workflows/wf_cert.h"
 #include "workflows/wf_order.h"
+#include "workflows/wf_phone.h"
 #include "workflows/wf_user.h"
 
 #define USER_WHERE " WHERE u.public_id = $1 OR u.phone_e164 = $2"
@@ -34,7 +35,11 @@ static const char *sql_show =
 	"   ORDER BY c.created_at, c.id) FROM certificates c WHERE c.user_id = u.public_id), '[]'::jsonb),"
 	" 'open_orders', coalesce((SELECT jsonb_agg(jsonb_build_object('id', o.id, 'shop_order_id', o.shop_order_id,"
 	"   'state', o.state, 'contract_number', o.contract_number, 'created_at', o.created_at) ORDER BY o.id)"
-	"   FROM orders o WHERE o.user_id = u.id AND NOT o.state = ANY($3::text[])), '[]'::jsonb)"
+	"   FROM orders o WHERE o.user_id = u.id AND NOT o.state = ANY($3::text[])), '[]'::jsonb),"
+	/* R3: an open change of the mobile number (docs/phone-change.md), or null */
+	" 'phone_change', (SELECT jsonb_build_object('phone_change_id', p.id::text, 'state', p.state, 'new_e164',"
+	"   p.new_e164, 'proof', p.proof, 'requested_by', p.requested_by, 'created_at', p.created_at)"
+	"   FROM phone_changes p WHERE p.user_id = u.id AND p.state = ANY($4::text[]))"
 	"))::text FROM users u" USER_WHERE;
 
 /* issued: the certificates awaiting activation; pending: those whose TransportPIN is still
@@ -86,13 +91,14 @@ static void user_params(struct adm_req *ar, char *e164, size_t cap, const char *
 static void user_show(struct adm_req *ar)
 {
 	char e164[32];
-	const char *p[3];
-	char final[96];
+	const char *p[4];
+	char final[96], open[96];
 
 	user_params(ar, e164, sizeof(e164), p);
 	p[2] = ob_states(&wf_order, 1u << WF_ORDER_ISSUED | 1u << WF_ORDER_REJECTED | 1u << WF_ORDER_CANCELLED, final,
 			 sizeof(final));
-	adm_read(ar, sql_show, 3, p, "user");
+	p[3] = ob_states(&wf_phone, 1u << WF_PHONE_AWAITING_PROOF | 1u << WF_PHONE_AWAITING_CODE, open, sizeof(open));
+	adm_read(ar, sql_show, 4, p, "user");
 }
 
 /* ---- unlock (R13) ---------------------------------------------------------------------- */
