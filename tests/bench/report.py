@@ -303,10 +303,13 @@ if iss and st:
     if wide and wses and held:
         mw = wide["stages"]["token_ca"]["mean_ms"]
         if wide["rate"] < 1.15 * held["rate"]:
-            why.append("twice the slots and sessions (%d) do not raise it (%.1f/s; each certificate then holds its "
-                       "slot %.0f ms from claim to store): the lane is not the bound, the work of the certificates "
-                       "in flight shares the same cores, commits and CA lock, so more in flight only makes each "
-                       "wait longer" % (wses["issue_workers"], wide["rate"], mw))
+            why.append("twice the slots and sessions (%d) did not raise it in this run (%.1f/s; each certificate "
+                       "then held its slot %.0f ms from claim to store): the lane is not the bound, the work of the "
+                       "certificates in flight shares the same cores, commits and CA lock, so more in flight only "
+                       "makes each wait longer (the batches run one after the other, so the machine's load can "
+                       "differ between them: load average %s at the start of the run, %s at its end)"
+                       % (wses["issue_workers"], wide["rate"], mw, mach.get("loadavg_start", "?"),
+                          mach.get("loadavg_end", "?")))
         else:
             why.append("twice the slots and sessions (%d) raise it to %.1f/s (claim to store %.0f ms): the lane's "
                        "slots are a bound here" % (wses["issue_workers"], wide["rate"], mw))
