@@ -135,9 +135,14 @@ static int token_objects(struct env *e, const char *type)
 		e->dir, ts_softhsm_module(), type);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
-	while (fgets(line, sizeof(line), p))
+	/* the audit checkpoints' key (audit.key_id, label cab-ra-audit-log) is made on the same
+	 * token when the first checkpoint is due, at a moment of its own: not a subscriber key */
+	while (fgets(line, sizeof(line), p)) {
 		if (strstr(line, "Object;") != NULL)
 			n++;
+		else if (strstr(line, "label:") != NULL && strstr(line, "cab-ra-audit-log") != NULL)
+			n--;
+	}
 	pclose(p);
 	return n;
 }
