@@ -256,6 +256,9 @@ check_effects() {
 			[ "$(sql "SELECT count(*) FROM certificates WHERE state = '"'revoked'"'")" = "$_r" ]'
 	sql "SELECT kind, last_error FROM jobs WHERE state = 'dead'" >"$work/why"
 	check "no job is dead" [ ! -s "$work/why" ]
+	_idents=$(sql "SELECT count(*) || ' ' || count(DISTINCT order_id) || ' ' || count(DISTINCT ident_id) FROM identifications")
+	check "every identification decided once, each under its own ident id ($_idents of $_n)" \
+		[ "$_idents" = "$_n $_n $_n" ]
 	_dupser=$(sql "SELECT count(serial) - count(DISTINCT serial) FROM certificates")
 	duplicated=$((duplicated + _dupser))
 	check "no serial twice" [ "$_dupser" = 0 ]
@@ -297,7 +300,7 @@ for cert, v in pins.items():
         bad.append("certificate %s got %d different PIN SMS" % (cert, len(set(v))))
 if len(pins) != n:
     bad.append("%d certificates got a TransportPIN SMS, not %d" % (len(pins), n))
-# mails: user-ID mail and invitation per recipient; a duplicate user-ID mail is byte-identical
+# mails: user-ID mail and invitation per recipient; a duplicate of either is byte-identical
 kinds = {"userid": {}, "invite": {}}
 for f in sorted(os.listdir(maildir)):
     if not f.endswith(".eml"):
@@ -309,9 +312,10 @@ for f in sorted(os.listdir(maildir)):
     kinds[kind].setdefault(msg["To"], []).append(raw)
 dup_mail = sum(len(v) - 1 for v in kinds["userid"].values())
 dup_invite = sum(len(v) - 1 for v in kinds["invite"].values())
-for to, v in kinds["userid"].items():
-    if len(set(v)) != 1:
-        bad.append("user-ID mail to %s sent %d times, not byte-identical" % (to, len(v)))
+for kind, what in (("userid", "user-ID mail"), ("invite", "invitation")):
+    for to, v in kinds[kind].items():
+        if len(set(v)) != 1:
+            bad.append("%s to %s sent %d times, not byte-identical" % (what, to, len(v)))
 if len(kinds["userid"]) != n:
     bad.append("%d customers got the user-ID mail, not %d" % (len(kinds["userid"]), n))
 open(out, "w").write("%d %d %d\n" % (dup_sms, dup_mail, dup_invite))

@@ -12,6 +12,7 @@
 #   flow_started IDENT               prints the transaction numbers of the identifications the
 #                                    ident peer has started, one a line, in the order they started
 #   flow_result TX IDENT             the identification TX succeeds with the fixture's result
+#                                    (under the ident id the peer gave TX at its start)
 #   flow_callback TX IDENT URL CB    the ident peer calls URL/v1/ident/idnow back for TX with the
 #                                    token CB (a delivery; repeat it to re-deliver); prints the
 #                                    RA's status, 000 when the peer could not reach the RA
@@ -32,8 +33,14 @@ flow_started() {
 }
 
 flow_result() {
+	# the provider's record names the ident id the peer gave at the start, as IDnow's does: each
+	# identification its own (the fixture's one id for all would make every identification
+	# row share it, and the TransportPIN jobs' retention update lock them all)
+	_fid=$(curl -s "$2/_control/identifications" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$1" 2>/dev/null)
 	_fres=$(mktemp "${TMPDIR:-/tmp}/flow-result-XXXXXX")
-	sed "s/RA-T-8F3K2Q/$1/g" "$(dirname "${BASH_SOURCE[0]}")/../fixtures/idnow-result-success.json" >"$_fres"
+	sed -e "s/RA-T-8F3K2Q/$1/g" ${_fid:+-e "s/TST-QWRTZ/$_fid/g"} \
+		"$(dirname "${BASH_SOURCE[0]}")/../fixtures/idnow-result-success.json" >"$_fres"
 	curl -sf -X PUT --data-binary @"$_fres" "$2/_control/result/$1" >/dev/null
 	_frc=$?
 	rm -f "$_fres"

@@ -29,10 +29,13 @@ struct invite {
 	char tx[64];
 	char ident_id[128];
 	char *email, *first, *last, *number;
+	long long date; /* the job's creation: the mail's Date, the same in every run */
 };
 
 static const char *sql_load =
-	"SELECT state, ident_tx, ident_id, email, first_name, last_name, shop_number FROM orders WHERE id = $1::bigint";
+	"SELECT state, ident_tx, ident_id, email, first_name, last_name, shop_number,"
+	" floor(extract(epoch FROM coalesce((SELECT j.created_at FROM jobs j WHERE j.id = $2::bigint), now())))::bigint"
+	" FROM orders WHERE id = $1::bigint";
 
 static const char *sql_store_ident =
 	"UPDATE orders SET ident_id = $2, updated_at = now() WHERE id = $1::bigint AND ident_id IS NULL";
@@ -142,7 +145,7 @@ static char *invite_text(struct invite *v, const char *link)
 static void send_mail(struct invite *v)
 {
 	struct config *cfg = v->app->cfg;
-	char *link = NULL, *subject = NULL, *body = NULL, *msg = NULL;
+	char *link = NULL, *subject = NULL, *body = NULL, *msg = NULL, mid[64];
 	struct httpc_mail m = {0};
 	int rc = -1, composed = 0;
 
@@ -156,7 +159,9 @@ static void send_mail(struct invite *v)
 		goto out;
 	}
 	body = invite_text(v, link);
-	msg = body ? httpc_mail_compose(cfg_str(cfg, "smtp.from"), v->email, subject, body) : NULL;
+	/* a re-run (a crash between the 250 and the record) sends the same bytes (issue #19) */
+	snprintf(mid, sizeof(mid), "ident-invite.%s.%lld", v->order_id, v->date);
+	msg = body ? httpc_mail_compose_at(cfg_str(cfg, "smtp.from"), v->email, subject, body, v->date, mid) : NULL;
 	if (msg == NULL)
 		goto out;
 	composed = 1;
@@ -277,6 +282,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	v->first = dup_val(res, 4);
 	v->last = dup_val(res, 5);
 	v->number = dup_val(res, 6);
+	v->date = atoll(PQgetvalue(res, 0, 7));
 	if (!v->email || !v->first || !v->last || !v->number) {
 		fail(v, 1, RA_E_NOMEM, "out of memory");
 		return;
@@ -294,6 +300,7 @@ void invite_run(struct job *job)
 {
 	struct invite *v = calloc(1, sizeof(*v));
 	json_t *id = json_object_get(job->payload, "order_id");
+	char jid[24];
 
 	if (v == NULL) {
 		struct ra_err e = {.code = RA_E_NOMEM};
@@ -307,8 +314,9 @@ void invite_run(struct job *job)
 		return;
 	}
 	snprintf(v->order_id, sizeof(v->order_id), "%lld", (long long)json_integer_value(id));
+	snprintf(jid, sizeof(jid), "%lld", (long long)job->id);
 	{
-		const char *p[] = {v->order_id};
-		db_query(v->app->db, sql_load, 1, p, on_loaded, v);
+		const char *p[] = {v->order_id, jid};
+		db_query(v->app->db, sql_load, 2, p, on_loaded, v);
 	}
 }

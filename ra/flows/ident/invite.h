@@ -8,7 +8,9 @@
  * the mail goes out, so a re-run never starts a second identification; the mail is recorded
  * (orders.invite_sent_at, state ident_invited, audit) and a re-run that finds it recorded
  * sends nothing.  Only a crash between the SMTP server's 250 and that record can send the
- * mail twice (at-least-once; the job runner cannot do better with SMTP).  A provider or SMTP
+ * mail twice (at-least-once; the job runner cannot do better with SMTP) - the same message
+ * both times, byte for byte: its Date is the job's creation and its Message-ID names the order
+ * and that time (httpc_mail_compose_at, issue #19).  A provider or SMTP
  * server that is down fails the run as retryable: the runner retries with backoff.
  */
 #ifndef RA_INVITE_H
