@@ -62,6 +62,7 @@ struct db_conn {
 	int leased;
 	int pipe;   /* in pipeline mode (pooled connections) */
 	int in_cb;  /* inside a callback of this connection: queue, send when it returns */
+	int wake_due; /* a job was queued in the open transaction: wake the runners at COMMIT */
 	int sent;   /* statements at the head of the queue that are on the wire */
 	struct db_q *head, *tail;
 	uv_timer_t retry;
@@ -94,6 +95,10 @@ struct db_pool {
 	void (*closed_cb)(void *);
 	void *closed_data;
 	unsigned long long queries, errors, reconnects;
+	/* the after-commit wake-up (db.h: db_wake_set) */
+	void (*wake_cb)(void *);
+	void *wake_data;
+	int wake_busy, wake_again; /* a NOTIFY in flight; another one due after it */
 };
 
 static void conn_connect(struct db_conn *c);
@@ -102,6 +107,7 @@ static void conn_kick(struct db_conn *c);
 static void on_poll(uv_poll_t *h, int status, int events);
 static void pool_dispatch_waiters(struct db_pool *p);
 static void tick_soon(struct db_pool *p);
+static void pool_wake(struct db_pool *p);
 
 /* ---- early failures and timeouts ---------------------------------------------------- */
 
@@ -269,6 +275,7 @@ static void deliver(struct db_conn *c, struct db_q *q)
 	struct ra_err e;
 	ExecStatusType st = q->res ? PQresultStatus(q->res) : PGRES_FATAL_ERROR;
 	int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+	int wake = 0;
 
 	c->pool->queries++;
 	if (st == PGRES_PIPELINE_ABORTED) {
@@ -282,8 +289,14 @@ static void deliver(struct db_conn *c, struct db_q *q)
 	}
 	if (!ok)
 		c->pool->errors++;
+	if (c->wake_due && strcmp(q->sql, "COMMIT") == 0) {
+		wake = ok; /* committed: the jobs it queued are due now */
+		c->wake_due = 0;
+	}
 	q->cb(q->res, ok ? NULL : &e, q->data);
 	q_free(q);
+	if (wake)
+		pool_wake(c->pool);
 }
 
 static void conn_poll_events(struct db_conn *c, int want_write)
@@ -340,7 +353,9 @@ static void conn_read(struct db_conn *c)
 		return;
 	}
 	while ((n = PQnotifies(c->pg)) != NULL) {
-		if (c->notify_cb)
+		/* Our own after-commit NOTIFY: this process woke its runner at the commit. */
+		if (c->notify_cb && !(c->pool->wake_cb && n->be_pid == PQbackendPID(c->pg) &&
+				      strcmp(c->channel, DB_WAKE_CHANNEL) == 0))
 			c->notify_cb(n->relname, n->extra, c->notify_data);
 		PQfreemem(n);
 	}
@@ -469,12 +484,27 @@ static void conn_fail(struct db_conn *c, const char *why)
 	c->sent = 0;
 	c->pipe = 0;
 	fail_queue(c, first);
+	if (c->wake_due) { /* a COMMIT may have got through: a wake too many costs one claim */
+		c->wake_due = 0;
+		pool_wake(c->pool);
+	}
 	if (c->pool->closing)
 		return;
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 100;
 	if (c->backoff_ms > 2000)
 		c->backoff_ms = 2000;
 	uv_timer_start(&c->retry, on_retry, (uint64_t)c->backoff_ms, 0);
+}
+
+/* The session setting the jobs insert trigger reads (migrations/0016_jobs_wake.sql). */
+static const char *sql_wake_mode = "SET ra.jobs_wake = 'after_commit'";
+
+static void on_wake_mode(PGresult *res, const struct ra_err *err, void *data)
+{
+	(void)res;
+	(void)data;
+	if (err != NULL) /* the trigger notifies in the transaction then: slower, not wrong */
+		log_warn("db.wake_mode_failed", "error", err->msg, NULL);
 }
 
 /* After every (re)connect the listener may have missed notifications: say so. */
@@ -501,6 +531,13 @@ static void conn_up(struct db_conn *c)
 			return;
 		}
 		c->pipe = 1;
+		/* Before anything else on this session: jobs it queues NOTIFY after the commit,
+		 * not in the transaction (migration 0016, db_wake_set). */
+		struct db_q *w = q_new(sql_wake_mode, 0, NULL, on_wake_mode, c);
+		w->next = c->head;
+		c->head = w;
+		if (c->tail == NULL)
+			c->tail = w;
 	}
 	if (c->channel) {
 		char *id = PQescapeIdentifier(c->pg, c->channel, strlen(c->channel));
@@ -824,6 +861,12 @@ static void discard(PGresult *res, const struct ra_err *err, void *data)
 
 void db_release(struct db_conn *c)
 {
+	if (c->wake_due) {
+		/* A job queued with no COMMIT of ours: autocommit, or rolled back (a wake for
+		 * nothing costs one claim). */
+		c->wake_due = 0;
+		pool_wake(c->pool);
+	}
 	if (c->head != NULL) {
 		/* Statements still queued or on the wire (a pipelined COMMIT after a failed
 		 * statement): their results are no longer anyone's, and whatever transaction they
@@ -895,6 +938,68 @@ void db_query(struct db_pool *p, const char *sql, int n, const char *const *para
 	o->data = data;
 	o->params = params_copy(n, params);
 	db_acquire(p, oneshot_acquired, o);
+}
+
+/* ---- the after-commit wake-up ---------------------------------------------------------- */
+
+static const char *sql_wake_notify = "NOTIFY " DB_WAKE_CHANNEL;
+
+static struct db_conn *wake_listener(struct db_pool *p)
+{
+	for (struct db_conn *l = p->listeners; l; l = l->next_listener)
+		if (l->state == C_UP && strcmp(l->channel, DB_WAKE_CHANNEL) == 0)
+			return l;
+	return NULL;
+}
+
+static void wake_send(struct db_pool *p);
+
+static void on_wake_sent(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct db_pool *p = data;
+
+	(void)res;
+	if (err != NULL) /* the other processes' poll finds the jobs */
+		log_debug("db.wake_failed", "error", err->msg, NULL);
+	p->wake_busy = 0;
+	if (p->wake_again && !p->closing)
+		wake_send(p);
+}
+
+/* One NOTIFY in flight; commits meanwhile ask for one more after it. */
+static void wake_send(struct db_pool *p)
+{
+	struct db_conn *l = wake_listener(p);
+
+	p->wake_again = 0;
+	p->wake_busy = 1;
+	if (l != NULL) /* the listening session: idle, and its own echo is dropped (conn_read) */
+		db_conn_query(l, sql_wake_notify, 0, NULL, on_wake_sent, p);
+	else
+		db_query(p, sql_wake_notify, 0, NULL, on_wake_sent, p);
+}
+
+static void pool_wake(struct db_pool *p)
+{
+	if (p->closing)
+		return;
+	if (p->wake_cb)
+		p->wake_cb(p->wake_data);
+	if (p->wake_busy)
+		p->wake_again = 1;
+	else
+		wake_send(p);
+}
+
+void db_wake_set(struct db_pool *p, void (*cb)(void *), void *data)
+{
+	p->wake_cb = cb;
+	p->wake_data = data;
+}
+
+void db_conn_wake_due(struct db_conn *c)
+{
+	c->wake_due = 1;
 }
 
 int db_listen(struct db_pool *p, const char *channel, db_notify_cb cb, void *data)

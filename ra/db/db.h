@@ -62,6 +62,21 @@ void db_release(struct db_conn *conn);
  * cb(channel, NULL) after every (re)connect: notifications may have been missed. */
 int db_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *data);
 
+/*
+ * The after-commit wake-up (docs/jobs.md).  Every pooled session sets ra.jobs_wake, so the
+ * jobs insert trigger does not NOTIFY inside its transaction (a NOTIFY holds PostgreSQL's
+ * database-wide notify lock through the commit's WAL flush: notifying commits could never
+ * share a flush).  Instead the outbox marks the connection when it queues a job
+ * (db_conn_wake_due); once that transaction's COMMIT succeeded, the pool calls cb(data) (this
+ * process's runner claims at once) and sends one NOTIFY DB_WAKE_CHANNEL outside any order's
+ * transaction, on the listening session when there is one (its echo is not delivered here):
+ * one in flight, commits meanwhile coalesce into one more.  The job is durable in its table
+ * at COMMIT; the wake-up is only latency (without it, jobs.poll_ms).
+ */
+#define DB_WAKE_CHANNEL "ra_jobs"
+void db_wake_set(struct db_pool *pool, void (*cb)(void *), void *data);
+void db_conn_wake_due(struct db_conn *conn);
+
 void db_pool_stats(const struct db_pool *pool, struct db_stats *out);
 int db_pool_up(const struct db_pool *pool); /* 1 when at least one connection is up */
 

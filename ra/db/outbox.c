@@ -425,6 +425,7 @@ static void send_each(struct ob_run *run, int i)
 			const char *p[5];
 			char *payload, key[200];
 			each_job(op, src, r, p, &payload, key, sizeof(key));
+			db_conn_wake_due(run->conn);
 			db_conn_query(run->conn, sql_job, 5, p, on_op, &run->each[i][r]);
 			free(payload);
 		} else {
@@ -462,6 +463,8 @@ static void send_range(struct ob_run *run, int from, int to, int commit)
 			audit_append(run->conn, &rec, on_op, &run->slot[i]);
 		} else {
 			run->pending++;
+			if (op->type == OB_OP_JOB)
+				db_conn_wake_due(run->conn);
 			db_conn_query(run->conn, op->sql, op->n, (const char *const *)op->p, on_op,
 				      &run->slot[i]);
 		}

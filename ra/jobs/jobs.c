@@ -5,7 +5,8 @@
  * One runner per process, on the loop thread.  It claims due jobs in one statement
  * (FOR UPDATE SKIP LOCKED, so several processes share the table), marks them running under
  * a lease owned by this process's random instance id, and starts each job's handler from
- * the loop.  Claims happen when a NOTIFY on 'ra_jobs' arrives, when a slot frees after a
+ * the loop.  Claims happen when a transaction of this process that queued a job commits
+ * (db_wake_set), when a NOTIFY on 'ra_jobs' arrives, when a slot frees after a
  * full batch, when a retry becomes due here, and on a poll timer (jobs of other processes'
  * retries, expired leases, missed notifications).  A renewal timer extends the leases of
  * running jobs, so a job may take longer than jobs.lease_ms as long as its process lives.
@@ -555,6 +556,12 @@ static void on_notify(const char *channel, const char *payload, void *data)
 	claim(j);
 }
 
+/* A transaction of this process that queued a job committed (db_wake_set). */
+static void on_committed_job(void *data)
+{
+	claim(data);
+}
+
 /* ---- lease renewal and gauges ------------------------------------------------------- */
 
 static void on_renewed(PGresult *res, const struct ra_err *err, void *data)
@@ -743,6 +750,7 @@ int jobs_init(struct app *app, struct ra_err *err)
 		free(j);
 		return ra_err_set(err, rc, "", "cannot listen for jobs");
 	}
+	db_wake_set(app->db, on_committed_job, j);
 	timer(j, &j->poll);
 	timer(j, &j->renew);
 	timer(j, &j->wake);

@@ -6,7 +6,9 @@
  * (ra/db/outbox.h: ob_job, ob_job_each), whose insert is ON CONFLICT (idempotency_key) DO
  * NOTHING.
  *
- * An insert trigger NOTIFYs channel 'ra_jobs', so the runner starts it within milliseconds.
+ * Once that transaction commits, the process wakes its runner and sends one coalesced NOTIFY
+ * on channel 'ra_jobs' outside it (ra/db/db.h: db_wake_set), so runners start it within
+ * milliseconds; other inserters (psql, blocking connections) NOTIFY from the insert trigger.
  * The runner claims due jobs with SELECT ... FOR UPDATE SKIP LOCKED under a lease (several
  * ra processes may share one database; a job whose lease expired - its process crashed - is
  * claimed again), runs the handler registered for its kind, and on failure retries with

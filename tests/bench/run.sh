@@ -24,6 +24,7 @@
 #   BENCH_KEYS_STORAGES="wrapped token" (which storages scenario 5 measures)
 #   BENCH_KEYS_DIR=DIR keeps scenario 5's n states between runs and reuses them (same N)
 #   BENCH_KEEP=1 keeps the temp dir; BENCH_ONLY="1 2" runs only those scenarios.
+#   BENCH_S1_CONNS="1 16 64" (scenario 1's connection counts; e.g. "64" for a quick A/B run)
 set -u
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -35,6 +36,7 @@ K3=${BENCH_REVOKE_K:-75}
 PRELOAD=${BENCH_PRELOAD:-10000 100000}
 CERTS4=${BENCH_CERTS4:-100}
 ONLY=${BENCH_ONLY:-1 2 3 4 5}
+S1_CONNS=${BENCH_S1_CONNS:-1 16 64}
 KEYS_N=${BENCH_KEYS_N:-100000}
 KEYS_TOKEN_N=${BENCH_KEYS_TOKEN_N:-500}
 KEYS_K=${BENCH_KEYS_K:-25}
@@ -165,8 +167,9 @@ intake() {
 
 # pgbench_limit CONNS TRANSACTIONS NAME [SCRIPT]: one-row INSERT committed per transaction, or
 # SCRIPT (prepared statements): tests/bench/order.sql is the order transaction's own statements
-# (the schema's limit), order_nojob.sql the same without the job insert (whose NOTIFY trigger
-# takes PostgreSQL's database-wide notify lock from pre-commit to the end of the commit)
+# (the schema's limit), order_nojob.sql the same without the job insert.  Both in the session
+# mode of ra serve's pool (ra.jobs_wake = after_commit, migrations/0016_jobs_wake.sql): the job
+# insert does not NOTIFY in the transaction (ra wakes the runners after the commit)
 psql_ -c "CREATE TABLE bench_rows (id bigserial PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT now())"
 printf 'INSERT INTO bench_rows (v) VALUES (:client_id);\n' >"$root/insert.sql"
 cp tests/bench/order.sql "$root/order.sql"
@@ -176,7 +179,8 @@ pgbench_limit() {
 	_j=$1; [ "$_j" -gt 2 ] && _j=2
 	_f=${4:-insert.sql} _m=simple _d=ra
 	[ "$_f" = insert.sql ] || { _m=prepared; _d=ra_sql; }
-	"$bindir/pgbench" -n -h "$PGH" -p "$PGP" -U ra -c "$1" -j "$_j" -t "$_t" -M "$_m" -f "$root/$_f" -r "$_d" \
+	PGOPTIONS="-c ra.jobs_wake=after_commit" \
+		"$bindir/pgbench" -n -h "$PGH" -p "$PGP" -U ra -c "$1" -j "$_j" -t "$_t" -M "$_m" -f "$root/$_f" -r "$_d" \
 		>"$root/$3.out" 2>&1 || { cat "$root/$3.out" >&2; fail "$3" "pgbench failed"; return 1; }
 	python3 - "$root/$3.out" "$1" >"$res/$3.json" <<'PY'
 import json, re, sys
@@ -293,7 +297,7 @@ say "bench: ra serve at $BASE (pid $RA_PID), database $DB"
 
 # --- 1. intake -------------------------------------------------------------------------
 if wants 1; then
-	for c in 1 16 64; do
+	for c in $S1_CONNS; do
 		n=$N; [ "$c" = 1 ] && n=$N1
 		peak_rss_reset
 		say "bench: 1 intake, $n orders at $c connections"

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -819,6 +821,49 @@ Test(intake, invitation_waits_while_smtp_is_down_and_is_delivered_once_it_is_bac
 	cr_expect(mail && strstr(mail, "go.test.idnow.de") != NULL, "%s", mail ? mail : "");
 	cr_expect_eq(starts(ip), 1, "retries never start a second identification");
 	free(mail);
+	rt_ra_stop(&ra, SIGTERM);
+	free(body);
+	free(db);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Issue #16: an order's job no longer NOTIFYs inside its transaction (docs/jobs.md).  The node
+ * that committed it wakes its own runner, and the other nodes hear one NOTIFY on ra_jobs sent
+ * after the commit.  With the poll a minute away the job must start at once, and a listening
+ * session (what another node's runner is) must hear of it. */
+Test(intake, an_orders_job_starts_at_once_and_other_nodes_hear_a_notify)
+{
+	char *db = rt_db_new();
+	char *body = order_json("woocommerce-order-paid.json", 9101, NULL, "+436641110001", NULL, NULL);
+	struct rt_ra ra;
+	PGconn *other;
+	PGnotify *n = NULL;
+	double t0;
+
+	start_ra(&ra, db, (const char *const[]){"RA_JOBS_POLL_MS=60000", NULL});
+	cr_assert(wait_for(db, "SELECT (count(*) > 0)::int FROM pg_stat_activity WHERE query LIKE 'LISTEN%'", 1, 30),
+		  "ra's runner listens");
+	other = PQconnectdb(db);
+	cr_assert_eq(PQstatus(other), CONNECTION_OK, "%s", PQerrorMessage(other));
+	PQclear(PQexec(other, "LISTEN ra_jobs"));
+	cr_assert_eq(deliver(&ra, body, NULL), 200);
+	for (t0 = now_s(); n == NULL && now_s() - t0 < 3; usleep(20000)) {
+		PQconsumeInput(other);
+		n = PQnotifies(other);
+	}
+	cr_expect_not_null(n, "another node's listening session heard the order's job within 3 s");
+	if (n)
+		PQfreemem(n);
+	PQfinish(other);
+	cr_expect(wait_for(db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND attempts >= 1", 1, 3),
+		  "ra started its own order's job within 3 s (woken at its commit), not at its 60 s poll");
 	rt_ra_stop(&ra, SIGTERM);
 	free(body);
 	free(db);
