@@ -13,34 +13,13 @@ RA=$PWD/$B/ra
 RACTL=$PWD/$B/ractl
 VERIFY=$PWD/tools/audit-proof-verify.py
 
-passed=0 failed=0 done= own_pg= ra_pid=
-work=$(mktemp -d "${TMPDIR:-/tmp}/ra-auditckpt-XXXXXX")
-cleanup() {
-	rc=$?
+. tests/lib/e2e.sh
+own_pg= ra_pid=
+e2e_stop() {
 	if [ -n "$ra_pid" ]; then kill -TERM "$ra_pid" 2>/dev/null; wait "$ra_pid" 2>/dev/null; fi
-	[ -n "$own_pg" ] && tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		[ -f "$work/ra.log" ] && tail -n 20 "$work/ra.log"
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	rm -rf "$work"
-	exit "$rc"
 }
-trap cleanup EXIT
+e2e_begin auditckpt
 
-check() { # check NAME COMMAND...
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-		[ -s "$work/err" ] && sed 's/^/#   /' "$work/err" | head -n 8
-		[ -s "$work/out" ] && sed 's/^/#   /' "$work/out" | head -n 8
-	fi
-}
-die() { echo "setup: $*" >&2; exit 1; }
 sql() { psql -qAtX -d "$DB" -v ON_ERROR_STOP=1 -c "$1"; }
 wait_for() { # wait_for SECONDS COMMAND...: polls every 0.2 s (the machine is loaded)
 	_n=$(($1 * 5)); shift
@@ -158,6 +137,4 @@ get "/v1/audit/consistency/$M/$N" cons-forged.json
 check "the consistency proof between the signed checkpoints is refused (the log was rewritten)" \
 	refused consistency cons-forged.json
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

@@ -10,35 +10,16 @@ cd "$(dirname "$0")/../.."
 B=${RA_TEST_BIN:-build}
 RA=$PWD/$B/ra
 
-passed=0 failed=0 done= own_pg= pgb_pid=
+. tests/lib/e2e.sh
+own_pg= pgb_pid=
 pids=()
-work=$(mktemp -d "${TMPDIR:-/tmp}/ra-auditseq-XXXXXX")
-cleanup() {
-	rc=$?
+e2e_stop() {
 	[ -n "$pgb_pid" ] && kill "$pgb_pid" 2>/dev/null
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	[ -n "$own_pg" ] && tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		for f in "$work"/ra-*.log; do [ -f "$f" ] && tail -n 20 "$f"; done
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	rm -rf "$work"
-	exit "$rc"
 }
-trap cleanup EXIT
+e2e_begin auditseq
+E2E_LOGS="$work"/ra-*.log
 
-check() { # check NAME COMMAND...
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-		[ -s "$work/err" ] && sed 's/^/#   /' "$work/err" | head -n 8
-	fi
-}
-die() { echo "setup: $*" >&2; exit 1; }
 sql() { psql -qAtX -d "$DB" -v ON_ERROR_STOP=1 -c "$1"; }
 # wait_for SECONDS COMMAND...: polls every 0.1 s (the machine is loaded: generous limits)
 wait_for() {
@@ -161,6 +142,4 @@ check "its /metrics: 0 pending, head seq n" wait_for 10 no_pending
 check "its log says it became the sequencer" grep -q 'event=audit.sequencer_leader' "$other_log"
 : "$lead_port"
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

@@ -21,36 +21,13 @@ B=${RA_TEST_BIN:-build}
 RA=$PWD/$B/ra
 RACTL=$PWD/$B/ractl
 
-passed=0 failed=0 done= ra_pid=
-work=$(mktemp -d "${TMPDIR:-/tmp}/ra-bulk-XXXXXX")
-chmod 755 "$work"
-cleanup() {
-	rc=$?
+. tests/lib/e2e.sh
+ra_pid=
+e2e_stop() {
 	if [ -n "$ra_pid" ]; then kill -TERM "$ra_pid" 2>/dev/null; wait "$ra_pid" 2>/dev/null; fi
-	peer_stop_all "$work/peers" >/dev/null 2>&1
-	tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		[ -f "$work/ra.log" ] && tail -n 30 "$work/ra.log"
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	rm -rf "$work"
-	exit "$rc"
 }
-trap cleanup EXIT
+e2e_begin bulk
 
-check() { # check NAME COMMAND...
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-		[ -s "$work/err" ] && sed 's/^/#   /' "$work/err" | head -n 5
-		[ -s "$work/out" ] && awk '{print "#   " $0}' "$work/out" | head -n 15
-	fi
-}
-die() { echo "setup: $*" >&2; exit 1; }
 N=${BULK_CERTS:-40}
 
 # ---- PostgreSQL, token, peers, ra serve -------------------------------------------------------
@@ -185,6 +162,4 @@ check "every serial on the CRL exactly once" \
 	eval '[ "$(wc -l <"$work/crl.serials")" = "$N" ] && [ -z "$(uniq -d "$work/crl.serials")" ] && cmp -s "$work/crl.serials" "$work/want.serials"'
 check "no revocation job dead or left" [ "$(sql "SELECT count(*) FROM jobs WHERE kind IN ('bulk_revoke', 'ca_revoke') AND state <> 'done'")" = 0 ]
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

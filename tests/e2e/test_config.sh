@@ -10,31 +10,10 @@ cd "$(dirname "$0")/../.."
 B=${RA_TEST_BIN:-build}
 RA=$PWD/$B/ra
 
-passed=0 failed=0 done= own_pg=
-work=$(mktemp -d "${TMPDIR:-/tmp}/ra-config-XXXXXX")
-chmod 755 "$work"
-cleanup() {
-	rc=$?
-	[ -n "$own_pg" ] && tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT
+. tests/lib/e2e.sh
+own_pg=
+e2e_begin config
 
-check() { # check NAME COMMAND...
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-		[ -s "$work/err" ] && sed 's/^/#   /' "$work/err" | head -n 5
-	fi
-}
 # run ARGS...: `ra` with a clean RA_* environment; exit status in $work/rc, stderr in $work/err
 run() {
 	env -u CREDENTIALS_DIRECTORY $(env | sed -n 's/^\(RA_[A-Z0-9_]*\)=.*/-u \1/p' | grep -v 'RA_TEST') \
@@ -232,6 +211,4 @@ EOF
 check "every configuration key named in docs/ is known to the loader, and every loader key is documented" \
 	docs_keys_known
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

@@ -11,30 +11,13 @@ cd "$(dirname "$0")/../.."
 B=${RA_TEST_BIN:-build}
 case $B in build/san | */build/san) SAN=1 ;; *) SAN=0 ;; esac
 
-passed=0 failed=0 done= installed=
-work=$(mktemp -d "${TMPDIR:-/tmp}/ra-install-XXXXXX")
-cleanup() {
-	rc=$?
+. tests/lib/e2e.sh
+installed=
+e2e_stop() {
 	if [ -n "$installed" ]; then dpkg --purge ra ra-ca-bridge >/dev/null 2>&1; fi
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	rm -rf "$work"
-	exit "$rc"
 }
-trap cleanup EXIT
+e2e_begin install
 
-check() { # check NAME COMMAND...
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-		[ -s "$work/err" ] && sed 's/^/#   /' "$work/err" | head -n 15
-	fi
-}
 mode_is() { [ "$(stat -c '%a %U:%G' "$1" 2>/dev/null)" = "$2" ] || { stat -c '%n %a %U:%G' "$1" >"$work/err" 2>&1; return 1; }; }
 
 # ---- make install DESTDIR ---------------------------------------------------------------------
@@ -154,6 +137,4 @@ else
 	echo "# not root: the package is built and checked, not installed"
 fi
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

@@ -20,36 +20,15 @@ B=${RA_TEST_BIN:-build}
 RA=$PWD/$B/ra
 RACTL=$PWD/$B/ractl
 
-passed=0 failed=0 done= pid_a= pid_b=
-work=$(mktemp -d "${TMPDIR:-/tmp}/ra-lifecycle-XXXXXX")
-chmod 755 "$work"
-cleanup() {
-	rc=$?
+. tests/lib/e2e.sh
+pid_a= pid_b=
+e2e_stop() {
 	for p in $pid_a $pid_b; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	peer_stop_all "$work/peers" >/dev/null 2>&1
-	tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		[ -f "$work/a.log" ] && tail -n 30 "$work/a.log"
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	rm -rf "$work"
-	exit "$rc"
 }
-trap cleanup EXIT
+e2e_begin lifecycle
+E2E_LOGS=$work/a.log
 
-t0=$(date +%s)
-check() { # check NAME COMMAND...
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name ($(($(date +%s) - t0)) s)"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-		[ -s "$work/err" ] && sed 's/^/#   /' "$work/err" | head -n 8
-	fi
-}
-die() { echo "setup: $*" >&2; exit 1; }
+E2E_T0=$(date +%s) # each ok line says when it passed
 
 # ---- PostgreSQL, token, peers, two nodes ----------------------------------------------------
 DB=$(tests/lib/pg.sh start "$work/pg") || die "cannot start PostgreSQL"
@@ -397,6 +376,4 @@ san_clean() {
 }
 check "no sanitizer report in the server logs" san_clean
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

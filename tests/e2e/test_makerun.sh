@@ -10,32 +10,15 @@ set -u
 cd "$(dirname "$0")/../.."
 B=${RA_TEST_BIN:-build}
 
-passed=0 failed=0 done= run_pid=
-work=$(mktemp -d "${TMPDIR:-/tmp}/ra-makerun-XXXXXX")
-chmod 755 "$work"
-export RA_VAR=$work/var
-cleanup() {
-	rc=$?
+. tests/lib/e2e.sh
+run_pid=
+e2e_stop() {
 	deploy/dev-stop.sh >/dev/null 2>&1
 	[ -n "$run_pid" ] && kill "$run_pid" 2>/dev/null
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		[ -f "$work/run.log" ] && tail -n 20 "$work/run.log"
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	rm -rf "$work"
-	exit "$rc"
 }
-trap cleanup EXIT
-check() { # check NAME COMMAND...
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-	fi
-}
+e2e_begin makerun
+E2E_LOGS=$work/run.log
+export RA_VAR=$work/var
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 RA_PORT=$port B=$B deploy/dev-run.sh >"$work/run.log" 2>&1 &
@@ -103,6 +86,4 @@ check "make stop stopped the peers ($peer_pids)" all_gone
 check "make stop stopped PostgreSQL (pid $pg_pid)" gone "$pg_pid"
 check "nothing answers on the RA's port any more" eval '! up'
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

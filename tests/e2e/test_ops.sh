@@ -15,36 +15,13 @@ cd "$(dirname "$0")/../.."
 B=${RA_TEST_BIN:-build}
 RA=$PWD/$B/ra
 
-passed=0 failed=0 done= ra_pid= own_pg=
-work=$(mktemp -d "${TMPDIR:-/tmp}/ra-ops-XXXXXX")
-chmod 755 "$work"
-cleanup() {
-	rc=$?
+. tests/lib/e2e.sh
+ra_pid= own_pg=
+e2e_stop() {
 	if [ -n "$ra_pid" ]; then kill -TERM "$ra_pid" 2>/dev/null; wait "$ra_pid" 2>/dev/null; fi
-	peer_stop_all "$work/peers" >/dev/null 2>&1
-	[ -n "$own_pg" ] && tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		[ -f "$work/ra.log" ] && tail -n 30 "$work/ra.log"
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	rm -rf "$work"
-	exit "$rc"
 }
-trap cleanup EXIT
+e2e_begin ops
 
-check() { # check NAME COMMAND...
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-		[ -s "$work/err" ] && sed 's/^/#   /' "$work/err" | head -n 8
-		[ -s "$work/out" ] && sed 's/^/#   /' "$work/out" | head -n 8
-	fi
-}
-die() { echo "setup: $*" >&2; exit 1; }
 # http METHOD PATH [curl args...]: body to $work/out, headers to $work/hdr, status to $work/code
 http() {
 	_m=$1 _p=$2; shift 2
@@ -331,6 +308,4 @@ san_clean() {
 }
 check "no sanitizer report in the server log" san_clean
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

@@ -8,29 +8,12 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib/peers.sh
 . tests/lib/peers.sh
 
-passed=0 failed=0 done=
-work=$(mktemp -d -t ra-peers-XXXXXX)
-cleanup() { # on every exit: stop the peers; if a setup step aborted the script, say so
-	rc=$?
+. tests/lib/e2e.sh
+e2e_stop() {
 	peer_stop_all "$work"
-	rm -rf "$work"
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	exit "$rc"
 }
-trap cleanup EXIT
+e2e_begin peers
 
-check() { # check NAME COMMAND...: one line of TAP-like output per check
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-	fi
-}
 # http METHOD URL [curl args...]: body to $work/out, status code to $work/code
 http() {
 	_m=$1 _u=$2; shift 2
@@ -168,6 +151,4 @@ all_gone() {
 }
 check "peers.sh: peer_stop_all stops every peer and removes the PID files" all_gone
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end
