@@ -24,36 +24,12 @@ B=${RA_TEST_BIN:-build}
 RA=$PWD/$B/ra
 RACTL=$PWD/$B/ractl
 
-passed=0 failed=0 done= ra_pid=
-work=$(mktemp -d "${TMPDIR:-/tmp}/ra-phone-XXXXXX")
-chmod 755 "$work"
-cleanup() {
-	rc=$?
+. tests/lib/e2e.sh
+ra_pid=
+e2e_stop() {
 	if [ -n "$ra_pid" ]; then kill -TERM "$ra_pid" 2>/dev/null; wait "$ra_pid" 2>/dev/null; fi
-	peer_stop_all "$work/peers" >/dev/null 2>&1
-	tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
-	if [ -z "$done" ]; then
-		echo "not ok - the script stopped early (exit status $rc)"
-		[ -f "$work/ra.log" ] && tail -n 30 "$work/ra.log"
-		echo "$passed passed, $((failed + 1)) failed"
-		[ "$rc" -ne 0 ] || rc=1
-	fi
-	rm -rf "$work"
-	exit "$rc"
 }
-trap cleanup EXIT
-
-check() { # check NAME COMMAND...
-	_name=$1; shift
-	if "$@"; then
-		echo "ok - $_name"; passed=$((passed + 1))
-	else
-		echo "not ok - $_name"; failed=$((failed + 1))
-		[ -s "$work/err" ] && sed 's/^/#   /' "$work/err" | head -n 5
-		[ -s "$work/out" ] && awk '{print "#   " $0}' "$work/out" | head -n 15
-	fi
-}
-die() { echo "setup: $*" >&2; exit 1; }
+e2e_begin phone
 
 # ---- PostgreSQL, token, peers, ra serve -------------------------------------------------------
 DB=$(tests/lib/pg.sh start "$work/pg") || die "cannot start PostgreSQL"
@@ -290,6 +266,4 @@ check "R7: an identification of another person (the last name differs) is no pro
 	eval '[ "$s" = 200 ] && wait_sql "SELECT state FROM phone_changes WHERE id = $pc5" cancelled &&
 		[ "$(sms_count +436643000095 .)" = 0 ] && [ "$(sql "SELECT phone_e164 FROM users WHERE public_id = '"'$anna'"'")" = "$VNEW" ]'
 
-done=1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end
