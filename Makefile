@@ -243,8 +243,8 @@ bulk: deps
 
 .PHONY: chaos
 # make chaos: the fault suite (tests/chaos/run.sh, docs/faults.md): the crash run with 1,000
-# orders (make test runs 20), PostgreSQL restarts, two nodes, SIGTERM under load, hanging and
-# failing peers; one summary line per scenario
+# orders (make test runs 16), PostgreSQL restarts, two nodes, SIGTERM under load, hanging and
+# failing peers, the keygen-remnant and ENOSPC tests; one summary line per scenario
 chaos: deps
 	@$(MAKE) --no-print-directory SAN=$(TEST_SAN) tests
 	@tests/chaos/run.sh $(if $(filter 1,$(TEST_SAN)),build/san,build)
