@@ -95,15 +95,11 @@ static void fail(struct act *a, int code, const char *field, const char *reason,
 static void fail(struct act *a, int code, const char *field, const char *reason, const char *rule, json_t *extra,
 		 const char *fmt, ...)
 {
-	struct ra_err e;
 	va_list ap;
 
-	e.code = code;
-	snprintf(e.field, sizeof(e.field), "%s", field);
 	va_start(ap, fmt);
-	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	sg_failv(a->c, code, field, reason, rule, extra, fmt, ap);
 	va_end(ap);
-	sg_fail(a->c, &e, reason, rule, extra);
 	act_free(a);
 }
 

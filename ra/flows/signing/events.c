@@ -76,15 +76,11 @@ static void fail(struct ev *v, int code, const char *field, const char *reason, 
 static void fail(struct ev *v, int code, const char *field, const char *reason, const char *rule, const char *fmt,
 		 ...)
 {
-	struct ra_err e;
 	va_list ap;
 
-	e.code = code;
-	snprintf(e.field, sizeof(e.field), "%s", field);
 	va_start(ap, fmt);
-	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	sg_failv(v->c, code, field, reason, rule, NULL, fmt, ap);
 	va_end(ap);
-	sg_fail(v->c, &e, reason, rule, NULL);
 	ev_free(v);
 }
 

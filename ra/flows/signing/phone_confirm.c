@@ -77,15 +77,11 @@ static void fail(struct conf *k, int code, const char *field, const char *reason
 static void fail(struct conf *k, int code, const char *field, const char *reason, const char *rule, json_t *extra,
 		 const char *fmt, ...)
 {
-	struct ra_err e;
 	va_list ap;
 
-	e.code = code;
-	snprintf(e.field, sizeof(e.field), "%s", field);
 	va_start(ap, fmt);
-	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	sg_failv(k->c, code, field, reason, rule, extra, fmt, ap);
 	va_end(ap);
-	sg_fail(k->c, &e, reason, rule, extra);
 	conf_free(k);
 }
 

@@ -43,6 +43,17 @@ void sg_fail(struct sg_call *c, const struct ra_err *e, const char *reason, cons
 	call_free(c);
 }
 
+void sg_failv(struct sg_call *c, int code, const char *field, const char *reason, const char *rule, json_t *extra,
+	      const char *fmt, va_list ap)
+{
+	struct ra_err e;
+
+	e.code = code;
+	snprintf(e.field, sizeof(e.field), "%s", field);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	sg_fail(c, &e, reason, rule, extra);
+}
+
 /* The CSC format: OAuth 2.0's error object (RFC 6749 5.2, RFC 6750 3.1), as the CSC API uses it. */
 static void csc_reply(struct http_req *hr, int status, const char *error, const char *desc)
 {

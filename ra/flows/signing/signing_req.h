@@ -10,6 +10,7 @@
 #define RA_SIGNING_REQ_H
 
 #include <jansson.h>
+#include <stdarg.h>
 
 #include "ra/flows/admin/admin.h"
 #include "ra/net/http.h"
@@ -35,6 +36,10 @@ void sg_reply(struct sg_call *c, int status, json_t *body);
 /* An RA-format refusal: status from e->code, "field" from e->field, "reason" (may be NULL),
  * "rule" (may be NULL) and the members of extra (stolen, may be NULL). */
 void sg_fail(struct sg_call *c, const struct ra_err *e, const char *reason, const char *rule, json_t *extra);
+/* sg_fail with the error made here: code, field and the message from fmt and ap (for the
+ * flows' own printf-like refusal helpers). */
+void sg_failv(struct sg_call *c, int code, const char *field, const char *reason, const char *rule, json_t *extra,
+	      const char *fmt, va_list ap) __attribute__((format(printf, 7, 0)));
 /* A CSC-format refusal: {"error": error, "error_description": ...} with status. */
 void sg_csc_fail(struct sg_call *c, int status, const char *error, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
