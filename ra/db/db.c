@@ -35,6 +35,18 @@ struct db_q {
 	PGresult *res;
 	int sync;    /* last of its pipeline segment: its Sync follows it */
 	int got_end; /* its results are complete (pipeline: waiting for the Sync) */
+	int prep;    /* the connection's own Prepare of sql (data: its struct db_prep) */
+};
+
+/* A statement prepared on one session (prepared statements): named by its slot. */
+#define DB_PREP_MAX 128
+enum prep_state { PREP_NONE, PREP_SENT, PREP_READY, PREP_BAD };
+struct db_prep {
+	char *sql; /* its text, copied */
+	unsigned long hash;
+	enum prep_state state;
+	unsigned long seg; /* the pipeline segment its Prepare was sent in */
+	char name[16];
 };
 
 struct waiter {
@@ -63,6 +75,9 @@ struct db_conn {
 	int pipe;   /* in pipeline mode (pooled connections) */
 	int in_cb;  /* inside a callback of this connection: queue, send when it returns */
 	int wake_due; /* a job was queued in the open transaction: wake the runners at COMMIT */
+	struct db_prep *prep; /* DB_PREP_MAX slots, nprep used; forgotten with the session */
+	int nprep;
+	unsigned long seg; /* pipeline segments sent on this session */
 	int sent;   /* statements at the head of the queue that are on the wire */
 	struct db_q *head, *tail;
 	uv_timer_t retry;
@@ -108,6 +123,13 @@ static void on_poll(uv_poll_t *h, int status, int events);
 static void pool_dispatch_waiters(struct db_pool *p);
 static void tick_soon(struct db_pool *p);
 static void pool_wake(struct db_pool *p);
+static void prep_done(struct db_q *q);
+/* A pooled session's settings: the jobs insert trigger leaves the wake-up to us
+ * (migrations/0016_jobs_wake.sql), and prepared statements are planned for their parameters
+ * each time as before (only parsing and analysis are saved: a generic plan could be worse
+ * for a skewed value). */
+static const char *sql_session = "SELECT set_config('ra.jobs_wake', 'after_commit', false),"
+				 " set_config('plan_cache_mode', 'force_custom_plan', false)";
 
 /* ---- early failures and timeouts ---------------------------------------------------- */
 
@@ -277,6 +299,11 @@ static void deliver(struct db_conn *c, struct db_q *q)
 	int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 	int wake = 0;
 
+	if (q->prep) {
+		prep_done(q);
+		return;
+	}
+
 	c->pool->queries++;
 	if (st == PGRES_PIPELINE_ABORTED) {
 		ra_err_set(&e, RA_E_INTERNAL, "", "not run: an earlier statement sent with it failed");
@@ -299,6 +326,63 @@ static void deliver(struct db_conn *c, struct db_q *q)
 		pool_wake(c->pool);
 }
 
+/* ---- prepared statements --------------------------------------------------------------
+ *
+ * Every statement of a pooled session is prepared on it the first time it is sent (a Parse
+ * in the same pipeline segment, just before it) and run by name from then on, so PostgreSQL
+ * parses and analyses it once per session instead of per execution.  Keyed by the text, not
+ * the pointer.  A name is used only once its Prepare succeeded, or within the segment that
+ * carries the Prepare (if it fails, that segment is aborted anyway); a failed one is not
+ * tried again on that session.  A reconnect forgets them all (a new session). */
+
+static int prep_skip(const char *sql)
+{
+	return strcmp(sql, "BEGIN") == 0 || strcmp(sql, "COMMIT") == 0 || strcmp(sql, "ROLLBACK") == 0 ||
+	       sql == sql_session;
+}
+
+static struct db_prep *prep_for(struct db_conn *c, const char *sql)
+{
+	unsigned long h = 1469598103934665603UL;
+	struct db_prep *e;
+
+	if (!c->pipe || prep_skip(sql))
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+		h = (h ^ *p) * 1099511628211UL;
+	for (int i = 0; i < c->nprep; i++)
+		if (c->prep[i].hash == h && strcmp(c->prep[i].sql, sql) == 0)
+			return c->prep[i].state == PREP_BAD ? NULL : &c->prep[i];
+	if (c->prep == NULL && (c->prep = calloc(DB_PREP_MAX, sizeof(*c->prep))) == NULL)
+		abort();
+	if (c->nprep == DB_PREP_MAX)
+		return NULL; /* sent unprepared */
+	e = &c->prep[c->nprep];
+	if ((e->sql = strdup(sql)) == NULL)
+		abort();
+	e->hash = h;
+	e->state = PREP_NONE;
+	snprintf(e->name, sizeof(e->name), "ra_%d", c->nprep);
+	c->nprep++;
+	return e;
+}
+
+static void prep_done(struct db_q *q)
+{
+	struct db_prep *e = q->data;
+	ExecStatusType st = q->res ? PQresultStatus(q->res) : PGRES_FATAL_ERROR;
+
+	e->state = st == PGRES_COMMAND_OK ? PREP_READY : PREP_BAD;
+	q_free(q);
+}
+
+static void prep_forget(struct db_conn *c)
+{
+	for (int i = 0; i < c->nprep; i++)
+		free(c->prep[i].sql);
+	c->nprep = 0;
+}
+
 static void conn_poll_events(struct db_conn *c, int want_write)
 {
 	if (c->poll)
@@ -309,16 +393,41 @@ static void conn_poll_events(struct db_conn *c, int want_write)
  * head of the queue when nothing is on the wire. */
 static void conn_kick(struct db_conn *c)
 {
-	struct db_q *q = c->head, *last = NULL;
+	struct db_q *q = c->head, *prev = NULL, *last = NULL;
 	int rc;
 
 	if (c->state != C_UP || c->in_cb || (c->sent && !c->pipe))
 		return;
-	for (int i = 0; i < c->sent && q != NULL; i++)
+	for (int i = 0; i < c->sent && q != NULL; i++) {
+		prev = q;
 		q = q->next;
-	for (; q != NULL; q = q->next) {
-		if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL,
-				       0)) {
+	}
+	for (; q != NULL; prev = q, q = q->next) {
+		struct db_prep *e = prep_for(c, q->sql);
+		if (e != NULL && e->state == PREP_NONE) {
+			/* its Prepare goes just before it, with its own (internal) result */
+			struct db_q *pq = q_new(q->sql, 0, NULL, NULL, e);
+			pq->prep = 1;
+			pq->next = q;
+			if (prev)
+				prev->next = pq;
+			else
+				c->head = pq;
+			e->state = PREP_SENT;
+			e->seg = c->seg;
+			c->sent++;
+			if (!PQsendPrepare(c->pg, e->name, q->sql, q->nparams, NULL)) {
+				conn_fail(c, PQerrorMessage(c->pg));
+				return;
+			}
+		}
+		if (e != NULL && (e->state == PREP_READY || (e->state == PREP_SENT && e->seg == c->seg)))
+			rc = PQsendQueryPrepared(c->pg, e->name, q->nparams, (const char *const *)q->params, NULL,
+						 NULL, 0);
+		else
+			rc = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL,
+					       NULL, 0);
+		if (!rc) {
 			conn_fail(c, PQerrorMessage(c->pg));
 			return;
 		}
@@ -331,6 +440,7 @@ static void conn_kick(struct db_conn *c)
 		return;
 	if (c->pipe) {
 		last->sync = 1;
+		c->seg++;
 		if (!PQpipelineSync(c->pg)) {
 			conn_fail(c, PQerrorMessage(c->pg));
 			return;
@@ -452,6 +562,10 @@ static void fail_queue(struct db_conn *c, const char *why)
 	while ((q = c->head) != NULL) {
 		struct ra_err e;
 		c->head = q->next;
+		if (q->prep) {
+			prep_done(q);
+			continue;
+		}
 		ra_err_set(&e, RA_E_UNAVAILABLE, "", "database connection lost: %s", why);
 		c->pool->errors++;
 		q->cb(NULL, &e, q->data);
@@ -484,6 +598,7 @@ static void conn_fail(struct db_conn *c, const char *why)
 	c->sent = 0;
 	c->pipe = 0;
 	fail_queue(c, first);
+	prep_forget(c);
 	if (c->wake_due) { /* a COMMIT may have got through: a wake too many costs one claim */
 		c->wake_due = 0;
 		pool_wake(c->pool);
@@ -495,9 +610,6 @@ static void conn_fail(struct db_conn *c, const char *why)
 		c->backoff_ms = 2000;
 	uv_timer_start(&c->retry, on_retry, (uint64_t)c->backoff_ms, 0);
 }
-
-/* The session setting the jobs insert trigger reads (migrations/0016_jobs_wake.sql). */
-static const char *sql_wake_mode = "SET ra.jobs_wake = 'after_commit'";
 
 static void on_wake_mode(PGresult *res, const struct ra_err *err, void *data)
 {
@@ -533,7 +645,7 @@ static void conn_up(struct db_conn *c)
 		c->pipe = 1;
 		/* Before anything else on this session: jobs it queues NOTIFY after the commit,
 		 * not in the transaction (migration 0016, db_wake_set). */
-		struct db_q *w = q_new(sql_wake_mode, 0, NULL, on_wake_mode, c);
+		struct db_q *w = q_new(sql_session, 0, NULL, on_wake_mode, c);
 		w->next = c->head;
 		c->head = w;
 		if (c->tail == NULL)
@@ -872,7 +984,8 @@ void db_release(struct db_conn *c)
 		 * statement): their results are no longer anyone's, and whatever transaction they
 		 * leave open is rolled back after them. */
 		for (struct db_q *q = c->head; q != NULL; q = q->next)
-			q->cb = discard;
+			if (!q->prep)
+				q->cb = discard;
 		if (c->state == C_UP) {
 			db_conn_query(c, "ROLLBACK", 0, NULL, on_rollback, c);
 			return;
@@ -1039,6 +1152,7 @@ static void conn_close(struct db_conn *c)
 	}
 	c->state = C_CLOSED; /* before the callbacks: a release from one must not queue a ROLLBACK */
 	fail_queue(c, "pool closing");
+	prep_forget(c);
 	uv_timer_stop(&c->retry);
 	uv_close((uv_handle_t *)&c->retry, on_timer_closed);
 }
@@ -1090,6 +1204,8 @@ void db_pool_free(struct db_pool *p)
 		free(l->channel);
 		free(l);
 	}
+	for (int i = 0; i < p->size; i++)
+		free(p->conns[i].prep);
 	PQconninfoFree(p->opts);
 	free(p->conns);
 	free(p->conninfo);

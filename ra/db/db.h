@@ -16,6 +16,11 @@
  * rest of that group is skipped and fails.  db_release drops the results still due and rolls
  * back what they leave open.
  *
+ * Pooled sessions prepare each statement the first time they send it (its Prepare goes in the
+ * same segment, just before it) and run it by name afterwards: PostgreSQL parses and analyses
+ * it once per session; plans stay custom (plan_cache_mode = force_custom_plan).  A reconnect
+ * prepares again; a statement whose Prepare failed runs unprepared on that session.
+ *
  * `sql` must stay valid until the callback (use static strings: conventions.md rule 8);
  * parameters are copied.  Parameters are text; NULL means SQL NULL.  The PGresult handed to
  * a callback is freed after the callback returns.

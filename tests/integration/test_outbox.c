@@ -425,3 +425,101 @@ Test(outbox, jobs_with_each_rows_own_key_and_payload_and_a_statement_the_caller_
 		"mail:t-1=t-1,mail:t-2=t-2");
 	free(db);
 }
+
+/* ---- prepared statements on the pool's sessions (ra/db/db.c, issue #16) ------------------- */
+
+static const char *sql_plus = "SELECT $1::int + 1";
+static const char *sql_prepared =
+	"SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELECT $1::int + 1'";
+
+struct ph {
+	uv_loop_t loop;
+	uv_timer_t timer;
+	struct db_pool *pool;
+	const char *db;
+	int step, tries, after_reconnect;
+	char got[8][16]; /* step results */
+	char err[256];
+};
+
+static void ph_next(struct ph *h);
+
+static void on_ph_timer(uv_timer_t *t)
+{
+	ph_next(t->data);
+}
+
+static void on_ph(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct ph *h = data;
+
+	if (err != NULL) {
+		/* only while the pool finds its terminated session gone and reconnects */
+		if (h->after_reconnect && h->step == 5 && h->tries++ < 100) {
+			uv_timer_start(&h->timer, on_ph_timer, 50, 0);
+			return;
+		}
+		snprintf(h->err, sizeof(h->err), "step %d: %.200s", h->step, err->msg);
+		h->step = 99;
+	} else {
+		snprintf(h->got[h->step], sizeof(h->got[0]), "%s", PQgetvalue(res, 0, 0));
+		h->step++;
+	}
+	ph_next(h);
+}
+
+static void ph_next(struct ph *h)
+{
+	char err[256];
+
+	switch (h->step) {
+	case 0:
+	case 1:
+	case 2:
+	case 5: /* the statement, three times on one session; again after the reconnect */
+		if (!db_pool_up(h->pool)) {
+			uv_timer_start(&h->timer, on_ph_timer, 20, 0);
+			return;
+		}
+		db_query(h->pool, sql_plus, 1, (const char *const[]){"41"}, on_ph, h);
+		return;
+	case 3:
+	case 6:
+		db_query(h->pool, sql_prepared, 0, NULL, on_ph, h);
+		return;
+	case 4: /* the session ends under the pool (a restart, an administrator) */
+		cr_assert_eq(rt_exec(h->db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+					    " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+				     err, sizeof(err)),
+			     0, "%s", err);
+		h->step = 5;
+		h->after_reconnect = 1;
+		uv_timer_start(&h->timer, on_ph_timer, 50, 0);
+		return;
+	default:
+		uv_close((uv_handle_t *)&h->timer, NULL);
+		db_pool_close(h->pool, on_closed, h);
+	}
+}
+
+Test(outbox, pool_statements_are_prepared_once_per_session_and_again_after_a_reconnect, .timeout = 60)
+{
+	char *db = rt_db_new();
+	struct ph h = {.db = db};
+
+	uv_loop_init(&h.loop);
+	h.pool = db_pool_new(&h.loop, db, 1, 5000);
+	uv_timer_init(&h.loop, &h.timer);
+	h.timer.data = &h;
+	uv_timer_start(&h.timer, on_ph_timer, 0, 0);
+	uv_run(&h.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&h.loop);
+	db_pool_free(h.pool);
+	cr_assert_str_empty(h.err);
+	cr_expect_str_eq(h.got[0], "42");
+	cr_expect_str_eq(h.got[2], "42", "run by name, the same answer");
+	cr_expect_str_eq(h.got[3], "1", "prepared once on the session, not once per run");
+	cr_expect_str_eq(h.got[5], "42", "after the reconnect: prepared again on the new session");
+	cr_expect_str_eq(h.got[6], "1");
+	free(db);
+}
