@@ -159,9 +159,11 @@ if s1:
                       "notify lock from pre-commit to the end of the commit, so commits that queue a job wait "
                       "for each other's WAL flush) costs %.0f%% of it" % (100 * (1 - po["tps"] / pn["tps"]))
                       if pn["tps"] > 1.2 * po["tps"] else
-                      "the job insert (its NOTIFY) is not what bounds it here")
+                      "the job insert is not what bounds it here")
             md.append("Where the time goes: the audit append no longer takes a lock (migration 0018, the "
-                      "sequencer chains after the commit).  The order transaction's statements alone reach "
+                      "sequencer chains after the commit), and a job no longer NOTIFYs inside the order's "
+                      "transaction (migration 0016: the runners are woken after the commit, docs/jobs.md); "
+                      "the pool runs prepared statements.  The order transaction's statements alone reach "
                       "%.0f tx/s at 64 clients (%.2f of the one-row limit; %.0f tx/s without the job insert: "
                       "%s; even so its statements, indexes and triggers reach only %.2f of the one-row limit, "
                       "so that target is above what this schema allows here).  The RA reaches %.2f of the "
@@ -170,6 +172,21 @@ if s1:
                       "the same 2 cores as PostgreSQL and the load generator.\n"
                       % (po["tps"], ratio(po["tps"], s1[64]["pgbench"]["tps"]) or 0, pn["tps"], notify,
                          ratio(pn["tps"], s1[64]["pgbench"]["tps"]) or 0, s1[64]["ratio_order_sql"] or 0))
+            p1 = s1.get(1, {}).get("pgbench_order_sql") or {}
+            if po.get("statements") and p1.get("statements"):
+                one = sum(ms for ms, _ in p1["statements"])
+                many = po["statements"]
+                md.append("Which statement bounds it (pgbench -r, mean ms per statement): alone (1 client) the "
+                          "order's %d statements take %.2f ms together (%s); at 64 clients each takes %.1f to "
+                          "%.1f ms, `BEGIN` (%.1f ms) as much as the inserts: no statement and no lock stands "
+                          "out, every statement waits for a CPU of the 2 cores, so the bound is the CPU the "
+                          "order's statements need (%d statements, their indexes and triggers, against 1 of "
+                          "the one-row limit).\n"
+                          % (len(p1["statements"]), one,
+                             ", ".join("%s %.3f" % (name, ms) for ms, name in p1["statements"]),
+                             min(ms for ms, _ in many), max(ms for ms, _ in many),
+                             next((ms for ms, name in many if name.startswith("BEGIN")), 0),
+                             len(p1["statements"])))
 
 # ---- 2. issuance -------------------------------------------------------------------------
 st, iss, ossl, held = load("s2_stages"), load("s2_issuance"), load("s2_openssl"), load("s2h_issuance")

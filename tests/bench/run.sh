@@ -187,7 +187,11 @@ import json, re, sys
 t = open(sys.argv[1]).read()
 tps = float(re.search(r"tps = ([0-9.]+) \(without initial", t).group(1))
 lat = float(re.search(r"latency average = ([0-9.]+) ms", t).group(1))
-print(json.dumps({"clients": int(sys.argv[2]), "tps": tps, "latency_avg_ms": lat}))
+# -r: each statement's mean latency (ms) and its first words
+st = [[float(m.group(1)), " ".join(m.group(2).split()[:3])]
+      for m in re.finditer(r"^\s+([0-9.]+)\s+[0-9]+\s+(\S.*)$", t.split("statement latencies")[-1], re.M)
+      if not m.group(2).startswith("\\set")]
+print(json.dumps({"clients": int(sys.argv[2]), "tps": tps, "latency_avg_ms": lat, "statements": st}))
 PY
 }
 # seq_lag NAME MARK: once nothing is pending, the audit sequencer's lag (append -> chained, the
