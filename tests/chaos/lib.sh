@@ -308,8 +308,11 @@ for f in sorted(os.listdir(maildir)):
     raw = open(os.path.join(maildir, f), "rb").read()
     msg = email.message_from_bytes(raw)
     # the user-ID mail's Message-ID names it (usermail.c), in whichever language it is written
-    kind = "userid" if "user-id-mail." in str(msg["Message-ID"]) else "invite"
-    kinds[kind].setdefault(msg["To"], []).append(raw)
+    # the invitation's likewise (invite.c); other mails (a revocation notice) are not counted
+    mid = str(msg["Message-ID"])
+    kind = "userid" if "user-id-mail." in mid else "invite" if "ident-invite." in mid else None
+    if kind:
+        kinds[kind].setdefault(msg["To"], []).append(raw)
 dup_mail = sum(len(v) - 1 for v in kinds["userid"].values())
 dup_invite = sum(len(v) - 1 for v in kinds["invite"].values())
 for kind, what in (("userid", "user-ID mail"), ("invite", "invitation")):
