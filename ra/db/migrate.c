@@ -21,6 +21,9 @@ static const char *sql_has = "SELECT 1 FROM schema_migrations WHERE version = $1
 static const char *sql_record = "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)";
 static const char *sql_max = "SELECT coalesce(max(version), 0) FROM schema_migrations";
 static const char *sql_exists = "SELECT to_regclass('schema_migrations') IS NOT NULL";
+/* $1 every version this ra has (int[]): the first one the database lacks, or NULL */
+static const char *sql_missing =
+	"SELECT min(v) FROM unnest($1::int[]) AS v WHERE v NOT IN (SELECT version FROM schema_migrations)";
 
 int migrate_latest(void)
 {
@@ -178,6 +181,29 @@ out:
 	return rc;
 }
 
+/* The newest version alone does not say a migration numbered below it was applied (one that
+ * landed after a higher one, as 0016 did after 0018 and 0019): every version must be there. */
+static int check_none_missing(PGconn *c, PGresult **r, struct ra_err *err)
+{
+	char list[16 * 64] = "{";
+	size_t n = 1;
+	const char *p[1] = {list};
+	int rc;
+
+	for (int i = 0; i < migrations_count && n < sizeof(list) - 16; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d", i ? "," : "", migrations[i].version);
+	snprintf(list + n, sizeof(list) - n, "}");
+	PQclear(*r);
+	*r = NULL;
+	if ((rc = exec_ok(c, sql_missing, 1, p, err, r)) != 0)
+		return rc;
+	if (!PQgetisnull(*r, 0, 0))
+		return ra_err_set(err, RA_E_CONFLICT, "",
+				  "database schema lacks migration %04d (applied: up to %d): run 'ra migrate'",
+				  atoi(PQgetvalue(*r, 0, 0)), migrate_latest());
+	return 0;
+}
+
 int migrate_check(const char *conninfo, int *db_version, struct ra_err *err)
 {
 	PGconn *c = connect_db(conninfo, err);
@@ -201,6 +227,8 @@ int migrate_check(const char *conninfo, int *db_version, struct ra_err *err)
 	else if (*db_version > want)
 		rc = ra_err_set(err, RA_E_CONFLICT, "", "database schema version %d is newer than this ra (%d): upgrade ra",
 				*db_version, want);
+	else
+		rc = check_none_missing(c, &r, err);
 out:
 	PQclear(r);
 	PQfinish(c);
