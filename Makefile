@@ -216,17 +216,22 @@ bench: deps
 
 # make check: the tree's rules (tools/check-layers.py: arrows point down, no include cycles
 # between folders, no prototypes in .c files, no weak symbols, audit records and jobs only
-# through the outbox helper, no state name as an SQL literal) and cppcheck on the project's
-# own code.  Zero findings or it fails.  varFuncNullUB: the log functions take a NULL-
+# through the outbox helper, no state name as an SQL literal), cppcheck on the project's
+# own code, and clang-format --dry-run against .clang-format (FORMAT_SRC: every C and C++
+# file of ours; make format rewrites them).  Zero findings or it fails.  varFuncNullUB: the log functions take a NULL-
 # terminated list; NULL is ((void *)0) on every platform we build on (glibc, C17).
+# the project's own sources, every folder (the style checker's input and make format's)
+FORMAT_SRC := $(sort $(wildcard ra/*.[ch] ra/*/*.[ch] ra/*/*.cc ra/flows/*/*.[ch] ca-bridge/*.[ch] \
+	      ca-bridge/*/*.[ch] workflows/*.[ch] tests/*/*.[ch]))
 CPPCHECK := cppcheck --error-exitcode=1 -q --std=c11 -I. --inline-suppr --enable=warning,portability \
 	    --suppress=varFuncNullUB --suppress=nullPointerRedundantCheck:ra/ractl/ractl.c
 check:
 	@tools/check-layers.py
 	@$(CPPCHECK) ra ca-bridge workflows && echo "cppcheck: 0 findings"
+	@clang-format --dry-run -Werror $(FORMAT_SRC) && echo "clang-format: 0 findings in $(words $(FORMAT_SRC)) files"
 
 format:
-	clang-format -i $(WF_SRC) $(CAB_SRC) $(CAB_SRV_SRC) $(BASE_SRC) $(RA_SRC) $(CTL_SRC) ra/main.c
+	clang-format -i $(FORMAT_SRC)
 
 # the link libraries, for scripts that build against the libraries (tests/bench/build.sh)
 print-ldlibs:

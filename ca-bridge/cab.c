@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct cab_backend *const backends[] = { &cab_local_backend, &cab_cmp_backend };
+static const struct cab_backend *const backends[] = {&cab_local_backend, &cab_cmp_backend};
 
 void cab_config_defaults(struct cab_config *cfg)
 {
@@ -61,7 +61,8 @@ static int check_config(const struct cab_config *c, const struct cab_backend **b
 	     (rc = cab_cfg_need(c->pkcs11_token, "pkcs11.token", err)) != 0 ||
 	     (rc = cab_cfg_need(c->pkcs11_pin, "pkcs11.pin", err)) != 0))
 		return rc;
-	if (c->key_storage != NULL && strcmp(c->key_storage, "token") != 0 && strcmp(c->key_storage, "wrapped") != 0)
+	if (c->key_storage != NULL && strcmp(c->key_storage, "token") != 0 &&
+	    strcmp(c->key_storage, "wrapped") != 0)
 		return cab_err_set(err, CAB_E_INVALID, "pkcs11.key_storage", "must be wrapped or token");
 	if (c->key_storage != NULL && strcmp(c->key_storage, "wrapped") == 0 &&
 	    (rc = cab_cfg_need(c->pkcs11_module, "pkcs11.module", err)) != 0)
@@ -130,8 +131,8 @@ static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg,
 	size_t wlen = 0;
 	int existed = 0, remnants = 0, version = 0, rc;
 
-	rc = cab_p11_keygen_wrapped(cab->p11, key_id, alg, cab->kek_label, &pub, &existed, &remnants, &w, &wlen,
-				    &version, err);
+	rc = cab_p11_keygen_wrapped(cab->p11, key_id, alg, cab->kek_label, &pub, &existed, &remnants, &w,
+				    &wlen, &version, err);
 	if (rc != 0)
 		goto out;
 	if (existed) {
@@ -213,12 +214,13 @@ int cab_kek(struct cab *cab, enum cab_kek_op op, int *version, struct cab_err *e
 }
 
 int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg, EVP_PKEY **pub,
-			 const unsigned char **wk, size_t *wklen, struct cab_err *err)
+		      const unsigned char **wk, size_t *wklen, struct cab_err *err)
 {
 	if (w->blob == NULL || w->len == 0)
 		return cab_err_set(err, CAB_E_DESTROYED, "key_blob", "the key was destroyed");
 	if (w->kek_label == NULL || strcmp(w->kek_label, cab->kek_label) != 0)
-		return cab_err_set(err, CAB_E_KEK, "kek_label", "the key is wrapped under KEK \"%s\", not the configured \"%s\"",
+		return cab_err_set(err, CAB_E_KEK, "kek_label",
+				   "the key is wrapped under KEK \"%s\", not the configured \"%s\"",
 				   w->kek_label ? w->kek_label : "", cab->kek_label);
 	return cab_blob_unpack(w->blob, w->len, alg, pub, wk, wklen, err);
 }
@@ -237,8 +239,8 @@ int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out
 	memset(out, 0, sizeof(*out));
 	if ((rc = cab_wrapped_parts(cab, w, &alg, &pub, &wk, &wklen, err)) != 0)
 		return rc;
-	if ((rc = cab_p11_rewrap(cab->p11, cab->kek_label, w->kek_version, alg, wk, wklen, &nw, &nwlen, &to, err)) ==
-		    0 &&
+	if ((rc = cab_p11_rewrap(cab->p11, cab->kek_label, w->kek_version, alg, wk, wklen, &nw, &nwlen, &to,
+				 err)) == 0 &&
 	    (rc = cab_blob_pack(alg, pub, nw, nwlen, &out->blob, &out->blob_len, err)) == 0 &&
 	    (rc = cab_key_fill(pub, alg, out, err)) == 0) {
 		snprintf(out->kek_label, sizeof(out->kek_label), "%s", cab->kek_label);
@@ -254,7 +256,8 @@ int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out
 static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out, int wrap,
 		  struct cab_err *err);
 
-int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out, struct cab_err *err)
+int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
+	       struct cab_err *err)
 {
 	return keygen(cab, key_id, alg, out, cab != NULL && cab->wrapped, err);
 }
@@ -282,12 +285,13 @@ static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct 
 	if (wrap)
 		return keygen_wrapped(cab, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, out, err);
 	/* find-or-create is one step per id inside cab_p11.c (token lock) */
-	rc = cab_p11_keygen(cab->p11, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, &pub, &got, &existed,
-			    &remnants, err);
+	rc = cab_p11_keygen(cab->p11, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, &pub, &got,
+			    &existed, &remnants, err);
 	if (rc != 0)
 		goto out;
 	if (existed && alg != CAB_ALG_DEFAULT && got != alg) {
-		rc = cab_err_set(err, CAB_E_CONFLICT, "alg", "a key with this id exists with another algorithm");
+		rc = cab_err_set(err, CAB_E_CONFLICT, "alg",
+				 "a key with this id exists with another algorithm");
 		goto out;
 	}
 	if ((rc = cab_key_fill(pub, got, out, err)) == 0) {
@@ -339,7 +343,8 @@ int cab_issue(struct cab *cab, const struct cab_request *req, struct cab_cert *o
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
 	memset(out, 0, sizeof(*out));
 	if (!cab_id_ok(req->request_id))
-		return cab_err_set(err, CAB_E_INVALID, "request_id", "request id must be 1..64 of [A-Za-z0-9._-]");
+		return cab_err_set(err, CAB_E_INVALID, "request_id",
+				   "request id must be 1..64 of [A-Za-z0-9._-]");
 	if ((req->key_id != NULL) == (req->csr_der != NULL))
 		return cab_err_set(err, CAB_E_INVALID, "key_id", "give exactly one of key_id and csr");
 	/* the same profile checks for every back-end: a request outside it never reaches a CA */

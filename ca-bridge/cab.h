@@ -24,20 +24,20 @@ extern "C" {
 
 enum cab_errcode {
 	CAB_OK = 0,
-	CAB_E_INVALID = -1,         /* bad argument or configuration */
-	CAB_E_PROFILE = -2,         /* request outside the certificate profile (err.field names it) */
-	CAB_E_NOTFOUND = -3,        /* unknown serial, key or request */
+	CAB_E_INVALID = -1, /* bad argument or configuration */
+	CAB_E_PROFILE = -2, /* request outside the certificate profile (err.field names it) */
+	CAB_E_NOTFOUND = -3, /* unknown serial, key or request */
 	CAB_E_ALREADY_REVOKED = -4, /* R14: revocation is final */
-	CAB_E_TOKEN = -5,           /* PKCS#11 module or token failure */
-	CAB_E_CA = -6,              /* CA state or signing failure */
-	CAB_E_IO = -7,              /* file system */
+	CAB_E_TOKEN = -5, /* PKCS#11 module or token failure */
+	CAB_E_CA = -6, /* CA state or signing failure */
+	CAB_E_IO = -7, /* file system */
 	CAB_E_NOMEM = -8,
-	CAB_E_CONFLICT = -9,        /* e.g. key id exists with another algorithm */
-	CAB_E_REJECTED = -10,       /* the CA refused the request (CMP PKIStatus rejection); msg
+	CAB_E_CONFLICT = -9, /* e.g. key id exists with another algorithm */
+	CAB_E_REJECTED = -10, /* the CA refused the request (CMP PKIStatus rejection); msg
 				     * has the CA's status, failInfo and text; retrying will not help */
-	CAB_E_KEK = -11,            /* the wrapped key's KEK (label, version) is not on the token,
+	CAB_E_KEK = -11, /* the wrapped key's KEK (label, version) is not on the token,
 				     * or the blob does not unwrap under it */
-	CAB_E_DESTROYED = -12,      /* the key was destroyed (revocation, expiry): no blob */
+	CAB_E_DESTROYED = -12, /* the key was destroyed (revocation, expiry): no blob */
 };
 
 struct cab_err {
@@ -61,41 +61,41 @@ const char *cab_strerror(int code);
  * profile fields are the CA's business there and are ignored.
  */
 struct cab_config {
-	const char *backend;        /* "local" or "cmp" */
-	const char *ca_dir;         /* local CA state; created if missing */
-	const char *pkcs11_module;  /* path of the PKCS#11 module (dlopen) */
-	const char *pkcs11_token;   /* token label; never a slot number */
-	const char *pkcs11_pin;     /* user PIN; never logged nor put in messages */
-	const char *policy_oid;     /* the operator's own certificate policy OID */
-	const char *qcpds_url;      /* QcPDS (EN 319 412-5) URL, https:// */
-	const char *qcpds_lang;     /* QcPDS language, ISO 639-1, e.g. "en" */
-	const char *key_alg;        /* default key algorithm: "ec-p256" or "rsa-3072" */
-	int advanced_ncp_plus;      /* 1: NCP+ 0.4.0.2042.1.2 (default); 0: NCP 0.4.0.2042.1.1 */
+	const char *backend; /* "local" or "cmp" */
+	const char *ca_dir; /* local CA state; created if missing */
+	const char *pkcs11_module; /* path of the PKCS#11 module (dlopen) */
+	const char *pkcs11_token; /* token label; never a slot number */
+	const char *pkcs11_pin; /* user PIN; never logged nor put in messages */
+	const char *policy_oid; /* the operator's own certificate policy OID */
+	const char *qcpds_url; /* QcPDS (EN 319 412-5) URL, https:// */
+	const char *qcpds_lang; /* QcPDS language, ISO 639-1, e.g. "en" */
+	const char *key_alg; /* default key algorithm: "ec-p256" or "rsa-3072" */
+	int advanced_ncp_plus; /* 1: NCP+ 0.4.0.2042.1.2 (default); 0: NCP 0.4.0.2042.1.1 */
 	int advanced_digital_signature; /* 1: advanced/seal keyUsage adds digitalSignature */
-	const char *ca_subject;     /* "C=AT,O=Example,CN=Example CA" (written order), first start */
-	const char *crl_url;        /* CRL distribution point put into issued certificates */
-	int crl_validity_hours;     /* nextUpdate - thisUpdate; default 24 (R14 outer limit) */
+	const char *ca_subject; /* "C=AT,O=Example,CN=Example CA" (written order), first start */
+	const char *crl_url; /* CRL distribution point put into issued certificates */
+	int crl_validity_hours; /* nextUpdate - thisUpdate; default 24 (R14 outer limit) */
 
 	/* backend "cmp" (docs/ca-bridge.md "CMP back-end") */
-	const char *cmp_url;         /* http://host:port/path of the CMP server (POST application/pkixcmp) */
-	const char *cmp_secret;      /* PBM shared secret; never logged nor put in messages */
-	const char *cmp_reference;   /* PBM reference value (senderKID) the CA knows the secret by */
-	const char *cmp_trusted;     /* PEM file: the CA's trust anchor(s); validates the CA's
+	const char *cmp_url; /* http://host:port/path of the CMP server (POST application/pkixcmp) */
+	const char *cmp_secret; /* PBM shared secret; never logged nor put in messages */
+	const char *cmp_reference; /* PBM reference value (senderKID) the CA knows the secret by */
+	const char *cmp_trusted; /* PEM file: the CA's trust anchor(s); validates the CA's
 				      * signatures, every certificate received and the CRL */
 	const char *cmp_client_cert; /* PEM: our certificate for signature protection */
-	const char *cmp_client_key;  /* PEM: its private key (unencrypted, owner-only file) */
-	const char *cmp_crl_url;     /* where cab_crl fetches the CA's CRL; default: the scheme,
+	const char *cmp_client_key; /* PEM: its private key (unencrypted, owner-only file) */
+	const char *cmp_crl_url; /* where cab_crl fetches the CA's CRL; default: the scheme,
 				      * host and port of cmp_url with path /crl (the ca-bridge server) */
-	int cmp_timeout_s;           /* per message (and per CRL fetch); 0: 30.  OpenSSL retries a
+	int cmp_timeout_s; /* per message (and per CRL fetch); 0: 30.  OpenSSL retries a
 				      * refused connection until it passes, so a CA that is down
 				      * costs this long per call */
 
 	/* key storage (docs/ca-bridge.md "Wrapped key storage") */
-	const char *key_storage;     /* "wrapped" (default): subscriber keys are made as session
+	const char *key_storage; /* "wrapped" (default): subscriber keys are made as session
 				      * objects and leave the token only wrapped under the KEK;
 				      * "token": every key is a token object (the old way) */
-	const char *kek_label;       /* CKA_LABEL of the KEK's versions; default "cab-kek" */
-	int pkcs11_sessions;         /* logged-in sessions in the pool: token calls in parallel;
+	const char *kek_label; /* CKA_LABEL of the KEK's versions; default "cab-kek" */
+	int pkcs11_sessions; /* logged-in sessions in the pool: token calls in parallel;
 				      * 0: 4 */
 };
 
@@ -118,13 +118,13 @@ struct cab_key {
 	enum cab_alg alg;
 	unsigned char *spki_der; /* DER SubjectPublicKeyInfo; freed by cab_key_free */
 	size_t spki_len;
-	char sha256_hex[65];     /* SHA-256 of spki_der, lowercase hex: the unique fingerprint */
-	int existed;             /* 1 when keygen found the key already on the token (a token
+	char sha256_hex[65]; /* SHA-256 of spki_der, lowercase hex: the unique fingerprint */
+	int existed; /* 1 when keygen found the key already on the token (a token
 				  * key, also under key_storage "wrapped": blob stays NULL) */
-	int remnants;            /* objects of a half-made pair with this id that keygen destroyed
+	int remnants; /* objects of a half-made pair with this id that keygen destroyed
 				  * before it made the pair (a crash inside C_GenerateKeyPair) */
 	/* key_storage "wrapped": the key as the service stores it (freed by cab_key_free) */
-	unsigned char *blob;     /* private key wrapped under the KEK (RFC 5649) + public key */
+	unsigned char *blob; /* private key wrapped under the KEK (RFC 5649) + public key */
 	size_t blob_len;
 	char kek_label[64];
 	int kek_version;
@@ -193,16 +193,16 @@ struct cab_request {
 	const char *request_id; /* the RA's certificate id; 1..64 of [A-Za-z0-9._-] */
 	enum cab_class cls;
 	struct cab_subject subject;
-	int validity_years;     /* 0: the profile's default (R5) */
+	int validity_years; /* 0: the profile's default (R5) */
 	/* exactly one of: */
-	const char *key_id;     /* key on the token (cab_keygen); the CA builds and checks the CSR */
+	const char *key_id; /* key on the token (cab_keygen); the CA builds and checks the CSR */
 	const struct cab_wrapped *wrapped; /* with key_id: the key is this blob, not a token object */
 	const unsigned char *csr_der; /* or a PKCS#10 request made elsewhere */
 	size_t csr_len;
 };
 
 struct cab_cert {
-	unsigned char *der;  /* freed by cab_cert_free */
+	unsigned char *der; /* freed by cab_cert_free */
 	size_t der_len;
 	char *pem;
 	char serial_hex[48]; /* uppercase hex, no leading zeros */
@@ -216,14 +216,13 @@ struct cab_cert {
  * the certificate already issued for it, so one request never yields two certificates.
  * A request outside the profile gets CAB_E_PROFILE with err.field set.
  */
-int cab_issue(struct cab *cab, const struct cab_request *req, struct cab_cert *out,
-	      struct cab_err *err);
+int cab_issue(struct cab *cab, const struct cab_request *req, struct cab_cert *out, struct cab_err *err);
 void cab_cert_free(struct cab_cert *cert);
 
 /* Builds a PKCS#10 request for the token key key_id, signed on the token (C_Sign).
  * *der is malloc'd; the caller frees it with free(). */
-int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subject,
-	    unsigned char **der, size_t *len, struct cab_err *err);
+int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subject, unsigned char **der,
+	    size_t *len, struct cab_err *err);
 
 /* The same for a wrapped key: unwrapped into a session object, used, destroyed. */
 int cab_csr_wrapped(struct cab *cab, const struct cab_wrapped *w, const struct cab_subject *subject,
@@ -233,8 +232,8 @@ int cab_csr_wrapped(struct cab *cab, const struct cab_wrapped *w, const struct c
 
 enum cab_kek_op {
 	CAB_KEK_CURRENT, /* the newest version; CAB_E_NOTFOUND when there is none */
-	CAB_KEK_CREATE,  /* version 1 when there is none (returns 0); else 1 and the current */
-	CAB_KEK_ROTATE,  /* a new version, current + 1, used for every wrap from now on */
+	CAB_KEK_CREATE, /* version 1 when there is none (returns 0); else 1 and the current */
+	CAB_KEK_ROTATE, /* a new version, current + 1, used for every wrap from now on */
 };
 int cab_kek(struct cab *cab, enum cab_kek_op op, int *version, struct cab_err *err);
 /* The token session pool: its size and the most sessions in use at once so far. */

@@ -21,7 +21,9 @@ static int set_signature(X509_REQ *req, enum cab_alg alg, unsigned char *sig, si
 	int rc = 0;
 
 	if (algor == NULL || bs == NULL ||
-	    !X509_ALGOR_set0(algor, OBJ_nid2obj(alg == CAB_ALG_RSA_3072 ? NID_sha256WithRSAEncryption : NID_ecdsa_with_SHA256),
+	    !X509_ALGOR_set0(algor,
+			     OBJ_nid2obj(alg == CAB_ALG_RSA_3072 ? NID_sha256WithRSAEncryption
+								 : NID_ecdsa_with_SHA256),
 			     alg == CAB_ALG_RSA_3072 ? V_ASN1_NULL : V_ASN1_UNDEF, NULL) ||
 	    !X509_REQ_set1_signature_algo(req, algor) || !ASN1_BIT_STRING_set(bs, sig, (int)siglen)) {
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot set the request's signature");
@@ -75,11 +77,11 @@ int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped 
 	}
 	SHA256(tbs, (size_t)n, md);
 	if (w != NULL)
-		rc = cab_p11_sign_wrapped(cab->p11, w->kek_label, w->kek_version, alg, wk, wklen, md, &sig, &siglen, err);
+		rc = cab_p11_sign_wrapped(cab->p11, w->kek_label, w->kek_version, alg, wk, wklen, md, &sig,
+					  &siglen, err);
 	else
 		rc = cab_p11_sign_digest(cab->p11, key_id, alg, md, &sig, &siglen, err);
-	if (rc != 0 ||
-	    (rc = set_signature(req, alg, sig, siglen, err)) != 0)
+	if (rc != 0 || (rc = set_signature(req, alg, sig, siglen, err)) != 0)
 		goto out;
 	if (X509_REQ_verify(req, pub) != 1) {
 		rc = cab_err_ossl(err, CAB_E_TOKEN, "the token's signature on the request does not verify");
@@ -125,8 +127,8 @@ out:
 	return rc;
 }
 
-int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subject,
-	    unsigned char **der, size_t *len, struct cab_err *err)
+int cab_csr(struct cab *cab, const char *key_id, const struct cab_subject *subject, unsigned char **der,
+	    size_t *len, struct cab_err *err)
 {
 	return csr_der(cab, key_id, NULL, subject, der, len, err);
 }

@@ -72,12 +72,12 @@ static const struct {
 	enum cab_reason code;
 	const char *name;
 } reasons[] = {
-	{ CAB_REASON_UNSPECIFIED, "unspecified" },
-	{ CAB_REASON_KEY_COMPROMISE, "keyCompromise" },
-	{ CAB_REASON_AFFILIATION_CHANGED, "affiliationChanged" },
-	{ CAB_REASON_SUPERSEDED, "superseded" },
-	{ CAB_REASON_CESSATION_OF_OPERATION, "cessationOfOperation" },
-	{ CAB_REASON_PRIVILEGE_WITHDRAWN, "privilegeWithdrawn" },
+	{CAB_REASON_UNSPECIFIED, "unspecified"},
+	{CAB_REASON_KEY_COMPROMISE, "keyCompromise"},
+	{CAB_REASON_AFFILIATION_CHANGED, "affiliationChanged"},
+	{CAB_REASON_SUPERSEDED, "superseded"},
+	{CAB_REASON_CESSATION_OF_OPERATION, "cessationOfOperation"},
+	{CAB_REASON_PRIVILEGE_WITHDRAWN, "privilegeWithdrawn"},
 };
 
 int cab_reason_parse(const char *s, enum cab_reason *out)

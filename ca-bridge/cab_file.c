@@ -24,7 +24,8 @@ int cab_write_atomic(const char *dir, const char *name, const void *data, size_t
 	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
 	fd = mkstemp(tmp);
 	if (fd < 0)
-		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create a file in %s: %s", dir, strerror(errno));
+		return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create a file in %s: %s", dir,
+				   strerror(errno));
 	if (fchmod(fd, (mode_t)mode) != 0)
 		goto fail;
 	while (len > 0) {
@@ -62,7 +63,7 @@ fail:
 int cab_read_file(const char *path, unsigned char **data, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
-	struct cab_buf b = { 0 };
+	struct cab_buf b = {0};
 	unsigned char chunk[8192];
 	size_t n;
 

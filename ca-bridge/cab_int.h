@@ -64,16 +64,15 @@ void cab_p11_stats(struct cab_p11 *p, int *sessions, int *max_in_use);
 void cab_p11_close(struct cab_p11 *p);
 /* Generates (or finds) the key pair with CKA_ID key_id; returns its public key.  A half-made
  * pair is destroyed first; *remnants counts its objects. */
-int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_PKEY **pub,
-		   enum cab_alg *got, int *existed, int *remnants, struct cab_err *err);
+int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_PKEY **pub, enum cab_alg *got,
+		   int *existed, int *remnants, struct cab_err *err);
 /* Finds the key pair with CKA_ID key_id; CAB_E_NOTFOUND when there is none. */
 int cab_p11_find(struct cab_p11 *p, const char *key_id, EVP_PKEY **pub, enum cab_alg *alg,
 		 struct cab_err *err);
 /* Signs a SHA-256 digest with the private key key_id: DER ECDSA-Sig-Value for EC,
  * PKCS#1 v1.5 for RSA.  *sig is OPENSSL_malloc'd. */
-int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
-			const unsigned char dgst[32], unsigned char **sig, size_t *siglen,
-			struct cab_err *err);
+int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const unsigned char dgst[32],
+			unsigned char **sig, size_t *siglen, struct cab_err *err);
 
 /* Wrapped storage: op is an enum cab_kek_op; 1 from CAB_KEK_CREATE when one exists. */
 int cab_p11_kek(struct cab_p11 *p, const char *label, int op, int *version, struct cab_err *err);
@@ -84,8 +83,8 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 			   int *kek_version, struct cab_err *err);
 /* Unwraps w under KEK version kek_version into a session object, signs, destroys it. */
 int cab_p11_sign_wrapped(struct cab_p11 *p, const char *label, int kek_version, enum cab_alg alg,
-			 const unsigned char *w, size_t wlen, const unsigned char dgst[32], unsigned char **sig,
-			 size_t *siglen, struct cab_err *err);
+			 const unsigned char *w, size_t wlen, const unsigned char dgst[32],
+			 unsigned char **sig, size_t *siglen, struct cab_err *err);
 /* Unwraps under version from, wraps under the current one (*to). */
 int cab_p11_rewrap(struct cab_p11 *p, const char *label, int from, enum cab_alg alg, const unsigned char *w,
 		   size_t wlen, unsigned char **out, size_t *outlen, int *to, struct cab_err *err);
@@ -97,8 +96,9 @@ int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg
 
 /* The token key key_id wrapped under the current KEK (the token key stays); CAB_E_CONFLICT
  * when it is not extractable. */
-int cab_p11_wrap_token(struct cab_p11 *p, const char *key_id, const char *label, EVP_PKEY **pub, enum cab_alg *alg,
-		       unsigned char **w, size_t *wlen, int *kek_version, struct cab_err *err);
+int cab_p11_wrap_token(struct cab_p11 *p, const char *key_id, const char *label, EVP_PKEY **pub,
+		       enum cab_alg *alg, unsigned char **w, size_t *wlen, int *kek_version,
+		       struct cab_err *err);
 /* Destroys every token object with CKA_ID key_id; *destroyed counts them. */
 int cab_p11_destroy(struct cab_p11 *p, const char *key_id, int *destroyed, struct cab_err *err);
 
@@ -140,8 +140,8 @@ int cab_serial_canon(const char *in, char out[48]);
  * operation, so an operation gets only requests that are well-formed and inside the profile.
  */
 struct cab_backend {
-	const char *name;  /* the value of ca.backend */
-	int needs_token;   /* 1: pkcs11.* required; 0: a token is optional */
+	const char *name; /* the value of ca.backend */
+	int needs_token; /* 1: pkcs11.* required; 0: a token is optional */
 	/* The back-end's own configuration keys, after the common ones passed. */
 	int (*check)(const struct cab_config *cfg, struct cab_err *err);
 	/* Sets cab->be_ctx; on failure cab_open still calls close, so it frees what it made. */
@@ -158,15 +158,15 @@ struct cab_backend {
 };
 
 extern const struct cab_backend cab_local_backend; /* local/local.c: the embedded OpenSSL CA */
-extern const struct cab_backend cab_cmp_backend;   /* cmp/cmp_client.c: a CA over CMP */
+extern const struct cab_backend cab_cmp_backend; /* cmp/cmp_client.c: a CA over CMP */
 
 /* ---- the handle ---- */
 struct cab {
 	const struct cab_backend *be;
-	void *be_ctx;        /* the back-end's own state (struct cab_local, struct cab_cmp) */
+	void *be_ctx; /* the back-end's own state (struct cab_local, struct cab_cmp) */
 	enum cab_alg key_alg;
 	struct cab_p11 *p11; /* thread-safe by its own lock; NULL when opened without a token */
-	int wrapped;         /* key_storage "wrapped" */
+	int wrapped; /* key_storage "wrapped" */
 	char kek_label[64];
 };
 

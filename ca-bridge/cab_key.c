@@ -58,7 +58,7 @@ void cab_key_free(struct cab_key *key)
 /* The public key travels in the blob because the token cannot give it back: an unwrapped EC
  * private key has no CKA_EC_POINT.  It is not secret; a changed one gives a CSR whose
  * signature does not verify (cab_csr_build checks) and a fingerprint the database refuses. */
-static const unsigned char blob_magic[4] = { 'C', 'A', 'B', '1' };
+static const unsigned char blob_magic[4] = {'C', 'A', 'B', '1'};
 
 int cab_blob_pack(enum cab_alg alg, EVP_PKEY *pub, const unsigned char *w, size_t wlen, unsigned char **blob,
 		  size_t *len, struct cab_err *err)

@@ -54,7 +54,7 @@ static CK_FUNCTION_LIST *init_f;
 static int init_refs;
 
 /* DER OID of prime256v1 (1.2.840.10045.3.1.7), the CKA_EC_PARAMS of P-256 keys. */
-static const unsigned char p256_oid[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 
 static int p11_fail(struct cab_err *err, const char *what, CK_RV rv)
 {
@@ -266,8 +266,8 @@ static int find_obj(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
 		    CK_OBJECT_HANDLE *obj, struct cab_err *err)
 {
 	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_ID, (void *)id, strlen(id) },
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_ID, (void *)id, strlen(id)},
 	};
 	CK_OBJECT_HANDLE found[2];
 	CK_ULONG n = 0;
@@ -292,7 +292,7 @@ static int find_obj(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
 static int get_attr(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
 		    unsigned char **val, CK_ULONG *len, struct cab_err *err)
 {
-	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_ATTRIBUTE a = {type, NULL, 0};
 	CK_RV rv = p->f->C_GetAttributeValue(s, o, &a, 1);
 
 	if (rv != CKR_OK)
@@ -363,8 +363,8 @@ static EVP_PKEY *rsa_pub(const unsigned char *n, CK_ULONG nlen, const unsigned c
 }
 
 /* The public key object with CKA_ID id, as an EVP_PKEY, and its algorithm. */
-static int read_pub(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, EVP_PKEY **pub,
-		    enum cab_alg *alg, struct cab_err *err)
+static int read_pub(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, EVP_PKEY **pub, enum cab_alg *alg,
+		    struct cab_err *err)
 {
 	CK_OBJECT_HANDLE o;
 	unsigned char *kt = NULL, *a = NULL, *b = NULL;
@@ -432,40 +432,38 @@ static int generate(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, enum
 {
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG bits = 3072;
-	CK_BYTE exp[] = { 0x01, 0x00, 0x01 };
+	CK_BYTE exp[] = {0x01, 0x00, 0x01};
 	char label[80];
-	CK_MECHANISM mech = { alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_MECHANISM mech = {alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL,
+			     0};
 	CK_OBJECT_HANDLE pubh, privh;
 	CK_RV rv;
 
 	snprintf(label, sizeof(label), "cab-%s", id);
 	CK_ATTRIBUTE pubt[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_VERIFY, &yes, sizeof(yes) },
-		{ CKA_ID, (void *)id, strlen(id) },
-		{ CKA_LABEL, label, strlen(label) },
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_VERIFY, &yes, sizeof(yes)},
+		{CKA_ID, (void *)id, strlen(id)},
+		{CKA_LABEL, label, strlen(label)},
 		/* the last two differ by algorithm */
-		{ CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid) },
-		{ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) },
+		{CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)},
+		{CKA_PUBLIC_EXPONENT, exp, sizeof(exp)},
 	};
 	CK_ULONG npub = 5;
 	/* R2: the private key never leaves the token. */
 	CK_ATTRIBUTE privt[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
-		{ CKA_SIGN, &yes, sizeof(yes) },
-		{ CKA_ID, (void *)id, strlen(id) },
-		{ CKA_LABEL, label, strlen(label) },
+		{CKA_TOKEN, &yes, sizeof(yes)},     {CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)},
+		{CKA_SIGN, &yes, sizeof(yes)},      {CKA_ID, (void *)id, strlen(id)},
+		{CKA_LABEL, label, strlen(label)},
 	};
 
 	if (alg == CAB_ALG_RSA_3072) {
-		pubt[4] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
+		pubt[4] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
 		npub = 6;
 	}
-	rv = p->f->C_GenerateKeyPair(s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]),
-				     &pubh, &privh);
+	rv = p->f->C_GenerateKeyPair(s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]), &pubh,
+				     &privh);
 	return rv == CKR_OK ? 0 : p11_fail(err, "C_GenerateKeyPair", rv);
 }
 
@@ -474,7 +472,7 @@ static int generate(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, enum
 static int find_all(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, CK_OBJECT_HANDLE *found,
 		    CK_ULONG cap, CK_ULONG *n, struct cab_err *err)
 {
-	CK_ATTRIBUTE t[] = { { CKA_ID, (void *)id, strlen(id) } };
+	CK_ATTRIBUTE t[] = {{CKA_ID, (void *)id, strlen(id)}};
 	CK_RV rv;
 
 	*n = 0;
@@ -488,7 +486,7 @@ static int find_all(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, CK_O
 
 static int obj_class(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS *cls)
 {
-	CK_ATTRIBUTE a = { CKA_CLASS, cls, sizeof(*cls) };
+	CK_ATTRIBUTE a = {CKA_CLASS, cls, sizeof(*cls)};
 
 	return p->f->C_GetAttributeValue(s, o, &a, 1) == CKR_OK ? 0 : -1;
 }
@@ -534,8 +532,8 @@ static int pair_state(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, in
 	return n == 16 ? pair_state(p, s, id, remnants, err) : 0;
 }
 
-int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_PKEY **pub,
-		   enum cab_alg *got, int *existed, int *remnants, struct cab_err *err)
+int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_PKEY **pub, enum cab_alg *got,
+		   int *existed, int *remnants, struct cab_err *err)
 {
 	CK_SESSION_HANDLE s;
 	int rc;
@@ -559,8 +557,8 @@ int cab_p11_keygen(struct cab_p11 *p, const char *key_id, enum cab_alg alg, EVP_
 }
 
 /* DigestInfo prefix for SHA-256 (RFC 8017 9.2 note 1): CKM_RSA_PKCS signs it as given. */
-static const unsigned char sha256_info[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-					     0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+static const unsigned char sha256_info[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+					    0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
 
 /* Raw r||s from CKM_ECDSA to the DER ECDSA-Sig-Value that X.509 carries. */
 static int ecdsa_der(const unsigned char *rs, CK_ULONG len, unsigned char **sig, size_t *siglen)
@@ -587,7 +585,7 @@ static int ecdsa_der(const unsigned char *rs, CK_ULONG len, unsigned char **sig,
 static int sign_obj(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, enum cab_alg alg,
 		    const unsigned char dgst[32], unsigned char **sig, size_t *siglen, struct cab_err *err)
 {
-	CK_MECHANISM mech = { alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0 };
+	CK_MECHANISM mech = {alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0};
 	unsigned char in[sizeof(sha256_info) + 32], out[512];
 	CK_ULONG inlen = 32, outlen = sizeof(out);
 	CK_RV rv;
@@ -617,9 +615,8 @@ static int sign_obj(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pri
 	return rc;
 }
 
-int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
-			const unsigned char dgst[32], unsigned char **sig, size_t *siglen,
-			struct cab_err *err)
+int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const unsigned char dgst[32],
+			unsigned char **sig, size_t *siglen, struct cab_err *err)
 {
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE priv;
@@ -650,8 +647,8 @@ static int kek_find(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, i
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_LABEL, (void *)label, strlen(label) },
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, (void *)label, strlen(label)},
 	};
 	CK_OBJECT_HANDLE found[KEK_MAX];
 	CK_ULONG n = 0;
@@ -667,7 +664,7 @@ static int kek_find(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, i
 		return p11_fail(err, "C_FindObjects", rv);
 	for (CK_ULONG i = 0; i < n; i++) {
 		char id[16] = "";
-		CK_ATTRIBUTE a = { CKA_ID, id, sizeof(id) - 1 };
+		CK_ATTRIBUTE a = {CKA_ID, id, sizeof(id) - 1};
 		int v;
 
 		if (p->f->C_GetAttributeValue(s, found[i], &a, 1) != CKR_OK || a.ulValueLen >= sizeof(id))
@@ -684,43 +681,39 @@ static int kek_find(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, i
 		}
 	}
 	if (want > 0 && hits > 1)
-		return cab_err_set(err, CAB_E_KEK, "pkcs11.kek_label", "KEK \"%s\" version %d is on the token %d times",
-				   label, want, hits);
+		return cab_err_set(err, CAB_E_KEK, "pkcs11.kek_label",
+				   "KEK \"%s\" version %d is on the token %d times", label, want, hits);
 	if (best == 0) {
 		if (want > 0)
 			return cab_err_set(err, CAB_E_KEK, "kek_version",
-					   "unknown KEK version: \"%s\" version %d is not on the token", label, want);
-		return cab_err_set(err, CAB_E_NOTFOUND, "pkcs11.kek_label", "no KEK \"%s\" on the token (ra kek create)",
-				   label);
+					   "unknown KEK version: \"%s\" version %d is not on the token",
+					   label, want);
+		return cab_err_set(err, CAB_E_NOTFOUND, "pkcs11.kek_label",
+				   "no KEK \"%s\" on the token (ra kek create)", label);
 	}
 	*version = best;
 	return 0;
 }
 
-static int kek_make(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, int version, struct cab_err *err)
+static int kek_make(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, int version,
+		    struct cab_err *err)
 {
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG len = 32;
 	char id[16];
-	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
 	CK_OBJECT_HANDLE h;
 	CK_RV rv;
 
 	snprintf(id, sizeof(id), "%d", version);
 	CK_ATTRIBUTE t[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
-		{ CKA_WRAP, &yes, sizeof(yes) },
-		{ CKA_UNWRAP, &yes, sizeof(yes) },
-		{ CKA_ENCRYPT, &no, sizeof(no) },
-		{ CKA_DECRYPT, &no, sizeof(no) },
-		{ CKA_SIGN, &no, sizeof(no) },
-		{ CKA_VERIFY, &no, sizeof(no) },
-		{ CKA_VALUE_LEN, &len, sizeof(len) },
-		{ CKA_LABEL, (void *)label, strlen(label) },
-		{ CKA_ID, id, strlen(id) },
+		{CKA_TOKEN, &yes, sizeof(yes)},     {CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)},
+		{CKA_WRAP, &yes, sizeof(yes)},      {CKA_UNWRAP, &yes, sizeof(yes)},
+		{CKA_ENCRYPT, &no, sizeof(no)},     {CKA_DECRYPT, &no, sizeof(no)},
+		{CKA_SIGN, &no, sizeof(no)},        {CKA_VERIFY, &no, sizeof(no)},
+		{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, (void *)label, strlen(label)},
+		{CKA_ID, id, strlen(id)},
 	};
 
 	rv = p->f->C_GenerateKey(s, &mech, t, sizeof(t) / sizeof(t[0]), &h);
@@ -752,8 +745,8 @@ int cab_p11_kek(struct cab_p11 *p, const char *label, int op, int *version, stru
 }
 
 /* The public key of the object o as an EVP_PKEY (read_pub without the find). */
-static int pub_of(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, enum cab_alg alg, EVP_PKEY **pub,
-		  struct cab_err *err)
+static int pub_of(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, enum cab_alg alg,
+		  EVP_PKEY **pub, struct cab_err *err)
 {
 	unsigned char *a = NULL, *b = NULL;
 	CK_ULONG alen, blen;
@@ -777,15 +770,16 @@ static int pub_of(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, en
 static int wrap(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kek, CK_OBJECT_HANDLE key,
 		unsigned char **out, size_t *outlen, struct cab_err *err)
 {
-	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
 	CK_ULONG n = 0;
 	CK_RV rv = p->f->C_WrapKey(s, &mech, kek, key, NULL, &n);
 
 	/* keys this code made on the token are CKA_EXTRACTABLE false, for good (PKCS#11 lets it
 	 * change only from true to false): they cannot leave the token, not even wrapped */
 	if (rv == CKR_KEY_UNEXTRACTABLE)
-		return cab_err_set(err, CAB_E_CONFLICT, "key_id",
-				   "the token key is not extractable (CKA_EXTRACTABLE false): it stays on the token");
+		return cab_err_set(
+			err, CAB_E_CONFLICT, "key_id",
+			"the token key is not extractable (CKA_EXTRACTABLE false): it stays on the token");
 	if (rv != CKR_OK)
 		return p11_fail(err, "C_WrapKey", rv);
 	*out = malloc(n ? n : 1);
@@ -804,29 +798,28 @@ static int wrap(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kek, CK
 /* A private key as a session object from its wrapped form: sensitive, for signing; extractable
  * (by wrapping only) when it is to be wrapped again under a newer KEK. */
 static int unwrap(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kek, enum cab_alg alg,
-		  const unsigned char *w, size_t wlen, int extractable, CK_OBJECT_HANDLE *key, struct cab_err *err)
+		  const unsigned char *w, size_t wlen, int extractable, CK_OBJECT_HANDLE *key,
+		  struct cab_err *err)
 {
-	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_KEY_TYPE kt = alg == CAB_ALG_RSA_3072 ? CKK_RSA : CKK_EC;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, ext = extractable ? CK_TRUE : CK_FALSE;
 	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
-		{ CKA_TOKEN, &no, sizeof(no) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &ext, sizeof(ext) },
-		{ CKA_SIGN, &yes, sizeof(yes) },
+		{CKA_CLASS, &cls, sizeof(cls)},     {CKA_KEY_TYPE, &kt, sizeof(kt)},
+		{CKA_TOKEN, &no, sizeof(no)},       {CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &ext, sizeof(ext)},
+		{CKA_SIGN, &yes, sizeof(yes)},
 	};
 	CK_RV rv = p->f->C_UnwrapKey(s, &mech, kek, (CK_BYTE_PTR)w, wlen, t, sizeof(t) / sizeof(t[0]), key);
 
 	/* SoftHSM2 2.6 answers CKR_GENERAL_ERROR when RFC 5649's integrity check fails */
-	if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE ||
-	    rv == CKR_GENERAL_ERROR)
-		return cab_err_set(err, CAB_E_KEK, "key_blob",
-				   "the wrapped key does not unwrap under its KEK (CKR 0x%lx): damaged or another KEK",
-				   (unsigned long)rv);
+	if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_ENCRYPTED_DATA_INVALID ||
+	    rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_GENERAL_ERROR)
+		return cab_err_set(
+			err, CAB_E_KEK, "key_blob",
+			"the wrapped key does not unwrap under its KEK (CKR 0x%lx): damaged or another KEK",
+			(unsigned long)rv);
 	return rv == CKR_OK ? 0 : p11_fail(err, "C_UnwrapKey", rv);
 }
 
@@ -836,8 +829,9 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 {
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG bits = 3072;
-	CK_BYTE exp[] = { 0x01, 0x00, 0x01 };
-	CK_MECHANISM mech = { alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_BYTE exp[] = {0x01, 0x00, 0x01};
+	CK_MECHANISM mech = {alg == CAB_ALG_RSA_3072 ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL,
+			     0};
 	CK_OBJECT_HANDLE pubh = 0, privh = 0, kek;
 	CK_SESSION_HANDLE s;
 	CK_RV rv;
@@ -847,10 +841,10 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 	if (p == NULL)
 		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
 	CK_ATTRIBUTE pubt[] = {
-		{ CKA_TOKEN, &no, sizeof(no) },
-		{ CKA_VERIFY, &yes, sizeof(yes) },
-		{ CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid) },
-		{ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) },
+		{CKA_TOKEN, &no, sizeof(no)},
+		{CKA_VERIFY, &yes, sizeof(yes)},
+		{CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)},
+		{CKA_PUBLIC_EXPONENT, exp, sizeof(exp)},
 	};
 	CK_ULONG npub = 3;
 	/* A session object: it ends with the session at the latest (a crash leaves nothing on the
@@ -858,15 +852,13 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 	 * needs it (SoftHSM2 2.6 enforces CKA_EXTRACTABLE and CKA_WRAP_WITH_TRUSTED; see
 	 * docs/ca-bridge.md "Wrapped key storage" for what that means here). */
 	CK_ATTRIBUTE privt[] = {
-		{ CKA_TOKEN, &no, sizeof(no) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
-		{ CKA_SIGN, &yes, sizeof(yes) },
+		{CKA_TOKEN, &no, sizeof(no)},       {CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+		{CKA_SIGN, &yes, sizeof(yes)},
 	};
 
 	if (alg == CAB_ALG_RSA_3072) {
-		pubt[2] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
+		pubt[2] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
 		npub = 4;
 	}
 	*w = NULL;
@@ -883,7 +875,8 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 	}
 	if (rc != 0 || (rc = kek_find(p, s, label, 0, &kek, kek_version, err)) != 0)
 		goto out;
-	rv = p->f->C_GenerateKeyPair(s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]), &pubh, &privh);
+	rv = p->f->C_GenerateKeyPair(s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]), &pubh,
+				     &privh);
 	if (rv != CKR_OK) {
 		rc = p11_fail(err, "C_GenerateKeyPair", rv);
 		goto out;
@@ -900,8 +893,8 @@ out:
 }
 
 int cab_p11_sign_wrapped(struct cab_p11 *p, const char *label, int kek_version, enum cab_alg alg,
-			 const unsigned char *w, size_t wlen, const unsigned char dgst[32], unsigned char **sig,
-			 size_t *siglen, struct cab_err *err)
+			 const unsigned char *w, size_t wlen, const unsigned char dgst[32],
+			 unsigned char **sig, size_t *siglen, struct cab_err *err)
 {
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE kek, key = 0;
@@ -969,8 +962,9 @@ int cab_p11_destroy(struct cab_p11 *p, const char *key_id, int *destroyed, struc
 	return rc;
 }
 
-int cab_p11_wrap_token(struct cab_p11 *p, const char *key_id, const char *label, EVP_PKEY **pub, enum cab_alg *alg,
-		       unsigned char **w, size_t *wlen, int *kek_version, struct cab_err *err)
+int cab_p11_wrap_token(struct cab_p11 *p, const char *key_id, const char *label, EVP_PKEY **pub,
+		       enum cab_alg *alg, unsigned char **w, size_t *wlen, int *kek_version,
+		       struct cab_err *err)
 {
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE priv, kek;

@@ -49,7 +49,8 @@ static int check_person(const struct cab_subject *s, struct cab_err *err)
 		return rc;
 	/* R4: variant 2 carries exactly one organisation AND one function, or neither. */
 	if (set(s->organization) != set(s->title))
-		return cab_err_set(err, CAB_E_PROFILE, set(s->title) ? "subject.organization" : "subject.title",
+		return cab_err_set(err, CAB_E_PROFILE,
+				   set(s->title) ? "subject.organization" : "subject.title",
 				   "variant 2 needs both organization and title (R4)");
 	if (set(s->organization_identifier) && !set(s->organization))
 		return cab_err_set(err, CAB_E_PROFILE, "subject.organization",
@@ -109,8 +110,7 @@ static int add_rdn(X509_NAME *name, int nid, const char *value, const char *fiel
 		return 0;
 	/* MBSTRING_UTF8 checks the UTF-8 and applies X.520's string type and length limits:
 	 * C and serialNumber become PrintableString, names UTF8String. */
-	if (!X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *)value, -1, -1, 0))
-	{
+	if (!X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *)value, -1, -1, 0)) {
 		ERR_clear_error();
 		return cab_err_set(err, CAB_E_PROFILE, field,
 				   "%s: invalid UTF-8, characters or length for its X.520 type", field);
@@ -118,8 +118,7 @@ static int add_rdn(X509_NAME *name, int nid, const char *value, const char *fiel
 	return 0;
 }
 
-int cab_profile_subject(const struct cab_subject *s, enum cab_class cls, X509_NAME **out,
-			struct cab_err *err)
+int cab_profile_subject(const struct cab_subject *s, enum cab_class cls, X509_NAME **out, struct cab_err *err)
 {
 	X509_NAME *name = X509_NAME_new();
 	int rc;

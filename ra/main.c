@@ -100,11 +100,13 @@ static int cmd_token(struct config *cfg, int argc, char **argv)
 	}
 	if (name == NULL || role == NULL || (user_id != NULL) + no_account != 1) {
 		if (name && role)
-			fputs("ra token create: R19: give exactly one of --user-id and --no-customer-account\n", stderr);
+			fputs("ra token create: R19: give exactly one of --user-id and --no-customer-account\n",
+			      stderr);
 		fputs(token_usage, stderr);
 		return 2;
 	}
-	if (admin_token_create(cfg_str(cfg, "database_url"), name, role, user_id, days, token, sizeof(token), &err) != 0) {
+	if (admin_token_create(cfg_str(cfg, "database_url"), name, role, user_id, days, token, sizeof(token),
+			       &err) != 0) {
 		fprintf(stderr, "ra token create: %s%s%s\n", err.field, err.field[0] ? ": " : "", err.msg);
 		return 1;
 	}
@@ -183,7 +185,8 @@ static int cmd_print(const char *path)
 
 static int known_command(const char *cmd)
 {
-	static const char *const cmds[] = {"serve", "migrate", "audit", "contract", "order", "token", "kek", "key"};
+	static const char *const cmds[] = {"serve", "migrate", "audit", "contract",
+					   "order", "token",   "kek",   "key"};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i]) == 0)

@@ -18,7 +18,7 @@ struct health {
 	struct http_req *hr;
 	uv_timer_t timer;
 	int answered; /* reply sent (by the query or the timer) */
-	int pending;  /* query callback still to come */
+	int pending; /* query callback still to come */
 };
 
 static void health_closed(uv_handle_t *h)
@@ -39,16 +39,16 @@ static void health_reply(struct health *c, int ok, const char *why)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(parts, k, v)
+	json_object_foreach (parts, k, v)
 		degraded |= !json_is_true(json_object_get(v, "healthy"));
 	if (ok)
 		http_reply_json(c->hr, 200,
-				json_pack("{s:s, s:s, s:o}", "status", degraded ? "degraded" : "ok", "database", "up",
-					  "components", parts));
+				json_pack("{s:s, s:s, s:o}", "status", degraded ? "degraded" : "ok",
+					  "database", "up", "components", parts));
 	else
 		http_reply_json(c->hr, 503,
-				json_pack("{s:s, s:s, s:s, s:s, s:o}", "error", "unavailable", "message", why, "field", "",
-					  "database", "down", "components", parts));
+				json_pack("{s:s, s:s, s:s, s:s, s:o}", "error", "unavailable", "message", why,
+					  "field", "", "database", "down", "components", parts));
 	uv_timer_stop(&c->timer);
 }
 
@@ -101,18 +101,38 @@ static double g_db(struct db_pool *p, int which)
 
 	db_pool_stats(p, &s);
 	switch (which) {
-	case 0: return s.size;
-	case 1: return s.connected;
-	case 2: return s.leased;
-	case 3: return s.waiting;
-	default: return (double)s.reconnects;
+	case 0:
+		return s.size;
+	case 1:
+		return s.connected;
+	case 2:
+		return s.leased;
+	case 3:
+		return s.waiting;
+	default:
+		return (double)s.reconnects;
 	}
 }
-static double g_size(void *d) { return g_db(d, 0); }
-static double g_conn(void *d) { return g_db(d, 1); }
-static double g_leased(void *d) { return g_db(d, 2); }
-static double g_wait(void *d) { return g_db(d, 3); }
-static double g_reconn(void *d) { return g_db(d, 4); }
+static double g_size(void *d)
+{
+	return g_db(d, 0);
+}
+static double g_conn(void *d)
+{
+	return g_db(d, 1);
+}
+static double g_leased(void *d)
+{
+	return g_db(d, 2);
+}
+static double g_wait(void *d)
+{
+	return g_db(d, 3);
+}
+static double g_reconn(void *d)
+{
+	return g_db(d, 4);
+}
 
 int ops_init(struct app *app, struct ra_err *err)
 {
@@ -122,8 +142,10 @@ int ops_init(struct app *app, struct ra_err *err)
 	metrics_gauge("ra_db_pool_size", "Configured database connections.", "", g_size, app->db);
 	metrics_gauge("ra_db_pool_connected", "Database connections up.", "", g_conn, app->db);
 	metrics_gauge("ra_db_pool_leased", "Database connections in use.", "", g_leased, app->db);
-	metrics_gauge("ra_db_pool_waiting", "Requests waiting for a database connection.", "", g_wait, app->db);
-	metrics_counter_fn("ra_db_reconnects_total", "Database reconnections since start.", "", g_reconn, app->db);
+	metrics_gauge("ra_db_pool_waiting", "Requests waiting for a database connection.", "", g_wait,
+		      app->db);
+	metrics_counter_fn("ra_db_reconnects_total", "Database reconnections since start.", "", g_reconn,
+			   app->db);
 	metrics_build_info(version_string());
 	return 0;
 }

@@ -37,15 +37,15 @@
 struct module {
 	const char *name;
 	int (*init)(struct app *app, struct ra_err *err); /* routes, configuration checks */
-	const struct job_kind *jobs;                      /* registered after init; may be NULL */
-	const struct sched_task *tasks;                   /* periodic tasks; may be NULL */
+	const struct job_kind *jobs; /* registered after init; may be NULL */
+	const struct sched_task *tasks; /* periodic tasks; may be NULL */
 };
 
 static const struct module modules[] = {
 	{"ops", ops_init, NULL, NULL},
 	{"jobs", jobs_init, jobs_builtin_kinds, NULL}, /* the runner first: the others' kinds need it */
-	{"sched", sched_init, NULL, NULL},             /* and the scheduler: the others' tasks need it */
-	{"audit", audit_seq_init, NULL, NULL},         /* the audit sequencer (docs/audit.md) */
+	{"sched", sched_init, NULL, NULL}, /* and the scheduler: the others' tasks need it */
+	{"audit", audit_seq_init, NULL, NULL}, /* the audit sequencer (docs/audit.md) */
 	{"ident", ident_init, ident_job_kinds, NULL},
 	{"admin", routes_admin_init, admin_job_kinds, NULL},
 	{"cert", cert_init, cert_job_kinds, NULL},
@@ -68,15 +68,19 @@ static const struct {
 static int add_peers(struct app *app, struct ra_err *err)
 {
 	struct peer_limits lim = {(int)cfg_int(app->cfg, "peers.max_inflight"),
-				  (int)cfg_int(app->cfg, "peers.breaker_failures"), cfg_int(app->cfg, "peers.breaker_open_ms")};
+				  (int)cfg_int(app->cfg, "peers.breaker_failures"),
+				  cfg_int(app->cfg, "peers.breaker_open_ms")};
 	char origin[256];
 
 	if (lim.max_inflight < 1 || lim.max_inflight > 1000)
-		return ra_err_set(err, RA_E_CONFIG, "peers.max_inflight", "peers.max_inflight must be 1..1000");
+		return ra_err_set(err, RA_E_CONFIG, "peers.max_inflight",
+				  "peers.max_inflight must be 1..1000");
 	if (lim.failures < 1)
-		return ra_err_set(err, RA_E_CONFIG, "peers.breaker_failures", "peers.breaker_failures must be at least 1");
+		return ra_err_set(err, RA_E_CONFIG, "peers.breaker_failures",
+				  "peers.breaker_failures must be at least 1");
 	if (lim.open_ms < 10)
-		return ra_err_set(err, RA_E_CONFIG, "peers.breaker_open_ms", "peers.breaker_open_ms must be at least 10");
+		return ra_err_set(err, RA_E_CONFIG, "peers.breaker_open_ms",
+				  "peers.breaker_open_ms must be at least 10");
 	for (size_t i = 0; i < sizeof(peers) / sizeof(peers[0]); i++) {
 		const char *url = cfg_str(app->cfg, peers[i].url_key);
 		struct peer *p;
@@ -185,7 +189,8 @@ static void on_signal(uv_signal_t *s, int signum)
 	r->stage = 1;
 	r->app.draining = 1;
 	log_info("server.draining", "signal", signum == SIGTERM ? "TERM" : "INT", NULL);
-	uv_timer_start(&r->drain_timer, on_drain_timeout, (uint64_t)cfg_int(r->app.cfg, "http.drain_timeout_ms"), 0);
+	uv_timer_start(&r->drain_timer, on_drain_timeout,
+		       (uint64_t)cfg_int(r->app.cfg, "http.drain_timeout_ms"), 0);
 	http_drain(r->app.http, on_http_drained, r);
 }
 
@@ -204,7 +209,8 @@ static int conf_log(struct config *cfg, struct ra_err *err)
 	else if (!strcmp(lvl, "error"))
 		log_set_level(LOG_ERROR);
 	else if (strcmp(lvl, "info"))
-		return ra_err_set(err, RA_E_CONFIG, "log.level", "log.level must be debug, info, warn or error");
+		return ra_err_set(err, RA_E_CONFIG, "log.level",
+				  "log.level must be debug, info, warn or error");
 	return 0;
 }
 
@@ -264,8 +270,8 @@ int server_run(struct config *cfg)
 	uv_signal_start(&r->sigint, on_signal, SIGINT);
 	snprintf(port, sizeof(port), "%d", http_port(r->app.http));
 	snprintf(ops_port, sizeof(ops_port), "%d", http_ops_port(r->app.http));
-	log_info("server.listening", "listen", cfg_str(cfg, "listen"), "port", port,
-		 "tls", cfg_str(cfg, "tls.cert") ? "on" : "off", "ops_port", ops_port, NULL);
+	log_info("server.listening", "listen", cfg_str(cfg, "listen"), "port", port, "tls",
+		 cfg_str(cfg, "tls.cert") ? "on" : "off", "ops_port", ops_port, NULL);
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	log_info("server.stopped", NULL);
 	/* h2o 2.2 cannot dispose a context while keep-alive connections are open, so the loop

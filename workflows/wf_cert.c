@@ -12,18 +12,19 @@
 #define A_REVOKE (WF_ACT_REVOKE | WF_ACT_NOTIFY_USER | WF_ACT_AUDIT)
 
 #define ROW(s, e, n, a, ...) ROWR(s, e, n, a, WF_RSN_NONE, __VA_ARGS__)
-#define ROWR(s, e, n, a, r, ...) \
-	{WF_CERT_##s, WF_CERT_##e, WF_CERT_##n, (a), (r), {__VA_ARGS__}}
+#define ROWR(s, e, n, a, r, ...)                                 \
+	{                                                        \
+		WF_CERT_##s, WF_CERT_##e, WF_CERT_##n, (a), (r), \
+		{                                                \
+			__VA_ARGS__                              \
+		}                                                \
+	}
 
 static const char *const states[WF_CERT_N_STATES] = {
-	[WF_CERT_REQUESTED] = "requested",
-	[WF_CERT_KEY_GENERATED] = "key_generated",
-	[WF_CERT_ISSUED] = "issued",
-	[WF_CERT_ACTIVE] = "active",
-	[WF_CERT_SUPERSEDING] = "superseding",
-	[WF_CERT_REVOKED] = "revoked",
-	[WF_CERT_EXPIRED] = "expired",
-	[WF_CERT_FAILED] = "failed",
+	[WF_CERT_REQUESTED] = "requested",     [WF_CERT_KEY_GENERATED] = "key_generated",
+	[WF_CERT_ISSUED] = "issued",           [WF_CERT_ACTIVE] = "active",
+	[WF_CERT_SUPERSEDING] = "superseding", [WF_CERT_REVOKED] = "revoked",
+	[WF_CERT_EXPIRED] = "expired",         [WF_CERT_FAILED] = "failed",
 };
 
 static const char *const events[WF_CERT_N_EVENTS] = {
@@ -53,16 +54,14 @@ static const struct wf_row rows[] = {
 	/* Activation sets the ActivationPIN from the TransportPIN, once: R12, no reset. */
 	ROW(ISSUED, ACTIVATE, ACTIVE, A_AUDIT, WF_G_R1_FACTOR),
 	ROW(ISSUED, TRANSPORT_PIN_REISSUE, ISSUED, A_PIN, WF_NO_GUARD),
-	ROWR(ISSUED, REVOKE, REVOKED, A_REVOKE, WF_RSN_FROM_FACTS, WF_G_R19_SUBJECT,
-	     WF_G_R14_REASON),
+	ROWR(ISSUED, REVOKE, REVOKED, A_REVOKE, WF_RSN_FROM_FACTS, WF_G_R19_SUBJECT, WF_G_R14_REASON),
 	ROW(ISSUED, EXPIRE, EXPIRED, A_AUDIT, WF_NO_GUARD),
 
 	/* A replacement rests on the old certificate's identification: R17 bounds its age. */
 	ROW(ACTIVE, REKEY, SUPERSEDING, A_REPLACE, WF_G_R19_SUBJECT, WF_G_R17_REUSE, WF_G_R2_NEW_KEY),
 	ROW(ACTIVE, MODIFY, SUPERSEDING, A_REPLACE, WF_G_R19_SUBJECT, WF_G_R17_REUSE, WF_G_R2_NEW_KEY),
 	ROW(ACTIVE, PIN_LOST, SUPERSEDING, A_REPLACE, WF_G_R19_SUBJECT, WF_G_R17_REUSE, WF_G_R12_NEW_KEY),
-	ROWR(ACTIVE, REVOKE, REVOKED, A_REVOKE, WF_RSN_FROM_FACTS, WF_G_R19_SUBJECT,
-	     WF_G_R14_REASON),
+	ROWR(ACTIVE, REVOKE, REVOKED, A_REVOKE, WF_RSN_FROM_FACTS, WF_G_R19_SUBJECT, WF_G_R14_REASON),
 	ROW(ACTIVE, EXPIRE, EXPIRED, A_AUDIT, WF_NO_GUARD),
 
 	/* R15: the old certificate stays usable until its replacement is issued. */
@@ -71,8 +70,7 @@ static const struct wf_row rows[] = {
 	     WF_G_R15_NEW_ISSUED),
 	ROW(SUPERSEDING, REPLACEMENT_FAILED, ACTIVE, A_SUPP, WF_NO_GUARD),
 	/* "unless support asks for it" (R15): an explicit revoke does not wait. */
-	ROWR(SUPERSEDING, REVOKE, REVOKED, A_REVOKE, WF_RSN_FROM_FACTS, WF_G_R19_SUBJECT,
-	     WF_G_R14_REASON),
+	ROWR(SUPERSEDING, REVOKE, REVOKED, A_REVOKE, WF_RSN_FROM_FACTS, WF_G_R19_SUBJECT, WF_G_R14_REASON),
 	ROW(SUPERSEDING, EXPIRE, EXPIRED, A_AUDIT, WF_NO_GUARD),
 };
 

@@ -22,7 +22,7 @@ enum wf_cert_state {
 	WF_CERT_SUPERSEDING,
 	WF_CERT_REVOKED, /* final */
 	WF_CERT_EXPIRED, /* final */
-	WF_CERT_FAILED,  /* final */
+	WF_CERT_FAILED, /* final */
 	WF_CERT_N_STATES
 };
 

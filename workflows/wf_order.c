@@ -11,8 +11,13 @@
 #define A_INVITE (WF_ACT_INVITE_IDENT | WF_ACT_AUDIT)
 #define A_ISSUE (WF_ACT_ISSUE | WF_ACT_AUDIT)
 
-#define ROW(s, e, n, a, ...) \
-	{WF_ORDER_##s, WF_ORDER_##e, WF_ORDER_##n, (a), WF_RSN_NONE, {__VA_ARGS__}}
+#define ROW(s, e, n, a, ...)                                                \
+	{                                                                   \
+		WF_ORDER_##s, WF_ORDER_##e, WF_ORDER_##n, (a), WF_RSN_NONE, \
+		{                                                           \
+			__VA_ARGS__                                         \
+		}                                                           \
+	}
 
 static const char *const states[WF_ORDER_N_STATES] = {
 	[WF_ORDER_AWAITING_PAYMENT] = "awaiting_payment",

@@ -22,8 +22,8 @@ enum wf_order_state {
 	WF_ORDER_IN_REVIEW,
 	WF_ORDER_IDENT_FAILED,
 	WF_ORDER_ISSUING,
-	WF_ORDER_ISSUED,    /* final */
-	WF_ORDER_REJECTED,  /* final */
+	WF_ORDER_ISSUED, /* final */
+	WF_ORDER_REJECTED, /* final */
 	WF_ORDER_CANCELLED, /* final */
 	WF_ORDER_N_STATES
 };

@@ -9,8 +9,13 @@
 #define A_CODE (WF_ACT_SEND_PHONE_CODE | WF_ACT_AUDIT)
 #define A_DONE (WF_ACT_NOTIFY_OLD_NUMBER | WF_ACT_AUDIT)
 
-#define ROW(s, e, n, a, ...)                                                    \
-	{WF_PHONE_##s, WF_PHONE_##e, WF_PHONE_##n, (a), WF_RSN_NONE, {__VA_ARGS__}}
+#define ROW(s, e, n, a, ...)                                                \
+	{                                                                   \
+		WF_PHONE_##s, WF_PHONE_##e, WF_PHONE_##n, (a), WF_RSN_NONE, \
+		{                                                           \
+			__VA_ARGS__                                         \
+		}                                                           \
+	}
 
 static const char *const states[WF_PHONE_N_STATES] = {
 	[WF_PHONE_AWAITING_PROOF] = "awaiting_proof",

@@ -25,13 +25,13 @@ enum wf_phone_state {
 };
 
 enum wf_phone_event {
-	WF_PHONE_APPROVE,      /* four eyes: a second support user approves the documented proof */
+	WF_PHONE_APPROVE, /* four eyes: a second support user approves the documented proof */
 	WF_PHONE_IDENT_PASSED, /* the video identification matched the user */
 	WF_PHONE_IDENT_FAILED, /* it did not (mismatch, fraud, aborted, data changed) */
-	WF_PHONE_CODE_WRONG,   /* a wrong code, tries left */
+	WF_PHONE_CODE_WRONG, /* a wrong code, tries left */
 	WF_PHONE_CODE_BLOCKED, /* a wrong code, the last allowed try */
-	WF_PHONE_CONFIRM,      /* the right code from the new number */
-	WF_PHONE_CANCEL,       /* support cancels */
+	WF_PHONE_CONFIRM, /* the right code from the new number */
+	WF_PHONE_CANCEL, /* support cancels */
 	WF_PHONE_N_EVENTS
 };
 

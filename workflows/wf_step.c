@@ -37,8 +37,7 @@ static const char *refusing_rule(const struct wf_row *r, const struct wf_facts *
 	return NULL;
 }
 
-int wf_step(const struct wf_machine *m, int state, int event, const struct wf_facts *f,
-	    struct wf_result *out)
+int wf_step(const struct wf_machine *m, int state, int event, const struct wf_facts *f, struct wf_result *out)
 {
 	static const struct wf_facts none;
 	struct wf_result dummy;
@@ -124,8 +123,7 @@ static int row_ok(const struct wf_machine *m, const struct wf_row *r)
 	/* A reason without a revocation, or a revocation without one, is a table slip. */
 	if (((r->actions & WF_ACT_REVOKE) != 0) != (r->reason != WF_RSN_NONE))
 		return 0;
-	if (r->reason != WF_RSN_NONE && r->reason != WF_RSN_FROM_FACTS &&
-	    wf_reason_name(r->reason) == NULL)
+	if (r->reason != WF_RSN_NONE && r->reason != WF_RSN_FROM_FACTS && wf_reason_name(r->reason) == NULL)
 		return 0;
 	for (int g = 0; g < WF_MAX_GUARDS && r->guards[g] != WF_G_NONE; g++)
 		if (wf_guard_rule(r->guards[g]) == NULL)

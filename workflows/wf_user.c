@@ -11,8 +11,13 @@
 #define A_REKEY (WF_ACT_REKEY | WF_ACT_AUDIT)
 #define A_CLOSE (WF_ACT_REVOKE_ALL | WF_ACT_AUDIT)
 
-#define ROW(s, e, n, a, ...)                                                    \
-	{WF_USER_##s, WF_USER_##e, WF_USER_##n, (a), WF_RSN_NONE, {__VA_ARGS__}}
+#define ROW(s, e, n, a, ...)                                             \
+	{                                                                \
+		WF_USER_##s, WF_USER_##e, WF_USER_##n, (a), WF_RSN_NONE, \
+		{                                                        \
+			__VA_ARGS__                                      \
+		}                                                        \
+	}
 
 static const char *const states[WF_USER_N_STATES] = {
 	[WF_USER_PENDING] = "pending",
@@ -37,13 +42,13 @@ static const char *const events[WF_USER_N_EVENTS] = {
 };
 
 /* Lock, unlock, lost PIN and close, the same for each factor. */
-#define ACCOUNT_ROWS(F)                                                         \
-	ROW(ACTIVE_##F, LOCK, LOCKED_##F, A_LOCK, WF_NO_GUARD),                 \
-	ROW(ACTIVE_##F, PIN_LOST, ACTIVE_##F, A_REKEY, WF_NO_GUARD),            \
-	ROW(ACTIVE_##F, CLOSE, CLOSED, A_CLOSE, WF_NO_GUARD),                   \
-	ROW(LOCKED_##F, UNLOCK, ACTIVE_##F, A_UNLOCK, WF_G_R13_KEEP_PIN),       \
-	ROW(LOCKED_##F, PIN_LOST, LOCKED_##F, A_REKEY, WF_NO_GUARD),            \
-	ROW(LOCKED_##F, CLOSE, CLOSED, A_CLOSE, WF_NO_GUARD)
+#define ACCOUNT_ROWS(F)                                                           \
+	ROW(ACTIVE_##F, LOCK, LOCKED_##F, A_LOCK, WF_NO_GUARD),                   \
+		ROW(ACTIVE_##F, PIN_LOST, ACTIVE_##F, A_REKEY, WF_NO_GUARD),      \
+		ROW(ACTIVE_##F, CLOSE, CLOSED, A_CLOSE, WF_NO_GUARD),             \
+		ROW(LOCKED_##F, UNLOCK, ACTIVE_##F, A_UNLOCK, WF_G_R13_KEEP_PIN), \
+		ROW(LOCKED_##F, PIN_LOST, LOCKED_##F, A_REKEY, WF_NO_GUARD),      \
+		ROW(LOCKED_##F, CLOSE, CLOSED, A_CLOSE, WF_NO_GUARD)
 
 static const struct wf_row rows[] = {
 	/* SMS first: the mobile number is the one thing every user has (R3). */

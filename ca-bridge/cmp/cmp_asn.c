@@ -46,13 +46,15 @@ int cab_cmp_profile_parse(const char *name, enum cab_class *cls, int *years, str
 	memcpy(buf, name, n);
 	buf[n] = '\0';
 	if (cab_class_parse(buf, cls, err) != 0)
-		return cab_err_set(err, CAB_E_PROFILE, "certProfile", "unknown certificate profile \"%s\"", buf);
+		return cab_err_set(err, CAB_E_PROFILE, "certProfile", "unknown certificate profile \"%s\"",
+				   buf);
 	*years = 0;
 	if (colon != NULL) {
 		long y = strtol(colon + 1, &end, 10);
 
 		if (end == colon + 1 || *end != '\0' || y < 1 || y > 99)
-			return cab_err_set(err, CAB_E_PROFILE, "certProfile", "bad validity in certificate profile");
+			return cab_err_set(err, CAB_E_PROFILE, "certProfile",
+					   "bad validity in certificate profile");
 		*years = (int)y;
 	}
 	return 0;
@@ -60,7 +62,7 @@ int cab_cmp_profile_parse(const char *name, enum cab_class *cls, int *years, str
 
 OSSL_CMP_ITAV *cab_cmp_profile_itav(const char *name)
 {
-	struct cab_buf utf = { 0 }, seq = { 0 };
+	struct cab_buf utf = {0}, seq = {0};
 	ASN1_STRING *str = NULL;
 	ASN1_TYPE *val = NULL;
 	ASN1_OBJECT *oid = NULL;
@@ -68,7 +70,8 @@ OSSL_CMP_ITAV *cab_cmp_profile_itav(const char *name)
 
 	/* CertProfileValue ::= SEQUENCE SIZE (1..MAX) OF UTF8String */
 	if (cab_der_tlv(&utf, V_ASN1_UTF8STRING, name, strlen(name)) != 0 ||
-	    cab_der_tlv(&seq, 0x30, utf.p, utf.len) != 0 || (str = ASN1_STRING_type_new(V_ASN1_SEQUENCE)) == NULL ||
+	    cab_der_tlv(&seq, 0x30, utf.p, utf.len) != 0 ||
+	    (str = ASN1_STRING_type_new(V_ASN1_SEQUENCE)) == NULL ||
 	    !ASN1_STRING_set(str, seq.p, (int)seq.len) || (val = ASN1_TYPE_new()) == NULL ||
 	    (oid = OBJ_txt2obj(CAB_OID_CERT_PROFILE, 1)) == NULL)
 		goto out;
@@ -87,8 +90,8 @@ out:
 }
 
 /* One TLV at *p (DER, definite length): its class, tag, content; *p steps past it. */
-static int tlv(const unsigned char **p, const unsigned char *end, int *cls, int *tag, const unsigned char **content,
-	       long *clen)
+static int tlv(const unsigned char **p, const unsigned char *end, int *cls, int *tag,
+	       const unsigned char **content, long *clen)
 {
 	const unsigned char *q = *p;
 
@@ -132,7 +135,8 @@ static int find_profile(const unsigned char *p, const unsigned char *end, char *
 		if (tlv(&v, itav_end, &cls, &tag, &c, &len) != 0 || tag != V_ASN1_SEQUENCE)
 			return CAB_E_INVALID;
 		v = c;
-		if (tlv(&v, c + len, &cls, &tag, &c, &vlen) != 0 || tag != V_ASN1_UTF8STRING || (size_t)vlen >= cap)
+		if (tlv(&v, c + len, &cls, &tag, &c, &vlen) != 0 || tag != V_ASN1_UTF8STRING ||
+		    (size_t)vlen >= cap)
 			return CAB_E_INVALID;
 		memcpy(out, c, (size_t)vlen);
 		out[vlen] = '\0';

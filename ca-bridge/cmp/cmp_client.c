@@ -68,8 +68,9 @@ static int cmp_check(const struct cab_config *c, struct cab_err *err)
 				   "must be http://host:port/path (CMP messages are protected end to end; "
 				   "https is not built, see docs/ca-bridge.md)");
 	if (cab_cfg_set(c->cmp_secret) == (cab_cfg_set(c->cmp_client_cert) || cab_cfg_set(c->cmp_client_key)))
-		return cab_err_set(err, CAB_E_INVALID, "cmp.secret",
-				   "give either cmp.secret (PBM) or cmp.client_cert and cmp.client_key (signature)");
+		return cab_err_set(
+			err, CAB_E_INVALID, "cmp.secret",
+			"give either cmp.secret (PBM) or cmp.client_cert and cmp.client_key (signature)");
 	if (cab_cfg_set(c->cmp_secret))
 		return cab_cfg_need(c->cmp_reference, "cmp.reference", err);
 	if ((rc = cab_cfg_need(c->cmp_client_cert, "cmp.client_cert", err)) != 0)
@@ -122,8 +123,8 @@ static int load_client(struct cab_cmp *c, const struct cab_config *cfg, struct c
 	BIO_free(in);
 	if (c->client_key == NULL || X509_check_private_key(c->client_cert, c->client_key) != 1) {
 		ERR_clear_error();
-		return cab_err_set(err, CAB_E_INVALID, "cmp.client_key", "cannot read a key for cmp.client_cert from %s",
-				   cfg->cmp_client_key);
+		return cab_err_set(err, CAB_E_INVALID, "cmp.client_key",
+				   "cannot read a key for cmp.client_cert from %s", cfg->cmp_client_key);
 	}
 	return 0;
 }
@@ -132,7 +133,8 @@ static int parse_url(struct cab_cmp *c, const struct cab_config *cfg, struct cab
 {
 	int ssl = 0, port = 0;
 
-	if (!OSSL_HTTP_parse_url(cfg->cmp_url, &ssl, NULL, &c->host, &c->port, &port, &c->path, NULL, NULL) || ssl) {
+	if (!OSSL_HTTP_parse_url(cfg->cmp_url, &ssl, NULL, &c->host, &c->port, &port, &c->path, NULL, NULL) ||
+	    ssl) {
 		ERR_clear_error();
 		return cab_err_set(err, CAB_E_INVALID, "cmp.url", "cannot parse %s", cfg->cmp_url);
 	}
@@ -144,8 +146,8 @@ static int parse_url(struct cab_cmp *c, const struct cab_config *cfg, struct cab
 		/* the ca-bridge server's GET /crl on the same host and port */
 		c->crl_url = malloc(n);
 		if (c->crl_url != NULL)
-			snprintf(c->crl_url, n, "http://%s%s%s:%s/crl", strchr(c->host, ':') ? "[" : "", c->host,
-				 strchr(c->host, ':') ? "]" : "", c->port);
+			snprintf(c->crl_url, n, "http://%s%s%s:%s/crl", strchr(c->host, ':') ? "[" : "",
+				 c->host, strchr(c->host, ':') ? "]" : "", c->port);
 	}
 	if (c->crl_url == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
@@ -190,7 +192,8 @@ static int cmp_open(struct cab *cab, const struct cab_config *cfg, struct cab_er
 	c->anchors = sk_X509_new_null();
 	if (c->ca_dir == NULL || c->trusted == NULL || c->anchors == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
-	if ((rc = parse_url(c, cfg, err)) != 0 || (rc = load_pem_file(cfg->cmp_trusted, "cmp.trusted", c, err)) != 0)
+	if ((rc = parse_url(c, cfg, err)) != 0 ||
+	    (rc = load_pem_file(cfg->cmp_trusted, "cmp.trusted", c, err)) != 0)
 		return rc;
 	if (cfg->cmp_secret != NULL && cfg->cmp_secret[0] != '\0') {
 		c->secret_len = strlen(cfg->cmp_secret);
@@ -210,9 +213,9 @@ static OSSL_CMP_CTX *new_ctx(struct cab_cmp *c, struct cab_err *err)
 	OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(NULL, NULL);
 	int ok;
 
-	ok = ctx != NULL && OSSL_CMP_CTX_set_log_cb(ctx, quiet_log) && OSSL_CMP_CTX_set1_server(ctx, c->host) &&
-	     OSSL_CMP_CTX_set_serverPort(ctx, atoi(c->port)) && OSSL_CMP_CTX_set1_serverPath(ctx, c->path) &&
-	     OSSL_CMP_CTX_set_http_cb(ctx, cab_cmp_http_cb) &&
+	ok = ctx != NULL && OSSL_CMP_CTX_set_log_cb(ctx, quiet_log) &&
+	     OSSL_CMP_CTX_set1_server(ctx, c->host) && OSSL_CMP_CTX_set_serverPort(ctx, atoi(c->port)) &&
+	     OSSL_CMP_CTX_set1_serverPath(ctx, c->path) && OSSL_CMP_CTX_set_http_cb(ctx, cab_cmp_http_cb) &&
 	     OSSL_CMP_CTX_set_option(ctx, OSSL_CMP_OPT_MSG_TIMEOUT, c->timeout_s) &&
 	     OSSL_CMP_CTX_set_option(ctx, OSSL_CMP_OPT_TOTAL_TIMEOUT, 4 * c->timeout_s) &&
 	     OSSL_CMP_CTX_set_option(ctx, OSSL_CMP_OPT_IMPLICIT_CONFIRM, 1) && X509_STORE_up_ref(c->trusted);
@@ -224,9 +227,11 @@ static OSSL_CMP_CTX *new_ctx(struct cab_cmp *c, struct cab_err *err)
 	ok = ok && OSSL_CMP_CTX_set_certConf_cb_arg(ctx, c->trusted);
 	if (ok && c->secret != NULL)
 		ok = OSSL_CMP_CTX_set1_secretValue(ctx, c->secret, (int)c->secret_len) &&
-		     OSSL_CMP_CTX_set1_referenceValue(ctx, (const unsigned char *)c->reference, (int)strlen(c->reference));
+		     OSSL_CMP_CTX_set1_referenceValue(ctx, (const unsigned char *)c->reference,
+						      (int)strlen(c->reference));
 	else if (ok)
-		ok = OSSL_CMP_CTX_set1_cert(ctx, c->client_cert) && OSSL_CMP_CTX_set1_pkey(ctx, c->client_key);
+		ok = OSSL_CMP_CTX_set1_cert(ctx, c->client_cert) &&
+		     OSSL_CMP_CTX_set1_pkey(ctx, c->client_key);
 	if (!ok) {
 		OSSL_CMP_CTX_free(ctx);
 		cab_err_ossl(err, CAB_E_NOMEM, "cannot set up a CMP context");
@@ -278,7 +283,8 @@ static int status_error(OSSL_CMP_CTX *ctx, const char *what, struct cab_err *err
 		ERR_clear_error();
 		if (transport)
 			return cab_err_set(err, CAB_E_IO, "cmp.url", "%s: CA not reachable: %s", what, ossl);
-		return cab_err_set(err, CAB_E_CA, "cmp.url", "%s: unusable answer from the CA: %s", what, ossl);
+		return cab_err_set(err, CAB_E_CA, "cmp.url", "%s: unusable answer from the CA: %s", what,
+				   ossl);
 	}
 	ERR_clear_error();
 	if (OSSL_CMP_CTX_snprint_PKIStatus(ctx, text, sizeof(text)) == NULL)
@@ -287,7 +293,8 @@ static int status_error(OSSL_CMP_CTX *ctx, const char *what, struct cab_err *err
 		return cab_err_set(err, CAB_E_ALREADY_REVOKED, "serial", "%s: %s", what, text);
 	if (fi > 0 && (fi & (1 << OSSL_CMP_PKIFAILUREINFO_badCertId)))
 		return cab_err_set(err, CAB_E_NOTFOUND, "serial", "%s: %s", what, text);
-	if (fi > 0 && (fi & ((1 << OSSL_CMP_PKIFAILUREINFO_systemUnavail) | (1 << OSSL_CMP_PKIFAILUREINFO_systemFailure))))
+	if (fi > 0 && (fi & ((1 << OSSL_CMP_PKIFAILUREINFO_systemUnavail) |
+			     (1 << OSSL_CMP_PKIFAILUREINFO_systemFailure))))
 		return cab_err_set(err, CAB_E_IO, "cmp.url", "%s: CA unavailable: %s", what, text);
 	return cab_err_set(err, CAB_E_REJECTED, "ca", "%s: %s", what, text);
 }
@@ -309,8 +316,9 @@ static int request(struct cab_cmp *c, const struct cab_request *req, X509_REQ *c
 		rc = CAB_E_NOMEM; /* err filled by new_ctx */
 		goto out;
 	}
-	if (tid == NULL || !ASN1_OCTET_STRING_set(tid, txid, 16) || !OSSL_CMP_CTX_set1_transactionID(ctx, tid) ||
-	    !OSSL_CMP_CTX_set1_p10CSR(ctx, csr) || (profile = cab_cmp_profile_itav(name)) == NULL ||
+	if (tid == NULL || !ASN1_OCTET_STRING_set(tid, txid, 16) ||
+	    !OSSL_CMP_CTX_set1_transactionID(ctx, tid) || !OSSL_CMP_CTX_set1_p10CSR(ctx, csr) ||
+	    (profile = cab_cmp_profile_itav(name)) == NULL ||
 	    !OSSL_CMP_CTX_push0_geninfo_ITAV(ctx, profile)) {
 		OSSL_CMP_ITAV_free(profile);
 		rc = cab_err_ossl(err, CAB_E_NOMEM, "cannot build the P10CR");
@@ -324,9 +332,11 @@ static int request(struct cab_cmp *c, const struct cab_request *req, X509_REQ *c
 	/* OpenSSL compared the key with the CSR's already (badCertTemplate otherwise); we record
 	 * the fingerprint the service will compare with the token key (R2) */
 	if ((n = i2d_X509(x, &der)) <= 0 || (rc = cab_cert_fill(der, (size_t)n, out, err)) != 0 ||
-	    cab_spki_sha256(X509_REQ_get0_pubkey(csr), want) != 0 || strcmp(want, out->spki_sha256_hex) != 0) {
+	    cab_spki_sha256(X509_REQ_get0_pubkey(csr), want) != 0 ||
+	    strcmp(want, out->spki_sha256_hex) != 0) {
 		cab_cert_free(out);
-		rc = rc ? rc : cab_err_set(err, CAB_E_CA, "key", "the CA returned a certificate for another key");
+		rc = rc ? rc
+			: cab_err_set(err, CAB_E_CA, "key", "the CA returned a certificate for another key");
 		goto out;
 	}
 	if ((rc = cab_cmp_rec_store(c->ca_dir, req->request_id, out, err)) != 0)
@@ -384,8 +394,9 @@ static int rr_cert(struct cab_cmp *c, const char *serial, X509 **out, struct cab
 	/* OpenSSL wants a whole certificate: the rest is filler, signed by a throwaway key */
 	x = X509_new();
 	key = EVP_EC_gen("P-256");
-	if (x == NULL || key == NULL || !BN_hex2bn(&bn, serial) || (num = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
-	    !X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, num) ||
+	if (x == NULL || key == NULL || !BN_hex2bn(&bn, serial) ||
+	    (num = BN_to_ASN1_INTEGER(bn, NULL)) == NULL || !X509_set_version(x, X509_VERSION_3) ||
+	    !X509_set_serialNumber(x, num) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(sk_X509_value(c->anchors, 0))) ||
 	    !X509_gmtime_adj(X509_getm_notBefore(x), 0) || !X509_gmtime_adj(X509_getm_notAfter(x), 0) ||
 	    !X509_set_pubkey(x, key) || X509_sign(x, key, EVP_sha256()) <= 0) {
@@ -418,7 +429,8 @@ static int cmp_revoke(struct cab *cab, const char *serial, enum cab_reason reaso
 	}
 	/* RFC 5280 5.3.1: no reasonCode rather than "unspecified" */
 	if (!OSSL_CMP_CTX_set1_oldCert(ctx, old) ||
-	    (reason != CAB_REASON_UNSPECIFIED && !OSSL_CMP_CTX_set_option(ctx, OSSL_CMP_OPT_REVOCATION_REASON, (int)reason))) {
+	    (reason != CAB_REASON_UNSPECIFIED &&
+	     !OSSL_CMP_CTX_set_option(ctx, OSSL_CMP_OPT_REVOCATION_REASON, (int)reason))) {
 		rc = cab_err_ossl(err, CAB_E_NOMEM, "cannot build the RR");
 		goto out;
 	}

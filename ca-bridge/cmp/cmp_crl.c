@@ -53,7 +53,8 @@ static int fetch(struct cab_cmp *c, unsigned char **der, size_t *len, struct cab
 		goto out;
 	}
 	if (!crl_trusted(c, crl)) {
-		rc = cab_err_set(err, CAB_E_CA, "cmp.trusted", "the CA's CRL is not signed by a certificate in cmp.trusted");
+		rc = cab_err_set(err, CAB_E_CA, "cmp.trusted",
+				 "the CA's CRL is not signed by a certificate in cmp.trusted");
 		goto out;
 	}
 	*der = malloc((size_t)n);

@@ -14,19 +14,19 @@
 #include <pthread.h>
 
 struct cab_cmp {
-	char *ca_dir;               /* this side's record (cmp_record.c) */
-	char *host, *port, *path;   /* from cmp_url */
-	unsigned char *secret;      /* PBM; cleansed at close */
+	char *ca_dir; /* this side's record (cmp_record.c) */
+	char *host, *port, *path; /* from cmp_url */
+	unsigned char *secret; /* PBM; cleansed at close */
 	size_t secret_len;
 	char *reference;
-	X509 *client_cert;          /* signature protection */
+	X509 *client_cert; /* signature protection */
 	EVP_PKEY *client_key;
-	X509_STORE *trusted;        /* cmp_trusted: shared, reference-counted by each OSSL_CMP_CTX */
-	STACK_OF(X509) *anchors;    /* the same certificates, for the chain, CRL and RR issuer */
+	X509_STORE *trusted; /* cmp_trusted: shared, reference-counted by each OSSL_CMP_CTX */
+	STACK_OF(X509) * anchors; /* the same certificates, for the chain, CRL and RR issuer */
 	char *crl_url;
-	int timeout_s;              /* per message; the whole transaction may take 4 times that */
+	int timeout_s; /* per message; the whole transaction may take 4 times that */
 
-	pthread_mutex_t crl_lock;   /* guards the CRL cache */
+	pthread_mutex_t crl_lock; /* guards the CRL cache */
 	unsigned char *crl;
 	size_t crl_len;
 	time_t crl_at;

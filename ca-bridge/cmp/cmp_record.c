@@ -22,19 +22,20 @@
 
 int cab_cmp_rec_open(const char *ca_dir, struct cab_err *err)
 {
-	static const char *const sub[] = { "", "/txid", "/issued", "/serial" };
+	static const char *const sub[] = {"", "/txid", "/issued", "/serial"};
 	char path[4096];
 	struct stat st;
 
 	/* both back-ends keep issued/<id>.der: never mix a local CA's directory with a record */
 	snprintf(path, sizeof(path), "%s/ca.key", ca_dir);
 	if (stat(path, &st) == 0)
-		return cab_err_set(err, CAB_E_INVALID, "ca.dir", "%s holds a local CA; backend cmp needs its own ca.dir",
-				   ca_dir);
+		return cab_err_set(err, CAB_E_INVALID, "ca.dir",
+				   "%s holds a local CA; backend cmp needs its own ca.dir", ca_dir);
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", ca_dir, sub[i]);
 		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create %s: %s", path, strerror(errno));
+			return cab_err_set(err, CAB_E_IO, "ca.dir", "cannot create %s: %s", path,
+					   strerror(errno));
 	}
 	return 0;
 }
@@ -159,7 +160,8 @@ int cab_cmp_rec_by_serial(const char *ca_dir, const char *serial, X509 **cert, s
 	rc = cab_read_file(path, &data, &len);
 	if (rc != 0)
 		return rc == CAB_E_NOTFOUND ? rc : cab_err_set(err, rc, "ca.dir", "cannot read %s", path);
-	snprintf(id, sizeof(id), "%.*s", (int)(len > 0 && data[len - 1] == '\n' ? len - 1 : len), (char *)data);
+	snprintf(id, sizeof(id), "%.*s", (int)(len > 0 && data[len - 1] == '\n' ? len - 1 : len),
+		 (char *)data);
 	free(data);
 	data = NULL;
 	if (!cab_id_ok(id))

@@ -47,7 +47,8 @@ static int local_check(const struct cab_config *c, struct cab_err *err)
 		return cab_err_set(err, CAB_E_INVALID, "ca.crl_url", "not an http(s) URL");
 	if (strlen(c->qcpds_lang) != 2 || c->qcpds_lang[0] < 'a' || c->qcpds_lang[0] > 'z' ||
 	    c->qcpds_lang[1] < 'a' || c->qcpds_lang[1] > 'z')
-		return cab_err_set(err, CAB_E_INVALID, "ca.qcpds_lang", "must be an ISO 639-1 code such as \"en\"");
+		return cab_err_set(err, CAB_E_INVALID, "ca.qcpds_lang",
+				   "must be an ISO 639-1 code such as \"en\"");
 	if (c->crl_validity_hours < 0 || c->crl_validity_hours > 240)
 		return cab_err_set(err, CAB_E_INVALID, "ca.crl_validity_hours", "must be 1..240");
 	return 0;

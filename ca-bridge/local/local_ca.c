@@ -42,8 +42,10 @@ static int parse_name(const char *text, X509_NAME **out, struct cab_err *err)
 			goto out;
 		}
 		*eq = '\0';
-		if (!X509_NAME_add_entry_by_txt(name, tok, MBSTRING_UTF8, (unsigned char *)eq + 1, -1, -1, 0)) {
-			rc = cab_err_set(err, CAB_E_INVALID, "ca.subject", "unknown attribute %s in the CA subject", tok);
+		if (!X509_NAME_add_entry_by_txt(name, tok, MBSTRING_UTF8, (unsigned char *)eq + 1, -1, -1,
+						0)) {
+			rc = cab_err_set(err, CAB_E_INVALID, "ca.subject",
+					 "unknown attribute %s in the CA subject", tok);
 			goto out;
 		}
 	}

@@ -72,7 +72,8 @@ static X509_CRL *crl_template(struct cab_local *l, long long number, time_t now)
 {
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_INTEGER *num = ASN1_INTEGER_new();
-	ASN1_TIME *t1 = ASN1_TIME_set(NULL, now), *t2 = ASN1_TIME_set(NULL, now + (time_t)l->crl_hours * 3600);
+	ASN1_TIME *t1 = ASN1_TIME_set(NULL, now),
+		  *t2 = ASN1_TIME_set(NULL, now + (time_t)l->crl_hours * 3600);
 	X509_EXTENSION *aki = NULL;
 	X509V3_CTX ctx;
 	int ok;
@@ -81,8 +82,9 @@ static X509_CRL *crl_template(struct cab_local *l, long long number, time_t now)
 	X509V3_set_ctx_nodb(&ctx);
 	ok = crl != NULL && num != NULL && t1 != NULL && t2 != NULL && ASN1_INTEGER_set_int64(num, number) &&
 	     X509_CRL_set_version(crl, X509_CRL_VERSION_2) &&
-	     X509_CRL_set_issuer_name(crl, X509_get_subject_name(l->ca_cert)) && X509_CRL_set1_lastUpdate(crl, t1) &&
-	     X509_CRL_set1_nextUpdate(crl, t2) && X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) == 1 &&
+	     X509_CRL_set_issuer_name(crl, X509_get_subject_name(l->ca_cert)) &&
+	     X509_CRL_set1_lastUpdate(crl, t1) && X509_CRL_set1_nextUpdate(crl, t2) &&
+	     X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) == 1 &&
 	     (aki = X509V3_EXT_nconf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always")) != NULL &&
 	     X509_CRL_add_ext(crl, aki, -1) && add_expired_certs_on_crl(l, crl) &&
 	     X509_CRL_sign(crl, l->ca_key, EVP_sha256()) > 0;
@@ -101,7 +103,7 @@ static X509_CRL *crl_template(struct cab_local *l, long long number, time_t now)
 static int splice_entries(struct cab_local *l, const unsigned char *tbs, long tbslen, struct cab_buf *out)
 {
 	const unsigned char *p = tbs, *start, *ext = NULL, *end;
-	struct cab_buf body = { 0 };
+	struct cab_buf body = {0};
 	long len;
 	int tag, cls, children = 0, rc = CAB_E_CA;
 
@@ -125,7 +127,8 @@ static int splice_entries(struct cab_local *l, const unsigned char *tbs, long tb
 		return CAB_E_CA;
 	if (cab_buf_put(&body, start, (size_t)(ext - start)) != 0 ||
 	    (l->revoked_count > 0 && cab_der_tlv(&body, 0x30, l->revoked_der.p, l->revoked_der.len) != 0) ||
-	    cab_buf_put(&body, ext, (size_t)(end - ext)) != 0 || cab_der_tlv(out, 0x30, body.p, body.len) != 0)
+	    cab_buf_put(&body, ext, (size_t)(end - ext)) != 0 ||
+	    cab_der_tlv(out, 0x30, body.p, body.len) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -139,13 +142,15 @@ static int sign_tbs(struct cab_local *l, X509_CRL *tmpl, const struct cab_buf *t
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char *sig = NULL, *algder = NULL;
 	size_t siglen = 0;
-	struct cab_buf body = { 0 }, bits = { 0 };
+	struct cab_buf body = {0}, bits = {0};
 	int n, rc = CAB_E_CA;
 
 	X509_CRL_get0_signature(tmpl, NULL, &alg);
 	if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, l->ca_key) != 1 ||
-	    EVP_DigestSign(md, NULL, &siglen, tbs->p, tbs->len) != 1 || (sig = OPENSSL_malloc(siglen)) == NULL ||
-	    EVP_DigestSign(md, sig, &siglen, tbs->p, tbs->len) != 1 || (n = i2d_X509_ALGOR(alg, &algder)) <= 0)
+	    EVP_DigestSign(md, NULL, &siglen, tbs->p, tbs->len) != 1 ||
+	    (sig = OPENSSL_malloc(siglen)) == NULL ||
+	    EVP_DigestSign(md, sig, &siglen, tbs->p, tbs->len) != 1 ||
+	    (n = i2d_X509_ALGOR(alg, &algder)) <= 0)
 		goto out;
 	if (cab_buf_put(&bits, "\0", 1) != 0 || cab_buf_put(&bits, sig, siglen) != 0 ||
 	    cab_buf_put(&body, tbs->p, tbs->len) != 0 || cab_buf_put(&body, algder, (size_t)n) != 0 ||
@@ -165,7 +170,7 @@ static int rebuild(struct cab_local *l, time_t now, struct cab_err *err)
 {
 	X509_CRL *tmpl = NULL;
 	unsigned char *tbs = NULL;
-	struct cab_buf full = { 0 }, crl = { 0 };
+	struct cab_buf full = {0}, crl = {0};
 	long long number;
 	int n, rc;
 

@@ -16,7 +16,7 @@ struct sqlite3;
 
 /* ---- the index of every serial issued, with its revocation (local_store.c) ---- */
 struct cab_local_entry {
-	char serial[48];     /* canonical uppercase hex; "" = empty slot */
+	char serial[48]; /* canonical uppercase hex; "" = empty slot */
 	int revoked;
 	int reason;
 	time_t when;
@@ -37,15 +37,15 @@ struct cab_local {
 
 	/* CA state: everything below is guarded by lock (and, across processes, by lock_fd). */
 	pthread_mutex_t lock;
-	int lock_fd;                    /* flock(2) on ca_dir/lock */
-	EVP_PKEY *ca_key;               /* read-only after open */
-	X509 *ca_cert;                  /* read-only after open */
-	struct sqlite3 *db;             /* ca_dir/ca.db: the record (local_store.c) */
+	int lock_fd; /* flock(2) on ca_dir/lock */
+	EVP_PKEY *ca_key; /* read-only after open */
+	X509 *ca_cert; /* read-only after open */
+	struct sqlite3 *db; /* ca_dir/ca.db: the record (local_store.c) */
 	int64_t issued_seen, revoked_seen; /* the last rowids this process has read */
-	struct cab_local_index index;   /* every serial issued, with its revocation */
-	struct cab_buf revoked_der;     /* CRL entries, DER, concatenated in revocation order */
+	struct cab_local_index index; /* every serial issued, with its revocation */
+	struct cab_buf revoked_der; /* CRL entries, DER, concatenated in revocation order */
 	size_t revoked_count;
-	unsigned char *crl;             /* cached signed CRL */
+	unsigned char *crl; /* cached signed CRL */
 	size_t crl_len;
 	time_t crl_this_update;
 	int crl_dirty;
@@ -65,9 +65,8 @@ int cab_local_store_open(struct cab_local *l, const char *subject, struct cab_er
 void cab_local_store_close(struct cab_local *l);
 /* Under the state lock, one transaction each: a certificate issued for request_id, with its
  * DER; a revocation.  CAB_E_IO on a full disk (nothing recorded), CAB_E_CA if damaged. */
-int cab_local_store_issued(struct cab_local *l, const char *serial, time_t not_after,
-			   const char *request_id, const unsigned char *der, size_t der_len,
-			   struct cab_err *err);
+int cab_local_store_issued(struct cab_local *l, const char *serial, time_t not_after, const char *request_id,
+			   const unsigned char *der, size_t der_len, struct cab_err *err);
 int cab_local_store_revoked(struct cab_local *l, const char *serial, int reason, time_t when,
 			    struct cab_err *err);
 /* Under the state lock: 1 and the DER (caller frees) of the certificate issued for request_id,

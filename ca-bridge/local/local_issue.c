@@ -45,7 +45,8 @@ static int set_validity(X509 *x, int years)
 	gmtime_r(&now, &tm);
 	tm.tm_year += years; /* calendar years; 29 Feb becomes 1 Mar */
 	end = timegm(&tm);
-	return ASN1_TIME_set(X509_getm_notBefore(x), now) != NULL && ASN1_TIME_set(X509_getm_notAfter(x), end) != NULL;
+	return ASN1_TIME_set(X509_getm_notBefore(x), now) != NULL &&
+	       ASN1_TIME_set(X509_getm_notAfter(x), end) != NULL;
 }
 
 /* Under the state lock: build, sign and store the certificate. */
@@ -59,7 +60,8 @@ static int sign_and_store(struct cab_local *l, const struct cab_request *req, X5
 	int n, rc;
 
 	if (x == NULL || cab_local_serial_new(l, &serial, hex) != 0 || !X509_set_version(x, X509_VERSION_3) ||
-	    !X509_set_serialNumber(x, serial) || !X509_set_issuer_name(x, X509_get_subject_name(l->ca_cert)) ||
+	    !X509_set_serialNumber(x, serial) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(l->ca_cert)) ||
 	    !X509_set_subject_name(x, subject) || !set_validity(x, years) ||
 	    !X509_set_pubkey(x, X509_REQ_get0_pubkey(csr))) {
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot build the certificate");

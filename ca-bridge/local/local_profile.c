@@ -30,13 +30,13 @@
 /* QCStatements (EN 319 412-5 4.2): compliance, SSCD, type esign, PDS with URL and language. */
 static int qc_statements(struct cab_local *l, struct cab_buf *out)
 {
-	struct cab_buf all = { 0 }, st = { 0 }, tmp = { 0 }, loc = { 0 };
+	struct cab_buf all = {0}, st = {0}, tmp = {0}, loc = {0};
 	int rc = 0;
 
-#define TRY(x)                    \
-	do {                      \
+#define TRY(x)                       \
+	do {                         \
 		if ((rc = (x)) != 0) \
-			goto out; \
+			goto out;    \
 	} while (0)
 	TRY(cab_der_oid(&st, OID_QC_COMPLIANCE));
 	TRY(cab_der_tlv(&all, 0x30, st.p, st.len));
@@ -50,9 +50,9 @@ static int qc_statements(struct cab_local *l, struct cab_buf *out)
 	TRY(cab_der_tlv(&all, 0x30, st.p, st.len));
 	st.len = 0;
 	tmp.len = 0;
-	TRY(cab_der_tlv(&loc, 0x16, l->qcpds_url, strlen(l->qcpds_url)));  /* IA5String */
+	TRY(cab_der_tlv(&loc, 0x16, l->qcpds_url, strlen(l->qcpds_url))); /* IA5String */
 	TRY(cab_der_tlv(&loc, 0x13, l->qcpds_lang, strlen(l->qcpds_lang))); /* PrintableString */
-	TRY(cab_der_tlv(&tmp, 0x30, loc.p, loc.len));                           /* PdsLocation */
+	TRY(cab_der_tlv(&tmp, 0x30, loc.p, loc.len)); /* PdsLocation */
 	TRY(cab_der_oid(&st, OID_QC_PDS));
 	TRY(cab_der_tlv(&st, 0x30, tmp.p, tmp.len)); /* PdsLocations */
 	TRY(cab_der_tlv(&all, 0x30, st.p, st.len));
@@ -87,7 +87,7 @@ static int add_der_ext(X509 *cert, const char *oid, const struct cab_buf *der)
 static int add_policies(X509 *cert, const char *first, const char *second)
 {
 	CERTIFICATEPOLICIES *pol = sk_POLICYINFO_new_null();
-	const char *oids[2] = { first, second };
+	const char *oids[2] = {first, second};
 	int ok = pol != NULL;
 
 	for (int i = 0; ok && i < 2; i++) {
@@ -115,12 +115,12 @@ static int add_conf_ext(X509V3_CTX *ctx, X509 *cert, int nid, const char *value,
 }
 
 int cab_local_extensions(struct cab_local *l, X509 *cert, X509 *issuer, enum cab_class cls,
-			   struct cab_err *err)
+			 struct cab_err *err)
 {
 	X509V3_CTX ctx;
 	char cdp[600];
 	const char *ku, *policy;
-	struct cab_buf qc = { 0 };
+	struct cab_buf qc = {0};
 	int rc;
 
 	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
@@ -131,7 +131,7 @@ int cab_local_extensions(struct cab_local *l, X509 *cert, X509 *issuer, enum cab
 	} else {
 		policy = l->ncp_plus ? OID_NCP_PLUS : OID_NCP;
 		ku = l->adv_digital_signature ? "critical,digitalSignature,nonRepudiation"
-						: "critical,nonRepudiation";
+					      : "critical,nonRepudiation";
 	}
 	snprintf(cdp, sizeof(cdp), "URI:%s", l->crl_url);
 	if ((rc = add_conf_ext(&ctx, cert, NID_basic_constraints, "critical,CA:FALSE", err)) != 0 ||

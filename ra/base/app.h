@@ -22,11 +22,11 @@ struct app {
 	struct config *cfg;
 	struct db_pool *db;
 	struct http_server *http;
-	struct jobs *jobs;  /* NULL until the job runner is started */
+	struct jobs *jobs; /* NULL until the job runner is started */
 	struct sched *sched; /* periodic tasks (ra/jobs/sched.h); NULL until started */
-	struct cab *cab;    /* CA bridge; NULL when not configured */
+	struct cab *cab; /* CA bridge; NULL when not configured */
 	struct httpc *httpc; /* async HTTP/SMTP client on the loop */
-	int draining;       /* SIGTERM seen: no new work */
+	int draining; /* SIGTERM seen: no new work */
 };
 
 #endif

@@ -12,8 +12,8 @@ json_t *json_body_object(const char *body, size_t len, struct ra_err *err)
 	}
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (j == NULL) {
-		ra_err_set(err, RA_E_INVALID, "body", "body is not JSON: %s (line %d, column %d)", je.text, je.line,
-			   je.column);
+		ra_err_set(err, RA_E_INVALID, "body", "body is not JSON: %s (line %d, column %d)", je.text,
+			   je.line, je.column);
 		return NULL;
 	}
 	if (!json_is_object(j)) {

@@ -108,7 +108,8 @@ void metrics_gauge(const char *name, const char *help, const char *labels, metri
 	add_fn(name, help, labels, 0, fn, data);
 }
 
-void metrics_counter_fn(const char *name, const char *help, const char *labels, metrics_gauge_fn fn, void *data)
+void metrics_counter_fn(const char *name, const char *help, const char *labels, metrics_gauge_fn fn,
+			void *data)
 {
 	add_fn(name, help, labels, 1, fn, data);
 }
@@ -192,26 +193,31 @@ static void render_process(FILE *f)
 
 	if (procstat_read(&ps) != 0)
 		return;
-	put_family(f, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
-		   ps.cpu_seconds);
-	put_family(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", ps.resident_bytes);
-	put_family(f, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", ps.virtual_bytes);
+	put_family(f, "process_cpu_seconds_total", "counter",
+		   "Total user and system CPU time spent in seconds.", ps.cpu_seconds);
+	put_family(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+		   ps.resident_bytes);
+	put_family(f, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+		   ps.virtual_bytes);
 	put_family(f, "process_open_fds", "gauge", "Number of open file descriptors.", ps.open_fds);
 	if (ps.max_fds > 0)
-		put_family(f, "process_max_fds", "gauge", "Maximum number of open file descriptors.", ps.max_fds);
-	put_family(f, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
-		   ps.start_time);
+		put_family(f, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+			   ps.max_fds);
+	put_family(f, "process_start_time_seconds", "gauge",
+		   "Start time of the process since unix epoch in seconds.", ps.start_time);
 }
 
 static void render_http(FILE *f)
 {
 	fputs("# HELP ra_http_requests_total HTTP requests by route and status.\n"
-	      "# TYPE ra_http_requests_total counter\n", f);
+	      "# TYPE ra_http_requests_total counter\n",
+	      f);
 	for (int i = 0; i < nreqs; i++)
 		fprintf(f, "ra_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", reqs[i].route,
 			reqs[i].status, reqs[i].n);
 	fputs("# HELP ra_http_request_duration_seconds HTTP request latency.\n"
-	      "# TYPE ra_http_request_duration_seconds histogram\n", f);
+	      "# TYPE ra_http_request_duration_seconds histogram\n",
+	      f);
 	for (int i = 0; i < nhistos; i++) {
 		for (size_t b = 0; b < NB; b++)
 			fprintf(f, "ra_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
@@ -234,8 +240,10 @@ char *metrics_render(size_t *len)
 	if (f == NULL)
 		return NULL;
 	render_process(f);
-	fprintf(f, "# HELP ra_build_info The running ra's version (value always 1).\n# TYPE ra_build_info gauge\n"
-		   "ra_build_info{version=\"%s\"} 1\n", build_version);
+	fprintf(f,
+		"# HELP ra_build_info The running ra's version (value always 1).\n# TYPE ra_build_info gauge\n"
+		"ra_build_info{version=\"%s\"} 1\n",
+		build_version);
 	render_http(f);
 	/* a family's samples must stand together: each name once, with all its label sets */
 	for (int i = 0; i < ngauges; i++) {
@@ -245,7 +253,8 @@ char *metrics_render(size_t *len)
 			first = strcmp(gauges[k].name, g->name) != 0;
 		if (!first)
 			continue;
-		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", g->name, g->help, g->name, g->counter ? "counter" : "gauge");
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", g->name, g->help, g->name,
+			g->counter ? "counter" : "gauge");
 		for (int k = i; k < ngauges; k++)
 			if (strcmp(gauges[k].name, g->name) == 0)
 				put_sample(f, g->name, gauges[k].labels, gauges[k].fn(gauges[k].data));
@@ -268,7 +277,8 @@ char *metrics_render(size_t *len)
 		for (int k = 0; k < ncounters && !seen; k++)
 			seen = strcmp(counters[k].name, helps[i].name) == 0;
 		if (!seen)
-			fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", helps[i].name, helps[i].text, helps[i].name);
+			fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", helps[i].name, helps[i].text,
+				helps[i].name);
 	}
 	fclose(f);
 	*len = sz;

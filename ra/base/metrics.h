@@ -16,7 +16,8 @@ void metrics_observe_request(const char *route, int status, double seconds);
  * name are rendered together whatever the registration order. */
 void metrics_gauge(const char *name, const char *help, const char *labels, metrics_gauge_fn fn, void *data);
 /* A monotonic value read from fn (reconnects since start): typed counter; name ends in _total. */
-void metrics_counter_fn(const char *name, const char *help, const char *labels, metrics_gauge_fn fn, void *data);
+void metrics_counter_fn(const char *name, const char *help, const char *labels, metrics_gauge_fn fn,
+			void *data);
 /* counter increments by name + labels (created on first use); name ends in _total */
 void metrics_count(const char *name, const char *labels, double by);
 /* The help text of a metrics_count counter; its family is shown (without samples) before the

@@ -12,9 +12,9 @@
 #define RA_NAMES_H
 
 enum name_match {
-	NAME_EXACT = 0,        /* the same name: may proceed to issuance */
+	NAME_EXACT = 0, /* the same name: may proceed to issuance */
 	NAME_NEEDS_REVIEW = 1, /* plausibly the same, a person must confirm (R7) */
-	NAME_MISMATCH = 2,     /* different, empty, NULL or not UTF-8 */
+	NAME_MISMATCH = 2, /* different, empty, NULL or not UTF-8 */
 };
 
 /*

@@ -18,10 +18,10 @@ extern "C" {
 
 enum phone_errcode {
 	PHONE_OK = 0,
-	PHONE_E_PARSE = -1,      /* not recognisable as a phone number at all */
-	PHONE_E_INVALID = -2,    /* parses, but is no valid number of its region */
+	PHONE_E_PARSE = -1, /* not recognisable as a phone number at all */
+	PHONE_E_INVALID = -2, /* parses, but is no valid number of its region */
 	PHONE_E_NOT_MOBILE = -3, /* valid, but a landline, toll-free, ... (R3 needs a mobile) */
-	PHONE_E_ARG = -4,        /* NULL input, bad default country, or cap too small */
+	PHONE_E_ARG = -4, /* NULL input, bad default country, or cap too small */
 };
 
 struct phone_err {

@@ -16,7 +16,8 @@
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
-namespace {
+namespace
+{
 
 int fail(struct phone_err *err, int code, const char *msg)
 {
@@ -34,8 +35,7 @@ bool is_mobile(PhoneNumberUtil::PhoneNumberType t)
 	return t == PhoneNumberUtil::MOBILE || t == PhoneNumberUtil::FIXED_LINE_OR_MOBILE;
 }
 
-int normalize(const char *input, const char *default_country, char *e164, size_t cap,
-	      struct phone_err *err)
+int normalize(const char *input, const char *default_country, char *e164, size_t cap, struct phone_err *err)
 {
 	const PhoneNumberUtil *util = PhoneNumberUtil::GetInstance();
 	PhoneNumber num;
@@ -65,8 +65,8 @@ int normalize(const char *input, const char *default_country, char *e164, size_t
 
 } // namespace
 
-extern "C" int phone_normalize(const char *input, const char *default_country, char *e164,
-			       size_t cap, struct phone_err *err)
+extern "C" int phone_normalize(const char *input, const char *default_country, char *e164, size_t cap,
+			       struct phone_err *err)
 {
 	try {
 		return normalize(input, default_country, e164, cap, err);

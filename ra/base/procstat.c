@@ -65,7 +65,8 @@ int procstat_read(struct procstat *ps)
 	if (p == NULL || tick <= 0 || page <= 0)
 		return -1;
 	/* state(3) ... utime(14) stime(15) ... starttime(22) vsize(23) rss(24) */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+	if (sscanf(p + 2,
+		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
 		   &utime, &stime, &start, &vsize, &rss) != 5)
 		return -1;
 	ps->cpu_seconds = (double)(utime + stime) / (double)tick;
@@ -73,6 +74,7 @@ int procstat_read(struct procstat *ps)
 	ps->virtual_bytes = (double)vsize;
 	ps->resident_bytes = (double)rss * (double)page;
 	ps->open_fds = open_fds();
-	ps->max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (double)rl.rlim_cur : 0;
+	ps->max_fds =
+		getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (double)rl.rlim_cur : 0;
 	return 0;
 }

@@ -7,12 +7,12 @@
 #define RA_PROCSTAT_H
 
 struct procstat {
-	double cpu_seconds;    /* user + system */
-	double start_time;     /* seconds since the epoch */
+	double cpu_seconds; /* user + system */
+	double start_time; /* seconds since the epoch */
 	double virtual_bytes;
 	double resident_bytes;
 	double open_fds;
-	double max_fds;        /* soft RLIMIT_NOFILE; 0 when unlimited */
+	double max_fds; /* soft RLIMIT_NOFILE; 0 when unlimited */
 };
 
 /* Fills ps; -1 (ps zeroed) when /proc cannot be read. */

@@ -33,8 +33,7 @@ static int parse_hex(const char *text, uint8_t key[SEAL_KEY_LEN])
 	return 0;
 }
 
-int seal_key_parse(const char *text, const char *field, uint8_t key[SEAL_KEY_LEN],
-		   struct ra_err *err)
+int seal_key_parse(const char *text, const char *field, uint8_t key[SEAL_KEY_LEN], struct ra_err *err)
 {
 	uint8_t tmp[64];
 	size_t n = 0;
@@ -77,8 +76,8 @@ static int put_aad(EVP_CIPHER_CTX *ctx, const uint8_t *version, const void *aad,
 	return 0;
 }
 
-int seal_encrypt(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len,
-		 const void *pt, size_t pt_len, uint8_t **blob, size_t *blob_len)
+int seal_encrypt(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *pt,
+		 size_t pt_len, uint8_t **blob, size_t *blob_len)
 {
 	EVP_CIPHER_CTX *ctx = NULL;
 	uint8_t *out = NULL;
@@ -102,13 +101,12 @@ int seal_encrypt(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_le
 		goto out;
 	if (put_aad(ctx, out, aad, aad_len) != 0)
 		goto out;
-	if (pt_len > 0 &&
-	    EVP_EncryptUpdate(ctx, out + 1 + SEAL_NONCE_LEN, &n, pt, (int)pt_len) != 1)
+	if (pt_len > 0 && EVP_EncryptUpdate(ctx, out + 1 + SEAL_NONCE_LEN, &n, pt, (int)pt_len) != 1)
 		goto out;
 	if (EVP_EncryptFinal_ex(ctx, out + 1 + SEAL_NONCE_LEN + n, &n) != 1)
 		goto out;
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN,
-				out + 1 + SEAL_NONCE_LEN + pt_len) != 1)
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, out + 1 + SEAL_NONCE_LEN + pt_len) !=
+	    1)
 		goto out;
 	*blob = out;
 	*blob_len = total;
@@ -120,20 +118,19 @@ out:
 	return rc;
 }
 
-int seal_decrypt(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len,
-		 const uint8_t *blob, size_t blob_len, uint8_t **pt, size_t *pt_len)
+int seal_decrypt(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const uint8_t *blob,
+		 size_t blob_len, uint8_t **pt, size_t *pt_len)
 {
 	EVP_CIPHER_CTX *ctx = NULL;
 	uint8_t *out = NULL, tag[SEAL_TAG_LEN];
 	size_t len;
 	int n = 0, rc = RA_E_INVALID;
 
-	if (key == NULL || pt == NULL || pt_len == NULL || blob == NULL ||
-	    (aad == NULL && aad_len > 0) || aad_len > INT32_MAX)
+	if (key == NULL || pt == NULL || pt_len == NULL || blob == NULL || (aad == NULL && aad_len > 0) ||
+	    aad_len > INT32_MAX)
 		return RA_E_INVALID;
 	*pt = NULL;
-	if (blob_len < SEAL_OVERHEAD || blob[0] != SEAL_VERSION ||
-	    blob_len - SEAL_OVERHEAD > INT32_MAX)
+	if (blob_len < SEAL_OVERHEAD || blob[0] != SEAL_VERSION || blob_len - SEAL_OVERHEAD > INT32_MAX)
 		return RA_E_INVALID;
 	len = blob_len - SEAL_OVERHEAD;
 	memcpy(tag, blob + blob_len - SEAL_TAG_LEN, SEAL_TAG_LEN);

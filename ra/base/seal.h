@@ -31,24 +31,23 @@
  * Parses the configured key: 64 hex digits or base64 of exactly 32 bytes.  Returns 0 or
  * RA_E_CONFIG (err->msg never contains the key).  field names the config key for messages.
  */
-int seal_key_parse(const char *text, const char *field, uint8_t key[SEAL_KEY_LEN],
-		   struct ra_err *err);
+int seal_key_parse(const char *text, const char *field, uint8_t key[SEAL_KEY_LEN], struct ra_err *err);
 
 /*
  * Encrypts pt (pt_len may be 0) under key with aad (may be NULL when aad_len is 0).  On 0,
  * *blob holds pt_len + SEAL_OVERHEAD bytes; caller frees with seal_free(*blob, *blob_len).
  * Errors: RA_E_INVALID (bad arguments), RA_E_NOMEM, RA_E_INTERNAL.
  */
-int seal_encrypt(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len,
-		 const void *pt, size_t pt_len, uint8_t **blob, size_t *blob_len);
+int seal_encrypt(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *pt,
+		 size_t pt_len, uint8_t **blob, size_t *blob_len);
 
 /*
  * Decrypts and authenticates a blob.  On 0, *pt holds *pt_len bytes plus a NUL (so text can
  * be used as a string); caller frees with seal_free(*pt, *pt_len).  A short, unknown-version,
  * tampered, wrong-key or wrong-AAD blob: RA_E_INVALID and *pt stays NULL.
  */
-int seal_decrypt(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len,
-		 const uint8_t *blob, size_t blob_len, uint8_t **pt, size_t *pt_len);
+int seal_decrypt(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const uint8_t *blob,
+		 size_t blob_len, uint8_t **pt, size_t *pt_len);
 
 /* Wipes len bytes and frees p (p may be NULL). */
 void seal_free(void *p, size_t len);

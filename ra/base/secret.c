@@ -84,8 +84,8 @@ int secret_hmac_sha256_b64_ok(const char *secret, const void *body, size_t len, 
 	if (secret_b64_decode(sig_b64, got, sizeof(got), &got_len) != 0 || got_len != 32)
 		goto out;
 	/* HMAC() with a NULL data pointer and len 0 is fine: an empty body still has a MAC. */
-	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), body ? body : (const void *)"", len,
-		 want, &want_len) == NULL)
+	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), body ? body : (const void *)"", len, want,
+		 &want_len) == NULL)
 		goto out;
 	ok = want_len == 32 && CRYPTO_memcmp(want, got, 32) == 0;
 out:
@@ -173,15 +173,14 @@ int secret_pin_generate(char *out, size_t cap, unsigned digits)
 	return 0;
 }
 
-static int pin_derive(const char *pin, const uint8_t *salt, size_t salt_len, unsigned log2n,
-		      unsigned r, unsigned p, uint8_t key[PIN_KEY_LEN])
+static int pin_derive(const char *pin, const uint8_t *salt, size_t salt_len, unsigned log2n, unsigned r,
+		      unsigned p, uint8_t key[PIN_KEY_LEN])
 {
 	uint64_t n = (uint64_t)1 << log2n;
 	/* scrypt needs 128 * r * (N + p) bytes; allow that plus slack. */
 	uint64_t maxmem = 128ULL * r * (n + p) + (1u << 20);
 
-	if (EVP_PBE_scrypt(pin, strlen(pin), salt, salt_len, n, r, p, maxmem, key, PIN_KEY_LEN) !=
-	    1)
+	if (EVP_PBE_scrypt(pin, strlen(pin), salt, salt_len, n, r, p, maxmem, key, PIN_KEY_LEN) != 1)
 		return RA_E_INTERNAL;
 	return 0;
 }
@@ -201,8 +200,7 @@ int secret_pin_hash(const char *pin, char *out, size_t cap)
 		goto out;
 	EVP_EncodeBlock((unsigned char *)salt_b64, salt, sizeof(salt));
 	EVP_EncodeBlock((unsigned char *)key_b64, key, sizeof(key));
-	n = snprintf(out, cap, "scrypt$%d$%d$%d$%s$%s", PIN_LOG2N, PIN_R, PIN_P, salt_b64,
-		     key_b64);
+	n = snprintf(out, cap, "scrypt$%d$%d$%d$%s$%s", PIN_LOG2N, PIN_R, PIN_P, salt_b64, key_b64);
 	rc = (n > 0 && (size_t)n < cap) ? 0 : RA_E_INTERNAL;
 out:
 	OPENSSL_cleanse(key, sizeof(key));
@@ -211,8 +209,7 @@ out:
 }
 
 /* Splits "scrypt$L$R$P$salt$hash" in a scratch copy; fields point into buf. */
-static int pin_parse(char *buf, unsigned *log2n, unsigned *r, unsigned *p, char **salt,
-		     char **hash)
+static int pin_parse(char *buf, unsigned *log2n, unsigned *r, unsigned *p, char **salt, char **hash)
 {
 	char *f[6], *save = NULL, *end;
 	unsigned long v[3];
@@ -230,8 +227,7 @@ static int pin_parse(char *buf, unsigned *log2n, unsigned *r, unsigned *p, char 
 		if (*end != '\0' || end == f[k + 1])
 			return RA_E_INVALID;
 	}
-	if (v[0] < 1 || v[0] > PIN_MAX_LOG2N || v[1] < 1 || v[1] > PIN_MAX_R || v[2] < 1 ||
-	    v[2] > PIN_MAX_P)
+	if (v[0] < 1 || v[0] > PIN_MAX_LOG2N || v[1] < 1 || v[1] > PIN_MAX_R || v[2] < 1 || v[2] > PIN_MAX_P)
 		return RA_E_INVALID;
 	*log2n = (unsigned)v[0];
 	*r = (unsigned)v[1];
@@ -256,8 +252,7 @@ int secret_pin_verify(const char *pin, const char *stored)
 	if (rc != 0)
 		goto out;
 	if (secret_b64_decode(salt_b64, salt, sizeof(salt), &salt_len) != 0 || salt_len < 8 ||
-	    secret_b64_decode(hash_b64, want, sizeof(want), &want_len) != 0 ||
-	    want_len != PIN_KEY_LEN) {
+	    secret_b64_decode(hash_b64, want, sizeof(want), &want_len) != 0 || want_len != PIN_KEY_LEN) {
 		rc = RA_E_INVALID;
 		goto out;
 	}

@@ -21,7 +21,7 @@ static int load_key(const struct config *cfg, uint8_t key[SEAL_KEY_LEN], struct 
 }
 
 int vault_seal(const struct config *cfg, const char *aad, const void *text, size_t len, char **hex,
-		  struct ra_err *err)
+	       struct ra_err *err)
 {
 	static const char digits[] = "0123456789abcdef";
 	uint8_t key[SEAL_KEY_LEN], *blob = NULL;
@@ -61,7 +61,7 @@ static int nibble(int c)
 }
 
 int vault_open(const struct config *cfg, const char *aad, const char *hex, char **text, size_t *len,
-		  struct ra_err *err)
+	       struct ra_err *err)
 {
 	uint8_t key[SEAL_KEY_LEN], *blob, *pt = NULL;
 	size_t n, blen, ptlen = 0;
@@ -94,7 +94,8 @@ int vault_open(const struct config *cfg, const char *aad, const char *hex, char 
 	OPENSSL_cleanse(key, sizeof(key));
 	free(blob);
 	if (rc != 0)
-		return ra_err_set(err, RA_E_INVALID, "evidence", "evidence does not open (tampered, wrong key or row)");
+		return ra_err_set(err, RA_E_INVALID, "evidence",
+				  "evidence does not open (tampered, wrong key or row)");
 	*text = (char *)pt;
 	*len = ptlen;
 	return 0;

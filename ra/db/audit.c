@@ -43,7 +43,7 @@ static int enc(EVP_MD_CTX *md, const char *v)
 
 int audit_hash(const struct audit_row *r, char out[65])
 {
-	const char *fields[] = {r->prev_hash, r->seq, r->at, r->actor, r->action,
+	const char *fields[] = {r->prev_hash,   r->seq,       r->at,     r->actor,  r->action,
 				r->object_type, r->object_id, r->reason, r->details};
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char d[32];
@@ -52,7 +52,8 @@ int audit_hash(const struct audit_row *r, char out[65])
 
 	if (md == NULL)
 		return RA_E_NOMEM;
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, AUDIT_DOMAIN, strlen(AUDIT_DOMAIN));
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(md, AUDIT_DOMAIN, strlen(AUDIT_DOMAIN));
 	for (size_t i = 0; ok && i < sizeof(fields) / sizeof(fields[0]); i++)
 		ok = enc(md, fields[i]);
 	ok = ok && EVP_DigestFinal_ex(md, d, &n) && n == sizeof(d);

@@ -25,10 +25,10 @@
 extern const char *const audit_insert_sql;
 
 struct audit_rec {
-	const char *actor, *action;            /* required */
-	const char *object_type, *object_id;   /* may be NULL */
-	const char *reason;                    /* may be NULL */
-	const json_t *details;                 /* borrowed; NULL means {} */
+	const char *actor, *action; /* required */
+	const char *object_type, *object_id; /* may be NULL */
+	const char *reason; /* may be NULL */
+	const json_t *details; /* borrowed; NULL means {} */
 };
 
 /* Queues the insert on conn, inside the caller's transaction.  cb gets a result with one

@@ -33,9 +33,9 @@ struct db_q {
 	db_result_cb cb;
 	void *data;
 	PGresult *res;
-	int sync;    /* last of its pipeline segment: its Sync follows it */
+	int sync; /* last of its pipeline segment: its Sync follows it */
 	int got_end; /* its results are complete (pipeline: waiting for the Sync) */
-	int prep;    /* the connection's own Prepare of sql (data: its struct db_prep) */
+	int prep; /* the connection's own Prepare of sql (data: its struct db_prep) */
 };
 
 /* A statement prepared on one session (prepared statements): named by its slot. */
@@ -72,13 +72,13 @@ struct db_conn {
 	int fd;
 	enum conn_state state;
 	int leased;
-	int pipe;   /* in pipeline mode (pooled connections) */
-	int in_cb;  /* inside a callback of this connection: queue, send when it returns */
+	int pipe; /* in pipeline mode (pooled connections) */
+	int in_cb; /* inside a callback of this connection: queue, send when it returns */
 	int wake_due; /* a job was queued in the open transaction: wake the runners at COMMIT */
 	struct db_prep *prep; /* DB_PREP_MAX slots, nprep used; forgotten with the session */
 	int nprep;
 	unsigned long seg; /* pipeline segments sent on this session */
-	int sent;   /* statements at the head of the queue that are on the wire */
+	int sent; /* statements at the head of the queue that are on the wire */
 	struct db_q *head, *tail;
 	uv_timer_t retry;
 	int backoff_ms;
@@ -104,7 +104,7 @@ struct db_pool {
 	struct waiter *wait_head, *wait_tail;
 	int nwaiting;
 	struct failed *fail_head, *fail_tail;
-	uv_timer_t tick;   /* delivers early failures, expires waiters */
+	uv_timer_t tick; /* delivers early failures, expires waiters */
 	int closing;
 	int open_handles;
 	void (*closed_cb)(void *);
@@ -128,8 +128,9 @@ static void prep_done(struct db_q *q);
  * (migrations/0016_jobs_wake.sql), and prepared statements are planned for their parameters
  * each time as before (only parsing and analysis are saved: a generic plan could be worse
  * for a skewed value). */
-static const char *sql_session = "SELECT set_config('ra.jobs_wake', 'after_commit', false),"
-				 " set_config('plan_cache_mode', 'force_custom_plan', false)";
+static const char *sql_session =
+	"SELECT set_config('ra.jobs_wake', 'after_commit', false),"
+	" set_config('plan_cache_mode', 'force_custom_plan', false)";
 
 /* ---- early failures and timeouts ---------------------------------------------------- */
 
@@ -422,11 +423,11 @@ static void conn_kick(struct db_conn *c)
 			}
 		}
 		if (e != NULL && (e->state == PREP_READY || (e->state == PREP_SENT && e->seg == c->seg)))
-			rc = PQsendQueryPrepared(c->pg, e->name, q->nparams, (const char *const *)q->params, NULL,
-						 NULL, 0);
+			rc = PQsendQueryPrepared(c->pg, e->name, q->nparams, (const char *const *)q->params,
+						 NULL, NULL, 0);
 		else
-			rc = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL,
-					       NULL, 0);
+			rc = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL,
+					       (const char *const *)q->params, NULL, NULL, 0);
 		if (!rc) {
 			conn_fail(c, PQerrorMessage(c->pg));
 			return;
@@ -731,8 +732,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 	c->resolving = 0;
 	if (status == 0 && res != NULL) {
-		const void *a = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-							  : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+		const void *a = res->ai_family == AF_INET6
+					? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+					: (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
 		inet_ntop(res->ai_family, a, ip, sizeof(ip));
 	}
 	uv_freeaddrinfo(res);
@@ -833,8 +835,8 @@ static void find_host_to_resolve(struct db_pool *p)
 			hostaddr = o->val;
 	}
 	if (host == NULL || *host == '\0' || (hostaddr && *hostaddr) || host[0] == '/' || host[0] == '@' ||
-	    strchr(host, ',') != NULL || inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1 ||
-	    strlen(host) >= sizeof(p->resolve_host))
+	    strchr(host, ',') != NULL || inet_pton(AF_INET, host, buf) == 1 ||
+	    inet_pton(AF_INET6, host, buf) == 1 || strlen(host) >= sizeof(p->resolve_host))
 		return;
 	snprintf(p->resolve_host, sizeof(p->resolve_host), "%s", host);
 }
@@ -936,8 +938,8 @@ void db_acquire(struct db_pool *p, db_acquire_cb cb, void *data)
 	tick_soon(p); /* hands out an idle connection from the loop, never re-entrantly */
 }
 
-void db_conn_query(struct db_conn *c, const char *sql, int n, const char *const *params,
-		   db_result_cb cb, void *data)
+void db_conn_query(struct db_conn *c, const char *sql, int n, const char *const *params, db_result_cb cb,
+		   void *data)
 {
 	struct db_q *q;
 

@@ -42,10 +42,10 @@ typedef void (*db_acquire_cb)(struct db_conn *conn, const struct ra_err *err, vo
 typedef void (*db_notify_cb)(const char *channel, const char *payload, void *data);
 
 struct db_stats {
-	int size;      /* configured connections */
+	int size; /* configured connections */
 	int connected; /* of which up */
-	int leased;    /* of which in use */
-	int waiting;   /* acquire requests queued */
+	int leased; /* of which in use */
+	int waiting; /* acquire requests queued */
 	unsigned long long queries, errors, reconnects;
 };
 
@@ -56,8 +56,8 @@ void db_pool_close(struct db_pool *pool, void (*done)(void *data), void *data);
 /* Frees the pool's memory; only valid after db_pool_close's callback ran.  NULL is fine. */
 void db_pool_free(struct db_pool *p);
 
-void db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
-	      db_result_cb cb, void *data);
+void db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params, db_result_cb cb,
+	      void *data);
 void db_acquire(struct db_pool *pool, db_acquire_cb cb, void *data);
 void db_conn_query(struct db_conn *conn, const char *sql, int nparams, const char *const *params,
 		   db_result_cb cb, void *data);

@@ -40,8 +40,8 @@ static void run_next(struct dbtx *t)
 		db_conn_query(t->conn, "COMMIT", 0, NULL, on_res, t);
 		return;
 	}
-	db_conn_query(t->conn, t->st[t->next].sql, t->st[t->next].n, (const char *const *)t->copy[t->next], on_res,
-		      t);
+	db_conn_query(t->conn, t->st[t->next].sql, t->st[t->next].n, (const char *const *)t->copy[t->next],
+		      on_res, t);
 }
 
 static void on_res(PGresult *res, const struct ra_err *err, void *data)
@@ -61,10 +61,12 @@ static void on_res(PGresult *res, const struct ra_err *err, void *data)
 	}
 	if (t->next >= 0) {
 		const char *aff = PQcmdTuples(res);
-		int n = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : (aff && *aff ? atoi(aff) : 0);
+		int n = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res)
+							       : (aff && *aff ? atoi(aff) : 0);
 		t->rows[t->next] = n;
 		if (n == 0 && t->st[t->next].need_rows) {
-			ra_err_set(&e, RA_E_CONFLICT, "state", "the state changed meanwhile (statement %d)", t->next);
+			ra_err_set(&e, RA_E_CONFLICT, "state", "the state changed meanwhile (statement %d)",
+				   t->next);
 			finish(t, &e);
 			return;
 		}
@@ -98,7 +100,8 @@ void dbtx_run(struct db_pool *pool, const struct dbtx_stmt *stmts, int n, dbtx_c
 	for (int i = 0; i < n; i++) {
 		t->st[i] = stmts[i];
 		for (int k = 0; k < stmts[i].n && k < DBTX_MAX_PARAMS; k++) {
-			if (stmts[i].params[k] != NULL && (t->copy[i][k] = strdup(stmts[i].params[k])) == NULL)
+			if (stmts[i].params[k] != NULL &&
+			    (t->copy[i][k] = strdup(stmts[i].params[k])) == NULL)
 				abort();
 		}
 	}

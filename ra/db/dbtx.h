@@ -15,7 +15,7 @@
 #define DBTX_MAX_PARAMS 16
 
 struct dbtx_stmt {
-	const char *sql;    /* static (conventions.md rule 8) */
+	const char *sql; /* static (conventions.md rule 8) */
 	int n;
 	const char *params[DBTX_MAX_PARAMS]; /* copied by dbtx_run; NULL = SQL NULL */
 	int need_rows;

@@ -35,7 +35,8 @@ int migrate_latest(void)
 	return v;
 }
 
-static int exec_ok(PGconn *c, const char *sql, int n, const char *const *p, struct ra_err *err, PGresult **out)
+static int exec_ok(PGconn *c, const char *sql, int n, const char *const *p, struct ra_err *err,
+		   PGresult **out)
 {
 	PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
@@ -86,13 +87,15 @@ static int apply_one(PGconn *c, const struct migration *m, struct ra_err *err)
 	 * our own, compiled into the binary; no input reaches it. */
 	r = PQexec(c, m->sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		ra_err_set(err, RA_E_INTERNAL, m->name, "migration %s failed: %s", m->name, PQresultErrorMessage(r));
+		ra_err_set(err, RA_E_INTERNAL, m->name, "migration %s failed: %s", m->name,
+			   PQresultErrorMessage(r));
 		PQclear(r);
 		PQclear(PQexec(c, "ROLLBACK"));
 		return RA_E_INTERNAL;
 	}
 	PQclear(r);
-	if ((rc = exec_ok(c, sql_record, 2, p, err, NULL)) != 0 || (rc = exec_ok(c, "COMMIT", 0, NULL, err, NULL)) != 0) {
+	if ((rc = exec_ok(c, sql_record, 2, p, err, NULL)) != 0 ||
+	    (rc = exec_ok(c, "COMMIT", 0, NULL, err, NULL)) != 0) {
 		PQclear(PQexec(c, "ROLLBACK"));
 		return rc;
 	}
@@ -107,7 +110,8 @@ static int apply_one(PGconn *c, const struct migration *m, struct ra_err *err)
  * read again. */
 static const char *sql_fold_batch =
 	"SELECT id, first_name || ' ' || last_name FROM users WHERE name_fold IS NULL ORDER BY id LIMIT 500";
-static const char *sql_fold_set = "UPDATE users SET name_fold = $2 WHERE id = $1::bigint AND name_fold IS NULL";
+static const char *sql_fold_set =
+	"UPDATE users SET name_fold = $2 WHERE id = $1::bigint AND name_fold IS NULL";
 
 static int fill_folds(PGconn *c, int *filled, struct ra_err *err)
 {
@@ -191,16 +195,18 @@ static int check_none_missing(PGconn *c, PGresult **r, struct ra_err *err)
 	int rc;
 
 	for (int i = 0; i < migrations_count && n < sizeof(list) - 16; i++)
-		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d", i ? "," : "", migrations[i].version);
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d", i ? "," : "",
+				      migrations[i].version);
 	snprintf(list + n, sizeof(list) - n, "}");
 	PQclear(*r);
 	*r = NULL;
 	if ((rc = exec_ok(c, sql_missing, 1, p, err, r)) != 0)
 		return rc;
 	if (!PQgetisnull(*r, 0, 0))
-		return ra_err_set(err, RA_E_CONFLICT, "",
-				  "database schema lacks migration %04d (applied: up to %d): run 'ra migrate'",
-				  atoi(PQgetvalue(*r, 0, 0)), migrate_latest());
+		return ra_err_set(
+			err, RA_E_CONFLICT, "",
+			"database schema lacks migration %04d (applied: up to %d): run 'ra migrate'",
+			atoi(PQgetvalue(*r, 0, 0)), migrate_latest());
 	return 0;
 }
 
@@ -222,10 +228,12 @@ int migrate_check(const char *conninfo, int *db_version, struct ra_err *err)
 		*db_version = atoi(PQgetvalue(r, 0, 0));
 	}
 	if (*db_version < want)
-		rc = ra_err_set(err, RA_E_CONFLICT, "", "database schema is at version %d, this ra needs %d: run 'ra migrate'",
+		rc = ra_err_set(err, RA_E_CONFLICT, "",
+				"database schema is at version %d, this ra needs %d: run 'ra migrate'",
 				*db_version, want);
 	else if (*db_version > want)
-		rc = ra_err_set(err, RA_E_CONFLICT, "", "database schema version %d is newer than this ra (%d): upgrade ra",
+		rc = ra_err_set(err, RA_E_CONFLICT, "",
+				"database schema version %d is newer than this ra (%d): upgrade ra",
 				*db_version, want);
 	else
 		rc = check_none_missing(c, &r, err);

@@ -26,7 +26,7 @@
 #include "ra/base/log.h"
 #include "ra/base/metrics.h"
 
-#define FINISH_TRIES 10      /* a completion UPDATE that cannot reach the database */
+#define FINISH_TRIES 10 /* a completion UPDATE that cannot reach the database */
 #define FINISH_RETRY_MS 1000 /* is retried this often; after that the lease decides */
 #define WAKE_SLACK_MS 5
 
@@ -70,7 +70,7 @@ struct run {
 	char *kind, *key;
 	char id_s[24], attempt_s[16];
 	int limit;
-	int finishing;       /* job_done or job_fail was called */
+	int finishing; /* job_done or job_fail was called */
 	const char *end_sql; /* the fenced completion UPDATE and its parameters */
 	char *end_p[6];
 	int end_n;
@@ -88,7 +88,8 @@ struct jobs {
 	long long lease_ms, poll_ms, backoff_ms, backoff_max_ms, busy_retry_ms;
 	int inflight; /* all lanes */
 	struct lane lanes[NLANES];
-	char other_kinds[LANE_KINDS_MAX]; /* every kind of the non-default lanes: the default lane's exclusion */
+	char other_kinds
+		[LANE_KINDS_MAX]; /* every kind of the non-default lanes: the default lane's exclusion */
 	struct run *runs;
 	int renewing, stats_busy;
 	int stopping;
@@ -309,7 +310,8 @@ static void count_outcome(const struct run *r, const char *outcome)
 	char labels[160];
 
 	/* Only registered kinds become labels: the set of series stays bounded. */
-	snprintf(labels, sizeof(labels), "kind=\"%s\",outcome=\"%s\"", r->k ? r->k->name : "unknown", outcome);
+	snprintf(labels, sizeof(labels), "kind=\"%s\",outcome=\"%s\"", r->k ? r->k->name : "unknown",
+		 outcome);
 	metrics_count("ra_jobs_finished_total", labels, 1);
 }
 
@@ -369,7 +371,8 @@ static void fail_run(struct run *r, const char *msg, int retryable)
 	p[0] = strdup(dead ? "dead" : "queued");
 	p[1] = strdup(msg);
 	if (dead)
-		log_error("job.dead", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, "error", msg, NULL);
+		log_error("job.dead", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, "error", msg,
+			  NULL);
 	else
 		log_warn("job.retry", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, "in_ms", p[2],
 			 "error", msg, NULL);
@@ -415,8 +418,8 @@ void job_fail(struct job *job, const struct ra_err *err, int retryable)
 	if (err == NULL)
 		snprintf(msg, sizeof(msg), "failed (no error given)");
 	else
-		snprintf(msg, sizeof(msg), "%s%s%s%s", ra_errname(err->code), err->field[0] ? " " : "", err->field,
-			 err->msg[0] ? ": " : "");
+		snprintf(msg, sizeof(msg), "%s%s%s%s", ra_errname(err->code), err->field[0] ? " " : "",
+			 err->field, err->msg[0] ? ": " : "");
 	if (err != NULL && err->msg[0])
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s", err->msg);
 	if (err != NULL && err->code == RA_E_BUSY)
@@ -623,14 +626,35 @@ static void on_poll(uv_timer_t *t)
 	}
 }
 
-static double g_queued(void *d) { return ((struct jobs *)d)->n_queued; }
-static double g_running(void *d) { return ((struct jobs *)d)->n_running; }
-static double g_dead(void *d) { return ((struct jobs *)d)->n_dead; }
-static double g_inflight(void *d) { return ((struct jobs *)d)->inflight; }
-static double g_oldest(void *d) { return ((struct jobs *)d)->oldest_ready_s; }
+static double g_queued(void *d)
+{
+	return ((struct jobs *)d)->n_queued;
+}
+static double g_running(void *d)
+{
+	return ((struct jobs *)d)->n_running;
+}
+static double g_dead(void *d)
+{
+	return ((struct jobs *)d)->n_dead;
+}
+static double g_inflight(void *d)
+{
+	return ((struct jobs *)d)->inflight;
+}
+static double g_oldest(void *d)
+{
+	return ((struct jobs *)d)->oldest_ready_s;
+}
 
-static double g_lane_inflight(void *d) { return ((struct lane *)d)->inflight; }
-static double g_lane_workers(void *d) { return ((struct lane *)d)->workers; }
+static double g_lane_inflight(void *d)
+{
+	return ((struct lane *)d)->inflight;
+}
+static double g_lane_workers(void *d)
+{
+	return ((struct lane *)d)->workers;
+}
 
 static void gauges(struct jobs *j)
 {
@@ -640,18 +664,21 @@ static void gauges(struct jobs *j)
 		snprintf(labels, sizeof(labels), "lane=\"%s\"", j->lanes[i].name);
 		metrics_gauge("ra_jobs_lane_inflight", "Jobs this process is running now, by lane.", labels,
 			      g_lane_inflight, &j->lanes[i]);
-		metrics_gauge("ra_jobs_lane_workers", "Slots of the lane in this process (jobs.*workers).", labels,
-			      g_lane_workers, &j->lanes[i]);
+		metrics_gauge("ra_jobs_lane_workers", "Slots of the lane in this process (jobs.*workers).",
+			      labels, g_lane_workers, &j->lanes[i]);
 	}
 	metrics_gauge("ra_jobs_queued", "Jobs waiting to run (all processes).", "", g_queued, j);
 	metrics_gauge("ra_jobs_running", "Jobs under a lease (all processes).", "", g_running, j);
-	metrics_gauge("ra_jobs_dead", "Jobs parked dead, waiting for a person (all processes).", "", g_dead, j);
+	metrics_gauge("ra_jobs_dead", "Jobs parked dead, waiting for a person (all processes).", "", g_dead,
+		      j);
 	metrics_gauge("ra_jobs_inflight", "Jobs this process is running now.", "", g_inflight, j);
-	metrics_gauge("ra_jobs_oldest_ready_age_seconds",
-		      "How long the oldest job that is due has waited to be claimed (all processes; 0: none).", "",
-		      g_oldest, j);
-	metrics_help("ra_jobs_finished_total",
-		     "Job runs finished by kind and outcome (done, retry, dead; deferred: a peer refused the call).");
+	metrics_gauge(
+		"ra_jobs_oldest_ready_age_seconds",
+		"How long the oldest job that is due has waited to be claimed (all processes; 0: none).", "",
+		g_oldest, j);
+	metrics_help(
+		"ra_jobs_finished_total",
+		"Job runs finished by kind and outcome (done, retry, dead; deferred: a peer refused the call).");
 }
 
 json_t *jobs_lanes_json(const struct jobs *j)
@@ -660,8 +687,8 @@ json_t *jobs_lanes_json(const struct jobs *j)
 
 	for (int i = 0; j != NULL && i < NLANES; i++)
 		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:i}", "name", j->lanes[i].name, "key",
-						   j->lanes[i].key, "workers", j->lanes[i].workers, "inflight",
-						   j->lanes[i].inflight));
+						   j->lanes[i].key, "workers", j->lanes[i].workers,
+						   "inflight", j->lanes[i].inflight));
 	return a;
 }
 
@@ -676,8 +703,8 @@ static void make_instance(struct jobs *j)
 	host[sizeof(host) - 1] = '\0';
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		abort();
-	snprintf(j->instance, sizeof(j->instance), "%s/%d/%02x%02x%02x%02x%02x%02x", host, (int)getpid(), rnd[0],
-		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	snprintf(j->instance, sizeof(j->instance), "%s/%d/%02x%02x%02x%02x%02x%02x", host, (int)getpid(),
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
 }
 
 static int read_lanes(struct jobs *j, const struct config *cfg, struct ra_err *err)
@@ -698,9 +725,10 @@ static int read_lanes(struct jobs *j, const struct config *cfg, struct ra_err *e
 		if (j->workers == 0)
 			l->workers = 0;
 		else if (i != LANE_DEFAULT && l->workers == 0)
-			return ra_err_set(err, RA_E_CONFIG, keys[i],
-					  "%s must be at least 1 while jobs.workers > 0 (its jobs would never run here)",
-					  keys[i]);
+			return ra_err_set(
+				err, RA_E_CONFIG, keys[i],
+				"%s must be at least 1 while jobs.workers > 0 (its jobs would never run here)",
+				keys[i]);
 	}
 	return 0;
 }
@@ -723,7 +751,8 @@ static int read_config(struct jobs *j, const struct config *cfg, struct ra_err *
 		return ra_err_set(err, RA_E_CONFIG, "jobs.backoff_ms",
 				  "jobs.backoff_ms must be positive and at most jobs.backoff_max_ms");
 	if (j->busy_retry_ms < 10)
-		return ra_err_set(err, RA_E_CONFIG, "jobs.busy_retry_ms", "jobs.busy_retry_ms must be at least 10");
+		return ra_err_set(err, RA_E_CONFIG, "jobs.busy_retry_ms",
+				  "jobs.busy_retry_ms must be at least 10");
 	return read_lanes(j, cfg, err);
 }
 

@@ -32,7 +32,7 @@ struct job {
 	int64_t id;
 	const char *kind;
 	json_t *payload; /* borrowed; valid until job_done/job_fail */
-	int attempt;     /* 1 for the first run */
+	int attempt; /* 1 for the first run */
 	int max_attempts; /* the limit in force: attempt == max_attempts is the last chance */
 	const char *idempotency_key; /* borrowed, NULL when the job has none */
 	struct app *app;
@@ -48,7 +48,7 @@ typedef void (*job_handler)(struct job *job);
 struct job_kind {
 	const char *kind;
 	job_handler fn;
-	int max_attempts;       /* after which a failing job is parked dead */
+	int max_attempts; /* after which a failing job is parked dead */
 	const char *enabled_by; /* NULL: always; else the boolean configuration key that enables it */
 };
 

@@ -77,7 +77,8 @@ static void effect_run(struct job *job)
 		return;
 	}
 	if (job->attempt <= fail_times) {
-		ra_err_set(&err, RA_E_UNAVAILABLE, "", "planned failure %d of %lld", job->attempt, fail_times);
+		ra_err_set(&err, RA_E_UNAVAILABLE, "", "planned failure %d of %lld", job->attempt,
+			   fail_times);
 		job_fail(job, &err, 1);
 		return;
 	}

@@ -99,7 +99,7 @@ static const struct {
 	{RA_E_INVALID, 400},     {RA_E_NOTFOUND, 404}, {RA_E_CONFLICT, 409},  {RA_E_RULE, 422},
 	{RA_E_UNAVAILABLE, 503}, {RA_E_AUTH, 401},     {RA_E_FORBIDDEN, 403}, {RA_E_TOOLARGE, 413},
 	{RA_E_TIMEOUT, 503},     {RA_E_CONFIG, 500},   {RA_E_INTERNAL, 500},  {RA_E_METHOD, 405},
-	{RA_E_MEDIATYPE, 415},   {RA_E_HEADERS, 431},    {RA_E_BUSY, 503},
+	{RA_E_MEDIATYPE, 415},   {RA_E_HEADERS, 431},  {RA_E_BUSY, 503},
 };
 
 int http_status_for(int code)

@@ -20,11 +20,11 @@ struct http_req {
 	struct app *app;
 	void *route_data;
 	const char *route; /* route name for metrics and logs */
-	char rid[33];      /* request id (X-Request-Id) */
+	char rid[33]; /* request id (X-Request-Id) */
 	uint64_t start_ns;
-	const char *path;  /* normalised path, NUL-terminated copy */
-	const char *rest;  /* for prefix routes: the part after the prefix */
-	const char *body;  /* raw request body (may be NULL) */
+	const char *path; /* normalised path, NUL-terminated copy */
+	const char *rest; /* for prefix routes: the part after the prefix */
+	const char *body; /* raw request body (may be NULL) */
 	size_t body_len;
 	int replied;
 	void *guard;

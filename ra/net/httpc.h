@@ -15,7 +15,7 @@
 struct httpc;
 
 struct httpc_resp {
-	long status;      /* HTTP status; 0 when no response */
+	long status; /* HTTP status; 0 when no response */
 	const char *body; /* NUL-terminated, valid during the callback */
 	size_t len;
 };
@@ -73,15 +73,15 @@ int httpc_request(struct httpc *c, const char *method, const char *url, const ch
 enum httpc_mail_tls {
 	HTTPC_TLS_REQUIRED = 0, /* STARTTLS (or smtps://) with a verified certificate, or no mail */
 	HTTPC_TLS_OPPORTUNISTIC, /* STARTTLS when the server offers it */
-	HTTPC_TLS_NONE,          /* plain text (a local relay) */
+	HTTPC_TLS_NONE, /* plain text (a local relay) */
 };
 /* smtp.tls as configured ("required", "opportunistic", "none"); NULL or unknown: required. */
 enum httpc_mail_tls httpc_mail_tls_mode(const char *smtp_tls);
 
 struct httpc_mail {
-	const char *url;      /* smtp.url */
+	const char *url; /* smtp.url */
 	enum httpc_mail_tls tls; /* smtp.tls; credentials always need TLS */
-	const char *user;     /* may be NULL */
+	const char *user; /* may be NULL */
 	const char *password; /* may be NULL; never logged */
 	const char *from;
 	const char *to;

@@ -23,16 +23,16 @@ struct peer;
 struct httpc {
 	uv_loop_t *loop;
 	CURLM *multi;
-	uv_timer_t timer;    /* curl's next timeout */
-	uv_timer_t defer;    /* delivers start-up failures on the next loop turn */
+	uv_timer_t timer; /* curl's next timeout */
+	uv_timer_t defer; /* delivers start-up failures on the next loop turn */
 	struct xfer *active; /* added to the multi handle, callback due */
 	struct xfer *failed; /* failed while starting, callback due via `defer` */
-	struct sock *socks;  /* sockets curl asked us to watch */
-	int inflight;        /* callbacks still due */
-	int open_handles;    /* uv handles not yet closed; memory goes with the last */
-	int dispatching;     /* user callbacks running now */
-	int closing;         /* httpc_free called */
-	int free_pending;    /* httpc_free called from inside a callback */
+	struct sock *socks; /* sockets curl asked us to watch */
+	int inflight; /* callbacks still due */
+	int open_handles; /* uv handles not yet closed; memory goes with the last */
+	int dispatching; /* user callbacks running now */
+	int closing; /* httpc_free called */
+	int free_pending; /* httpc_free called from inside a callback */
 	struct peer *peers[HTTPC_MAX_PEERS]; /* bounds and breakers by URL origin (peer.h); not owned */
 	int npeers;
 };
@@ -42,7 +42,7 @@ struct xfer {
 	struct httpc *c;
 	CURL *easy;
 	struct curl_slist *list; /* request headers, or the mail recipient */
-	char *out;               /* request body or mail message (our copy) */
+	char *out; /* request body or mail message (our copy) */
 	size_t out_len, out_off;
 	char *in; /* response body, NUL-terminated */
 	size_t in_len, in_cap;

@@ -255,10 +255,11 @@ char *httpc_mail_compose_at(const char *from, const char *to, const char *subjec
 	} else {
 		add_subject_encoded(&b, subject);
 	}
-	sb_str(&b, "MIME-Version: 1.0\r\n"
-		   "Content-Type: text/plain; charset=UTF-8\r\n"
-		   "Content-Transfer-Encoding: quoted-printable\r\n"
-		   "\r\n");
+	sb_str(&b,
+	       "MIME-Version: 1.0\r\n"
+	       "Content-Type: text/plain; charset=UTF-8\r\n"
+	       "Content-Transfer-Encoding: quoted-printable\r\n"
+	       "\r\n");
 	add_body(&b, body_utf8);
 	if (b.oom) {
 		free(b.p);

@@ -142,11 +142,13 @@ void httpc_xfer_finish(struct xfer *x, CURLcode rc)
 		if (code == RA_E_TOOLARGE)
 			ra_err_set(&x->err, code, "", "response body over %d bytes", HTTPC_MAX_BODY);
 		else if (rc == CURLE_USE_SSL_FAILED && x->tls_required)
-			ra_err_set(&x->err, RA_E_CONFIG, "smtp.url",
-				   "mail server offers no STARTTLS: mail and credentials are never sent in clear "
-				   "text (use a server with STARTTLS or smtps://, or set smtp.tls)");
+			ra_err_set(
+				&x->err, RA_E_CONFIG, "smtp.url",
+				"mail server offers no STARTTLS: mail and credentials are never sent in clear "
+				"text (use a server with STARTTLS or smtps://, or set smtp.tls)");
 		else
-			ra_err_set(&x->err, code, "", "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+			ra_err_set(&x->err, code, "", "%s",
+				   x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 	}
 	httpc_xfer_deliver(x);
 }
@@ -220,7 +222,8 @@ static int add_header(struct xfer *x, const char *h)
 
 static int setup_body(struct xfer *x, const char *method, const char *body, size_t len)
 {
-	int wants_body = body != NULL || !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
+	int wants_body =
+		body != NULL || !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
 
 	if (!wants_body) {
 		if (!strcmp(method, "HEAD"))
@@ -307,7 +310,8 @@ static int start(struct xfer *x, int rc, const char *url)
 		CURLMcode mc = curl_multi_add_handle(c->multi, x->easy);
 
 		if (mc != CURLM_OK)
-			rc = ra_err_set(&x->err, RA_E_INTERNAL, "", "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+			rc = ra_err_set(&x->err, RA_E_INTERNAL, "", "curl_multi_add_handle: %s",
+					curl_multi_strerror(mc));
 	}
 	if (rc != 0) {
 		x->failed = 1;

@@ -450,7 +450,8 @@ static void bash(FILE *f)
 		fprintf(f, "\t\t%s) COMPREPLY=($(compgen -W '", ractl_groups[g].name);
 		/* a three-word command is offered by its first word (ractl user phone-change ...) */
 		for (size_t c = 0; c < ractl_ncmds; c++)
-			if (strcmp(ractl_cmds[c].group, ractl_groups[g].name) == 0 && !strchr(ractl_cmds[c].name, ' '))
+			if (strcmp(ractl_cmds[c].group, ractl_groups[g].name) == 0 &&
+			    !strchr(ractl_cmds[c].name, ' '))
 				fprintf(f, "%s ", ractl_cmds[c].name);
 		fputs("' -- \"$cur\")); return ;;\n", f);
 	}
@@ -525,7 +526,8 @@ static void zsh(FILE *f)
 			continue;
 		fprintf(f, "\t\t(%s) items=(", ractl_groups[g].name);
 		for (size_t c = 0; c < ractl_ncmds; c++)
-			if (strcmp(ractl_cmds[c].group, ractl_groups[g].name) == 0 && !strchr(ractl_cmds[c].name, ' '))
+			if (strcmp(ractl_cmds[c].group, ractl_groups[g].name) == 0 &&
+			    !strchr(ractl_cmds[c].name, ' '))
 				zitem(f, ractl_cmds[c].name, ractl_cmds[c].summary);
 		fputs(")\n\t\t\t_describe -t commands 'ractl command' items; return ;;\n", f);
 	}

@@ -113,8 +113,10 @@ static int parse_iso(const char *s, time_t *t)
 
 	/* where the seconds end is what sscanf consumed, not s + 19: the fields may be shorter
 	 * ("6-01-02T03:04:05Z", found by fuzz_ractl_out, read past the string's end) */
-	if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-				&tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 || used == 0)
+	if (s == NULL ||
+	    sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+	    used == 0)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;

@@ -162,16 +162,28 @@ static const struct ractl_col cols_ident[] = {
 };
 
 static const struct ractl_col cols_search[] = {
-	{"KIND", "kind", 1, 0},       {"ID", "id", 1, 0},           {"MATCHED", "matched", 2, 0},
-	{"USER-ID", "user_id", 1, 0}, {"NAME", "first_name+last_name", 2, F}, {"STATE", "state", 3, 0},
-	{"MOBILE", "phone_e164", 4, 0}, {"DETAIL", "detail", 5, F},       {"RANK", "rank", 6, 0},
+	{"KIND", "kind", 1, 0},
+	{"ID", "id", 1, 0},
+	{"MATCHED", "matched", 2, 0},
+	{"USER-ID", "user_id", 1, 0},
+	{"NAME", "first_name+last_name", 2, F},
+	{"STATE", "state", 3, 0},
+	{"MOBILE", "phone_e164", 4, 0},
+	{"DETAIL", "detail", 5, F},
+	{"RANK", "rank", 6, 0},
 	{NULL, NULL, 0, 0},
 };
 
 static const struct ractl_col cols_token[] = {
-	{"ID", "id", 1, 0},           {"NAME", "name", 1, 0},          {"ROLE", "role", 1, 0},
-	{"ACTIVE", "active", 1, 0},   {"USER-ID", "user_id", 3, 0},    {"EXPIRES", "expires_at", 2, D},
-	{"REVOKED", "revoked_at", 2, D}, {"CREATED", "created_at", 4, D}, {NULL, NULL, 0, 0},
+	{"ID", "id", 1, 0},
+	{"NAME", "name", 1, 0},
+	{"ROLE", "role", 1, 0},
+	{"ACTIVE", "active", 1, 0},
+	{"USER-ID", "user_id", 3, 0},
+	{"EXPIRES", "expires_at", 2, D},
+	{"REVOKED", "revoked_at", 2, D},
+	{"CREATED", "created_at", 4, D},
+	{NULL, NULL, 0, 0},
 };
 
 static const struct ractl_col cols_whoami[] = {
@@ -182,14 +194,9 @@ static const struct ractl_col cols_whoami[] = {
 };
 
 static const struct ractl_col cols_verify[] = {
-	{"WHOLE", "whole", 1, 0},
-	{"COUNT", "count", 1, 0},
-	{"HEAD-SEQ", "head_seq", 1, 0},
-	{"HEAD-HASH", "head_hash", 2, F},
-	{"BAD-SEQ", "bad_seq", 1, 0},
-	{"WHY", "why", 1, F},
-	{"PENDING", "pending", 2, 0},
-	{NULL, NULL, 0, 0},
+	{"WHOLE", "whole", 1, 0},         {"COUNT", "count", 1, 0},     {"HEAD-SEQ", "head_seq", 1, 0},
+	{"HEAD-HASH", "head_hash", 2, F}, {"BAD-SEQ", "bad_seq", 1, 0}, {"WHY", "why", 1, F},
+	{"PENDING", "pending", 2, 0},     {NULL, NULL, 0, 0},
 };
 
 static const struct ractl_col cols_phone_change[] = {

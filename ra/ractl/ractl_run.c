@@ -364,7 +364,8 @@ int ractl_run_audit_verify(const struct ractl_cmd *c, struct ractl_ctx *x)
 
 /* ---- bulk revocation (cert revoke --contract|--org|--user) -------------------------------- */
 
-static const char *const bulk_scopes[][2] = {{"contract", "contract"}, {"org", "organisation"}, {"user", "user"}};
+static const char *const bulk_scopes[][2] = {
+	{"contract", "contract"}, {"org", "organisation"}, {"user", "user"}};
 
 /* Polls the bulk revocation until no job is left queued, a progress line on stderr at each
  * change.  Exit 0 when every job is done, 1 when some died (ractl jobs list --dead). */
@@ -382,7 +383,8 @@ static int bulk_follow(struct ractl_ctx *x, const char *id)
 		rc = call(x, "GET", path, NULL, &j);
 		if (rc != RACTL_OK)
 			return rc;
-		snprintf(line, sizeof(line), "bulk revocation %s: %lld of %lld revoked, %lld on the CRL, %lld waiting, %lld dead",
+		snprintf(line, sizeof(line),
+			 "bulk revocation %s: %lld of %lld revoked, %lld on the CRL, %lld waiting, %lld dead",
 			 id, (long long)json_integer_value(json_object_get(j, "revoked")),
 			 (long long)json_integer_value(json_object_get(j, "total")),
 			 (long long)json_integer_value(json_object_get(j, "on_crl")),
@@ -407,8 +409,8 @@ static int bulk_follow(struct ractl_ctx *x, const char *id)
 
 static json_t *bulk_body(struct ractl_ctx *x, const char *scope, const char *value, int dry)
 {
-	json_t *b = json_pack("{s:s, s:s, s:s, s:s}", "scope", scope, "value", value, "reason", ractl_arg(&x->a, "reason"),
-			      "comment", ractl_arg(&x->a, "comment"));
+	json_t *b = json_pack("{s:s, s:s, s:s, s:s}", "scope", scope, "value", value, "reason",
+			      ractl_arg(&x->a, "reason"), "comment", ractl_arg(&x->a, "comment"));
 	if (dry)
 		json_object_set_new(b, "dry_run", json_true());
 	return b;
@@ -427,8 +429,8 @@ static int bulk_revoke(struct ractl_ctx *x, const char *scope, const char *value
 		return rc;
 	n = (long long)json_integer_value(json_object_get(would, "total"));
 	if (ractl_arg(&x->a, "dry-run")) {
-		fprintf(x->err, "ractl: dry run: would revoke %lld certificate%s of %s %s; nothing changed\n", n,
-			n == 1 ? "" : "s", scope, value);
+		fprintf(x->err, "ractl: dry run: would revoke %lld certificate%s of %s %s; nothing changed\n",
+			n, n == 1 ? "" : "s", scope, value);
 		ractl_print(x->out, &x->view, "cert", would);
 		json_decref(would);
 		return RACTL_OK;
@@ -438,9 +440,10 @@ static int bulk_revoke(struct ractl_ctx *x, const char *scope, const char *value
 		n == 1 ? "" : "s", scope, value, ractl_arg(&x->a, "reason"));
 	if (!ractl_arg(&x->a, "yes")) {
 		if (!x->stdin_tty)
-			return ractl_error(x, RACTL_CANCELLED, "cancelled",
-					   "cert revoke cannot be undone and stdin is not a terminal: add --yes to do it, "
-					   "or --dry-run to see what it would change; nothing was sent");
+			return ractl_error(
+				x, RACTL_CANCELLED, "cancelled",
+				"cert revoke cannot be undone and stdin is not a terminal: add --yes to do it, "
+				"or --dry-run to see what it would change; nothing was sent");
 		fprintf(x->err, "Type the number of certificates (%lld) to confirm: ", n);
 		fflush(x->err);
 		if (fgets(line, sizeof(line), stdin) == NULL)
@@ -480,7 +483,9 @@ int ractl_run_cert_revoke(const struct ractl_cmd *c, struct ractl_ctx *x)
 	if (x->a.npos == 1 && given == 0)
 		return ractl_run_request(c, x);
 	if (x->a.npos != 0 || given != 1)
-		return ractl_usage_error(x, "cert revoke takes one certificate (ID|SERIAL) or one of --contract, --org, --user");
+		return ractl_usage_error(
+			x,
+			"cert revoke takes one certificate (ID|SERIAL) or one of --contract, --org, --user");
 	return bulk_revoke(x, scope, value);
 }
 

@@ -70,7 +70,8 @@ static struct body *make_bodies(const char *fixture, long first, long n, const c
 		json_object_set_new(json_object_get(o, "billing"), "phone", json_string(phone));
 		b[i].json = json_dumps(o, JSON_COMPACT);
 		b[i].len = strlen(b[i].json);
-		HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)b[i].json, b[i].len, mac, &ml);
+		HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)b[i].json, b[i].len, mac,
+		     &ml);
 		EVP_EncodeBlock(b64, mac, (int)ml);
 		snprintf(b[i].sig_hdr, sizeof(b[i].sig_hdr), "X-WC-Webhook-Signature: %s", (char *)b64);
 	}
@@ -153,13 +154,15 @@ int main(int argc, char **argv)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 			bu_add(&lat, bu_now_ms() - s->t0);
-			if (msg->data.result == CURLE_OK && status == 200 && strstr(s->answer, "\"order_id\"") != NULL) {
+			if (msg->data.result == CURLE_OK && status == 200 &&
+			    strstr(s->answer, "\"order_id\"") != NULL) {
 				ok++;
 			} else {
 				failed++;
 				if (shown++ < 5)
-					fprintf(stderr, "bench_intake: order %ld: %s, status %ld: %s\n", first + s->idx,
-						curl_easy_strerror(msg->data.result), status, s->answer);
+					fprintf(stderr, "bench_intake: order %ld: %s, status %ld: %s\n",
+						first + s->idx, curl_easy_strerror(msg->data.result), status,
+						s->answer);
 			}
 			curl_multi_remove_handle(m, s->e);
 			s->idx = -1;

@@ -61,8 +61,9 @@ struct opts {
 	int threads, reuse, is_n;
 };
 
-static const char *subject_json = "{\"country\": \"AT\", \"given_name\": \"Anna\", \"surname\": \"Gruber\","
-				  " \"serial_number\": \"PNOAT-4711\", \"common_name\": \"Anna Gruber\"}";
+static const char *subject_json =
+	"{\"country\": \"AT\", \"given_name\": \"Anna\", \"surname\": \"Gruber\","
+	" \"serial_number\": \"PNOAT-4711\", \"common_name\": \"Anna Gruber\"}";
 static const struct cab_subject subj = {.country = "AT",
 					.given_name = "Anna",
 					.surname = "Gruber",
@@ -81,8 +82,9 @@ static const char *sql_load =
 	"FROM certificates WHERE id = $1";
 /* token storage: the key stays on the token, the row says so (cert_issue stores the
  * fingerprint with the certificate) */
-static const char *sql_token_store = "UPDATE certificates SET key_storage = 'token', key_fingerprint = $2"
-				     " WHERE id = $1 AND key_fingerprint IS NULL";
+static const char *sql_token_store =
+	"UPDATE certificates SET key_storage = 'token', key_fingerprint = $2"
+	" WHERE id = $1 AND key_fingerprint IS NULL";
 /* what the identification flow hands to issuance: a `requested` row per key (seed: bench only) */
 static const char *sql_rows =
 	"INSERT INTO certificates (id, class, subject, validity_years, ident_id, user_id)"
@@ -287,7 +289,8 @@ static double store_parallel(const char *prefix, long n, int t)
 static void drop_keys(PGconn *c, const char *pattern)
 {
 	const char *p[1] = {pattern};
-	PGresult *r = PQexecParams(c, "SELECT id FROM certificates WHERE id LIKE $1", 1, NULL, p, NULL, NULL, 0);
+	PGresult *r =
+		PQexecParams(c, "SELECT id FROM certificates WHERE id LIKE $1", 1, NULL, p, NULL, NULL, 0);
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		bu_die("drop: %s", PQerrorMessage(c));
@@ -357,7 +360,9 @@ static void setup(const struct opts *o, PGconn *c, struct reply *out)
 {
 	const char *prefix = o->is_n ? "p" : "c";
 	long want = o->is_n ? o->n : o->k;
-	long have = count(c, "SELECT count(*) FROM certificates WHERE id ~ '^[pc][0-9]+$' AND key_fingerprint IS NOT NULL");
+	long have = count(
+		c,
+		"SELECT count(*) FROM certificates WHERE id ~ '^[pc][0-9]+$' AND key_fingerprint IS NOT NULL");
 
 	drop_keys(c, "m%"); /* an earlier run's measured keys, if it stopped before its end */
 	drop_keys(c, "q%");
@@ -493,7 +498,8 @@ static void worker_main(const struct opts *o, int in, int out)
 			mem(&r);
 			drop_keys(c, "m%");
 			drop_keys(c, "q%");
-			r.stored = count(c, "SELECT count(*) FROM certificates WHERE key_fingerprint IS NOT NULL");
+			r.stored = count(
+				c, "SELECT count(*) FROM certificates WHERE key_fingerprint IS NOT NULL");
 			break;
 		default:
 			PQfinish(c);
@@ -649,15 +655,16 @@ int main(int argc, char **argv)
 		o.reuse |= strcmp(argv[i], "--reuse") == 0;
 	if (o.token == NULL || o.pin == NULL || bu_arg(argc, argv, "--dir0", NULL) == NULL ||
 	    bu_arg(argc, argv, "--dirn", NULL) == NULL || bu_arg(argc, argv, "--db0", NULL) == NULL ||
-	    bu_arg(argc, argv, "--dbn", NULL) == NULL || o.threads < 1 || o.threads > 64 || o.n < 1 || o.k < 1 ||
-	    rounds < 1 || rounds > 10000)
+	    bu_arg(argc, argv, "--dbn", NULL) == NULL || o.threads < 1 || o.threads > 64 || o.n < 1 ||
+	    o.k < 1 || rounds < 1 || rounds > 10000)
 		bu_die("usage: bench_keys --storage wrapped|token --n N --k K --rounds R --threads T --token LABEL"
 		       " --pin PIN --dir0 DIR --db0 URL --dirn DIR --dbn URL [--reuse] [--module SO]");
 	utc(t0, sizeof(t0), 1);
 	rk = calloc((size_t)rounds * 6, sizeof(double));
 	if (rk == NULL)
 		bu_die("out of memory");
-	rkt = rk + rounds, rkd = rk + 2 * rounds, rc = rk + 3 * rounds, rct = rk + 4 * rounds, rcd = rk + 5 * rounds;
+	rkt = rk + rounds, rkd = rk + 2 * rounds, rc = rk + 3 * rounds, rct = rk + 4 * rounds,
+	rcd = rk + 5 * rounds;
 	/* the workers fork before anything here touches PKCS#11, OpenSSL or libpq */
 	for (int i = 0; i < 2; i++) {
 		struct opts w = o;

@@ -108,8 +108,8 @@ static int revoke_api(const char *base, const char *token, const char *id)
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (rc != CURLE_OK || status / 100 != 2)
-		fprintf(stderr, "bench_revoke: %s: %s, status %ld: %.*s\n", id, curl_easy_strerror(rc), status,
-			(int)ans.len, ans.p ? (char *)ans.p : "");
+		fprintf(stderr, "bench_revoke: %s: %s, status %ld: %.*s\n", id, curl_easy_strerror(rc),
+			status, (int)ans.len, ans.p ? (char *)ans.p : "");
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	free(ans.p);
@@ -119,8 +119,8 @@ static int revoke_api(const char *base, const char *token, const char *id)
 static int revoke_sql(PGconn *pg, const char *id)
 {
 	const char *p[1] = {id};
-	PGresult *row = PQexecParams(pg, "SELECT state, serial FROM certificates WHERE id = $1", 1, NULL, p, NULL,
-				     NULL, 0);
+	PGresult *row = PQexecParams(pg, "SELECT state, serial FROM certificates WHERE id = $1", 1, NULL, p,
+				     NULL, NULL, 0);
 	struct wf_facts f = {.revoke_reason = wf_reason_parse("keyCompromise")};
 	struct outbox ob = {0};
 	struct wf_result r;
@@ -134,8 +134,10 @@ static int revoke_sql(PGconn *pg, const char *id)
 	}
 	from = wf_state_parse(&wf_cert, PQgetvalue(row, 0, 0));
 	if (from < 0 || wf_step(&wf_cert, from, WF_CERT_REVOKE, &f, &r) != 0 ||
-	    cert_revoke_plan(&ob, id, from, &r, "keyCompromise", "bench", "make bench", PQgetvalue(row, 0, 1)) != 0) {
-		fprintf(stderr, "bench_revoke: %s: the machine refuses a revocation from %s\n", id, PQgetvalue(row, 0, 0));
+	    cert_revoke_plan(&ob, id, from, &r, "keyCompromise", "bench", "make bench",
+			     PQgetvalue(row, 0, 1)) != 0) {
+		fprintf(stderr, "bench_revoke: %s: the machine refuses a revocation from %s\n", id,
+			PQgetvalue(row, 0, 0));
 		ob_clear(&ob);
 		goto out;
 	}
@@ -173,8 +175,9 @@ int main(int argc, char **argv)
 	if (PQstatus(pg) != CONNECTION_OK)
 		bu_die("database: %s", PQerrorMessage(pg));
 	snprintf(kbuf, sizeof(kbuf), "%ld", k);
-	certs = PQexecParams(pg, "SELECT id, serial FROM certificates WHERE state = 'issued' ORDER BY id LIMIT $1", 1,
-			     NULL, kp, NULL, NULL, 0);
+	certs = PQexecParams(
+		pg, "SELECT id, serial FROM certificates WHERE state = 'issued' ORDER BY id LIMIT $1", 1,
+		NULL, kp, NULL, NULL, 0);
 	if (PQresultStatus(certs) != PGRES_TUPLES_OK || PQntuples(certs) != k)
 		bu_die("need %ld issued certificates, have %d", k, PQntuples(certs));
 	snprintf(crl_url, sizeof(crl_url), "%s/v1/ca/crl", base);

@@ -32,8 +32,8 @@ static void stage_json(const char *name, struct bu_samples *s, int last)
 {
 	double mean = bu_mean(s);
 
-	printf("\"%s\": {\"mean_ms\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"per_s\": %.1f}%s", name, mean,
-	       bu_pct(s, 50), bu_pct(s, 99), mean > 0 ? 1000.0 / mean : 0, last ? "" : ", ");
+	printf("\"%s\": {\"mean_ms\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"per_s\": %.1f}%s", name,
+	       mean, bu_pct(s, 50), bu_pct(s, 99), mean > 0 ? 1000.0 / mean : 0, last ? "" : ", ");
 }
 
 int main(int argc, char **argv)
@@ -44,8 +44,11 @@ int main(int argc, char **argv)
 	struct cab_err err = {0};
 	struct cab *cab;
 	struct bu_samples keygen = {0}, csr = {0}, sign = {0}, commit = {0}, tpin = {0};
-	struct cab_subject subj = {.country = "AT", .given_name = "Anna", .surname = "Gruber",
-				   .serial_number = "PNOAT-4711", .common_name = "Anna Gruber"};
+	struct cab_subject subj = {.country = "AT",
+				   .given_name = "Anna",
+				   .surname = "Gruber",
+				   .serial_number = "PNOAT-4711",
+				   .common_name = "Anna Gruber"};
 	PGconn *pg;
 	PGresult *r;
 
@@ -75,8 +78,9 @@ int main(int argc, char **argv)
 	pg = PQconnectdb(db);
 	if (PQstatus(pg) != CONNECTION_OK)
 		bu_die("database: %s", PQerrorMessage(pg));
-	r = PQexec(pg, "SET synchronous_commit = on; "
-		       "CREATE TABLE IF NOT EXISTS bench_stage_rows (id bigserial PRIMARY KEY, v text NOT NULL)");
+	r = PQexec(pg,
+		   "SET synchronous_commit = on; "
+		   "CREATE TABLE IF NOT EXISTS bench_stage_rows (id bigserial PRIMARY KEY, v text NOT NULL)");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		bu_die("database: %s", PQerrorMessage(pg));
 	PQclear(r);
@@ -116,7 +120,8 @@ int main(int argc, char **argv)
 			bu_die("issue: %s", err.msg);
 		bu_add(&sign, bu_now_ms() - t);
 		t = bu_now_ms();
-		r = PQexecParams(pg, "INSERT INTO bench_stage_rows (v) VALUES ($1)", 1, NULL, p, NULL, NULL, 0);
+		r = PQexecParams(pg, "INSERT INTO bench_stage_rows (v) VALUES ($1)", 1, NULL, p, NULL, NULL,
+				 0);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			bu_die("insert: %s", PQerrorMessage(pg));
 		PQclear(r);
@@ -125,7 +130,8 @@ int main(int argc, char **argv)
 			char pin[16], hash[256];
 
 			t = bu_now_ms();
-			if (secret_pin_generate(pin, sizeof(pin), 8) != 0 || secret_pin_hash(pin, hash, sizeof(hash)) != 0)
+			if (secret_pin_generate(pin, sizeof(pin), 8) != 0 ||
+			    secret_pin_hash(pin, hash, sizeof(hash)) != 0)
 				bu_die("TransportPIN hash failed");
 			bu_add(&tpin, bu_now_ms() - t);
 		}

@@ -13,7 +13,9 @@ static char *make_token(const char *db, const char *name, const char *role)
 	const char *env[] = {dbenv, NULL};
 
 	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", db);
-	cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", name, "--role", role, "--no-customer-account", NULL), 0, "%s", out);
+	cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", name, "--role", role,
+			       "--no-customer-account", NULL),
+		     0, "%s", out);
 	out[strcspn(out, "\n")] = '\0';
 	return out;
 }
@@ -83,10 +85,14 @@ Test(admin, token_create_refuses_unknown_role_and_bad_name)
 	const char *env[] = {dbenv, NULL};
 
 	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", db);
-	cr_expect_neq(rt_ra_cmd(env, &out, "token", "create", "--name", "eve", "--role", "root", "--no-customer-account", NULL), 0);
+	cr_expect_neq(rt_ra_cmd(env, &out, "token", "create", "--name", "eve", "--role", "root",
+				"--no-customer-account", NULL),
+		      0);
 	cr_expect(strstr(out, "role") != NULL, "%s", out);
 	free(out);
-	cr_expect_neq(rt_ra_cmd(env, &out, "token", "create", "--name", "bad name;drop", "--role", "support", "--no-customer-account", NULL), 0);
+	cr_expect_neq(rt_ra_cmd(env, &out, "token", "create", "--name", "bad name;drop", "--role", "support",
+				"--no-customer-account", NULL),
+		      0);
 	free(out);
 	out = rt_sql(db, "SELECT count(*) FROM support_tokens");
 	cr_expect_str_eq(out, "0", "nothing written by refused commands");
@@ -104,8 +110,8 @@ Test(admin, r19_token_must_declare_the_support_users_own_account)
 	cr_expect_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "carl", "--role", "support", NULL), 2);
 	cr_expect(strstr(out, "R19") != NULL, "names the rule: %s", out);
 	free(out);
-	cr_expect_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "carl", "--role", "support", "--user-id",
-			       "AAAA-AAAA-AAAA-AAAA", "--no-customer-account", NULL),
+	cr_expect_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "carl", "--role", "support",
+			       "--user-id", "AAAA-AAAA-AAAA-AAAA", "--no-customer-account", NULL),
 		     2, "not both");
 	free(out);
 	out = rt_sql(db, "SELECT count(*) FROM support_tokens");

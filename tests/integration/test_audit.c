@@ -19,7 +19,6 @@
 #include "ra/db/db.h"
 #include "tests/lib/rt.h"
 
-
 static void exec_ok(const char *db, const char *sql)
 {
 	char err[512];
@@ -64,7 +63,8 @@ static void append_n(const char *db, int n)
 		snprintf(sql, sizeof(sql),
 			 "INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
 			 " VALUES ('support:alice', 'cert.revoked', 'certificate', '%d', 'keyCompromise',"
-			 " '{\"serial\": \"%04X\", \"note\": \"Grüße\"}')", i + 1, i + 1);
+			 " '{\"serial\": \"%04X\", \"note\": \"Grüße\"}')",
+			 i + 1, i + 1);
 		exec_ok(db, sql);
 	}
 }
@@ -99,8 +99,9 @@ static void *writer_main(void *arg)
 	PGconn *c = PQconnectdb(w->db);
 	char actor[32], oid[32];
 	const char *p[2] = {actor, oid};
-	static const char *ins = "INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-				 " VALUES ($1, 'test.append', 'thing', $2, NULL, NULL)";
+	static const char *ins =
+		"INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+		" VALUES ($1, 'test.append', 'thing', $2, NULL, NULL)";
 
 	if (PQstatus(c) != CONNECTION_OK) {
 		snprintf(w->err, sizeof(w->err), "connect: %s", PQerrorMessage(c));
@@ -143,8 +144,10 @@ Test(audit, r16_concurrent_appends_form_one_unbroken_chain, .timeout = 120)
 	cr_expect_eq(sequence(db), THREADS * PER_THREAD);
 	expect_sql(db, "SELECT max(seq) FROM audit_log", want);
 	/* Every record names its predecessor's hash; nobody shares a predecessor. */
-	expect_sql(db, "SELECT count(*) FROM audit_log a JOIN audit_log b ON b.seq = a.seq + 1"
-		       " WHERE b.prev_hash IS DISTINCT FROM a.hash", "0");
+	expect_sql(db,
+		   "SELECT count(*) FROM audit_log a JOIN audit_log b ON b.seq = a.seq + 1"
+		   " WHERE b.prev_hash IS DISTINCT FROM a.hash",
+		   "0");
 	snprintf(want, sizeof(want), "%d", THREADS * PER_THREAD - 1); /* all but the first have one */
 	expect_sql(db, "SELECT count(DISTINCT prev_hash) FROM audit_log", want);
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
@@ -216,7 +219,8 @@ Test(audit, r16_verify_names_a_rewritten_record_even_with_its_hash_recomputed)
 	       "UPDATE audit_chain c SET hash = audit_hash(l.prev_hash, l.seq, l.at, l.actor, l.action, l.object_type,"
 	       " l.object_id, l.reason, l.details) FROM audit_log l WHERE l.seq = 4 AND c.seq = 4");
 	cr_expect_eq(verify(db, &out), 1, "%s", out);
-	cr_expect(strstr(out, "BROKEN at seq 5: prev_hash does not match the hash of record 4") != NULL, "%s", out);
+	cr_expect(strstr(out, "BROKEN at seq 5: prev_hash does not match the hash of record 4") != NULL, "%s",
+		  out);
 	free(out);
 	free(db);
 }
@@ -240,7 +244,8 @@ Test(audit, r16_verify_names_the_chained_record_whose_content_was_deleted)
 
 	append_n(db, 6);
 	sequence(db);
-	tamper(db, "audit_record", "DELETE FROM audit_record WHERE id = (SELECT rec_id FROM audit_chain WHERE seq = 5)");
+	tamper(db, "audit_record",
+	       "DELETE FROM audit_record WHERE id = (SELECT rec_id FROM audit_chain WHERE seq = 5)");
 	cr_expect_eq(verify(db, &out), 1, "%s", out);
 	cr_expect(strstr(out, "BROKEN at seq 5: the record's content is missing") != NULL, "%s", out);
 	free(out);
@@ -261,8 +266,9 @@ Test(audit, r16_a_pending_record_altered_after_chaining_is_named_and_pending_one
 	free(out);
 	expect_sql(db, "SELECT pending FROM audit_pending()", "2");
 	cr_expect_eq(sequence(db), 2);
-	tamper(db, "audit_record", "UPDATE audit_record SET actor = 'support:mallory' WHERE id = (SELECT rec_id FROM"
-				   " audit_chain WHERE seq = 5)");
+	tamper(db, "audit_record",
+	       "UPDATE audit_record SET actor = 'support:mallory' WHERE id = (SELECT rec_id FROM"
+	       " audit_chain WHERE seq = 5)");
 	cr_expect_eq(verify(db, &out), 1, "%s", out);
 	cr_expect(strstr(out, "BROKEN at seq 5: hash does not match") != NULL, "%s", out);
 	free(out);
@@ -284,8 +290,8 @@ static char *one(PGconn *c, const char *sql)
 	PGresult *r = PQexec(c, sql);
 	char *v = NULL;
 
-	cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
-		  PQresultErrorMessage(r));
+	cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s",
+		  sql, PQresultErrorMessage(r));
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
 		v = strdup(PQgetvalue(r, 0, 0));
 	PQclear(r);
@@ -317,9 +323,12 @@ Test(audit, late_committing_record_is_chained_by_a_later_batch_never_skipped_nev
 	expect_one(seqr, "SELECT chained FROM audit_sequence(1000)", "2");
 	free(one(late, "COMMIT"));
 	/* ...but not past the transaction still open then */
-	expect_one(seqr, "SELECT chained || ' ' || head_seq || ' ' || pending FROM audit_sequence(1000)", "1 6 0");
+	expect_one(seqr, "SELECT chained || ' ' || head_seq || ' ' || pending FROM audit_sequence(1000)",
+		   "1 6 0");
 	expect_one(seqr, "SELECT seq FROM audit_log WHERE action = 'test.late'", "6");
-	expect_one(seqr, "SELECT count(*) || ' ' || count(DISTINCT rec_id) || ' ' || max(seq) FROM audit_chain", "6 6 6");
+	expect_one(seqr,
+		   "SELECT count(*) || ' ' || count(DISTINCT rec_id) || ' ' || max(seq) FROM audit_chain",
+		   "6 6 6");
 	expect_one(seqr, "SELECT chained FROM audit_sequence(1000)", "0");
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
 	cr_expect(strstr(out, "audit log OK: 6 records") && strstr(out, "; 0 pending"), "%s", out);
@@ -337,7 +346,8 @@ Test(audit, one_session_sequences_at_a_time_and_another_takes_over_when_it_ends,
 	append_n(db, 2);
 	expect_one(a, "SELECT chained FROM audit_sequence(1000)", "2");
 	append_n(db, 1);
-	expect_one(b, "SELECT chained || ' ' || pending FROM audit_sequence(1000)", "-1 1"); /* a holds the lock */
+	expect_one(b, "SELECT chained || ' ' || pending FROM audit_sequence(1000)",
+		   "-1 1"); /* a holds the lock */
 	expect_one(a, "SELECT chained FROM audit_sequence(1000)", "1");
 	append_n(db, 1);
 	PQfinish(a); /* the sequencer's session ends: its lock goes with it */
@@ -365,10 +375,14 @@ Test(audit, r16_update_delete_and_truncate_are_refused)
 	append_n(db, 3);
 	sequence(db);
 	static const char *refused[] = {
-		"UPDATE audit_log SET reason = 'x' WHERE seq = 2", "DELETE FROM audit_log WHERE seq = 3",
-		"UPDATE audit_record SET reason = 'x' WHERE id = 2", "DELETE FROM audit_record WHERE id = 3",
-		"TRUNCATE audit_record", "UPDATE audit_chain SET hash = repeat('0', 64) WHERE seq = 2",
-		"DELETE FROM audit_chain WHERE seq = 3", "TRUNCATE audit_chain",
+		"UPDATE audit_log SET reason = 'x' WHERE seq = 2",
+		"DELETE FROM audit_log WHERE seq = 3",
+		"UPDATE audit_record SET reason = 'x' WHERE id = 2",
+		"DELETE FROM audit_record WHERE id = 3",
+		"TRUNCATE audit_record",
+		"UPDATE audit_chain SET hash = repeat('0', 64) WHERE seq = 2",
+		"DELETE FROM audit_chain WHERE seq = 3",
+		"TRUNCATE audit_chain",
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		cr_expect_neq(rt_exec(db, refused[i], err, sizeof(err)), 0, "%s", refused[i]);
@@ -386,12 +400,15 @@ Test(audit, r16_caller_cannot_choose_seq_time_or_hash)
 	char *db = rt_db_new(), *out = NULL;
 
 	append_n(db, 2);
-	exec_ok(db, "INSERT INTO audit_log (seq, at, actor, action, prev_hash, hash) VALUES (99, '2000-01-01', 'shop',"
-		    " 'order.received', NULL, repeat('0', 64))");
+	exec_ok(db,
+		"INSERT INTO audit_log (seq, at, actor, action, prev_hash, hash) VALUES (99, '2000-01-01', 'shop',"
+		" 'order.received', NULL, repeat('0', 64))");
 	expect_sql(db, "SELECT count(*) FROM audit_log WHERE seq IS NULL", "3"); /* all pending */
 	sequence(db);
-	expect_sql(db, "SELECT seq || ' ' || (at > now() - interval '1 hour') || ' ' || (prev_hash = (SELECT hash"
-		       " FROM audit_log WHERE seq = 2)) FROM audit_log WHERE actor = 'shop'", "3 true true");
+	expect_sql(db,
+		   "SELECT seq || ' ' || (at > now() - interval '1 hour') || ' ' || (prev_hash = (SELECT hash"
+		   " FROM audit_log WHERE seq = 2)) FROM audit_log WHERE actor = 'shop'",
+		   "3 true true");
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
 	free(out);
 	free(db);
@@ -403,11 +420,12 @@ Test(audit, r16_two_records_written_by_one_statement_chain_in_order)
 
 	append_n(db, 1);
 	/* The shape other modules use: several audit inserts in one statement's CTEs. */
-	exec_ok(db, "WITH a1 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-		    "  VALUES ('system', 'cert.issued', 'certificate', '2', NULL, '{}'::jsonb)),"
-		    " a2 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
-		    "  VALUES ('system', 'cert.revoked', 'certificate', '1', 'superseded', '{}'::jsonb))"
-		    " SELECT 1");
+	exec_ok(db,
+		"WITH a1 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+		"  VALUES ('system', 'cert.issued', 'certificate', '2', NULL, '{}'::jsonb)),"
+		" a2 AS (INSERT INTO audit_log (actor, action, object_type, object_id, reason, details)"
+		"  VALUES ('system', 'cert.revoked', 'certificate', '1', 'superseded', '{}'::jsonb))"
+		" SELECT 1");
 	sequence(db);
 	expect_sql(db, "SELECT count(*) || ' ' || max(seq) FROM audit_log", "3 3");
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
@@ -426,20 +444,32 @@ Test(audit, outbox_rolled_back_change_leaves_neither_job_nor_audit_record)
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
 	append_n(db, 2);
 	cr_assert_eq(run_sql(c, "BEGIN", NULL, 0, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(run_sql(c, "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('noop', '{}'::jsonb, 'ob-1')"
-			     " ON CONFLICT (idempotency_key) DO NOTHING", NULL, 0, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(run_sql(c, audit_insert_sql, (const char *const[]){"system", "order.rejected", "order", "5", "test", "{}"},
-			     6, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(
+		run_sql(c,
+			"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('noop', '{}'::jsonb, 'ob-1')"
+			" ON CONFLICT (idempotency_key) DO NOTHING",
+			NULL, 0, err, sizeof(err)),
+		0, "%s", err);
+	cr_assert_eq(run_sql(c, audit_insert_sql,
+			     (const char *const[]){"system", "order.rejected", "order", "5", "test", "{}"}, 6,
+			     err, sizeof(err)),
+		     0, "%s", err);
 	cr_assert_eq(run_sql(c, "ROLLBACK", NULL, 0, err, sizeof(err)), 0, "%s", err);
 	expect_sql(db, "SELECT count(*) FROM jobs", "0");
 	expect_sql(db, "SELECT count(*) FROM audit_log", "2");
 	/* The same change committed: both appear, and the chain has no gap where the rolled-back
 	 * record would have been. */
 	cr_assert_eq(run_sql(c, "BEGIN", NULL, 0, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(run_sql(c, "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('noop', '{}'::jsonb, 'ob-1')"
-			     " ON CONFLICT (idempotency_key) DO NOTHING", NULL, 0, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(run_sql(c, audit_insert_sql, (const char *const[]){"system", "order.rejected", "order", "5", "test", "{}"},
-			     6, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(
+		run_sql(c,
+			"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('noop', '{}'::jsonb, 'ob-1')"
+			" ON CONFLICT (idempotency_key) DO NOTHING",
+			NULL, 0, err, sizeof(err)),
+		0, "%s", err);
+	cr_assert_eq(run_sql(c, audit_insert_sql,
+			     (const char *const[]){"system", "order.rejected", "order", "5", "test", "{}"}, 6,
+			     err, sizeof(err)),
+		     0, "%s", err);
 	cr_assert_eq(run_sql(c, "COMMIT", NULL, 0, err, sizeof(err)), 0, "%s", err);
 	PQfinish(c);
 	expect_sql(db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'ob-1'", "1");
@@ -479,8 +509,11 @@ static void tx_end(struct tx *t, const struct ra_err *err)
 static void tx_next(PGresult *res, const struct ra_err *err, void *data)
 {
 	struct tx *t = data;
-	const struct audit_rec rec = {.actor = "support:bob", .action = "user.unlocked", .object_type = "user",
-				      .object_id = "U-1", .reason = "R13 request by phone"};
+	const struct audit_rec rec = {.actor = "support:bob",
+				      .action = "user.unlocked",
+				      .object_type = "user",
+				      .object_id = "U-1",
+				      .reason = "R13 request by phone"};
 
 	if (err) {
 		tx_end(t, err);
@@ -543,8 +576,10 @@ Test(audit, r16_append_helper_writes_a_chained_record_in_the_callers_transaction
 	cr_expect_str_eq(t.id, "2"); /* the record's id; its seq comes with the sequencer */
 	expect_sql(db, "SELECT count(*) FROM audit_log WHERE seq IS NULL AND id = 2", "1");
 	sequence(db);
-	expect_sql(db, "SELECT actor || ' ' || action || ' ' || reason || ' ' || details::text FROM audit_log WHERE seq = 2",
-		   "support:bob user.unlocked R13 request by phone {}");
+	expect_sql(
+		db,
+		"SELECT actor || ' ' || action || ' ' || reason || ' ' || details::text FROM audit_log WHERE seq = 2",
+		"support:bob user.unlocked R13 request by phone {}");
 	cr_expect_eq(verify(db, &out), 0, "%s", out);
 	free(out);
 	free(db);

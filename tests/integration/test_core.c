@@ -88,9 +88,12 @@ Test(core, metrics_prometheus_text_counts_requests_by_route_and_status)
 	get_status(&ra, "/healthz", NULL);
 	get_status(&ra, "/missing", NULL);
 	cr_assert_eq(get_status(&ra, "/metrics", &body), 200);
-	cr_expect(strstr(body, "ra_http_requests_total{route=\"healthz\",status=\"200\"} 2\n") != NULL, "%s", body);
-	cr_expect(strstr(body, "ra_http_requests_total{route=\"unmatched\",status=\"404\"} 1\n") != NULL, "%s", body);
-	cr_expect(strstr(body, "ra_http_request_duration_seconds_count{route=\"healthz\"} 2\n") != NULL, "%s", body);
+	cr_expect(strstr(body, "ra_http_requests_total{route=\"healthz\",status=\"200\"} 2\n") != NULL, "%s",
+		  body);
+	cr_expect(strstr(body, "ra_http_requests_total{route=\"unmatched\",status=\"404\"} 1\n") != NULL,
+		  "%s", body);
+	cr_expect(strstr(body, "ra_http_request_duration_seconds_count{route=\"healthz\"} 2\n") != NULL, "%s",
+		  body);
 	cr_expect(strstr(body, "# TYPE ra_http_request_duration_seconds histogram") != NULL);
 	cr_expect(strstr(body, "ra_db_pool_connected ") != NULL);
 	free(body);
@@ -134,7 +137,8 @@ Test(core, database_crash_gives_503_then_recovers_without_restarting_ra, .timeou
 		usleep(50000);
 	cr_expect_eq(st, 503, "healthz answers 503 within a second of the crash");
 
-	snprintf(cmd, sizeof(cmd), "%s/tests/lib/pg.sh restart %s/pg >/dev/null", getenv("RA_TEST_ROOT"), dir);
+	snprintf(cmd, sizeof(cmd), "%s/tests/lib/pg.sh restart %s/pg >/dev/null", getenv("RA_TEST_ROOT"),
+		 dir);
 	cr_assert_eq(system(cmd), 0);
 	t0 = now_s();
 	while (now_s() - t0 < 10.0 && (st = get_status(&ra, "/healthz", NULL)) != 200)
@@ -180,7 +184,8 @@ Test(core, malformed_key_and_unknown_key_are_named)
 
 Test(core, print_config_masks_secrets)
 {
-	const char *env[] = {"RA_SHOP_WOOCOMMERCE_SECRET=very-secret-value-0f1e2d3c4b5a69788796a5b4c3d2e1f0", "RA_DATABASE_URL=postgresql:///x?password=pw123",
+	const char *env[] = {"RA_SHOP_WOOCOMMERCE_SECRET=very-secret-value-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+			     "RA_DATABASE_URL=postgresql:///x?password=pw123",
 			     "RA_IDENT_LINK_BASE=http://ident.example", NULL};
 	char *out = NULL;
 
@@ -234,15 +239,17 @@ Test(core, serves_https_when_tls_cert_and_key_are_configured, .timeout = 60)
 	struct rt_ra ra;
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd),
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
-		 "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
-		 dir, dir);
+	snprintf(
+		cmd, sizeof(cmd),
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
+		"-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+		dir, dir);
 	cr_assert_eq(system(cmd), 0);
 	snprintf(certenv, sizeof(certenv), "RA_TLS_CERT=%s/cert.pem", dir);
 	snprintf(keyenv, sizeof(keyenv), "RA_TLS_KEY=%s/key.pem", dir);
 	cr_assert_eq(rt_ra_start(&ra, db, env), 0);
-	snprintf(cmd, sizeof(cmd), "curl -s --cacert %s/cert.pem -o /dev/null -w '%%{http_code}' https://127.0.0.1:%d/healthz",
+	snprintf(cmd, sizeof(cmd),
+		 "curl -s --cacert %s/cert.pem -o /dev/null -w '%%{http_code}' https://127.0.0.1:%d/healthz",
 		 dir, ra.port);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
@@ -276,7 +283,8 @@ Test(core, database_by_host_name_connects_through_async_resolution, .timeout = 1
 	struct rt_ra ra;
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "PG_LISTEN=127.0.0.1 %s/tests/lib/pg.sh start %s/pg", getenv("RA_TEST_ROOT"), dir);
+	snprintf(cmd, sizeof(cmd), "PG_LISTEN=127.0.0.1 %s/tests/lib/pg.sh start %s/pg",
+		 getenv("RA_TEST_ROOT"), dir);
 	f = popen(cmd, "r");
 	cr_assert_not_null(f);
 	cr_assert_not_null(fgets(url, sizeof(url), f));

@@ -101,7 +101,9 @@ static void request(struct env *v, struct got *g, const char *method, const char
 		    const char *body, long timeout_ms)
 {
 	g->sync = 1;
-	cr_assert_eq(httpc_request(v->c, method, url, hdr, body, body ? strlen(body) : 0, timeout_ms, on_done, g), 0);
+	cr_assert_eq(
+		httpc_request(v->c, method, url, hdr, body, body ? strlen(body) : 0, timeout_ms, on_done, g),
+		0);
 	g->sync = 0;
 	cr_assert_eq(g->calls, 0);
 }
@@ -121,7 +123,8 @@ static json_t *peer_json(int port, const char *path)
 	return j;
 }
 
-static const char *const sms_headers[] = {"Authorization: Bearer " TOKEN, "Content-Type: application/json", NULL};
+static const char *const sms_headers[] = {"Authorization: Bearer " TOKEN, "Content-Type: application/json",
+					  NULL};
 
 /* ---- HTTP ---------------------------------------------------------------------------- */
 
@@ -135,7 +138,8 @@ Test(httpc, post_json_with_bearer_token_is_accepted_and_recorded)
 
 	env_open(&v);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/send", port);
-	request(&v, &g, "POST", url, sms_headers, "{\"to\":\"+436641234567\",\"text\":\"Ihr Code: 4711\"}", 5000);
+	request(&v, &g, "POST", url, sms_headers, "{\"to\":\"+436641234567\",\"text\":\"Ihr Code: 4711\"}",
+		5000);
 	cr_assert_eq(httpc_inflight(v.c), 1);
 	uv_run(&v.loop, UV_RUN_DEFAULT);
 	cr_assert_eq(g.calls, 1);
@@ -146,7 +150,8 @@ Test(httpc, post_json_with_bearer_token_is_accepted_and_recorded)
 	msgs = peer_json(port, "/_control/messages");
 	cr_assert_eq(json_array_size(msgs), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "to")), "+436641234567");
-	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "text")), "Ihr Code: 4711");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "text")),
+			 "Ihr Code: 4711");
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "path")), "/send");
 	json_decref(msgs);
 	free(g.body);
@@ -155,7 +160,8 @@ Test(httpc, post_json_with_bearer_token_is_accepted_and_recorded)
 
 Test(httpc, wrong_token_is_a_normal_401_response)
 {
-	static const char *const bad[] = {"Authorization: Bearer wrong", "Content-Type: application/json", NULL};
+	static const char *const bad[] = {"Authorization: Bearer wrong", "Content-Type: application/json",
+					  NULL};
 	struct env v;
 	struct got g = {0};
 	char url[128];
@@ -274,7 +280,7 @@ Test(httpc, fifty_concurrent_requests_all_complete)
 	cr_assert_eq(httpc_inflight(v.c), 0);
 	msgs = peer_json(port, "/_control/messages");
 	cr_assert_eq(json_array_size(msgs), N);
-	json_array_foreach(msgs, i, m) {
+	json_array_foreach (msgs, i, m) {
 		unsigned k;
 
 		cr_assert_eq(sscanf(json_string_value(json_object_get(m, "text")), "msg %u", &k), 1);
@@ -368,7 +374,8 @@ Test(httpc, free_inside_a_callback_is_safe_and_cancels_the_rest)
 	snprintf(refused, sizeof(refused), "http://127.0.0.1:%d/", closed_port());
 	snprintf(silent, sizeof(silent), "http://127.0.0.1:%d/", port);
 	cr_assert_eq(httpc_request(v.c, "GET", silent, NULL, NULL, 0, 30000, on_done, &t.second), 0);
-	cr_assert_eq(httpc_request(v.c, "GET", refused, NULL, NULL, 0, 30000, first_done_frees_client, &t), 0);
+	cr_assert_eq(httpc_request(v.c, "GET", refused, NULL, NULL, 0, 30000, first_done_frees_client, &t),
+		     0);
 	uv_run(&v.loop, UV_RUN_DEFAULT);
 	cr_assert_eq(t.first.calls, 1);
 	cr_assert_eq(t.first.code, RA_E_UNAVAILABLE);
@@ -520,10 +527,11 @@ static char *find_eml(const char *dir)
 /* Subject and body as Python's email package decodes them: an independent MIME reader. */
 static char *decode_with_python(const char *eml)
 {
-	static const char prog[] = "import sys, email, email.policy\n"
-				   "m = email.message_from_binary_file(open(sys.argv[1], 'rb'), "
-				   "policy=email.policy.default)\n"
-				   "sys.stdout.buffer.write((m['subject'] + '|' + m.get_content()).encode())\n";
+	static const char prog[] =
+		"import sys, email, email.policy\n"
+		"m = email.message_from_binary_file(open(sys.argv[1], 'rb'), "
+		"policy=email.policy.default)\n"
+		"sys.stdout.buffer.write((m['subject'] + '|' + m.get_content()).encode())\n";
 	const char *argv[] = {"python3", "-c", prog, eml, NULL};
 	char buf[4096];
 	size_t n = 0;
@@ -563,16 +571,18 @@ static void send_mail(struct env *v, struct got *g, const struct httpc_mail *m)
 Test(httpc, mail_arrives_in_sink_with_utf8_subject_encoded)
 {
 	const char *subject = "Ihr qualifiziertes Zertifikat – Bestätigung für Jürgen Öztürk (Auftrag 4711)";
-	const char *body = "Grüß Gott,\n\nIhr Zertifikat ist bereit. Diese Zeile ist absichtlich sehr lang, "
-			   "damit quoted-printable sie weich umbrechen muss: äöüß äöüß äöüß äöüß äöüß.\n"
-			   "= Gleichheitszeichen und Leerzeichen am Ende \n.\nEnde\n";
+	const char *body =
+		"Grüß Gott,\n\nIhr Zertifikat ist bereit. Diese Zeile ist absichtlich sehr lang, "
+		"damit quoted-printable sie weich umbrechen muss: äöüß äöüß äöüß äöüß äöüß.\n"
+		"= Gleichheitszeichen und Leerzeichen am Ende \n.\nEnde\n";
 	char *dir = rt_tmpdir();
 	int port = peer_start("mail", "--dir", dir);
 	struct env v;
 	struct got g = {0};
 	char url[64], *msg, *eml, *raw, *decoded, *expect;
 	/* the sink speaks plain SMTP: smtp.tls none, as a local relay would be configured */
-	struct httpc_mail m = {.url = url, .tls = HTTPC_TLS_NONE, .from = "ra@trust.example", .to = "kunde@example.org"};
+	struct httpc_mail m = {
+		.url = url, .tls = HTTPC_TLS_NONE, .from = "ra@trust.example", .to = "kunde@example.org"};
 
 	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", port);
 	msg = httpc_mail_compose("RA <ra@trust.example>", "kunde@example.org", subject, body);
@@ -613,7 +623,10 @@ Test(httpc, mail_with_credentials_is_refused_without_starttls_and_nothing_sent)
 	struct env v;
 	struct got g = {0};
 	char url[64], *msg;
-	struct httpc_mail m = {.url = url, .user = "ra", .password = "s3cret", .from = "ra@trust.example",
+	struct httpc_mail m = {.url = url,
+			       .user = "ra",
+			       .password = "s3cret",
+			       .from = "ra@trust.example",
 			       .to = "ops@trust.example"};
 
 	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", port);
@@ -667,12 +680,14 @@ Test(httpc, mail_without_credentials_needs_starttls_by_default_and_nothing_is_se
 	cr_expect_eq(httpc_mail_tls_mode("required"), HTTPC_TLS_REQUIRED);
 	cr_expect_eq(httpc_mail_tls_mode("opportunistic"), HTTPC_TLS_OPPORTUNISTIC);
 	cr_expect_eq(httpc_mail_tls_mode("none"), HTTPC_TLS_NONE);
-	cr_expect_not(mail_plain_sink(HTTPC_TLS_REQUIRED, &g), "mail sent in clear text with smtp.tls required");
+	cr_expect_not(mail_plain_sink(HTTPC_TLS_REQUIRED, &g),
+		      "mail sent in clear text with smtp.tls required");
 	cr_expect_eq(g.code, RA_E_CONFIG, "code %d: %s", g.code, g.msg);
 	cr_expect(strstr(g.msg, "STARTTLS") != NULL, "%s", g.msg);
 	free(g.body);
 	memset(&g, 0, sizeof(g));
-	cr_expect(mail_plain_sink(HTTPC_TLS_OPPORTUNISTIC, &g), "opportunistic delivers to a plain server: %s", g.msg);
+	cr_expect(mail_plain_sink(HTTPC_TLS_OPPORTUNISTIC, &g),
+		  "opportunistic delivers to a plain server: %s", g.msg);
 	cr_expect_eq(g.code, 0, "%s", g.msg);
 	free(g.body);
 }
@@ -684,7 +699,9 @@ Test(httpc, envelope_address_with_crlf_is_refused_and_nothing_sent)
 	struct env v;
 	struct got g = {0};
 	char url[64];
-	struct httpc_mail m = {.url = url, .from = "ra@trust.example", .to = "a@example.org>\r\nRCPT TO:<b@evil.example",
+	struct httpc_mail m = {.url = url,
+			       .from = "ra@trust.example",
+			       .to = "a@example.org>\r\nRCPT TO:<b@evil.example",
 			       .message = "Subject: x\r\n\r\nx\r\n"};
 
 	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", port);
@@ -702,7 +719,9 @@ Test(httpc, mail_to_refused_port_is_unavailable)
 	struct env v;
 	struct got g = {0};
 	char url[64];
-	struct httpc_mail m = {.url = url, .from = "ra@trust.example", .to = "a@example.org",
+	struct httpc_mail m = {.url = url,
+			       .from = "ra@trust.example",
+			       .to = "a@example.org",
 			       .message = "Subject: x\r\n\r\nx\r\n"};
 
 	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());

@@ -76,11 +76,12 @@ static void world_start(struct world *w, const char *extra_env)
 	const char *env[32] = {"RA_SHOP_WOOCOMMERCE_SECRET=" SECRET,
 			       "RA_PRODUCTS={\"QES-5Y\": {\"class\": \"qualified\", \"validity_years\": 5},"
 			       " \"AES-10Y\": {\"class\": \"advanced\"}}",
-			       "RA_DEFAULT_COUNTRY=AT", "RA_JOBS_BACKOFF_MS=100", "RA_JOBS_BACKOFF_MAX_MS=500",
-			       "RA_JOBS_POLL_MS=200", "RA_IDENT_COMPANY_ID=" COMPANY, "RA_IDENT_API_KEY=" API_KEY,
+			       "RA_DEFAULT_COUNTRY=AT", "RA_JOBS_BACKOFF_MS=100",
+			       "RA_JOBS_BACKOFF_MAX_MS=500", "RA_JOBS_POLL_MS=200",
+			       "RA_IDENT_COMPANY_ID=" COMPANY, "RA_IDENT_API_KEY=" API_KEY,
 			       "RA_IDENT_CALLBACK_SECRET=" CB_SECRET, "RA_SMS_TOKEN=" SMS_TOKEN,
-			       "RA_EVIDENCE_KEY=" EVIDENCE_KEY, "RA_PKCS11_PIN=4711", "RA_PKCS11_TOKEN=ra-test",
-			       "RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf",
+			       "RA_EVIDENCE_KEY=" EVIDENCE_KEY, "RA_PKCS11_PIN=4711",
+			       "RA_PKCS11_TOKEN=ra-test", "RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf",
 			       "RA_CA_CRL_URL=http://pki.example.test/v1/ca/crl",
 			       /* the mail sink speaks plain SMTP (a local relay) */
 			       "RA_SMTP_TLS=none"};
@@ -188,8 +189,9 @@ static void order_contract(struct world *w, long id, int two_items, const char *
 		json_array_append_new(items, second);
 	}
 	if (contract)
-		json_object_set_new(o, "meta_data",
-				    json_pack("[{s:i, s:s, s:s}]", "id", 1, "key", "contract_number", "value", contract));
+		json_object_set_new(
+			o, "meta_data",
+			json_pack("[{s:i, s:s, s:s}]", "id", 1, "key", "contract_number", "value", contract));
 	body = json_dumps(o, JSON_COMPACT);
 	sign(body, sig);
 	snprintf(hsig, sizeof(hsig), "X-WC-Webhook-Signature: %s", sig);
@@ -212,7 +214,8 @@ static char *invited(struct world *w, long shop_id)
 {
 	char sql[256];
 
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM orders WHERE shop_order_id = %ld AND state = 'ident_invited'",
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM orders WHERE shop_order_id = %ld AND state = 'ident_invited'",
 		 shop_id);
 	cr_assert(wait_for(w->db, sql, 1, 30), "the invitation was not sent");
 	snprintf(sql, sizeof(sql), "SELECT ident_tx FROM orders WHERE shop_order_id = %ld", shop_id);
@@ -221,7 +224,8 @@ static char *invited(struct world *w, long shop_id)
 
 /* Stores a fixture (result overridden unless NULL, names overridden unless NULL) as the
  * provider's record of tx. */
-static void provider_says(struct world *w, const char *fx, const char *tx, const char *result, const char *first)
+static void provider_says(struct world *w, const char *fx, const char *tx, const char *result,
+			  const char *first)
 {
 	char *text = fixture(fx), url[256], *body;
 	json_t *o = json_loads(text, 0, NULL), *proc = json_object_get(o, "identificationprocess");
@@ -276,7 +280,8 @@ static char *claimed_success(const char *tx)
 	char *text = fixture("idnow-result-success.json"), *out;
 	json_t *o = json_loads(text, 0, NULL);
 
-	json_object_set_new(json_object_get(o, "identificationprocess"), "transactionnumber", json_string(tx));
+	json_object_set_new(json_object_get(o, "identificationprocess"), "transactionnumber",
+			    json_string(tx));
 	out = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	free(text);
@@ -323,13 +328,14 @@ static json_t *sms_messages(struct world *w)
 /* Everything the identification flow writes, as one digest. */
 static char *digest(const char *db)
 {
-	return rt_sql(db, "SELECT md5(coalesce(string_agg(t, '|' ORDER BY t), '')) FROM ("
-			  " SELECT 'o' || row_to_json(x)::text t FROM orders x UNION ALL"
-			  " SELECT 'i' || row_to_json(x)::text FROM identifications x UNION ALL"
-			  " SELECT 'c' || row_to_json(x)::text FROM certificates x UNION ALL"
-			  " SELECT 'r' || row_to_json(x)::text FROM reviews x UNION ALL"
-			  " SELECT 'j' || json_build_array(id, kind, payload, idempotency_key)::text FROM jobs"
-			  "  WHERE kind NOT IN ('ident_invite')) s");
+	return rt_sql(db,
+		      "SELECT md5(coalesce(string_agg(t, '|' ORDER BY t), '')) FROM ("
+		      " SELECT 'o' || row_to_json(x)::text t FROM orders x UNION ALL"
+		      " SELECT 'i' || row_to_json(x)::text FROM identifications x UNION ALL"
+		      " SELECT 'c' || row_to_json(x)::text FROM certificates x UNION ALL"
+		      " SELECT 'r' || row_to_json(x)::text FROM reviews x UNION ALL"
+		      " SELECT 'j' || json_build_array(id, kind, payload, idempotency_key)::text FROM jobs"
+		      "  WHERE kind NOT IN ('ident_invite')) s");
 }
 
 /* ---- end to end ------------------------------------------------------------------------- */
@@ -353,12 +359,13 @@ static void check_pins(struct world *w, json_t *msgs)
 	size_t i;
 	json_t *m;
 
-	json_array_foreach(msgs, i, m) {
+	json_array_foreach (msgs, i, m) {
 		const char *text = json_string_value(json_object_get(m, "text"));
 		char pin[32], sql[256], *hash, id[64] = "";
 		const char *c = strstr(text, "certificate ");
 
-		cr_expect_str_eq(json_string_value(json_object_get(m, "to")), PHONE, "R11: to the user's mobile");
+		cr_expect_str_eq(json_string_value(json_object_get(m, "to")), PHONE,
+				 "R11: to the user's mobile");
 		cr_assert_not_null(c);
 		sscanf(c, "certificate %63[^:]", id);
 		pin_of(text, pin, sizeof(pin));
@@ -388,26 +395,32 @@ Test(ident, e2e_r7_r8_r11_r18_success_issues_every_line_item_then_mail_and_sms)
 	cr_expect_eq(callback(&w, tx, NULL), 200);
 
 	/* every line item becomes an issued certificate, with its own key (R2) */
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM certificates WHERE state = 'issued' AND serial IS NOT NULL", 2, 60),
+	cr_assert(wait_for(w.db,
+			   "SELECT count(*) FROM certificates WHERE state = 'issued' AND serial IS NOT NULL",
+			   2, 60),
 		  "two certificates issued");
-	cr_expect_eq(count(w.db, "SELECT count(DISTINCT class) FROM certificates"), 2, "one per line item (R1)");
+	cr_expect_eq(count(w.db, "SELECT count(DISTINCT class) FROM certificates"), 2,
+		     "one per line item (R1)");
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates WHERE ident_id = 'TST-QWRTZ'"), 2,
 		     "R7: every certificate rests on the identification");
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates WHERE subject->>'given_name' = 'Anna'"
-				 " AND subject->>'surname' = 'Gruber' AND subject->>'country' = 'AT'"),
+	cr_expect_eq(count(w.db,
+			   "SELECT count(*) FROM certificates WHERE subject->>'given_name' = 'Anna'"
+			   " AND subject->>'surname' = 'Gruber' AND subject->>'country' = 'AT'"),
 		     2);
 	{
-		char *out2 = NULL, *id = rt_sql(w.db, "SELECT id FROM certificates ORDER BY id LIMIT 1"), hex[160] = "";
+		char *out2 = NULL, *id = rt_sql(w.db, "SELECT id FROM certificates ORDER BY id LIMIT 1"),
+		     hex[160] = "";
 		char cmd[1200];
 		FILE *p;
 		size_t n;
 
 		for (size_t i = 0; id && id[i] && 2 * i + 2 < sizeof(hex); i++)
 			sprintf(hex + 2 * i, "%02x", (unsigned char)id[i]);
-		snprintf(cmd, sizeof(cmd),
-			 "SOFTHSM2_CONF='%s/softhsm2.conf' pkcs11-tool --module '%s' --token-label ra-test --login"
-			 " --pin 4711 --list-objects --type privkey 2>&1",
-			 w.dir, ts_softhsm_module());
+		snprintf(
+			cmd, sizeof(cmd),
+			"SOFTHSM2_CONF='%s/softhsm2.conf' pkcs11-tool --module '%s' --token-label ra-test --login"
+			" --pin 4711 --list-objects --type privkey 2>&1",
+			w.dir, ts_softhsm_module());
 		p = popen(cmd, "r");
 		cr_assert_not_null(p);
 		out2 = calloc(1, 65536);
@@ -416,46 +429,58 @@ Test(ident, e2e_r7_r8_r11_r18_success_issues_every_line_item_then_mail_and_sms)
 		out2[n] = '\0';
 		/* pkcs11.key_storage = wrapped (the default, issue #15): the key is no token object;
 		 * it is stored beside the certificate, wrapped under the KEK */
-		cr_expect(strstr(out2, hex) == NULL && strstr(out2, id) == NULL, "R2: key %s not left on the token:\n%s", id,
-			  out2);
-		cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates WHERE key_storage = 'wrapped'"
-					 " AND length(key_blob) > 100 AND kek_label = 'ra-kek' AND kek_version = 1"),
-			     2, "both keys stored wrapped under KEK ra-kek version 1");
+		cr_expect(strstr(out2, hex) == NULL && strstr(out2, id) == NULL,
+			  "R2: key %s not left on the token:\n%s", id, out2);
+		cr_expect_eq(
+			count(w.db,
+			      "SELECT count(*) FROM certificates WHERE key_storage = 'wrapped'"
+			      " AND length(key_blob) > 100 AND kek_label = 'ra-kek' AND kek_version = 1"),
+			2, "both keys stored wrapped under KEK ra-kek version 1");
 		free(out2);
 		free(id);
 	}
 
 	/* the order is issued; the user ID mail (R8) and one TransportPIN SMS per certificate (R11) */
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'issued'", 1, 30), "order issued");
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'issued'", 1, 30),
+		  "order issued");
 	pub = rt_sql(w.db, "SELECT public_id FROM users");
 	cr_assert(wait_for(w.db, "SELECT count(*) FROM notifications", 1, 30));
 	cr_expect_eq(mails(w.maildir, pub), 1, "R8: the user ID mail holds %s", pub);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 2, 30));
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 2,
+			   30));
 	msgs = sms_messages(&w);
 	cr_expect_eq(json_array_size(msgs), 2, "one SMS per certificate");
 	check_pins(&w, msgs);
 	json_decref(msgs);
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE pin_sealed IS NOT NULL"), 0,
-		     "R11: no PIN kept once delivered");
+	cr_expect_eq(
+		count(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE pin_sealed IS NOT NULL"), 0,
+		"R11: no PIN kept once delivered");
 
 	/* verified identity on the user; evidence not readable in the database (R18) */
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM users WHERE ident_birth_date = '1988-03-14'"
-				 " AND ident_last_name = 'GRUBER' AND ident_verified_at IS NOT NULL"),
+	cr_expect_eq(count(w.db,
+			   "SELECT count(*) FROM users WHERE ident_birth_date = '1988-03-14'"
+			   " AND ident_last_name = 'GRUBER' AND ident_verified_at IS NOT NULL"),
 		     1);
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications"), 1);
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications i WHERE row_to_json(i)::text LIKE '%P1234567%'"
-				 " OR position('P1234567'::bytea in i.evidence) > 0"
-				 " OR row_to_json(i)::text LIKE '%KHUBER%' OR position('KHUBER'::bytea in i.evidence) > 0"),
-		     0, "R18: document number and agent are not plain text");
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications i JOIN certificates c ON c.ident_id = i.ident_id"
-				 " WHERE i.retain_until >= c.not_after + interval '30 years'"),
-		     2, "R18: retained 30 years after the certificates' end of validity");
+	cr_expect_eq(
+		count(w.db,
+		      "SELECT count(*) FROM identifications i WHERE row_to_json(i)::text LIKE '%P1234567%'"
+		      " OR position('P1234567'::bytea in i.evidence) > 0"
+		      " OR row_to_json(i)::text LIKE '%KHUBER%' OR position('KHUBER'::bytea in i.evidence) > 0"),
+		0, "R18: document number and agent are not plain text");
+	cr_expect_eq(
+		count(w.db,
+		      "SELECT count(*) FROM identifications i JOIN certificates c ON c.ident_id = i.ident_id"
+		      " WHERE i.retain_until >= c.not_after + interval '30 years'"),
+		2, "R18: retained 30 years after the certificates' end of validity");
 
 	/* support reads the evidence through the admin API, and that is audited */
 	snprintf(tok_env, sizeof(tok_env), "RA_DATABASE_URL=%s", w.db);
 	{
 		const char *env[] = {tok_env, NULL};
-		cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "bob", "--role", "support", "--no-customer-account", NULL), 0, "%s", out);
+		cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "bob", "--role", "support",
+				       "--no-customer-account", NULL),
+			     0, "%s", out);
 	}
 	token = out;
 	token[strcspn(token, "\n")] = '\0';
@@ -467,13 +492,15 @@ Test(ident, e2e_r7_r8_r11_r18_success_issues_every_line_item_then_mail_and_sms)
 		snprintf(url, sizeof(url), "%s/v1/admin/identifications/%s", w.ra.base, oid);
 		cr_assert_eq(rt_http("GET", url, h, NULL, 0, &r), 0);
 		cr_expect_eq(r.status, 200, "%s", r.body);
-		cr_expect(strstr(r.body, "P1234567") != NULL, "support can read the document number: %s", r.body);
+		cr_expect(strstr(r.body, "P1234567") != NULL, "support can read the document number: %s",
+			  r.body);
 		cr_expect(strstr(r.body, "KHUBER") != NULL);
 		rt_resp_free(&r);
 		free(oid);
 	}
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM audit_log WHERE action = 'order.evidence_read'"
-				 " AND actor = 'support:bob'"),
+	cr_expect_eq(count(w.db,
+			   "SELECT count(*) FROM audit_log WHERE action = 'order.evidence_read'"
+			   " AND actor = 'support:bob'"),
 		     1, "R16");
 	free(token);
 
@@ -484,11 +511,15 @@ Test(ident, e2e_r7_r8_r11_r18_success_issues_every_line_item_then_mail_and_sms)
 
 	/* R17: a second order for the same person reuses the identification (order_issue) */
 	order(&w, 4712, 0);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE shop_order_id = 4712 AND state = 'issued'", 1, 60),
+	cr_assert(wait_for(w.db,
+			   "SELECT count(*) FROM orders WHERE shop_order_id = 4712 AND state = 'issued'", 1,
+			   60),
 		  "R17: the reused identification leads to issuance without a new invitation");
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates c JOIN orders o ON o.id::text = c.order_id"
-				 " WHERE o.shop_order_id = 4712 AND c.state = 'issued' AND c.ident_id = 'TST-QWRTZ'"),
-		     1);
+	cr_expect_eq(
+		count(w.db,
+		      "SELECT count(*) FROM certificates c JOIN orders o ON o.id::text = c.order_id"
+		      " WHERE o.shop_order_id = 4712 AND c.state = 'issued' AND c.ident_id = 'TST-QWRTZ'"),
+		1);
 	cr_expect_eq(mails(w.maildir, "go.test.idnow.de"), 1, "R17: no second invitation");
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE state = 'dead'"), 0);
 	free(pub);
@@ -508,11 +539,16 @@ Test(ident, r7_r19_data_changed_stops_at_review_and_issues_only_after_approval)
 	tx = invited(&w, 4712);
 	provider_says(&w, "idnow-result-data-changed.json", tx, NULL, NULL);
 	cr_expect_eq(callback(&w, tx, NULL), 200);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'in_review'", 1, 30), "R7: review");
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'in_review'", 1, 30),
+		  "R7: review");
 	sleep(1);
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0, "R7: nothing issued before approval");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0,
+		     "R7: nothing issued before approval");
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE kind = 'cert_issue'"), 0);
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM reviews WHERE decision IS NULL AND opened_by = 'ident:idnow'"), 1);
+	cr_expect_eq(
+		count(w.db,
+		      "SELECT count(*) FROM reviews WHERE decision IS NULL AND opened_by = 'ident:idnow'"),
+		1);
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM users WHERE ident_verified_at IS NOT NULL"), 0,
 		     "unconfirmed data does not become the user's verified identity");
 	oid = rt_sql(w.db, "SELECT id FROM orders");
@@ -522,8 +558,8 @@ Test(ident, r7_r19_data_changed_stops_at_review_and_issues_only_after_approval)
 	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", w.db);
 	{
 		const char *env[] = {dbenv, NULL};
-		cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "anna", "--role", "support", "--user-id", pub,
-				       NULL),
+		cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "anna", "--role", "support",
+				       "--user-id", pub, NULL),
 			     0, "%s", out);
 		free(out);
 	}
@@ -531,18 +567,25 @@ Test(ident, r7_r19_data_changed_stops_at_review_and_issues_only_after_approval)
 	cr_expect(out && strstr(out, "R19") != NULL, "%s", out);
 	free(out);
 	sleep(1);
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0, "R19: refused approval issues nothing");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0,
+		     "R19: refused approval issues nothing");
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM orders WHERE state = 'in_review'"), 1);
 
 	cr_expect_eq(ra_cmd(&w, &out, "order", "approve", oid, "--by", "bob"), 0, "%s", out);
 	free(out);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM certificates WHERE state = 'issued'", 1, 60), "issued after approval");
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates WHERE subject->>'surname' = 'GRUBER-NOVAK'"), 1,
-		     "R7: the certificate carries the verified (changed) name");
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM audit_log WHERE action = 'order.review_approved'"
-				 " AND actor = 'support:bob'"),
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM certificates WHERE state = 'issued'", 1, 60),
+		  "issued after approval");
+	cr_expect_eq(
+		count(w.db, "SELECT count(*) FROM certificates WHERE subject->>'surname' = 'GRUBER-NOVAK'"),
+		1, "R7: the certificate carries the verified (changed) name");
+	cr_expect_eq(count(w.db,
+			   "SELECT count(*) FROM audit_log WHERE action = 'order.review_approved'"
+			   " AND actor = 'support:bob'"),
 		     1, "R16");
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications WHERE outcome = 'passed' AND decided_by = 'bob'"), 1);
+	cr_expect_eq(
+		count(w.db,
+		      "SELECT count(*) FROM identifications WHERE outcome = 'passed' AND decided_by = 'bob'"),
+		1);
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM users WHERE ident_last_name = 'GRUBER-NOVAK'"), 1);
 	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'issued'", 1, 30));
 	cr_expect_eq(ra_cmd(&w, &out, "order", "approve", oid, "--by", "carl"), 1, "approved once: %s", out);
@@ -566,11 +609,13 @@ Test(ident, r7_r16_fraud_rejects_audits_and_never_issues)
 	provider_says(&w, "idnow-result-fraud.json", tx, NULL, NULL);
 	cr_expect_eq(callback(&w, tx, NULL), 200);
 	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'rejected'", 1, 30), "rejected");
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM audit_log WHERE action = 'order.rejected'"
-				 " AND actor = 'ident:idnow'"),
+	cr_expect_eq(count(w.db,
+			   "SELECT count(*) FROM audit_log WHERE action = 'order.rejected'"
+			   " AND actor = 'ident:idnow'"),
 		     1, "R16: audited with the provider as actor");
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications WHERE outcome = 'rejected'"
-				 " AND result = 'FRAUD_SUSPICION_CONFIRMED'"),
+	cr_expect_eq(count(w.db,
+			   "SELECT count(*) FROM identifications WHERE outcome = 'rejected'"
+			   " AND result = 'FRAUD_SUSPICION_CONFIRMED'"),
 		     1, "the fraud's evidence is kept");
 	/* a later callback claiming success, and support, change nothing: never issued */
 	body = claimed_success(tx);
@@ -580,7 +625,8 @@ Test(ident, r7_r16_fraud_rejects_audits_and_never_issues)
 	free(out);
 	sleep(2);
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates"), 0);
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE kind IN ('cert_issue', 'transport_pin')"), 0);
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE kind IN ('cert_issue', 'transport_pin')"),
+		     0);
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM orders WHERE state = 'rejected'"), 1);
 	free(body);
 	free(oid);
@@ -600,7 +646,8 @@ Test(ident, r7_callback_claiming_success_is_checked_against_the_provider)
 
 	/* the provider has no result yet: nothing is decided, the job waits and retries */
 	cr_expect_eq(callback(&w, tx, body), 200);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM jobs WHERE kind = 'ident_result' AND attempts >= 2", 1, 30));
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM jobs WHERE kind = 'ident_result' AND attempts >= 2", 1,
+			   30));
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM orders WHERE state = 'ident_invited'"), 1);
 
 	/* the provider's record is someone else: review, not issuance */
@@ -619,8 +666,10 @@ Test(ident, r7_callback_claiming_success_is_checked_against_the_provider)
 	body = claimed_success(tx);
 	provider_says(&w, "idnow-result-success.json", tx, "ABORTED", NULL);
 	cr_expect_eq(callback(&w, tx, body), 200);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE shop_order_id = 4715 AND ident_attempts = 2"
-				 " AND state = 'ident_invited'", 1, 30),
+	cr_assert(wait_for(w.db,
+			   "SELECT count(*) FROM orders WHERE shop_order_id = 4715 AND ident_attempts = 2"
+			   " AND state = 'ident_invited'",
+			   1, 30),
 		  "aborted: invited again with a new transaction number");
 	tx2 = rt_sql(w.db, "SELECT ident_tx FROM orders WHERE shop_order_id = 4715");
 	cr_expect_str_neq(tx2, tx);
@@ -632,17 +681,22 @@ Test(ident, r7_callback_claiming_success_is_checked_against_the_provider)
 	/* the third attempt is the last (ident.max_attempts 3); after it the order stays failed */
 	provider_says(&w, "idnow-result-success.json", tx2, "CANCELED", NULL);
 	cr_expect_eq(callback(&w, tx2, NULL), 200);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE shop_order_id = 4715 AND ident_attempts = 3"
-				 " AND state = 'ident_invited'", 1, 30));
+	cr_assert(wait_for(w.db,
+			   "SELECT count(*) FROM orders WHERE shop_order_id = 4715 AND ident_attempts = 3"
+			   " AND state = 'ident_invited'",
+			   1, 30));
 	free(tx2);
 	tx2 = rt_sql(w.db, "SELECT ident_tx FROM orders WHERE shop_order_id = 4715");
 	provider_says(&w, "idnow-result-success.json", tx2, "FAILED", NULL);
 	cr_expect_eq(callback(&w, tx2, NULL), 200);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE shop_order_id = 4715 AND state = 'ident_failed'", 1,
-			   30),
-		  "no attempt left");
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications i JOIN orders o ON o.id = i.order_id"
-				 " WHERE o.shop_order_id = 4715 AND i.outcome = 'failed'"),
+	cr_assert(
+		wait_for(w.db,
+			 "SELECT count(*) FROM orders WHERE shop_order_id = 4715 AND state = 'ident_failed'",
+			 1, 30),
+		"no attempt left");
+	cr_expect_eq(count(w.db,
+			   "SELECT count(*) FROM identifications i JOIN orders o ON o.id = i.order_id"
+			   " WHERE o.shop_order_id = 4715 AND i.outcome = 'failed'"),
 		     3);
 	free(tx2);
 	free(body);
@@ -682,9 +736,11 @@ Test(ident, r16_refused_callers_change_nothing_and_unknown_tx_is_404)
 	cr_expect_eq(post_cb(&w, body, "X-Callback-Token: wrong"), 401);
 	cr_expect_eq(post_cb(&w, body, "X-Callback-Token: " CB_SECRET "x"), 401);
 	cr_expect_eq(post_cb(&w, body, "Authorization: Basic aWRub3c6d3Jvbmc="), 401, "Basic idnow:wrong");
-	cr_expect_eq(post_cb(&w, "{\"identificationprocess\": {\"transactionnumber\": \"RA-NOPE\", \"result\": \"SUCCESS\"}}",
-			     "X-Callback-Token: " CB_SECRET),
-		     404, "unknown transaction number");
+	cr_expect_eq(
+		post_cb(&w,
+			"{\"identificationprocess\": {\"transactionnumber\": \"RA-NOPE\", \"result\": \"SUCCESS\"}}",
+			"X-Callback-Token: " CB_SECRET),
+		404, "unknown transaction number");
 	sleep(1);
 	after = digest(w.db);
 	cr_expect_str_eq(after, before, "refused callbacks changed nothing");
@@ -733,13 +789,19 @@ Test(ident, r18_evidence_is_neither_deleted_nor_changed_before_its_retention)
 	provider_says(&w, "idnow-result-fraud.json", tx, NULL, NULL);
 	cr_expect_eq(callback(&w, tx, NULL), 200);
 	cr_assert(wait_for(w.db, "SELECT count(*) FROM identifications", 1, 30));
-	cr_expect_neq(rt_exec(w.db, "DELETE FROM identifications", err, sizeof(err)), 0, "R18: no early delete");
+	cr_expect_neq(rt_exec(w.db, "DELETE FROM identifications", err, sizeof(err)), 0,
+		      "R18: no early delete");
 	cr_expect(strstr(err, "R18") != NULL, "%s", err);
-	cr_expect_neq(rt_exec(w.db, "UPDATE identifications SET evidence = '\\x00'::bytea || evidence", err, sizeof(err)), 0);
+	cr_expect_neq(rt_exec(w.db, "UPDATE identifications SET evidence = '\\x00'::bytea || evidence", err,
+			      sizeof(err)),
+		      0);
 	cr_expect_neq(rt_exec(w.db, "UPDATE identifications SET retain_until = now()", err, sizeof(err)), 0,
 		      "R18: retention cannot be shortened");
 	cr_expect_neq(rt_exec(w.db, "TRUNCATE identifications CASCADE", err, sizeof(err)), 0);
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM identifications WHERE retain_until > now() + interval '29 years'"), 1);
+	cr_expect_eq(
+		count(w.db,
+		      "SELECT count(*) FROM identifications WHERE retain_until > now() + interval '29 years'"),
+		1);
 	free(tx);
 	world_stop(&w);
 }
@@ -750,7 +812,8 @@ Test(ident, r18_evidence_is_neither_deleted_nor_changed_before_its_retention)
 Test(ident, r11_sms_retries_and_a_rerun_after_a_crash_send_the_same_pin)
 {
 	struct world w;
-	char *tx, url[160], pin[32], *id, *hash_before, *hash_after, *hex = NULL, aad[128], sql[2048], err[256];
+	char *tx, url[160], pin[32], *id, *hash_before, *hash_after, *hex = NULL, aad[128], sql[2048],
+								     err[256];
 	struct config cfg = {0};
 	struct ra_err e;
 	struct rt_resp r;
@@ -764,9 +827,10 @@ Test(ident, r11_sms_retries_and_a_rerun_after_a_crash_send_the_same_pin)
 	tx = invited(&w, 4719);
 	provider_says(&w, "idnow-result-success.json", tx, NULL, NULL);
 	cr_expect_eq(callback(&w, tx, NULL), 200);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 1, 60));
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE kind = 'transport_pin' AND attempts >= 4"), 1,
-		     "three refused sends, then delivered");
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 1,
+			   60));
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE kind = 'transport_pin' AND attempts >= 4"),
+		     1, "three refused sends, then delivered");
 	msgs = sms_messages(&w);
 	cr_assert_eq(json_array_size(msgs), 1);
 	check_pins(&w, msgs);
@@ -780,18 +844,21 @@ Test(ident, r11_sms_retries_and_a_rerun_after_a_crash_send_the_same_pin)
 	cr_assert_eq(config_load(&cfg, NULL, 0, &e), 0, "%s", e.msg);
 	snprintf(aad, sizeof(aad), TPIN_AAD_FMT, id);
 	cr_assert_eq(vault_seal(&cfg, aad, pin, strlen(pin), &hex, &e), 0, "%s", e.msg);
-	snprintf(sql, sizeof(sql),
-		 "UPDATE transport_pin_deliveries SET sent_at = NULL, sms_id = NULL, pin_sealed = decode('%s', 'hex');"
-		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
-		 " jsonb_build_object('certificate_id', '%s'), 'transport_pin:rerun')",
-		 hex, id);
+	snprintf(
+		sql, sizeof(sql),
+		"UPDATE transport_pin_deliveries SET sent_at = NULL, sms_id = NULL, pin_sealed = decode('%s', 'hex');"
+		"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
+		" jsonb_build_object('certificate_id', '%s'), 'transport_pin:rerun')",
+		hex, id);
 	cr_assert_eq(rt_exec(w.db, sql, err, sizeof(err)), 0, "%s", err);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 1, 30));
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 1,
+			   30));
 	msgs = sms_messages(&w);
 	cr_assert_eq(json_array_size(msgs), 2, "the re-run sends again");
 	{
 		char pin2[32];
-		pin_of(json_string_value(json_object_get(json_array_get(msgs, 1), "text")), pin2, sizeof(pin2));
+		pin_of(json_string_value(json_object_get(json_array_get(msgs, 1), "text")), pin2,
+		       sizeof(pin2));
 		cr_expect_str_eq(pin2, pin, "R11: the same PIN, never a second different one");
 	}
 	hash_after = rt_sql(w.db, "SELECT transport_pin_hash FROM certificates");
@@ -816,7 +883,8 @@ static char *delivered(struct world *w, long shop_id)
 	tx = invited(w, shop_id);
 	provider_says(w, "idnow-result-success.json", tx, NULL, NULL);
 	cr_expect_eq(callback(w, tx, NULL), 200);
-	cr_assert(wait_for(w->db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL", 1, 60));
+	cr_assert(wait_for(w->db, "SELECT count(*) FROM transport_pin_deliveries WHERE sent_at IS NOT NULL",
+			   1, 60));
 	free(tx);
 	return rt_sql(w->db, "SELECT certificate_id FROM transport_pin_deliveries");
 }
@@ -838,14 +906,17 @@ Test(ident, r11_stored_pin_of_impossible_length_fails_the_job_with_a_named_error
 	cr_assert_eq(config_load(&cfg, NULL, 0, &e), 0, "%s", e.msg);
 	snprintf(aad, sizeof(aad), TPIN_AAD_FMT, id);
 	cr_assert_eq(vault_seal(&cfg, aad, bogus, strlen(bogus), &hex, &e), 0, "%s", e.msg);
-	snprintf(sql, sizeof(sql),
-		 "UPDATE transport_pin_deliveries SET sent_at = NULL, sms_id = NULL, pin_sealed = decode('%s', 'hex');"
-		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
-		 " jsonb_build_object('certificate_id', '%s'), 'transport_pin:badlen')",
-		 hex, id);
+	snprintf(
+		sql, sizeof(sql),
+		"UPDATE transport_pin_deliveries SET sent_at = NULL, sms_id = NULL, pin_sealed = decode('%s', 'hex');"
+		"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
+		" jsonb_build_object('certificate_id', '%s'), 'transport_pin:badlen')",
+		hex, id);
 	cr_assert_eq(rt_exec(w.db, sql, err, sizeof(err)), 0, "%s", err);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'transport_pin:badlen' AND state = 'dead'",
-			   1, 30));
+	cr_assert(wait_for(
+		w.db,
+		"SELECT count(*) FROM jobs WHERE idempotency_key = 'transport_pin:badlen' AND state = 'dead'",
+		1, 30));
 	last = rt_sql(w.db, "SELECT last_error FROM jobs WHERE idempotency_key = 'transport_pin:badlen'");
 	cr_assert_not_null(last);
 	cr_expect(strstr(last, "stored TransportPIN is 40 bytes long") != NULL, "last_error: %s", last);
@@ -878,23 +949,33 @@ Test(ident, r11_r14_no_pin_stored_or_sent_when_revoked_during_the_run)
 	cr_assert_eq(PQstatus(lk), CONNECTION_OK, "%s", PQerrorMessage(lk));
 	r = PQexec(lk, "BEGIN");
 	PQclear(r);
-	snprintf(sql, sizeof(sql), "UPDATE certificates SET state = 'revoked', revoked_at = now(),"
-		 " revocation_reason = 'keyCompromise' WHERE id = '%s'", id);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE certificates SET state = 'revoked', revoked_at = now(),"
+		 " revocation_reason = 'keyCompromise' WHERE id = '%s'",
+		 id);
 	r = PQexec(lk, sql);
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(lk));
 	PQclear(r);
-	snprintf(sql, sizeof(sql), "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
-		 " jsonb_build_object('certificate_id', '%s'), 'transport_pin:race')", id);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
+		 " jsonb_build_object('certificate_id', '%s'), 'transport_pin:race')",
+		 id);
 	cr_assert_eq(rt_exec(w.db, sql, err, sizeof(err)), 0, "%s", err);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-			   " AND query LIKE '%transport_pin_deliveries%'", 1, 30), "the run never reached its store");
+	cr_assert(wait_for(w.db,
+			   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+			   " AND query LIKE '%transport_pin_deliveries%'",
+			   1, 30),
+		  "the run never reached its store");
 	r = PQexec(lk, "COMMIT");
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(lk));
 	PQclear(r);
 	PQfinish(lk);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'transport_pin:race'"
-			   " AND state IN ('done', 'dead')", 1, 30));
-	cr_expect_eq(count(w.db, "SELECT count(*) FROM transport_pin_deliveries"), 0, "a PIN stored for a revoked certificate");
+	cr_assert(wait_for(w.db,
+			   "SELECT count(*) FROM jobs WHERE idempotency_key = 'transport_pin:race'"
+			   " AND state IN ('done', 'dead')",
+			   1, 30));
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM transport_pin_deliveries"), 0,
+		     "a PIN stored for a revoked certificate");
 	msgs = sms_messages(&w);
 	cr_expect_eq(json_array_size(msgs), 1, "an SMS for a revoked certificate");
 	json_decref(msgs);
@@ -911,8 +992,9 @@ static char *contract_order(struct world *w, long shop_id, char **tx)
 	const char *env[] = {dbenv, NULL};
 
 	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", w->db);
-	cr_assert_eq(rt_ra_cmd(env, &out, "contract", "create", "--org", "Gruber Bau GmbH", "--quota", "2", NULL), 0,
-		     "%s", out);
+	cr_assert_eq(
+		rt_ra_cmd(env, &out, "contract", "create", "--org", "Gruber Bau GmbH", "--quota", "2", NULL),
+		0, "%s", out);
 	free(out);
 	order_contract(w, shop_id, 1, "RA-C-000001");
 	*tx = invited(w, shop_id);
@@ -924,7 +1006,8 @@ static char *contract_order(struct world *w, long shop_id, char **tx)
 static void places_given_back(struct world *w, const char *action)
 {
 	cr_expect_eq(count(w->db, "SELECT used FROM contracts"), 0, "R6: %s gives the places back", action);
-	cr_expect_eq(count(w->db, "SELECT quota_taken FROM orders"), 0, "R6: the order holds no place after %s", action);
+	cr_expect_eq(count(w->db, "SELECT quota_taken FROM orders"), 0,
+		     "R6: the order holds no place after %s", action);
 }
 
 Test(ident, r6_fraud_gives_the_contract_places_back)
@@ -1001,7 +1084,8 @@ static void remnant_cleaned_up(const char *storage_env)
 	cr_assert_not_null(tx);
 	provider_says(&w, "idnow-result-success.json", tx, NULL, NULL);
 	cr_expect_eq(callback(&w, tx, NULL), 200);
-	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'issued'", 1, 60), "order issued");
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM orders WHERE state = 'issued'", 1, 60),
+		  "order issued");
 	id = rt_sql(w.db, "SELECT id FROM certificates WHERE state = 'issued'");
 	cr_expect_str_eq(id, "crq-1", "the certificate whose id the remnant has");
 	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE state = 'dead'"), 0, "no dead job");

@@ -27,7 +27,7 @@
 #define SECRET "test-woo-5f1c0e9a7b3d2c4e6f8a9b0c1d2e3f4a5b6c7d8e"
 #define API_KEY "test-api-key"
 #define COMPANY "trustra"
-#define PRODUCTS                                                                                          \
+#define PRODUCTS                                                                                               \
 	"RA_PRODUCTS={\"QES-5Y\": {\"class\": \"qualified\", \"validity_years\": 5, \"contract_months\": 12}," \
 	" \"AES-10Y\": {\"class\": \"advanced\"}}"
 
@@ -94,9 +94,10 @@ struct post {
 static long post_raw(struct post *p)
 {
 	char url[128], sig[128], hsig[160];
-	const char *h[] = {"Content-Type: application/json", "X-WC-Webhook-Topic: order.updated",
-			   "X-WC-Webhook-Resource: order", "User-Agent: WooCommerce/8.9.1 Hookshot (WordPress/6.5)",
-			   p->secret ? hsig : NULL, NULL};
+	const char *h[] = {
+		"Content-Type: application/json", "X-WC-Webhook-Topic: order.updated",
+		"X-WC-Webhook-Resource: order",   "User-Agent: WooCommerce/8.9.1 Hookshot (WordPress/6.5)",
+		p->secret ? hsig : NULL,          NULL};
 	struct rt_resp r;
 
 	snprintf(url, sizeof(url), "%s/v1/shop/woocommerce", p->base);
@@ -140,10 +141,12 @@ static char *order_json(const char *fx, long id, const char *status, const char 
 	if (phone)
 		json_object_set_new(json_object_get(o, "billing"), "phone", json_string(phone));
 	if (contract)
-		json_object_set_new(o, "meta_data",
-				    json_pack("[{s:i, s:s, s:s}]", "id", 1, "key", "contract_number", "value", contract));
+		json_object_set_new(
+			o, "meta_data",
+			json_pack("[{s:i, s:s, s:s}]", "id", 1, "key", "contract_number", "value", contract));
 	if (sku)
-		json_object_set_new(json_array_get(json_object_get(o, "line_items"), 0), "sku", json_string(sku));
+		json_object_set_new(json_array_get(json_object_get(o, "line_items"), 0), "sku",
+				    json_string(sku));
 	out = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return out;
@@ -164,21 +167,28 @@ static long count(const char *db, const char *sql)
  * Of a job only what intake writes: the runner retries the (unconfigured) invitation meanwhile. */
 static char *digest(const char *db)
 {
-	return rt_sql(db, "SELECT md5(coalesce(string_agg(t, '|' ORDER BY t), '')) FROM ("
-			  " SELECT 'o' || row_to_json(x)::text t FROM orders x UNION ALL"
-			  " SELECT 'i' || row_to_json(x)::text FROM order_items x UNION ALL"
-			  " SELECT 'c' || row_to_json(x)::text FROM cert_requests x UNION ALL"
-			  " SELECT 'u' || row_to_json(x)::text FROM users x UNION ALL"
-			  " SELECT 'k' || row_to_json(x)::text FROM contracts x UNION ALL"
-			  " SELECT 'j' || json_build_array(id, kind, payload, idempotency_key)::text FROM jobs) s");
+	return rt_sql(
+		db,
+		"SELECT md5(coalesce(string_agg(t, '|' ORDER BY t), '')) FROM ("
+		" SELECT 'o' || row_to_json(x)::text t FROM orders x UNION ALL"
+		" SELECT 'i' || row_to_json(x)::text FROM order_items x UNION ALL"
+		" SELECT 'c' || row_to_json(x)::text FROM cert_requests x UNION ALL"
+		" SELECT 'u' || row_to_json(x)::text FROM users x UNION ALL"
+		" SELECT 'k' || row_to_json(x)::text FROM contracts x UNION ALL"
+		" SELECT 'j' || json_build_array(id, kind, payload, idempotency_key)::text FROM jobs) s");
 }
 
 static void start_ra(struct rt_ra *ra, const char *db, const char *const *extra)
 {
 	/* a qualified product needs the PDS URL at start-up (fail fast), even with no CA running */
-	const char *env[24] = {"RA_SHOP_WOOCOMMERCE_SECRET=" SECRET, PRODUCTS, "RA_DEFAULT_COUNTRY=AT",
-			       "RA_JOBS_BACKOFF_MS=200", "RA_JOBS_BACKOFF_MAX_MS=1000", "RA_JOBS_POLL_MS=200",
-			       "RA_LOG_LEVEL=debug", "RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf"};
+	const char *env[24] = {"RA_SHOP_WOOCOMMERCE_SECRET=" SECRET,
+			       PRODUCTS,
+			       "RA_DEFAULT_COUNTRY=AT",
+			       "RA_JOBS_BACKOFF_MS=200",
+			       "RA_JOBS_BACKOFF_MAX_MS=1000",
+			       "RA_JOBS_POLL_MS=200",
+			       "RA_LOG_LEVEL=debug",
+			       "RA_CA_PDS_URL=https://pki.example.test/pds_en.pdf"};
 	int n = 8;
 
 	for (; extra && *extra && n < 23; extra++)
@@ -193,8 +203,8 @@ static char *contract_create(const char *db, const char *org, const char *quota)
 	const char *env[] = {dbenv, NULL};
 
 	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", db);
-	cr_assert_eq(rt_ra_cmd(env, &out, "contract", "create", "--org", org, "--org-id", "FN-123456a", "--quota",
-			       quota, "--actor", "alice", NULL),
+	cr_assert_eq(rt_ra_cmd(env, &out, "contract", "create", "--org", org, "--org-id", "FN-123456a",
+			       "--quota", quota, "--actor", "alice", NULL),
 		     0, "%s", out ? out : "");
 	if ((nl = strchr(out, '\n')) != NULL)
 		*nl = '\0';
@@ -246,20 +256,27 @@ Test(intake, r16_valid_delivery_makes_one_order_committed_before_the_200)
 	cr_assert_eq(deliver(&ra, body, &ans), 200, "%s", ans);
 	cr_expect(strstr(ans, "\"result\":\"created\"") != NULL, "%s", ans);
 	/* The 200 came after COMMIT, so everything is visible to another connection right away. */
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 4711 AND state = 'received'"), 1);
-	cr_expect_eq(count(db, "SELECT count(*) FROM order_items WHERE line_item_id = 881 AND sku = 'QES-5Y'"
-			       " AND class = 'qualified' AND validity_years = 5 AND contract_months = 12"),
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 4711 AND state = 'received'"),
+		1);
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM order_items WHERE line_item_id = 881 AND sku = 'QES-5Y'"
+			   " AND class = 'qualified' AND validity_years = 5 AND contract_months = 12"),
 		     1);
 	cr_expect_eq(count(db, "SELECT count(*) FROM cert_requests WHERE class = 'qualified'"), 1);
 	v = rt_sql(db, "SELECT phone_e164 FROM users");
 	cr_expect_str_eq(v, "+436641234567", "R3: stored in E.164");
 	free(v);
-	cr_expect_eq(count(db, "SELECT count(*) FROM users WHERE public_id ~ '^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$'"), 1);
-	cr_expect_eq(count(db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite'"
-			       " AND payload->>'order_id' = (SELECT id::text FROM orders)"),
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM users WHERE public_id ~ '^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$'"),
+		1);
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM jobs WHERE kind = 'ident_invite'"
+			   " AND payload->>'order_id' = (SELECT id::text FROM orders)"),
 		     1, "outbox: the invitation job commits with the order");
-	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.received' AND actor ="
-			       " 'shop:woocommerce' AND object_id = (SELECT id::text FROM orders)"),
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM audit_log WHERE action = 'order.received' AND actor ="
+			   " 'shop:woocommerce' AND object_id = (SELECT id::text FROM orders)"),
 		     1, "R16");
 	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'user.created'"), 1, "R16");
 	free(ans);
@@ -342,7 +359,8 @@ Test(intake, r16_refused_deliveries_change_nothing)
 	p = (struct post){.base = ra.base, .body = cancel, .len = strlen(cancel), .secret = SECRET};
 	{
 		char sig[128], hsig[160], url[128];
-		const char *h[] = {"Content-Type: application/json", "X-WC-Webhook-Topic: order.updated", hsig, NULL};
+		const char *h[] = {"Content-Type: application/json", "X-WC-Webhook-Topic: order.updated",
+				   hsig, NULL};
 		struct rt_resp r;
 
 		sign(SECRET, cancel, strlen(cancel), sig);
@@ -373,15 +391,17 @@ Test(intake, r16_refused_deliveries_change_nothing)
 	after = digest(db);
 	cr_expect_str_eq(after, before, "refused deliveries changed the order tables");
 	/* ... but the business refusals are kept for support, audited once each (R16). */
-	cr_expect_eq(count(db, "SELECT deliveries FROM intake_rejections WHERE shop_order_id = 4801"
-			       " AND reason = 'unknown_sku' AND message LIKE '%NO-SUCH-SKU%'"),
+	cr_expect_eq(count(db,
+			   "SELECT deliveries FROM intake_rejections WHERE shop_order_id = 4801"
+			   " AND reason = 'unknown_sku' AND message LIKE '%NO-SUCH-SKU%'"),
 		     2);
-	cr_expect_eq(count(db, "SELECT count(*) FROM intake_rejections WHERE shop_order_id = 4802"
-			       " AND reason = 'phone_not_mobile'"),
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM intake_rejections WHERE shop_order_id = 4802"
+			   " AND reason = 'phone_not_mobile'"),
 		     1);
 	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.rejected'"), 2);
-	cr_expect_eq(count(db, "SELECT count(*) FROM intake_rejections WHERE shop_order_id IN (4711, 4800)"), 0,
-		     "malformed and unauthenticated deliveries are not recorded");
+	cr_expect_eq(count(db, "SELECT count(*) FROM intake_rejections WHERE shop_order_id IN (4711, 4800)"),
+		     0, "malformed and unauthenticated deliveries are not recorded");
 	free(before);
 	free(after);
 	rt_ra_stop(&ra, SIGTERM);
@@ -400,7 +420,8 @@ Test(intake, r16_refused_deliveries_change_nothing)
  */
 Test(intake, control_characters_in_a_name_are_refused_with_422_and_nothing_is_stored)
 {
-	char *db = rt_db_new(), *before, *after, *ans = NULL, *body, *fx = fixture("woocommerce-order-paid.json");
+	char *db = rt_db_new(), *before, *after, *ans = NULL, *body,
+	     *fx = fixture("woocommerce-order-paid.json");
 	static const char *bad[][2] = {
 		{"first_name", "\x1b]0;owned\x07\x1b[2J"},
 		{"last_name", "M\xc3\xbcller\r\nok - faked line"},
@@ -437,8 +458,11 @@ Test(intake, control_characters_in_a_name_are_refused_with_422_and_nothing_is_st
 	{
 		json_t *o = json_loads(fx, 0, NULL);
 		json_object_set_new(o, "id", json_integer(4999));
-		json_object_set_new(json_object_get(o, "billing"), "first_name",
-				    json_string("Zo\xc3\xab \xe7\x8e\x8b \xd8\xb9\xd9\x84\xd9\x8a O'Brien-\xc5\x81\xc3\xb3" "d\xc5\xba"));
+		json_object_set_new(
+			json_object_get(o, "billing"), "first_name",
+			json_string(
+				"Zo\xc3\xab \xe7\x8e\x8b \xd8\xb9\xd9\x84\xd9\x8a O'Brien-\xc5\x81\xc3\xb3"
+				"d\xc5\xba"));
 		body = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
 		cr_expect_eq(deliver(&ra, body, &ans), 200, "%s", ans);
@@ -482,7 +506,7 @@ Test(intake, r3_r6_two_notations_of_one_number_make_one_user_and_contract_binds_
 	num = contract_create(db, "Gruber Bau GmbH", "2");
 	cr_assert_str_eq(num, "RA-C-000001", "the fixture quotes the first contract number");
 	start_ra(&ra, db, NULL);
-	cr_assert_eq(deliver(&ra, paid, NULL), 200);     /* +43 664 1234567 */
+	cr_assert_eq(deliver(&ra, paid, NULL), 200); /* +43 664 1234567 */
 	cr_assert_eq(deliver(&ra, v2, &ans), 200, "%s", ans); /* 0664 1234567, default country AT */
 	free(ans);
 	cr_expect_eq(count(db, "SELECT count(*) FROM users"), 1, "R3: one user per mobile number");
@@ -491,18 +515,22 @@ Test(intake, r3_r6_two_notations_of_one_number_make_one_user_and_contract_binds_
 	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'user.created'"), 1);
 	/* R6: quota taken for both certificates; variant-2 items carry the contract's organisation. */
 	cr_expect_eq(count(db, "SELECT used FROM contracts"), 2);
-	cr_expect_eq(count(db, "SELECT count(*) FROM cert_requests c JOIN orders o ON o.id = c.order_id"
-			       " WHERE o.shop_order_id = 4712 AND c.organisation = 'Gruber Bau GmbH'"
-			       " AND c.organisation_id = 'FN-123456a'"),
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM cert_requests c JOIN orders o ON o.id = c.order_id"
+			   " WHERE o.shop_order_id = 4712 AND c.organisation = 'Gruber Bau GmbH'"
+			   " AND c.organisation_id = 'FN-123456a'"),
 		     2);
 	v = rt_sql(db, "SELECT string_agg(function, ',' ORDER BY function) FROM cert_requests");
 	cr_expect_str_eq(v, "Geschäftsführerin,Prokuristin", "R4: the function stays the shop's");
 	free(v);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 4712 AND contract_id IS NOT NULL"
-			       " AND quota_taken = 2"),
-		     1);
-	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'contract.created'"
-			       " AND actor = 'support:alice'"),
+	cr_expect_eq(
+		count(db,
+		      "SELECT count(*) FROM orders WHERE shop_order_id = 4712 AND contract_id IS NOT NULL"
+		      " AND quota_taken = 2"),
+		1);
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM audit_log WHERE action = 'contract.created'"
+			   " AND actor = 'support:alice'"),
 		     1, "R16: who created the contract");
 	rt_ra_stop(&ra, SIGTERM);
 	free(num);
@@ -535,8 +563,9 @@ Test(intake, r6_quota_one_two_concurrent_orders_exactly_one_succeeds)
 	cr_expect_eq(refused, 1, "R6: the other is refused as exhausted");
 	cr_expect_eq(count(db, "SELECT used FROM contracts"), 1);
 	cr_expect_eq(count(db, "SELECT count(*) FROM orders"), 1, "the refused order left nothing behind");
-	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.rejected'"
-			       " AND reason = 'contract_exhausted'"),
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM audit_log WHERE action = 'order.rejected'"
+			   " AND reason = 'contract_exhausted'"),
 		     1, "R6, R16: the refusal is audited");
 	rt_ra_stop(&ra, SIGTERM);
 	free(a);
@@ -547,13 +576,16 @@ Test(intake, r6_quota_one_two_concurrent_orders_exactly_one_succeeds)
 
 Test(intake, r6_unknown_and_closed_contracts_are_refused_with_their_reason)
 {
-	char *db = rt_db_new(), *num = contract_create(db, "Gruber Bau GmbH", "5"), *ans = NULL, *before, *after;
+	char *db = rt_db_new(), *num = contract_create(db, "Gruber Bau GmbH", "5"), *ans = NULL, *before,
+	     *after;
 	char *unknown = order_json("woocommerce-order-paid.json", 5101, NULL, NULL, "RA-C-999999", NULL);
 	char *closed = order_json("woocommerce-order-paid.json", 5102, NULL, NULL, num, NULL);
 	char err[256];
 	struct rt_ra ra;
 
-	cr_assert_eq(rt_exec(db, "UPDATE contracts SET status = 'closed', closed_at = now()", err, sizeof(err)), 0);
+	cr_assert_eq(
+		rt_exec(db, "UPDATE contracts SET status = 'closed', closed_at = now()", err, sizeof(err)),
+		0);
 	start_ra(&ra, db, NULL);
 	before = digest(db);
 	cr_expect_eq(deliver(&ra, unknown, &ans), 422);
@@ -565,8 +597,9 @@ Test(intake, r6_unknown_and_closed_contracts_are_refused_with_their_reason)
 	free(ans);
 	after = digest(db);
 	cr_expect_str_eq(after, before);
-	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.rejected'"
-			       " AND reason IN ('contract_unknown', 'contract_closed')"),
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM audit_log WHERE action = 'order.rejected'"
+			   " AND reason IN ('contract_unknown', 'contract_closed')"),
 		     2, "R6, R16");
 	free(before);
 	free(after);
@@ -592,36 +625,48 @@ Test(intake, pending_waits_paid_invites_cancel_releases_quota_and_issued_is_left
 
 	start_ra(&ra, db, NULL);
 	cr_assert_eq(deliver(&ra, pending, NULL), 200);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE state = 'awaiting_payment' AND user_id IS NULL"), 1);
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM orders WHERE state = 'awaiting_payment' AND user_id IS NULL"),
+		1);
 	cr_expect_eq(count(db, "SELECT count(*) FROM jobs"), 0, "nothing happens before payment");
 	cr_expect_eq(count(db, "SELECT used FROM contracts"), 0);
 	cr_assert_eq(deliver(&ra, paid, NULL), 200);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE state = 'received' AND user_id IS NOT NULL"), 1);
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM orders WHERE state = 'received' AND user_id IS NOT NULL"), 1);
 	cr_expect_eq(count(db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite'"), 1);
 	cr_expect_eq(count(db, "SELECT used FROM contracts"), 1);
 	cr_assert_eq(deliver(&ra, cancel, NULL), 200);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 6001 AND state = 'cancelled'"), 1);
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 6001 AND state = 'cancelled'"),
+		1);
 	cr_expect_eq(count(db, "SELECT used FROM contracts"), 0, "R6: the place is given back");
 	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.cancelled'"), 1);
 
 	/* A cancellation seen first leaves a tombstone: a late 'processing' cannot revive it. */
 	cr_assert_eq(deliver(&ra, early_cancel, NULL), 200);
 	cr_assert_eq(deliver(&ra, late_paid, NULL), 200);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 6002 AND state = 'cancelled'"), 1);
-	cr_expect_eq(count(db, "SELECT count(*) FROM order_items i JOIN orders o ON o.id = i.order_id"
-			       " WHERE o.shop_order_id = 6002"),
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 6002 AND state = 'cancelled'"),
+		1);
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM order_items i JOIN orders o ON o.id = i.order_id"
+			   " WHERE o.shop_order_id = 6002"),
 		     0);
 
 	/* Issued: the shop cannot cancel a certificate; support is told through the audit, once. */
 	cr_assert_eq(deliver(&ra, issued_paid, NULL), 200);
-	cr_assert_eq(rt_exec(db, "UPDATE orders SET state = 'issued' WHERE shop_order_id = 6003", err, sizeof(err)),
+	cr_assert_eq(rt_exec(db, "UPDATE orders SET state = 'issued' WHERE shop_order_id = 6003", err,
+			     sizeof(err)),
 		     0, "%s", err);
 	cr_assert_eq(deliver(&ra, issued_cancel, &v), 200);
 	cr_expect(strstr(v, "left_to_support") != NULL, "%s", v);
 	free(v);
 	cr_assert_eq(deliver(&ra, issued_cancel, NULL), 200);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 6003 AND state = 'issued'"), 1);
-	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.shop_cancel_not_applied'"), 1);
+	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 6003 AND state = 'issued'"),
+		     1);
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.shop_cancel_not_applied'"),
+		1);
 	rt_ra_stop(&ra, SIGTERM);
 	free(pending);
 	free(paid);
@@ -658,18 +703,22 @@ Test(intake, r17_earlier_identification_reused_only_in_period_and_with_same_name
 			     err, sizeof(err)),
 		     0, "%s", err);
 	cr_assert_eq(deliver(&ra, recent, NULL), 200);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 7001 AND state = 'ident_passed'"
-			       " AND ident_reused"),
+	cr_expect_eq(count(db,
+			   "SELECT count(*) FROM orders WHERE shop_order_id = 7001 AND state = 'ident_passed'"
+			   " AND ident_reused"),
 		     1, "R17: within 30 days, same names: reused");
 	cr_expect_eq(count(db, "SELECT count(*) FROM jobs WHERE kind = 'order_issue'"), 1);
 	cr_assert_eq(deliver(&ra, renamed, NULL), 200);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 7002 AND state = 'received'"), 1,
-		     "R17: a changed name is identified again");
-	cr_assert_eq(rt_exec(db, "UPDATE users SET ident_verified_at = now() - interval '31 days'", err, sizeof(err)),
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 7002 AND state = 'received'"), 1,
+		"R17: a changed name is identified again");
+	cr_assert_eq(rt_exec(db, "UPDATE users SET ident_verified_at = now() - interval '31 days'", err,
+			     sizeof(err)),
 		     0);
 	cr_assert_eq(deliver(&ra, old, NULL), 200);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 7003 AND state = 'received'"), 1,
-		     "R17: after the period a new identification is needed");
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 7003 AND state = 'received'"), 1,
+		"R17: after the period a new identification is needed");
 	cr_expect_eq(count(db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite'"), 3);
 	rt_ra_stop(&ra, SIGTERM);
 	free(first);
@@ -716,8 +765,10 @@ static int wait_for(const char *db, const char *sql, long want, int seconds)
 }
 
 /* ident configured needs its callback secret and evidence.key at start-up (fail fast) */
-#define IDENT_NEEDS "RA_SMTP_TLS=none" /* the sink is plain SMTP */, "RA_IDENT_CALLBACK_SECRET=test-callback-8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d", \
-	"RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define IDENT_NEEDS                                                                                \
+	"RA_SMTP_TLS=none" /* the sink is plain SMTP */,                                           \
+		"RA_IDENT_CALLBACK_SECRET=test-callback-8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d", \
+		"RA_EVIDENCE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 static void ident_env(char *ident, char *smtp, int ident_port, int mail_port)
 {
@@ -742,7 +793,8 @@ static int starts(int ident_port)
 
 Test(intake, invitation_mail_arrives_with_the_provider_link_and_a_rerun_sends_nothing_more)
 {
-	char *db = rt_db_new(), *body = fixture("woocommerce-order-paid.json"), *mail = NULL, *ident_id, link[256];
+	char *db = rt_db_new(), *body = fixture("woocommerce-order-paid.json"), *mail = NULL, *ident_id,
+	     link[256];
 	char ident[128], smtp[128], maildir[700], err[256];
 	const char *mail_args[] = {"--dir", maildir, NULL};
 	const char *ident_args[] = {"--company-id", COMPANY, "--api-key", API_KEY, NULL};
@@ -754,13 +806,17 @@ Test(intake, invitation_mail_arrives_with_the_provider_link_and_a_rerun_sends_no
 	mp = peer_start("mail", mail_args);
 	ident_env(ident, smtp, ip, mp);
 	start_ra(&ra, db,
-		 (const char *const[]){ident, smtp, "RA_IDENT_COMPANY_ID=" COMPANY, "RA_IDENT_API_KEY=" API_KEY,
-				       "RA_IDENT_LINK_BASE=https://go.test.idnow.de/", "RA_SMTP_FROM=ra@trust.example",
-				       IDENT_NEEDS, NULL});
+		 (const char *const[]){ident, smtp, "RA_IDENT_COMPANY_ID=" COMPANY,
+				       "RA_IDENT_API_KEY=" API_KEY,
+				       "RA_IDENT_LINK_BASE=https://go.test.idnow.de/",
+				       "RA_SMTP_FROM=ra@trust.example", IDENT_NEEDS, NULL});
 	cr_assert_eq(deliver(&ra, body, NULL), 200);
-	cr_assert(wait_for(db, "SELECT count(*) FROM orders WHERE state = 'ident_invited' AND invite_sent_at IS NOT NULL",
-			   1, 30),
-		  "the invitation was not recorded");
+	cr_assert(
+		wait_for(
+			db,
+			"SELECT count(*) FROM orders WHERE state = 'ident_invited' AND invite_sent_at IS NOT NULL",
+			1, 30),
+		"the invitation was not recorded");
 	ident_id = rt_sql(db, "SELECT ident_id FROM orders");
 	cr_assert_not_null(ident_id);
 	cr_expect_eq(mails(maildir, &mail), 1);
@@ -770,16 +826,19 @@ Test(intake, invitation_mail_arrives_with_the_provider_link_and_a_rerun_sends_no
 	cr_expect(strstr(mail, "X-Envelope-To: <anna.gruber@example.at>") != NULL, "%s", mail);
 	cr_expect(strstr(mail, "4711") != NULL, "the shop's order number is in the mail");
 	cr_expect_eq(starts(ip), 1);
-	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.ident_invited'"), 1, "R16");
+	cr_expect_eq(count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.ident_invited'"), 1,
+		     "R16");
 	free(mail);
 
 	/* A second run of the job (as after a crash before job_done): no second start, no second mail. */
-	cr_assert_eq(rt_exec(db,
-			     "INSERT INTO jobs (kind, payload, idempotency_key)"
-			     " SELECT 'ident_invite', jsonb_build_object('order_id', id), 'rerun' FROM orders",
-			     err, sizeof(err)),
-		     0, "%s", err);
-	cr_assert(wait_for(db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'rerun' AND state = 'done'", 1, 30));
+	cr_assert_eq(
+		rt_exec(db,
+			"INSERT INTO jobs (kind, payload, idempotency_key)"
+			" SELECT 'ident_invite', jsonb_build_object('order_id', id), 'rerun' FROM orders",
+			err, sizeof(err)),
+		0, "%s", err);
+	cr_assert(wait_for(db, "SELECT count(*) FROM jobs WHERE idempotency_key = 'rerun' AND state = 'done'",
+			   1, 30));
 	cr_expect_eq(mails(maildir, NULL), 1);
 	cr_expect_eq(starts(ip), 1);
 	free(ident_id);
@@ -805,15 +864,17 @@ Test(intake, invitation_waits_while_smtp_is_down_and_is_delivered_once_it_is_bac
 	snprintf(port, sizeof(port), "%d", mp);
 	ident_env(ident, smtp, ip, mp);
 	start_ra(&ra, db,
-		 (const char *const[]){ident, smtp, "RA_IDENT_COMPANY_ID=" COMPANY, "RA_IDENT_API_KEY=" API_KEY,
-				       IDENT_NEEDS, NULL});
+		 (const char *const[]){ident, smtp, "RA_IDENT_COMPANY_ID=" COMPANY,
+				       "RA_IDENT_API_KEY=" API_KEY, IDENT_NEEDS, NULL});
 	cr_assert_eq(deliver(&ra, body, NULL), 200);
-	cr_assert(wait_for(db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND attempts >= 2"
-			       " AND state IN ('queued', 'running') AND last_error IS NOT NULL",
+	cr_assert(wait_for(db,
+			   "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND attempts >= 2"
+			   " AND state IN ('queued', 'running') AND last_error IS NOT NULL",
 			   1, 30),
 		  "the job should be retrying");
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE state = 'received' AND ident_id IS NOT NULL"), 1,
-		     "the identification is started and kept while the mail waits");
+	cr_expect_eq(
+		count(db, "SELECT count(*) FROM orders WHERE state = 'received' AND ident_id IS NOT NULL"), 1,
+		"the identification is started and kept while the mail waits");
 	cr_expect_eq(mails(maildir, NULL), 0);
 	cr_assert_eq(peer_start("mail", mail_again), mp, "the sink is back on the same port");
 	cr_assert(wait_for(db, "SELECT count(*) FROM orders WHERE state = 'ident_invited'", 1, 30));
@@ -848,7 +909,8 @@ Test(intake, an_orders_job_starts_at_once_and_other_nodes_hear_a_notify)
 	double t0;
 
 	start_ra(&ra, db, (const char *const[]){"RA_JOBS_POLL_MS=60000", NULL});
-	cr_assert(wait_for(db, "SELECT (count(*) > 0)::int FROM pg_stat_activity WHERE query LIKE 'LISTEN%'", 1, 30),
+	cr_assert(wait_for(db, "SELECT (count(*) > 0)::int FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
+			   1, 30),
 		  "ra's runner listens");
 	other = PQconnectdb(db);
 	cr_assert_eq(PQstatus(other), CONNECTION_OK, "%s", PQerrorMessage(other));
@@ -862,8 +924,9 @@ Test(intake, an_orders_job_starts_at_once_and_other_nodes_hear_a_notify)
 	if (n)
 		PQfreemem(n);
 	PQfinish(other);
-	cr_expect(wait_for(db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND attempts >= 1", 1, 3),
-		  "ra started its own order's job within 3 s (woken at its commit), not at its 60 s poll");
+	cr_expect(
+		wait_for(db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND attempts >= 1", 1, 3),
+		"ra started its own order's job within 3 s (woken at its commit), not at its 60 s poll");
 	rt_ra_stop(&ra, SIGTERM);
 	free(body);
 	free(db);

@@ -34,14 +34,14 @@ struct env {
 };
 
 /* One scenario as two tests: local CA, and CMP to ca-bridge. */
-#define BOTH_BACKENDS(name)                                                                                       \
-	Test(issue, name, .timeout = 120)                                                                         \
-	{                                                                                                         \
-		name(LOCAL);                                                                                      \
-	}                                                                                                         \
-	Test(issue_cmp, name, .timeout = 180)                                                                     \
-	{                                                                                                         \
-		name(CMP);                                                                                        \
+#define BOTH_BACKENDS(name)                   \
+	Test(issue, name, .timeout = 120)     \
+	{                                     \
+		name(LOCAL);                  \
+	}                                     \
+	Test(issue_cmp, name, .timeout = 180) \
+	{                                     \
+		name(CMP);                    \
 	}
 
 #define CMP_SECRET "issue-cmp-3a9c1e7f5b2d8a4c6e0f9b1d3a5c7e9f2b4d6a8c"
@@ -49,10 +49,23 @@ struct env {
 static void start_bridge(struct env *e)
 {
 	char cadir[600], log[600];
-	const char *args[] = {"--ca-dir", cadir, "--policy-oid", "1.3.6.1.4.1.99999.1.1", "--pds-url",
-			      "https://ra.example/pds_en.pdf", "--crl-url", "http://127.0.0.1/crl", "--ca-subject",
-			      "C=AT,O=Test,CN=Test CMP CA", "--refuse-cn", "Refused *", "--secret", "env:ISSUE_CMP_SECRET",
-			      "--reference", "ca-bridge", NULL};
+	const char *args[] = {"--ca-dir",
+			      cadir,
+			      "--policy-oid",
+			      "1.3.6.1.4.1.99999.1.1",
+			      "--pds-url",
+			      "https://ra.example/pds_en.pdf",
+			      "--crl-url",
+			      "http://127.0.0.1/crl",
+			      "--ca-subject",
+			      "C=AT,O=Test,CN=Test CMP CA",
+			      "--refuse-cn",
+			      "Refused *",
+			      "--secret",
+			      "env:ISSUE_CMP_SECRET",
+			      "--reference",
+			      "ca-bridge",
+			      NULL};
 
 	snprintf(cadir, sizeof(cadir), "%s/bridge-ca", e->dir);
 	snprintf(log, sizeof(log), "%s/ca-bridge.log", e->dir);
@@ -105,7 +118,8 @@ static void stop(struct env *e)
 
 /* Inserts a certificate request and its cert_issue job in one transaction (the outbox).
  * ident: the identification id or NULL; replaces: "'old-id', 'reason'" or NULL. */
-static void request(const char *db, const char *id, const char *cls, int years, const char *ident, const char *replaces)
+static void request(const char *db, const char *id, const char *cls, int years, const char *ident,
+		    const char *replaces)
 {
 	char sql[2048], err[512], identv[80];
 
@@ -113,24 +127,25 @@ static void request(const char *db, const char *id, const char *cls, int years, 
 		snprintf(identv, sizeof(identv), "'%s'", ident);
 	else
 		snprintf(identv, sizeof(identv), "NULL");
-	snprintf(sql, sizeof(sql),
-		 "BEGIN;"
-		 "INSERT INTO certificates (id, class, subject, validity_years, ident_id%s) VALUES ('%s', '%s',"
-		 " '{\"country\":\"AT\",\"given_name\":\"Anna\",\"surname\":\"Müller\",\"serial_number\":\"PNOAT-1\","
-		 "\"common_name\":\"Anna Müller\"}', %d, %s%s%s);"
-		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
-		 " jsonb_build_object('certificate_id', '%s'), 'cert_issue:%s');"
-		 "COMMIT;",
-		 replaces ? ", replaces, replace_reason" : "", id, cls, years, identv, replaces ? ", " : "",
-		 replaces ? replaces : "", id, id);
+	snprintf(
+		sql, sizeof(sql),
+		"BEGIN;"
+		"INSERT INTO certificates (id, class, subject, validity_years, ident_id%s) VALUES ('%s', '%s',"
+		" '{\"country\":\"AT\",\"given_name\":\"Anna\",\"surname\":\"Müller\",\"serial_number\":\"PNOAT-1\","
+		"\"common_name\":\"Anna Müller\"}', %d, %s%s%s);"
+		"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
+		" jsonb_build_object('certificate_id', '%s'), 'cert_issue:%s');"
+		"COMMIT;",
+		replaces ? ", replaces, replace_reason" : "", id, cls, years, identv, replaces ? ", " : "",
+		replaces ? replaces : "", id, id);
 	cr_assert_eq(rt_exec(db, sql, err, sizeof(err)), 0, "%s\n%s", err, sql);
 }
 
-#define VAL(db, fmt, id)                                                                                            \
-	({                                                                                                          \
-		char sql_[512];                                                                                     \
-		snprintf(sql_, sizeof(sql_), fmt, id);                                                              \
-		rt_sql(db, sql_);                                                                                   \
+#define VAL(db, fmt, id)                               \
+	({                                             \
+		char sql_[512];                        \
+		snprintf(sql_, sizeof(sql_), fmt, id); \
+		rt_sql(db, sql_);                      \
 	})
 
 static int wait_state(const char *db, const char *id, const char *state)
@@ -155,27 +170,38 @@ static void r1_r2_qualified_certificate_issued_with_key_on_token(enum backend b)
 	cr_expect(fp && strlen(fp) == 64, "SHA-256 key fingerprint stored");
 	cr_expect(serial && strlen(serial) > 8);
 	cr_expect(pem && strstr(pem, "BEGIN CERTIFICATE"));
-	n = VAL(e.db, "SELECT count(*) FROM jobs WHERE kind = 'transport_pin' AND payload->>'certificate_id' = '%s'", "crt-q1");
+	n = VAL(e.db,
+		"SELECT count(*) FROM jobs WHERE kind = 'transport_pin' AND payload->>'certificate_id' = '%s'",
+		"crt-q1");
 	cr_expect_str_eq(n, "1", "TransportPIN job enqueued with the issuance (outbox)");
 	free(n);
-	n = VAL(e.db, "SELECT count(*) FROM audit_log WHERE action = 'cert.issued' AND object_id = '%s'", "crt-q1");
+	n = VAL(e.db, "SELECT count(*) FROM audit_log WHERE action = 'cert.issued' AND object_id = '%s'",
+		"crt-q1");
 	cr_expect_str_eq(n, "1");
 	free(n);
 	/* R5: five years for a qualified certificate */
-	n = VAL(e.db, "SELECT extract(year FROM age(not_after, not_before))::int FROM certificates WHERE id = '%s'", "crt-q1");
+	n = VAL(e.db,
+		"SELECT extract(year FROM age(not_after, not_before))::int FROM certificates WHERE id = '%s'",
+		"crt-q1");
 	cr_expect_str_eq(n, "5");
 	free(n);
 	/* R2: the database refuses a second certificate with the same key */
 	{
 		char sql[512], err[256];
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO certificates (id, class, subject, validity_years, key_fingerprint) VALUES"
-			 " ('crt-dup', 'advanced', '{}', 10, '%s')", fp);
-		cr_expect_neq(rt_exec(e.db, sql, err, sizeof(err)), 0, "R2: same key for an advanced certificate refused");
+		snprintf(
+			sql, sizeof(sql),
+			"INSERT INTO certificates (id, class, subject, validity_years, key_fingerprint) VALUES"
+			" ('crt-dup', 'advanced', '{}', 10, '%s')",
+			fp);
+		cr_expect_neq(rt_exec(e.db, sql, err, sizeof(err)), 0,
+			      "R2: same key for an advanced certificate refused");
 		cr_expect(strstr(err, "key_fingerprint") != NULL, "%s", err);
 		/* R2: and a certificate that has a key never gets another one */
-		cr_expect_neq(rt_exec(e.db, "UPDATE certificates SET key_fingerprint = repeat('a', 64) WHERE id = 'crt-q1'", err,
-				      sizeof(err)), 0, "a second key for the same certificate refused");
+		cr_expect_neq(
+			rt_exec(e.db,
+				"UPDATE certificates SET key_fingerprint = repeat('a', 64) WHERE id = 'crt-q1'",
+				err, sizeof(err)),
+			0, "a second key for the same certificate refused");
 		cr_expect(strstr(err, "R2") != NULL, "%s", err);
 	}
 	free(fp);
@@ -193,11 +219,13 @@ static void r7_no_certificate_without_identification(enum backend b)
 
 	start_on(&e, b);
 	request(e.db, "crt-noid", "advanced", 10, NULL, NULL);
-	cr_assert(rt_wait_sql(e.db, "SELECT state FROM jobs WHERE idempotency_key = 'cert_issue:crt-noid'", "dead", 30));
+	cr_assert(rt_wait_sql(e.db, "SELECT state FROM jobs WHERE idempotency_key = 'cert_issue:crt-noid'",
+			      "dead", 30));
 	n = VAL(e.db, "SELECT last_error FROM jobs WHERE idempotency_key = 'cert_issue:%s'", "crt-noid");
 	cr_expect(n && strstr(n, "R7"), "the dead job names R7: %s", n ? n : "(null)");
 	free(n);
-	n = VAL(e.db, "SELECT state || '/' || coalesce(serial, '-') FROM certificates WHERE id = '%s'", "crt-noid");
+	n = VAL(e.db, "SELECT state || '/' || coalesce(serial, '-') FROM certificates WHERE id = '%s'",
+		"crt-noid");
 	cr_expect_str_eq(n, "requested/-", "nothing issued");
 	free(n);
 	stop(&e);
@@ -234,9 +262,14 @@ static void retried_issuance_returns_the_same_certificate(enum backend b)
 	cr_assert(wait_state(e.db, "crt-re", "issued"));
 	s1 = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-re");
 	/* a second job for the same certificate (as after a crash between CA and commit) */
-	cr_assert_eq(rt_exec(e.db, "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
-				   " '{\"certificate_id\":\"crt-re\"}', 'cert_issue:crt-re:again')", err, sizeof(err)), 0, "%s", err);
-	cr_assert(rt_wait_sql(e.db, "SELECT state FROM jobs WHERE idempotency_key = 'cert_issue:crt-re:again'", "done", 30));
+	cr_assert_eq(rt_exec(e.db,
+			     "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
+			     " '{\"certificate_id\":\"crt-re\"}', 'cert_issue:crt-re:again')",
+			     err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert(rt_wait_sql(e.db,
+			      "SELECT state FROM jobs WHERE idempotency_key = 'cert_issue:crt-re:again'",
+			      "done", 30));
 	s2 = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-re");
 	cr_expect_str_eq(s1, s2, "one request, one certificate");
 	free(s1);
@@ -341,22 +374,30 @@ static void r14_revocation_reaches_the_crl_and_is_final(enum backend b)
 	start_on(&e, b);
 	request(e.db, "crt-rv", "advanced", 10, "ident-4", NULL);
 	cr_assert(wait_state(e.db, "crt-rv", "issued"));
-	cr_expect(openssl_verify_says(&e, "crt-rv", ": OK"), "openssl verify -crl_check: the fresh certificate verifies");
+	cr_expect(openssl_verify_says(&e, "crt-rv", ": OK"),
+		  "openssl verify -crl_check: the fresh certificate verifies");
 	serial = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-rv");
 	cr_expect_not(crl_has(&e.ra, serial, &reason), "not on the CRL before revocation");
 	/* what the admin API runs (ca_sql_revoke) */
-	cr_assert_eq(rt_exec(e.db, "WITH c AS (UPDATE certificates SET state = 'revoked', revoked_at = now(),"
-				   " revocation_reason = 'keyCompromise' WHERE id = 'crt-rv' RETURNING id)"
-				   " INSERT INTO jobs (kind, payload, idempotency_key) SELECT 'ca_revoke',"
-				   " jsonb_build_object('certificate_id', id), 'ca_revoke:' || id FROM c", err, sizeof(err)),
+	cr_assert_eq(rt_exec(e.db,
+			     "WITH c AS (UPDATE certificates SET state = 'revoked', revoked_at = now(),"
+			     " revocation_reason = 'keyCompromise' WHERE id = 'crt-rv' RETURNING id)"
+			     " INSERT INTO jobs (kind, payload, idempotency_key) SELECT 'ca_revoke',"
+			     " jsonb_build_object('certificate_id', id), 'ca_revoke:' || id FROM c",
+			     err, sizeof(err)),
 		     0, "%s", err);
-	cr_assert(rt_wait_sql(e.db, "SELECT ca_revoked_at IS NOT NULL FROM certificates WHERE id = 'crt-rv'", "t", 30));
+	cr_assert(rt_wait_sql(e.db, "SELECT ca_revoked_at IS NOT NULL FROM certificates WHERE id = 'crt-rv'",
+			      "t", 30));
 	cr_expect(crl_has(&e.ra, serial, &reason), "serial on the CRL");
 	cr_expect_eq(reason, 1, "reason keyCompromise (1)");
-	cr_expect(openssl_verify_says(&e, "crt-rv", "certificate revoked"), "openssl verify -crl_check: revoked");
+	cr_expect(openssl_verify_says(&e, "crt-rv", "certificate revoked"),
+		  "openssl verify -crl_check: revoked");
 	/* R14: final - the database refuses to reinstate it */
-	cr_expect_neq(rt_exec(e.db, "UPDATE certificates SET state = 'active', revoked_at = NULL WHERE id = 'crt-rv'", err,
-			      sizeof(err)), 0);
+	cr_expect_neq(
+		rt_exec(e.db,
+			"UPDATE certificates SET state = 'active', revoked_at = NULL WHERE id = 'crt-rv'",
+			err, sizeof(err)),
+		0);
 	cr_expect(strstr(err, "R14") != NULL, "%s", err);
 	n = VAL(e.db, "SELECT state FROM certificates WHERE id = '%s'", "crt-rv");
 	cr_expect_str_eq(n, "revoked");
@@ -376,20 +417,27 @@ static void r15_replacement_revokes_the_old_certificate_only_after_the_new_one_i
 	start_on(&e, b);
 	request(e.db, "crt-old", "advanced", 10, "ident-5", NULL);
 	cr_assert(wait_state(e.db, "crt-old", "issued"));
-	cr_assert_eq(rt_exec(e.db, "UPDATE certificates SET state = 'superseding' WHERE id = 'crt-old'", err, sizeof(err)), 0);
+	cr_assert_eq(rt_exec(e.db, "UPDATE certificates SET state = 'superseding' WHERE id = 'crt-old'", err,
+			     sizeof(err)),
+		     0);
 	request(e.db, "crt-new", "advanced", 10, "ident-5", "'crt-old', 'affiliationChanged'");
 	cr_assert(wait_state(e.db, "crt-new", "issued"));
-	n = VAL(e.db, "SELECT state || '/' || revocation_reason || '/' || replaced_by FROM certificates WHERE id = '%s'", "crt-old");
+	n = VAL(e.db,
+		"SELECT state || '/' || revocation_reason || '/' || replaced_by FROM certificates WHERE id = '%s'",
+		"crt-old");
 	cr_expect_str_eq(n, "revoked/affiliationChanged/crt-new");
 	free(n);
 	old_fp = VAL(e.db, "SELECT key_fingerprint FROM certificates WHERE id = '%s'", "crt-old");
 	new_fp = VAL(e.db, "SELECT key_fingerprint FROM certificates WHERE id = '%s'", "crt-new");
 	cr_expect_str_neq(old_fp, new_fp, "R2/R12: a replacement has a new key");
-	n = VAL(e.db, "SELECT (SELECT id FROM audit_log WHERE action = 'cert.issued' AND object_id = 'crt-new') <"
-		      " (SELECT id FROM audit_log WHERE action = 'cert.revoked' AND object_id = '%s')", "crt-old");
+	n = VAL(e.db,
+		"SELECT (SELECT id FROM audit_log WHERE action = 'cert.issued' AND object_id = 'crt-new') <"
+		" (SELECT id FROM audit_log WHERE action = 'cert.revoked' AND object_id = '%s')",
+		"crt-old");
 	cr_expect_str_eq(n, "t", "audit shows the new issued before the old revoked");
 	free(n);
-	cr_assert(rt_wait_sql(e.db, "SELECT ca_revoked_at IS NOT NULL FROM certificates WHERE id = 'crt-old'", "t", 30));
+	cr_assert(rt_wait_sql(e.db, "SELECT ca_revoked_at IS NOT NULL FROM certificates WHERE id = 'crt-old'",
+			      "t", 30));
 	old_serial = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-old");
 	cr_expect(crl_has(&e.ra, old_serial, &reason));
 	cr_expect_eq(reason, 3, "affiliationChanged (3)");
@@ -423,13 +471,16 @@ Test(issue, r14_revocation_job_overtakes_a_backlog, .timeout = 60)
 	char *db = rt_db_new(), err[512], *n;
 
 	/* 50 ordinary jobs queued first, then a revocation: the revocation is claimed first */
-	cr_assert_eq(rt_exec(db, "INSERT INTO jobs (kind, payload, idempotency_key) SELECT 'noop', '{}', 'n' || g"
-				 " FROM generate_series(1, 50) g;"
-				 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('ca_revoke', '{}', 'r')",
-			     err, sizeof(err)),
-		     0, "%s", err);
-	n = rt_sql(db, "SELECT idempotency_key FROM jobs WHERE state = 'queued' AND run_at <= now()"
-		       " ORDER BY priority DESC, run_at, id LIMIT 1");
+	cr_assert_eq(
+		rt_exec(db,
+			"INSERT INTO jobs (kind, payload, idempotency_key) SELECT 'noop', '{}', 'n' || g"
+			" FROM generate_series(1, 50) g;"
+			"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('ca_revoke', '{}', 'r')",
+			err, sizeof(err)),
+		0, "%s", err);
+	n = rt_sql(db,
+		   "SELECT idempotency_key FROM jobs WHERE state = 'queued' AND run_at <= now()"
+		   " ORDER BY priority DESC, run_at, id LIMIT 1");
 	cr_expect_str_eq(n, "r", "the runner's claim order puts ca_revoke first");
 	free(n);
 	free(db);
@@ -443,21 +494,24 @@ Test(issue_cmp, ca_rejection_fails_the_certificate_with_the_cas_reason, .timeout
 	char err[512], *n;
 
 	start_on(&e, CMP);
-	cr_assert_eq(rt_exec(e.db,
-			     "BEGIN;"
-			     "INSERT INTO certificates (id, class, subject, validity_years, ident_id) VALUES ('crt-refused',"
-			     " 'advanced', '{\"country\":\"AT\",\"given_name\":\"Max\",\"surname\":\"Muster\","
-			     "\"serial_number\":\"PNOAT-9\",\"common_name\":\"Refused Person\"}', 10, 'ident-9');"
-			     "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
-			     " '{\"certificate_id\":\"crt-refused\"}', 'cert_issue:crt-refused');"
-			     "COMMIT;",
-			     err, sizeof(err)),
-		     0, "%s", err);
+	cr_assert_eq(
+		rt_exec(e.db,
+			"BEGIN;"
+			"INSERT INTO certificates (id, class, subject, validity_years, ident_id) VALUES ('crt-refused',"
+			" 'advanced', '{\"country\":\"AT\",\"given_name\":\"Max\",\"surname\":\"Muster\","
+			"\"serial_number\":\"PNOAT-9\",\"common_name\":\"Refused Person\"}', 10, 'ident-9');"
+			"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
+			" '{\"certificate_id\":\"crt-refused\"}', 'cert_issue:crt-refused');"
+			"COMMIT;",
+			err, sizeof(err)),
+		0, "%s", err);
 	cr_assert(wait_state(e.db, "crt-refused", "failed"));
 	n = rt_sql(e.db, "SELECT failure FROM certificates WHERE id = 'crt-refused'");
 	cr_expect(n && strstr(n, "rejection"), "the CA's PKIStatus is recorded: %s", n ? n : "(null)");
 	free(n);
-	n = rt_sql(e.db, "SELECT state || ' ' || attempts FROM jobs WHERE idempotency_key = 'cert_issue:crt-refused'");
+	n = rt_sql(
+		e.db,
+		"SELECT state || ' ' || attempts FROM jobs WHERE idempotency_key = 'cert_issue:crt-refused'");
 	cr_expect_str_eq(n, "dead 1", "refused once, parked dead, not retried");
 	free(n);
 	stop(&e);
@@ -477,16 +531,22 @@ static void r15_failed_replacement_returns_the_old_certificate_to_active(enum ba
 	 * superseding; ractl cert rekey does it in tests/e2e/test_signing.sh).  SQL here because
 	 * no interface asks the CA for a replacement it refuses: the admin API copies the old
 	 * certificate's validity, and this test needs one the profile rejects. */
-	cr_assert_eq(rt_exec(e.db, "UPDATE certificates SET state = 'superseding', activated_at = now(),"
-				   " transport_pin_hash = NULL WHERE id = 'crt-keep'", err, sizeof(err)),
+	cr_assert_eq(rt_exec(e.db,
+			     "UPDATE certificates SET state = 'superseding', activated_at = now(),"
+			     " transport_pin_hash = NULL WHERE id = 'crt-keep'",
+			     err, sizeof(err)),
 		     0, "%s", err);
 	/* a replacement the profile refuses: six years for a qualified certificate (R5) */
 	request(e.db, "crt-bad", "qualified", 6, "ident-6", "'crt-keep', 'superseded'");
 	cr_assert(wait_state(e.db, "crt-bad", "failed"));
-	n = VAL(e.db, "SELECT state || '/' || coalesce(revocation_reason, '-') FROM certificates WHERE id = '%s'", "crt-keep");
+	n = VAL(e.db,
+		"SELECT state || '/' || coalesce(revocation_reason, '-') FROM certificates WHERE id = '%s'",
+		"crt-keep");
 	cr_expect_str_eq(n, "active/-", "the old certificate works again");
 	free(n);
-	n = VAL(e.db, "SELECT count(*) FROM audit_log WHERE action = 'cert.replacement_failed' AND object_id = '%s'", "crt-keep");
+	n = VAL(e.db,
+		"SELECT count(*) FROM audit_log WHERE action = 'cert.replacement_failed' AND object_id = '%s'",
+		"crt-keep");
 	cr_expect_str_eq(n, "1");
 	free(n);
 	stop(&e);
@@ -570,11 +630,14 @@ Test(issue, damaged_ca_record_keeps_the_ra_serving_and_issuance_waits, .timeout 
 	free(body);
 	request(e.db, "crt-d2", "qualified", 5, "ident-1", NULL);
 	/* the job comes round several times (jobs.busy_retry_ms) and is put back each time */
-	cr_expect(rt_wait_sql(e.db, "SELECT count(*) > 0 FROM jobs WHERE idempotency_key = 'cert_issue:crt-d2'"
-				    " AND last_error LIKE '%CA is unhealthy%'", "t", 30),
+	cr_expect(rt_wait_sql(e.db,
+			      "SELECT count(*) > 0 FROM jobs WHERE idempotency_key = 'cert_issue:crt-d2'"
+			      " AND last_error LIKE '%CA is unhealthy%'",
+			      "t", 30),
 		  "the issuance was tried and deferred");
 	sleep(2);
-	n = rt_sql(e.db, "SELECT state || ' ' || attempts FROM jobs WHERE idempotency_key = 'cert_issue:crt-d2'");
+	n = rt_sql(e.db,
+		   "SELECT state || ' ' || attempts FROM jobs WHERE idempotency_key = 'cert_issue:crt-d2'");
 	cr_expect(n && (strcmp(n, "queued 0") == 0 || strcmp(n, "running 1") == 0),
 		  "the job waits without using attempts: %s", n ? n : "(null)");
 	free(n);

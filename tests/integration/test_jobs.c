@@ -77,28 +77,39 @@ static void start(struct rt_ra *ra, const char *db, const char *const *env)
 
 Test(jobs, failing_job_retries_with_exponential_backoff_then_succeeds, .timeout = 60)
 {
-	static const char *env[] = {"RA_JOBS_TEST_KINDS=1", "RA_JOBS_BACKOFF_MS=200", "RA_JOBS_POLL_MS=5000", NULL};
+	static const char *env[] = {"RA_JOBS_TEST_KINDS=1", "RA_JOBS_BACKOFF_MS=200", "RA_JOBS_POLL_MS=5000",
+				    NULL};
 	char *db = rt_db_new();
 	struct rt_ra ra;
 
 	start(&ra, db, env);
-	exec_ok(db, "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('test.effect', '{\"fail_times\": 2}', 'retry-1')");
+	exec_ok(db,
+		"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('test.effect', '{\"fail_times\": 2}', 'retry-1')");
 	cr_assert(wait_sql(db, "SELECT state FROM jobs WHERE idempotency_key = 'retry-1'", "done", 30));
 	expect_sql(db, "SELECT attempts FROM jobs WHERE idempotency_key = 'retry-1'", "3");
 	expect_sql(db, "SELECT result->>'effect' FROM jobs WHERE idempotency_key = 'retry-1'", "applied");
-	expect_sql(db, "SELECT last_error LIKE '%planned failure 2 of 2%' FROM jobs WHERE idempotency_key = 'retry-1'", "t");
+	expect_sql(
+		db,
+		"SELECT last_error LIKE '%planned failure 2 of 2%' FROM jobs WHERE idempotency_key = 'retry-1'",
+		"t");
 	expect_sql(db, "SELECT count(*) FROM job_test_effects WHERE idempotency_key = 'retry-1'", "1");
 	/* Equal jitter keeps at least half of each step: 200/2 after attempt 1, 400/2 after 2.
 	 * The poll (5 s) is not what brought the retries back: the runner woke for them. */
-	expect_sql(db, "SELECT done_at - created_at >= interval '300 ms' FROM jobs WHERE idempotency_key = 'retry-1'", "t");
-	expect_sql(db, "SELECT done_at - created_at < interval '4 s' FROM jobs WHERE idempotency_key = 'retry-1'", "t");
+	expect_sql(
+		db,
+		"SELECT done_at - created_at >= interval '300 ms' FROM jobs WHERE idempotency_key = 'retry-1'",
+		"t");
+	expect_sql(db,
+		   "SELECT done_at - created_at < interval '4 s' FROM jobs WHERE idempotency_key = 'retry-1'",
+		   "t");
 	cr_expect_eq(rt_ra_stop(&ra, SIGTERM), 0);
 	free(db);
 }
 
 Test(jobs, attempt_limit_parks_job_dead_with_its_last_error_visible, .timeout = 60)
 {
-	static const char *env[] = {"RA_JOBS_TEST_KINDS=1", "RA_JOBS_BACKOFF_MS=20", "RA_JOBS_POLL_MS=100", NULL};
+	static const char *env[] = {"RA_JOBS_TEST_KINDS=1", "RA_JOBS_BACKOFF_MS=20", "RA_JOBS_POLL_MS=100",
+				    NULL};
 	char *db = rt_db_new();
 	struct rt_ra ra;
 	struct rt_resp m;
@@ -107,12 +118,19 @@ Test(jobs, attempt_limit_parks_job_dead_with_its_last_error_visible, .timeout = 
 	int seen = 0;
 
 	start(&ra, db, env);
-	exec_ok(db, "INSERT INTO jobs (kind, payload, idempotency_key, max_attempts)"
-		    " VALUES ('test.effect', '{\"fail_times\": 100}', 'limit-1', 3)");
+	exec_ok(db,
+		"INSERT INTO jobs (kind, payload, idempotency_key, max_attempts)"
+		" VALUES ('test.effect', '{\"fail_times\": 100}', 'limit-1', 3)");
 	cr_assert(wait_sql(db, "SELECT state FROM jobs WHERE idempotency_key = 'limit-1'", "dead", 30));
 	expect_sql(db, "SELECT attempts FROM jobs WHERE idempotency_key = 'limit-1'", "3");
-	expect_sql(db, "SELECT last_error LIKE '%planned failure 3 of 100%' FROM jobs WHERE idempotency_key = 'limit-1'", "t");
-	expect_sql(db, "SELECT done_at IS NOT NULL AND lease_until IS NULL FROM jobs WHERE idempotency_key = 'limit-1'", "t");
+	expect_sql(
+		db,
+		"SELECT last_error LIKE '%planned failure 3 of 100%' FROM jobs WHERE idempotency_key = 'limit-1'",
+		"t");
+	expect_sql(
+		db,
+		"SELECT done_at IS NOT NULL AND lease_until IS NULL FROM jobs WHERE idempotency_key = 'limit-1'",
+		"t");
 	expect_sql(db, "SELECT count(*) FROM job_test_effects", "0");
 	/* Visible to operators: the dead gauge counts it (refreshed on the poll). */
 	snprintf(url, sizeof(url), "%s/metrics", ra.base);
@@ -133,8 +151,9 @@ Test(jobs, permanent_failure_and_unknown_kind_go_dead_at_once, .timeout = 60)
 	struct rt_ra ra;
 
 	start(&ra, db, env);
-	exec_ok(db, "INSERT INTO jobs (kind, payload, idempotency_key) VALUES"
-		    " ('test.effect', '{\"fail_permanent\": true}', 'perm-1'), ('no.such.kind', NULL, 'unknown-1')");
+	exec_ok(db,
+		"INSERT INTO jobs (kind, payload, idempotency_key) VALUES"
+		" ('test.effect', '{\"fail_permanent\": true}', 'perm-1'), ('no.such.kind', NULL, 'unknown-1')");
 	cr_assert(wait_sql(db, "SELECT count(*) FROM jobs WHERE state = 'dead'", "2", 30));
 	expect_sql(db, "SELECT attempts FROM jobs WHERE idempotency_key = 'perm-1'", "1");
 	expect_sql(db, "SELECT attempts FROM jobs WHERE idempotency_key = 'unknown-1'", "1");
@@ -151,7 +170,8 @@ Test(jobs, test_kinds_are_off_unless_configured, .timeout = 60)
 	struct rt_ra ra;
 
 	start(&ra, db, NULL);
-	exec_ok(db, "INSERT INTO jobs (kind, idempotency_key) VALUES ('test.effect', 'off-1'), ('noop', 'noop-1')");
+	exec_ok(db,
+		"INSERT INTO jobs (kind, idempotency_key) VALUES ('test.effect', 'off-1'), ('noop', 'noop-1')");
 	cr_assert(wait_sql(db, "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')", "2", 30));
 	expect_sql(db, "SELECT state FROM jobs WHERE idempotency_key = 'off-1'", "dead");
 	expect_sql(db, "SELECT state || ' ' || result::text FROM jobs WHERE idempotency_key = 'noop-1'",
@@ -186,13 +206,16 @@ Test(jobs, completion_is_refused_after_the_lease_went_to_another_runner, .timeou
 	struct rt_ra ra;
 
 	start(&ra, db, env);
-	exec_ok(db, "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('test.effect', '{\"sleep_ms\": 1500}', 'fence-1')");
+	exec_ok(db,
+		"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('test.effect', '{\"sleep_ms\": 1500}', 'fence-1')");
 	cr_assert(wait_sql(db, "SELECT state FROM jobs WHERE idempotency_key = 'fence-1'", "running", 10));
 	/* What another process does when it claims a job whose lease expired. */
-	exec_ok(db, "UPDATE jobs SET locked_by = 'other-runner', attempts = attempts + 1,"
-		    " lease_until = now() + interval '1 hour' WHERE idempotency_key = 'fence-1'");
+	exec_ok(db,
+		"UPDATE jobs SET locked_by = 'other-runner', attempts = attempts + 1,"
+		" lease_until = now() + interval '1 hour' WHERE idempotency_key = 'fence-1'");
 	cr_assert(wait_log(&ra, "event=job.lease_lost", 20), "ra noticed it no longer holds the job");
-	expect_sql(db, "SELECT state || ' ' || locked_by FROM jobs WHERE idempotency_key = 'fence-1'", "running other-runner");
+	expect_sql(db, "SELECT state || ' ' || locked_by FROM jobs WHERE idempotency_key = 'fence-1'",
+		   "running other-runner");
 	expect_sql(db, "SELECT result IS NULL FROM jobs WHERE idempotency_key = 'fence-1'", "t");
 	cr_expect_eq(rt_ra_stop(&ra, SIGTERM), 0);
 	free(db);
@@ -205,7 +228,8 @@ Test(jobs, sigterm_lets_running_jobs_finish_and_claims_no_new_ones, .timeout = 6
 	struct rt_ra ra;
 
 	start(&ra, db, env);
-	exec_ok(db, "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('test.effect', '{\"sleep_ms\": 1500}', 'drain-1')");
+	exec_ok(db,
+		"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('test.effect', '{\"sleep_ms\": 1500}', 'drain-1')");
 	cr_assert(wait_sql(db, "SELECT state FROM jobs WHERE idempotency_key = 'drain-1'", "running", 10));
 	kill(ra.pid, SIGTERM);
 	cr_assert(wait_log(&ra, "event=jobs.stopping", 10));
@@ -232,8 +256,9 @@ Test(jobs, thousand_jobs_two_processes_one_killed_each_effect_exactly_once, .tim
 	start(&b, db, env);
 	/* The effect comes first, then a pause before job_done: a kill in between leaves an
 	 * effect whose job runs again, which must not add a second effect. */
-	exec_ok(db, "INSERT INTO jobs (kind, payload, idempotency_key)"
-		    " SELECT 'test.effect', '{\"sleep_ms\": 10}', 'k-' || g FROM generate_series(1, 1000) g");
+	exec_ok(db,
+		"INSERT INTO jobs (kind, payload, idempotency_key)"
+		" SELECT 'test.effect', '{\"sleep_ms\": 10}', 'k-' || g FROM generate_series(1, 1000) g");
 	cr_assert(wait_sql(db, "SELECT count(*) >= 400 FROM jobs WHERE state = 'done'", "t", 60));
 	a_pid = (int)a.pid;
 	cr_expect_eq(rt_ra_stop(&a, SIGKILL), 128 + SIGKILL);
@@ -242,12 +267,15 @@ Test(jobs, thousand_jobs_two_processes_one_killed_each_effect_exactly_once, .tim
 	cr_expect_lt(atoi(v), 1000, "A was killed before the end");
 	free(v);
 
-	cr_assert(wait_sql(db, "SELECT count(*) FROM jobs WHERE state = 'done'", "1000", 90), "every job done");
+	cr_assert(wait_sql(db, "SELECT count(*) FROM jobs WHERE state = 'done'", "1000", 90),
+		  "every job done");
 	expect_sql(db, "SELECT count(*) FROM jobs WHERE state <> 'done'", "0");
 	expect_sql(db, "SELECT count(*) FROM job_test_effects", "1000");
 	/* Each effect belongs to its own job: none missing, none from another key. */
-	expect_sql(db, "SELECT count(*) FROM jobs j JOIN job_test_effects e"
-		       " ON e.idempotency_key = j.idempotency_key AND e.job_id = j.id", "1000");
+	expect_sql(db,
+		   "SELECT count(*) FROM jobs j JOIN job_test_effects e"
+		   " ON e.idempotency_key = j.idempotency_key AND e.job_id = j.id",
+		   "1000");
 	/* Both processes worked; the survivor finished what A left. */
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE locked_by LIKE '%%/%d/%%'", a_pid);
 	v = rt_sql(db, sql);

@@ -488,8 +488,9 @@ static void ph_next(struct ph *h)
 		db_query(h->pool, sql_prepared, 0, NULL, on_ph, h);
 		return;
 	case 4: /* the session ends under the pool (a restart, an administrator) */
-		cr_assert_eq(rt_exec(h->db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-					    " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+		cr_assert_eq(rt_exec(h->db,
+				     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+				     " WHERE datname = current_database() AND pid <> pg_backend_pid()",
 				     err, sizeof(err)),
 			     0, "%s", err);
 		h->step = 5;

@@ -109,8 +109,8 @@ char *rt_sql(const char *db_url, const char *sql)
 
 	cr_assert_eq(PQstatus(c), CONNECTION_OK, "connect: %s", PQerrorMessage(c));
 	r = PQexec(c, sql);
-	cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
-		  PQresultErrorMessage(r));
+	cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s",
+		  sql, PQresultErrorMessage(r));
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
 		out = strdup(PQgetvalue(r, 0, 0));
 	PQclear(r);

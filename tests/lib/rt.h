@@ -18,8 +18,8 @@ char *rt_db_new_empty(void);
 struct rt_ra {
 	pid_t pid;
 	int port;
-	char base[64];     /* http://127.0.0.1:PORT */
-	char dir[256];     /* temp dir holding config and log */
+	char base[64]; /* http://127.0.0.1:PORT */
+	char dir[256]; /* temp dir holding config and log */
 	char log[300];
 };
 

@@ -81,7 +81,7 @@ int ts_cabridge_start(struct ts_proc *p, const char *log_path, const char *const
 
 static int free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
 	int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
 
@@ -95,8 +95,9 @@ static int free_port(void)
 
 static int accepts(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int s = socket(AF_INET, SOCK_STREAM, 0), ok;
 
 	ok = s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
@@ -129,7 +130,7 @@ int ts_cmp_mock_start(struct ts_proc *p, const char *log_path, const char *const
 		if (p->pid < 0)
 			return -1;
 		for (int i = 0; i < 200; i++) {
-			struct timespec ts = { 0, 50 * 1000 * 1000 };
+			struct timespec ts = {0, 50 * 1000 * 1000};
 			int status;
 
 			if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
@@ -156,7 +157,7 @@ int ts_proc_stop(struct ts_proc *p)
 		return -1;
 	kill(p->pid, SIGTERM);
 	for (int i = 0; i < 100; i++) {
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		struct timespec ts = {0, 50 * 1000 * 1000};
 
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;

@@ -49,8 +49,8 @@ int ts_token_init(const char *dir, const char *label, const char *so_pin, const 
 	fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n", dir);
 	if (fclose(f) != 0 || setenv("SOFTHSM2_CONF", path, 1) != 0)
 		return -1;
-	char *argv[] = { "softhsm2-util", "--init-token", "--free",  "--label", (char *)label,
-			 "--so-pin",      (char *)so_pin, "--pin", (char *)pin, NULL };
+	char *argv[] = {"softhsm2-util", "--init-token", "--free", "--label",   (char *)label,
+			"--so-pin",      (char *)so_pin, "--pin",  (char *)pin, NULL};
 	return run(argv);
 }
 
@@ -89,9 +89,11 @@ int ts_rmtree(const char *dir)
 static int p11tool(const char *label, const char *pin, const char *a1, const char *a2, const char *a3,
 		   const char *a4, const char *a5, const char *a6)
 {
-	char *argv[] = { "pkcs11-tool", "--module", (char *)ts_softhsm_module(), "--token-label", (char *)label,
-			 "--login", "--pin", (char *)pin, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
-			 (char *)a5, (char *)a6, NULL };
+	char *argv[] = {"pkcs11-tool",   "--module",    (char *)ts_softhsm_module(),
+			"--token-label", (char *)label, "--login",
+			"--pin",         (char *)pin,   (char *)a1,
+			(char *)a2,      (char *)a3,    (char *)a4,
+			(char *)a5,      (char *)a6,    NULL};
 
 	return run(argv);
 }
@@ -106,7 +108,8 @@ int ts_token_remnant(const char *label, const char *pin, const char *id, int pub
 	for (size_t i = 0; i < n; i++)
 		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)id[i]);
 	for (int i = 0; i < publics; i++) {
-		if (p11tool(label, pin, "--keypairgen", "--key-type", "EC:prime256v1", "--id", hex, NULL) != 0)
+		if (p11tool(label, pin, "--keypairgen", "--key-type", "EC:prime256v1", "--id", hex, NULL) !=
+		    0)
 			return -1;
 		/* the private half is what the crash did not write */
 		if (p11tool(label, pin, "--delete-object", "--type", "privkey", "--id", hex, NULL) != 0)

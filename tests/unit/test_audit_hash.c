@@ -15,17 +15,32 @@ static void hash_of(const struct audit_row *r, char out[65])
 }
 
 static const struct audit_row base = {
-	.seq = "2", .at = "2026-01-02T03:04:05.000006Z", .actor = "support:alice", .action = "cert.revoked",
-	.object_type = "certificate", .object_id = "17", .reason = "keyCompromise",
-	.details = "{\"serial\": \"0A\"}", .prev_hash = "ab",
+	.seq = "2",
+	.at = "2026-01-02T03:04:05.000006Z",
+	.actor = "support:alice",
+	.action = "cert.revoked",
+	.object_type = "certificate",
+	.object_id = "17",
+	.reason = "keyCompromise",
+	.details = "{\"serial\": \"0A\"}",
+	.prev_hash = "ab",
 };
 
 Test(audit_hash, r16_encoding_is_the_documented_length_prefixed_one)
 {
 	/* Built by hand from docs/audit.md: domain tag, then each field as <octets>:<bytes>,
 	 * NULL as '-', in the order prev_hash seq at actor action object_type object_id reason details. */
-	const char *msg = "ra-audit-v1" "2:ab" "1:2" "27:2026-01-02T03:04:05.000006Z" "13:support:alice"
-			  "12:cert.revoked" "11:certificate" "2:17" "13:keyCompromise" "16:{\"serial\": \"0A\"}";
+	const char *msg =
+		"ra-audit-v1"
+		"2:ab"
+		"1:2"
+		"27:2026-01-02T03:04:05.000006Z"
+		"13:support:alice"
+		"12:cert.revoked"
+		"11:certificate"
+		"2:17"
+		"13:keyCompromise"
+		"16:{\"serial\": \"0A\"}";
 	unsigned char d[SHA256_DIGEST_LENGTH];
 	char want[65], got[65];
 
@@ -64,10 +79,10 @@ Test(audit_hash, r16_moving_bytes_between_fields_changes_the_hash)
 Test(audit_hash, r16_every_field_is_covered)
 {
 	static const size_t fields[] = {
-		offsetof(struct audit_row, seq), offsetof(struct audit_row, at),
-		offsetof(struct audit_row, actor), offsetof(struct audit_row, action),
+		offsetof(struct audit_row, seq),         offsetof(struct audit_row, at),
+		offsetof(struct audit_row, actor),       offsetof(struct audit_row, action),
 		offsetof(struct audit_row, object_type), offsetof(struct audit_row, object_id),
-		offsetof(struct audit_row, reason), offsetof(struct audit_row, details),
+		offsetof(struct audit_row, reason),      offsetof(struct audit_row, details),
 		offsetof(struct audit_row, prev_hash),
 	};
 	char h0[65], h1[65];

@@ -39,8 +39,8 @@ static void make_leaves(void)
 }
 
 /* RFC 9162 2.1.3.2 */
-static int verify_inclusion(size_t index, size_t size, const unsigned char *leaf, unsigned char (*path)[AT_HASH],
-			    size_t plen, const unsigned char *root)
+static int verify_inclusion(size_t index, size_t size, const unsigned char *leaf,
+			    unsigned char (*path)[AT_HASH], size_t plen, const unsigned char *root)
 {
 	size_t fn = index, sn = size - 1;
 	unsigned char r[AT_HASH];
@@ -114,16 +114,17 @@ Test(audit_tree, empty_and_one_leaf_heads_as_rfc_9162_defines_them)
 	cr_assert_eq(at_root(NULL, 0, got), 0);
 	at_to_hex(got, hex);
 	cr_expect_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	cr_assert_eq(at_from_hex("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", data), 0);
+	cr_assert_eq(at_from_hex("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", data),
+		     0);
 	memcpy(b + 1, data, AT_HASH);
 	sha(b, sizeof(b), want);
 	cr_assert_eq(at_leaf_hash(data, got), 0);
 	cr_expect_eq(memcmp(got, want, AT_HASH), 0, "leaf = SHA-256(0x00 || data)");
-	cr_assert_eq(at_root((const unsigned char (*)[AT_HASH])&want, 1, got), 0);
+	cr_assert_eq(at_root((const unsigned char(*)[AT_HASH]) & want, 1, got), 0);
 	cr_expect_eq(memcmp(got, want, AT_HASH), 0, "a one-leaf tree's head is its leaf hash");
 	cr_expect_neq(at_from_hex("00112233", data), 0, "short hex refused");
-	cr_expect_neq(at_from_hex("00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF", data), 0,
-		      "upper-case hex refused (the stored hashes are lower-case)");
+	cr_expect_neq(at_from_hex("00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF", data),
+		      0, "upper-case hex refused (the stored hashes are lower-case)");
 }
 
 Test(audit_tree, three_leaves_by_hand)
@@ -133,7 +134,7 @@ Test(audit_tree, three_leaves_by_hand)
 	make_leaves();
 	node(leaves[0], leaves[1], ab);
 	node(ab, leaves[2], want);
-	cr_assert_eq(at_root((const unsigned char (*)[AT_HASH])leaves, 3, got), 0);
+	cr_assert_eq(at_root((const unsigned char(*)[AT_HASH])leaves, 3, got), 0);
 	cr_expect_eq(memcmp(got, want, AT_HASH), 0, "MTH(3) = H(1 || H(1 || d0 || d1) || d2)");
 }
 
@@ -145,7 +146,7 @@ Test(audit_tree, incremental_head_equals_the_recursive_one_for_every_size)
 	make_leaves();
 	for (size_t n = 1; n <= N; n++) {
 		at_peaks_add(&p, leaves[n - 1]);
-		cr_assert_eq(at_root((const unsigned char (*)[AT_HASH])leaves, n, a), 0);
+		cr_assert_eq(at_root((const unsigned char(*)[AT_HASH])leaves, n, a), 0);
 		cr_assert_eq(at_peaks_root(&p, b), 0);
 		cr_expect_eq(memcmp(a, b, AT_HASH), 0, "size %zu", n);
 	}
@@ -159,16 +160,19 @@ Test(audit_tree, every_inclusion_proof_verifies_and_fails_for_a_changed_leaf)
 	make_leaves();
 	memset(other, 0xee, sizeof(other));
 	for (size_t n = 1; n <= N; n++) {
-		cr_assert_eq(at_root((const unsigned char (*)[AT_HASH])leaves, n, root), 0);
+		cr_assert_eq(at_root((const unsigned char(*)[AT_HASH])leaves, n, root), 0);
 		for (size_t m = 0; m < n; m++) {
-			cr_assert_eq(at_inclusion((const unsigned char (*)[AT_HASH])leaves, n, m, path, &plen), 0);
-			cr_expect(verify_inclusion(m, n, leaves[m], path, plen, root), "leaf %zu of %zu", m, n);
-			cr_expect(!verify_inclusion(m, n, other, path, plen, root), "changed leaf %zu of %zu", m, n);
+			cr_assert_eq(at_inclusion((const unsigned char(*)[AT_HASH])leaves, n, m, path, &plen),
+				     0);
+			cr_expect(verify_inclusion(m, n, leaves[m], path, plen, root), "leaf %zu of %zu", m,
+				  n);
+			cr_expect(!verify_inclusion(m, n, other, path, plen, root), "changed leaf %zu of %zu",
+				  m, n);
 			if (n > 1)
 				cr_expect(!verify_inclusion((m + 1) % n, n, leaves[m], path, plen, root),
 					  "wrong index for leaf %zu of %zu", m, n);
 		}
-		cr_expect_neq(at_inclusion((const unsigned char (*)[AT_HASH])leaves, n, n, path, &plen), 0);
+		cr_expect_neq(at_inclusion((const unsigned char(*)[AT_HASH])leaves, n, n, path, &plen), 0);
 	}
 }
 
@@ -179,17 +183,22 @@ Test(audit_tree, every_consistency_proof_verifies_and_fails_for_a_rewritten_old_
 
 	make_leaves();
 	for (size_t n = 2; n <= N; n++) {
-		cr_assert_eq(at_root((const unsigned char (*)[AT_HASH])leaves, n, r2), 0);
+		cr_assert_eq(at_root((const unsigned char(*)[AT_HASH])leaves, n, r2), 0);
 		for (size_t m = 1; m < n; m++) {
-			cr_assert_eq(at_root((const unsigned char (*)[AT_HASH])leaves, m, r1), 0);
-			cr_assert_eq(at_consistency((const unsigned char (*)[AT_HASH])leaves, n, m, proof, &plen), 0);
+			cr_assert_eq(at_root((const unsigned char(*)[AT_HASH])leaves, m, r1), 0);
+			cr_assert_eq(
+				at_consistency((const unsigned char(*)[AT_HASH])leaves, n, m, proof, &plen),
+				0);
 			cr_expect(verify_consistency(m, n, r1, r2, proof, plen), "%zu -> %zu", m, n);
 			/* the log rewritten below m: the proof of the new tree cannot join the old head */
 			memcpy(saved, leaves[m - 1], AT_HASH);
 			memset(leaves[m - 1], 0xab, AT_HASH);
-			cr_assert_eq(at_root((const unsigned char (*)[AT_HASH])leaves, n, r2x), 0);
-			cr_assert_eq(at_consistency((const unsigned char (*)[AT_HASH])leaves, n, m, proof, &plen), 0);
-			cr_expect(!verify_consistency(m, n, r1, r2x, proof, plen), "rewritten %zu -> %zu", m, n);
+			cr_assert_eq(at_root((const unsigned char(*)[AT_HASH])leaves, n, r2x), 0);
+			cr_assert_eq(
+				at_consistency((const unsigned char(*)[AT_HASH])leaves, n, m, proof, &plen),
+				0);
+			cr_expect(!verify_consistency(m, n, r1, r2x, proof, plen), "rewritten %zu -> %zu", m,
+				  n);
 			memcpy(leaves[m - 1], saved, AT_HASH);
 		}
 	}

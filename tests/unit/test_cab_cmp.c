@@ -28,9 +28,12 @@ static char srv_dir[400], trusted[400], url[128], log_path[400];
 /* Starts ca-bridge on srv_dir (PBM, refusing CNs "Refused *") and points t.cfg at it. */
 static void start_bridge(const char *const *extra)
 {
-	const char *args[40] = { "--ca-dir", srv_dir, "--policy-oid", TS_CAB_POLICY, "--pds-url", TS_CAB_PDS,
-				 "--crl-url", TS_CAB_CRL_URL, "--ca-subject", "C=AT,O=Test Trust Service,CN=Test CMP CA",
-				 "--refuse-cn", "Refused *" };
+	const char *args[40] = {"--ca-dir",     srv_dir,
+				"--policy-oid", TS_CAB_POLICY,
+				"--pds-url",    TS_CAB_PDS,
+				"--crl-url",    TS_CAB_CRL_URL,
+				"--ca-subject", "C=AT,O=Test Trust Service,CN=Test CMP CA",
+				"--refuse-cn",  "Refused *"};
 	int n = 12;
 
 	for (int i = 0; extra != NULL && extra[i] != NULL; i++)
@@ -297,8 +300,8 @@ Test(cab_cmp, r14_revoke_final_second_refused_crl_lists_serial)
 	before = ts_crl(t.cab);
 	cr_expect_eq(crl_reason(before, c.serial_hex), -1);
 	cr_assert_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_KEY_COMPROMISE, 0, &err), 0, "%s", err.msg);
-	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED, "%s",
-		     err.msg);
+	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED,
+		     "%s", err.msg);
 	crl = ts_crl(t.cab);
 	ca = ts_chain_ca(t.cab);
 	cr_expect_eq(X509_CRL_verify(crl, X509_get0_pubkey(ca)), 1);
@@ -318,8 +321,8 @@ Test(cab_cmp, r14_unknown_serial_not_found_at_the_ca)
 {
 	struct cab_err err;
 
-	cr_expect_eq(cab_revoke(t.cab, "0123456789ABCDEF", CAB_REASON_UNSPECIFIED, 0, &err), CAB_E_NOTFOUND, "%s",
-		     err.msg);
+	cr_expect_eq(cab_revoke(t.cab, "0123456789ABCDEF", CAB_REASON_UNSPECIFIED, 0, &err), CAB_E_NOTFOUND,
+		     "%s", err.msg);
 	cr_expect_eq(cab_revoke(t.cab, "xyz", CAB_REASON_UNSPECIFIED, 0, &err), CAB_E_INVALID);
 }
 
@@ -447,8 +450,8 @@ Test(cab_cmp, threads_issue_and_revoke_concurrently)
 	for (int i = 0; i < N; i++)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < N; i += 2) {
-		cr_expect(jobs[i].rc >= 0 && jobs[i + 1].rc >= 0, "%d %s / %d %s", jobs[i].rc, jobs[i].err.msg,
-			  jobs[i + 1].rc, jobs[i + 1].err.msg);
+		cr_expect(jobs[i].rc >= 0 && jobs[i + 1].rc >= 0, "%d %s / %d %s", jobs[i].rc,
+			  jobs[i].err.msg, jobs[i + 1].rc, jobs[i + 1].err.msg);
 		cr_expect_str_eq(jobs[i].cert.serial_hex, jobs[i + 1].cert.serial_hex);
 		wins += (jobs[i].rc == 0) + (jobs[i + 1].rc == 0);
 	}
@@ -485,11 +488,13 @@ static X509 *make_cert(const char *cn, EVP_PKEY *pub, X509 *icert, EVP_PKEY *ike
 	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
 	X509_set_pubkey(x, pub);
 	X509V3_set_ctx(&ctx, icert ? icert : x, x, NULL, NULL, 0);
-	e = X509V3_EXT_nconf_nid(NULL, &ctx, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	e = X509V3_EXT_nconf_nid(NULL, &ctx, NID_basic_constraints,
+				 ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
 	X509_add_ext(x, e, -1);
 	X509_EXTENSION_free(e);
 	e = X509V3_EXT_nconf_nid(NULL, &ctx, NID_key_usage,
-				 ca ? "critical,keyCertSign,cRLSign,digitalSignature" : "critical,digitalSignature,nonRepudiation");
+				 ca ? "critical,keyCertSign,cRLSign,digitalSignature"
+				    : "critical,digitalSignature,nonRepudiation");
 	X509_add_ext(x, e, -1);
 	X509_EXTENSION_free(e);
 	e = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_key_identifier, "hash");
@@ -547,7 +552,7 @@ Test(cab_cmp, signature_protection_issue_and_revoke)
 	write_pem(p_srv, srv_cert, NULL, srv_key);
 	write_pem(p_cli, cli_cert, NULL, cli_key);
 	cr_expect_eq(ts_proc_stop(&srv), 0, "see %s", log_path);
-	const char *sig[] = { "--cert", p_srv, "--key", p_srv, "--client-trusted", p_pki, NULL };
+	const char *sig[] = {"--cert", p_srv, "--key", p_srv, "--client-trusted", p_pki, NULL};
 	start_bridge(sig);
 	/* trust: the issuing CA (for the certificates) and the PKI of the CMP signer */
 	write_pem(p_trust, pki, NULL, NULL);
@@ -559,7 +564,8 @@ Test(cab_cmp, signature_protection_issue_and_revoke)
 	t.cfg.cmp_client_key = p_cli;
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
 	issue("sig-1", CAB_CLASS_ADVANCED, &c);
-	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_CESSATION_OF_OPERATION, 0, &err), 0, "%s", err.msg);
+	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_CESSATION_OF_OPERATION, 0, &err), 0, "%s",
+		     err.msg);
 	cab_cert_free(&c);
 	/* a client whose certificate the CA does not trust gets nothing */
 	EVP_PKEY *rogue_key = new_key();
@@ -608,8 +614,10 @@ Test(cab_cmp, openssl_mock_server_enrols_and_revokes)
 	snprintf(p_log, sizeof(p_log), "%s/mock.log", t.dir);
 	write_pem(p_ca, ca, NULL, NULL);
 	write_pem(p_fixed, fixed, NULL, NULL);
-	const char *args[] = { "-srv_secret", "pass:mock-secret", "-srv_ref", "mock", "-rsp_cert", p_fixed, NULL };
-	cr_assert_eq(ts_cmp_mock_start(&mock, p_log, args), 0, "openssl cmp -port did not start; see %s", p_log);
+	const char *args[] = {"-srv_secret", "pass:mock-secret", "-srv_ref", "mock", "-rsp_cert", p_fixed,
+			      NULL};
+	cr_assert_eq(ts_cmp_mock_start(&mock, p_log, args), 0, "openssl cmp -port did not start; see %s",
+		     p_log);
 	snprintf(murl, sizeof(murl), "http://127.0.0.1:%d/pkix/", mock.port);
 	t.cfg.cmp_url = murl;
 	t.cfg.cmp_secret = "mock-secret";
@@ -622,8 +630,8 @@ Test(cab_cmp, openssl_mock_server_enrols_and_revokes)
 	cr_assert_eq(c.der_len, (size_t)n);
 	cr_expect_eq(memcmp(c.der, fixed_der, (size_t)n), 0, "not the mock's certificate");
 	cr_expect_str_eq(c.spki_sha256_hex, k.sha256_hex);
-	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_KEY_COMPROMISE, 0, &err), 0, "%s (mock log %s)", err.msg,
-		     p_log);
+	cr_expect_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_KEY_COMPROMISE, 0, &err), 0,
+		     "%s (mock log %s)", err.msg, p_log);
 	ts_proc_stop(&mock);
 	OPENSSL_free(fixed_der);
 	cab_cert_free(&c);

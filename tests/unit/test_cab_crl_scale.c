@@ -39,7 +39,7 @@ static double now_ms(void)
 
 static void write_logs(void)
 {
-	static const int reasons[] = { 0, 1, 3, 4, 5, 9 };
+	static const int reasons[] = {0, 1, 3, 4, 5, 9};
 	char path[400];
 	FILE *iss, *rev;
 	long long past = (long long)time(NULL) - 86400 * 400;
@@ -112,7 +112,8 @@ Test(cab_crl_scale, r14_crl_with_100k_entries_is_complete_signed_and_rebuilt_qui
 	bio = BIO_new_mem_buf(pem, -1);
 	ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 	cr_assert_not_null(ca);
-	cr_expect_eq(X509_CRL_verify(crl, X509_get0_pubkey(ca)), 1, "the big CRL's signature does not verify");
+	cr_expect_eq(X509_CRL_verify(crl, X509_get0_pubkey(ca)), 1,
+		     "the big CRL's signature does not verify");
 	fprintf(stderr,
 		"cab_crl_scale: %d entries, CRL %zu bytes: open (load logs) %.1f ms, first build %.1f ms, "
 		"rebuild after a revocation %.1f ms, cached %.2f ms\n",

@@ -87,7 +87,8 @@ Test(cab_keys, r2_half_made_key_pair_is_destroyed_and_one_pair_made)
 	struct cab_key a, b;
 	struct cab_err err;
 
-	cr_assert_eq(ts_token_remnant(TS_CAB_LABEL, TS_CAB_PIN, "cert-remnant", 1), 0, "pkcs11-tool made the remnant");
+	cr_assert_eq(ts_token_remnant(TS_CAB_LABEL, TS_CAB_PIN, "cert-remnant", 1), 0,
+		     "pkcs11-tool made the remnant");
 	cr_assert_eq(cab_keygen(t.cab, "cert-remnant", CAB_ALG_DEFAULT, &a, &err), 0, "%s", err.msg);
 	cr_expect_eq(a.existed, 0, "a public key alone is no key");
 	cr_expect_eq(a.remnants, 1, "the orphan public key was destroyed");
@@ -102,7 +103,8 @@ Test(cab_keys, r2_half_made_key_pair_is_destroyed_and_one_pair_made)
 		size_t len = 0;
 
 		ts_cab_request(&req, "cert-remnant", CAB_CLASS_QUALIFIED, "cert-remnant");
-		cr_expect_eq(cab_csr(t.cab, "cert-remnant", &req.subject, &der, &len, &err), 0, "%s", err.msg);
+		cr_expect_eq(cab_csr(t.cab, "cert-remnant", &req.subject, &der, &len, &err), 0, "%s",
+			     err.msg);
 		free(der);
 	}
 	cab_key_free(&a);
@@ -115,7 +117,8 @@ Test(cab_keys, r2_several_orphan_public_keys_are_destroyed)
 	struct cab_key a;
 	struct cab_err err;
 
-	cr_assert_eq(ts_token_remnant(TS_CAB_LABEL, TS_CAB_PIN, "cert-two", 2), 0, "pkcs11-tool made the remnants");
+	cr_assert_eq(ts_token_remnant(TS_CAB_LABEL, TS_CAB_PIN, "cert-two", 2), 0,
+		     "pkcs11-tool made the remnants");
 	cr_assert_eq(cab_keygen(t.cab, "cert-two", CAB_ALG_DEFAULT, &a, &err), 0, "%s", err.msg);
 	cr_expect_eq(a.remnants, 2);
 	cab_key_free(&a);

@@ -168,7 +168,8 @@ Test(cab_profiles, r1_r5_qualified_has_exactly_the_etsi_fields)
 	STACK_OF(DIST_POINT) *cdp = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
 	cr_assert_not_null(cdp);
 	GENERAL_NAME *gn = sk_GENERAL_NAME_value(sk_DIST_POINT_value(cdp, 0)->distpoint->name.fullname, 0);
-	cr_expect_str_eq((const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier), TS_CAB_CRL_URL);
+	cr_expect_str_eq((const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier),
+			 TS_CAB_CRL_URL);
 	sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
 
 	/* subject: names as UTF8String, C and serialNumber PrintableString; no O/title in variant 1 */

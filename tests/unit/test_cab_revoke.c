@@ -176,7 +176,8 @@ Test(cab_revoke, legacy_logs_with_a_torn_line_are_imported_once)
 	put("revoked.log", rev, 7, "a"); /* a torn tail: never acknowledged */
 
 	cr_assert_eq(ts_cab_reopen(&t), 0, "the CA opens over the torn record: %s", t.err.msg);
-	cr_expect(!exists_in_ca("issued.log") && exists_in_ca("issued.log.imported"), "issued.log imported and renamed");
+	cr_expect(!exists_in_ca("issued.log") && exists_in_ca("issued.log.imported"),
+		  "issued.log imported and renamed");
 	cr_expect(exists_in_ca("ca.db"));
 	cr_expect_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_SUPERSEDED, 0, &err), CAB_E_ALREADY_REVOKED,
 		     "the imported revocation stands (R14)");
@@ -217,7 +218,8 @@ Test(cab_revoke, r14_torn_log_tail_is_cut_and_log_stays_usable)
 	fputs("DEADBEEF 1 17", f);
 	fclose(f);
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
-	cr_assert_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_CESSATION_OF_OPERATION, 0, &err), 0, "%s", err.msg);
+	cr_assert_eq(cab_revoke(t.cab, a.serial_hex, CAB_REASON_CESSATION_OF_OPERATION, 0, &err), 0, "%s",
+		     err.msg);
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
 	crl = ts_crl(t.cab);
 	cr_expect_eq(entries(crl), 1);
@@ -274,8 +276,8 @@ Test(cab_revoke, r14_unknown_serial_and_reason_refused)
 	static const struct {
 		const char *name;
 		int code;
-	} reasons[] = { { "unspecified", 0 }, { "keyCompromise", 1 }, { "affiliationChanged", 3 },
-			{ "superseded", 4 }, { "cessationOfOperation", 5 }, { "privilegeWithdrawn", 9 } };
+	} reasons[] = {{"unspecified", 0}, {"keyCompromise", 1},        {"affiliationChanged", 3},
+		       {"superseded", 4},  {"cessationOfOperation", 5}, {"privilegeWithdrawn", 9}};
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
 		cr_assert_eq(cab_reason_parse(reasons[i].name, &reason), 0, "%s", reasons[i].name);
 		cr_expect_eq((int)reason, reasons[i].code);
@@ -298,7 +300,8 @@ Test(cab_revoke, r14_crl_lists_revoked_serial_signed_by_ca)
 	issue("crl-ok", CAB_CLASS_QUALIFIED, &ok);
 	before = ts_crl(t.cab);
 	cr_expect_eq(entries(before), 0);
-	cr_assert_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_AFFILIATION_CHANGED, 0, &err), 0, "%s", err.msg);
+	cr_assert_eq(cab_revoke(t.cab, c.serial_hex, CAB_REASON_AFFILIATION_CHANGED, 0, &err), 0, "%s",
+		     err.msg);
 	crl = ts_crl(t.cab);
 
 	cr_expect_eq(X509_CRL_get_version(crl), X509_CRL_VERSION_2);
@@ -414,8 +417,8 @@ Test(cab_revoke, threads_issue_and_revoke_concurrently)
 	for (int i = 0; i < N; i++)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < N; i += 2) {
-		cr_expect(jobs[i].rc >= 0 && jobs[i + 1].rc >= 0, "%d %s / %d %s", jobs[i].rc, jobs[i].err.msg,
-			  jobs[i + 1].rc, jobs[i + 1].err.msg);
+		cr_expect(jobs[i].rc >= 0 && jobs[i + 1].rc >= 0, "%d %s / %d %s", jobs[i].rc,
+			  jobs[i].err.msg, jobs[i + 1].rc, jobs[i + 1].err.msg);
 		cr_expect_str_eq(jobs[i].cert.serial_hex, jobs[i + 1].cert.serial_hex);
 		wins += (jobs[i].rc == 0) + (jobs[i + 1].rc == 0);
 	}

@@ -24,10 +24,11 @@ Test(catalog, r1_r5_classes_defaults_and_lookup)
 	struct ra_err e = {0};
 	const struct catalog_product *p;
 
-	cr_assert_eq(load("{\"QES-5Y\": {\"class\": \"qualified\", \"validity_years\": 3, \"contract_months\": 24},"
-			  " \"AES\": {\"class\": \"advanced\"}, \"SEAL\": {\"class\": \"seal\"}, \"QES\": {\"class\": \"qualified\"}}",
-			  &c, &e),
-		     0, "%s", e.msg);
+	cr_assert_eq(
+		load("{\"QES-5Y\": {\"class\": \"qualified\", \"validity_years\": 3, \"contract_months\": 24},"
+		     " \"AES\": {\"class\": \"advanced\"}, \"SEAL\": {\"class\": \"seal\"}, \"QES\": {\"class\": \"qualified\"}}",
+		     &c, &e),
+		0, "%s", e.msg);
 	cr_expect_eq(c.n, 4);
 	p = catalog_find(&c, "QES-5Y");
 	cr_assert_not_null(p);
@@ -55,7 +56,8 @@ Test(catalog, r5_validity_over_the_class_limit_is_a_config_error)
 	cr_expect(strstr(e.msg, "validity_years") != NULL, "%s", e.msg);
 	cr_expect_eq(load("{\"A\": {\"class\": \"advanced\", \"validity_years\": 11}}", &c, &e), RA_E_CONFIG);
 	cr_expect_eq(load("{\"A\": {\"class\": \"advanced\", \"validity_years\": 0}}", &c, &e), RA_E_CONFIG);
-	cr_expect_eq(load("{\"A\": {\"class\": \"advanced\", \"contract_months\": \"12\"}}", &c, &e), RA_E_CONFIG);
+	cr_expect_eq(load("{\"A\": {\"class\": \"advanced\", \"contract_months\": \"12\"}}", &c, &e),
+		     RA_E_CONFIG);
 }
 
 Test(catalog, r1_unknown_class_or_shape_is_a_config_error)
@@ -80,10 +82,11 @@ Test(catalog, contractual_term_from_months_or_a_term_with_a_unit)
 	struct catalog c;
 	struct ra_err e = {0};
 
-	cr_assert_eq(load("{\"A\": {\"class\": \"qualified\", \"contract_months\": 24},"
-			  " \"B\": {\"class\": \"qualified\", \"term\": \"1y\"}, \"C\": {\"class\": \"advanced\", \"term\": \"90s\"}}",
-			  &c, &e),
-		     0, "%s", e.msg);
+	cr_assert_eq(
+		load("{\"A\": {\"class\": \"qualified\", \"contract_months\": 24},"
+		     " \"B\": {\"class\": \"qualified\", \"term\": \"1y\"}, \"C\": {\"class\": \"advanced\", \"term\": \"90s\"}}",
+		     &c, &e),
+		0, "%s", e.msg);
 	cr_expect_str_eq(catalog_find(&c, "A")->contract_term, "24 months");
 	cr_expect_str_eq(catalog_find(&c, "B")->contract_term, "12 months");
 	cr_expect_str_eq(catalog_find(&c, "C")->contract_term, "90 seconds");

@@ -26,7 +26,8 @@ static X509_NAME *name(const char *cn, const char *o, const char *title)
 	if (o)
 		X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)o, -1, -1, 0);
 	if (title)
-		X509_NAME_add_entry_by_txt(n, "title", MBSTRING_UTF8, (const unsigned char *)title, -1, -1, 0);
+		X509_NAME_add_entry_by_txt(n, "title", MBSTRING_UTF8, (const unsigned char *)title, -1, -1,
+					   0);
 	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
 	return n;
 }
@@ -85,8 +86,9 @@ static void teardown(void)
 
 TestSuite(csc_cred, .init = setup, .fini = teardown);
 
-static const char *SUBJECT_V2 = "{\"country\": \"AT\", \"common_name\": \"Anna Gruber\","
-				" \"organization\": \"Gruber Bau GmbH\", \"title\": \"Geschäftsführerin\"}";
+static const char *SUBJECT_V2 =
+	"{\"country\": \"AT\", \"common_name\": \"Anna Gruber\","
+	" \"organization\": \"Gruber Bau GmbH\", \"title\": \"Geschäftsführerin\"}";
 
 static struct csc_row row(const char *cls, const char *state, const char *user_state)
 {
@@ -120,25 +122,29 @@ Test(csc_cred, r4_description_names_function_and_organisation)
 	struct csc_row r = row("qualified", "active", "active_sms");
 	json_t *j = build(&r, CSC_CERTS_NONE, 0, 0);
 
-	cr_expect_str_eq(str(j, "description"), "Qualified electronic signature: Geschäftsführerin, Gruber Bau GmbH");
+	cr_expect_str_eq(str(j, "description"),
+			 "Qualified electronic signature: Geschäftsführerin, Gruber Bau GmbH");
 	cr_expect_null(json_object_get(j, "credentialID"), "credentials/info has no credentialID");
 	json_decref(j);
 	r.subject = "{\"common_name\": \"Anna Gruber\"}";
 	j = build(&r, CSC_CERTS_NONE, 0, 0);
-	cr_expect_str_eq(str(j, "description"), "Qualified electronic signature: Anna Gruber", "variant 1: the holder");
+	cr_expect_str_eq(str(j, "description"), "Qualified electronic signature: Anna Gruber",
+			 "variant 1: the holder");
 	json_decref(j);
 }
 
 Test(csc_cred, cert_info_fields_as_the_specification_writes_them)
 {
 	struct csc_row r = row("qualified", "active", "active_sms");
-	json_t *j = build(&r, CSC_CERTS_CHAIN, 1, 0), *certs = json_object_get(json_object_get(j, "cert"), "certificates");
+	json_t *j = build(&r, CSC_CERTS_CHAIN, 1, 0),
+	       *certs = json_object_get(json_object_get(j, "cert"), "certificates");
 	const char *from = str(j, "cert/validFrom");
 
 	cr_expect_str_eq(str(j, "cert/status"), "valid");
 	cr_expect_str_eq(str(j, "cert/serialNumber"), "4711ABCD", "hex-encoded serial");
 	cr_expect_str_eq(str(j, "cert/issuerDN"), "CN=RA Test CA,O=RA Test,C=AT", "RFC 4514");
-	cr_expect_str_eq(str(j, "cert/subjectDN"), "CN=Anna Gruber,title=Geschäftsführerin,O=Gruber Bau GmbH,C=AT",
+	cr_expect_str_eq(str(j, "cert/subjectDN"),
+			 "CN=Anna Gruber,title=Geschäftsführerin,O=Gruber Bau GmbH,C=AT",
 			 "RFC 4514, UTF-8 kept");
 	cr_assert_not_null(from);
 	cr_expect_eq(strlen(from), 15, "GeneralizedTime YYYYMMDDHHMMSSZ: %s", from);
@@ -147,7 +153,8 @@ Test(csc_cred, cert_info_fields_as_the_specification_writes_them)
 	{
 		unsigned char der[4096];
 		const unsigned char *p = der;
-		int n = EVP_DecodeBlock(der, (const unsigned char *)json_string_value(json_array_get(certs, 1)),
+		int n = EVP_DecodeBlock(der,
+					(const unsigned char *)json_string_value(json_array_get(certs, 1)),
 					(int)strlen(json_string_value(json_array_get(certs, 1))));
 		X509 *ca = d2i_X509(NULL, &p, n);
 		cr_assert_not_null(ca, "the chain entry is base64 DER");
@@ -156,8 +163,9 @@ Test(csc_cred, cert_info_fields_as_the_specification_writes_them)
 	}
 	cr_expect_str_eq(str(j, "key/curve"), "1.2.840.10045.3.1.7", "P-256");
 	cr_expect_eq(json_integer_value(json_object_get(json_object_get(j, "key"), "len")), 256);
-	cr_expect_str_eq(json_string_value(json_array_get(json_object_get(json_object_get(j, "key"), "algo"), 0)),
-			 "1.2.840.10045.2.1");
+	cr_expect_str_eq(
+		json_string_value(json_array_get(json_object_get(json_object_get(j, "key"), "algo"), 0)),
+		"1.2.840.10045.2.1");
 	cr_expect_eq(json_integer_value(json_object_get(j, "multisign")), 1);
 	json_decref(j);
 	j = build(&r, CSC_CERTS_SINGLE, 0, 0);
@@ -176,10 +184,10 @@ Test(csc_cred, r13_r20_key_enabled_only_when_active_and_user_active)
 		{"active", "active_sms", 0, "enabled", "valid"},
 		{"active", "active_app", 0, "enabled", "valid"},
 		{"superseding", "active_sms", 0, "enabled", "valid"}, /* R15: usable until replaced */
-		{"issued", "pending", 0, "disabled", "valid"},        /* R20: awaits activation */
-		{"active", "locked_sms", 0, "disabled", "valid"},     /* R13: locked at once */
+		{"issued", "pending", 0, "disabled", "valid"}, /* R20: awaits activation */
+		{"active", "locked_sms", 0, "disabled", "valid"}, /* R13: locked at once */
 		{"active", "closed", 0, "disabled", "valid"},
-		{"revoked", "active_sms", 0, "disabled", "revoked"},  /* R14 */
+		{"revoked", "active_sms", 0, "disabled", "revoked"}, /* R14 */
 		{"active", "active_sms", 1, "disabled", "expired"},
 		{"expired", "active_sms", 0, "disabled", "expired"},
 	};
@@ -191,8 +199,10 @@ Test(csc_cred, r13_r20_key_enabled_only_when_active_and_user_active)
 		r.expired = cases[i].expired;
 		j = build(&r, CSC_CERTS_NONE, 0, 0);
 		cr_expect_str_eq(str(j, "key/status"), cases[i].key, "%s/%s", cases[i].state, cases[i].user);
-		cr_expect_str_eq(str(j, "cert/status"), cases[i].cert, "%s/%s", cases[i].state, cases[i].user);
-		cr_expect_eq(csc_usable(&r), strcmp(cases[i].key, "enabled") == 0 && strcmp(cases[i].cert, "valid") == 0);
+		cr_expect_str_eq(str(j, "cert/status"), cases[i].cert, "%s/%s", cases[i].state,
+				 cases[i].user);
+		cr_expect_eq(csc_usable(&r),
+			     strcmp(cases[i].key, "enabled") == 0 && strcmp(cases[i].cert, "valid") == 0);
 		json_decref(j);
 	}
 }
@@ -203,7 +213,7 @@ static const json_t *otp(const json_t *j)
 	const json_t *objs = json_object_get(json_object_get(j, "auth"), "objects"), *o;
 	size_t i;
 
-	json_array_foreach(objs, i, o) {
+	json_array_foreach (objs, i, o) {
 		if (strcmp(json_string_value(json_object_get(o, "type")), "OTP") == 0)
 			return o;
 	}

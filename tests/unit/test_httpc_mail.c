@@ -81,7 +81,8 @@ static char *qp_decode(const char *s)
 		if (s[0] == '=' && s[1] == '\r' && s[2] == '\n') {
 			s += 3;
 		} else if (s[0] == '=') {
-			cr_assert(strchr("0123456789ABCDEF", s[1]) && strchr("0123456789ABCDEF", s[2]), "bad escape %.3s", s);
+			cr_assert(strchr("0123456789ABCDEF", s[1]) && strchr("0123456789ABCDEF", s[2]),
+				  "bad escape %.3s", s);
 			out[n++] = (char)(hexval(s[1]) * 16 + hexval(s[2]));
 			s += 3;
 		} else if (s[0] == '\r' && s[1] == '\n') {
@@ -127,7 +128,8 @@ static char *rfc2047_decode(const char *v)
 
 Test(httpc_mail, ascii_message_has_rfc5322_and_mime_headers)
 {
-	char *m = httpc_mail_compose("RA <ra@trust.example>", "kunde@example.org", "Your certificate", "Hello\n");
+	char *m = httpc_mail_compose("RA <ra@trust.example>", "kunde@example.org", "Your certificate",
+				     "Hello\n");
 	char *h;
 
 	cr_assert_not_null(m);
@@ -178,8 +180,9 @@ Test(httpc_mail, message_ids_are_unique)
 Test(httpc_mail, utf8_subject_is_rfc2047_encoded_in_whole_characters)
 {
 	/* long enough for several words; multi-byte characters straddle the 42-octet chunks */
-	const char *subject = "Bestätigung: Ihr qualifiziertes Zertifikat für Jürgen Öztürk – "
-			      "ÄÖÜ äöü ß € 漢字かな交じり文 😀 Ende";
+	const char *subject =
+		"Bestätigung: Ihr qualifiziertes Zertifikat für Jürgen Öztürk – "
+		"ÄÖÜ äöü ß € 漢字かな交じり文 😀 Ende";
 	char *m = httpc_mail_compose("ra@trust.example", "x@example.org", subject, "b\n");
 	char *h, *dec;
 
@@ -195,14 +198,16 @@ Test(httpc_mail, utf8_subject_is_rfc2047_encoded_in_whole_characters)
 
 Test(httpc_mail, body_is_quoted_printable_and_round_trips)
 {
-	const char *body = "Grüß Gott,\n\n"
-			   "a line that is definitely longer than seventy-six characters, so it needs soft breaks "
-			   "äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü\n"
-			   "trailing space \ntrailing tab\t\n= sign\n.\nwindows line\r\nlast line without newline";
-	const char *expect = "Grüß Gott,\n\n"
-			     "a line that is definitely longer than seventy-six characters, so it needs soft breaks "
-			     "äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü\n"
-			     "trailing space \ntrailing tab\t\n= sign\n.\nwindows line\nlast line without newline\n";
+	const char *body =
+		"Grüß Gott,\n\n"
+		"a line that is definitely longer than seventy-six characters, so it needs soft breaks "
+		"äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü\n"
+		"trailing space \ntrailing tab\t\n= sign\n.\nwindows line\r\nlast line without newline";
+	const char *expect =
+		"Grüß Gott,\n\n"
+		"a line that is definitely longer than seventy-six characters, so it needs soft breaks "
+		"äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü äöü\n"
+		"trailing space \ntrailing tab\t\n= sign\n.\nwindows line\nlast line without newline\n";
 	char *m = httpc_mail_compose("ra@trust.example", "x@example.org", "s", body);
 	const char *b;
 	char *dec;
@@ -220,12 +225,19 @@ Test(httpc_mail, body_is_quoted_printable_and_round_trips)
 
 Test(httpc_mail, crlf_in_any_header_value_is_refused)
 {
-	cr_assert_null(httpc_mail_compose("ra@trust.example", "x@example.org", "Hi\r\nBcc: victim@example.org", "b"));
-	cr_assert_null(httpc_mail_compose("ra@trust.example", "x@example.org", "Hi\nBcc: victim@example.org", "b"));
-	cr_assert_null(httpc_mail_compose("ra@trust.example", "x@example.org", "Grüße\rBcc: v@example.org", "b"));
-	cr_assert_null(httpc_mail_compose("ra@trust.example\r\nBcc: v@example.org", "x@example.org", "s", "b"));
+	cr_assert_null(httpc_mail_compose("ra@trust.example", "x@example.org",
+					  "Hi\r\nBcc: victim@example.org", "b"));
+	cr_assert_null(
+		httpc_mail_compose("ra@trust.example", "x@example.org", "Hi\nBcc: victim@example.org", "b"));
+	cr_assert_null(
+		httpc_mail_compose("ra@trust.example", "x@example.org", "Grüße\rBcc: v@example.org", "b"));
+	cr_assert_null(
+		httpc_mail_compose("ra@trust.example\r\nBcc: v@example.org", "x@example.org", "s", "b"));
 	cr_assert_null(httpc_mail_compose("ra@trust.example", "x@example.org\nBcc: v@example.org", "s", "b"));
-	cr_assert_null(httpc_mail_compose("ra@trust.example", "x@example.org", "tab\tand\x01" "control", "b"));
+	cr_assert_null(httpc_mail_compose("ra@trust.example", "x@example.org",
+					  "tab\tand\x01"
+					  "control",
+					  "b"));
 }
 
 Test(httpc_mail, invalid_utf8_and_non_ascii_addresses_are_refused)
@@ -258,8 +270,10 @@ Test(httpc_mail, long_ascii_subject_is_folded_not_truncated)
 /* issue #19: a mail a job sends again after a crash is the same message, byte for byte */
 Test(httpc_mail, a_given_date_and_message_id_make_the_same_bytes_twice)
 {
-	char *a = httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b\n", 1796212800, "user-id-mail.7.1796212800");
-	char *b = httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b\n", 1796212800, "user-id-mail.7.1796212800");
+	char *a = httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b\n", 1796212800,
+					"user-id-mail.7.1796212800");
+	char *b = httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b\n", 1796212800,
+					"user-id-mail.7.1796212800");
 	char *d = header(a, "Date"), *id = header(a, "Message-ID");
 
 	cr_assert_not_null(a);
@@ -271,7 +285,8 @@ Test(httpc_mail, a_given_date_and_message_id_make_the_same_bytes_twice)
 	free(a);
 	free(b);
 	/* an id that could add a header or break the angle brackets is refused */
-	cr_assert_null(httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b", 0, "a>\r\nBcc: v@example.org"));
+	cr_assert_null(httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b", 0,
+					     "a>\r\nBcc: v@example.org"));
 	cr_assert_null(httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b", 0, ""));
 	cr_assert_null(httpc_mail_compose_at("ra@trust.example", "x@example.org", "s", "b", -1, NULL));
 }

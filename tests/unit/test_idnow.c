@@ -132,8 +132,8 @@ Test(idnow, parses_fraud_without_document)
 Test(idnow, every_result_is_recognised_and_classified)
 {
 	static const enum idnow_result all[] = {
-		IDNOW_SUCCESS,       IDNOW_SUCCESS_DATA_CHANGED,    IDNOW_REVIEW_PENDING,
-		IDNOW_CHECK_PENDING, IDNOW_FRAUD_SUSPICION_PENDING, IDNOW_ABORTED,
+		IDNOW_SUCCESS,       IDNOW_SUCCESS_DATA_CHANGED,      IDNOW_REVIEW_PENDING,
+		IDNOW_CHECK_PENDING, IDNOW_FRAUD_SUSPICION_PENDING,   IDNOW_ABORTED,
 		IDNOW_CANCELED,      IDNOW_FRAUD_SUSPICION_CONFIRMED, IDNOW_FAILED,
 	};
 
@@ -144,14 +144,13 @@ Test(idnow, every_result_is_recognised_and_classified)
 		struct ra_err err;
 		const char *name = idnow_result_str(all[i]);
 
-		json_object_set_new(sub(j, "identificationprocess", NULL), "result",
-				    json_string(name));
+		json_object_set_new(sub(j, "identificationprocess", NULL), "result", json_string(name));
 		cr_assert_eq(parse_json(j, &id, &err), 0, "%s: %s", name, err.msg);
 		cr_expect_eq(id->result, all[i], "%s", name);
-		cr_expect_eq(idnow_result_is_pending(id->result),
-			     strstr(name, "_PENDING") != NULL, "%s", name);
-		cr_expect_eq(idnow_result_is_success(id->result), strncmp(name, "SUCCESS", 7) == 0,
-			     "%s", name);
+		cr_expect_eq(idnow_result_is_pending(id->result), strstr(name, "_PENDING") != NULL, "%s",
+			     name);
+		cr_expect_eq(idnow_result_is_success(id->result), strncmp(name, "SUCCESS", 7) == 0, "%s",
+			     name);
 		idnow_ident_free(id);
 	}
 }
@@ -184,8 +183,7 @@ Test(idnow, missing_transaction_number_or_result_is_named)
 	expect_error(j, "identificationprocess.result");
 
 	j = load_fixture("idnow-result-fraud.json");
-	json_object_set_new(sub(j, "identificationprocess", NULL), "result",
-			    json_string("SUCCESS_MAYBE"));
+	json_object_set_new(sub(j, "identificationprocess", NULL), "result", json_string("SUCCESS_MAYBE"));
 	expect_error(j, "identificationprocess.result");
 
 	j = load_fixture("idnow-result-fraud.json");
@@ -206,8 +204,7 @@ Test(idnow, r7_success_without_identity_or_evidence_is_named)
 		{"identificationdocument", "number", "identificationdocument.number"},
 		{"identificationprocess", "id", "identificationprocess.id"},
 		{"identificationprocess", "agentname", "identificationprocess.agentname"},
-		{"identificationprocess", "identificationtime",
-		 "identificationprocess.identificationtime"},
+		{"identificationprocess", "identificationtime", "identificationprocess.identificationtime"},
 		{NULL, "userdata", "userdata"},
 		{NULL, "identificationdocument", "identificationdocument"},
 	};
@@ -215,8 +212,7 @@ Test(idnow, r7_success_without_identity_or_evidence_is_named)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *j = load_fixture("idnow-result-success.json");
 
-		json_object_del(cases[i].section ? sub(j, cases[i].section, NULL) : j,
-				cases[i].key);
+		json_object_del(cases[i].section ? sub(j, cases[i].section, NULL) : j, cases[i].key);
 		expect_error(j, cases[i].field);
 	}
 }
@@ -282,7 +278,6 @@ Test(idnow, truncated_or_non_object_body_is_rejected)
 
 Test(idnow, names_round_trip)
 {
-	cr_expect_str_eq(idnow_result_str(IDNOW_FRAUD_SUSPICION_CONFIRMED),
-			 "FRAUD_SUSPICION_CONFIRMED");
+	cr_expect_str_eq(idnow_result_str(IDNOW_FRAUD_SUSPICION_CONFIRMED), "FRAUD_SUSPICION_CONFIRMED");
 	cr_expect_str_eq(idnow_status_str(IDNOW_CHANGE), "CHANGE");
 }

@@ -87,12 +87,9 @@ Test(phone, bad_arguments_are_refused)
 	char small[8], out[PHONE_E164_MAX];
 	struct phone_err err;
 
-	cr_expect_eq(phone_normalize("+43 664 1234567", "AT", small, sizeof(small), &err),
-		     PHONE_E_ARG);
-	cr_expect_eq(phone_normalize("+43 664 1234567", "XX", out, sizeof(out), &err),
-		     PHONE_E_ARG);
-	cr_expect_eq(phone_normalize("+43 664 1234567", NULL, out, sizeof(out), &err),
-		     PHONE_E_ARG);
+	cr_expect_eq(phone_normalize("+43 664 1234567", "AT", small, sizeof(small), &err), PHONE_E_ARG);
+	cr_expect_eq(phone_normalize("+43 664 1234567", "XX", out, sizeof(out), &err), PHONE_E_ARG);
+	cr_expect_eq(phone_normalize("+43 664 1234567", NULL, out, sizeof(out), &err), PHONE_E_ARG);
 	cr_expect_eq(phone_normalize(NULL, "AT", out, sizeof(out), NULL), PHONE_E_ARG);
 	cr_expect_str_eq(phone_strerror(PHONE_E_NOT_MOBILE), "not a mobile number");
 }

@@ -372,8 +372,8 @@ Test(ractl_out, ages_and_unknown_shapes)
  * copy of exactly its length, so ASan sees a read past it. */
 Test(ractl_out, timestamps_with_short_fields_are_read_within_the_string)
 {
-	static const char *odd[] = {"6-01-02T03:04:05Z", "2026-1-2 3:4:5", "2026-01-02T03:04:05", "2026-01-02T03:04:0",
-				    "9-9-9T9:9:9+", "garbage"};
+	static const char *odd[] = {"6-01-02T03:04:05Z",  "2026-1-2 3:4:5", "2026-01-02T03:04:05",
+				    "2026-01-02T03:04:0", "9-9-9T9:9:9+",   "garbage"};
 
 	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
 		char *s = strdup(odd[i]), buf[64];

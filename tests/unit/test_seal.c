@@ -4,8 +4,9 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-static const char *const KEY_HEX = "000102030405060708090a0b0c0d0e0f"
-				   "101112131415161718191A1B1C1D1E1F";
+static const char *const KEY_HEX =
+	"000102030405060708090a0b0c0d0e0f"
+	"101112131415161718191A1B1C1D1E1F";
 static const char *const AAD = "order:42:evidence";
 
 static void key(uint8_t k[SEAL_KEY_LEN])
@@ -87,8 +88,7 @@ Test(seal, r18_truncated_or_extended_blob_fails)
 			     "length %zu", n);
 	memcpy(longer, blob, blob_len);
 	longer[blob_len] = 0;
-	cr_expect_eq(seal_decrypt(k, AAD, strlen(AAD), longer, blob_len + 1, &pt, &pt_len),
-		     RA_E_INVALID);
+	cr_expect_eq(seal_decrypt(k, AAD, strlen(AAD), longer, blob_len + 1, &pt, &pt_len), RA_E_INVALID);
 	seal_free(blob, blob_len);
 }
 
@@ -102,11 +102,9 @@ Test(seal, r18_wrong_aad_or_key_fails)
 	memcpy(k2, k, sizeof(k2));
 	k2[31] ^= 1;
 	seal(k, "P1234567", &blob, &blob_len);
-	cr_expect_eq(seal_decrypt(k, other, strlen(other), blob, blob_len, &pt, &pt_len),
-		     RA_E_INVALID);
+	cr_expect_eq(seal_decrypt(k, other, strlen(other), blob, blob_len, &pt, &pt_len), RA_E_INVALID);
 	cr_expect_eq(seal_decrypt(k, NULL, 0, blob, blob_len, &pt, &pt_len), RA_E_INVALID);
-	cr_expect_eq(seal_decrypt(k2, AAD, strlen(AAD), blob, blob_len, &pt, &pt_len),
-		     RA_E_INVALID);
+	cr_expect_eq(seal_decrypt(k2, AAD, strlen(AAD), blob, blob_len, &pt, &pt_len), RA_E_INVALID);
 	cr_expect_null(pt);
 	seal_free(blob, blob_len);
 }
@@ -134,8 +132,8 @@ Test(seal, key_parses_from_hex_or_base64)
 	for (int i = 0; i < SEAL_KEY_LEN; i++)
 		cr_expect_eq(a[i], i);
 	/* base64 of bytes 0x00..0x1f */
-	cr_assert_eq(seal_key_parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "k", b, &err),
-		     0, "%s", err.msg);
+	cr_assert_eq(seal_key_parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "k", b, &err), 0, "%s",
+		     err.msg);
 	cr_expect_eq(memcmp(a, b, SEAL_KEY_LEN), 0);
 }
 
@@ -145,7 +143,7 @@ Test(seal, bad_keys_are_config_errors_naming_the_key)
 		"",
 		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e", /* 62 */
 		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g", /* not hex */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",                   /* 31 bytes */
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==", /* 31 bytes */
 		"secret",
 	};
 	uint8_t k[SEAL_KEY_LEN];
@@ -153,8 +151,7 @@ Test(seal, bad_keys_are_config_errors_naming_the_key)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&err, 0, sizeof(err));
-		cr_expect_eq(seal_key_parse(bad[i], "evidence_key", k, &err), RA_E_CONFIG, "%s",
-			     bad[i]);
+		cr_expect_eq(seal_key_parse(bad[i], "evidence_key", k, &err), RA_E_CONFIG, "%s", bad[i]);
 		cr_expect_str_eq(err.field, "evidence_key");
 		if (bad[i][0] != '\0')
 			cr_expect_null(strstr(err.msg, bad[i]), "key echoed in message");

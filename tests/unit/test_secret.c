@@ -67,16 +67,20 @@ Test(secret, hmac_sha256_b64_rejects_malformed_headers)
 	static const char *const bad[] = {
 		"",
 		"not base64 at all!",
-		"W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOE==",       /* 31 bytes */
-		"W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEMA",       /* 33 bytes */
+		"W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOE==", /* 31 bytes */
+		"W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEMA", /* 33 bytes */
 		"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", /* hex */
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_expect_eq(secret_hmac_sha256_b64_ok("Jefe", body, strlen(body), bad[i]), 0, "%s", bad[i]);
 	cr_expect_eq(secret_hmac_sha256_b64_ok("Jefe", body, strlen(body), NULL), 0);
-	cr_expect_eq(secret_hmac_sha256_b64_ok("", body, strlen(body), "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="), 0);
-	cr_expect_eq(secret_hmac_sha256_b64_ok(NULL, body, strlen(body), "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="), 0);
+	cr_expect_eq(secret_hmac_sha256_b64_ok("", body, strlen(body),
+					       "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="),
+		     0);
+	cr_expect_eq(secret_hmac_sha256_b64_ok(NULL, body, strlen(body),
+					       "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="),
+		     0);
 }
 
 Test(secret, b64_decode_checks_capacity)
@@ -170,8 +174,9 @@ Test(secret, r11_pin_verify_rejects_malformed_or_tampered_hashes)
 	cr_expect_eq(secret_pin_verify("1234", "1234"), RA_E_INVALID);
 	cr_expect_eq(secret_pin_verify("1234", "pbkdf2$15$8$1$AAAA$AAAA"), RA_E_INVALID);
 	/* absurd cost parameters from a corrupt row are refused, not run */
-	cr_expect_eq(secret_pin_verify("1234", "scrypt$40$8$1$AAAAAAAAAAAAAAAAAAAAAA==$"
-					       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+	cr_expect_eq(secret_pin_verify("1234",
+				       "scrypt$40$8$1$AAAAAAAAAAAAAAAAAAAAAA==$"
+				       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
 		     RA_E_INVALID);
 	/* change one character of the stored hash value */
 	last = strrchr(h, '$');

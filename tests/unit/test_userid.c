@@ -31,7 +31,8 @@ Test(userid, r3_ids_are_random_not_sequential)
 		cr_assert_eq(userid_generate(ids[i], sizeof(ids[i])), 0);
 		for (int j = 0; j < i; j++)
 			cr_assert_str_neq(ids[i], ids[j], "a repeated ID in %d draws", N);
-		seen[strchr("0123456789ABCDEFGHJKMNPQRSTVWXYZ", ids[i][0]) - "0123456789ABCDEFGHJKMNPQRSTVWXYZ"]++;
+		seen[strchr("0123456789ABCDEFGHJKMNPQRSTVWXYZ", ids[i][0]) -
+		     "0123456789ABCDEFGHJKMNPQRSTVWXYZ"]++;
 	}
 	/* Every symbol turns up first: 2000 draws over 32 symbols, each expected 62 times. */
 	for (int s = 0; s < 32; s++)

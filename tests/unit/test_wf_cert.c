@@ -9,9 +9,15 @@
 #define PIN (WF_ACT_SEND_TRANSPORT_PIN | WF_ACT_AUDIT)
 #define REPL (WF_ACT_ISSUE_REPLACEMENT | WF_ACT_AUDIT)
 #define REV (WF_ACT_REVOKE | WF_ACT_NOTIFY_USER | WF_ACT_AUDIT)
-#define X(s, e, n, a, rule) {C(s), C(e), C(n), (a), WF_RSN_NONE, (rule)}
+#define X(s, e, n, a, rule)                                \
+	{                                                  \
+		C(s), C(e), C(n), (a), WF_RSN_NONE, (rule) \
+	}
 /* wf_facts_pass() carries keyCompromise for an explicit revoke. */
-#define XR(s, e, n, rsn, rule) {C(s), C(e), C(n), REV, (rsn), (rule)}
+#define XR(s, e, n, rsn, rule)                       \
+	{                                            \
+		C(s), C(e), C(n), REV, (rsn), (rule) \
+	}
 
 /* Written from docs/workflows.md, not from wf_cert.c. */
 static const struct exp_row expected[] = {
@@ -48,13 +54,23 @@ Test(wf_cert, every_state_event_pair_matches_the_documented_table)
 Test(wf_cert, names_are_stable_and_round_trip)
 {
 	static const char *const states[] = {
-		"requested", "key_generated", "issued", "active",
-		"superseding", "revoked", "expired", "failed",
+		"requested",   "key_generated", "issued",  "active",
+		"superseding", "revoked",       "expired", "failed",
 	};
 	static const char *const events[] = {
-		"keygen_done", "ca_issued", "issue_failed", "activate", "transport_pin_reissue",
-		"rekey", "modify", "pin_lost", "replaced", "replaced_affiliation",
-		"replacement_failed", "revoke", "expire",
+		"keygen_done",
+		"ca_issued",
+		"issue_failed",
+		"activate",
+		"transport_pin_reissue",
+		"rekey",
+		"modify",
+		"pin_lost",
+		"replaced",
+		"replaced_affiliation",
+		"replacement_failed",
+		"revoke",
+		"expire",
 	};
 
 	wf_check_names(&wf_cert, states, 8, events, 13);
@@ -76,8 +92,8 @@ Test(wf_cert, r14_revoked_is_final_for_every_event)
 Test(wf_cert, r14_revoke_takes_only_the_rfc5280_reasons_we_allow)
 {
 	static const int ok[] = {
-		WF_RSN_UNSPECIFIED, WF_RSN_KEY_COMPROMISE, WF_RSN_AFFILIATION_CHANGED,
-		WF_RSN_SUPERSEDED, WF_RSN_CESSATION_OF_OPERATION, WF_RSN_PRIVILEGE_WITHDRAWN,
+		WF_RSN_UNSPECIFIED, WF_RSN_KEY_COMPROMISE,         WF_RSN_AFFILIATION_CHANGED,
+		WF_RSN_SUPERSEDED,  WF_RSN_CESSATION_OF_OPERATION, WF_RSN_PRIVILEGE_WITHDRAWN,
 	};
 	/* cACompromise, certificateHold, removeFromCRL, aACompromise, junk */
 	static const int bad[] = {2, 6, 8, 10, -1, 99};
@@ -278,8 +294,7 @@ Test(wf_cert, r11_transport_pin_reissued_only_before_activation)
 
 	cr_expect_eq(step_ok(&wf_cert, C(ISSUED), C(TRANSPORT_PIN_REISSUE), NULL, &acts), C(ISSUED));
 	cr_expect(acts & WF_ACT_SEND_TRANSPORT_PIN);
-	cr_expect_eq(wf_step(&wf_cert, C(ACTIVE), C(TRANSPORT_PIN_REISSUE), NULL, &r),
-		     WF_E_NOT_ALLOWED);
+	cr_expect_eq(wf_step(&wf_cert, C(ACTIVE), C(TRANSPORT_PIN_REISSUE), NULL, &r), WF_E_NOT_ALLOWED);
 }
 
 Test(wf_cert, r11_issuance_sends_a_transport_pin)
@@ -302,7 +317,6 @@ Test(wf_cert, only_revocations_carry_a_reason)
 			if (wf_step(&wf_cert, s, e, &f, &r) != 0)
 				continue;
 			cr_expect_eq((r.actions & WF_ACT_REVOKE) != 0, r.reason != WF_RSN_NONE);
-			cr_expect_eq(r.actions & WF_ACT_REVOKE ? r.next_state : C(REVOKED),
-				     C(REVOKED));
+			cr_expect_eq(r.actions & WF_ACT_REVOKE ? r.next_state : C(REVOKED), C(REVOKED));
 		}
 }

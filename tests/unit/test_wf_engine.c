@@ -71,9 +71,8 @@ Test(wf_engine, r14_reason_names_use_rfc5280_spelling)
 		int code;
 		const char *name;
 	} want[] = {
-		{0, "unspecified"},        {1, "keyCompromise"},
-		{3, "affiliationChanged"}, {4, "superseded"},
-		{5, "cessationOfOperation"}, {9, "privilegeWithdrawn"},
+		{0, "unspecified"}, {1, "keyCompromise"},        {3, "affiliationChanged"},
+		{4, "superseded"},  {5, "cessationOfOperation"}, {9, "privilegeWithdrawn"},
 	};
 
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

@@ -9,7 +9,10 @@
 #define SUPP (WF_ACT_NOTIFY_SUPPORT | WF_ACT_AUDIT)
 #define INV (WF_ACT_INVITE_IDENT | WF_ACT_AUDIT)
 #define ISS (WF_ACT_ISSUE | WF_ACT_AUDIT)
-#define X(s, e, n, a, rule) {O(s), O(e), O(n), (a), WF_RSN_NONE, (rule)}
+#define X(s, e, n, a, rule)                                \
+	{                                                  \
+		O(s), O(e), O(n), (a), WF_RSN_NONE, (rule) \
+	}
 
 /* Written from docs/workflows.md, not from wf_order.c. */
 static const struct exp_row expected[] = {
@@ -55,13 +58,26 @@ Test(wf_order, names_are_stable_and_round_trip)
 {
 	static const char *const states[] = {
 		"awaiting_payment", "received", "ident_invited", "ident_passed", "in_review",
-		"ident_failed", "issuing", "issued", "rejected", "cancelled",
+		"ident_failed",     "issuing",  "issued",        "rejected",     "cancelled",
 	};
 	static const char *const events[] = {
-		"paid", "ident_invite_sent", "ident_reused", "ident_success",
-		"ident_success_data_changed", "ident_mismatch", "ident_fraud", "ident_aborted",
-		"ident_retry", "proof_required", "review_approve", "review_reject", "issue_start",
-		"issue_done", "issue_failed", "shop_cancel", "expire",
+		"paid",
+		"ident_invite_sent",
+		"ident_reused",
+		"ident_success",
+		"ident_success_data_changed",
+		"ident_mismatch",
+		"ident_fraud",
+		"ident_aborted",
+		"ident_retry",
+		"proof_required",
+		"review_approve",
+		"review_reject",
+		"issue_start",
+		"issue_done",
+		"issue_failed",
+		"shop_cancel",
+		"expire",
 	};
 
 	wf_check_names(&wf_order, states, 10, events, 17);
@@ -96,8 +112,7 @@ Test(wf_order, r7_ident_success_refused_when_identity_does_not_match)
 	f.ident_match = 0;
 	cr_expect_str_eq(refused_by(&wf_order, O(IDENT_INVITED), O(IDENT_SUCCESS), &f), "R7");
 	/* The caller's way for a mismatch is review, which is not guarded. */
-	cr_expect_eq(step_ok(&wf_order, O(IDENT_INVITED), O(IDENT_MISMATCH), &f, NULL),
-		     O(IN_REVIEW));
+	cr_expect_eq(step_ok(&wf_order, O(IDENT_INVITED), O(IDENT_MISMATCH), &f, NULL), O(IN_REVIEW));
 }
 
 Test(wf_order, r7_no_issue_before_ident_passed)
@@ -219,8 +234,7 @@ Test(wf_order, r19_support_user_who_opened_the_review_cannot_approve)
 	/* Rejecting gives nobody a certificate: no four-eyes rule on it. */
 	cr_expect_eq(step_ok(&wf_order, O(IN_REVIEW), O(REVIEW_REJECT), &f, NULL), O(REJECTED));
 	f.actor_opened_review = 0;
-	cr_expect_eq(step_ok(&wf_order, O(IN_REVIEW), O(REVIEW_APPROVE), &f, NULL),
-		     O(IDENT_PASSED));
+	cr_expect_eq(step_ok(&wf_order, O(IN_REVIEW), O(REVIEW_APPROVE), &f, NULL), O(IDENT_PASSED));
 }
 
 Test(wf_order, ident_retry_bounded_by_attempts)
@@ -241,8 +255,7 @@ Test(wf_order, ident_fraud_rejects_for_good)
 {
 	struct wf_result r;
 
-	cr_expect_eq(step_ok(&wf_order, O(IDENT_INVITED), O(IDENT_FRAUD), NULL, NULL),
-		     O(REJECTED));
+	cr_expect_eq(step_ok(&wf_order, O(IDENT_INVITED), O(IDENT_FRAUD), NULL, NULL), O(REJECTED));
 	cr_expect_eq(wf_step(&wf_order, O(REJECTED), O(REVIEW_APPROVE), NULL, &r), WF_E_FINAL);
 	cr_expect_eq(wf_step(&wf_order, O(REJECTED), O(IDENT_RETRY), NULL, &r), WF_E_FINAL);
 }
@@ -252,8 +265,7 @@ Test(wf_order, shop_cancel_only_before_issuance_starts)
 	for (int s = 0; s < O(N_STATES); s++) {
 		struct wf_result r;
 		int rc = wf_step(&wf_order, s, O(SHOP_CANCEL), NULL, &r);
-		int before = s != O(ISSUING) && s != O(ISSUED) && s != O(REJECTED) &&
-			     s != O(CANCELLED);
+		int before = s != O(ISSUING) && s != O(ISSUED) && s != O(REJECTED) && s != O(CANCELLED);
 
 		if (before) {
 			cr_expect_eq(rc, 0, "%s", wf_state_name(&wf_order, s));

@@ -7,7 +7,10 @@
 #define AUD WF_ACT_AUDIT
 #define A_CODE (WF_ACT_SEND_PHONE_CODE | WF_ACT_AUDIT)
 #define A_DONE (WF_ACT_NOTIFY_OLD_NUMBER | WF_ACT_AUDIT)
-#define X(s, e, n, a, rule) {P(s), P(e), P(n), (a), WF_RSN_NONE, (rule)}
+#define X(s, e, n, a, rule)                                \
+	{                                                  \
+		P(s), P(e), P(n), (a), WF_RSN_NONE, (rule) \
+	}
 
 /* Written from docs/workflows.md, not from wf_phone.c. */
 static const struct exp_row expected[] = {
@@ -33,8 +36,8 @@ Test(wf_phone, every_state_event_pair_matches_the_documented_table)
 Test(wf_phone, names_are_stable_and_round_trip)
 {
 	static const char *const states[] = {"awaiting_proof", "awaiting_code", "completed", "cancelled"};
-	static const char *const events[] = {"approve", "ident_passed", "ident_failed", "code_wrong",
-					     "code_blocked", "confirm", "cancel"};
+	static const char *const events[] = {"approve",      "ident_passed", "ident_failed", "code_wrong",
+					     "code_blocked", "confirm",      "cancel"};
 
 	wf_check_names(&wf_phone, states, 4, events, 7);
 	cr_expect_str_eq(wf_machine_name(&wf_phone), "phone");

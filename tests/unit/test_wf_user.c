@@ -11,7 +11,10 @@
 #define A_UNLOCK (WF_ACT_KEEP_PIN | WF_ACT_NOTIFY_USER | WF_ACT_AUDIT)
 #define A_REKEY (WF_ACT_REKEY | WF_ACT_AUDIT)
 #define A_CLOSE (WF_ACT_REVOKE_ALL | WF_ACT_AUDIT)
-#define X(s, e, n, a, rule) {U(s), U(e), U(n), (a), WF_RSN_NONE, (rule)}
+#define X(s, e, n, a, rule)                                \
+	{                                                  \
+		U(s), U(e), U(n), (a), WF_RSN_NONE, (rule) \
+	}
 
 /* Written from docs/workflows.md, not from wf_user.c. */
 static const struct exp_row expected[] = {
@@ -60,12 +63,12 @@ Test(wf_user, every_state_event_pair_matches_the_documented_table)
 Test(wf_user, names_are_stable_and_round_trip)
 {
 	static const char *const states[] = {
-		"pending", "active_sms", "active_app", "active_single",
+		"pending",    "active_sms", "active_app",    "active_single",
 		"locked_sms", "locked_app", "locked_single", "closed",
 	};
 	static const char *const events[] = {
 		"activate", "factor_sms", "factor_app", "factor_single",
-		"lock", "unlock", "pin_lost", "close",
+		"lock",     "unlock",     "pin_lost",   "close",
 	};
 
 	wf_check_names(&wf_user, states, 8, events, 8);
@@ -97,8 +100,7 @@ Test(wf_user, r9_exactly_one_factor_no_switch_while_locked)
 	cr_expect_eq(wf_step(&wf_user, U(ACTIVE_SMS), U(FACTOR_SMS), NULL, &r), WF_E_NOT_ALLOWED);
 	for (int i = 0; i < 3; i++)
 		for (int j = 0; j < 3; j++)
-			cr_expect_eq(wf_step(&wf_user, locked[i], factor[j], NULL, &r),
-				     WF_E_NOT_ALLOWED);
+			cr_expect_eq(wf_step(&wf_user, locked[i], factor[j], NULL, &r), WF_E_NOT_ALLOWED);
 }
 
 Test(wf_user, r9_single_factor_from_app_needs_deregistration)
@@ -141,11 +143,9 @@ Test(wf_user, r10_single_factor_allowed_for_advanced_and_seal_with_consent)
 	struct wf_facts f = wf_facts_pass();
 
 	f.cert_class = WF_CLASS_ADVANCED;
-	cr_expect_eq(step_ok(&wf_user, U(ACTIVE_SMS), U(FACTOR_SINGLE), &f, NULL),
-		     U(ACTIVE_SINGLE));
+	cr_expect_eq(step_ok(&wf_user, U(ACTIVE_SMS), U(FACTOR_SINGLE), &f, NULL), U(ACTIVE_SINGLE));
 	f.cert_class = WF_CLASS_SEAL;
-	cr_expect_eq(step_ok(&wf_user, U(ACTIVE_APP), U(FACTOR_SINGLE), &f, NULL),
-		     U(ACTIVE_SINGLE));
+	cr_expect_eq(step_ok(&wf_user, U(ACTIVE_APP), U(FACTOR_SINGLE), &f, NULL), U(ACTIVE_SINGLE));
 }
 
 Test(wf_user, r13_unlock_restores_previous_pin_and_factor)
@@ -191,8 +191,7 @@ Test(wf_user, r12_no_machine_has_a_pin_reset_event_or_action)
 
 	for (int i = 0; i < 3; i++)
 		for (int e = 0; e < wf_event_count(ms[i]); e++)
-			cr_expect_not(mentions_reset(wf_event_name(ms[i], e)), "%s",
-				      wf_event_name(ms[i], e));
+			cr_expect_not(mentions_reset(wf_event_name(ms[i], e)), "%s", wf_event_name(ms[i], e));
 	for (int b = 0; b < WF_ACT_COUNT; b++)
 		cr_expect_not(mentions_reset(wf_action_name(1u << b)));
 }

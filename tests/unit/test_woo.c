@@ -326,7 +326,8 @@ Test(woo, names_from_many_scripts_are_accepted)
 				     "O'Brien-Smith",
 				     "\xd8\xb9\xd9\x84\xd9\x8a",
 				     "Zo\xc3\xab",
-				     "\xc5\x81\xc3\xb3" "d\xc5\xba",
+				     "\xc5\x81\xc3\xb3"
+				     "d\xc5\xba",
 				     "\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd"};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {

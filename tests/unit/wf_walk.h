@@ -17,7 +17,7 @@
 struct exp_row {
 	int s, e, next;
 	unsigned actions;
-	int reason;       /* with wf_facts_pass(): WF_RSN_* */
+	int reason; /* with wf_facts_pass(): WF_RSN_* */
 	const char *rule; /* rule named when wf_facts_fail() is passed; NULL: no guard */
 };
 
@@ -104,8 +104,8 @@ static inline void walk_allowed(const struct wf_machine *m, const struct exp_row
 		return;
 	}
 	cr_expect_eq(rc, WF_E_GUARD, "%s/%s should be guarded by %s", sn, en, x->rule);
-	cr_expect(r.rule != NULL && strcmp(r.rule, x->rule) == 0, "%s/%s: rule %s, want %s", sn,
-		  en, r.rule ? r.rule : "(null)", x->rule);
+	cr_expect(r.rule != NULL && strcmp(r.rule, x->rule) == 0, "%s/%s: rule %s, want %s", sn, en,
+		  r.rule ? r.rule : "(null)", x->rule);
 	expect_unchanged(&r, x->s);
 }
 
@@ -115,8 +115,7 @@ static inline void walk_refused(const struct wf_machine *m, int s, int e, int wa
 	struct wf_facts pass = wf_facts_pass(), fail = wf_facts_fail();
 	struct wf_result r;
 
-	cr_expect_eq(wf_step(m, s, e, &pass, &r), want, "%s/%s", wf_state_name(m, s),
-		     wf_event_name(m, e));
+	cr_expect_eq(wf_step(m, s, e, &pass, &r), want, "%s/%s", wf_state_name(m, s), wf_event_name(m, e));
 	expect_unchanged(&r, s);
 	cr_expect_null(r.rule);
 	cr_expect_eq(wf_step(m, s, e, &fail, &r), want);
@@ -127,8 +126,8 @@ static inline void walk_refused(const struct wf_machine *m, int s, int e, int wa
  * Every pair of states x events, each exactly once.  Fails unless the number of checked
  * pairs is n_states * n_events and every expected row was met exactly once.
  */
-static inline void wf_walk(const struct wf_machine *m, int n_states, int n_events,
-			   unsigned final_mask, const struct exp_row *exp, int n_exp)
+static inline void wf_walk(const struct wf_machine *m, int n_states, int n_events, unsigned final_mask,
+			   const struct exp_row *exp, int n_exp)
 {
 	int checked = 0, allowed = 0;
 
@@ -160,8 +159,8 @@ static inline void wf_walk(const struct wf_machine *m, int n_states, int n_event
 }
 
 /* Names: exact list, lowercase, and parse(name(x)) == x. */
-static inline void wf_check_names(const struct wf_machine *m, const char *const *states,
-				  int n_states, const char *const *events, int n_events)
+static inline void wf_check_names(const struct wf_machine *m, const char *const *states, int n_states,
+				  const char *const *events, int n_events)
 {
 	for (int s = 0; s < n_states; s++) {
 		const char *n = wf_state_name(m, s);
@@ -189,22 +188,20 @@ static inline void wf_check_names(const struct wf_machine *m, const char *const 
 }
 
 /* Shorthand for a single step the test expects to succeed. */
-static inline int step_ok(const struct wf_machine *m, int s, int e, const struct wf_facts *f,
-			  unsigned *acts)
+static inline int step_ok(const struct wf_machine *m, int s, int e, const struct wf_facts *f, unsigned *acts)
 {
 	struct wf_result r;
 	int rc = wf_step(m, s, e, f, &r);
 
-	cr_assert_eq(rc, 0, "%s/%s: %s (%s)", wf_state_name(m, s), wf_event_name(m, e),
-		     wf_strerror(rc), r.rule ? r.rule : "-");
+	cr_assert_eq(rc, 0, "%s/%s: %s (%s)", wf_state_name(m, s), wf_event_name(m, e), wf_strerror(rc),
+		     r.rule ? r.rule : "-");
 	if (acts != NULL)
 		*acts |= r.actions;
 	return r.next_state;
 }
 
 /* Shorthand: the rule that refuses, or "" when the step is not refused by a guard. */
-static inline const char *refused_by(const struct wf_machine *m, int s, int e,
-				     const struct wf_facts *f)
+static inline const char *refused_by(const struct wf_machine *m, int s, int e, const struct wf_facts *f)
 {
 	struct wf_result r;
 	int rc = wf_step(m, s, e, f, &r);

@@ -59,7 +59,8 @@ static void on_lookup(PGresult *res, const struct ra_err *err, void *data)
 	snprintf(who.role, sizeof(who.role), "%s", PQgetvalue(res, 0, 2));
 	snprintf(who.user_id, sizeof(who.user_id), "%s", PQgetvalue(res, 0, 3));
 	if (!role_covers(who.role, a->need)) {
-		ra_err_set(&e, RA_E_FORBIDDEN, "", "role '%s' may not do this (needs '%s')", who.role, a->need);
+		ra_err_set(&e, RA_E_FORBIDDEN, "", "role '%s' may not do this (needs '%s')", who.role,
+			   a->need);
 		a->cb(a->hr, NULL, &e, a->data);
 		goto out;
 	}
@@ -147,10 +148,12 @@ int admin_token_create(const char *conninfo, const char *name, const char *role,
 		return ra_err_set(err, RA_E_INVALID, "role", "role must be 'support', 'admin' or 'signing'");
 	/* the signing service is a machine, never anybody's own customer account (R19 link) */
 	if (strcmp(role, "signing") == 0 && user_id != NULL)
-		return ra_err_set(err, RA_E_INVALID, "user_id", "a signing token has no customer account: use "
+		return ra_err_set(err, RA_E_INVALID, "user_id",
+				  "a signing token has no customer account: use "
 				  "--no-customer-account");
 	if (expires_days < 0 || expires_days > 3650)
-		return ra_err_set(err, RA_E_INVALID, "expires_in_days", "--expires-in-days must be from 1 to 3650");
+		return ra_err_set(err, RA_E_INVALID, "expires_in_days",
+				  "--expires-in-days must be from 1 to 3650");
 	snprintf(days, sizeof(days), "%d", expires_days);
 	if (secret_random_token(token_out, cap) != 0 || secret_token_hash(token_out, hash, sizeof(hash)) != 0)
 		return ra_err_set(err, RA_E_INTERNAL, "", "cannot make a random token");

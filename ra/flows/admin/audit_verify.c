@@ -78,15 +78,22 @@ static int check_row(const PGresult *res, int i, struct audit_report *rep)
 	char at[64], hash[65];
 	const char *stored = db_val(res, i, 9);
 	struct audit_row row = {
-		.seq = db_val(res, i, 0), .at = at, .actor = db_val(res, i, 2), .action = db_val(res, i, 3),
-		.object_type = db_val(res, i, 4), .object_id = db_val(res, i, 5), .reason = db_val(res, i, 6),
-		.details = db_val(res, i, 7), .prev_hash = db_val(res, i, 8),
+		.seq = db_val(res, i, 0),
+		.at = at,
+		.actor = db_val(res, i, 2),
+		.action = db_val(res, i, 3),
+		.object_type = db_val(res, i, 4),
+		.object_id = db_val(res, i, 5),
+		.reason = db_val(res, i, 6),
+		.details = db_val(res, i, 7),
+		.prev_hash = db_val(res, i, 8),
 	};
 	long long seq = strtoll(row.seq, NULL, 10), want = rep->head_seq + 1;
 
 	if (seq != want) {
 		rep->bad_seq = want;
-		snprintf(rep->why, sizeof(rep->why), "record %lld is missing (the next one is %lld)", want, seq);
+		snprintf(rep->why, sizeof(rep->why), "record %lld is missing (the next one is %lld)", want,
+			 seq);
 		return 1;
 	}
 	rep->bad_seq = seq;
@@ -97,12 +104,14 @@ static int check_row(const PGresult *res, int i, struct audit_report *rep)
 	}
 	if ((row.prev_hash == NULL) != (seq == 1) ||
 	    (row.prev_hash && strcmp(row.prev_hash, rep->head_hash) != 0)) {
-		snprintf(rep->why, sizeof(rep->why), "prev_hash does not match the hash of record %lld", seq - 1);
+		snprintf(rep->why, sizeof(rep->why), "prev_hash does not match the hash of record %lld",
+			 seq - 1);
 		return 1;
 	}
 	if (at_text(db_val(res, i, 1), at, sizeof(at)) != 0 || audit_hash(&row, hash) != 0 ||
 	    stored == NULL || strcmp(hash, stored) != 0) {
-		snprintf(rep->why, sizeof(rep->why), "hash does not match the record's content (stored %.16s..., computed %.16s...)",
+		snprintf(rep->why, sizeof(rep->why),
+			 "hash does not match the record's content (stored %.16s..., computed %.16s...)",
 			 stored ? stored : "NULL", hash);
 		return 1;
 	}
@@ -169,20 +178,22 @@ static int check_checkpoint(struct walk *w, struct audit_report *rep)
 	w->next++;
 	rep->bad_seq = size;
 	if (at_peaks_root(&w->peaks, root) != 0) {
-		snprintf(rep->why, sizeof(rep->why), "checkpoint of tree size %lld: cannot compute the tree head", size);
+		snprintf(rep->why, sizeof(rep->why),
+			 "checkpoint of tree size %lld: cannot compute the tree head", size);
 		return 1;
 	}
 	at_to_hex(root, rh);
 	if (strcmp(rh, PQgetvalue(r, i, 1)) != 0) {
 		snprintf(rep->why, sizeof(rep->why),
-			 "checkpoint of tree size %lld: its tree head %.16s... is not the chain's %.16s...", size,
-			 PQgetvalue(r, i, 1), rh);
+			 "checkpoint of tree size %lld: its tree head %.16s... is not the chain's %.16s...",
+			 size, PQgetvalue(r, i, 1), rh);
 		return 1;
 	}
 	if (!sig_ok(PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), db_val(r, i, 5))) {
-		snprintf(rep->why, sizeof(rep->why),
-			 "checkpoint of tree size %lld: the signature does not verify with audit key %.16s...", size,
-			 PQgetvalue(r, i, 4));
+		snprintf(
+			rep->why, sizeof(rep->why),
+			"checkpoint of tree size %lld: the signature does not verify with audit key %.16s...",
+			size, PQgetvalue(r, i, 4));
 		return 1;
 	}
 	rep->bad_seq = 0;
@@ -210,8 +221,8 @@ static int walk(PGconn *c, struct walk *w, struct audit_report *rep, struct ra_e
 			}
 			if (bad) {
 				PQclear(r);
-				return ra_err_set(err, RA_E_RULE, "", "audit chain broken at seq %lld: %s", rep->bad_seq,
-						  rep->why);
+				return ra_err_set(err, RA_E_RULE, "", "audit chain broken at seq %lld: %s",
+						  rep->bad_seq, rep->why);
 			}
 		}
 		PQclear(r);
@@ -220,8 +231,8 @@ static int walk(PGconn *c, struct walk *w, struct audit_report *rep, struct ra_e
 	if (w->next < w->nck) {
 		rep->bad_seq = strtoll(PQgetvalue(w->ck, w->next, 0), NULL, 10);
 		snprintf(rep->why, sizeof(rep->why),
-			 "checkpoint of tree size %lld is beyond the chain's head %lld: records were removed", rep->bad_seq,
-			 rep->head_seq);
+			 "checkpoint of tree size %lld is beyond the chain's head %lld: records were removed",
+			 rep->bad_seq, rep->head_seq);
 		return ra_err_set(err, RA_E_RULE, "", "audit chain broken: %s", rep->why);
 	}
 	return 0;
@@ -297,7 +308,8 @@ int audit_cmd(struct config *cfg, int argc, char **argv)
 		printf("; %lld pending", rep.pending);
 		if (rep.pending > 0)
 			printf(" (oldest %.3f s)", rep.pending_oldest_s);
-		printf("; %lld signed checkpoint%s verified", rep.checkpoints, rep.checkpoints == 1 ? "" : "s");
+		printf("; %lld signed checkpoint%s verified", rep.checkpoints,
+		       rep.checkpoints == 1 ? "" : "s");
 		printf("\n");
 		return 0;
 	}

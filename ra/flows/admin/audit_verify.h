@@ -10,14 +10,14 @@
 #include "ra/db/audit.h"
 
 struct audit_report {
-	long long count;     /* records checked */
-	long long bad_seq;   /* first broken record, 0 when the chain is whole */
-	char head_hash[65];  /* hash of the newest record (anchor it outside the database) */
+	long long count; /* records checked */
+	long long bad_seq; /* first broken record, 0 when the chain is whole */
+	char head_hash[65]; /* hash of the newest record (anchor it outside the database) */
 	long long head_seq;
-	char why[256];       /* what is wrong with bad_seq */
-	long long pending;   /* committed records not chained yet (docs/audit.md "Sequencer") */
+	char why[256]; /* what is wrong with bad_seq */
+	long long pending; /* committed records not chained yet (docs/audit.md "Sequencer") */
 	double pending_oldest_s; /* age of the oldest of them; 0 when none */
-	long long checkpoints;   /* signed checkpoints whose tree head and signature were checked */
+	long long checkpoints; /* signed checkpoints whose tree head and signature were checked */
 };
 
 /* Walks the whole chain in seq order (blocking libpq: for the CLI, never the loop).

@@ -31,14 +31,28 @@ struct audit_watch {
 /* the module's one watcher; reachable for the whole run */
 static struct audit_watch *watch;
 
-static double g_last(void *d) { return ((struct audit_watch *)d)->last_run; }
-static double g_whole(void *d) { return ((struct audit_watch *)d)->last_whole; }
-static double g_broken(void *d) { return ((struct audit_watch *)d)->broken; }
-static double g_records(void *d) { return ((struct audit_watch *)d)->records; }
+static double g_last(void *d)
+{
+	return ((struct audit_watch *)d)->last_run;
+}
+static double g_whole(void *d)
+{
+	return ((struct audit_watch *)d)->last_whole;
+}
+static double g_broken(void *d)
+{
+	return ((struct audit_watch *)d)->broken;
+}
+static double g_records(void *d)
+{
+	return ((struct audit_watch *)d)->records;
+}
 
 void audit_watch_note(int rc, long long records)
 {
-	const char *result = rc == 0 ? "result=\"whole\"" : rc == RA_E_RULE ? "result=\"broken\"" : "result=\"error\"";
+	const char *result = rc == 0           ? "result=\"whole\""
+			     : rc == RA_E_RULE ? "result=\"broken\""
+					       : "result=\"error\"";
 
 	metrics_count("ra_audit_verify_runs_total", result, 1);
 	if (watch == NULL || (rc != 0 && rc != RA_E_RULE))
@@ -67,7 +81,8 @@ static void verify_after(void *data)
 	audit_watch_note(w->rc, w->rep.count);
 	snprintf(n, sizeof(n), "%lld", w->rep.count);
 	if (w->rc == 0) {
-		log_info("audit.verify", "result", "whole", "records", n, "head_hash", w->rep.head_hash, NULL);
+		log_info("audit.verify", "result", "whole", "records", n, "head_hash", w->rep.head_hash,
+			 NULL);
 	} else if (w->rc == RA_E_RULE) {
 		snprintf(seq, sizeof(seq), "%lld", w->rep.bad_seq);
 		log_error("audit.verify", "result", "broken", "bad_seq", seq, "why", w->rep.why, NULL);
@@ -92,7 +107,8 @@ int audit_watch_start(struct app *app, struct ra_err *err)
 	long long hours = cfg_int(app->cfg, "audit.verify_hours");
 	struct audit_watch *w;
 
-	metrics_help("ra_audit_verify_runs_total", "Audit chain verifications (R16) by result: whole, broken, error.");
+	metrics_help("ra_audit_verify_runs_total",
+		     "Audit chain verifications (R16) by result: whole, broken, error.");
 	if (hours <= 0 || watch != NULL)
 		return 0;
 	w = calloc(1, sizeof(*w));
@@ -103,11 +119,12 @@ int audit_watch_start(struct app *app, struct ra_err *err)
 	w->app = app;
 	watch = w;
 	metrics_gauge("ra_audit_verify_last_run_timestamp_seconds",
-		      "When the audit chain was last verified to a verdict (whole or broken).", "", g_last, w);
-	metrics_gauge("ra_audit_verify_last_whole_timestamp_seconds", "When the audit chain was last found whole.", "",
-		      g_whole, w);
-	metrics_gauge("ra_audit_verify_broken", "1 when the last verification found the audit chain broken (R16).", "",
-		      g_broken, w);
+		      "When the audit chain was last verified to a verdict (whole or broken).", "", g_last,
+		      w);
+	metrics_gauge("ra_audit_verify_last_whole_timestamp_seconds",
+		      "When the audit chain was last found whole.", "", g_whole, w);
+	metrics_gauge("ra_audit_verify_broken",
+		      "1 when the last verification found the audit chain broken (R16).", "", g_broken, w);
 	metrics_gauge("ra_audit_verify_records", "Records the last verification checked.", "", g_records, w);
 	uv_timer_init(app->loop, &w->timer);
 	w->timer.data = w;

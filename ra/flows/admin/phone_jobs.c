@@ -32,8 +32,23 @@ static const char *sql_load =
 	" p.ident_id, p.ident_mailed_at IS NOT NULL, u.first_name, u.last_name, u.email, u.ident_first_name,"
 	" u.ident_last_name, u.ident_birth_date::text, u.public_id"
 	" FROM phone_changes p JOIN users u ON u.id = p.user_id WHERE p.id = $1::bigint";
-enum { L_STATE, L_NEW, L_OLD, L_CODE_SENT, L_NOTICE_SENT, L_TX, L_IDENT_ID, L_MAILED, L_FIRST, L_LAST, L_EMAIL,
-       L_IFIRST, L_ILAST, L_IBIRTH, L_UID };
+enum {
+	L_STATE,
+	L_NEW,
+	L_OLD,
+	L_CODE_SENT,
+	L_NOTICE_SENT,
+	L_TX,
+	L_IDENT_ID,
+	L_MAILED,
+	L_FIRST,
+	L_LAST,
+	L_EMAIL,
+	L_IFIRST,
+	L_ILAST,
+	L_IBIRTH,
+	L_UID
+};
 
 /* the code's hash, only while the change waits for a code that was not sent yet */
 static const char *sql_code_store =
@@ -105,8 +120,8 @@ static void fail(struct pj *t, int retryable, int code, const char *field, const
 	va_start(ap, fmt);
 	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
 	va_end(ap);
-	log_warn("phone_change.job_failed", "phone_change", t->id, "message", e.msg, "retry", retryable ? "yes" : "no",
-		 NULL);
+	log_warn("phone_change.job_failed", "phone_change", t->id, "message", e.msg, "retry",
+		 retryable ? "yes" : "no", NULL);
 	job_fail(t->job, &e, retryable);
 	pj_free(t);
 }
@@ -133,9 +148,10 @@ static struct pj *pj_new(struct job *job, int with_tx)
 		abort();
 	t->job = job;
 	t->app = job->app;
-	if (id == NULL || strlen(id) >= sizeof(t->id) || strspn(id, "0123456789") != strlen(id) || *id == '\0' ||
-	    (with_tx && (tx == NULL || strlen(tx) >= sizeof(t->tx)))) {
-		fail(t, 0, RA_E_INVALID, "payload", "payload needs phone_change_id%s", with_tx ? " and tx" : "");
+	if (id == NULL || strlen(id) >= sizeof(t->id) || strspn(id, "0123456789") != strlen(id) ||
+	    *id == '\0' || (with_tx && (tx == NULL || strlen(tx) >= sizeof(t->tx)))) {
+		fail(t, 0, RA_E_INVALID, "payload", "payload needs phone_change_id%s",
+		     with_tx ? " and tx" : "");
 		return NULL;
 	}
 	snprintf(t->id, sizeof(t->id), "%s", id);
@@ -164,7 +180,8 @@ static int sms_send(struct pj *t, const char *to, char *text, httpc_cb cb)
 	b = json_pack("{s:s, s:s}", "to", to, "text", text);
 	body = b ? json_dumps(b, JSON_COMPACT) : NULL;
 	if (body != NULL)
-		rc = httpc_request(t->app->httpc, "POST", url, headers, body, strlen(body), SMS_TIMEOUT_MS, cb, t);
+		rc = httpc_request(t->app->httpc, "POST", url, headers, body, strlen(body), SMS_TIMEOUT_MS,
+				   cb, t);
 	/* a code is a secret: wipe every copy (httpc keeps its own) */
 	OPENSSL_cleanse(text, strlen(text));
 	if (body) {
@@ -255,7 +272,8 @@ static void on_code_stored(const int *rows, const struct ra_err *err, void *data
 	rc = sms_send(t, t->to, text, on_code_sms);
 	free(text);
 	if (rc != 0)
-		fail(t, 1, rc, "sms.url", rc == RA_E_CONFIG ? "sms.url and sms.token must be set" : "cannot start the SMS");
+		fail(t, 1, rc, "sms.url",
+		     rc == RA_E_CONFIG ? "sms.url and sms.token must be set" : "cannot start the SMS");
 }
 
 static void work_hash(void *data)
@@ -309,7 +327,8 @@ static void sms_loaded(PGresult *res, const struct ra_err *err, void *data)
 	}
 	state = wf_state_parse(&wf_phone, PQgetvalue(res, 0, L_STATE));
 	if (code && (state != WF_PHONE_AWAITING_CODE || PQgetvalue(res, 0, L_CODE_SENT)[0] == 't')) {
-		done(t, json_pack("{s:s, s:s}", "skipped", "no code to send", "state", PQgetvalue(res, 0, L_STATE)));
+		done(t, json_pack("{s:s, s:s}", "skipped", "no code to send", "state",
+				  PQgetvalue(res, 0, L_STATE)));
 		return;
 	}
 	if (code) {
@@ -323,7 +342,8 @@ static void sms_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	if (state != WF_PHONE_COMPLETED || PQgetvalue(res, 0, L_NOTICE_SENT)[0] == 't') {
-		done(t, json_pack("{s:s, s:s}", "skipped", "no notice to send", "state", PQgetvalue(res, 0, L_STATE)));
+		done(t, json_pack("{s:s, s:s}", "skipped", "no notice to send", "state",
+				  PQgetvalue(res, 0, L_STATE)));
 		return;
 	}
 	{
@@ -333,10 +353,11 @@ static void sms_loaded(PGresult *res, const struct ra_err *err, void *data)
 		int rc;
 		snprintf(t->to, sizeof(t->to), "%s", PQgetvalue(res, 0, L_OLD));
 		/* the new number only by its last digits: this SMS may reach whoever has the old SIM */
-		if (asprintf(&text,
-			     "The mobile number of your signature account was changed to a number ending in %s. "
-			     "SMS for your account now go there. If you did not ask for this, call support at once.",
-			     n > 3 ? nw + n - 3 : nw) < 0) {
+		if (asprintf(
+			    &text,
+			    "The mobile number of your signature account was changed to a number ending in %s. "
+			    "SMS for your account now go there. If you did not ask for this, call support at once.",
+			    n > 3 ? nw + n - 3 : nw) < 0) {
 			fail(t, 1, RA_E_NOMEM, "", "out of memory");
 			return;
 		}
@@ -406,14 +427,15 @@ static void send_link(struct pj *t)
 		fail(t, 1, RA_E_CONFIG, "smtp.url", "smtp.url is not set");
 		return;
 	}
-	if (asprintf(&body,
-		     "Hello %s %s,\n\n"
-		     "you asked to move your signature account to a new mobile number.  Before we do, we must\n"
-		     "identify you by video again: have your passport or ID card at hand.\n\n"
-		     "Start your identification here:\n%.*s/%s/%s\n\n"
-		     "If you did not ask for this, call support at once.\n\nReference: %s\n",
-		     t->first, t->last, (int)n, base ? base : "", cfg_str(cfg, "ident.company_id"), t->ident_id,
-		     t->tx) < 0)
+	if (asprintf(
+		    &body,
+		    "Hello %s %s,\n\n"
+		    "you asked to move your signature account to a new mobile number.  Before we do, we must\n"
+		    "identify you by video again: have your passport or ID card at hand.\n\n"
+		    "Start your identification here:\n%.*s/%s/%s\n\n"
+		    "If you did not ask for this, call support at once.\n\nReference: %s\n",
+		    t->first, t->last, (int)n, base ? base : "", cfg_str(cfg, "ident.company_id"),
+		    t->ident_id, t->tx) < 0)
 		body = NULL;
 	msg = body ? httpc_mail_compose(cfg_str(cfg, "smtp.from"), t->email,
 					"Your video identification for a new mobile number", body)
@@ -431,7 +453,8 @@ static void send_link(struct pj *t)
 	free(body);
 	free(msg);
 	if (rc != 0)
-		fail(t, msg != NULL, msg ? RA_E_UNAVAILABLE : RA_E_INVALID, "email", "cannot send the link mail");
+		fail(t, msg != NULL, msg ? RA_E_UNAVAILABLE : RA_E_INVALID, "email",
+		     "cannot send the link mail");
 }
 
 static void on_ident_stored(PGresult *res, const struct ra_err *err, void *data)
@@ -453,7 +476,8 @@ static void on_started(const struct httpc_resp *resp, const struct ra_err *err, 
 	const char *id;
 
 	if (err != NULL) {
-		fail(t, err->code != RA_E_CONFIG, err->code, "ident.base_url", "ident provider start: %s", err->msg);
+		fail(t, err->code != RA_E_CONFIG, err->code, "ident.base_url", "ident provider start: %s",
+		     err->msg);
 		return;
 	}
 	if (resp->status / 100 != 2) {
@@ -463,14 +487,17 @@ static void on_started(const struct httpc_resp *resp, const struct ra_err *err, 
 	}
 	j = json_loadb(resp->body, resp->len, 0, NULL);
 	id = json_string_value(json_object_get(j, "id"));
-	if (id == NULL || *id == '\0' || strlen(id) >= sizeof(t->ident_id) || strpbrk(id, "/?#\r\n ") != NULL) {
+	if (id == NULL || *id == '\0' || strlen(id) >= sizeof(t->ident_id) ||
+	    strpbrk(id, "/?#\r\n ") != NULL) {
 		json_decref(j);
-		fail(t, 1, RA_E_UNAVAILABLE, "ident.base_url", "ident provider start: answer without a usable id");
+		fail(t, 1, RA_E_UNAVAILABLE, "ident.base_url",
+		     "ident provider start: answer without a usable id");
 		return;
 	}
 	snprintf(t->ident_id, sizeof(t->ident_id), "%s", id);
 	json_decref(j);
-	db_query(t->app->db, sql_ident_store, 2, (const char *const[]){t->id, t->ident_id}, on_ident_stored, t);
+	db_query(t->app->db, sql_ident_store, 2, (const char *const[]){t->id, t->ident_id}, on_ident_stored,
+		 t);
 }
 
 static void ident_loaded(PGresult *res, const struct ra_err *err, void *data)
@@ -558,7 +585,7 @@ static void decide(struct pj *t)
 	const struct idnow_ident *id = t->ident;
 	int success = id->result == IDNOW_SUCCESS, match = success && same_person(t);
 	int event = match ? WF_PHONE_IDENT_PASSED : WF_PHONE_IDENT_FAILED;
-	const char *why = match ? NULL
+	const char *why = match      ? NULL
 			  : !success ? "the video identification did not succeed"
 				     : "the identified person does not match the user's identity data";
 	struct wf_facts f = {0};
@@ -568,7 +595,8 @@ static void decide(struct pj *t)
 
 	f.ident_match = match;
 	if (wf_step(&wf_phone, WF_PHONE_AWAITING_PROOF, event, &f, &r) != 0) {
-		fail(t, 0, RA_E_INTERNAL, "state", "the phone machine refuses %s", wf_event_name(&wf_phone, event));
+		fail(t, 0, RA_E_INTERNAL, "state", "the phone machine refuses %s",
+		     wf_event_name(&wf_phone, event));
 		return;
 	}
 	snprintf(t->what, sizeof(t->what), "%s", wf_event_name(&wf_phone, event));
@@ -577,13 +605,15 @@ static void decide(struct pj *t)
 	if (r.actions & WF_ACT_SEND_PHONE_CODE) {
 		snprintf(key, sizeof(key), "phone_code:%s", t->id);
 		ob_job(&ob, &(struct ob_job){.kind = PHONE_JOB_SMS,
-					     .payload = json_pack("{s:s, s:s}", "phone_change_id", t->id, "what", "code"),
+					     .payload = json_pack("{s:s, s:s}", "phone_change_id", t->id,
+								  "what", "code"),
 					     .key = key});
 	}
-	ob_audit(&ob, "ident:idnow", match ? "phone_change.ident_passed" : "phone_change.ident_failed", "phone_change",
-		 t->id, match ? "R3: a fresh video identification matched the user" : why,
-		 json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:b}", "user_id", t->uid, "result", idnow_result_str(id->result),
-			   "ident_id", id->ident_id, "agent", id->agent, "reason", id->reason, "same_person", match));
+	ob_audit(&ob, "ident:idnow", match ? "phone_change.ident_passed" : "phone_change.ident_failed",
+		 "phone_change", t->id, match ? "R3: a fresh video identification matched the user" : why,
+		 json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:b}", "user_id", t->uid, "result",
+			   idnow_result_str(id->result), "ident_id", id->ident_id, "agent", id->agent,
+			   "reason", id->reason, "same_person", match));
 	ob_commit(&ob, t->app->db, on_decided, t);
 }
 
@@ -598,8 +628,8 @@ static void on_fetched(const struct httpc_resp *resp, const struct ra_err *err, 
 		return;
 	}
 	if (resp->status / 100 != 2) {
-		fail(t, resp->status == 404 || ident_http_retryable(resp->status), RA_E_UNAVAILABLE, "ident.base_url",
-		     "ident provider answered %ld", resp->status);
+		fail(t, resp->status == 404 || ident_http_retryable(resp->status), RA_E_UNAVAILABLE,
+		     "ident.base_url", "ident provider answered %ld", resp->status);
 		return;
 	}
 	if ((rc = idnow_parse(resp->body, resp->len, &t->ident, &e)) != 0) {
@@ -630,7 +660,8 @@ static void result_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	if (wf_state_parse(&wf_phone, PQgetvalue(res, 0, L_STATE)) != WF_PHONE_AWAITING_PROOF) {
-		done(t, json_pack("{s:s, s:s}", "skipped", "decided already", "state", PQgetvalue(res, 0, L_STATE)));
+		done(t, json_pack("{s:s, s:s}", "skipped", "decided already", "state",
+				  PQgetvalue(res, 0, L_STATE)));
 		return;
 	}
 	if (db_val(res, 0, L_TX) == NULL || strcmp(PQgetvalue(res, 0, L_TX), t->tx) != 0) {

@@ -17,8 +17,26 @@
 #include "ra/flows/intake/quota.h"
 #include "workflows/wf_order.h"
 
-enum { L_STATE, L_FIRST, L_LAST, L_PUBLIC, L_CONTRACT_BY, L_REVIEW, L_OPENED_BY, L_IDENT, L_IDENT_ID, L_RESULT,
-       L_MATCH, L_IFIRST, L_ILAST, L_IBIRTH, L_COUNTRY, L_PROOF, L_STAFF_SELF, L_ID };
+enum {
+	L_STATE,
+	L_FIRST,
+	L_LAST,
+	L_PUBLIC,
+	L_CONTRACT_BY,
+	L_REVIEW,
+	L_OPENED_BY,
+	L_IDENT,
+	L_IDENT_ID,
+	L_RESULT,
+	L_MATCH,
+	L_IFIRST,
+	L_ILAST,
+	L_IBIRTH,
+	L_COUNTRY,
+	L_PROOF,
+	L_STAFF_SELF,
+	L_ID
+};
 
 static const char *sql_load =
 	"SELECT o.state, o.first_name, o.last_name, u.public_id, k.created_by, r.id, r.opened_by,"
@@ -49,7 +67,6 @@ static const char *sql_review =
 	"UPDATE reviews SET decision = $2, decided_by = $3, decided_at = now(), comment = $4"
 	" WHERE id = $1::bigint AND decision IS NULL";
 
-
 static int exec(PGconn *c, const char *sql, int n, const char *const *p, PGresult **out, struct ra_err *err)
 {
 	PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
@@ -75,8 +92,10 @@ static void who_facts(PGresult *L, const char *by, struct wf_facts *f)
 
 	snprintf(actor, sizeof(actor), "support:%s", by);
 	snprintf(name, sizeof(name), "%s %s", PQgetvalue(L, 0, L_FIRST), PQgetvalue(L, 0, L_LAST));
-	f->actor_is_subject = PQgetvalue(L, 0, L_STAFF_SELF)[0] == 't' || name_compare(by, name) != NAME_MISMATCH;
-	f->actor_opened_review = (opened && strcmp(opened, actor) == 0) || (contract_by && strcmp(contract_by, actor) == 0);
+	f->actor_is_subject =
+		PQgetvalue(L, 0, L_STAFF_SELF)[0] == 't' || name_compare(by, name) != NAME_MISMATCH;
+	f->actor_opened_review =
+		(opened && strcmp(opened, actor) == 0) || (contract_by && strcmp(contract_by, actor) == 0);
 }
 
 static int approve(PGconn *c, PGresult *L, const struct config *cfg, const char *oid, const char *actor,
@@ -92,13 +111,14 @@ static int approve(PGconn *c, PGresult *L, const struct config *cfg, const char 
 
 	who_facts(L, by, &f);
 	if ((rc = wf_step(&wf_order, WF_ORDER_IN_REVIEW, WF_ORDER_REVIEW_APPROVE, &f, &r)) != 0)
-		return ra_err_set(err, RA_E_RULE, r.rule ? r.rule : "", "%s: %s may not approve this order (%s)",
-				  r.rule ? r.rule : "refused", by,
+		return ra_err_set(err, RA_E_RULE, r.rule ? r.rule : "",
+				  "%s: %s may not approve this order (%s)", r.rule ? r.rule : "refused", by,
 				  f.actor_is_subject ? "they are its subject" : "they opened the request");
 	/* R7: only a successful identification can be approved; the review confirms the identity */
 	if (ident_id == NULL || result == NULL || given == NULL || sur == NULL ||
 	    (strcmp(result, "SUCCESS") != 0 && strcmp(result, "SUCCESS_DATA_CHANGED") != 0))
-		return ra_err_set(err, RA_E_RULE, "R7", "R7: the order has no successful identification to approve");
+		return ra_err_set(err, RA_E_RULE, "R7",
+				  "R7: the order has no successful identification to approve");
 	memset(&f, 0, sizeof(f));
 	f.ident_passed = 1;
 	f.needs_proof = PQgetvalue(L, 0, L_PROOF)[0] == 't';
@@ -114,21 +134,25 @@ static int approve(PGconn *c, PGresult *L, const struct config *cfg, const char 
 		ob_move(&ob, sql_state, &wf_order, WF_ORDER_IN_REVIEW, r.next_state, oid, 0, NULL);
 		ob_stmt(&ob, sql_ident, 3, (const char *const[]){db_val(L, 0, L_IDENT), "passed", by}, 0);
 		ob_stmt(&ob, sql_user, 4,
-			(const char *const[]){oid, db_val(L, 0, L_IFIRST), db_val(L, 0, L_ILAST), db_val(L, 0, L_IBIRTH)},
+			(const char *const[]){oid, db_val(L, 0, L_IFIRST), db_val(L, 0, L_ILAST),
+					      db_val(L, 0, L_IBIRTH)},
 			0);
-		ob_stmt(&ob, sql_review, 4, (const char *const[]){db_val(L, 0, L_REVIEW), "approved", by, comment}, 0);
-		order_issue_plan(&ob, oid, given, sur, country ? country : cfg_str(cfg, "default_country"), ident_id);
-		ob_audit(&ob, actor, "order.review_approved", "order", oid, comment ? comment : "approved after review",
-			 json_pack("{s:s}", "state", next));
+		ob_stmt(&ob, sql_review, 4,
+			(const char *const[]){db_val(L, 0, L_REVIEW), "approved", by, comment}, 0);
+		order_issue_plan(&ob, oid, given, sur, country ? country : cfg_str(cfg, "default_country"),
+				 ident_id);
+		ob_audit(&ob, actor, "order.review_approved", "order", oid,
+			 comment ? comment : "approved after review", json_pack("{s:s}", "state", next));
 		rc = ob_exec(&ob, c, NULL, err);
 		if (rc == RA_E_CONFLICT) /* the order is locked: only its certificate requests can be gone */
-			return ra_err_set(err, RA_E_CONFLICT, "order", "the order has no certificate request left to issue");
+			return ra_err_set(err, RA_E_CONFLICT, "order",
+					  "the order has no certificate request left to issue");
 		return rc;
 	}
 }
 
-static int reject(PGconn *c, PGresult *L, const char *oid, const char *actor, const char *by, const char *comment,
-		  struct ra_err *err)
+static int reject(PGconn *c, PGresult *L, const char *oid, const char *actor, const char *by,
+		  const char *comment, struct ra_err *err)
 {
 	struct wf_result r;
 	struct outbox ob = {0};
@@ -145,13 +169,14 @@ static int reject(PGconn *c, PGresult *L, const char *oid, const char *actor, co
 		ob_stmt(&ob, sql_review, 4, (const char *const[]){review, "rejected", by, comment}, 0);
 	/* R6: the order ends without a certificate, so its contract places go back */
 	ob_stmt(&ob, quota_sql_release, 1, (const char *const[]){oid}, 0);
-	ob_audit(&ob, actor, "order.review_rejected", "order", oid, comment ? comment : "rejected after review",
+	ob_audit(&ob, actor, "order.review_rejected", "order", oid,
+		 comment ? comment : "rejected after review",
 		 json_pack("{s:s}", "state", wf_state_name(&wf_order, r.next_state)));
 	return ob_exec(&ob, c, NULL, err);
 }
 
-int review_decide(const struct config *cfg, const char *order_ref, int approve_it, const char *by, const char *comment,
-		  int dry_run, char *order_id, size_t cap, struct ra_err *err)
+int review_decide(const struct config *cfg, const char *order_ref, int approve_it, const char *by,
+		  const char *comment, int dry_run, char *order_id, size_t cap, struct ra_err *err)
 {
 	PGconn *c = db_connect_sync(cfg_str(cfg, "database_url"), 30000);
 	PGresult *L = NULL;
@@ -214,18 +239,27 @@ int review_cmd(struct config *cfg, int argc, char **argv)
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'b': by = optarg; break;
-		case 'c': comment = optarg; break;
-		default: usage(); return 2;
+		case 'b':
+			by = optarg;
+			break;
+		case 'c':
+			comment = optarg;
+			break;
+		default:
+			usage();
+			return 2;
 		}
 	}
-	if (by == NULL || *by == '\0' || optind != argc || strspn(order, "0123456789") != strlen(order) || !*order) {
+	if (by == NULL || *by == '\0' || optind != argc || strspn(order, "0123456789") != strlen(order) ||
+	    !*order) {
 		usage();
 		return 2;
 	}
 	if (review_decide(cfg, order, approve_it, by, comment, 0, order_id, sizeof(order_id), &err) != 0) {
-		fprintf(stderr, "ra order %s: %s%s%s\n", argv[0], err.field, err.field[0] ? ": " : "", err.msg);
-		return err.code == RA_E_RULE || err.code == RA_E_CONFLICT || err.code == RA_E_NOTFOUND ? 1 : 2;
+		fprintf(stderr, "ra order %s: %s%s%s\n", argv[0], err.field, err.field[0] ? ": " : "",
+			err.msg);
+		return err.code == RA_E_RULE || err.code == RA_E_CONFLICT || err.code == RA_E_NOTFOUND ? 1
+												       : 2;
 	}
 	printf("order %s %s\n", order, approve_it ? "approved: issuing" : "rejected");
 	return 0;

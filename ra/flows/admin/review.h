@@ -22,8 +22,8 @@
  * support user's name (audit actor "support:<by>").  dry_run: everything is checked and
  * written, then rolled back.  0, or RA_E_NOTFOUND, RA_E_CONFLICT (not in review), RA_E_RULE
  * (err->field names the rule: "R19", "R7"), RA_E_UNAVAILABLE, RA_E_INTERNAL. */
-int review_decide(const struct config *cfg, const char *order_ref, int approve, const char *by, const char *comment,
-		  int dry_run, char *order_id, size_t cap, struct ra_err *err);
+int review_decide(const struct config *cfg, const char *order_ref, int approve, const char *by,
+		  const char *comment, int dry_run, char *order_id, size_t cap, struct ra_err *err);
 
 /* `ra order approve|reject ORDER --by NAME [--comment TEXT]`: argv[0] is the subcommand.
  * Exit status 0 done, 1 refused, 2 usage or error. */

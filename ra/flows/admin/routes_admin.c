@@ -32,8 +32,9 @@ static const struct adm_route routes_self[] = {
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
-static const struct adm_route *const tables[] = {routes_self, adm_routes_cert, adm_routes_user, adm_routes_misc,
-						 adm_routes_desk, adm_routes_bulk, adm_routes_phone};
+static const struct adm_route *const tables[] = {routes_self,     adm_routes_cert, adm_routes_user,
+						 adm_routes_misc, adm_routes_desk, adm_routes_bulk,
+						 adm_routes_phone};
 
 /* ---- replies --------------------------------------------------------------------------- */
 
@@ -161,19 +162,22 @@ int adm_page(struct adm_req *ar, char *limit, size_t lcap, char *after, size_t a
 		char *end;
 		n = strtol(l, &end, 10);
 		if (*l == '\0' || *end != '\0' || n < 1 || n > ADM_LIMIT_MAX)
-			return ra_err_set(e, RA_E_RULE, "limit", "limit must be a number from 1 to %d", ADM_LIMIT_MAX);
+			return ra_err_set(e, RA_E_RULE, "limit", "limit must be a number from 1 to %d",
+					  ADM_LIMIT_MAX);
 	}
 	snprintf(limit, lcap, "%ld", n);
 	*after_out = adm_query(ar, "after", after, acap);
 	if (*after_out != NULL && (**after_out == '\0' || strlen(*after_out) >= acap - 1))
-		return ra_err_set(e, RA_E_RULE, "after", "after must be the \"next\" value of the previous page");
+		return ra_err_set(e, RA_E_RULE, "after",
+				  "after must be the \"next\" value of the previous page");
 	return 0;
 }
 
 int adm_cursor_id(const char *after, struct ra_err *e)
 {
 	if (after && (strspn(after, "0123456789") != strlen(after) || strlen(after) > 18))
-		return ra_err_set(e, RA_E_RULE, "after", "after must be the \"next\" value of the previous page");
+		return ra_err_set(e, RA_E_RULE, "after",
+				  "after must be the \"next\" value of the previous page");
 	return 0;
 }
 

@@ -18,10 +18,12 @@
 
 /* A certificate by id or serial (serials are stored in upper-case hex). */
 #define CERT_WHERE " WHERE c.id = $1 OR c.serial = upper($1)"
-#define CERT_JSON "(to_jsonb(c) - 'pem' - 'transport_pin_hash' || jsonb_build_object('transport_pin_set', " \
-		  "c.transport_pin_hash IS NOT NULL))"
+#define CERT_JSON                                                                                 \
+	"(to_jsonb(c) - 'pem' - 'transport_pin_hash' || jsonb_build_object('transport_pin_set', " \
+	"c.transport_pin_hash IS NOT NULL))"
 
-static const char *sql_show = "SELECT (" CERT_JSON " || CASE WHEN $2 = '1' THEN jsonb_build_object('pem', c.pem)"
+static const char *sql_show = "SELECT (" CERT_JSON
+			      " || CASE WHEN $2 = '1' THEN jsonb_build_object('pem', c.pem)"
 			      " ELSE '{}'::jsonb END)::text FROM certificates c" CERT_WHERE;
 
 /* $1 limit, $2 after (certificate id), $3 user (ID), $4 its E.164 form, $5 state, $6 class.  A
@@ -63,7 +65,8 @@ static const char *sql_renew =
 	" SELECT 'support', gen_random_uuid()::text, c.id, c.before, c.term_end, $3, $4 FROM c";
 
 static const char *sql_load_with_user =
-	"SELECT jsonb_build_object('cert', " CERT_JSON ", 'user', to_jsonb(u), 'user_has_qualified', EXISTS ("
+	"SELECT jsonb_build_object('cert', " CERT_JSON
+	", 'user', to_jsonb(u), 'user_has_qualified', EXISTS ("
 	"  SELECT 1 FROM certificates q WHERE q.user_id = u.public_id AND q.class = 'qualified'"
 	"  AND q.state = ANY($2::text[])))::text"
 	" FROM certificates c JOIN users u ON u.public_id = c.user_id" CERT_WHERE " FOR UPDATE OF c, u";
@@ -71,7 +74,8 @@ static const char *sql_load_with_user =
 /* For a replacement: the certificate plus the age in whole days of its user's verified
  * identification (R17; NULL when never verified), measured as intake measures reuse. */
 static const char *sql_load_replace =
-	"SELECT (" CERT_JSON " || jsonb_build_object('ident_age_days', (SELECT floor(extract(epoch FROM now()"
+	"SELECT (" CERT_JSON
+	" || jsonb_build_object('ident_age_days', (SELECT floor(extract(epoch FROM now()"
 	" - u.ident_verified_at) / 86400)::int FROM users u WHERE u.public_id = c.user_id)))::text"
 	" FROM certificates c" CERT_WHERE " FOR UPDATE OF c";
 
@@ -138,14 +142,16 @@ static void cert_list(struct adm_req *ar)
 		char usable[96];
 		const char *q[2] = {iv, ob_states(&wf_cert, CERT_USABLE, usable, sizeof(usable))};
 		if (duration_interval(within, 0, iv, sizeof(iv)) != 0) {
-			ra_err_set(&e, RA_E_INVALID, "expiring", "?expiring= takes a duration such as 30d, 12h, 90min");
+			ra_err_set(&e, RA_E_INVALID, "expiring",
+				   "?expiring= takes a duration such as 30d, 12h, 90min");
 			adm_fail(ar, &e);
 			return;
 		}
 		adm_read(ar, sql_expiring, 2, q, "certificate");
 		return;
 	}
-	state = adm_choice(ar, "state", "requested|key_generated|issued|active|superseding|revoked|expired|failed", st,
+	state = adm_choice(ar, "state",
+			   "requested|key_generated|issued|active|superseding|revoked|expired|failed", st,
 			   sizeof(st), &e, &bad);
 	if (!bad)
 		klass = adm_choice(ar, "class", "qualified|advanced|seal", cl, sizeof(cl), &e, &bad);
@@ -173,8 +179,10 @@ static int plan_revoke(struct adm_req *ar, json_t *c, struct ra_err *e)
 	if (comment == NULL)
 		return ra_err_set(e, RA_E_INVALID, "comment", "a comment saying why is required");
 	if (wf_state_parse(&wf_cert, state) == WF_CERT_REVOKED)
-		return adm_refuse(e, RA_E_CONFLICT, "R14", "certificate %s is already revoked (%s); revocation is final, "
-				  "nothing changed", id, jstr(c, "revocation_reason") ? jstr(c, "revocation_reason") : "?");
+		return adm_refuse(e, RA_E_CONFLICT, "R14",
+				  "certificate %s is already revoked (%s); revocation is final, "
+				  "nothing changed",
+				  id, jstr(c, "revocation_reason") ? jstr(c, "revocation_reason") : "?");
 	f.actor_is_subject = subject_is_actor(ar, c);
 	f.cert_class = class_of(jstr(c, "class"));
 	f.revoke_reason = wf_reason_parse(reason);
@@ -182,8 +190,8 @@ static int plan_revoke(struct adm_req *ar, json_t *c, struct ra_err *e)
 		f.revoke_reason = -100; /* "none" is not a reason either */
 	if (adm_wf(&wf_cert, state, WF_CERT_REVOKE, &f, &r, "certificate", e) != 0)
 		return e->code;
-	ar->reply = json_pack("{s:s, s:s?, s:s, s:s}", "certificate_id", id, "serial", jstr(c, "serial"), "state",
-			      wf_state_name(&wf_cert, r.next_state), "reason", reason);
+	ar->reply = json_pack("{s:s, s:s?, s:s, s:s}", "certificate_id", id, "serial", jstr(c, "serial"),
+			      "state", wf_state_name(&wf_cert, r.next_state), "reason", reason);
 	if (cert_revoke_plan(&ar->ob, id, wf_state_parse(&wf_cert, state), &r, reason, ar->actor, comment,
 			     jstr(c, "serial")) != 0)
 		return ra_err_set(e, RA_E_INTERNAL, "", "too many statements in one operation");
@@ -256,7 +264,8 @@ static void cert_renew(struct adm_req *ar)
 
 /* ---- re-key and modification (R12, R15) ----------------------------------------------- */
 
-static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, const char *why, struct ra_err *e)
+static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, const char *why,
+		   struct ra_err *e)
 {
 	const char *id = jstr(c, "id");
 	struct wf_facts f = {0};
@@ -270,7 +279,8 @@ static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, co
 	f.replacement_same_key = 0; /* the replacement's key is generated under its own new id */
 	/* R17: the replacement carries the old identification, so it must still be recent enough */
 	f.has_prior_ident = json_is_integer(json_object_get(c, "ident_age_days"));
-	f.ident_age_days = f.has_prior_ident ? (int)json_integer_value(json_object_get(c, "ident_age_days")) : -1;
+	f.ident_age_days =
+		f.has_prior_ident ? (int)json_integer_value(json_object_get(c, "ident_age_days")) : -1;
 	f.ident_reuse_max_days = (int)cfg_int(ar->hr->app->cfg, "ident.reuse_days");
 	rc = adm_wf(&wf_cert, jstr(c, "state"), event, &f, &r, "certificate", e);
 	if (rc != 0)
@@ -283,7 +293,8 @@ static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, co
 	p[2] = subj;
 	p[3] = why;
 	snprintf(key, sizeof(key), "cert_issue:%s", nid);
-	if (ob_step(&ar->ob, sql_supersede, &wf_cert, wf_state_parse(&wf_cert, jstr(c, "state")), &r, id, 0, NULL) < 0)
+	if (ob_step(&ar->ob, sql_supersede, &wf_cert, wf_state_parse(&wf_cert, jstr(c, "state")), &r, id, 0,
+		    NULL) < 0)
 		rc = ra_err_set(&ar->err, RA_E_INTERNAL, "", "too many statements in one operation");
 	if (rc == 0)
 		rc = adm_stmt(ar, sql_replacement, 4, p);
@@ -292,16 +303,18 @@ static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, co
 						 .payload = json_pack("{s:s}", "certificate_id", nid),
 						 .key = key});
 	if (rc == 0)
-		rc = adm_audit(ar, event == WF_CERT_REKEY ? "cert.rekey" : "cert.modify", "certificate", id, ar->reason,
-			   json_pack("{s:s, s:s, s:O?}", "replacement", nid, "revoke_when_issued", why, "subject",
-				     subject));
+		rc = adm_audit(ar, event == WF_CERT_REKEY ? "cert.rekey" : "cert.modify", "certificate", id,
+			       ar->reason,
+			       json_pack("{s:s, s:s, s:O?}", "replacement", nid, "revoke_when_issued", why,
+					 "subject", subject));
 	free(subj);
 	if (rc) {
 		*e = ar->err;
 		return rc;
 	}
-	ar->reply = json_pack("{s:s, s:s, s:s, s:s}", "certificate_id", id, "state", wf_state_name(&wf_cert, r.next_state), "replacement_id",
-			      nid, "old_revoked_as", why);
+	ar->reply = json_pack("{s:s, s:s, s:s, s:s}", "certificate_id", id, "state",
+			      wf_state_name(&wf_cert, r.next_state), "replacement_id", nid, "old_revoked_as",
+			      why);
 	ar->status = 202; /* issuance runs as a job; the old one is revoked when it is done */
 	return 0;
 }
@@ -322,7 +335,8 @@ static void cert_rekey(struct adm_req *ar)
 /* The subject with the requested organisation/function; NULL and e filled when refused. */
 static json_t *modified_subject(struct adm_req *ar, const json_t *old, struct ra_err *e)
 {
-	static const char *const names[] = {"given_name", "surname", "name", "common_name", "serial_number", "country"};
+	static const char *const names[] = {"given_name",  "surname",       "name",
+					    "common_name", "serial_number", "country"};
 	const char *org = adm_str(ar, "organisation"), *org_id = adm_str(ar, "organisation_id");
 	const char *fn = adm_str(ar, "function");
 	int none = adm_bool(ar, "no_organisation");
@@ -330,12 +344,14 @@ static json_t *modified_subject(struct adm_req *ar, const json_t *old, struct ra
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (json_object_get(ar->body, names[i])) {
-			adm_refuse(e, RA_E_RULE, "R17", "a change of name needs a fresh identification; order a new "
+			adm_refuse(e, RA_E_RULE, "R17",
+				   "a change of name needs a fresh identification; order a new "
 				   "certificate instead (changed names are always verified again)");
 			return NULL;
 		}
 	if (none && (org || org_id || fn)) {
-		ra_err_set(e, RA_E_INVALID, "no_organisation", "no_organisation excludes organisation and function");
+		ra_err_set(e, RA_E_INVALID, "no_organisation",
+			   "no_organisation excludes organisation and function");
 		return NULL;
 	}
 	s = json_deep_copy(old);
@@ -352,13 +368,15 @@ static json_t *modified_subject(struct adm_req *ar, const json_t *old, struct ra
 	if (fn)
 		json_object_set_new(s, "title", json_string(fn));
 	if ((json_object_get(s, "organization") == NULL) != (json_object_get(s, "title") == NULL)) {
-		adm_refuse(e, RA_E_RULE, "R4", "a certificate carries exactly one organisation and one function, or "
+		adm_refuse(e, RA_E_RULE, "R4",
+			   "a certificate carries exactly one organisation and one function, or "
 			   "neither (--organisation with --function, or --no-organisation)");
 		json_decref(s);
 		return NULL;
 	}
 	if (json_equal(s, old)) {
-		ra_err_set(e, RA_E_INVALID, "organisation", "nothing to change: the certificate already says this");
+		ra_err_set(e, RA_E_INVALID, "organisation",
+			   "nothing to change: the certificate already says this");
 		json_decref(s);
 		return NULL;
 	}
@@ -411,8 +429,9 @@ static int plan_single(struct adm_req *ar, json_t *row, struct ra_err *e)
 		rc = ra_err_set(&ar->err, RA_E_INTERNAL, "", "too many statements in one operation");
 	if (rc == 0)
 		rc = adm_audit(ar, "user.factor_single", "user", uid, ar->reason,
-			   json_pack("{s:s, s:s, s:s, s:s, s:b}", "certificate_id", jstr(c, "id"), "consent_ref", consent,
-				     "from", jstr(u, "state"), "to", next, "app_deregistered", dereg));
+			       json_pack("{s:s, s:s, s:s, s:s, s:b}", "certificate_id", jstr(c, "id"),
+					 "consent_ref", consent, "from", jstr(u, "state"), "to", next,
+					 "app_deregistered", dereg));
 	if (rc) {
 		*e = ar->err;
 		return rc;
@@ -426,11 +445,11 @@ static const struct adm_tx tx_single = {"certificate", plan_single};
 static void cert_single(struct adm_req *ar)
 {
 	char live[128];
-	const char *p[2] = {ar->id,
-			    ob_states(&wf_cert,
-				      1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED | 1u << WF_CERT_ISSUED |
-					      1u << WF_CERT_ACTIVE | 1u << WF_CERT_SUPERSEDING,
-				      live, sizeof(live))};
+	const char *p[2] = {ar->id, ob_states(&wf_cert,
+					      1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED |
+						      1u << WF_CERT_ISSUED | 1u << WF_CERT_ACTIVE |
+						      1u << WF_CERT_SUPERSEDING,
+					      live, sizeof(live))};
 	adm_tx_run(ar, &tx_single, sql_load_with_user, 2, p);
 }
 

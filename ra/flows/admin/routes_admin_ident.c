@@ -17,7 +17,8 @@
 #include "ra/net/http.h"
 
 /* the order, if it has identifications: the object of the audit record (outbox) */
-static const char *sql_has = "SELECT $1::text WHERE EXISTS (SELECT 1 FROM identifications WHERE order_id = $1::text::bigint)";
+static const char *sql_has =
+	"SELECT $1::text WHERE EXISTS (SELECT 1 FROM identifications WHERE order_id = $1::text::bigint)";
 
 static const char *sql_list =
 	"SELECT tx, attempt, provider, ident_id, result, reason, outcome, name_match, first_name, last_name,"
@@ -31,8 +32,9 @@ struct rd {
 
 static json_t *row_json(const struct config *cfg, PGresult *res, int i)
 {
-	static const char *const cols[] = {"transactionnumber", "attempt", "provider", "ident_id", "result", "reason",
-					   "outcome", "name_match", "first_name", "last_name", "birth_date", "country"};
+	static const char *const cols[] = {
+		"transactionnumber", "attempt",    "provider",   "ident_id",  "result",     "reason",
+		"outcome",           "name_match", "first_name", "last_name", "birth_date", "country"};
 	json_t *o = json_object(), *ev = NULL;
 	char aad[200], *text = NULL;
 	size_t len = 0;
@@ -50,7 +52,8 @@ static json_t *row_json(const struct config *cfg, PGresult *res, int i)
 	json_object_set_new(o, "evidence", ev ? ev : json_pack("{s:s}", "error", e.msg));
 	json_object_set_new(o, "retain_until", json_string(PQgetvalue(res, i, 13)));
 	json_object_set_new(o, "decided_at", json_string(PQgetvalue(res, i, 14)));
-	json_object_set_new(o, "decided_by", db_val(res, i, 15) ? json_string(PQgetvalue(res, i, 15)) : json_null());
+	json_object_set_new(o, "decided_by",
+			    db_val(res, i, 15) ? json_string(PQgetvalue(res, i, 15)) : json_null());
 	return o;
 }
 
@@ -101,7 +104,8 @@ static void authorised(struct http_req *hr, const struct admin_user *who, void *
 	snprintf(actor, sizeof(actor), "support:%s", who->name);
 	/* R16: the reading is recorded (committed) before anything is read */
 	o = ob_stmt(&ob, sql_has, 1, (const char *const[]){r->order}, 0);
-	ob_audit_each(&ob, o, actor, "order.evidence_read", "order", "support looked at the identification evidence");
+	ob_audit_each(&ob, o, actor, "order.evidence_read", "order",
+		      "support looked at the identification evidence");
 	ob_commit(&ob, hr->app->db, on_recorded, r);
 }
 

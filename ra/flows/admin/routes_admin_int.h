@@ -37,11 +37,11 @@ struct adm_stmt {
 struct adm_req {
 	struct http_req *hr;
 	struct admin_user who;
-	char actor[80];     /* "support:<name>" (R16) */
-	char id[160];       /* the {id} path segment, percent-decoded; "" without one */
-	json_t *body;       /* POST: the JSON object; GET: NULL */
+	char actor[80]; /* "support:<name>" (R16) */
+	char id[160]; /* the {id} path segment, percent-decoded; "" without one */
+	json_t *body; /* POST: the JSON object; GET: NULL */
 	const char *reason; /* POST: body "reason", never empty */
-	int dry_run;        /* POST: body "dry_run": decide and write, then ROLLBACK */
+	int dry_run; /* POST: body "dry_run": decide and write, then ROLLBACK */
 	/* transaction runner */
 	const struct adm_tx *tx;
 	struct db_conn *conn;
@@ -98,7 +98,8 @@ int adm_not_self(const struct adm_req *ar, const char *user_id, struct ra_err *e
 void adm_read(struct adm_req *ar, const char *sql, int n, const char *const *params, const char *what);
 /* Runs a change: see the file comment.  The load statement's params are copied; load_sql
  * NULL: no load, plan gets an empty object. */
-void adm_tx_run(struct adm_req *ar, const struct adm_tx *tx, const char *load_sql, int n, const char *const *params);
+void adm_tx_run(struct adm_req *ar, const struct adm_tx *tx, const char *load_sql, int n,
+		const char *const *params);
 /* Adds one write to the plan's unit (ob_stmt, not conditioned; params copied; NULL is SQL
  * NULL).  RA_E_INTERNAL when full. */
 int adm_stmt(struct adm_req *ar, const char *sql, int n, const char *const *params);
@@ -115,9 +116,11 @@ int adm_page(struct adm_req *ar, char *limit, size_t lcap, char *after, size_t a
 /* Paged list SQL.  Each list: the page's rows (limit + 1, to know whether more exist) in a fixed order, the
  * cursor is the id of the last row shown; the next page starts after that row's order key,
  * read from the row itself, so rows added meanwhile neither shift nor repeat a page. */
-#define PAGE_JSON(list, item, cursor)                                                                              \
-	" SELECT jsonb_build_object('" list "', coalesce(jsonb_agg(" item " ORDER BY p.rn) FILTER (WHERE p.rn <= $1::int),"  \
-	" '[]'::jsonb), 'next', (SELECT q." cursor "::text FROM page q WHERE q.rn = $1::int AND EXISTS (SELECT 1 FROM page z" \
+#define PAGE_JSON(list, item, cursor)                                              \
+	" SELECT jsonb_build_object('" list "', coalesce(jsonb_agg(" item          \
+	" ORDER BY p.rn) FILTER (WHERE p.rn <= $1::int),"                          \
+	" '[]'::jsonb), 'next', (SELECT q." cursor                                 \
+	"::text FROM page q WHERE q.rn = $1::int AND EXISTS (SELECT 1 FROM page z" \
 	" WHERE z.rn > $1::int)))::text FROM page p"
 
 /* A cursor that is an id (digits): RA_E_RULE naming "after" otherwise; NULL is fine. */

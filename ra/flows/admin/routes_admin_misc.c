@@ -18,15 +18,18 @@
 
 /* ---- contracts (R6) -------------------------------------------------------------------- */
 
-#define CONTRACT_JSON "(to_jsonb(k) || jsonb_build_object('remaining', k.quota - k.used, 'exhausted', k.used >= k.quota))"
+#define CONTRACT_JSON \
+	"(to_jsonb(k) || jsonb_build_object('remaining', k.quota - k.used, 'exhausted', k.used >= k.quota))"
 
 static const char *sql_contract_show =
-	"SELECT (" CONTRACT_JSON " || jsonb_build_object('orders', coalesce((SELECT jsonb_agg(jsonb_build_object("
+	"SELECT (" CONTRACT_JSON
+	" || jsonb_build_object('orders', coalesce((SELECT jsonb_agg(jsonb_build_object("
 	" 'id', o.id, 'shop_order_id', o.shop_order_id, 'state', o.state, 'places', o.quota_taken) ORDER BY o.id)"
 	" FROM orders o WHERE o.contract_id = k.id), '[]'::jsonb)))::text"
 	" FROM contracts k WHERE k.number = upper($1) OR k.id::text = $1";
 static const char *sql_contract_list =
-	"SELECT jsonb_build_object('contracts', coalesce(jsonb_agg(" CONTRACT_JSON " ORDER BY k.id), '[]'::jsonb))::text"
+	"SELECT jsonb_build_object('contracts', coalesce(jsonb_agg(" CONTRACT_JSON
+	" ORDER BY k.id), '[]'::jsonb))::text"
 	" FROM contracts k WHERE $1::text IS NULL OR k.status = $1";
 /* The number comes first, so the reply can name it; a gap after a refusal is harmless. */
 static const char *sql_contract_number =
@@ -65,9 +68,11 @@ static int plan_contract_create(struct adm_req *ar, json_t *row, struct ra_err *
 	const char *p[5];
 
 	if (org == NULL || strlen(org) > 200)
-		return ra_err_set(e, RA_E_INVALID, "organisation", "organisation must have 1 to 200 characters");
+		return ra_err_set(e, RA_E_INVALID, "organisation",
+				  "organisation must have 1 to 200 characters");
 	if (org_id && strlen(org_id) > 100)
-		return ra_err_set(e, RA_E_INVALID, "organisation_id", "organisation_id has at most 100 characters");
+		return ra_err_set(e, RA_E_INVALID, "organisation_id",
+				  "organisation_id has at most 100 characters");
 	if (quota <= 0 || quota > 1000000)
 		return ra_err_set(e, RA_E_INVALID, "quota", "quota must be a number from 1 to 1000000");
 	snprintf(q, sizeof(q), "%lld", (long long)quota);
@@ -78,12 +83,14 @@ static int plan_contract_create(struct adm_req *ar, json_t *row, struct ra_err *
 	p[4] = ar->actor;
 	if (adm_stmt(ar, sql_contract_insert, 5, p) != 0 ||
 	    adm_audit(ar, "contract.created", "contract", number, ar->reason,
-		      json_pack("{s:s, s:s?, s:I}", "organisation", org, "organisation_id", org_id, "quota", quota)) != 0) {
+		      json_pack("{s:s, s:s?, s:I}", "organisation", org, "organisation_id", org_id, "quota",
+				quota)) != 0) {
 		*e = ar->err;
 		return e->code;
 	}
-	ar->reply = json_pack("{s:s, s:s, s:s?, s:I, s:I, s:s}", "number", number, "organisation", org,
-			      "organisation_id", org_id, "quota", quota, "used", (json_int_t)0, "status", "open");
+	ar->reply =
+		json_pack("{s:s, s:s, s:s?, s:I, s:I, s:s}", "number", number, "organisation", org,
+			  "organisation_id", org_id, "quota", quota, "used", (json_int_t)0, "status", "open");
 	ar->status = 201;
 	return 0;
 }
@@ -94,11 +101,12 @@ static int plan_contract_close(struct adm_req *ar, json_t *k, struct ra_err *e)
 	const char *p[1] = {number};
 
 	if (strcmp(jstr(k, "status"), "closed") == 0)
-		return adm_refuse(e, RA_E_CONFLICT, "R6", "contract %s is already closed; nothing changed", number);
+		return adm_refuse(e, RA_E_CONFLICT, "R6", "contract %s is already closed; nothing changed",
+				  number);
 	if (adm_stmt(ar, sql_contract_close, 1, p) != 0 ||
 	    adm_audit(ar, "contract.closed", "contract", number, ar->reason,
-		      json_pack("{s:O?, s:O?}", "quota", json_object_get(k, "quota"), "used", json_object_get(k, "used"))) !=
-		    0) {
+		      json_pack("{s:O?, s:O?}", "quota", json_object_get(k, "quota"), "used",
+				json_object_get(k, "used"))) != 0) {
 		*e = ar->err;
 		return e->code;
 	}
@@ -157,7 +165,8 @@ static int blocking_claim(struct adm_req *ar)
 	struct ra_err e = {0};
 
 	if (blocking_busy) {
-		ra_err_set(&e, RA_E_UNAVAILABLE, "", "busy: another review decision or audit verification is running");
+		ra_err_set(&e, RA_E_UNAVAILABLE, "",
+			   "busy: another review decision or audit verification is running");
 		adm_fail(ar, &e);
 		return -1;
 	}
@@ -178,8 +187,8 @@ static void review_work(void *data)
 	struct review *rv = data;
 	struct adm_req *ar = rv->ar;
 
-	rv->rc = review_decide(ar->hr->app->cfg, ar->id, rv->approve, ar->who.name, ar->reason, ar->dry_run, rv->order_id,
-			       sizeof(rv->order_id), &rv->err);
+	rv->rc = review_decide(ar->hr->app->cfg, ar->id, rv->approve, ar->who.name, ar->reason, ar->dry_run,
+			       rv->order_id, sizeof(rv->order_id), &rv->err);
 }
 
 static void review_after(void *data)
@@ -189,7 +198,8 @@ static void review_after(void *data)
 	blocking_busy = 0;
 	if (rv->rc != 0) {
 		/* review.c names the refusing rule in field ("R19", "R7"); the message may not */
-		if (rv->err.field[0] == 'R' && strncmp(rv->err.msg, rv->err.field, strlen(rv->err.field)) != 0) {
+		if (rv->err.field[0] == 'R' &&
+		    strncmp(rv->err.msg, rv->err.field, strlen(rv->err.field)) != 0) {
 			char msg[sizeof(rv->err.msg)];
 			snprintf(msg, sizeof(msg), "%s", rv->err.msg);
 			snprintf(rv->err.msg, sizeof(rv->err.msg), "%.8s: %.200s", rv->err.field, msg);
@@ -282,10 +292,12 @@ static int plan_job_retry(struct adm_req *ar, json_t *j, struct ra_err *e)
 
 	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(j, "id")));
 	if (strcmp(jstr(j, "state"), "dead") != 0)
-		return ra_err_set(e, RA_E_CONFLICT, "state", "job %s is %s, not dead: nothing to retry", id, jstr(j, "state"));
+		return ra_err_set(e, RA_E_CONFLICT, "state", "job %s is %s, not dead: nothing to retry", id,
+				  jstr(j, "state"));
 	if (adm_stmt(ar, sql_job_retry, 1, p) != 0 || adm_stmt(ar, sql_job_wake, 1, &kind) != 0 ||
 	    adm_audit(ar, "job.retried", "job", id, ar->reason,
-		      json_pack("{s:s, s:O?}", "kind", kind, "last_error", json_object_get(j, "last_error"))) != 0) {
+		      json_pack("{s:s, s:O?}", "kind", kind, "last_error",
+				json_object_get(j, "last_error"))) != 0) {
 		*e = ar->err;
 		return e->code;
 	}
@@ -344,7 +356,8 @@ static void audit_show(struct adm_req *ar)
 {
 	char obj[160], type[64], limit[16], after[32];
 	const char *off = NULL;
-	const char *p[4] = {limit, NULL, adm_query(ar, "object", obj, sizeof(obj)), adm_query(ar, "type", type, sizeof(type))};
+	const char *p[4] = {limit, NULL, adm_query(ar, "object", obj, sizeof(obj)),
+			    adm_query(ar, "type", type, sizeof(type))};
 	struct ra_err e = {0};
 
 	if (p[2] == NULL) {
@@ -352,7 +365,8 @@ static void audit_show(struct adm_req *ar)
 		adm_fail(ar, &e);
 		return;
 	}
-	if (adm_page(ar, limit, sizeof(limit), after, sizeof(after), &off, &e) != 0 || adm_cursor_id(off, &e) != 0) {
+	if (adm_page(ar, limit, sizeof(limit), after, sizeof(after), &off, &e) != 0 ||
+	    adm_cursor_id(off, &e) != 0) {
 		adm_fail(ar, &e);
 		return;
 	}
@@ -386,9 +400,9 @@ static void verify_after(void *data)
 		adm_fail(v->ar, &v->err);
 	} else {
 		json_t *o = json_pack("{s:b, s:I, s:I, s:s, s:I, s:f}", "whole", v->rc == 0, "count",
-				      (json_int_t)v->rep.count, "head_seq", (json_int_t)v->rep.head_seq, "head_hash",
-				      v->rep.head_hash, "pending", (json_int_t)v->rep.pending, "pending_oldest_seconds",
-				      v->rep.pending_oldest_s);
+				      (json_int_t)v->rep.count, "head_seq", (json_int_t)v->rep.head_seq,
+				      "head_hash", v->rep.head_hash, "pending", (json_int_t)v->rep.pending,
+				      "pending_oldest_seconds", v->rep.pending_oldest_s);
 		if (v->rc == RA_E_RULE) {
 			json_object_set_new(o, "bad_seq", json_integer(v->rep.bad_seq));
 			json_object_set_new(o, "why", json_string(v->rep.why));

@@ -36,15 +36,17 @@ static const char *sql_insert =
 	" ident_tx) VALUES ($1::bigint, $2::bigint, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /* A change as support sees it: never the code's hash, the user by user ID. */
-#define PC_JSON                                                                                                    \
-	"(to_jsonb(p) - 'code_hash' - 'user_id' - 'id' || jsonb_build_object('phone_change_id', p.id::text,"         \
+#define PC_JSON                                                                                              \
+	"(to_jsonb(p) - 'code_hash' - 'user_id' - 'id' || jsonb_build_object('phone_change_id', p.id::text," \
 	" 'user_id', u.public_id, 'code_sent', p.code_sent_at IS NOT NULL))"
 
 static const char *sql_show =
-	"SELECT " PC_JSON "::text FROM phone_changes p JOIN users u ON u.id = p.user_id WHERE p.id = $1::bigint";
+	"SELECT " PC_JSON
+	"::text FROM phone_changes p JOIN users u ON u.id = p.user_id WHERE p.id = $1::bigint";
 
 static const char *sql_load_pc =
-	"SELECT " PC_JSON "::text FROM phone_changes p JOIN users u ON u.id = p.user_id WHERE p.id = $1::bigint"
+	"SELECT " PC_JSON
+	"::text FROM phone_changes p JOIN users u ON u.id = p.user_id WHERE p.id = $1::bigint"
 	" FOR UPDATE OF p";
 
 /* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
@@ -85,12 +87,14 @@ static int start_input(const struct adm_req *ar, struct start_in *in, struct ra_
 	rc = phone_normalize(to, cc ? cc : "AT", in->to, sizeof(in->to), NULL);
 	if (rc != 0)
 		return ra_err_set(e, RA_E_INVALID, "to", "to is not a mobile number: %s", phone_strerror(rc));
-	if (in->proof == NULL || (strcmp(in->proof, "video_ident") != 0 && strcmp(in->proof, "four_eyes") != 0))
+	if (in->proof == NULL ||
+	    (strcmp(in->proof, "video_ident") != 0 && strcmp(in->proof, "four_eyes") != 0))
 		return ra_err_set(e, RA_E_INVALID, "proof", "proof must be video_ident or four_eyes");
 	if (strcmp(in->proof, "four_eyes") == 0 && in->document == NULL)
-		return ra_err_set(e, RA_E_INVALID, "document",
-				  "four_eyes needs document: the proof support holds and where it is filed, for the "
-				  "second support user to check");
+		return ra_err_set(
+			e, RA_E_INVALID, "document",
+			"four_eyes needs document: the proof support holds and where it is filed, for the "
+			"second support user to check");
 	return 0;
 }
 
@@ -103,14 +107,15 @@ static int refuse_number(const struct start_in *in, json_t *u, struct ra_err *e)
 		return ra_err_set(e, RA_E_RULE, "to", "%s is already the mobile number of %s", in->to, uid);
 	if (json_is_true(json_object_get(u, "taken")))
 		return ra_err_set(e, RA_E_CONFLICT, "to",
-				  "R3: %s is the mobile number of another user (one number, one user)", in->to);
-	if (json_is_true(json_object_get(u, "number_pending")))
-		return ra_err_set(e, RA_E_CONFLICT, "to", "R3: an open phone change of another user asks for %s already",
+				  "R3: %s is the mobile number of another user (one number, one user)",
 				  in->to);
+	if (json_is_true(json_object_get(u, "number_pending")))
+		return ra_err_set(e, RA_E_CONFLICT, "to",
+				  "R3: an open phone change of another user asks for %s already", in->to);
 	if (open > 0)
 		return ra_err_set(e, RA_E_CONFLICT, "state",
-				  "user %s has an open phone change (%lld): one at a time, cancel it first", uid,
-				  (long long)open);
+				  "user %s has an open phone change (%lld): one at a time, cancel it first",
+				  uid, (long long)open);
 	return 0;
 }
 
@@ -138,7 +143,8 @@ static int plan_start(struct adm_req *ar, json_t *u, struct ra_err *e)
 	if (start_input(ar, &in, e) != 0 || adm_not_self(ar, uid, e) != 0)
 		return e->code;
 	if (wf_is_final(&wf_user, wf_state_parse(&wf_user, jstr(u, "state"))) == 1)
-		return ra_err_set(e, RA_E_CONFLICT, "state", "user %s is %s: nothing changed", uid, jstr(u, "state"));
+		return ra_err_set(e, RA_E_CONFLICT, "state", "user %s is %s: nothing changed", uid,
+				  jstr(u, "state"));
 	if (refuse_number(&in, u, e) != 0)
 		return e->code;
 	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(u, "next_id")));
@@ -148,8 +154,8 @@ static int plan_start(struct adm_req *ar, json_t *u, struct ra_err *e)
 		return e->code;
 	if (adm_stmt(ar, sql_insert, 10,
 		     (const char *const[]){id, uidn, old, in.to, in.proof, in.document,
-					   wf_state_name(&wf_phone, WF_PHONE_AWAITING_PROOF), ar->actor, ar->reason,
-					   video ? tx : NULL}) != 0) {
+					   wf_state_name(&wf_phone, WF_PHONE_AWAITING_PROOF), ar->actor,
+					   ar->reason, video ? tx : NULL}) != 0) {
 		*e = ar->err;
 		return e->code;
 	}
@@ -157,18 +163,20 @@ static int plan_start(struct adm_req *ar, json_t *u, struct ra_err *e)
 		char key[64];
 		snprintf(key, sizeof(key), "phone_ident:%s", id);
 		ob_job(&ar->ob, &(struct ob_job){.kind = PHONE_JOB_IDENT,
-						 .payload = json_pack("{s:s}", "phone_change_id", id), .key = key});
+						 .payload = json_pack("{s:s}", "phone_change_id", id),
+						 .key = key});
 	}
 	if (adm_audit(ar, "phone_change.requested", "phone_change", id, ar->reason,
-		      json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}", "user_id", uid, "old_e164", old, "new_e164", in.to,
-				"proof", in.proof, "document", in.document, "transactionnumber", video ? tx : NULL)) != 0 ||
+		      json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}", "user_id", uid, "old_e164", old,
+				"new_e164", in.to, "proof", in.proof, "document", in.document,
+				"transactionnumber", video ? tx : NULL)) != 0 ||
 	    adm_audit(ar, "user.phone_change_requested", "user", uid, ar->reason,
 		      json_pack("{s:s, s:s}", "phone_change_id", id, "proof", in.proof)) != 0) {
 		*e = ar->err;
 		return e->code;
 	}
-	ar->reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "phone_change_id", id, "user_id", uid, "old_e164", old,
-			      "new_e164", in.to, "proof", in.proof, "state",
+	ar->reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "phone_change_id", id, "user_id", uid,
+			      "old_e164", old, "new_e164", in.to, "proof", in.proof, "state",
 			      wf_state_name(&wf_phone, WF_PHONE_AWAITING_PROOF));
 	ar->status = 201;
 	return 0;
@@ -187,7 +195,8 @@ static void pc_start(struct adm_req *ar)
 		return;
 	}
 	adm_phone(ar, ar->id, e164, sizeof(e164));
-	adm_tx_run(ar, &tx_start, sql_load_user, 4, (const char *const[]){ar->id, e164, in.to, open_states(open, sizeof(open))});
+	adm_tx_run(ar, &tx_start, sql_load_user, 4,
+		   (const char *const[]){ar->id, e164, in.to, open_states(open, sizeof(open))});
 }
 
 /* ---- show, approve (four eyes, R19), cancel --------------------------------------------- */
@@ -201,7 +210,8 @@ static int pc_id_ok(struct adm_req *ar)
 		if (!isdigit((unsigned char)ar->id[i]))
 			n = 0;
 	if (n == 0 || n > 18) {
-		adm_fail(ar, &(struct ra_err){.code = RA_E_NOTFOUND, .field = "id", .msg = "no such phone change"});
+		adm_fail(ar, &(struct ra_err){
+				     .code = RA_E_NOTFOUND, .field = "id", .msg = "no such phone change"});
 		return 0;
 	}
 	return 1;
@@ -220,10 +230,13 @@ static int plan_approve(struct adm_req *ar, json_t *p, struct ra_err *e)
 	struct wf_result r;
 	char key[64];
 
-	if (strcmp(jstr(p, "proof"), "four_eyes") != 0 && wf_state_parse(&wf_phone, state) == WF_PHONE_AWAITING_PROOF)
-		return ra_err_set(e, RA_E_CONFLICT, "proof",
-				  "phone change %s rests on a video identification: its result is the proof, no "
-				  "support user approves it", id);
+	if (strcmp(jstr(p, "proof"), "four_eyes") != 0 &&
+	    wf_state_parse(&wf_phone, state) == WF_PHONE_AWAITING_PROOF)
+		return ra_err_set(
+			e, RA_E_CONFLICT, "proof",
+			"phone change %s rests on a video identification: its result is the proof, no "
+			"support user approves it",
+			id);
 	/* R19: neither the subject nor the one who opened the change approves its proof */
 	f.actor_is_subject = ar->who.user_id[0] && strcmp(ar->who.user_id, uid) == 0;
 	f.actor_opened_review = strcmp(jstr(p, "requested_by"), ar->actor) == 0;
@@ -236,12 +249,14 @@ static int plan_approve(struct adm_req *ar, json_t *p, struct ra_err *e)
 		return e->code;
 	}
 	/* WF_ACT_SEND_PHONE_CODE: the code to the NEW number, by the durable phone_sms job */
-	ob_job(&ar->ob, &(struct ob_job){.kind = PHONE_JOB_SMS,
-					 .payload = json_pack("{s:s, s:s}", "phone_change_id", id, "what", "code"),
-					 .key = key});
+	ob_job(&ar->ob,
+	       &(struct ob_job){.kind = PHONE_JOB_SMS,
+				.payload = json_pack("{s:s, s:s}", "phone_change_id", id, "what", "code"),
+				.key = key});
 	if (adm_audit(ar, "phone_change.approved", "phone_change", id, ar->reason,
-		      json_pack("{s:s, s:s, s:s?, s:s}", "user_id", uid, "requested_by", jstr(p, "requested_by"),
-				"document", jstr(p, "proof_ref"), "next", wf_state_name(&wf_phone, r.next_state))) != 0) {
+		      json_pack("{s:s, s:s, s:s?, s:s}", "user_id", uid, "requested_by",
+				jstr(p, "requested_by"), "document", jstr(p, "proof_ref"), "next",
+				wf_state_name(&wf_phone, r.next_state))) != 0) {
 		*e = ar->err;
 		return e->code;
 	}
@@ -262,7 +277,8 @@ static int plan_cancel(struct adm_req *ar, json_t *p, struct ra_err *e)
 	if (ob_step(&ar->ob, sql_cancel, &wf_phone, wf_state_parse(&wf_phone, state), &r, id, 2,
 		    (const char *const[]){ar->actor, ar->reason}) < 0 ||
 	    adm_audit(ar, "phone_change.cancelled", "phone_change", id, ar->reason,
-		      json_pack("{s:s, s:s, s:s}", "user_id", uid, "from", state, "new_e164", jstr(p, "new_e164"))) != 0) {
+		      json_pack("{s:s, s:s, s:s}", "user_id", uid, "from", state, "new_e164",
+				jstr(p, "new_e164"))) != 0) {
 		*e = ar->err;
 		return e->code;
 	}

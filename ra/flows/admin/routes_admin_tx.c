@@ -20,15 +20,19 @@ static const struct {
 	{"R1", "a qualified certificate needs a second factor (SMS or app)"},
 	{"R2", "a replacement always gets a new key; a key serves one certificate of one class"},
 	{"R7", "no certificate without a passed identification (and approved proof where needed)"},
-	{"R9", "the authenticator app is still registered: de-register it first (uninstalling is not enough)"},
-	{"R10", "single factor only for advanced certificates and seals, with a recorded consent declaration, "
-		"and never while the user holds a qualified certificate"},
+	{"R9",
+	 "the authenticator app is still registered: de-register it first (uninstalling is not enough)"},
+	{"R10",
+	 "single factor only for advanced certificates and seals, with a recorded consent declaration, "
+	 "and never while the user holds a qualified certificate"},
 	{"R12", "a lost ActivationPIN is never reset: re-key instead"},
 	{"R13", "unlocking keeps the previous ActivationPIN; it is never reset"},
-	{"R14", "revocation needs an RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded, "
-		"cessationOfOperation or privilegeWithdrawn"},
+	{"R14",
+	 "revocation needs an RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded, "
+	 "cessationOfOperation or privilegeWithdrawn"},
 	{"R15", "the old certificate is revoked only after its replacement is issued"},
-	{"R19", "a support user may not act where they are themselves the subject, nor approve what they opened"},
+	{"R19",
+	 "a support user may not act where they are themselves the subject, nor approve what they opened"},
 };
 
 static const char *why(const char *rule)
@@ -53,9 +57,10 @@ int adm_wf(const struct wf_machine *m, const char *state, int event, const struc
 	if (rc == WF_E_GUARD)
 		return adm_refuse(e, RA_E_RULE, r->rule, "%s", why(r->rule));
 	if (rc == WF_E_FINAL)
-		return ra_err_set(e, RA_E_CONFLICT, "state", "%s is %s, which is final: nothing changed", what, state);
-	return ra_err_set(e, RA_E_CONFLICT, "state", "%s in state %s does not allow %s: nothing changed", what, state,
-			  wf_event_name(m, event));
+		return ra_err_set(e, RA_E_CONFLICT, "state", "%s is %s, which is final: nothing changed",
+				  what, state);
+	return ra_err_set(e, RA_E_CONFLICT, "state", "%s in state %s does not allow %s: nothing changed",
+			  what, state, wf_event_name(m, event));
 }
 
 /* ---- reads ----------------------------------------------------------------------------- */
@@ -145,7 +150,8 @@ static void on_ended(PGresult *res, const struct ra_err *err, void *data)
 		adm_reply(ar, 200, reply);
 		return;
 	}
-	log_info("admin.change", "rid", ar->hr->rid, "actor", ar->actor, "route", ar->hr->route, "id", ar->id, NULL);
+	log_info("admin.change", "rid", ar->hr->rid, "actor", ar->actor, "route", ar->hr->route, "id", ar->id,
+		 NULL);
 	adm_reply(ar, ar->status ? ar->status : 200, reply);
 }
 
@@ -246,7 +252,8 @@ static void on_conn(struct db_conn *conn, const struct ra_err *err, void *data)
 	db_conn_query(conn, "BEGIN", 0, NULL, on_begun, ar);
 }
 
-void adm_tx_run(struct adm_req *ar, const struct adm_tx *tx, const char *load_sql, int n, const char *const *params)
+void adm_tx_run(struct adm_req *ar, const struct adm_tx *tx, const char *load_sql, int n,
+		const char *const *params)
 {
 	ar->tx = tx;
 	ar->load.sql = load_sql;

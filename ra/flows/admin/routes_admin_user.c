@@ -95,9 +95,11 @@ static void user_show(struct adm_req *ar)
 	char final[96], open[96];
 
 	user_params(ar, e164, sizeof(e164), p);
-	p[2] = ob_states(&wf_order, 1u << WF_ORDER_ISSUED | 1u << WF_ORDER_REJECTED | 1u << WF_ORDER_CANCELLED, final,
+	p[2] = ob_states(&wf_order,
+			 1u << WF_ORDER_ISSUED | 1u << WF_ORDER_REJECTED | 1u << WF_ORDER_CANCELLED, final,
 			 sizeof(final));
-	p[3] = ob_states(&wf_phone, 1u << WF_PHONE_AWAITING_PROOF | 1u << WF_PHONE_AWAITING_CODE, open, sizeof(open));
+	p[3] = ob_states(&wf_phone, 1u << WF_PHONE_AWAITING_PROOF | 1u << WF_PHONE_AWAITING_CODE, open,
+			 sizeof(open));
 	adm_read(ar, sql_show, 4, p, "user");
 }
 
@@ -115,9 +117,11 @@ static int plan_unlock(struct adm_req *ar, json_t *u, struct ra_err *e)
 	if (adm_wf(&wf_user, jstr(u, "state"), WF_USER_UNLOCK, &f, &r, "user", e) != 0)
 		return e->code;
 	next = wf_state_name(&wf_user, r.next_state);
-	if (ob_step(&ar->ob, sql_unlock, &wf_user, wf_state_parse(&wf_user, jstr(u, "state")), &r, uid, 0, NULL) < 0 ||
+	if (ob_step(&ar->ob, sql_unlock, &wf_user, wf_state_parse(&wf_user, jstr(u, "state")), &r, uid, 0,
+		    NULL) < 0 ||
 	    adm_audit(ar, "user.unlocked", "user", uid, ar->reason,
-		      json_pack("{s:s, s:s, s:b}", "from", jstr(u, "state"), "to", next, "activation_pin_kept", 1)) != 0) {
+		      json_pack("{s:s, s:s, s:b}", "from", jstr(u, "state"), "to", next,
+				"activation_pin_kept", 1)) != 0) {
 		*e = ar->err;
 		return e->code;
 	}
@@ -151,8 +155,8 @@ static int plan_factor(struct adm_req *ar, json_t *u, struct ra_err *e)
 	if (ob_step(&ar->ob, sql_factor, &wf_user, wf_state_parse(&wf_user, jstr(u, "state")), &r, uid, 1,
 		    (const char *const[]){app_after ? "true" : "false"}) < 0 ||
 	    adm_audit(ar, app_after ? "user.factor_app" : "user.factor_sms", "user", uid, ar->reason,
-		      json_pack("{s:s, s:s, s:b}", "from", jstr(u, "state"), "to", next, "app_deregistered", dereg)) !=
-		    0) {
+		      json_pack("{s:s, s:s, s:b}", "from", jstr(u, "state"), "to", next, "app_deregistered",
+				dereg)) != 0) {
 		*e = ar->err;
 		return e->code;
 	}
@@ -174,20 +178,26 @@ static int plan_pin(struct adm_req *ar, json_t *u, struct ra_err *e)
 	if (adm_not_self(ar, uid, e) != 0)
 		return e->code;
 	if (json_array_size(issued) == 0)
-		return adm_refuse(e, RA_E_CONFLICT, "R11", "no certificate of %s awaits activation: a TransportPIN is "
-				  "only of use before the ActivationPIN is set (lost ActivationPIN: re-key, R12)", uid);
+		return adm_refuse(
+			e, RA_E_CONFLICT, "R11",
+			"no certificate of %s awaits activation: a TransportPIN is "
+			"only of use before the ActivationPIN is set (lost ActivationPIN: re-key, R12)",
+			uid);
 	if (json_array_size(pending) > 0)
-		return adm_refuse(e, RA_E_CONFLICT, "R11", "the TransportPIN of %s is still being delivered; a second one "
+		return adm_refuse(e, RA_E_CONFLICT, "R11",
+				  "the TransportPIN of %s is still being delivered; a second one "
 				  "would race it: wait for the SMS (ractl jobs list) and ask again",
 				  json_string_value(json_array_get(pending, 0)));
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return ra_err_set(e, RA_E_INTERNAL, "", "no randomness");
 	for (i = 0; i < sizeof(rnd); i++)
 		snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
-	json_array_foreach(issued, i, v) {
-		const char *cid = json_string_value(v), *issued_name = wf_state_name(&wf_cert, WF_CERT_ISSUED);
+	json_array_foreach (issued, i, v) {
+		const char *cid = json_string_value(v),
+			   *issued_name = wf_state_name(&wf_cert, WF_CERT_ISSUED);
 		char key[160];
-		if (adm_wf(&wf_cert, issued_name, WF_CERT_TRANSPORT_PIN_REISSUE, NULL, &r, "certificate", e) != 0)
+		if (adm_wf(&wf_cert, issued_name, WF_CERT_TRANSPORT_PIN_REISSUE, NULL, &r, "certificate",
+			   e) != 0)
 			return e->code;
 		snprintf(key, sizeof(key), "transport_pin:%s:reissue:%s", cid, nonce);
 		if (adm_stmt(ar, sql_pin_clear, 2, (const char *const[]){cid, issued_name}) != 0) {
@@ -195,7 +205,8 @@ static int plan_pin(struct adm_req *ar, json_t *u, struct ra_err *e)
 			return e->code;
 		}
 		ob_job(&ar->ob, &(struct ob_job){.kind = "transport_pin",
-						 .payload = json_pack("{s:s, s:b}", "certificate_id", cid, "reissue", 1),
+						 .payload = json_pack("{s:s, s:b}", "certificate_id", cid,
+								      "reissue", 1),
 						 .key = key});
 	}
 	if (adm_audit(ar, "user.transport_pin_reissued", "user", uid, ar->reason,

@@ -73,21 +73,24 @@ static const char *sql_restored =
 static const char *sql_revoke =
 	"UPDATE certificates SET state = $2, revoked_at = now(), revocation_reason = $4 WHERE id = $1 AND state = $3";
 
-int cert_revoke_plan(struct outbox *ob, const char *id, int from, const struct wf_result *r, const char *reason,
-		     const char *actor, const char *comment, const char *serial)
+int cert_revoke_plan(struct outbox *ob, const char *id, int from, const struct wf_result *r,
+		     const char *reason, const char *actor, const char *comment, const char *serial)
 {
 	char key[96];
 
 	snprintf(key, sizeof(key), "ca_revoke:%s", id);
 	if (ob_step(ob, sql_revoke, &wf_cert, from, r, id, 1, (const char *const[]){reason}) < 0)
 		return RA_E_INTERNAL;
-	ob_job(ob, &(struct ob_job){.kind = "ca_revoke", .payload = json_pack("{s:s}", "certificate_id", id), .key = key});
+	ob_job(ob, &(struct ob_job){.kind = "ca_revoke",
+				    .payload = json_pack("{s:s}", "certificate_id", id),
+				    .key = key});
 	ob_audit(ob, actor, "cert.revoked", "certificate", id, reason,
 		 json_pack("{s:s?, s:s}", "serial", serial, "comment", comment));
 	return 0;
 }
 
-static const char *sql_ca_revoked = "UPDATE certificates SET ca_revoked_at = now() WHERE id = $1 AND ca_revoked_at IS NULL";
+static const char *sql_ca_revoked =
+	"UPDATE certificates SET ca_revoked_at = now() WHERE id = $1 AND ca_revoked_at IS NULL";
 
 /* ---- configuration ------------------------------------------------------------------ */
 
@@ -188,13 +191,14 @@ static int open_cab(struct app *app, struct ra_err *err)
 	rc = cert_open_cab(app->cfg, &app->cab, err);
 	if (rc != 0)
 		return rc == 1 ? 0 : -1; /* 1: serving without a CA (unhealthy, see above) */
-	metrics_gauge("ra_pkcs11_sessions", "Logged-in token sessions in the pool (pkcs11.sessions).", "", g_sessions,
-		      app->cab);
-	metrics_gauge("ra_pkcs11_sessions_max_used", "The most token sessions in use at once since start.", "",
-		      g_sessions_used, app->cab);
+	metrics_gauge("ra_pkcs11_sessions", "Logged-in token sessions in the pool (pkcs11.sessions).", "",
+		      g_sessions, app->cab);
+	metrics_gauge("ra_pkcs11_sessions_max_used", "The most token sessions in use at once since start.",
+		      "", g_sessions_used, app->cab);
 	if (!cab_wraps(app->cab))
 		return 0;
-	rc = cab_kek(app->cab, cfg_bool(app->cfg, "pkcs11.kek_create") ? CAB_KEK_CREATE : CAB_KEK_CURRENT, &version, &ce);
+	rc = cab_kek(app->cab, cfg_bool(app->cfg, "pkcs11.kek_create") ? CAB_KEK_CREATE : CAB_KEK_CURRENT,
+		     &version, &ce);
 	if (rc < 0) {
 		cab_close(app->cab);
 		app->cab = NULL;
@@ -381,8 +385,8 @@ static void on_stored(const int *rows, const struct ra_err *err, void *data)
 		/* R2: the unique key fingerprint refuses a key that already serves a certificate */
 		int r2 = err->code == RA_E_CONFLICT && strstr(err->field, "key_fingerprint") != NULL;
 		struct ra_err e;
-		ra_err_set(&e, err->code, err->field, "%s%s", r2 ? "R2: key already bound to a certificate: " : "",
-			   err->msg);
+		ra_err_set(&e, err->code, err->field, "%s%s",
+			   r2 ? "R2: key already bound to a certificate: " : "", err->msg);
 		job_fail(job, &e, !r2);
 	} else {
 		json_t *r = json_pack("{s:s, s:s, s:b}", "serial", is->cert.serial_hex, "key_fingerprint",
@@ -416,7 +420,8 @@ static void store(struct issue *is, const char *nb, const char *na)
 	c = ob_move_any(&ob, sql_store, &wf_cert, PENDING_ISSUE, WF_CERT_ISSUED, is->id, 6,
 			(const char *const[]){is->cert.serial_hex, is->key.sha256_hex, is->cert.pem, nb, na,
 					      is->have_blob ? "wrapped" : "token"});
-	old = ob_move_set(&ob, sql_replaced, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_REVOKED, is->id, 0, NULL);
+	old = ob_move_set(&ob, sql_replaced, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_REVOKED, is->id, 0,
+			  NULL);
 	ob_job_each(&ob, c, "transport_pin", "certificate_id", "transport_pin:");
 	ob_job_each(&ob, old, "ca_revoke", "certificate_id", "ca_revoke:");
 	ob_audit_each(&ob, c, "system", "cert.issued", "certificate", NULL);
@@ -431,8 +436,10 @@ static void record_failed(struct issue *is, const char *msg)
 	struct outbox ob = {0};
 	int c, old;
 
-	c = ob_move_any(&ob, sql_failed, &wf_cert, PENDING_ISSUE, WF_CERT_FAILED, is->id, 1, (const char *const[]){msg});
-	old = ob_move_set(&ob, sql_restored, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_ACTIVE, is->id, 0, NULL);
+	c = ob_move_any(&ob, sql_failed, &wf_cert, PENDING_ISSUE, WF_CERT_FAILED, is->id, 1,
+			(const char *const[]){msg});
+	old = ob_move_set(&ob, sql_restored, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_ACTIVE, is->id, 0,
+			  NULL);
 	ob_audit_each(&ob, c, "system", "cert.failed", "certificate", msg);
 	ob_audit_each(&ob, old, "system", "cert.replacement_failed", "certificate", msg);
 	ob_commit(&ob, is->job->app->db, on_failed_recorded, is);
@@ -450,10 +457,11 @@ static void on_key_stored(const int *rows, const struct ra_err *err, void *data)
 		/* R2: a key that already serves another certificate is refused for good; a row that
 		 * moved on (another worker stored its key first: RA_E_CONFLICT) is retried and the
 		 * retry finds that key */
-		int r2 = strstr(err->field, "key_fingerprint") != NULL || strstr(err->msg, "key_fingerprint") != NULL;
+		int r2 = strstr(err->field, "key_fingerprint") != NULL ||
+			 strstr(err->msg, "key_fingerprint") != NULL;
 
-		ra_err_set(&e, err->code, err->field, "%s%s", r2 ? "R2: key already bound to a certificate: " : "",
-			   err->msg);
+		ra_err_set(&e, err->code, err->field, "%s%s",
+			   r2 ? "R2: key already bound to a certificate: " : "", err->msg);
 		job_fail(is->job, &e, !r2);
 		issue_free(is);
 		return;
@@ -485,8 +493,9 @@ static void store_key(struct issue *is)
 	ob_move(&ob, sql_key_store, &wf_cert, WF_CERT_REQUESTED, WF_CERT_KEY_GENERATED, is->id, 4,
 		(const char *const[]){hex, is->key.kek_label, ver, is->key.sha256_hex});
 	ob_audit(&ob, "system", "cert.key_generated", "certificate", is->id, NULL,
-		 json_pack("{s:s, s:s, s:s, s:i}", "storage", "wrapped", "key_fingerprint", is->key.sha256_hex,
-			   "kek_label", is->key.kek_label, "kek_version", is->key.kek_version));
+		 json_pack("{s:s, s:s, s:s, s:i}", "storage", "wrapped", "key_fingerprint",
+			   is->key.sha256_hex, "kek_label", is->key.kek_label, "kek_version",
+			   is->key.kek_version));
 	ob_commit(&ob, is->job->app->db, on_key_stored, is);
 	free(hex);
 }
@@ -500,14 +509,16 @@ static void issue_after(void *data)
 		/* CAB_E_REJECTED: the CA (over CMP) said no; its reason becomes the certificate's.
 		 * A transient failure on the job's last attempt ends the certificate too, so the
 		 * certificate it replaces does not stay superseding (R15). */
-		int permanent = is->rc == CAB_E_PROFILE || is->rc == CAB_E_INVALID || is->rc == CAB_E_CONFLICT ||
-				is->rc == CAB_E_REJECTED || is->rc == CAB_E_DESTROYED || is->job->attempt >= is->job->max_attempts;
+		int permanent = is->rc == CAB_E_PROFILE || is->rc == CAB_E_INVALID ||
+				is->rc == CAB_E_CONFLICT || is->rc == CAB_E_REJECTED ||
+				is->rc == CAB_E_DESTROYED || is->job->attempt >= is->job->max_attempts;
 		char msg[340];
 
 		log_warn("cert.issue_failed", "certificate", is->id, "error", cab_strerror(is->rc), "message",
 			 is->err.msg, NULL);
 		if (permanent) {
-			snprintf(msg, sizeof(msg), "%s%s%s", is->err.field, is->err.field[0] ? ": " : "", is->err.msg);
+			snprintf(msg, sizeof(msg), "%s%s%s", is->err.field, is->err.field[0] ? ": " : "",
+				 is->err.msg);
 			record_failed(is, msg);
 			return;
 		}
@@ -545,9 +556,9 @@ static int check_rules(const char *state, enum cab_class cls, const char *ident_
 	struct wf_result r;
 	int s = wf_state_parse(&wf_cert, state), rc;
 
-	f.cert_class = cls == CAB_CLASS_QUALIFIED ? WF_CLASS_QUALIFIED
+	f.cert_class = cls == CAB_CLASS_QUALIFIED  ? WF_CLASS_QUALIFIED
 		       : cls == CAB_CLASS_ADVANCED ? WF_CLASS_ADVANCED
-						    : WF_CLASS_SEAL;
+						   : WF_CLASS_SEAL;
 	f.key_class = f.cert_class;
 	f.ident_passed = ident_id != NULL;
 	if (s == WF_CERT_REQUESTED) {
@@ -559,7 +570,8 @@ static int check_rules(const char *state, enum cab_class cls, const char *ident_
 	rc = wf_step(&wf_cert, s, WF_CERT_CA_ISSUED, &f, &r);
 	if (rc != 0)
 		return ra_err_set(e, RA_E_RULE, r.rule ? r.rule : "", "%s%s", r.rule ? r.rule : "",
-				  rc == WF_E_GUARD ? ": no passed identification for this certificate" : wf_strerror(rc));
+				  rc == WF_E_GUARD ? ": no passed identification for this certificate"
+						   : wf_strerror(rc));
 	return 0;
 }
 
@@ -581,7 +593,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	state = PQgetvalue(res, 0, 2);
-	if (wf_state_parse(&wf_cert, state) < 0 || !(PENDING_ISSUE & (1u << wf_state_parse(&wf_cert, state)))) {
+	if (wf_state_parse(&wf_cert, state) < 0 ||
+	    !(PENDING_ISSUE & (1u << wf_state_parse(&wf_cert, state)))) {
 		/* issued before (a retried job): the effect exists, nothing more to do */
 		job_done(job, json_pack("{s:s}", "already", state));
 		return;
@@ -594,7 +607,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	snprintf(is->id, sizeof(is->id), "%s", PQgetvalue(res, 0, 0));
 	if (cab_class_parse(PQgetvalue(res, 0, 1), &is->cls, &ce) != 0 ||
 	    cab_alg_parse(PQgetvalue(res, 0, 5), &is->alg) != 0) {
-		ra_err_set(&e, RA_E_INVALID, "class", "certificate row has an unknown class or key algorithm");
+		ra_err_set(&e, RA_E_INVALID, "class",
+			   "certificate row has an unknown class or key algorithm");
 		goto refuse;
 	}
 	if (check_rules(state, is->cls, db_val(res, 0, 6), &e) != 0)
@@ -706,8 +720,8 @@ static void revoke_after(void *data)
 	struct ra_err e;
 
 	if (rv->rc != 0) {
-		ra_err_set(&e, rv->rc == CAB_E_NOTFOUND ? RA_E_NOTFOUND : RA_E_UNAVAILABLE, "serial", "CA: %s",
-			   rv->err.msg);
+		ra_err_set(&e, rv->rc == CAB_E_NOTFOUND ? RA_E_NOTFOUND : RA_E_UNAVAILABLE, "serial",
+			   "CA: %s", rv->err.msg);
 		job_fail(rv->job, &e, rv->rc != CAB_E_NOTFOUND && rv->rc != CAB_E_REJECTED);
 		free(rv);
 		return;

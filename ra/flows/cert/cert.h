@@ -44,7 +44,7 @@ extern const struct job_kind cert_job_kinds[];
  * the caller's outbox unit: the state with its RFC 5280 reason, the ca_revoke job and the
  * audit record (actor, reason, the support's comment and the serial).  0, or RA_E_INTERNAL
  * when the unit is full. */
-int cert_revoke_plan(struct outbox *ob, const char *id, int from, const struct wf_result *r, const char *reason,
-		     const char *actor, const char *comment, const char *serial);
+int cert_revoke_plan(struct outbox *ob, const char *id, int from, const struct wf_result *r,
+		     const char *reason, const char *actor, const char *comment, const char *serial);
 
 #endif

@@ -44,12 +44,30 @@ struct crl_watch {
 /* the module's one watcher; reachable for the whole run (h2o and the loop are, too) */
 static struct crl_watch *watch;
 
-static double g_this(void *d) { return ((struct crl_watch *)d)->this_update; }
-static double g_next(void *d) { return ((struct crl_watch *)d)->next_update; }
-static double g_ok(void *d) { return ((struct crl_watch *)d)->last_ok; }
-static double g_missing(void *d) { return ((struct crl_watch *)d)->missing; }
-static double g_oldest(void *d) { return ((struct crl_watch *)d)->oldest_missing; }
-static double g_failures(void *d) { return (double)((struct crl_watch *)d)->failures; }
+static double g_this(void *d)
+{
+	return ((struct crl_watch *)d)->this_update;
+}
+static double g_next(void *d)
+{
+	return ((struct crl_watch *)d)->next_update;
+}
+static double g_ok(void *d)
+{
+	return ((struct crl_watch *)d)->last_ok;
+}
+static double g_missing(void *d)
+{
+	return ((struct crl_watch *)d)->missing;
+}
+static double g_oldest(void *d)
+{
+	return ((struct crl_watch *)d)->oldest_missing;
+}
+static double g_failures(void *d)
+{
+	return (double)((struct crl_watch *)d)->failures;
+}
 
 static double asn1_epoch(const ASN1_TIME *t)
 {
@@ -74,7 +92,8 @@ static char **crl_serials(X509_CRL *crl, int *n)
 
 	*n = 0;
 	for (int i = 0; out != NULL && i < count; i++) {
-		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(rev, i)), NULL);
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(rev, i)),
+						NULL);
 		char *hex = bn ? BN_bn2hex(bn) : NULL;
 		BN_free(bn);
 		if (hex != NULL)
@@ -203,7 +222,8 @@ static void on_tick(uv_timer_t *t)
 		return;
 	}
 	w->busy = 1;
-	db_query(w->app->db, sql_revoked, 1, (const char *const[]){wf_state_name(&wf_cert, WF_CERT_REVOKED)}, on_rows, w);
+	db_query(w->app->db, sql_revoked, 1, (const char *const[]){wf_state_name(&wf_cert, WF_CERT_REVOKED)},
+		 on_rows, w);
 }
 
 int crl_watch_start(struct app *app, struct ra_err *err)
@@ -218,14 +238,19 @@ int crl_watch_start(struct app *app, struct ra_err *err)
 		return ra_err_set(err, RA_E_NOMEM, "", "out of memory");
 	w->app = app;
 	watch = w;
-	metrics_gauge("ra_crl_this_update_timestamp_seconds", "thisUpdate of the CRL the RA serves.", "", g_this, w);
+	metrics_gauge("ra_crl_this_update_timestamp_seconds", "thisUpdate of the CRL the RA serves.", "",
+		      g_this, w);
 	metrics_gauge("ra_crl_next_update_timestamp_seconds",
-		      "nextUpdate of the CRL the RA serves: relying parties reject it after that.", "", g_next, w);
-	metrics_gauge("ra_crl_last_check_timestamp_seconds", "When the CRL was last fetched and checked.", "", g_ok, w);
+		      "nextUpdate of the CRL the RA serves: relying parties reject it after that.", "",
+		      g_next, w);
+	metrics_gauge("ra_crl_last_check_timestamp_seconds", "When the CRL was last fetched and checked.", "",
+		      g_ok, w);
 	metrics_gauge("ra_revocations_missing_from_crl",
-		      "Certificates revoked in the last 7 days that the CRL does not list (R14).", "", g_missing, w);
+		      "Certificates revoked in the last 7 days that the CRL does not list (R14).", "",
+		      g_missing, w);
 	metrics_gauge("ra_revocation_missing_from_crl_oldest_age_seconds",
-		      "How long the oldest revocation missing from the CRL has waited (0: none).", "", g_oldest, w);
+		      "How long the oldest revocation missing from the CRL has waited (0: none).", "",
+		      g_oldest, w);
 	metrics_counter_fn("ra_crl_check_failures_total", "CRL checks that failed (CA, CRL or database).", "",
 			   g_failures, w);
 	uv_timer_init(app->loop, &w->timer);

@@ -12,7 +12,6 @@
 #include "ra/base/log.h"
 #include "workflows/wf_order.h"
 
-
 /* Variant 2 (R4) carries organisation, its identifier and the function; a seal carries only
  * the organisation (ca-bridge/cab.h).  jsonb_strip_nulls drops what a variant-1 lacks. */
 static const char *const sql_certificates =
@@ -36,7 +35,8 @@ static const char *const sql_certificates =
 int order_issue_plan(struct outbox *ob, const char *order_id, const char *given, const char *surname,
 		     const char *country, const char *ident_id)
 {
-	const char *p[] = {order_id, given, surname, country, ident_id, wf_state_name(&wf_order, WF_ORDER_ISSUING)};
+	const char *p[] = {order_id, given,    surname,
+			   country,  ident_id, wf_state_name(&wf_order, WF_ORDER_ISSUING)};
 	/* need_rows: an order without requests (or issued already) is not silently "issued" */
 	int c = ob_stmt(ob, sql_certificates, 6, p, 1);
 
@@ -62,9 +62,11 @@ static const char *sql_load =
 	" WHERE o.id = $1::bigint";
 
 /* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
-static const char *sql_move = "UPDATE orders SET state = $2, updated_at = now() WHERE id = $1::bigint AND state = $3";
+static const char *sql_move =
+	"UPDATE orders SET state = $2, updated_at = now() WHERE id = $1::bigint AND state = $3";
 
-static const char *sql_review = "INSERT INTO reviews (order_id, reason, opened_by) VALUES ($1::bigint, $2, 'system')";
+static const char *sql_review =
+	"INSERT INTO reviews (order_id, reason, opened_by) VALUES ($1::bigint, $2, 'system')";
 
 struct oi {
 	struct job *job;
@@ -129,7 +131,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	rc = wf_step(&wf_order, WF_ORDER_IDENT_PASSED, WF_ORDER_ISSUE_START, &f, &wr);
 	if (rc == WF_E_GUARD && f.ident_passed && f.needs_proof) {
 		static const char *why = "R7: variant 2, the organisation needs proof";
-		ob_move(&ob, sql_move, &wf_order, WF_ORDER_IDENT_PASSED, WF_ORDER_IN_REVIEW, oi->order_id, 0, NULL);
+		ob_move(&ob, sql_move, &wf_order, WF_ORDER_IDENT_PASSED, WF_ORDER_IN_REVIEW, oi->order_id, 0,
+			NULL);
 		ob_stmt(&ob, sql_review, 2, (const char *const[]){oi->order_id, why}, 1);
 		ob_audit(&ob, "system", "order.in_review", "order", oi->order_id, why, NULL);
 		ob_commit(&ob, oi->job->app->db, on_proof, oi);
@@ -137,15 +140,16 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	}
 	if (rc != 0) {
 		/* R7: nothing on record to rely on; support must look (the job is parked dead) */
-		ra_err_set(&e, RA_E_RULE, wr.rule ? wr.rule : "", "%s: no passed identification on record for the user",
-			   wr.rule ? wr.rule : "R7");
+		ra_err_set(&e, RA_E_RULE, wr.rule ? wr.rule : "",
+			   "%s: no passed identification on record for the user", wr.rule ? wr.rule : "R7");
 		job_fail(oi->job, &e, 0);
 		goto out;
 	}
 	ob_step(&ob, sql_move, &wf_order, WF_ORDER_IDENT_PASSED, &wr, oi->order_id, 0, NULL);
 	/* R17 allowed reuse only with the exact identified names: the order's spelling is theirs */
-	oi->certs = order_issue_plan(&ob, oi->order_id, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
-				     country ? country : cfg_str(oi->job->app->cfg, "default_country"), ident);
+	oi->certs =
+		order_issue_plan(&ob, oi->order_id, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+				 country ? country : cfg_str(oi->job->app->cfg, "default_country"), ident);
 	ob_audit(&ob, "system", "order.issuing", "order", oi->order_id, "earlier identification reused (R17)",
 		 json_pack("{s:s?}", "ident_id", ident));
 	ob_commit(&ob, oi->job->app->db, on_committed, oi);

@@ -104,7 +104,8 @@ static void fail(struct tpin *t, int retryable, int code, const char *field, con
 	struct ra_err e;
 
 	ra_err_set(&e, code, field, "%s", msg);
-	log_warn("tpin.failed", "certificate", t->id, "message", msg, "retry", retryable ? "yes" : "no", NULL);
+	log_warn("tpin.failed", "certificate", t->id, "message", msg, "retry", retryable ? "yes" : "no",
+		 NULL);
 	job_fail(t->job, &e, retryable);
 	tpin_free(t);
 }
@@ -167,13 +168,15 @@ static void send_sms(struct tpin *t)
 		return;
 	}
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	if (asprintf(&text, "Your TransportPIN for certificate %s: %s  Use it once to set your own ActivationPIN.",
+	if (asprintf(&text,
+		     "Your TransportPIN for certificate %s: %s  Use it once to set your own ActivationPIN.",
 		     t->id, t->pin) < 0)
 		text = NULL;
 	b = text ? json_pack("{s:s, s:s}", "to", t->phone, "text", text) : NULL;
 	body = b ? json_dumps(b, JSON_COMPACT) : NULL;
 	if (body != NULL)
-		rc = httpc_request(t->app->httpc, "POST", url, headers, body, strlen(body), SMS_TIMEOUT_MS, on_sms, t);
+		rc = httpc_request(t->app->httpc, "POST", url, headers, body, strlen(body), SMS_TIMEOUT_MS,
+				   on_sms, t);
 	/* the PIN and the gateway token are secrets: wipe every copy (httpc keeps its own) */
 	if (text)
 		OPENSSL_cleanse(text, strlen(text));
@@ -218,15 +221,18 @@ static void store(struct tpin *t, const char *years)
 	char pending[96];
 	int c, o;
 
-	ob_states(&wf_cert, 1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED | 1u << WF_CERT_FAILED, pending,
-		  sizeof(pending));
-	c = ob_stmt(&ob, sql_store, 4,
-		    (const char *const[]){t->id, wf_state_name(&wf_cert, WF_CERT_ISSUED), t->hash, t->sealed_hex}, 0);
+	ob_states(&wf_cert, 1u << WF_CERT_REQUESTED | 1u << WF_CERT_KEY_GENERATED | 1u << WF_CERT_FAILED,
+		  pending, sizeof(pending));
+	c = ob_stmt(
+		&ob, sql_store, 4,
+		(const char *const[]){t->id, wf_state_name(&wf_cert, WF_CERT_ISSUED), t->hash, t->sealed_hex},
+		0);
 	ob_stmt(&ob, sql_retain, 3, (const char *const[]){t->id, t->hash, years}, 0);
 	o = ob_move_set(&ob, sql_order_issued, &wf_order, 1u << WF_ORDER_ISSUING, WF_ORDER_ISSUED, t->id, 2,
 			(const char *const[]){pending, t->hash});
 	ob_job_each(&ob, o, "user_id_mail", "order_id", "user_id_mail:");
-	ob_audit_each(&ob, c, "system", "cert.transport_pin_set", "certificate", "R11: random TransportPIN, hash stored");
+	ob_audit_each(&ob, c, "system", "cert.transport_pin_set", "certificate",
+		      "R11: random TransportPIN, hash stored");
 	ob_audit_each(&ob, o, "system", "order.issued", "order", "every certificate of the order is issued");
 	ob_commit(&ob, t->app->db, on_stored, t);
 }
@@ -256,7 +262,8 @@ static void on_stored(const int *rows, const struct ra_err *err, void *data)
 	if (rows[0] != 1) {
 		/* another run stored its PIN first (that one is the PIN, this one is never shown), or
 		 * the certificate was revoked meanwhile: the re-run sends the stored PIN or skips */
-		fail(t, 1, RA_E_CONFLICT, "", "a concurrent run stored the TransportPIN or the certificate left 'issued'");
+		fail(t, 1, RA_E_CONFLICT, "",
+		     "a concurrent run stored the TransportPIN or the certificate left 'issued'");
 		return;
 	}
 	send_sms(t);
@@ -298,7 +305,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		snprintf(aad, sizeof(aad), TPIN_AAD_FMT, t->id);
 		if (vault_open(t->app->cfg, aad, sealed, &pin, &len, &e) == 0 && len >= sizeof(t->pin))
 			/* opened fine but is no PIN of ours: a retry would open the same bytes */
-			ra_err_set(&e, RA_E_INTERNAL, "tpin_sealed", "stored TransportPIN is %zu bytes long", len);
+			ra_err_set(&e, RA_E_INTERNAL, "tpin_sealed", "stored TransportPIN is %zu bytes long",
+				   len);
 		if (e.code != 0) {
 			if (pin)
 				vault_text_free(pin, len);

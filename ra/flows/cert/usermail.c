@@ -78,8 +78,10 @@ static void on_mailed(const struct httpc_resp *resp, const struct ra_err *err, v
 	}
 	{
 		struct outbox ob = {0};
-		int n = ob_stmt(&ob, sql_sent, 3, (const char *const[]){m->order_id, m->key, m->public_id}, 0);
-		ob_audit_each(&ob, n, "system", "user.id_mailed", "user", "R8: user ID and next steps mailed");
+		int n = ob_stmt(&ob, sql_sent, 3, (const char *const[]){m->order_id, m->key, m->public_id},
+				0);
+		ob_audit_each(&ob, n, "system", "user.id_mailed", "user",
+			      "R8: user ID and next steps mailed");
 		ob_commit(&ob, m->job->app->db, on_recorded, m);
 	}
 }
@@ -138,8 +140,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	date = atoll(PQgetvalue(res, 0, 7));
 	snprintf(mid, sizeof(mid), "user-id-mail.%s.%lld", m->order_id, date);
 	if (mail_text(res, &subject, &body) == 0)
-		msg = httpc_mail_compose_at(cfg_str(cfg, "smtp.from"), PQgetvalue(res, 0, 0), subject, body, date,
-					    mid);
+		msg = httpc_mail_compose_at(cfg_str(cfg, "smtp.from"), PQgetvalue(res, 0, 0), subject, body,
+					    date, mid);
 	free(subject);
 	free(body);
 	if (msg == NULL) {

@@ -44,7 +44,8 @@ static const char *sql_user =
 	"UPDATE users SET ident_first_name = $2, ident_last_name = $3, ident_birth_date = $4::date,"
 	" ident_verified_at = now() WHERE id = (SELECT user_id FROM orders WHERE id = $1::bigint)";
 
-static const char *sql_review = "INSERT INTO reviews (order_id, reason, opened_by) VALUES ($1::bigint, $2, 'ident:idnow')";
+static const char *sql_review =
+	"INSERT INTO reviews (order_id, reason, opened_by) VALUES ($1::bigint, $2, 'ident:idnow')";
 
 struct apply {
 	struct ident_run *run;
@@ -65,17 +66,25 @@ static void apply_free(struct apply *a)
 static const char *action_for(enum ident_outcome o)
 {
 	switch (o) {
-	case IDENT_ISSUE: return "order.ident_passed";
-	case IDENT_REVIEW: return "order.in_review";
-	case IDENT_REJECT: return "order.rejected";
-	case IDENT_RETRY: return "order.ident_retry";
-	default: return "order.ident_failed";
+	case IDENT_ISSUE:
+		return "order.ident_passed";
+	case IDENT_REVIEW:
+		return "order.in_review";
+	case IDENT_REJECT:
+		return "order.rejected";
+	case IDENT_RETRY:
+		return "order.ident_retry";
+	default:
+		return "order.ident_failed";
 	}
 }
 
 static const char *outcome_col(enum ident_outcome o)
 {
-	return o == IDENT_ISSUE ? "passed" : o == IDENT_REVIEW ? "review" : o == IDENT_REJECT ? "rejected" : "failed";
+	return o == IDENT_ISSUE    ? "passed"
+	       : o == IDENT_REVIEW ? "review"
+	       : o == IDENT_REJECT ? "rejected"
+				   : "failed";
 }
 
 /* ISO 3166-1 alpha-2 from nationality, else the document's country; "" when neither is. */
@@ -85,7 +94,8 @@ static void pick_country(const struct idnow_ident *id, char out[3])
 
 	out[0] = '\0';
 	for (size_t i = 0; i < 2; i++) {
-		if (c[i] && strlen(c[i]) == 2 && isupper((unsigned char)c[i][0]) && isupper((unsigned char)c[i][1])) {
+		if (c[i] && strlen(c[i]) == 2 && isupper((unsigned char)c[i][0]) &&
+		    isupper((unsigned char)c[i][1])) {
 			memcpy(out, c[i], 3);
 			return;
 		}
@@ -102,10 +112,11 @@ static void on_committed(const int *rows, const struct ra_err *err, void *data)
 		/* RA_E_CONFLICT: the order moved on meanwhile; the retry finds it decided */
 		ident_run_fail(r, 1, err);
 	} else {
-		log_info("ident.decided", "order", r->order_id, "tx", r->tx, "result", idnow_result_str(r->id->result),
-			 "outcome", ident_outcome_str(r->d.outcome), "state", wf_state_name(&wf_order, r->d.next_state), NULL);
-		ident_run_done(r, json_pack("{s:s, s:s, s:s}", "result", idnow_result_str(r->id->result), "outcome",
-					    ident_outcome_str(r->d.outcome), "state",
+		log_info("ident.decided", "order", r->order_id, "tx", r->tx, "result",
+			 idnow_result_str(r->id->result), "outcome", ident_outcome_str(r->d.outcome), "state",
+			 wf_state_name(&wf_order, r->d.next_state), NULL);
+		ident_run_done(r, json_pack("{s:s, s:s, s:s}", "result", idnow_result_str(r->id->result),
+					    "outcome", ident_outcome_str(r->d.outcome), "state",
 					    wf_state_name(&wf_order, r->d.next_state)));
 	}
 	apply_free(a);
@@ -135,9 +146,10 @@ static int prepare(struct apply *a, struct ra_err *err)
 	pick_country(r->id, a->country);
 	a->action = action_for(r->d.outcome);
 	d = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:i}", "transactionnumber", r->tx, "ident_id",
-		      r->id->ident_id, "result", idnow_result_str(r->id->result), "event", r->d.event ? r->d.event : "",
-		      "outcome", ident_outcome_str(r->d.outcome), "names", ident_names_str(r->d.names), "state",
-		      wf_state_name(&wf_order, r->d.next_state), "attempt", r->attempts);
+		      r->id->ident_id, "result", idnow_result_str(r->id->result), "event",
+		      r->d.event ? r->d.event : "", "outcome", ident_outcome_str(r->d.outcome), "names",
+		      ident_names_str(r->d.names), "state", wf_state_name(&wf_order, r->d.next_state),
+		      "attempt", r->attempts);
 	a->details = d;
 	if (a->details == NULL)
 		return ra_err_set(err, RA_E_NOMEM, "", "out of memory");
@@ -175,11 +187,12 @@ void ident_apply(struct ident_run *r)
 		ob_move(&ob, sql_move, &wf_order, WF_ORDER_IDENT_INVITED, r->d.next_state, r->order_id, 2,
 			(const char *const[]){r->tx, id->ident_id});
 	ob_stmt(&ob, sql_ident, 14,
-		(const char *const[]){r->order_id, r->tx, a->attempt, id->ident_id, idnow_result_str(id->result),
-				      id->reason, outcome_col(r->d.outcome),
-				      idnow_result_is_success(id->result) ? ident_names_str(r->d.names) : NULL,
-				      id->user.firstname.value, id->user.lastname.value, id->user.birthday.value,
-				      a->country[0] ? a->country : NULL, a->evidence_hex, a->years},
+		(const char *const[]){
+			r->order_id, r->tx, a->attempt, id->ident_id, idnow_result_str(id->result),
+			id->reason, outcome_col(r->d.outcome),
+			idnow_result_is_success(id->result) ? ident_names_str(r->d.names) : NULL,
+			id->user.firstname.value, id->user.lastname.value, id->user.birthday.value,
+			a->country[0] ? a->country : NULL, a->evidence_hex, a->years},
 		1);
 	switch (r->d.outcome) {
 	case IDENT_ISSUE:

@@ -148,8 +148,9 @@ static void on_queued(const int *rows, const struct ra_err *err, void *data)
 		http_reply_error(c->hr, err);
 	} else {
 		log_info("ident.callback", "tx", c->tx, "queued", rows[0] ? "yes" : "repeat", NULL);
-		http_reply_json(c->hr, 200, json_pack("{s:s, s:s}", "status", rows[0] ? "accepted" : "duplicate",
-						      "transactionnumber", c->tx));
+		http_reply_json(c->hr, 200,
+				json_pack("{s:s, s:s}", "status", rows[0] ? "accepted" : "duplicate",
+					  "transactionnumber", c->tx));
 	}
 	free(c);
 }
@@ -173,15 +174,17 @@ static void on_order(PGresult *res, const struct ra_err *err, void *data)
 		/* a phone change's identification: the same trigger, its own job decides */
 		snprintf(key, sizeof(key), "phone_ident_result:%s:%s", c->tx, c->claimed);
 		ob_job(&ob, &(struct ob_job){.kind = PHONE_IDENT_RESULT_KIND,
-					     .payload = json_pack("{s:s, s:s, s:s}", "phone_change_id", db_val(res, 0, 2),
-								  "tx", c->tx, "claimed", c->claimed),
+					     .payload = json_pack("{s:s, s:s, s:s}", "phone_change_id",
+								  db_val(res, 0, 2), "tx", c->tx, "claimed",
+								  c->claimed),
 					     .key = key});
 		ob_commit(&ob, c->hr->app->db, on_queued, c);
 		return;
 	}
 	if (order == NULL && PQgetvalue(res, 0, 1)[0] == 't') {
 		/* a decided earlier attempt: nothing waits for it any more */
-		http_reply_json(c->hr, 200, json_pack("{s:s, s:s}", "status", "ignored", "transactionnumber", c->tx));
+		http_reply_json(c->hr, 200,
+				json_pack("{s:s, s:s}", "status", "ignored", "transactionnumber", c->tx));
 		goto out;
 	}
 	if (order == NULL) {
@@ -192,8 +195,8 @@ static void on_order(PGresult *res, const struct ra_err *err, void *data)
 	snprintf(key, sizeof(key), "ident_result:%s:%s", c->tx, c->claimed);
 	ob_job(&ob, &(struct ob_job){.kind = "ident_result",
 				     .payload = json_pack("{s:I, s:s, s:s}", "order_id",
-							  (json_int_t)strtoll(order, NULL, 10), "tx", c->tx, "claimed",
-							  c->claimed),
+							  (json_int_t)strtoll(order, NULL, 10), "tx", c->tx,
+							  "claimed", c->claimed),
 				     .key = key});
 	ob_commit(&ob, c->hr->app->db, on_queued, c);
 	return;
@@ -228,7 +231,8 @@ static void route_idnow(struct http_req *hr)
 	if (!caller_ok(hr)) {
 		http_peer(hr, peer, sizeof(peer));
 		log_warn("ident.callback_refused", "peer", peer, "why", "secret", NULL);
-		http_reply_errorf(hr, RA_E_AUTH, "Authorization", "callback secret required (Basic or X-Callback-Token)");
+		http_reply_errorf(hr, RA_E_AUTH, "Authorization",
+				  "callback secret required (Basic or X-Callback-Token)");
 		return;
 	}
 	http_peer(hr, peer, sizeof(peer));
@@ -255,7 +259,8 @@ static void route_idnow(struct http_req *hr)
 		abort();
 	c->hr = hr;
 	snprintf(c->tx, sizeof(c->tx), "%s", tx);
-	snprintf(c->claimed, sizeof(c->claimed), "%s", claimed && plain(claimed, 40, upper_ok) ? claimed : "unknown");
+	snprintf(c->claimed, sizeof(c->claimed), "%s",
+		 claimed && plain(claimed, 40, upper_ok) ? claimed : "unknown");
 	{
 		const char *p[] = {c->tx};
 		db_query(hr->app->db, sql_order, 1, p, on_order, c);
@@ -273,10 +278,12 @@ int ident_init(struct app *app, struct ra_err *err)
 		if (rc != 0)
 			return rc; /* a malformed key stops start-up, naming the key, never its value */
 	} else {
-		log_warn("ident.no_evidence_key", "message", "evidence.key unset: identification results wait (R18)", NULL);
+		log_warn("ident.no_evidence_key", "message",
+			 "evidence.key unset: identification results wait (R18)", NULL);
 	}
 	if (cfg_str(app->cfg, "ident.callback_secret") == NULL)
-		log_warn("ident.no_callback_secret", "message", "ident.callback_secret unset: every callback gets 401", NULL);
+		log_warn("ident.no_callback_secret", "message",
+			 "ident.callback_secret unset: every callback gets 401", NULL);
 	if (app->httpc == NULL) /* server.c creates it before the modules */
 		return ra_err_set(err, RA_E_INTERNAL, "", "no HTTP/SMTP client for the ident provider");
 	return 0;

@@ -40,7 +40,8 @@ static int decide_success(const struct ident_case *c, struct ident_decision *d, 
 	struct wf_result r;
 	int rc;
 
-	d->names = worse(name_compare(c->order_first, c->ident_first), name_compare(c->order_last, c->ident_last));
+	d->names = worse(name_compare(c->order_first, c->ident_first),
+			 name_compare(c->order_last, c->ident_last));
 	f.ident_match = d->names == NAME_EXACT;
 	if (c->order_birth != NULL && (c->ident_birth == NULL || strcmp(c->order_birth, c->ident_birth) != 0))
 		f.ident_match = 0; /* R7: the birth date on the order, when it has one, must match too */
@@ -109,7 +110,8 @@ int ident_decide(const struct ident_case *c, struct ident_decision *d)
 		break;
 	case IDNOW_SUCCESS_DATA_CHANGED:
 		/* the agent corrected what the customer told us: a person looks first (R7) */
-		d->names = worse(name_compare(c->order_first, c->ident_first), name_compare(c->order_last, c->ident_last));
+		d->names = worse(name_compare(c->order_first, c->ident_first),
+				 name_compare(c->order_last, c->ident_last));
 		d->event = "ident_success_data_changed";
 		d->outcome = IDENT_REVIEW;
 		d->why = "provider reports changed data (SUCCESS_DATA_CHANGED)";

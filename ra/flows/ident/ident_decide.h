@@ -11,11 +11,11 @@
 #include "ra/base/names.h"
 
 enum ident_outcome {
-	IDENT_WAIT,   /* a pending result: nothing changes */
-	IDENT_ISSUE,  /* ident_passed, then issuing: certificates for every request */
+	IDENT_WAIT, /* a pending result: nothing changes */
+	IDENT_ISSUE, /* ident_passed, then issuing: certificates for every request */
 	IDENT_REVIEW, /* in_review: support decides (data changed, names, proof) */
 	IDENT_REJECT, /* rejected for good (fraud) */
-	IDENT_RETRY,  /* failed, new invitation (attempts left) */
+	IDENT_RETRY, /* failed, new invitation (attempts left) */
 	IDENT_FAILED, /* failed, no attempt left */
 };
 
@@ -24,18 +24,18 @@ struct ident_case {
 	const char *order_first, *order_last; /* from the shop */
 	const char *ident_first, *ident_last; /* verified by the provider */
 	const char *order_birth, *ident_birth; /* YYYY-MM-DD; order_birth NULL when the shop sent none */
-	int needs_proof;  /* variant 2 whose organisation no contract vouches for */
-	int cert_class;   /* enum wf_class of the order's requests (R1) */
-	int attempts;     /* identification attempts made, this one included */
+	int needs_proof; /* variant 2 whose organisation no contract vouches for */
+	int cert_class; /* enum wf_class of the order's requests (R1) */
+	int attempts; /* identification attempts made, this one included */
 	int max_attempts; /* ident.max_attempts */
 };
 
 struct ident_decision {
 	enum ident_outcome outcome;
-	int next_state;        /* enum wf_order_state the order ends in */
+	int next_state; /* enum wf_order_state the order ends in */
 	enum name_match names; /* the worse of first and last name */
-	const char *why;       /* static text for audit and review */
-	const char *event;     /* the first order event fired (its name), NULL for IDENT_WAIT */
+	const char *why; /* static text for audit and review */
+	const char *event; /* the first order event fired (its name), NULL for IDENT_WAIT */
 };
 
 /* Decides for an order in ident_invited.  0, or a negative WF_E_* when the order machine

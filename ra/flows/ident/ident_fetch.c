@@ -57,7 +57,8 @@ static char *api_url(const struct config *cfg, const char *rest)
 
 	while (n > 0 && base[n - 1] == '/')
 		n--;
-	if (base == NULL || company == NULL || asprintf(&url, "%.*s/api/v1/%s%s", (int)n, base, company, rest) < 0)
+	if (base == NULL || company == NULL ||
+	    asprintf(&url, "%.*s/api/v1/%s%s", (int)n, base, company, rest) < 0)
 		return NULL;
 	return url;
 }
@@ -81,7 +82,8 @@ static void on_login(const struct httpc_resp *resp, const struct ra_err *err, vo
 		return;
 	}
 	if (resp->status / 100 != 2) {
-		fail(f, ident_http_retryable(resp->status) ? RA_E_UNAVAILABLE : RA_E_CONFIG, "login", resp->status);
+		fail(f, ident_http_retryable(resp->status) ? RA_E_UNAVAILABLE : RA_E_CONFIG, "login",
+		     resp->status);
 		return;
 	}
 	j = json_loadb(resp->body, resp->len, 0, NULL);
@@ -94,8 +96,8 @@ static void on_login(const struct httpc_resp *resp, const struct ra_err *err, vo
 	snprintf(hdr, sizeof(hdr), "X-API-LOGIN-TOKEN: %s", tok);
 	json_decref(j);
 	url = api_url(f->app->cfg, f->rest);
-	rc = url ? httpc_request(f->app->httpc, f->method, url, headers, f->body, f->body ? strlen(f->body) : 0,
-				 HTTP_TIMEOUT_MS, on_result, f)
+	rc = url ? httpc_request(f->app->httpc, f->method, url, headers, f->body,
+				 f->body ? strlen(f->body) : 0, HTTP_TIMEOUT_MS, on_result, f)
 		 : -1;
 	OPENSSL_cleanse(hdr, sizeof(hdr)); /* the login token is a credential (httpc copied it) */
 	free(url);
@@ -103,8 +105,8 @@ static void on_login(const struct httpc_resp *resp, const struct ra_err *err, vo
 		fail(f, RA_E_UNAVAILABLE, "request could not be started", 0);
 }
 
-void ident_api_call(struct app *app, const char *method, const char *rest, const char *body, ident_fetch_cb cb,
-		    void *data)
+void ident_api_call(struct app *app, const char *method, const char *rest, const char *body,
+		    ident_fetch_cb cb, void *data)
 {
 	struct fetch *f = calloc(1, sizeof(*f));
 	const char *key = cfg_str(app->cfg, "ident.api_key");
@@ -131,7 +133,8 @@ void ident_api_call(struct app *app, const char *method, const char *rest, const
 	text = b ? json_dumps(b, JSON_COMPACT) : NULL;
 	json_decref(b);
 	if (text != NULL)
-		rc = httpc_request(app->httpc, "POST", url, headers, text, strlen(text), HTTP_TIMEOUT_MS, on_login, f);
+		rc = httpc_request(app->httpc, "POST", url, headers, text, strlen(text), HTTP_TIMEOUT_MS,
+				   on_login, f);
 	if (text != NULL)
 		OPENSSL_cleanse(text, strlen(text));
 	free(text);

@@ -18,8 +18,8 @@ void ident_fetch(struct app *app, const char *tx, ident_fetch_cb cb, void *data)
 /* The general form: log in, then METHOD {base}/api/v1/{company}{rest} with the login token and
  * an optional JSON body (copied).  Login failures arrive as err (RA_E_CONFIG when retrying
  * cannot help, RA_E_UNAVAILABLE when it can). */
-void ident_api_call(struct app *app, const char *method, const char *rest, const char *body, ident_fetch_cb cb,
-		    void *data);
+void ident_api_call(struct app *app, const char *method, const char *rest, const char *body,
+		    ident_fetch_cb cb, void *data);
 
 /* 5xx, 408, 429 and no answer are worth retrying; other statuses are ours to fix. */
 int ident_http_retryable(long status);

@@ -39,7 +39,7 @@ static int class_of(const char *c)
 {
 	if (c == NULL)
 		return WF_CLASS_NONE;
-	return !strcmp(c, "qualified") ? WF_CLASS_QUALIFIED
+	return !strcmp(c, "qualified")  ? WF_CLASS_QUALIFIED
 	       : !strcmp(c, "advanced") ? WF_CLASS_ADVANCED
 	       : !strcmp(c, "seal")     ? WF_CLASS_SEAL
 					: WF_CLASS_NONE;
@@ -47,7 +47,8 @@ static int class_of(const char *c)
 
 static int claimed_final(const char *claimed)
 {
-	static const char *const pending[] = {"REVIEW_PENDING", "CHECK_PENDING", "FRAUD_SUSPICION_PENDING", "unknown"};
+	static const char *const pending[] = {"REVIEW_PENDING", "CHECK_PENDING", "FRAUD_SUSPICION_PENDING",
+					      "unknown"};
 
 	for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
 		if (strcmp(claimed, pending[i]) == 0)
@@ -67,11 +68,13 @@ static void on_fetched(const struct httpc_resp *resp, const struct ra_err *err, 
 		return;
 	}
 	if (resp->status == 404) {
-		failf(r, 1, RA_E_NOTFOUND, "transactionnumber", "the provider has no result for this transaction yet");
+		failf(r, 1, RA_E_NOTFOUND, "transactionnumber",
+		      "the provider has no result for this transaction yet");
 		return;
 	}
 	if (resp->status / 100 != 2) {
-		ra_err_set(&e, RA_E_UNAVAILABLE, "ident.base_url", "ident provider answered %ld", resp->status);
+		ra_err_set(&e, RA_E_UNAVAILABLE, "ident.base_url", "ident provider answered %ld",
+			   resp->status);
 		ident_run_fail(r, ident_http_retryable(resp->status), &e);
 		return;
 	}

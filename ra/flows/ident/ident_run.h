@@ -15,12 +15,12 @@ struct ident_run {
 	struct app *app;
 	char order_id[24];
 	char tx[128];
-	char claimed[48];  /* the result the callback body claimed: only a hint, never acted on */
+	char claimed[48]; /* the result the callback body claimed: only a hint, never acted on */
 	char *first, *last; /* the order's names */
 	int attempts;
 	int needs_proof;
-	int cert_class;    /* enum wf_class of the order's requests (R1) */
-	int validity_max;  /* longest validity among the order's requests (retention until issued) */
+	int cert_class; /* enum wf_class of the order's requests (R1) */
+	int validity_max; /* longest validity among the order's requests (retention until issued) */
 	struct idnow_ident *id;
 	struct ident_decision d;
 };

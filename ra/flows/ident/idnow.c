@@ -48,8 +48,7 @@ int idnow_result_is_success(enum idnow_result r)
 
 int idnow_result_is_pending(enum idnow_result r)
 {
-	return r == IDNOW_REVIEW_PENDING || r == IDNOW_CHECK_PENDING ||
-	       r == IDNOW_FRAUD_SUSPICION_PENDING;
+	return r == IDNOW_REVIEW_PENDING || r == IDNOW_CHECK_PENDING || r == IDNOW_FRAUD_SUSPICION_PENDING;
 }
 
 static int lookup(const char *const *names, size_t n, const char *s)
@@ -109,8 +108,8 @@ struct field_spec {
 	size_t offset; /* of the struct idnow_field within struct idnow_ident */
 };
 
-static int parse_field(json_t *section, const char *sname, const struct field_spec *spec,
-		       bool success, struct idnow_ident *id, struct ra_err *err)
+static int parse_field(json_t *section, const char *sname, const struct field_spec *spec, bool success,
+		       struct idnow_ident *id, struct ra_err *err)
 {
 	struct idnow_field *f = (struct idnow_field *)((char *)id + spec->offset);
 	json_t *obj = json_object_get(section, spec->key);
@@ -147,22 +146,23 @@ static int parse_field(json_t *section, const char *sname, const struct field_sp
 	return 0;
 }
 
-#define F(sect, name, req, date) {#name, req, date, offsetof(struct idnow_ident, sect.name)}
+#define F(sect, name, req, date)                                          \
+	{                                                                 \
+#name, req, date, offsetof(struct idnow_ident, sect.name) \
+	}
 
 static const struct field_spec user_fields[] = {
-	F(user, firstname, true, false),  F(user, lastname, true, false),
-	F(user, birthday, true, true),    F(user, birthplace, false, false),
-	F(user, nationality, false, false),
+	F(user, firstname, true, false),   F(user, lastname, true, false),     F(user, birthday, true, true),
+	F(user, birthplace, false, false), F(user, nationality, false, false),
 };
 
 static const struct field_spec doc_fields[] = {
-	F(doc, type, true, false),        F(doc, number, true, false),
-	F(doc, country, false, false),    F(doc, issuedby, false, false),
-	F(doc, dateissued, false, true),  F(doc, validuntil, false, true),
+	F(doc, type, true, false),      F(doc, number, true, false),     F(doc, country, false, false),
+	F(doc, issuedby, false, false), F(doc, dateissued, false, true), F(doc, validuntil, false, true),
 };
 
-static int parse_section(json_t *root, const char *sname, const struct field_spec *specs,
-			 size_t n, bool success, struct idnow_ident *id, struct ra_err *err)
+static int parse_section(json_t *root, const char *sname, const struct field_spec *specs, size_t n,
+			 bool success, struct idnow_ident *id, struct ra_err *err)
 {
 	json_t *section = json_object_get(root, sname);
 
@@ -183,8 +183,7 @@ static int parse_section(json_t *root, const char *sname, const struct field_spe
 }
 
 /* identificationprocess.*: who, when, and the verdict. */
-static int parse_process(json_t *root, struct idnow_ident *id, bool *success,
-			 struct ra_err *err)
+static int parse_process(json_t *root, struct idnow_ident *id, bool *success, struct ra_err *err)
 {
 	json_t *p = json_object_get(root, "identificationprocess");
 	char *result = NULL;
@@ -211,11 +210,10 @@ static int parse_process(json_t *root, struct idnow_ident *id, bool *success,
 	if (rc == 0)
 		rc = get_str(p, "id", "identificationprocess.id", *success, &id->ident_id, err);
 	if (rc == 0)
-		rc = get_str(p, "agentname", "identificationprocess.agentname", *success,
-			     &id->agent, err);
+		rc = get_str(p, "agentname", "identificationprocess.agentname", *success, &id->agent, err);
 	if (rc == 0)
-		rc = get_str(p, "identificationtime", "identificationprocess.identificationtime",
-			     *success, &id->time, err);
+		rc = get_str(p, "identificationtime", "identificationprocess.identificationtime", *success,
+			     &id->time, err);
 	return rc;
 }
 
@@ -230,8 +228,7 @@ static int parse_root(json_t *root, struct idnow_ident *id, struct ra_err *err)
 	rc = parse_section(root, "userdata", user_fields, COUNT(user_fields), success, id, err);
 	if (rc != 0)
 		return rc;
-	return parse_section(root, "identificationdocument", doc_fields, COUNT(doc_fields),
-			     success, id, err);
+	return parse_section(root, "identificationdocument", doc_fields, COUNT(doc_fields), success, id, err);
 }
 
 int idnow_parse(const char *body, size_t len, struct idnow_ident **out, struct ra_err *err)

@@ -30,14 +30,14 @@ enum idnow_result {
 /* Per-field verdict of the agent. */
 enum idnow_status {
 	IDNOW_ABSENT = 0, /* the field was not in the result */
-	IDNOW_MATCH,      /* the agent confirmed the value we sent */
-	IDNOW_CHANGE,     /* the agent corrected it; `original` holds ours */
-	IDNOW_NEW,        /* the agent captured it from the document */
-	IDNOW_ORIGINAL,   /* taken over unchecked */
+	IDNOW_MATCH, /* the agent confirmed the value we sent */
+	IDNOW_CHANGE, /* the agent corrected it; `original` holds ours */
+	IDNOW_NEW, /* the agent captured it from the document */
+	IDNOW_ORIGINAL, /* taken over unchecked */
 };
 
 struct idnow_field {
-	char *value;    /* NULL when absent */
+	char *value; /* NULL when absent */
 	char *original; /* the value before the agent changed it, or NULL */
 	enum idnow_status status;
 };
@@ -45,10 +45,10 @@ struct idnow_field {
 struct idnow_ident {
 	char *transaction_number; /* the RA's own per-order number */
 	enum idnow_result result;
-	char *reason;             /* FAILED/FRAUD reason, e.g. "ID_EXPIRED"; may be NULL */
-	char *ident_id;           /* provider's id, e.g. "TST-QWRTZ" */
+	char *reason; /* FAILED/FRAUD reason, e.g. "ID_EXPIRED"; may be NULL */
+	char *ident_id; /* provider's id, e.g. "TST-QWRTZ" */
 	char *agent;
-	char *time;               /* ISO 8601 as sent */
+	char *time; /* ISO 8601 as sent */
 	struct {
 		struct idnow_field firstname, lastname, birthday, birthplace, nationality;
 	} user;

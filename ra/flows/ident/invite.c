@@ -71,7 +71,8 @@ static void fail(struct invite *v, int retryable, int code, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
 	va_end(ap);
-	log_warn("invite.failed", "order", v->order_id, "message", e.msg, "retry", retryable ? "yes" : "no", NULL);
+	log_warn("invite.failed", "order", v->order_id, "message", e.msg, "retry", retryable ? "yes" : "no",
+		 NULL);
 	job_fail(v->job, &e, retryable);
 	invite_free(v);
 }
@@ -109,7 +110,8 @@ static void on_mailed(const struct httpc_resp *resp, const struct ra_err *err, v
 		return;
 	}
 	ob_step(&ob, sql_sent, &wf_order, WF_ORDER_RECEIVED, &wr, v->order_id, 0, NULL);
-	ob_audit(&ob, "system", "order.ident_invited", "order", v->order_id, "identification started, link mailed",
+	ob_audit(&ob, "system", "order.ident_invited", "order", v->order_id,
+		 "identification started, link mailed",
 		 json_pack("{s:s, s:s}", "transactionnumber", v->tx, "ident_id", v->ident_id));
 	ob_commit(&ob, v->app->db, on_recorded, v);
 }
@@ -122,7 +124,8 @@ static char *link_for(struct invite *v)
 
 	while (n > 0 && base[n - 1] == '/')
 		n--;
-	if (asprintf(&link, "%.*s/%s/%s", (int)n, base, cfg_str(v->app->cfg, "ident.company_id"), v->ident_id) < 0)
+	if (asprintf(&link, "%.*s/%s/%s", (int)n, base, cfg_str(v->app->cfg, "ident.company_id"),
+		     v->ident_id) < 0)
 		return NULL;
 	return link;
 }
@@ -131,13 +134,14 @@ static char *invite_text(struct invite *v, const char *link)
 {
 	char *body = NULL;
 
-	if (asprintf(&body,
-		     "Hello %s %s,\n\n"
-		     "thank you for your order %s.  Before we can issue your signature certificate we must\n"
-		     "identify you by video: it takes a few minutes; have your passport or ID card at hand.\n\n"
-		     "Start your identification here:\n%s\n\n"
-		     "Reference: %s\n",
-		     v->first, v->last, v->number, link, v->tx) < 0)
+	if (asprintf(
+		    &body,
+		    "Hello %s %s,\n\n"
+		    "thank you for your order %s.  Before we can issue your signature certificate we must\n"
+		    "identify you by video: it takes a few minutes; have your passport or ID card at hand.\n\n"
+		    "Start your identification here:\n%s\n\n"
+		    "Reference: %s\n",
+		    v->first, v->last, v->number, link, v->tx) < 0)
 		return NULL;
 	return body;
 }
@@ -161,7 +165,8 @@ static void send_mail(struct invite *v)
 	body = invite_text(v, link);
 	/* a re-run (a crash between the 250 and the record) sends the same bytes (issue #19) */
 	snprintf(mid, sizeof(mid), "ident-invite.%s.%lld", v->order_id, v->date);
-	msg = body ? httpc_mail_compose_at(cfg_str(cfg, "smtp.from"), v->email, subject, body, v->date, mid) : NULL;
+	msg = body ? httpc_mail_compose_at(cfg_str(cfg, "smtp.from"), v->email, subject, body, v->date, mid)
+		   : NULL;
 	if (msg == NULL)
 		goto out;
 	composed = 1;
@@ -212,13 +217,14 @@ static void on_started(const struct httpc_resp *resp, const struct ra_err *err, 
 		return;
 	}
 	if (resp->status / 100 != 2) {
-		fail(v, ident_http_retryable(resp->status), RA_E_UNAVAILABLE, "ident provider start answered %ld",
-		     resp->status);
+		fail(v, ident_http_retryable(resp->status), RA_E_UNAVAILABLE,
+		     "ident provider start answered %ld", resp->status);
 		return;
 	}
 	j = json_loadb(resp->body, resp->len, 0, NULL);
 	id = json_string_value(json_object_get(j, "id"));
-	if (id == NULL || *id == '\0' || strlen(id) >= sizeof(v->ident_id) || strpbrk(id, "/?#\r\n ") != NULL) {
+	if (id == NULL || *id == '\0' || strlen(id) >= sizeof(v->ident_id) ||
+	    strpbrk(id, "/?#\r\n ") != NULL) {
 		json_decref(j);
 		fail(v, 1, RA_E_UNAVAILABLE, "ident provider start: answer without a usable id");
 		return;
@@ -236,7 +242,8 @@ static void on_started(const struct httpc_resp *resp, const struct ra_err *err, 
 static void start_ident(struct invite *v)
 {
 	char rest[128];
-	json_t *body = json_pack("{s:s, s:s, s:s}", "firstname", v->first, "lastname", v->last, "email", v->email);
+	json_t *body =
+		json_pack("{s:s, s:s, s:s}", "firstname", v->first, "lastname", v->last, "email", v->email);
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
 	json_decref(body);
@@ -273,7 +280,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	state = PQgetvalue(res, 0, 0);
 	if (wf_state_parse(&wf_order, state) != WF_ORDER_RECEIVED) {
 		/* Invited already (a re-run after the record), or cancelled meanwhile: nothing to do. */
-		done(v, json_pack("{s:s, s:s}", "skipped", "order is not waiting for an invitation", "state", state));
+		done(v, json_pack("{s:s, s:s}", "skipped", "order is not waiting for an invitation", "state",
+				  state));
 		return;
 	}
 	snprintf(v->tx, sizeof(v->tx), "%s", PQgetvalue(res, 0, 1));

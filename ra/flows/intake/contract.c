@@ -62,7 +62,8 @@ int contract_create(const char *conninfo, const char *org, const char *org_id, i
 	}
 	snprintf(number, cap, "%s", PQgetvalue(r, 0, 0));
 	ob_audit(&ob, actor, "contract.created", "contract", number, "created by support",
-		 json_pack("{s:s, s:s?, s:i}", "organisation", org, "organisation_id", org_id, "quota", quota));
+		 json_pack("{s:s, s:s?, s:i}", "organisation", org, "organisation_id", org_id, "quota",
+			   quota));
 	if ((rc = ob_exec(&ob, c, NULL, err)) != 0)
 		goto out;
 	rc = sql_ok(c, "COMMIT", err);
@@ -99,17 +100,26 @@ int contract_cmd(struct config *cfg, int argc, char **argv)
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'o': org = optarg; break;
-		case 'i': org_id = optarg; break;
+		case 'o':
+			org = optarg;
+			break;
+		case 'i':
+			org_id = optarg;
+			break;
 		case 'q':
 			quota = strtol(optarg, &end, 10);
 			if (*end != '\0' || quota <= 0 || quota > 1000000) {
-				fputs("ra contract create: --quota must be a number from 1 to 1000000\n", stderr);
+				fputs("ra contract create: --quota must be a number from 1 to 1000000\n",
+				      stderr);
 				return 2;
 			}
 			break;
-		case 'a': actor = optarg; break;
-		default: usage(); return 2;
+		case 'a':
+			actor = optarg;
+			break;
+		default:
+			usage();
+			return 2;
 		}
 	}
 	if (org == NULL || quota == 0 || optind != argc) {
@@ -118,8 +128,8 @@ int contract_cmd(struct config *cfg, int argc, char **argv)
 	}
 	/* R16: who.  A support user at the console, named by --actor or the login name. */
 	snprintf(who, sizeof(who), "support:%s", actor && *actor ? actor : "unknown");
-	if (contract_create(cfg_str(cfg, "database_url"), org, org_id, (int)quota, who, number, sizeof(number), &err) !=
-	    0) {
+	if (contract_create(cfg_str(cfg, "database_url"), org, org_id, (int)quota, who, number,
+			    sizeof(number), &err) != 0) {
 		fprintf(stderr, "ra contract create: %s%s%s\n", err.field, err.field[0] ? ": " : "", err.msg);
 		return 1;
 	}

@@ -50,13 +50,20 @@ static int kind_of(enum woo_status s, enum intake_kind *k)
 {
 	switch (s) {
 	case WOO_PROCESSING:
-	case WOO_COMPLETED: *k = INTAKE_PAID; return 0;
+	case WOO_COMPLETED:
+		*k = INTAKE_PAID;
+		return 0;
 	case WOO_PENDING:
-	case WOO_ON_HOLD: *k = INTAKE_WAITING; return 0;
+	case WOO_ON_HOLD:
+		*k = INTAKE_WAITING;
+		return 0;
 	case WOO_CANCELLED:
 	case WOO_REFUNDED:
-	case WOO_FAILED: *k = INTAKE_CANCEL; return 0;
-	case WOO_OTHER: break;
+	case WOO_FAILED:
+		*k = INTAKE_CANCEL;
+		return 0;
+	case WOO_OTHER:
+		break;
 	}
 	return -1;
 }
@@ -140,7 +147,8 @@ static void woocommerce(struct http_req *hr)
 	}
 	snprintf(r->shop_id, sizeof(r->shop_id), "%lld", (long long)r->o->id);
 	if (kind_of(r->o->status, &r->kind) != 0) {
-		log_info("intake.ignored", "rid", hr->rid, "shop_order", r->shop_id, "status", r->o->status_raw, NULL);
+		log_info("intake.ignored", "rid", hr->rid, "shop_order", r->shop_id, "status",
+			 r->o->status_raw, NULL);
 		reply_result(hr, "ignored", "order status is not one the RA acts on");
 		intake_req_free(r);
 		return;
@@ -196,8 +204,8 @@ int intake_init(struct app *app, struct ra_err *err)
 		return rc;
 	}
 	if (cfg_str(app->cfg, "shop.woocommerce_secret") == NULL)
-		log_warn("intake.no_secret", "message", "shop.woocommerce_secret is not set: every order webhook gets 401",
-			 NULL);
+		log_warn("intake.no_secret", "message",
+			 "shop.woocommerce_secret is not set: every order webhook gets 401", NULL);
 	http_route(app->http, "POST", "/v1/shop/woocommerce", 0, "shop_woocommerce", woocommerce, in);
 	/* `in` lives as long as the process: the route table holds it. */
 	return 0;

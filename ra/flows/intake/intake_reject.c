@@ -33,8 +33,8 @@ static void done(struct reject *j, const struct ra_err *err)
 	if (j->conn)
 		db_release(j->conn); /* rolls back what did not commit */
 	if (err != NULL) /* the 422 still goes out: the shop must learn the order was refused */
-		log_error("intake.reject_not_recorded", "rid", j->r->hr->rid, "shop_order", j->r->shop_id, "message",
-			  err->msg, NULL);
+		log_error("intake.reject_not_recorded", "rid", j->r->hr->rid, "shop_order", j->r->shop_id,
+			  "message", err->msg, NULL);
 	intake_fail(j->r, &j->err);
 	free(j);
 }

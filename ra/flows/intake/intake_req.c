@@ -25,8 +25,8 @@ void intake_fail(struct intake_req *r, const struct ra_err *err)
 	char code[8];
 
 	snprintf(code, sizeof(code), "%d", http_status_for(err->code));
-	log_warn("intake.refused", "rid", r->hr->rid, "shop_order", r->shop_id, "status", code, "field", err->field,
-		 "message", err->msg, NULL);
+	log_warn("intake.refused", "rid", r->hr->rid, "shop_order", r->shop_id, "status", code, "field",
+		 err->field, "message", err->msg, NULL);
 	http_reply_error(r->hr, err);
 	intake_req_free(r);
 }

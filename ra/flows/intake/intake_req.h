@@ -23,9 +23,9 @@ struct intake {
 
 /* What a delivery asks for, by order status. */
 enum intake_kind {
-	INTAKE_PAID,    /* processing, completed: create the order, invite or reuse */
+	INTAKE_PAID, /* processing, completed: create the order, invite or reuse */
 	INTAKE_WAITING, /* pending, on-hold: record it, wait for payment */
-	INTAKE_CANCEL,  /* cancelled, refunded, failed: cancel what is not issued yet */
+	INTAKE_CANCEL, /* cancelled, refunded, failed: cancel what is not issued yet */
 };
 
 struct intake_req;
@@ -38,8 +38,8 @@ struct intake_req {
 	struct woo_order *o;
 	enum intake_kind kind;
 	const struct catalog_product **prod; /* per line item */
-	int n_certs;                          /* sum of quantities */
-	char phone[PHONE_E164_MAX];           /* "" when not normalisable (cancellations only) */
+	int n_certs; /* sum of quantities */
+	char phone[PHONE_E164_MAX]; /* "" when not normalisable (cancellations only) */
 	char shop_id[24];
 
 	struct db_conn *conn;
@@ -49,7 +49,7 @@ struct intake_req {
 	/* learned in the transaction */
 	char order_id[24];
 	char state[32];
-	int created;     /* this delivery inserted the order */
+	int created; /* this delivery inserted the order */
 	int cancel_seen; /* an earlier cancellation of an issued order was audited */
 	int quota_taken;
 	char contract_id[24];
@@ -59,7 +59,7 @@ struct intake_req {
 	int user_created;
 	int reuse; /* R17: the user's earlier identification is relied on */
 	const char *result; /* "created", "unchanged", "cancelled", ... for the reply */
-	int renew_named;    /* renewal.c: the certificates a renewal order names */
+	int renew_named; /* renewal.c: the certificates a renewal order names */
 };
 
 /* Frees r and what it owns; NULL is fine. */

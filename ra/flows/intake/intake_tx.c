@@ -283,15 +283,15 @@ static void insert_items(struct intake_req *r)
 
 	for (size_t i = 0; i < r->o->n_items; i++) {
 		const struct woo_line_item *it = &r->o->items[i];
-		json_array_append_new(a, json_pack("{s:I, s:I, s:s, s:s, s:i, s:i, s:s, s:i, s:s?, s:s?, s:s?}",
-						   "line_item_id", (json_int_t)it->id, "product_id",
-						   (json_int_t)it->product_id, "sku", it->sku, "class",
-						   r->prod[i]->class_name, "validity_years",
-						   r->prod[i]->validity_years, "contract_months",
-						   r->prod[i]->contract_months, "contract_term",
-						   r->prod[i]->contract_term, "quantity", it->quantity,
-						   "organisation", it->organisation, "organisation_id",
-						   it->organisation_id, "function", it->function));
+		json_array_append_new(
+			a,
+			json_pack("{s:I, s:I, s:s, s:s, s:i, s:i, s:s, s:i, s:s?, s:s?, s:s?}",
+				  "line_item_id", (json_int_t)it->id, "product_id",
+				  (json_int_t)it->product_id, "sku", it->sku, "class", r->prod[i]->class_name,
+				  "validity_years", r->prod[i]->validity_years, "contract_months",
+				  r->prod[i]->contract_months, "contract_term", r->prod[i]->contract_term,
+				  "quantity", it->quantity, "organisation", it->organisation,
+				  "organisation_id", it->organisation_id, "function", it->function));
 	}
 	text = json_dumps(a, JSON_COMPACT);
 	json_decref(a);

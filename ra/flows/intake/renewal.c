@@ -31,21 +31,21 @@
 /* $1 shop order id, $2 items [{line_item_id, certificate_id, term}], $3 parent shop order id
  * (NULL: none), $4 the buyer's E.164 number, $5 the usable states (text[], names from
  * wf_cert).  The certificates the order names: */
-#define RENEW_TARGET \
-	"WITH it AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(line_item_id bigint, certificate_id text," \
-	"  term text))," \
-	" buyer AS (SELECT public_id FROM users WHERE phone_e164 = $4)," \
-	" target AS (SELECT it.line_item_id, it.term, c.id, c.term_end FROM it JOIN certificates c ON" \
+#define RENEW_TARGET                                                                                                  \
+	"WITH it AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(line_item_id bigint, certificate_id text,"      \
+	"  term text)),"                                                                                              \
+	" buyer AS (SELECT public_id FROM users WHERE phone_e164 = $4),"                                              \
+	" target AS (SELECT it.line_item_id, it.term, c.id, c.term_end FROM it JOIN certificates c ON"                \
 	"  (c.id = it.certificate_id OR (it.certificate_id IS NULL AND c.order_id = (SELECT o.id::text FROM orders o" \
-	"   WHERE o.shop = 'woocommerce' AND o.shop_order_id = $3::bigint)))" \
+	"   WHERE o.shop = 'woocommerce' AND o.shop_order_id = $3::bigint)))"                                         \
 	"  WHERE c.state = ANY($5::text[]) AND c.user_id = (SELECT public_id FROM buyer))"
 
 /* how many it names (read by the caller; $1 unused there) */
 static const char *sql_named = RENEW_TARGET " SELECT count(*), $1::text FROM target";
 
 /* the renewals applied, each row its certificate and audit record's details (outbox) */
-static const char *sql_renew =
-	RENEW_TARGET ","
+static const char *sql_renew = RENEW_TARGET
+	","
 	" r AS (INSERT INTO renewals (source, key, certificate_id, old_term_end, new_term_end, actor, reason)"
 	"  SELECT 'shop', 'woocommerce:' || $1 || ':' || t.line_item_id, t.id, t.term_end,"
 	"   greatest(t.term_end, now()) + t.term::interval, 'shop', 'renewal order ' || $1 FROM target t"
@@ -128,8 +128,8 @@ void renewal_start(struct intake_req *r)
 	p[1] = text;
 	p[2] = r->o->parent_id > 0 ? parent : NULL;
 	p[3] = r->phone;
-	p[4] = ob_states(&wf_cert, 1u << WF_CERT_ISSUED | 1u << WF_CERT_ACTIVE | 1u << WF_CERT_SUPERSEDING, usable,
-			 sizeof(usable));
+	p[4] = ob_states(&wf_cert, 1u << WF_CERT_ISSUED | 1u << WF_CERT_ACTIVE | 1u << WF_CERT_SUPERSEDING,
+			 usable, sizeof(usable));
 	snprintf(reason, sizeof(reason), "renewal order %s", r->shop_id);
 	r->renew_named = 0;
 	ob_stmt_read(&ob, sql_named, 5, p, 0, on_named, &r->renew_named);

@@ -35,32 +35,32 @@ enum woo_status {
 #define WOO_MAX_QUANTITY 1000
 
 struct woo_line_item {
-	int64_t id;             /* line-item id: with the order id, the idempotency key */
+	int64_t id; /* line-item id: with the order id, the idempotency key */
 	int64_t product_id;
-	int quantity;           /* 1..WOO_MAX_QUANTITY */
-	char *sku;              /* non-empty */
-	char *organisation;     /* NULL for variant 1 (R4) */
-	char *organisation_id;  /* NULL when not known */
-	char *function;         /* NULL for variant 1; set exactly when organisation is (R4) */
-	char *certificate_id;   /* meta certificate_id: the certificate a renewal SKU renews */
+	int quantity; /* 1..WOO_MAX_QUANTITY */
+	char *sku; /* non-empty */
+	char *organisation; /* NULL for variant 1 (R4) */
+	char *organisation_id; /* NULL when not known */
+	char *function; /* NULL for variant 1; set exactly when organisation is (R4) */
+	char *certificate_id; /* meta certificate_id: the certificate a renewal SKU renews */
 };
 
 struct woo_order {
-	int64_t id;             /* the shop's order id (> 0) */
-	char *number;           /* the order number shown to the customer */
+	int64_t id; /* the shop's order id (> 0) */
+	char *number; /* the order number shown to the customer */
 	enum woo_status status;
 	char *status_raw;
 	char *currency;
-	char *first_name;       /* billing.* */
+	char *first_name; /* billing.* */
 	char *last_name;
 	char *email;
-	char *phone;            /* as typed; normalise with phone_normalize() */
-	char *contract_number;  /* order meta, NULL when absent (R6) */
+	char *phone; /* as typed; normalise with phone_normalize() */
+	char *contract_number; /* order meta, NULL when absent (R6) */
 	/* WooCommerce Subscriptions: a renewal order carries meta _subscription_renewal (the
 	 * subscription's id) and names the subscription's parent order in parent_id (0: none) */
 	char *subscription_renewal;
 	int64_t parent_id;
-	size_t n_items;         /* >= 1 */
+	size_t n_items; /* >= 1 */
 	struct woo_line_item *items;
 };
 

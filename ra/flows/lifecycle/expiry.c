@@ -46,7 +46,8 @@ void expiry_tick(struct sched_tick *t)
 
 	snprintf(batch, sizeof(batch), "%d", t->batch);
 	/* wf_cert EXPIRE: from issued, active or superseding; expired is final */
-	c = ob_move_set(&ob, sql_expire, &wf_cert, 1u << WF_CERT_ISSUED | 1u << WF_CERT_ACTIVE | 1u << WF_CERT_SUPERSEDING,
+	c = ob_move_set(&ob, sql_expire, &wf_cert,
+			1u << WF_CERT_ISSUED | 1u << WF_CERT_ACTIVE | 1u << WF_CERT_SUPERSEDING,
 			WF_CERT_EXPIRED, NULL, 1, (const char *const[]){batch});
 	ob_audit_each(&ob, c, "system", "cert.expired", "certificate", "notAfter passed");
 	ob_commit(&ob, t->app->db, on_expired, t);

@@ -47,8 +47,8 @@ int notices_load(const struct config *cfg, struct ra_err *err)
 	int rc = 0;
 
 	for (const struct notice *n = notices; rc == 0 && n->action; n++)
-		rc = tmpl_register(cfg, n->tmpl, strcmp(n->to, "user") == 0 ? notice_user_vars : notice_support_vars,
-				   err);
+		rc = tmpl_register(cfg, n->tmpl,
+				   strcmp(n->to, "user") == 0 ? notice_user_vars : notice_support_vars, err);
 	if (rc == 0)
 		rc = tmpl_register(cfg, NOTICE_JOB_DEAD, notice_support_vars, err);
 	if (rc == 0) {

@@ -34,7 +34,8 @@ static const char *sql_scan =
  * $1 batch, $2 whether support mails are on, $3 'dead'; each row a job's key and payload. */
 static const char *sql_dead =
 	"SELECT 'notify:job_dead:' || x.id || ':' || x.attempts,"
-	" jsonb_build_object('job_id', x.id, 'template', '" NOTICE_JOB_DEAD "', 'to', 'support')::text"
+	" jsonb_build_object('job_id', x.id, 'template', '" NOTICE_JOB_DEAD
+	"', 'to', 'support')::text"
 	" FROM jobs x, schedules s"
 	" WHERE $2::bool AND x.state = $3 AND x.kind <> 'notify' AND s.name = 'notify'"
 	"  AND x.done_at >= s.created_at AND NOT EXISTS (SELECT 1 FROM jobs n"

@@ -57,10 +57,12 @@ static void remind(struct sched_tick *t, const char *offsets_s, const char *kind
 
 	snprintf(batch, sizeof(batch), "%d", t->batch);
 	src = ob_stmt(&ob, sql_remind, 5,
-		      (const char *const[]){batch, offsets_s, kind, ob_states(&wf_cert, LIVE, live, sizeof(live)),
+		      (const char *const[]){batch, offsets_s, kind,
+					    ob_states(&wf_cert, LIVE, live, sizeof(live)),
 					    ob_states(&wf_cert, SUCCESSOR, succ, sizeof(succ))},
 		      0);
-	ob_audit_each(&ob, src, "system", strcmp(kind, "expiry") == 0 ? "cert.expiry_reminder" : "cert.term_reminder",
+	ob_audit_each(&ob, src, "system",
+		      strcmp(kind, "expiry") == 0 ? "cert.expiry_reminder" : "cert.term_reminder",
 		      "certificate", NULL);
 	ob_commit(&ob, t->app->db, cb, data);
 }

@@ -25,16 +25,16 @@
 
 /* The due certificates: $3 the states a term ends in (text[], names from wf_cert), $4 batch,
  * $5 grace in seconds; $1 NULL (all due) or one id. */
-#define TERM_DUE \
-	"WITH due AS (SELECT id FROM certificates" \
+#define TERM_DUE                                                                                      \
+	"WITH due AS (SELECT id FROM certificates"                                                    \
 	"  WHERE ($1::text IS NULL OR id = $1) AND state = ANY($3::text[]) AND term_ended_at IS NULL" \
-	"   AND term_end + $5::bigint * interval '1 second' <= now()" \
+	"   AND term_end + $5::bigint * interval '1 second' <= now()"                                 \
 	"  ORDER BY term_end, id LIMIT $4::int FOR UPDATE SKIP LOCKED)"
 
 /* policy revoke: $2 'revoked' (outbox: ob_move_set); each row the certificate and its
  * cert.term_ended record's details */
-static const char *sql_term_revoke =
-	TERM_DUE " UPDATE certificates x SET term_ended_at = now(), state = $2, revoked_at = now(),"
+static const char *sql_term_revoke = TERM_DUE
+	" UPDATE certificates x SET term_ended_at = now(), state = $2, revoked_at = now(),"
 	"  revocation_reason = 'cessationOfOperation'"
 	" FROM due WHERE x.id = due.id AND x.state = ANY($3::text[]) AND x.term_ended_at IS NULL"
 	" RETURNING x.id, jsonb_build_object('serial', x.serial, 'term_end', x.term_end, 'policy', 'revoke',"
@@ -48,8 +48,8 @@ static const char *sql_term_revoked =
 	" WHERE term_ended_at = now() AND revoked_at = now() AND state = $1";
 
 /* policy notify: the term ends, the certificate stays usable; $2 unused but typed */
-static const char *sql_term_notify =
-	TERM_DUE " UPDATE certificates x SET term_ended_at = now()"
+static const char *sql_term_notify = TERM_DUE
+	" UPDATE certificates x SET term_ended_at = now()"
 	" FROM due WHERE x.id = due.id AND x.state = ANY($3::text[]) AND x.term_ended_at IS NULL AND $2::text IS NOT NULL"
 	" RETURNING x.id, jsonb_build_object('serial', x.serial, 'term_end', x.term_end, 'policy', 'notify',"
 	"  'grace_s', $5::bigint)::text";
@@ -104,7 +104,8 @@ void term_tick(struct sched_tick *t)
 		ob_job_each(&ob, v, "ca_revoke", "certificate_id", "ca_revoke:");
 	} else {
 		c = ob_stmt(&ob, sql_term_notify, 5,
-			    (const char *const[]){NULL, "notify", ob_states(&wf_cert, TERM_STATES, states, sizeof(states)),
+			    (const char *const[]){NULL, "notify",
+						  ob_states(&wf_cert, TERM_STATES, states, sizeof(states)),
 						  batch, grace_s},
 			    0);
 		ob_audit_each(&ob, c, "system", "cert.term_ended", "certificate", why);

@@ -53,7 +53,8 @@ static const char *sql_activate =
 	"UPDATE certificates SET state = $2, activated_at = now(), transport_pin_hash = NULL,"
 	" transport_pin_failures = transport_pin_failures - 1"
 	" WHERE id = $1 AND state = $3 AND transport_pin_hash = $4 AND transport_pin_failures = $5::int";
-static const char *sql_user_move = "UPDATE users SET state = $2, updated_at = now() WHERE public_id = $1 AND state = $3";
+static const char *sql_user_move =
+	"UPDATE users SET state = $2, updated_at = now() WHERE public_id = $1 AND state = $3";
 /* the user is still as decided on (not locked or closed meanwhile), and stays so until commit */
 static const char *sql_user_still = "SELECT 1 FROM users WHERE public_id = $1 AND state = $2 FOR UPDATE";
 
@@ -71,15 +72,15 @@ struct act {
 	char pin[SECRET_PIN_MAX_DIGITS + 1];
 	char hash[SECRET_PIN_HASH_MAX];
 	char cstate[32], ustate[32];
-	int cls;        /* enum wf_class */
-	int failures;   /* as read in 1 */
-	int attempt;    /* this try's number: failures + 1 */
-	int max;        /* signing.transport_pin_max_tries */
-	int first;      /* the user's first activation: pending -> active_sms */
+	int cls; /* enum wf_class */
+	int failures; /* as read in 1 */
+	int attempt; /* this try's number: failures + 1 */
+	int max; /* signing.transport_pin_max_tries */
+	int first; /* the user's first activation: pending -> active_sms */
 	int next_cert, next_user;
-	int cs;                     /* the certificate's state as read in 1 */
-	struct wf_result rc, ru;    /* 2: the certificate's step, the user's (first activation) */
-	int verdict;    /* 4: 1 right, 0 wrong, < 0 the stored hash is malformed */
+	int cs; /* the certificate's state as read in 1 */
+	struct wf_result rc, ru; /* 2: the certificate's step, the user's (first activation) */
+	int verdict; /* 4: 1 right, 0 wrong, < 0 the stored hash is malformed */
 };
 
 static void act_free(struct act *a)
@@ -89,11 +90,11 @@ static void act_free(struct act *a)
 	free(a);
 }
 
-static void fail(struct act *a, int code, const char *field, const char *reason, const char *rule, json_t *extra,
-		 const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void fail(struct act *a, int code, const char *field, const char *reason, const char *rule,
+		 json_t *extra, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static void fail(struct act *a, int code, const char *field, const char *reason, const char *rule, json_t *extra,
-		 const char *fmt, ...)
+static void fail(struct act *a, int code, const char *field, const char *reason, const char *rule,
+		 json_t *extra, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -154,11 +155,11 @@ static void on_activated(const int *rows, const struct ra_err *err, void *data)
 		fail_err(a, err);
 		return;
 	}
-	log_info("signing.activated", "rid", a->c->hr->rid, "actor", a->c->actor, "certificate", a->cred, "user",
-		 a->user, "first", a->first ? "yes" : "no", NULL);
+	log_info("signing.activated", "rid", a->c->hr->rid, "actor", a->c->actor, "certificate", a->cred,
+		 "user", a->user, "first", a->first ? "yes" : "no", NULL);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "credential_id", a->cred, "user_id", a->user, "state",
-		      wf_state_name(&wf_cert, a->next_cert), "user_state", wf_state_name(&wf_user, a->next_user),
-		      "first_activation", a->first);
+		      wf_state_name(&wf_cert, a->next_cert), "user_state",
+		      wf_state_name(&wf_user, a->next_user), "first_activation", a->first);
 	sg_reply(a->c, 200, o);
 	act_free(a);
 }
@@ -167,7 +168,8 @@ static void activate(struct act *a)
 {
 	struct outbox ob = {0};
 	char n[16];
-	const char *next = wf_state_name(&wf_cert, a->next_cert), *unext = wf_state_name(&wf_user, a->next_user);
+	const char *next = wf_state_name(&wf_cert, a->next_cert),
+		   *unext = wf_state_name(&wf_user, a->next_user);
 
 	snprintf(n, sizeof(n), "%d", a->attempt);
 	ob_step(&ob, sql_activate, &wf_cert, a->cs, &a->rc, a->cred, 2, (const char *const[]){a->hash, n});
@@ -175,15 +177,16 @@ static void activate(struct act *a)
 		ob_step(&ob, sql_user_move, &wf_user, WF_USER_PENDING, &a->ru, a->user, 0, NULL);
 		/* R9, R20: the first activation puts the user on SMS, the number every user has */
 		ob_audit(&ob, a->c->actor, "user.activated", "user", a->user,
-			    "R20: first activation; SMS-TAN is the second factor (R9)",
-			    json_pack("{s:s, s:s, s:s}", "from", a->ustate, "to", unext, "credential_id", a->cred));
+			 "R20: first activation; SMS-TAN is the second factor (R9)",
+			 json_pack("{s:s, s:s, s:s}", "from", a->ustate, "to", unext, "credential_id",
+				   a->cred));
 	} else {
 		ob_stmt(&ob, sql_user_still, 2, (const char *const[]){a->user, a->ustate}, 1);
 	}
 	ob_audit(&ob, a->c->actor, "cert.activated", "certificate", a->cred,
-		    "R20: activated with the TransportPIN; it is single use and its hash is deleted (R11)",
-		    json_pack("{s:s, s:s, s:i, s:b}", "from", a->cstate, "to", next, "wrong_transport_pins",
-			      a->attempt - 1, "activation_pin_at_ra", 0));
+		 "R20: activated with the TransportPIN; it is single use and its hash is deleted (R11)",
+		 json_pack("{s:s, s:s, s:i, s:b}", "from", a->cstate, "to", next, "wrong_transport_pins",
+			   a->attempt - 1, "activation_pin_at_ra", 0));
 	ob_commit(&ob, a->c->hr->app->db, on_activated, a);
 }
 
@@ -198,13 +201,16 @@ static void on_wrong_recorded(const int *rows, const struct ra_err *err, void *d
 		return;
 	}
 	if (left <= 0) {
-		fail(a, RA_E_RULE, "transport_pin", "wrong_transport_pin", "R20", json_pack("{s:i}", "tries_left", 0),
+		fail(a, RA_E_RULE, "transport_pin", "wrong_transport_pin", "R20",
+		     json_pack("{s:i}", "tries_left", 0),
 		     "R20: wrong TransportPIN; that was the last of %d tries: the TransportPIN is blocked and "
-		     "support issues a new one (R11)", a->max);
+		     "support issues a new one (R11)",
+		     a->max);
 		return;
 	}
-	fail(a, RA_E_RULE, "transport_pin", "wrong_transport_pin", "R20", json_pack("{s:i}", "tries_left", left),
-	     "R20: wrong TransportPIN; %d of %d tries left", left, a->max);
+	fail(a, RA_E_RULE, "transport_pin", "wrong_transport_pin", "R20",
+	     json_pack("{s:i}", "tries_left", left), "R20: wrong TransportPIN; %d of %d tries left", left,
+	     a->max);
 }
 
 static void record_wrong(struct act *a)
@@ -213,14 +219,14 @@ static void record_wrong(struct act *a)
 	int blocked = a->attempt >= a->max;
 
 	ob_audit(&ob, a->c->actor, "cert.transport_pin_wrong", "certificate", a->cred,
-		    "R20: wrong TransportPIN at activation",
-		    json_pack("{s:i, s:i}", "attempt", a->attempt, "max", a->max));
+		 "R20: wrong TransportPIN at activation",
+		 json_pack("{s:i, s:i}", "attempt", a->attempt, "max", a->max));
 	if (blocked) {
 		/* not need_rows: a TransportPIN reissued meanwhile has a fresh count, nothing to block */
 		ob_stmt(&ob, sql_block, 2, (const char *const[]){a->cred, a->hash}, 0);
 		ob_audit(&ob, a->c->actor, "cert.transport_pin_blocked", "certificate", a->cred,
-			    "R11: TransportPIN blocked after the last wrong try; support issues a new one",
-			    json_pack("{s:i}", "wrong_transport_pins", a->attempt));
+			 "R11: TransportPIN blocked after the last wrong try; support issues a new one",
+			 json_pack("{s:i}", "wrong_transport_pins", a->attempt));
 	}
 	ob_commit(&ob, a->c->hr->app->db, on_wrong_recorded, a);
 }
@@ -246,7 +252,8 @@ static void after_verify(void *data)
 		record_wrong(a);
 	else
 		fail(a, RA_E_INTERNAL, "transport_pin_hash", "internal", NULL, NULL,
-		     "the stored TransportPIN hash of %s is malformed; support issues a new TransportPIN", a->cred);
+		     "the stored TransportPIN hash of %s is malformed; support issues a new TransportPIN",
+		     a->cred);
 }
 
 /* ---- 3. count the try ------------------------------------------------------------------ */
@@ -258,7 +265,8 @@ static void on_counted(const int *rows, const struct ra_err *err, void *data)
 	(void)rows;
 	if (err && err->code == RA_E_CONFLICT) {
 		fail(a, RA_E_CONFLICT, "credential_id", "attempt_in_progress", NULL, NULL,
-		     "another activation attempt of %s was counted meanwhile: nothing changed, try again", a->cred);
+		     "another activation attempt of %s was counted meanwhile: nothing changed, try again",
+		     a->cred);
 		return;
 	}
 	if (err) {
@@ -277,8 +285,8 @@ static void count_try(struct act *a)
 	snprintf(n, sizeof(n), "%d", a->failures);
 	ob_stmt(&ob, sql_count, 4, (const char *const[]){a->cred, a->cstate, a->hash, n}, 1);
 	ob_audit(&ob, a->c->actor, "cert.activation_attempt", "certificate", a->cred,
-		    "R20: a TransportPIN try, counted before it is checked",
-		    json_pack("{s:i, s:i}", "attempt", a->attempt, "max", a->max));
+		 "R20: a TransportPIN try, counted before it is checked",
+		 json_pack("{s:i, s:i}", "attempt", a->attempt, "max", a->max));
 	ob_commit(&ob, a->c->hr->app->db, on_counted, a);
 }
 
@@ -293,7 +301,8 @@ static void refuse_cert(struct act *a, int cs, int rc, const struct wf_result *r
 		     r->rule);
 	} else if (cs == WF_CERT_ACTIVE || cs == WF_CERT_SUPERSEDING) {
 		fail(a, RA_E_CONFLICT, "credential_id", "already_active", "R11", NULL,
-		     "credential %s is activated already: a TransportPIN is single use, nothing changed", a->cred);
+		     "credential %s is activated already: a TransportPIN is single use, nothing changed",
+		     a->cred);
 	} else if (rc == WF_E_FINAL) {
 		fail(a, RA_E_CONFLICT, "credential_id", a->cstate, NULL, NULL,
 		     "credential %s is %s: it can never be activated, nothing changed", a->cred, a->cstate);
@@ -309,23 +318,27 @@ static int decide_user(struct act *a, int *factor)
 	struct wf_result r;
 
 	if (us < 0) {
-		fail(a, RA_E_INTERNAL, "user_id", "internal", NULL, NULL, "user %s has an unknown state", a->user);
+		fail(a, RA_E_INTERNAL, "user_id", "internal", NULL, NULL, "user %s has an unknown state",
+		     a->user);
 		return -1;
 	}
 	if (us == WF_USER_LOCKED_SMS || us == WF_USER_LOCKED_APP || us == WF_USER_LOCKED_SINGLE) {
 		fail(a, RA_E_CONFLICT, "user_id", "user_locked", "R13", NULL,
-		     "R13: user %s is locked; support unlocks them first (ractl user unlock): nothing changed", a->user);
+		     "R13: user %s is locked; support unlocks them first (ractl user unlock): nothing changed",
+		     a->user);
 		return -1;
 	}
 	if (wf_is_final(&wf_user, us) == 1) {
-		fail(a, RA_E_CONFLICT, "user_id", "user_closed", NULL, NULL, "user %s is closed: nothing changed", a->user);
+		fail(a, RA_E_CONFLICT, "user_id", "user_closed", NULL, NULL,
+		     "user %s is closed: nothing changed", a->user);
 		return -1;
 	}
 	a->next_user = us;
 	if (us == WF_USER_PENDING) {
 		rc = wf_step(&wf_user, us, WF_USER_ACTIVATE, NULL, &r);
 		if (rc != 0) {
-			fail(a, RA_E_INTERNAL, "user_id", "internal", NULL, NULL, "user machine: %s", wf_strerror(rc));
+			fail(a, RA_E_INTERNAL, "user_id", "internal", NULL, NULL, "user machine: %s",
+			     wf_strerror(rc));
 			return -1;
 		}
 		a->next_user = r.next_state;
@@ -343,13 +356,14 @@ static void decide(struct act *a, int blocked, int expired)
 	int cs = wf_state_parse(&wf_cert, a->cstate), rc;
 
 	if (cs < 0) {
-		fail(a, RA_E_INTERNAL, "credential_id", "internal", NULL, NULL, "credential %s has an unknown state",
-		     a->cred);
+		fail(a, RA_E_INTERNAL, "credential_id", "internal", NULL, NULL,
+		     "credential %s has an unknown state", a->cred);
 		return;
 	}
 	if (expired && wf_is_final(&wf_cert, cs) != 1) {
 		fail(a, RA_E_CONFLICT, "credential_id", "expired", NULL, NULL,
-		     "credential %s is past its validity: it can never be activated, nothing changed", a->cred);
+		     "credential %s is past its validity: it can never be activated, nothing changed",
+		     a->cred);
 		return;
 	}
 	if (decide_user(a, &f.second_factor) != 0)
@@ -366,13 +380,16 @@ static void decide(struct act *a, int blocked, int expired)
 	if (a->hash[0] == '\0') {
 		fail(a, RA_E_CONFLICT, "transport_pin", "no_transport_pin", "R11", NULL,
 		     "R11: credential %s has no TransportPIN yet (its SMS is on the way, or support is issuing a new "
-		     "one): nothing changed", a->cred);
+		     "one): nothing changed",
+		     a->cred);
 		return;
 	}
 	if (blocked || a->failures >= a->max) {
-		fail(a, RA_E_CONFLICT, "transport_pin", "transport_pin_blocked", "R11", json_pack("{s:i}", "tries_left", 0),
+		fail(a, RA_E_CONFLICT, "transport_pin", "transport_pin_blocked", "R11",
+		     json_pack("{s:i}", "tries_left", 0),
 		     "R11: the TransportPIN of %s is blocked after %d wrong tries; support issues a new one "
-		     "(ractl user transport-pin): nothing changed", a->cred, a->failures);
+		     "(ractl user transport-pin): nothing changed",
+		     a->cred, a->failures);
 		return;
 	}
 	a->attempt = a->failures + 1;
@@ -399,7 +416,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	snprintf(a->cstate, sizeof(a->cstate), "%s", PQgetvalue(res, 0, 1));
 	hash = db_val(res, 0, 2);
 	if (hash && strlen(hash) >= sizeof(a->hash)) {
-		fail(a, RA_E_INTERNAL, "transport_pin_hash", "internal", NULL, NULL, "stored TransportPIN hash too long");
+		fail(a, RA_E_INTERNAL, "transport_pin_hash", "internal", NULL, NULL,
+		     "stored TransportPIN hash too long");
 		return;
 	}
 	snprintf(a->hash, sizeof(a->hash), "%s", hash ? hash : "");
@@ -460,16 +478,18 @@ static void activation(struct sg_call *c)
 	user = json_string_value(json_object_get(c->body, "user_id"));
 	cred = sg_plain(c->body, "credential_id", 64);
 	if (user == NULL || !userid_valid(user)) {
-		fail(a, RA_E_INVALID, "user_id", "invalid", NULL, NULL, "user_id must be a user ID (XXXX-XXXX-XXXX-XXXX)");
+		fail(a, RA_E_INVALID, "user_id", "invalid", NULL, NULL,
+		     "user_id must be a user ID (XXXX-XXXX-XXXX-XXXX)");
 		return;
 	}
 	if (cred == NULL) {
-		fail(a, RA_E_INVALID, "credential_id", "invalid", NULL, NULL, "credential_id must be a credential ID");
+		fail(a, RA_E_INVALID, "credential_id", "invalid", NULL, NULL,
+		     "credential_id must be a credential ID");
 		return;
 	}
 	if (!digits(a->pin)) {
-		fail(a, RA_E_INVALID, "transport_pin", "invalid", NULL, NULL, "transport_pin must be %d to %d digits",
-		     SECRET_PIN_MIN_DIGITS, SECRET_PIN_MAX_DIGITS);
+		fail(a, RA_E_INVALID, "transport_pin", "invalid", NULL, NULL,
+		     "transport_pin must be %d to %d digits", SECRET_PIN_MIN_DIGITS, SECRET_PIN_MAX_DIGITS);
 		return;
 	}
 	snprintf(a->user, sizeof(a->user), "%s", user);

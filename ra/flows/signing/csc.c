@@ -33,7 +33,7 @@ static const char *sql_info =
 
 struct csc_q {
 	struct sg_call *c;
-	int list;      /* credentials/list, else credentials/info */
+	int list; /* credentials/list, else credentials/info */
 	int with_info; /* list: credentialInfo */
 	int only_valid;
 	struct csc_opts o;
@@ -102,7 +102,8 @@ static void work_build(void *data)
 	json_t *infos = NULL;
 
 	if (q->o.certs == CSC_CERTS_CHAIN && cab != NULL && cab_chain_pem(cab, &q->chain, &ce) != 0) {
-		ra_err_set(&q->err, RA_E_UNAVAILABLE, "certificates", "the CA chain is not available: %s", ce.msg);
+		ra_err_set(&q->err, RA_E_UNAVAILABLE, "certificates", "the CA chain is not available: %s",
+			   ce.msg);
 		q->failed = 1;
 		return;
 	}
@@ -178,7 +179,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	if (!q->list && PQntuples(res) != 1) {
-		sg_csc_fail(q->c, 400, "invalid_request", "Invalid parameter credentialID: no such credential");
+		sg_csc_fail(q->c, 400, "invalid_request",
+			    "Invalid parameter credentialID: no such credential");
 		q_free(q);
 		return;
 	}
@@ -232,7 +234,8 @@ static void credentials_list(struct sg_call *c)
 
 	if (q == NULL)
 		return;
-	if (opt_bool(q, "credentialInfo", &q->with_info) != 0 || opt_bool(q, "onlyValid", &q->only_valid) != 0) {
+	if (opt_bool(q, "credentialInfo", &q->with_info) != 0 ||
+	    opt_bool(q, "onlyValid", &q->only_valid) != 0) {
 		free(q);
 		return;
 	}
@@ -254,7 +257,8 @@ static void credentials_info(struct sg_call *c)
 		return;
 	cred = sg_plain(c->body, "credentialID", 64);
 	if (cred == NULL) {
-		sg_csc_fail(c, 400, "invalid_request", "Missing (or invalid type) string parameter credentialID");
+		sg_csc_fail(c, 400, "invalid_request",
+			    "Missing (or invalid type) string parameter credentialID");
 		free(q);
 		return;
 	}
@@ -263,9 +267,11 @@ static void credentials_info(struct sg_call *c)
 
 static void not_served(struct sg_call *c)
 {
-	sg_csc_fail(c, 404, "invalid_request",
-		    "%s%s is not served by the RA: the RA serves credentials/list and credentials/info; signing, "
-		    "authorisation and SAD belong to the remote signing server", CSC_PREFIX, c->hr->rest);
+	sg_csc_fail(
+		c, 404, "invalid_request",
+		"%s%s is not served by the RA: the RA serves credentials/list and credentials/info; signing, "
+		"authorisation and SAD belong to the remote signing server",
+		CSC_PREFIX, c->hr->rest);
 }
 
 void csc_route(struct http_req *hr)

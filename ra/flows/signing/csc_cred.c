@@ -50,7 +50,8 @@ int csc_opts_parse(const json_t *body, struct csc_opts *o, struct ra_err *e)
 			return ra_err_set(e, RA_E_INVALID, "certificates",
 					  "Invalid parameter certificates: none, single or chain");
 	}
-	if (get_bool(body, "certInfo", &o->cert_info, e) != 0 || get_bool(body, "authInfo", &o->auth_info, e) != 0)
+	if (get_bool(body, "certInfo", &o->cert_info, e) != 0 ||
+	    get_bool(body, "authInfo", &o->auth_info, e) != 0)
 		return e->code;
 	return 0;
 }
@@ -175,15 +176,18 @@ static json_t *key_json(const struct csc_row *r, X509 *x)
 	json_t *key, *algo = json_array();
 	char group[80];
 
-	if (pk == NULL || X509_PUBKEY_get0_param((ASN1_OBJECT **)&alg, NULL, NULL, NULL, X509_get_X509_PUBKEY(x)) != 1) {
+	if (pk == NULL ||
+	    X509_PUBKEY_get0_param((ASN1_OBJECT **)&alg, NULL, NULL, NULL, X509_get_X509_PUBKEY(x)) != 1) {
 		json_decref(algo);
 		return NULL;
 	}
 	json_array_append_new(algo, oid_json(alg));
-	key = json_pack("{s:s, s:o, s:i}", "status", csc_key_status(r), "algo", algo, "len", EVP_PKEY_get_bits(pk));
+	key = json_pack("{s:s, s:o, s:i}", "status", csc_key_status(r), "algo", algo, "len",
+			EVP_PKEY_get_bits(pk));
 	if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC) {
 		json_array_append_new(algo, json_string(OID_ECDSA_SHA256));
-		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) == 1) {
+		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+						   NULL) == 1) {
 			int nid = OBJ_txt2nid(group);
 			json_t *curve = nid != NID_undef ? oid_json(OBJ_nid2obj(nid)) : NULL;
 			if (curve)
@@ -320,15 +324,18 @@ static json_t *auth_json(const struct csc_row *r, const struct csc_opts *o)
 	if (!o->auth_info)
 		return auth;
 	objs = json_pack("[{s:s, s:s, s:s, s:s, s:s}]", "type", "PIN", "id", "PIN", "format", "N", "label",
-			 "ActivationPIN", "description", "the PIN the user set at activation; the signing service holds it");
+			 "ActivationPIN", "description",
+			 "the PIN the user set at activation; the signing service holds it");
 	if (strcmp(f, "sms") == 0)
-		json_array_append_new(objs, json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "OTP", "id", "sms", "format",
-						      "N", "label", "SMS-TAN", "description",
-						      "one-time code sent by SMS to the user's mobile number"));
+		json_array_append_new(objs,
+				      json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "OTP", "id", "sms",
+						"format", "N", "label", "SMS-TAN", "description",
+						"one-time code sent by SMS to the user's mobile number"));
 	else if (strcmp(f, "app") == 0)
-		json_array_append_new(objs, json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "OTP", "id", "app", "format",
-						      "N", "label", "Authenticator app", "description",
-						      "one-time code from the user's registered authenticator app"));
+		json_array_append_new(
+			objs, json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "OTP", "id", "app", "format",
+					"N", "label", "Authenticator app", "description",
+					"one-time code from the user's registered authenticator app"));
 	json_object_set_new(auth, "expression", json_string(strcmp(f, "none") == 0 ? "PIN" : "PIN AND OTP"));
 	json_object_set_new(auth, "objects", objs);
 	return auth;
@@ -342,7 +349,8 @@ json_t *csc_credential(const struct csc_row *r, const struct csc_opts *o, const 
 
 	if (x == NULL) {
 		ERR_clear_error();
-		ra_err_set(e, RA_E_INTERNAL, "credentialID", "credential %s: the stored certificate cannot be read", r->id);
+		ra_err_set(e, RA_E_INTERNAL, "credentialID",
+			   "credential %s: the stored certificate cannot be read", r->id);
 		return NULL;
 	}
 	key = key_json(r, x);
@@ -350,13 +358,14 @@ json_t *csc_credential(const struct csc_row *r, const struct csc_opts *o, const 
 	if (key == NULL || cert == NULL) {
 		json_decref(key);
 		json_decref(cert);
-		ra_err_set(e, RA_E_INTERNAL, "credentialID", "credential %s: its certificate or chain cannot be encoded",
-			   r->id);
+		ra_err_set(e, RA_E_INTERNAL, "credentialID",
+			   "credential %s: its certificate or chain cannot be encoded", r->id);
 		goto out;
 	}
-	info = json_pack("{s:o, s:s, s:o, s:o, s:o, s:s, s:i}", "description", description(r), "signatureQualifier",
-			 qualifier(r->cls), "key", key, "cert", cert, "auth", auth_json(r, o), "SCAL",
-			 in_state(r->cls, "qualified", NULL) ? "2" : "1", "multisign", 1);
+	info = json_pack("{s:o, s:s, s:o, s:o, s:o, s:s, s:i}", "description", description(r),
+			 "signatureQualifier", qualifier(r->cls), "key", key, "cert", cert, "auth",
+			 auth_json(r, o), "SCAL", in_state(r->cls, "qualified", NULL) ? "2" : "1",
+			 "multisign", 1);
 	if (info && with_id)
 		json_object_set_new(info, "credentialID", json_string(r->id));
 out:

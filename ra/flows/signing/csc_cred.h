@@ -36,19 +36,19 @@ enum csc_certs {
 /* The request's options (credentials/list and credentials/info share them). */
 struct csc_opts {
 	enum csc_certs certs; /* "certificates" */
-	int cert_info;        /* "certInfo": issuerDN, serialNumber, subjectDN, validFrom, validTo */
-	int auth_info;        /* "authInfo": auth/expression and auth/objects */
+	int cert_info; /* "certInfo": issuerDN, serialNumber, subjectDN, validFrom, validTo */
+	int auth_info; /* "authInfo": auth/expression and auth/objects */
 };
 
 /* A certificate as the database has it (strings borrowed). */
 struct csc_row {
-	const char *id;         /* the credential ID: certificates.id */
-	const char *cls;        /* qualified, advanced, seal */
-	const char *state;      /* the certificate machine's state */
+	const char *id; /* the credential ID: certificates.id */
+	const char *cls; /* qualified, advanced, seal */
+	const char *state; /* the certificate machine's state */
 	const char *user_state; /* the user machine's state */
-	const char *subject;    /* certificates.subject (JSON text) */
-	const char *pem;        /* the certificate */
-	int expired;            /* not_after has passed */
+	const char *subject; /* certificates.subject (JSON text) */
+	const char *pem; /* the certificate */
+	int expired; /* not_after has passed */
 };
 
 /* Reads the options from a request body: 0, or RA_E_INVALID with e->field the member. */

@@ -70,11 +70,11 @@ static void ev_free(struct ev *v)
 	free(v);
 }
 
-static void fail(struct ev *v, int code, const char *field, const char *reason, const char *rule, const char *fmt,
-		 ...) __attribute__((format(printf, 6, 7)));
+static void fail(struct ev *v, int code, const char *field, const char *reason, const char *rule,
+		 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-static void fail(struct ev *v, int code, const char *field, const char *reason, const char *rule, const char *fmt,
-		 ...)
+static void fail(struct ev *v, int code, const char *field, const char *reason, const char *rule,
+		 const char *fmt, ...)
 {
 	va_list ap;
 
@@ -87,8 +87,8 @@ static void fail(struct ev *v, int code, const char *field, const char *reason, 
 /* from and to may point into v: the reply is built before v is freed */
 static void answer(struct ev *v, const char *from, const char *to, int duplicate)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "event_id", v->event_id, "user_id", v->user, "type",
-			      v->type->name, "from", from, "state", to, "duplicate", duplicate);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "event_id", v->event_id, "user_id", v->user,
+			      "type", v->type->name, "from", from, "state", to, "duplicate", duplicate);
 
 	sg_reply(v->c, 200, o);
 	ev_free(v);
@@ -110,8 +110,8 @@ static void on_committed(const int *rows, const struct ra_err *err, void *data)
 		ev_free(v);
 		return;
 	}
-	log_info("signing.event", "rid", v->c->hr->rid, "actor", v->c->actor, "event", v->type->name, "event_id",
-		 v->event_id, "user", v->user, "from", v->from, "to", v->to, NULL);
+	log_info("signing.event", "rid", v->c->hr->rid, "actor", v->c->actor, "event", v->type->name,
+		 "event_id", v->event_id, "user", v->user, "from", v->from, "to", v->to, NULL);
 	answer(v, v->from, v->to, 0);
 }
 
@@ -123,7 +123,8 @@ static void repeated(struct ev *v, const char *seen)
 	const char *type = json_string_value(json_object_get(j, "type"));
 
 	if (user && type && strcmp(user, v->user) == 0 && strcmp(type, v->type->name) == 0) {
-		const char *f = json_string_value(json_object_get(j, "from")), *t = json_string_value(json_object_get(j, "to"));
+		const char *f = json_string_value(json_object_get(j, "from")),
+			   *t = json_string_value(json_object_get(j, "to"));
 		char from[32], to[32];
 		snprintf(from, sizeof(from), "%s", f ? f : "");
 		snprintf(to, sizeof(to), "%s", t ? t : "");
@@ -148,13 +149,15 @@ static void apply(struct ev *v, int from, int app_registered)
 	f.app_registered = v->type->event == WF_USER_FACTOR_SMS ? 0 : app_registered;
 	rc = wf_step(&wf_user, from, v->type->event, &f, &r);
 	if (rc == WF_E_GUARD) {
-		fail(v, RA_E_RULE, "type", "refused", r.rule, "%s: user %s in state %s: %s refused, nothing changed", r.rule,
-		     v->user, v->from, v->type->name);
+		fail(v, RA_E_RULE, "type", "refused", r.rule,
+		     "%s: user %s in state %s: %s refused, nothing changed", r.rule, v->user, v->from,
+		     v->type->name);
 		return;
 	}
 	if (rc != 0) {
 		fail(v, RA_E_CONFLICT, "type", rc == WF_E_FINAL ? "user_closed" : "not_allowed", NULL,
-		     "user %s in state %s does not allow %s: nothing changed", v->user, v->from, v->type->name);
+		     "user %s in state %s does not allow %s: nothing changed", v->user, v->from,
+		     v->type->name);
 		return;
 	}
 	to = wf_state_name(&wf_user, r.next_state);
@@ -164,12 +167,13 @@ static void apply(struct ev *v, int from, int app_registered)
 	else if (v->type->event == WF_USER_FACTOR_SMS)
 		app_after = 0;
 	ob_stmt(&ob, sql_event, 6,
-		   (const char *const[]){v->c->who.name, v->event_id, v->user, v->type->name, v->from, to}, 1);
+		(const char *const[]){v->c->who.name, v->event_id, v->user, v->type->name, v->from, to}, 1);
 	ob_step(&ob, sql_user, &wf_user, from, &r, v->user, 2,
-		(const char *const[]){app_after ? "true" : "false", v->type->event == WF_USER_LOCK ? "true" : "false"});
+		(const char *const[]){app_after ? "true" : "false",
+				      v->type->event == WF_USER_LOCK ? "true" : "false"});
 	ob_audit(&ob, v->c->actor, v->type->action, "user", v->user, v->type->why,
-		    json_pack("{s:s, s:s, s:s, s:s, s:s?}", "event_id", v->event_id, "event", v->type->name, "from",
-			      v->from, "to", to, "comment", v->comment));
+		 json_pack("{s:s, s:s, s:s, s:s, s:s?}", "event_id", v->event_id, "event", v->type->name,
+			   "from", v->from, "to", to, "comment", v->comment));
 	ob_commit(&ob, v->c->hr->app->db, on_committed, v);
 }
 
@@ -225,21 +229,25 @@ static void event(struct sg_call *c)
 	type = json_string_value(json_object_get(c->body, "type"));
 	v->comment = json_string_value(json_object_get(c->body, "comment"));
 	if (id == NULL) {
-		fail(v, RA_E_INVALID, "event_id", "invalid", NULL, "event_id must be 1 to 100 of [A-Za-z0-9._:-]");
+		fail(v, RA_E_INVALID, "event_id", "invalid", NULL,
+		     "event_id must be 1 to 100 of [A-Za-z0-9._:-]");
 		return;
 	}
 	if (user == NULL || !userid_valid(user)) {
-		fail(v, RA_E_INVALID, "user_id", "invalid", NULL, "user_id must be a user ID (XXXX-XXXX-XXXX-XXXX)");
+		fail(v, RA_E_INVALID, "user_id", "invalid", NULL,
+		     "user_id must be a user ID (XXXX-XXXX-XXXX-XXXX)");
 		return;
 	}
 	for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
 		if (strcmp(types[i].name, type) == 0)
 			v->type = &types[i];
 	if (v->type == NULL) {
-		fail(v, RA_E_INVALID, "type", "invalid", NULL, "type must be locked, app_registered or app_deregistered");
+		fail(v, RA_E_INVALID, "type", "invalid", NULL,
+		     "type must be locked, app_registered or app_deregistered");
 		return;
 	}
-	if (json_object_get(c->body, "comment") && (v->comment == NULL || strlen(v->comment) > EV_COMMENT_MAX)) {
+	if (json_object_get(c->body, "comment") &&
+	    (v->comment == NULL || strlen(v->comment) > EV_COMMENT_MAX)) {
 		fail(v, RA_E_INVALID, "comment", "invalid", NULL, "comment must be text of at most %d bytes",
 		     EV_COMMENT_MAX);
 		return;

@@ -72,10 +72,10 @@ static void conf_free(struct conf *k)
 	free(k);
 }
 
-static void fail(struct conf *k, int code, const char *field, const char *reason, const char *rule, json_t *extra,
-		 const char *fmt, ...) __attribute__((format(printf, 7, 8)));
-static void fail(struct conf *k, int code, const char *field, const char *reason, const char *rule, json_t *extra,
-		 const char *fmt, ...)
+static void fail(struct conf *k, int code, const char *field, const char *reason, const char *rule,
+		 json_t *extra, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void fail(struct conf *k, int code, const char *field, const char *reason, const char *rule,
+		 json_t *extra, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -108,8 +108,9 @@ static void on_completed(const int *rows, const struct ra_err *err, void *data)
 		fail_err(k, err);
 		return;
 	}
-	sg_reply(k->c, 200, json_pack("{s:s, s:s, s:s, s:s}", "user_id", k->user, "phone_change_id", k->id, "state",
-				      wf_state_name(&wf_phone, WF_PHONE_COMPLETED), "phone_e164", k->new_e164));
+	sg_reply(k->c, 200,
+		 json_pack("{s:s, s:s, s:s, s:s}", "user_id", k->user, "phone_change_id", k->id, "state",
+			   wf_state_name(&wf_phone, WF_PHONE_COMPLETED), "phone_e164", k->new_e164));
 	conf_free(k);
 }
 
@@ -123,17 +124,19 @@ static void complete(struct conf *k)
 		fail(k, RA_E_INTERNAL, "state", "internal", NULL, NULL, "the phone machine refuses confirm");
 		return;
 	}
-	ob_step(&ob, sql_complete, &wf_phone, WF_PHONE_AWAITING_CODE, &r, k->id, 1, (const char *const[]){k->hash});
+	ob_step(&ob, sql_complete, &wf_phone, WF_PHONE_AWAITING_CODE, &r, k->id, 1,
+		(const char *const[]){k->hash});
 	/* the certificates name the user by user ID: they stay the user's (R3) */
 	ob_stmt(&ob, sql_move_number, 1, (const char *const[]){k->id}, 1);
 	snprintf(key, sizeof(key), "phone_notice:%s", k->id);
-	ob_job(&ob, &(struct ob_job){.kind = "phone_sms",
-				     .payload = json_pack("{s:s, s:s}", "phone_change_id", k->id, "what", "notice"),
-				     .key = key});
+	ob_job(&ob, &(struct ob_job){
+			    .kind = "phone_sms",
+			    .payload = json_pack("{s:s, s:s}", "phone_change_id", k->id, "what", "notice"),
+			    .key = key});
 	ob_audit(&ob, k->c->actor, "phone_change.completed", "phone_change", k->id,
 		 "R3: the user confirmed the new number with the code sent to it",
-		 json_pack("{s:s, s:s, s:s, s:i}", "user_id", k->user, "old_e164", k->old_e164, "new_e164", k->new_e164,
-			   "attempt", k->attempt));
+		 json_pack("{s:s, s:s, s:s, s:i}", "user_id", k->user, "old_e164", k->old_e164, "new_e164",
+			   k->new_e164, "attempt", k->attempt));
 	ob_audit(&ob, k->c->actor, "user.phone_changed", "user", k->user, "R3: phone change completed",
 		 json_pack("{s:s, s:s, s:s}", "phone_change_id", k->id, "old_e164", k->old_e164, "new_e164",
 			   k->new_e164));
@@ -151,9 +154,11 @@ static void on_wrong_recorded(const int *rows, const struct ra_err *err, void *d
 		return;
 	}
 	if (left <= 0) {
-		fail(k, RA_E_RULE, "code", "wrong_code", "R3", json_pack("{s:i, s:s}", "tries_left", 0, "state", "cancelled"),
+		fail(k, RA_E_RULE, "code", "wrong_code", "R3",
+		     json_pack("{s:i, s:s}", "tries_left", 0, "state", "cancelled"),
 		     "R3: wrong code; that was the last of %d tries: the phone change is cancelled, support starts a "
-		     "new one", k->max);
+		     "new one",
+		     k->max);
 		return;
 	}
 	fail(k, RA_E_RULE, "code", "wrong_code", "R3", json_pack("{s:i}", "tries_left", left),
@@ -167,13 +172,14 @@ static void record_wrong(struct conf *k)
 	struct wf_result r;
 
 	if (wf_step(&wf_phone, WF_PHONE_AWAITING_CODE, event, NULL, &r) != 0) {
-		fail(k, RA_E_INTERNAL, "state", "internal", NULL, NULL, "the phone machine refuses a wrong code");
+		fail(k, RA_E_INTERNAL, "state", "internal", NULL, NULL,
+		     "the phone machine refuses a wrong code");
 		return;
 	}
 	ob_step(&ob, blocked ? sql_blocked : sql_wrong, &wf_phone, WF_PHONE_AWAITING_CODE, &r, k->id, 1,
 		(const char *const[]){k->hash});
-	ob_audit(&ob, k->c->actor, blocked ? "phone_change.code_blocked" : "phone_change.code_wrong", "phone_change",
-		 k->id,
+	ob_audit(&ob, k->c->actor, blocked ? "phone_change.code_blocked" : "phone_change.code_wrong",
+		 "phone_change", k->id,
 		 blocked ? "R3: the last allowed wrong code: the phone change is cancelled"
 			 : "R3: wrong confirmation code for the new number",
 		 json_pack("{s:s, s:i, s:i}", "user_id", k->user, "attempt", k->attempt, "max", k->max));
@@ -200,7 +206,8 @@ static void after_verify(void *data)
 	else if (k->verdict == 0)
 		record_wrong(k);
 	else
-		fail(k, RA_E_INTERNAL, "code_hash", "internal", NULL, NULL, "the stored code hash is malformed");
+		fail(k, RA_E_INTERNAL, "code_hash", "internal", NULL, NULL,
+		     "the stored code hash is malformed");
 }
 
 /* ---- 3. count the try --------------------------------------------------------------------- */
@@ -254,7 +261,8 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	if (strlen(PQgetvalue(res, 0, 2)) >= sizeof(k->hash)) {
-		fail(k, RA_E_INTERNAL, "code_hash", "internal", NULL, NULL, "the stored code hash is malformed");
+		fail(k, RA_E_INTERNAL, "code_hash", "internal", NULL, NULL,
+		     "the stored code hash is malformed");
 		return;
 	}
 	snprintf(k->hash, sizeof(k->hash), "%s", PQgetvalue(res, 0, 2));
@@ -268,7 +276,9 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	ob_stmt(&ob, sql_count, 4,
-		(const char *const[]){k->id, wf_state_name(&wf_phone, WF_PHONE_AWAITING_CODE), k->hash, k->failures}, 1);
+		(const char *const[]){k->id, wf_state_name(&wf_phone, WF_PHONE_AWAITING_CODE), k->hash,
+				      k->failures},
+		1);
 	ob_commit(&ob, k->c->hr->app->db, on_counted, k);
 }
 
@@ -308,7 +318,8 @@ static void confirm(struct sg_call *c)
 	}
 	user = json_string_value(json_object_get(c->body, "user_id"));
 	if (user == NULL || !userid_valid(user)) {
-		fail(k, RA_E_INVALID, "user_id", "invalid", NULL, NULL, "user_id must be a user ID (XXXX-XXXX-XXXX-XXXX)");
+		fail(k, RA_E_INVALID, "user_id", "invalid", NULL, NULL,
+		     "user_id must be a user ID (XXXX-XXXX-XXXX-XXXX)");
 		return;
 	}
 	if (!digits(k->code)) {
@@ -316,7 +327,8 @@ static void confirm(struct sg_call *c)
 		return;
 	}
 	snprintf(k->user, sizeof(k->user), "%s", user);
-	ob_states(&wf_phone, 1u << WF_PHONE_AWAITING_PROOF | 1u << WF_PHONE_AWAITING_CODE, open, sizeof(open));
+	ob_states(&wf_phone, 1u << WF_PHONE_AWAITING_PROOF | 1u << WF_PHONE_AWAITING_CODE, open,
+		  sizeof(open));
 	db_query(c->hr->app->db, sql_load, 2, (const char *const[]){k->user, open}, on_loaded, k);
 }
 

@@ -18,8 +18,10 @@ int signing_init(struct app *app, struct ra_err *err)
 	 * largest allowed bound leaves a guess at one in five million */
 	if (tries < 1 || tries > MAX_TRIES_LIMIT)
 		return ra_err_set(err, RA_E_CONFIG, "signing.transport_pin_max_tries",
-				  "signing.transport_pin_max_tries must be 1 to %d, got %lld", MAX_TRIES_LIMIT, tries);
-	http_route(app->http, "POST", "/v1/signing/activations", 0, "signing_activation", activation_route, NULL);
+				  "signing.transport_pin_max_tries must be 1 to %d, got %lld",
+				  MAX_TRIES_LIMIT, tries);
+	http_route(app->http, "POST", "/v1/signing/activations", 0, "signing_activation", activation_route,
+		   NULL);
 	http_route(app->http, "POST", "/v1/signing/events", 0, "signing_event", events_route, NULL);
 	http_route(app->http, "POST", "/v1/signing/phone-changes/confirm", 0, "signing_phone_confirm",
 		   phone_confirm_route, NULL);

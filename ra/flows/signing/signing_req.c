@@ -27,7 +27,8 @@ void sg_reply(struct sg_call *c, int status, json_t *body)
 
 void sg_fail(struct sg_call *c, const struct ra_err *e, const char *reason, const char *rule, json_t *extra)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s}", "error", ra_errname(e->code), "message", e->msg, "field", e->field);
+	json_t *o = json_pack("{s:s, s:s, s:s}", "error", ra_errname(e->code), "message", e->msg, "field",
+			      e->field);
 
 	if (reason)
 		json_object_set_new(o, "reason", json_string(reason));
@@ -43,8 +44,8 @@ void sg_fail(struct sg_call *c, const struct ra_err *e, const char *reason, cons
 	call_free(c);
 }
 
-void sg_failv(struct sg_call *c, int code, const char *field, const char *reason, const char *rule, json_t *extra,
-	      const char *fmt, va_list ap)
+void sg_failv(struct sg_call *c, int code, const char *field, const char *reason, const char *rule,
+	      json_t *extra, const char *fmt, va_list ap)
 {
 	struct ra_err e;
 
@@ -95,8 +96,8 @@ void sg_csc_fail(struct sg_call *c, int status, const char *error, const char *f
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_info("signing.refused", "rid", c->hr->rid, "actor", c->actor, "route", c->hr->route, "reason", error,
-		 "message", msg, NULL);
+	log_info("signing.refused", "rid", c->hr->rid, "actor", c->actor, "route", c->hr->route, "reason",
+		 error, "message", msg, NULL);
 	csc_reply(c->hr, status, error, msg);
 	call_free(c);
 }
@@ -115,7 +116,8 @@ static void refuse(struct http_req *hr, int csc, const struct ra_err *e)
 		http_reply_error(hr, e);
 }
 
-static void authenticated(struct http_req *hr, const struct admin_user *who, const struct ra_err *err, void *data)
+static void authenticated(struct http_req *hr, const struct admin_user *who, const struct ra_err *err,
+			  void *data)
 {
 	struct start s = *(struct start *)data;
 	struct sg_call *c;
@@ -165,7 +167,7 @@ int sg_only_members(const json_t *body, const char *const *allowed, struct ra_er
 	const char *k;
 	json_t *v;
 
-	json_object_foreach((json_t *)body, k, v) {
+	json_object_foreach ((json_t *)body, k, v) {
 		size_t i;
 		for (i = 0; allowed[i] && strcmp(allowed[i], k) != 0; i++)
 			;
@@ -184,8 +186,8 @@ const char *sg_plain(const json_t *body, const char *key, size_t max)
 		return NULL;
 	for (n = 0; s[n]; n++) {
 		char ch = s[n];
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-		      ch == '_' || ch == ':' || ch == '-'))
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '_' || ch == ':' || ch == '-'))
 			return NULL;
 	}
 	return n > 0 && n <= max ? s : NULL;

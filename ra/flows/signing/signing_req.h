@@ -21,8 +21,8 @@ struct sg_call {
 	struct http_req *hr;
 	struct admin_user who;
 	char actor[80]; /* "signing:<token name>" (R16) */
-	json_t *body;   /* the request's JSON object */
-	int csc;        /* errors in the CSC format */
+	json_t *body; /* the request's JSON object */
+	int csc; /* errors in the CSC format */
 };
 
 typedef void (*sg_handler)(struct sg_call *c);
@@ -38,8 +38,8 @@ void sg_reply(struct sg_call *c, int status, json_t *body);
 void sg_fail(struct sg_call *c, const struct ra_err *e, const char *reason, const char *rule, json_t *extra);
 /* sg_fail with the error made here: code, field and the message from fmt and ap (for the
  * flows' own printf-like refusal helpers). */
-void sg_failv(struct sg_call *c, int code, const char *field, const char *reason, const char *rule, json_t *extra,
-	      const char *fmt, va_list ap) __attribute__((format(printf, 7, 0)));
+void sg_failv(struct sg_call *c, int code, const char *field, const char *reason, const char *rule,
+	      json_t *extra, const char *fmt, va_list ap) __attribute__((format(printf, 7, 0)));
 /* A CSC-format refusal: {"error": error, "error_description": ...} with status. */
 void sg_csc_fail(struct sg_call *c, int status, const char *error, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
