@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/lib/rt.h"
@@ -654,5 +655,88 @@ Test(issue, damaged_ca_record_keeps_the_ra_serving_and_issuance_waits, .timeout 
 	cr_expect_eq(get_body(&e.ra, "/healthz", &body), 200);
 	cr_expect(strstr(body, "\"status\":\"ok\"") || strstr(body, "\"status\": \"ok\""), "%s", body);
 	free(body);
+	stop(&e);
+}
+
+/*
+ * Issue #19, the suite's hanging peers for the CMP server: ca-bridge stopped (SIGSTOP: the
+ * kernel still accepts its connections, nothing answers) while three certificates are
+ * requested and an issued one is revoked.  ra serve keeps answering (/healthz 200 within a
+ * second, every second, through more than one cmp.timeout_s), the CA's jobs wait and retry
+ * without going dead, nothing is issued by halves; once ca-bridge goes on, everything
+ * completes: each request issued once (one serial each), the revocation on the CRL (R14).
+ */
+Test(issue_cmp, hanging_cmp_server_ra_answers_and_all_completes_after, .timeout = 180)
+{
+	struct env e;
+	const char *ids[] = {"crt-h1", "crt-h2", "crt-h3"};
+	char *serial, *n, *body, err[512];
+	int reason = -1, slow = 0, not_200 = 0;
+
+	start_on(&e, CMP);
+	request(e.db, "crt-h0", "advanced", 10, "ident-4", NULL);
+	cr_assert(wait_state(e.db, "crt-h0", "issued"));
+	serial = VAL(e.db, "SELECT serial FROM certificates WHERE id = '%s'", "crt-h0");
+
+	cr_assert_eq(kill(e.bridge.pid, SIGSTOP), 0);
+	for (int i = 0; i < 3; i++)
+		request(e.db, ids[i], "advanced", 10, "ident-4", NULL);
+	/* what the admin API's revocation commits (state, reason, the ca_revoke job) */
+	cr_expect_eq(rt_exec(e.db,
+			     "WITH c AS (UPDATE certificates SET state = 'revoked', revoked_at = now(),"
+			     " revocation_reason = 'keyCompromise' WHERE id = 'crt-h0' RETURNING id)"
+			     " INSERT INTO jobs (kind, payload, idempotency_key) SELECT 'ca_revoke',"
+			     " jsonb_build_object('certificate_id', id), 'ca_revoke:' || id FROM c",
+			     err, sizeof(err)),
+		     0, "%s", err);
+	/* the CA's jobs only: these requests have no user (SQL, as the file's other tests), so
+	 * their transport_pin jobs die for want of a mobile number, hang or not */
+	/* 8 s: the issue and revoke lanes' calls hang for cmp.timeout_s (5) and are retried */
+	for (int s = 0; s < 8; s++) {
+		struct timespec a, b;
+		long st;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		st = get_body(&e.ra, "/healthz", &body);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		free(body);
+		not_200 += st != 200;
+		slow += (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 > 1000;
+		sleep(1);
+	}
+	n = rt_sql(e.db,
+		   "SELECT count(*) FROM certificates WHERE id IN ('crt-h1', 'crt-h2', 'crt-h3')"
+		   " AND state = 'issued'");
+	cr_expect_str_eq(n, "0", "nothing issued while the CA does not answer");
+	free(n);
+	n = rt_sql(
+		e.db,
+		"SELECT coalesce(string_agg(kind || ' ' || attempts || ' ' || coalesce(last_error, '-'), '; '),"
+		" 'none') FROM jobs WHERE state = 'dead' AND kind IN ('cert_issue', 'ca_revoke')");
+	cr_expect(strcmp(n, "none") == 0, "no job dead during the hang: %s", n);
+	free(n);
+	cr_assert_eq(kill(e.bridge.pid, SIGCONT), 0);
+	cr_expect_eq(not_200, 0, "/healthz answered 200 throughout the hang");
+	cr_expect_eq(slow, 0, "/healthz answered within 1 s throughout the hang");
+
+	for (int i = 0; i < 3; i++)
+		cr_expect(wait_state(e.db, ids[i], "issued"), "%s issued once the CA answers", ids[i]);
+	cr_expect(rt_wait_sql(e.db, "SELECT ca_revoked_at IS NOT NULL FROM certificates WHERE id = 'crt-h0'",
+			      "t", 60),
+		  "the revocation reached the CA");
+	cr_expect(crl_has(&e.ra, serial, &reason), "serial on the CRL");
+	cr_expect_eq(reason, 1, "reason keyCompromise (1)");
+	n = rt_sql(
+		e.db,
+		"SELECT count(DISTINCT serial) || '/' || count(*) FROM certificates WHERE id LIKE 'crt-h%'");
+	cr_expect_str_eq(n, "4/4", "one serial per request");
+	free(n);
+	n = rt_sql(
+		e.db,
+		"SELECT coalesce(string_agg(kind || ' ' || attempts || ' ' || coalesce(last_error, '-'), '; '),"
+		" 'none') FROM jobs WHERE state = 'dead' AND kind IN ('cert_issue', 'ca_revoke')");
+	cr_expect(strcmp(n, "none") == 0, "no job dead after the hang: %s", n);
+	free(n);
+	free(serial);
 	stop(&e);
 }
