@@ -163,7 +163,7 @@ uid2=$(sql "SELECT public_id FROM users")
 order 4722 "$PHONE2" QES-T 1 # R17: the same user's identification is relied on
 wait_sql "SELECT count(*) FROM certificates WHERE state = 'issued'" 2 || die "the second term certificate was not issued"
 term_a=$(sql "SELECT id FROM certificates WHERE id <> '$term_b'")
-check "the term starts at issuance: term end = issued + the product's 20 s" \
+check "R21: the term starts at issuance: term end = issued + the product's 20 s" \
 	eval '[ "$(sql "SELECT count(*) FROM certificates WHERE term_end = issued_at + interval '"'20 seconds'"'")" = 2 ]'
 # renewal SHOP_ID PARENT SKU CERT: a renewal order (WooCommerce Subscriptions when PARENT is not
 # 0: meta _subscription_renewal and parent_id; else a renewal SKU naming CERT in its meta)
@@ -185,7 +185,7 @@ EOF
 	webhook "$work/renewal-$1.json"
 }
 s1=$(renewal 4730 4722 QES-RENEW -) s2=$(renewal 4730 4722 QES-RENEW -)
-check "a WooCommerce Subscriptions renewal order (parent 4722) extends its certificate's term by a year, once (delivered twice)" \
+check "R21: a WooCommerce Subscriptions renewal order (parent 4722) extends its certificate's term by a year, once (delivered twice)" \
 	eval '[ "$s1$s2" = 200200 ] && [ "$(sql "SELECT (term_end = issued_at + interval '"'20 seconds'"' + interval '"'1 year'"') || '"'/'"' || (SELECT count(*) FROM renewals WHERE certificate_id = '"'$term_a'"') FROM certificates WHERE id = '"'$term_a'"'")" = true/1 ] && [ "$(sql "SELECT count(*) FROM audit_log WHERE action = '"'cert.renewed'"' AND object_id = '"'$term_a'"'")" = 1 ]'
 check "... without a new identification, order or certificate" \
 	eval '[ "$(sql "SELECT count(*) FROM certificates")" = 2 ] && [ "$(sql "SELECT count(*) FROM orders WHERE shop_order_id = 4730")" = 0 ] && [ "$(idents | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")" = 1 ]'
@@ -260,7 +260,7 @@ sleep 0.5
 start_node b "$port_b"
 wait_sql "SELECT state || ' ' || revocation_reason FROM certificates WHERE id = '$term_b'" "revoked cessationOfOperation" ||
 	echo "the unrenewed certificate was not revoked" >"$work/err"
-check "the certificate not renewed is revoked with cessationOfOperation after term + grace" \
+check "R21: the certificate not renewed is revoked with cessationOfOperation after term + grace" \
 	eval '[ "$(sql "SELECT state || (term_ended_at >= term_end + interval '"'2 seconds'"') FROM certificates WHERE id = '"'$term_b'"'")" = revokedtrue ]'
 check "... audited cert.term_ended (policy revoke) then cert.revoked, once each" \
 	eval '[ "$(sql "SELECT string_agg(action || '"':'"' || coalesce(details->>'"'policy'"', reason), '"','"' ORDER BY seq) FROM audit_log WHERE object_id = '"'$term_b'"' AND action IN ('"'cert.term_ended'"', '"'cert.revoked'"')")" = "cert.term_ended:revoke,cert.revoked:cessationOfOperation" ]'
@@ -280,7 +280,7 @@ PY
 check "... and it is on the CRL with reason cessationOfOperation" wait_for on_crl
 check "the renewed certificate is untouched by the end of its old term" \
 	eval '[ "$(sql "SELECT state || coalesce(term_ended_at::text, '"'-'"') FROM certificates WHERE id = '"'$term_a'"'")" = issued- ]'
-check "term reminders: at 10 s and 5 s before the end, once each (node B killed on the way)" \
+check "R21: term reminders: at 10 s and 5 s before the end, once each (node B killed on the way)" \
 	eval '[ "$(sql "SELECT string_agg(offset_s::text, '"','"' ORDER BY offset_s DESC) FROM cert_reminders WHERE certificate_id = '"'$term_b'"' AND kind = '"'term'"'")" = 10,5 ] && [ "$(sql "SELECT count(*) FROM audit_log WHERE action = '"'cert.term_reminder'"' AND object_id = '"'$term_b'"'")" = 2 ]'
 check "... none for the renewed certificate (its term end moved past the offsets)" \
 	eval '[ "$(sql "SELECT count(*) FROM cert_reminders WHERE certificate_id = '"'$term_a'"' AND kind = '"'term'"'")" = 0 ]'

@@ -338,29 +338,7 @@ Test(keys, no_kek_without_kek_create_is_refused_then_ra_kek_create, .timeout = 1
 /* A support token (ra token create) for the admin API. */
 static char *support_token(struct env *e)
 {
-	char *out = NULL;
-	const char *env[] = {e->e_db, NULL};
-
-	cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", "sam", "--role", "support",
-			       "--no-customer-account", NULL),
-		     0, "%s", out);
-	out[strcspn(out, "\n")] = '\0';
-	return out;
-}
-
-/* Revokes through the admin API (what ractl cert revoke calls). */
-static void admin_revoke(struct env *e, const char *token, const char *id)
-{
-	char url[256], auth[256];
-	const char *h[] = {auth, "Content-Type: application/json", NULL};
-	const char *body = "{\"reason\": \"keyCompromise\", \"comment\": \"lost the phone\"}";
-	struct rt_resp r;
-
-	snprintf(url, sizeof(url), "%s/v1/admin/certs/%s/revoke", e->ra.base, id);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	cr_assert_eq(rt_http("POST", url, h, body, strlen(body), &r), 0);
-	cr_assert_eq(r.status, 200, "%s", r.body);
-	rt_resp_free(&r);
+	return rt_token(e->db, "sam", "support");
 }
 
 /* `ra key csr ID`: exit status, output in *out (caller frees). */
@@ -378,7 +356,7 @@ static int key_csr(struct env *e, const char *id, char **out)
 
 /* Issue #15: revocation destroys the key in the same transaction (the blob is gone, audited);
  * a CSR with it then fails with "key destroyed", while another certificate's key still signs. */
-Test(keys, revocation_destroys_the_wrapped_key_in_the_same_transaction, .timeout = 120)
+Test(keys, r22_revocation_destroys_the_wrapped_key_in_the_same_transaction, .timeout = 120)
 {
 	struct env e;
 	char *tok, *out = NULL, *s;
@@ -392,7 +370,7 @@ Test(keys, revocation_destroys_the_wrapped_key_in_the_same_transaction, .timeout
 	cr_expect(out && strstr(out, "BEGIN CERTIFICATE REQUEST"), "a CSR from the blob: %s", out);
 	free(out);
 	tok = support_token(&e);
-	admin_revoke(&e, tok, "crt-rv1");
+	rt_admin_revoke(&e.ra, tok, "crt-rv1", "keyCompromise");
 	/* the answer came after the commit: the blob is gone already, no job needed */
 	s = rt_sql(e.db,
 		   "SELECT state || '/' || (key_blob IS NULL) || '/' || (key_destroyed_at IS NOT NULL)"
@@ -425,7 +403,7 @@ Test(keys, revocation_destroys_the_wrapped_key_in_the_same_transaction, .timeout
 
 /* keys.destroy_delay_hours: the key outlives the revocation by the delay (a key_destroy job due
  * then, enqueued in the revocation's transaction), and is destroyed when it is due. */
-Test(keys, destruction_delay_is_a_due_job, .timeout = 120)
+Test(keys, r22_destruction_delay_is_a_due_job, .timeout = 120)
 {
 	struct env e;
 	char *tok, *s, err[256];
@@ -434,7 +412,7 @@ Test(keys, destruction_delay_is_a_due_job, .timeout = 120)
 	request(e.db, "crt-dl");
 	cr_assert(wait_issued(e.db, "crt-dl"));
 	tok = support_token(&e);
-	admin_revoke(&e, tok, "crt-dl");
+	rt_admin_revoke(&e.ra, tok, "crt-dl", "keyCompromise");
 	s = rt_sql(
 		e.db,
 		"SELECT (key_blob IS NOT NULL) || '/' || (SELECT round(extract(epoch FROM run_at - now()) / 3600)"
@@ -466,7 +444,7 @@ Test(keys, destruction_delay_is_a_due_job, .timeout = 120)
 }
 
 /* Token storage: the token key of a revoked certificate is destroyed on the token. */
-Test(keys, revocation_destroys_the_token_key, .timeout = 120)
+Test(keys, r22_revocation_destroys_the_token_key, .timeout = 120)
 {
 	struct env e;
 	char *tok, *s;
@@ -476,7 +454,7 @@ Test(keys, revocation_destroys_the_token_key, .timeout = 120)
 	cr_assert(wait_issued(e.db, "crt-tr"));
 	cr_expect_eq(token_objects(&e, "privkey"), 1);
 	tok = support_token(&e);
-	admin_revoke(&e, tok, "crt-tr");
+	rt_admin_revoke(&e.ra, tok, "crt-tr", "keyCompromise");
 	cr_expect(rt_wait_sql(
 		e.db, "SELECT key_destroyed_at IS NOT NULL FROM certificates WHERE id = 'crt-tr'", "t", 30));
 	cr_expect_eq(token_objects(&e, "privkey"), 0, "the private key is gone from the token");
@@ -591,7 +569,7 @@ Test(keys, kek_rotation_mid_run_and_rewrap_crashed_halfway_finishes, .timeout = 
 }
 
 /* Issue #15 and #14: expiry ends the certificate and its key with it, in one transaction. */
-Test(keys, expiry_destroys_the_key, .timeout = 120)
+Test(keys, r22_expiry_destroys_the_key, .timeout = 120)
 {
 	struct env e;
 	char err[256], *s;

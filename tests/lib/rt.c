@@ -325,3 +325,30 @@ int rt_wait_sql(const char *db_url, const char *sql, const char *want, double ti
 		usleep(20000);
 	}
 }
+
+char *rt_token(const char *db_url, const char *name, const char *role)
+{
+	char dbenv[800], *out = NULL;
+	const char *env[] = {dbenv, NULL};
+
+	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", db_url);
+	cr_assert_eq(rt_ra_cmd(env, &out, "token", "create", "--name", name, "--role", role,
+			       "--no-customer-account", NULL),
+		     0, "%s", out);
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+void rt_admin_revoke(const struct rt_ra *ra, const char *token, const char *id, const char *reason)
+{
+	char url[256], auth[256], body[160];
+	const char *h[] = {auth, "Content-Type: application/json", NULL};
+	struct rt_resp r;
+
+	snprintf(url, sizeof(url), "%s/v1/admin/certs/%s/revoke", ra->base, id);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	snprintf(body, sizeof(body), "{\"reason\": \"%s\", \"comment\": \"revoked by the test\"}", reason);
+	cr_assert_eq(rt_http("POST", url, h, body, strlen(body), &r), 0);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	rt_resp_free(&r);
+}

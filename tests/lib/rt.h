@@ -34,6 +34,13 @@ int rt_ra_stop(struct rt_ra *ra, int sig);
  * fills out (caller frees) with stdout+stderr. */
 int rt_ra_cmd(const char *const *env, char **out, const char *arg0, ...) __attribute__((sentinel));
 
+/* `ra token create --name NAME --role ROLE --no-customer-account` against db_url; the token
+ * (caller frees).  Asserts that it worked. */
+char *rt_token(const char *db_url, const char *name, const char *role);
+/* Revokes certificate id through the admin API (POST /v1/admin/certs/ID/revoke, what ractl
+ * cert revoke calls) with a support token and an R14 reason; asserts 200. */
+void rt_admin_revoke(const struct rt_ra *ra, const char *token, const char *id, const char *reason);
+
 struct rt_resp {
 	long status;
 	char *body; /* NUL-terminated; caller frees with rt_resp_free */
