@@ -232,18 +232,25 @@ static void on_recorded(const int *rows, const struct ra_err *err, void *data)
 	done(t, json_pack("{s:s, s:s}", "done", t->what, "sms_id", t->sms_id[0] ? t->sms_id : "-"));
 }
 
-static void on_code_sms(const struct httpc_resp *resp, const struct ra_err *err, void *data)
+/* An SMS the gateway accepted: its record (sql: $1 the change, $2 the gateway's id) and the
+ * audit record action, in one transaction. */
+static void record_sms(struct pj *t, const struct httpc_resp *resp, const struct ra_err *err, const char *sql,
+		       const char *action, const char *why)
 {
-	struct pj *t = data;
 	struct outbox ob = {0};
 	int s;
 
 	if (sms_accepted(t, resp, err) != 0)
 		return;
-	s = ob_stmt(&ob, sql_code_sent, 2, (const char *const[]){t->id, t->sms_id}, 0);
-	ob_audit_each(&ob, s, "system", "phone_change.code_sent", "phone_change",
-		      "R3: confirmation code sent by SMS to the new number");
+	s = ob_stmt(&ob, sql, 2, (const char *const[]){t->id, t->sms_id}, 0);
+	ob_audit_each(&ob, s, "system", action, "phone_change", why);
 	ob_commit(&ob, t->app->db, on_recorded, t);
+}
+
+static void on_code_sms(const struct httpc_resp *resp, const struct ra_err *err, void *data)
+{
+	record_sms(data, resp, err, sql_code_sent, "phone_change.code_sent",
+		   "R3: confirmation code sent by SMS to the new number");
 }
 
 static void on_code_stored(const int *rows, const struct ra_err *err, void *data)
@@ -300,16 +307,8 @@ static void after_hash(void *data)
 
 static void on_notice_sms(const struct httpc_resp *resp, const struct ra_err *err, void *data)
 {
-	struct pj *t = data;
-	struct outbox ob = {0};
-	int s;
-
-	if (sms_accepted(t, resp, err) != 0)
-		return;
-	s = ob_stmt(&ob, sql_notice_sent, 2, (const char *const[]){t->id, t->sms_id}, 0);
-	ob_audit_each(&ob, s, "system", "phone_change.old_number_notified", "phone_change",
-		      "R3: the old number is told the account moved to a new number");
-	ob_commit(&ob, t->app->db, on_recorded, t);
+	record_sms(data, resp, err, sql_notice_sent, "phone_change.old_number_notified",
+		   "R3: the old number is told the account moved to a new number");
 }
 
 static void sms_loaded(PGresult *res, const struct ra_err *err, void *data)
