@@ -19,8 +19,9 @@ static const char *sql_batch = "SELECT chained, head_seq, pending, oldest_s FROM
 struct audit_seq {
 	struct app *app;
 	struct db_pool *pool; /* one connection: the leadership lock lives on its session */
-	uv_timer_t timer;
-	int busy, again, stopping, batch;
+	uv_timer_t timer, gap; /* gap: a wake-up held back until coalesce_ms after the last start */
+	int busy, again, stopping, batch, gap_armed;
+	uint64_t coalesce_ms, started_ms; /* uv_now at the last batch's start */
 	char batch_txt[16];
 	int leader; /* -1 unknown (no answer yet), 0 follower, 1 sequencer */
 	double pending, oldest_s;
@@ -65,6 +66,7 @@ static double g_oldest(void *d)
 }
 
 static void run_batch(struct audit_seq *s);
+static void start_batch(struct audit_seq *s);
 
 static void set_leader(struct audit_seq *s, int leader)
 {
@@ -102,14 +104,18 @@ static void on_batch(PGresult *res, const struct ra_err *err, void *data)
 		s->batches++;
 		s->chained += chained;
 	}
-	/* a full batch means more are waiting; a wake-up during the batch may mean more too */
-	if (chained == s->batch || (chained >= 0 && s->again)) {
+	/* a full batch means more are waiting: at once; a wake-up during the batch may mean more
+	 * too: after the gap like any wake-up */
+	if (chained == s->batch) {
+		s->again = 0;
+		start_batch(s);
+	} else if (chained >= 0 && s->again) {
 		s->again = 0;
 		run_batch(s);
 	}
 }
 
-static void run_batch(struct audit_seq *s)
+static void start_batch(struct audit_seq *s)
 {
 	const char *p[1] = {s->batch_txt};
 
@@ -120,7 +126,37 @@ static void run_batch(struct audit_seq *s)
 		return;
 	}
 	s->busy = 1;
+	s->started_ms = uv_now(s->app->loop);
 	db_query(s->pool, sql_batch, 1, p, on_batch, s);
+}
+
+static void on_gap(uv_timer_t *t)
+{
+	struct audit_seq *s = t->data;
+
+	s->gap_armed = 0;
+	start_batch(s);
+}
+
+/* A wake-up (NOTIFY, tick, a wake-up during a batch): a batch now, or when audit.sequencer_
+ * coalesce_ms have passed since the last one started, so that under load each batch takes the
+ * records of several commits instead of one batch per commit (each batch has a fixed cost). */
+static void run_batch(struct audit_seq *s)
+{
+	uint64_t now = uv_now(s->app->loop);
+
+	if (s->stopping || s->gap_armed)
+		return;
+	if (s->busy) {
+		s->again = 1;
+		return;
+	}
+	if (s->started_ms != 0 && now - s->started_ms < s->coalesce_ms) {
+		s->gap_armed = 1;
+		uv_timer_start(&s->gap, on_gap, s->coalesce_ms - (now - s->started_ms), 0);
+		return;
+	}
+	start_batch(s);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -139,6 +175,7 @@ int audit_seq_init(struct app *app, struct ra_err *err)
 {
 	long long iv = cfg_int(app->cfg, "audit.sequencer_interval_ms");
 	long long batch = cfg_int(app->cfg, "audit.sequencer_batch");
+	long long co = cfg_int(app->cfg, "audit.sequencer_coalesce_ms");
 
 	if (iv < 1 || iv > 1000)
 		return ra_err_set(err, RA_E_CONFIG, "audit.sequencer_interval_ms",
@@ -146,12 +183,18 @@ int audit_seq_init(struct app *app, struct ra_err *err)
 	if (batch < 1 || batch > 100000)
 		return ra_err_set(err, RA_E_CONFIG, "audit.sequencer_batch",
 				  "audit.sequencer_batch must be 1..100000");
+	if (co < 0 || co > 1000)
+		return ra_err_set(err, RA_E_CONFIG, "audit.sequencer_coalesce_ms",
+				  "audit.sequencer_coalesce_ms must be 0..1000");
+	if (co > iv)
+		co = iv; /* never longer than the interval: the tick would come first anyway */
 	seq = calloc(1, sizeof(*seq));
 	if (seq == NULL)
 		return ra_err_set(err, RA_E_NOMEM, "", "out of memory");
 	seq->app = app;
 	seq->leader = -1;
 	seq->batch = (int)batch;
+	seq->coalesce_ms = (uint64_t)co;
 	snprintf(seq->batch_txt, sizeof(seq->batch_txt), "%d", seq->batch);
 	seq->pool = db_pool_new(app->loop, cfg_str(app->cfg, "database_url"), 1,
 				(int)cfg_int(app->cfg, "db.connect_timeout_ms"));
@@ -159,6 +202,8 @@ int audit_seq_init(struct app *app, struct ra_err *err)
 		return ra_err_set(err, RA_E_NOMEM, "", "out of memory");
 	uv_timer_init(app->loop, &seq->timer);
 	seq->timer.data = seq;
+	uv_timer_init(app->loop, &seq->gap);
+	seq->gap.data = seq;
 	uv_timer_start(&seq->timer, on_tick, (uint64_t)iv, (uint64_t)iv);
 	metrics_gauge("ra_audit_sequencer_leader",
 		      "1 when this node is the audit sequencer (holds the lock).", "", g_leader, seq);
@@ -195,5 +240,7 @@ void audit_seq_stop(void (*done)(void *data), void *data)
 	seq->done_data = data;
 	uv_timer_stop(&seq->timer);
 	uv_close((uv_handle_t *)&seq->timer, NULL);
+	uv_timer_stop(&seq->gap);
+	uv_close((uv_handle_t *)&seq->gap, NULL);
 	db_pool_close(seq->pool, on_pool_closed, seq);
 }

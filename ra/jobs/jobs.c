@@ -30,8 +30,8 @@
 #define FINISH_RETRY_MS 1000 /* is retried this often; after that the lease decides */
 #define WAKE_SLACK_MS 5
 
-#define NLANES 3
-#define LANE_DEFAULT 2
+#define NLANES 4
+#define LANE_DEFAULT 3
 #define LANE_KINDS_MAX 1024
 
 struct kind {
@@ -709,8 +709,9 @@ static void make_instance(struct jobs *j)
 
 static int read_lanes(struct jobs *j, const struct config *cfg, struct ra_err *err)
 {
-	static const char *names[NLANES] = {JOBS_LANE_REVOKE, JOBS_LANE_ISSUE, "default"};
-	static const char *keys[NLANES] = {"jobs.revoke_workers", "jobs.issue_workers", "jobs.workers"};
+	static const char *names[NLANES] = {JOBS_LANE_REVOKE, JOBS_LANE_ISSUE, JOBS_LANE_IDENT, "default"};
+	static const char *keys[NLANES] = {"jobs.revoke_workers", "jobs.issue_workers", "jobs.ident_workers",
+					   "jobs.workers"};
 
 	for (int i = 0; i < NLANES; i++) {
 		struct lane *l = &j->lanes[i];
@@ -721,6 +722,10 @@ static int read_lanes(struct jobs *j, const struct config *cfg, struct ra_err *e
 		l->workers = (int)cfg_int(cfg, keys[i]);
 		if (l->workers < 0 || l->workers > 1000)
 			return ra_err_set(err, RA_E_CONFIG, keys[i], "%s must be 0..1000", keys[i]);
+		/* the ident lane: no more slots than the provider takes calls; a job claimed beyond
+		 * that would only be given back (RA_E_BUSY, deferred) and claimed again */
+		if (strcmp(names[i], JOBS_LANE_IDENT) == 0 && l->workers > cfg_int(cfg, "peers.max_inflight"))
+			l->workers = (int)cfg_int(cfg, "peers.max_inflight");
 		/* jobs.workers = 0: this process runs no jobs at all, in no lane */
 		if (j->workers == 0)
 			l->workers = 0;

@@ -55,10 +55,14 @@ struct job_kind {
 /*
  * Lanes (issue #19, R14): each has its own slots, so jobs of one lane never wait for slots
  * held by another.  Revocations and issuance must not queue behind notifications whose peer
- * hangs.  Slots per lane: jobs.revoke_workers, jobs.issue_workers, jobs.workers (default).
+ * hangs.  Slots per lane: jobs.revoke_workers, jobs.issue_workers, jobs.ident_workers,
+ * jobs.workers (default).
  */
 #define JOBS_LANE_REVOKE "revoke"
 #define JOBS_LANE_ISSUE "issue"
+/* The identification provider's jobs: as many slots as the peer takes calls (peers.max_inflight),
+ * so the runner never claims a job only to find the peer's bound full and give it back. */
+#define JOBS_LANE_IDENT "ident"
 
 /* Puts a kind in a lane (a module's init, before its kinds are registered); kinds not named
  * here run in the default lane.  An unknown lane name aborts (a programming error). */

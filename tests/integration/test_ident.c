@@ -529,6 +529,55 @@ Test(ident, e2e_r7_r8_r11_r18_success_issues_every_line_item_then_mail_and_sms)
 
 /* ---- review ----------------------------------------------------------------------------- */
 
+/* POST to a control route of the ident peer (tests/peers/peer_http.py), 200 expected. */
+static void ident_control(struct world *w, const char *path)
+{
+	char url[256];
+	struct rt_resp r;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", w->ident_port, path);
+	cr_assert_eq(rt_http("POST", url, NULL, "", 0, &r), 0);
+	cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
+	rt_resp_free(&r);
+}
+
+/* docs/jobs.md "Lanes": the provider's jobs run in the ident lane, which has no more slots than
+ * the provider's peer takes calls (peers.max_inflight, here 2 against jobs.ident_workers' 4),
+ * so while the provider hangs exactly 2 invitations are claimed and the other 6 wait queued;
+ * none is claimed only to be refused by the peer's bound and given back (RA_E_BUSY, a claim and
+ * an UPDATE each time: in the default lane's 8 slots, 6 of 8 were). */
+Test(ident, invitations_are_never_claimed_beyond_the_providers_call_bound)
+{
+	struct world w;
+	const char *busy =
+		"SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND last_error LIKE 'busy%'";
+
+	world_start(&w, "RA_PEERS_MAX_INFLIGHT=2");
+	ident_control(&w, "/_control/hang?on=1");
+	for (long id = 7101; id <= 7108; id++)
+		order(&w, id, 0);
+	cr_assert(wait_for(w.db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite'", 8, 10));
+	cr_expect(wait_for(w.db,
+			   "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND state = 'running'", 2,
+			   10),
+		  "two invitations run (the peer's bound)");
+	sleep(3); /* three jobs.busy_retry_ms: a give-back would have happened and come round again */
+	cr_expect_eq(
+		count(w.db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND state = 'running'"),
+		2);
+	cr_expect_eq(
+		count(w.db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND state = 'queued'"), 6);
+	cr_expect_eq(count(w.db, busy), 0, "no invitation was refused by the peer's bound and given back");
+	ident_control(&w, "/_control/hang?on=0");
+	cr_expect(wait_for(w.db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND state = 'done'",
+			   8, 30),
+		  "every invitation made once the provider answers");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND attempts <> 1"),
+		     0, "each in one attempt");
+	cr_expect_eq(count(w.db, busy), 0);
+	world_stop(&w);
+}
+
 Test(ident, r7_r19_data_changed_stops_at_review_and_issues_only_after_approval)
 {
 	struct world w;

@@ -14,7 +14,9 @@
 #include "ra/base/log.h"
 #include "ra/base/safetext.h"
 #include "ra/flows/admin/audit_watch.h"
+#include "ra/flows/admin/phone_jobs.h"
 #include "ra/flows/admin/routes_admin_int.h"
+#include "ra/jobs/jobs.h"
 
 #define ADM_PREFIX "/v1/admin/"
 #define ADM_REASON_MAX 500
@@ -341,6 +343,9 @@ int routes_admin_init(struct app *app, struct ra_err *err)
 {
 	static const char *const methods[] = {"GET", "POST"};
 
+	/* the phone change's identification calls the provider: its lane (docs/jobs.md) */
+	jobs_lane(app->jobs, PHONE_JOB_IDENT, JOBS_LANE_IDENT);
+	jobs_lane(app->jobs, PHONE_JOB_IDENT_RESULT, JOBS_LANE_IDENT);
 	/* before the prefix route, which would shadow /v1/admin/identifications/ */
 	adm_ident_routes(app);
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)

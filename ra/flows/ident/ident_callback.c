@@ -18,6 +18,7 @@
 #include "ra/flows/ident/ident.h"
 #include "ra/base/log.h"
 #include "ra/flows/ident/invite.h"
+#include "ra/jobs/jobs.h"
 #include "ra/base/seal.h"
 #include "ra/base/secret.h"
 
@@ -270,6 +271,9 @@ static void route_idnow(struct http_req *hr)
 
 int ident_init(struct app *app, struct ra_err *err)
 {
+	/* the provider's jobs in a lane sized to its call bound (docs/jobs.md) */
+	jobs_lane(app->jobs, "ident_invite", JOBS_LANE_IDENT);
+	jobs_lane(app->jobs, "ident_result", JOBS_LANE_IDENT);
 	http_route(app->http, "POST", "/v1/ident/idnow", 0, "ident_idnow", route_idnow, NULL);
 	if (cfg_str(app->cfg, "evidence.key") != NULL) {
 		uint8_t key[SEAL_KEY_LEN];
