@@ -6,9 +6,10 @@
  * then find it (docs/intake.md).  The state changes follow workflows/wf_order.c.
  *
  * Round trips: statements queued in one callback go out together (ra/db.c pipelines them and
- * skips the rest of a group after a failure).  BEGIN goes with the order insert, and the tail
- * of a paid order (state, job, audit records, COMMIT) is one group, so the audit chain's lock
- * (taken by the first audit insert, held until COMMIT) waits for no client round trip.
+ * skips the rest of a group after a failure).  BEGIN goes with the order's one insert statement
+ * (the order, its line items and certificate requests, and for a paid order its user), and the
+ * tail of a paid order (state, job, audit records, COMMIT) is one group: a new customer's paid
+ * order is two round trips and six statements (docs/intake.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,31 +25,43 @@
 
 #define MAX_TRIES 3 /* deadlock or serialization failure: run the whole transaction again */
 
+/*
+ * The order, its line items (one JSON array, $11) with one certificate request per unit, and
+ * for a paid order ($12 not NULL) its user, in one statement: data-modifying CTEs that take
+ * the new order's id from o, so when the order exists already (o is empty) nothing else is
+ * written either.  The user insert yields no row when the number has a user (R3): the caller
+ * then reads that one.  Answers one row when the order was created: id, state, user id and
+ * public id (NULL unless this statement created the user).
+ */
 static const char *sql_insert_order =
-	"INSERT INTO orders (shop_order_id, shop_number, shop_status, state, phone_e164, first_name, last_name,"
-	" email, contract_number, ident_tx)"
+	"WITH o AS ("
+	" INSERT INTO orders (shop_order_id, shop_number, shop_status, state, phone_e164, first_name, last_name,"
+	"  email, contract_number, ident_tx)"
 	" VALUES ($1::bigint, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10)"
-	" ON CONFLICT (shop, shop_order_id) DO NOTHING RETURNING id, state";
+	" ON CONFLICT (shop, shop_order_id) DO NOTHING RETURNING id, state),"
+	" it AS ("
+	" INSERT INTO order_items (order_id, line_item_id, product_id, sku, class, validity_years, contract_months,"
+	"  contract_term, quantity, organisation, organisation_id, function)"
+	" SELECT o.id, x.line_item_id, x.product_id, x.sku, x.class, x.validity_years, x.contract_months,"
+	"  x.contract_term::interval, x.quantity, x.organisation, x.organisation_id, x.function"
+	" FROM o, jsonb_to_recordset($11::jsonb) AS x(line_item_id bigint, product_id bigint, sku text, class text,"
+	"  validity_years int, contract_months int, contract_term text, quantity int, organisation text,"
+	"  organisation_id text, function text)"
+	" RETURNING id, order_id, class, validity_years, quantity, organisation, organisation_id, function),"
+	" cr AS ("
+	" INSERT INTO cert_requests (order_id, item_id, seq, class, validity_years, organisation, organisation_id,"
+	"  function)"
+	" SELECT it.order_id, it.id, g, it.class, it.validity_years, it.organisation, it.organisation_id, it.function"
+	" FROM it CROSS JOIN LATERAL generate_series(1, it.quantity) AS g),"
+	" u AS ("
+	" INSERT INTO users (public_id, phone_e164, first_name, last_name, email, name_fold)"
+	" SELECT $12, $13, $14, $15, $16, $17 FROM o WHERE $12::text IS NOT NULL"
+	" ON CONFLICT (phone_e164) DO NOTHING RETURNING id, public_id)"
+	" SELECT o.id, o.state, u.id, u.public_id FROM o LEFT JOIN u ON true";
 
 static const char *sql_lock_order =
 	"SELECT id, state, quota_taken, shop_cancel_seen_at IS NOT NULL FROM orders"
 	" WHERE shop = 'woocommerce' AND shop_order_id = $1::bigint FOR UPDATE";
-
-/* Line items from one JSON array, and one certificate request per unit. */
-static const char *sql_items =
-	"WITH it AS ("
-	" INSERT INTO order_items (order_id, line_item_id, product_id, sku, class, validity_years, contract_months,"
-	"  contract_term, quantity, organisation, organisation_id, function)"
-	" SELECT $1::bigint, x.line_item_id, x.product_id, x.sku, x.class, x.validity_years, x.contract_months,"
-	"  x.contract_term::interval, x.quantity, x.organisation, x.organisation_id, x.function"
-	" FROM jsonb_to_recordset($2::jsonb) AS x(line_item_id bigint, product_id bigint, sku text, class text,"
-	"  validity_years int, contract_months int, contract_term text, quantity int, organisation text,"
-	"  organisation_id text, function text)"
-	" RETURNING id, order_id, class, validity_years, quantity, organisation, organisation_id, function)"
-	" INSERT INTO cert_requests (order_id, item_id, seq, class, validity_years, organisation, organisation_id,"
-	"  function)"
-	" SELECT it.order_id, it.id, g, it.class, it.validity_years, it.organisation, it.organisation_id, it.function"
-	" FROM it CROSS JOIN LATERAL generate_series(1, it.quantity) AS g";
 
 /* R6: the quota is taken by the row update itself, so two orders cannot both take the last place.
  * The places are the order's stored certificate requests (a waiting order keeps its first items). */
@@ -244,44 +257,16 @@ static json_t *order_details(struct intake_req *r)
 
 static void step_existing(struct intake_req *r, PGresult *res);
 static void step_inserted(struct intake_req *r, PGresult *res);
-
-static void step_begun(struct intake_req *r, PGresult *res)
-{
-	char tx[3 + USERID_MAX];
-	char uid[USERID_MAX];
-	const char *state = wf_state_name(&wf_order, r->kind == INTAKE_CANCEL ? WF_ORDER_CANCELLED
-									      : WF_ORDER_AWAITING_PAYMENT);
-
-	(void)res;
-	/* Our transaction number at the ident provider: unique (UNIQUE constraint) and random. */
-	if (userid_generate(uid, sizeof(uid)) != 0) {
-		fail_internal(r, "no random number");
-		return;
-	}
-	snprintf(tx, sizeof(tx), "RA-%s", uid);
-	{
-		const char *p[] = {r->shop_id,
-				   r->o->number,
-				   r->o->status_raw,
-				   state,
-				   r->phone,
-				   r->o->first_name,
-				   r->o->last_name,
-				   r->o->email,
-				   r->o->contract_number,
-				   tx};
-		q(r, sql_insert_order, 10, p, step_inserted);
-	}
-}
-
 static void items_done(struct intake_req *r, PGresult *res);
 
-static void insert_items(struct intake_req *r)
+/* The line items as the JSON array sql_insert_order reads; "[]" for an order the shop cancelled
+ * before we saw it paid (no certificate requests).  NULL when out of memory. */
+static char *items_json(const struct intake_req *r)
 {
 	json_t *a = json_array();
 	char *text;
 
-	for (size_t i = 0; i < r->o->n_items; i++) {
+	for (size_t i = 0; r->kind != INTAKE_CANCEL && i < r->o->n_items; i++) {
 		const struct woo_line_item *it = &r->o->items[i];
 		json_array_append_new(
 			a,
@@ -295,15 +280,67 @@ static void insert_items(struct intake_req *r)
 	}
 	text = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
-	if (text == NULL) {
+	return text;
+}
+
+/* The user search key (issue #17), folded with libunistring: SQL cannot.  Caller frees. */
+static char *user_fold(const struct intake_req *r)
+{
+	char *full = NULL, *fold = NULL;
+
+	if (asprintf(&full, "%s %s", r->o->first_name ? r->o->first_name : "",
+		     r->o->last_name ? r->o->last_name : "") >= 0)
+		fold = name_fold(full);
+	free(full);
+	return fold;
+}
+
+static void step_begun(struct intake_req *r, PGresult *res)
+{
+	char tx[3 + USERID_MAX];
+	char uid[USERID_MAX], pub[USERID_MAX];
+	const char *state = wf_state_name(&wf_order, r->kind == INTAKE_CANCEL ? WF_ORDER_CANCELLED
+									      : WF_ORDER_AWAITING_PAYMENT);
+	int paid = r->kind == INTAKE_PAID;
+	char *items, *fold;
+
+	(void)res;
+	/* Our transaction number at the ident provider: unique (UNIQUE constraint) and random;
+	 * and a paid order's user id, should the number have no user yet. */
+	if (userid_generate(uid, sizeof(uid)) != 0 || (paid && userid_generate(pub, sizeof(pub)) != 0)) {
+		fail_internal(r, "no random number");
+		return;
+	}
+	snprintf(tx, sizeof(tx), "RA-%s", uid);
+	items = items_json(r);
+	fold = paid ? user_fold(r) : NULL;
+	if (items == NULL) {
+		free(fold);
 		fail_internal(r, "out of memory");
 		return;
 	}
 	{
-		const char *p[] = {r->order_id, text};
-		q(r, sql_items, 2, p, items_done);
+		const char *p[] = {r->shop_id,
+				   r->o->number,
+				   r->o->status_raw,
+				   state,
+				   r->phone,
+				   r->o->first_name,
+				   r->o->last_name,
+				   r->o->email,
+				   r->o->contract_number,
+				   tx,
+				   items,
+				   paid ? pub : NULL,
+				   r->phone,
+				   r->o->first_name,
+				   r->o->last_name,
+				   r->o->email,
+				   fold};
+		q(r, sql_insert_order, 17, p, step_inserted);
 	}
-	free(text);
+	free(items);
+	free(fold);
 }
 
 static void step_inserted(struct intake_req *r, PGresult *res)
@@ -316,13 +353,18 @@ static void step_inserted(struct intake_req *r, PGresult *res)
 	r->created = 1;
 	snprintf(r->order_id, sizeof(r->order_id), "%s", PQgetvalue(res, 0, 0));
 	snprintf(r->state, sizeof(r->state), "%s", PQgetvalue(res, 0, 1));
+	if (db_val(res, 0, 2)) {
+		r->user_created = 1;
+		snprintf(r->user_id, sizeof(r->user_id), "%s", PQgetvalue(res, 0, 2));
+		snprintf(r->public_id, sizeof(r->public_id), "%s", PQgetvalue(res, 0, 3));
+	}
 	if (r->kind == INTAKE_CANCEL) {
 		/* Cancelled before we saw it paid: this row makes a late 'processing' delivery a no-op. */
 		audit_commit(r, "order.cancelled", r->order_id, "cancelled by the shop before payment",
 			     order_details(r), "cancelled");
 		return;
 	}
-	insert_items(r);
+	items_done(r, NULL);
 }
 
 static void items_done(struct intake_req *r, PGresult *res)
@@ -464,20 +506,27 @@ static void user_start(struct intake_req *r)
 {
 	char uid[USERID_MAX];
 
+	if (r->user_created) { /* by the order's insert statement */
+		decide(r, NULL, NULL, NULL);
+		return;
+	}
+	if (r->created) {
+		/* R3: the order's insert found the number's user (or waited for a concurrent
+		 * delivery's, ON CONFLICT): this order attaches to it */
+		const char *p[] = {r->phone};
+		q(r, sql_user_get, 1, p, step_user_got);
+		return;
+	}
+	/* an order recorded earlier, paid now: its user may not exist yet */
 	if (userid_generate(uid, sizeof(uid)) != 0) {
 		fail_internal(r, "no random number");
 		return;
 	}
 	{
-		/* the search key (issue #17), folded with libunistring: SQL cannot */
-		char *full = NULL, *fold = NULL;
-		if (asprintf(&full, "%s %s", r->o->first_name ? r->o->first_name : "",
-			     r->o->last_name ? r->o->last_name : "") >= 0)
-			fold = name_fold(full);
+		char *fold = user_fold(r);
 		const char *p[] = {uid, r->phone, r->o->first_name, r->o->last_name, r->o->email, fold};
 		q(r, sql_user_insert, 6, p, step_user_inserted);
 		free(fold);
-		free(full);
 	}
 }
 
