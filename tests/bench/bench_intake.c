@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "tests/bench/bu.h"
 
@@ -79,6 +80,11 @@ static struct body *make_bodies(const char *fixture, long first, long n, const c
 	return b;
 }
 
+static double tv_s(const struct timeval *t)
+{
+	return (double)t->tv_sec + (double)t->tv_usec / 1e6;
+}
+
 int main(int argc, char **argv)
 {
 	const char *base = bu_arg(argc, argv, "--url", NULL), *secret = bu_arg(argc, argv, "--secret", NULL);
@@ -92,6 +98,7 @@ int main(int argc, char **argv)
 	struct bu_samples lat = {0};
 	long next = 0, done = 0, ok = 0, failed = 0, shown = 0;
 	double start, end;
+	struct rusage ru0, ru1;
 	CURLM *m;
 
 	if (base == NULL || secret == NULL || fixture == NULL || conns < 1 || n < 1)
@@ -112,6 +119,7 @@ int main(int argc, char **argv)
 		curl_easy_setopt(slots[i].e, CURLOPT_TCP_NODELAY, 1L);
 		curl_easy_setopt(slots[i].e, CURLOPT_TIMEOUT_MS, 30000L);
 	}
+	getrusage(RUSAGE_SELF, &ru0); /* the load phase's own CPU, reported beside the service's */
 	start = bu_now_ms();
 	while (done < n) {
 		int running = 0, left, freed = 0;
@@ -174,10 +182,12 @@ int main(int argc, char **argv)
 			curl_multi_poll(m, NULL, 0, (int)(wait_ms < 1 ? 1 : wait_ms), NULL);
 	}
 	end = bu_now_ms();
+	getrusage(RUSAGE_SELF, &ru1);
 	printf("{\"conns\": %ld, \"sent\": %ld, \"ok\": %ld, \"failed\": %ld, \"elapsed_s\": %.3f, \"rate\": %.1f, "
-	       "\"target_rate\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f}\n",
+	       "\"target_rate\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f, \"cpu_s\": %.3f}\n",
 	       conns, n, ok, failed, (end - start) / 1000.0, (double)ok * 1000.0 / (end - start), rate,
-	       bu_pct(&lat, 50), bu_pct(&lat, 99), bu_pct(&lat, 100));
+	       bu_pct(&lat, 50), bu_pct(&lat, 99), bu_pct(&lat, 100),
+	       tv_s(&ru1.ru_utime) + tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_utime) - tv_s(&ru0.ru_stime));
 	for (long i = 0; i < conns; i++) {
 		curl_easy_cleanup(slots[i].e);
 		curl_slist_free_all(slots[i].hdr);

@@ -111,6 +111,7 @@ if failures:
     md.append("**This run failed checks:** " + "; ".join("%s: %s" % (s, m) for s, m in failures) + "\n")
 
 # ---- 1. intake ---------------------------------------------------------------------------
+NCPU = mach.get("nproc") or 2
 s1 = {}
 rows = []
 for c in (1, 16, 64):
@@ -137,8 +138,8 @@ if s1:
               "keep-alive connections, closed loop (each connection sends its next webhook when the answer "
               "arrives; the RA answers after COMMIT).  Limits, same cluster, same run, same client count: "
               "`pgbench` with a one-row INSERT script, and `pgbench -M prepared` with the order transaction's "
-              "own statements (tests/bench/order.sql: order, items and certificate request, user, state "
-              "change, outbox job, two audit records, COMMIT; in a database of its own), once without the "
+              "own statements (tests/bench/order.sql: order with its items, certificate request and user in one "
+              "statement, state change, outbox job, two audit records, COMMIT; in a database of its own), once without the "
               "job insert.  Each order's invitation job (ident provider + SMTP peer) runs at the same time, "
               "as in production; the run waits for those jobs between connection counts.  Sequencer lag: "
               "an order's audit records from append to the start of the batch that chained them (docs/audit.md).  "
@@ -150,6 +151,27 @@ if s1:
     md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     md.extend(rows)
     md.append("")
+    # CPU by process during each load (tests/bench/cpu.py; the load generator's own rusage)
+    crow = []
+    for c in sorted(s1):
+        cpu, it = load("s1_cpu_c%d" % c), s1[c]["intake"]
+        if not cpu or not it.get("ok"):
+            continue
+        per = lambda v: 1000.0 * v / it["ok"]
+        peers = sum(v for k, v in cpu.items() if k.startswith("peer "))
+        tot = cpu.get("ra", 0) + cpu.get("postgres", 0) + peers + it.get("cpu_s", 0)
+        s1[c]["cpu_s"] = dict(cpu, load_generator=it.get("cpu_s"))
+        crow.append("| %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.0f |" % (
+            c, per(cpu.get("ra", 0)), per(cpu.get("postgres", 0)), per(it.get("cpu_s", 0)), per(peers), per(tot),
+            100.0 * tot / (NCPU * it["elapsed_s"]), NCPU * 1000.0 / per(tot)))
+    if crow:
+        md.append("CPU per committed order while the load ran (utime + stime from /proc: `ra serve` with its "
+                  "threads, PostgreSQL with every backend, the peers serving the invitation jobs that ran "
+                  "meanwhile; the load generator's own rusage), ms, and what %d cores allow at that cost:\n" % NCPU)
+        md.append("| connections | ra | PostgreSQL | load generator | peers | all | cores busy | orders/s the cores allow |")
+        md.append("|---|---|---|---|---|---|---|---|")
+        md.extend(crow)
+        md.append("")
     if 64 in s1 and s1[64]["ratio"] is not None:
         it, po, pn = s1[64]["intake"], s1[64]["pgbench_order_sql"], s1[64]["pgbench_order_sql_no_job"]
         md.append("Targets at 64 connections: orders/s ≥ 0.5 × limit: %s (%.2f); p99 ≤ 20 ms: %s (%.1f ms).\n"
@@ -168,7 +190,7 @@ if s1:
                       "%s; even so its statements, indexes and triggers reach only %.2f of the one-row limit, "
                       "so that target is above what this schema allows here).  The RA reaches %.2f of the "
                       "order SQL's own limit; the rest is the RA's own work "
-                      "per order (HTTP, HMAC, JSON, four round trips on one of the pool's 4 connections) on "
+                      "per order (HTTP, HMAC, JSON, two round trips on one of the pool's 4 connections) on "
                       "the same 2 cores as PostgreSQL and the load generator.\n"
                       % (po["tps"], ratio(po["tps"], s1[64]["pgbench"]["tps"]) or 0, pn["tps"], notify,
                          ratio(pn["tps"], s1[64]["pgbench"]["tps"]) or 0, s1[64]["ratio_order_sql"] or 0))

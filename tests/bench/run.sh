@@ -25,6 +25,8 @@
 #   BENCH_KEYS_DIR=DIR keeps scenario 5's n states between runs and reuses them (same N)
 #   BENCH_KEEP=1 keeps the temp dir; BENCH_ONLY="1 2" runs only those scenarios.
 #   BENCH_S1_CONNS="1 16 64" (scenario 1's connection counts; e.g. "64" for a quick A/B run)
+#   BENCH_PGSS=1 loads pg_stat_statements and writes, after each scenario-1 load, the statements
+#                that took the server's time to results/s1_pgss_cC.txt (kept with BENCH_KEEP=1)
 set -u
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -89,6 +91,20 @@ bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 psql_() { "$bindir/psql" -qAtX -v ON_ERROR_STOP=1 -h "$PGH" -p "$PGP" -U ra -d ra "$@"; }
 # synchronous_commit = on is PostgreSQL's default; set it explicitly so the run states it
 psql_ -c "ALTER SYSTEM SET synchronous_commit = on" -c "SELECT pg_reload_conf()" >/dev/null
+# BENCH_PGSS=1: pg_stat_statements (PostgreSQL's contrib, part of the server package), and
+# after each scenario-1 load the statements that took the server's time (results/s1_pgss_cC.txt)
+if [ "${BENCH_PGSS:-0}" = 1 ]; then
+	psql_ -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
+	tests/lib/pg.sh stop "$root/pg" && tests/lib/pg.sh restart "$root/pg" >/dev/null || { say "bench: PostgreSQL restart failed"; exit 1; }
+	psql_ -c "CREATE EXTENSION pg_stat_statements" >/dev/null
+fi
+pgss_reset() { [ "${BENCH_PGSS:-0}" = 1 ] && psql_ -c "SELECT pg_stat_statements_reset()" >/dev/null; true; }
+pgss_dump() {
+	[ "${BENCH_PGSS:-0}" = 1 ] || return 0
+	psql_ -F ' | ' -c "SELECT calls, round(total_exec_time::numeric, 1) AS ms, round((total_exec_time / calls)::numeric, 3) AS per_call,
+		rows, shared_blks_hit, left(regexp_replace(query, '\s+', ' ', 'g'), 160) FROM pg_stat_statements
+		ORDER BY total_exec_time DESC LIMIT 25" >"$1"
+}
 python3 -c 'import json,sys; print(json.dumps(dict(zip(("postgres", "openssl", "softhsm", "loadavg_start"), sys.argv[1:]))))' \
 	"$("$bindir/postgres" --version)" "$(openssl version)" "$(softhsm2-util --version)" "$(cut -d' ' -f1 /proc/loadavg)" \
 	>"$res/meta.json"
@@ -131,6 +147,8 @@ stop_ra() {
 	wait "$RA_PID" 2>/dev/null
 	RA_PID=
 }
+# cpu_snap OUT: CPU seconds so far of ra serve, PostgreSQL and each peer (tests/bench/cpu.py)
+cpu_snap() { tests/bench/cpu.py snap "$1" --ra "$RA_PID" --pg "$(head -n 1 "$root/pg/data/postmaster.pid")" --peers "$root/peers"; }
 peak_rss_reset() { echo 5 >"/proc/$RA_PID/clear_refs" 2>/dev/null || true; }
 peak_rss_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$RA_PID/status"; }
 
@@ -306,10 +324,19 @@ if wants 1; then
 		peak_rss_reset
 		say "bench: 1 intake, $n orders at $c connections"
 		mark=$(psql_ -c "SELECT coalesce(max(id), 0) FROM audit_record")
+		cpu_snap "$root/cpu0.json"
+		pgss_reset
 		intake "$c" "$n" "s1_intake_c$c"
+		pgss_dump "$res/s1_pgss_c$c.txt"
+		cpu_snap "$root/cpu1.json"
 		echo "{\"peak_rss_kb\": $(peak_rss_kb)}" >"$res/s1_rss_c$c.json"
 		seq_lag "s1_seqlag_c$c" "$mark"
 		drain_jobs "s1_intake_c$c"
+		cpu_snap "$root/cpu2.json"
+		pgss_dump "$res/s1_pgssdrain_c$c.txt"
+		# CPU seconds by process during the load (and until its invitation jobs drained)
+		tests/bench/cpu.py diff "$root/cpu0.json" "$root/cpu1.json" "$res/s1_cpu_c$c.json"
+		tests/bench/cpu.py diff "$root/cpu0.json" "$root/cpu2.json" "$res/s1_cpudrain_c$c.json"
 		say "bench: 1 limit, pgbench one-row INSERT at $c clients"
 		pgbench_limit "$c" "$n" "s1_pgbench_c$c"
 		say "bench: 1 limit, pgbench with the order transaction's statements at $c clients (with and without the job)"
