@@ -344,6 +344,35 @@ void job_done(struct job *job, json_t *result)
 	finish(r, sql_done, 4, p);
 }
 
+int job_done_in(struct job *job, struct outbox *ob, json_t *result)
+{
+	struct run *r = job->priv;
+	char *text = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	int i;
+
+	json_decref(result);
+	i = ob_stmt(ob, sql_done, 4, (const char *const[]){r->id_s, r->jobs->instance, r->attempt_s, text},
+		    0);
+	free(text);
+	return i;
+}
+
+void job_done_committed(struct job *job, int done_rows)
+{
+	struct run *r = run_of(job, "job_done_committed");
+
+	if (r == NULL)
+		return;
+	if (done_rows != 1) {
+		/* Another run holds the job now (our lease expired): its outcome counts, not ours. */
+		log_warn("job.lease_lost", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, NULL);
+	} else {
+		log_info("job.done", "job", r->id_s, "kind", r->kind, "attempt", r->attempt_s, NULL);
+		count_outcome(r, "done");
+	}
+	run_free(r);
+}
+
 /* Exponential backoff with "equal jitter": half the step fixed, half random, so retries of
  * many jobs that failed together (a peer was down) spread out instead of returning at once. */
 static long long backoff_ms(const struct jobs *j, int attempt)

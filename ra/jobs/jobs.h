@@ -27,6 +27,7 @@
 #include "ra/base/app.h"
 #include "ra/base/config.h"
 #include "ra/base/err.h"
+#include "ra/db/outbox.h"
 
 struct job {
 	int64_t id;
@@ -91,5 +92,18 @@ void job_done(struct job *job, json_t *result);
  * re-queues the job after jobs.busy_retry_ms WITHOUT counting the attempt, whatever
  * retryable says: a refused call is no failure of the job. */
 void job_fail(struct job *job, const struct ra_err *err, int retryable);
+
+/*
+ * The job's end in the same transaction as the change it made: job_done_in adds the fenced
+ * "done" UPDATE (result stolen, may be NULL) to the caller's outbox unit, so the change and
+ * the job's completion commit together - one commit fewer per job, and no window in which the
+ * change is committed and the job still 'running'.  Returns the statement's index in the unit
+ * (-1 when the unit is full).  Once the unit committed, job_done_committed(job, rows) ends the
+ * run (rows[index]: 0 means another run held the job, logged as for job_done); when it did not
+ * commit, the done UPDATE rolled back with it and the caller ends the run with job_fail or
+ * job_done as usual.
+ */
+int job_done_in(struct job *job, struct outbox *ob, json_t *result);
+void job_done_committed(struct job *job, int done_rows);
 
 #endif

@@ -237,6 +237,8 @@ issue_certs() {
 		intake 16 "$1" "$2_prep_users" # unmeasured: customers for the certificates
 		drain_jobs "$2_prep_users"
 	fi
+	cpu_snap "$root/cpu_$2_0.json" # the issuance's CPU from here (issued_cpu)
+	pgss_reset
 	psql_ <<SQL >/dev/null
 BEGIN;
 INSERT INTO certificates (id, class, subject, validity_years, ident_id, user_id)
@@ -252,6 +254,13 @@ SELECT 'cert_issue', jsonb_build_object('certificate_id', '$2-' || lpad(g::text,
        'cert_issue:$2-' || lpad(g::text, 6, '0') FROM generate_series(1, $1) g;
 COMMIT;
 SQL
+}
+# issued_cpu PREFIX: CPU seconds by process from issue_certs until now (results/PREFIX_cpu.json)
+# and, with BENCH_PGSS=1, the statements that took PostgreSQL's time (results/PREFIX_pgss.txt)
+issued_cpu() {
+	cpu_snap "$root/cpu_$1_1.json"
+	tests/bench/cpu.py diff "$root/cpu_$1_0.json" "$root/cpu_$1_1.json" "$res/$1_cpu.json"
+	pgss_dump "$res/$1_pgss.txt"
 }
 # wait_issued N PREFIX SCENARIO: until every certificate is issued (or a job died); checks
 wait_issued() {
@@ -307,6 +316,7 @@ SQL
 	log_from=$(wc -l <"$root/ra.log")
 	issue_certs "$CERTS" "$1" # its customers first (unmeasured), then the rows and jobs
 	wait_issued "$CERTS" "$1" "$1"
+	issued_cpu "$1"
 	s2_analyse "$1" "$1_issuance"
 	psql_ -c "DROP TRIGGER bench_hold_tpin ON jobs" -c "DROP FUNCTION bench_hold_tpin()" \
 		-c "UPDATE jobs SET run_at = now() WHERE kind = 'transport_pin' AND state = 'queued'" >/dev/null
@@ -367,6 +377,7 @@ for l in sys.stdin:
 	log_from=$(wc -l <"$root/ra.log")
 	issue_certs "$CERTS" s2
 	wait_issued "$CERTS" s2 s2
+	issued_cpu s2
 	build/ra --print-config >"$root/config.json" 2>/dev/null
 	curl -sf "$BASE/metrics" | python3 -c '
 import json, re, sys

@@ -180,6 +180,15 @@ static void r1_r2_qualified_certificate_issued_with_key_on_token(enum backend b)
 		"crt-q1");
 	cr_expect_str_eq(n, "1");
 	free(n);
+	/* the cert_issue job ended in the certificate's own transaction (job_done_in, docs/jobs.md):
+	 * done_at and issued_at are both that transaction's now(), and it stored its result */
+	n = VAL(e.db,
+		"SELECT (j.done_at = c.issued_at) || ' ' || j.state || ' ' || (j.result->>'serial' = c.serial)"
+		" FROM jobs j JOIN certificates c ON c.id = j.payload->>'certificate_id'"
+		" WHERE j.kind = 'cert_issue' AND c.id = '%s'",
+		"crt-q1");
+	cr_expect_str_eq(n, "true done true", "the job's done committed with the certificate");
+	free(n);
 	/* R5: five years for a qualified certificate */
 	n = VAL(e.db,
 		"SELECT extract(year FROM age(not_after, not_before))::int FROM certificates WHERE id = '%s'",

@@ -305,6 +305,7 @@ struct issue {
 	size_t blob_len;
 	char kek_label[64];
 	int kek_version;
+	int done_op; /* the job's done UPDATE in the store's unit (job_done_in) */
 };
 
 static int job_cert_id(struct job *job, char *out, size_t cap)
@@ -389,10 +390,9 @@ static void on_stored(const int *rows, const struct ra_err *err, void *data)
 			   r2 ? "R2: key already bound to a certificate: " : "", err->msg);
 		job_fail(job, &e, !r2);
 	} else {
-		json_t *r = json_pack("{s:s, s:s, s:b}", "serial", is->cert.serial_hex, "key_fingerprint",
-				      is->key.sha256_hex, "stored", rows[0] == 1);
+		/* the job's done committed with the certificate (job_done_in in store) */
 		log_info("cert.issued", "certificate", is->id, "serial", is->cert.serial_hex, NULL);
-		job_done(job, r);
+		job_done_committed(job, rows[is->done_op]);
 	}
 	issue_free(is);
 }
@@ -422,6 +422,10 @@ static void store(struct issue *is, const char *nb, const char *na)
 					      is->have_blob ? "wrapped" : "token"});
 	old = ob_move_set(&ob, sql_replaced, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_REVOKED, is->id, 0,
 			  NULL);
+	/* the job ends in the same commit as the certificate it stored: one commit fewer each */
+	is->done_op = job_done_in(is->job, &ob,
+				  json_pack("{s:s, s:s, s:b}", "serial", is->cert.serial_hex,
+					    "key_fingerprint", is->key.sha256_hex, "stored", 1));
 	ob_job_each(&ob, c, "transport_pin", "certificate_id", "transport_pin:");
 	ob_job_each(&ob, old, "ca_revoke", "certificate_id", "ca_revoke:");
 	ob_audit_each(&ob, c, "system", "cert.issued", "certificate", NULL);
