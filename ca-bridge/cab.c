@@ -135,13 +135,12 @@ static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg,
 				    &wlen, &version, err);
 	if (rc != 0)
 		goto out;
-	if (existed) {
-		/* the token key's algorithm: the public key says */
+	/* the token key's algorithm: the public key says */
+	if (existed)
 		alg = EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA ? CAB_ALG_RSA_3072 : CAB_ALG_EC_P256;
-	} else if ((rc = cab_blob_pack(alg, pub, w, wlen, &out->blob, &out->blob_len, err)) != 0) {
-		goto out;
-	}
-	if ((rc = cab_key_fill(pub, alg, out, err)) != 0)
+	if ((rc = cab_key_fill(pub, alg, out, err)) != 0 ||
+	    (!existed && (rc = cab_blob_pack(alg, out->spki_der, out->spki_len, w, wlen, &out->blob,
+					     &out->blob_len, err)) != 0))
 		goto out;
 	out->existed = existed;
 	out->remnants = remnants;
@@ -173,8 +172,8 @@ int cab_key_wrap_token(struct cab *cab, const char *key_id, struct cab_key *out,
 	if (!cab_id_ok(key_id))
 		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
 	rc = cab_p11_wrap_token(cab->p11, key_id, cab->kek_label, &pub, &alg, &w, &wlen, &version, err);
-	if (rc == 0 && (rc = cab_blob_pack(alg, pub, w, wlen, &out->blob, &out->blob_len, err)) == 0 &&
-	    (rc = cab_key_fill(pub, alg, out, err)) == 0) {
+	if (rc == 0 && (rc = cab_key_fill(pub, alg, out, err)) == 0 &&
+	    (rc = cab_blob_pack(alg, out->spki_der, out->spki_len, w, wlen, &out->blob, &out->blob_len, err)) == 0) {
 		snprintf(out->kek_label, sizeof(out->kek_label), "%s", cab->kek_label);
 		out->kek_version = version;
 	}
@@ -213,8 +212,8 @@ int cab_kek(struct cab *cab, enum cab_kek_op op, int *version, struct cab_err *e
 	return cab_p11_kek(cab->p11, cab->kek_label, (int)op, version, err);
 }
 
-int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg, EVP_PKEY **pub,
-		      const unsigned char **wk, size_t *wklen, struct cab_err *err)
+int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg, const unsigned char **spki,
+		      size_t *spki_len, const unsigned char **wk, size_t *wklen, struct cab_err *err)
 {
 	if (w->blob == NULL || w->len == 0)
 		return cab_err_set(err, CAB_E_DESTROYED, "key_blob", "the key was destroyed");
@@ -222,34 +221,33 @@ int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg
 		return cab_err_set(err, CAB_E_KEK, "kek_label",
 				   "the key is wrapped under KEK \"%s\", not the configured \"%s\"",
 				   w->kek_label ? w->kek_label : "", cab->kek_label);
-	return cab_blob_unpack(w->blob, w->len, alg, pub, wk, wklen, err);
+	return cab_blob_unpack(w->blob, w->len, alg, spki, spki_len, wk, wklen, err);
 }
 
 int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out, struct cab_err *err)
 {
-	EVP_PKEY *pub = NULL;
 	enum cab_alg alg;
-	const unsigned char *wk;
+	const unsigned char *wk, *spki;
 	unsigned char *nw = NULL;
-	size_t wklen, nwlen = 0;
+	size_t wklen, nwlen = 0, spki_len;
 	int to = 0, rc;
 
 	if (cab == NULL || w == NULL || out == NULL)
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
 	memset(out, 0, sizeof(*out));
-	if ((rc = cab_wrapped_parts(cab, w, &alg, &pub, &wk, &wklen, err)) != 0)
+	if ((rc = cab_wrapped_parts(cab, w, &alg, &spki, &spki_len, &wk, &wklen, err)) != 0)
 		return rc;
+	/* the same key: its public half goes into the new blob as it was */
 	if ((rc = cab_p11_rewrap(cab->p11, cab->kek_label, w->kek_version, alg, wk, wklen, &nw, &nwlen, &to,
 				 err)) == 0 &&
-	    (rc = cab_blob_pack(alg, pub, nw, nwlen, &out->blob, &out->blob_len, err)) == 0 &&
-	    (rc = cab_key_fill(pub, alg, out, err)) == 0) {
+	    (rc = cab_key_fill_der(spki, spki_len, alg, out, err)) == 0 &&
+	    (rc = cab_blob_pack(alg, spki, spki_len, nw, nwlen, &out->blob, &out->blob_len, err)) == 0) {
 		snprintf(out->kek_label, sizeof(out->kek_label), "%s", cab->kek_label);
 		out->kek_version = to;
 	}
 	if (rc != 0)
 		cab_key_free(out);
 	free(nw);
-	EVP_PKEY_free(pub);
 	return rc;
 }
 

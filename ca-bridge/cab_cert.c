@@ -38,11 +38,26 @@ static time_t asn1_time_t(const ASN1_TIME *t)
 	return timegm(&tm);
 }
 
-/* Fills out from a certificate's DER (the stored one or a fresh one). */
+/* Fills out from a stored certificate's DER. */
 int cab_cert_fill(const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err)
 {
 	const unsigned char *p = der;
 	X509 *x = d2i_X509(NULL, &p, (long)len);
+	int rc;
+
+	if (x == NULL) {
+		memset(out, 0, sizeof(*out));
+		return cab_err_ossl(err, CAB_E_CA, "cannot decode an issued certificate");
+	}
+	rc = cab_cert_fill_x509(x, der, len, out, err);
+	X509_free(x);
+	return rc;
+}
+
+/* Fills out from a certificate and its DER (x is the decoded der, or the certificate der was
+ * just encoded from: a fresh one is not decoded again). */
+int cab_cert_fill_x509(X509 *x, const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err)
+{
 	BIGNUM *bn = NULL;
 	char *hex = NULL, *pem;
 	BIO *mem = NULL;
@@ -50,9 +65,9 @@ int cab_cert_fill(const unsigned char *der, size_t len, struct cab_cert *out, st
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (x == NULL || (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
 	    (hex = BN_bn2hex(bn)) == NULL || (mem = BIO_new(BIO_s_mem())) == NULL ||
-	    !PEM_write_bio_X509(mem, x) || cab_spki_sha256(X509_get0_pubkey(x), out->spki_sha256_hex) != 0) {
+	    !PEM_write_bio_X509(mem, x) || cab_spki_sha256(X509_get_X509_PUBKEY(x), out->spki_sha256_hex) != 0) {
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot decode an issued certificate");
 		goto out;
 	}
@@ -75,7 +90,6 @@ out:
 	BIO_free(mem);
 	OPENSSL_free(hex);
 	BN_free(bn);
-	X509_free(x);
 	return rc;
 }
 
@@ -105,14 +119,17 @@ static int check_key(EVP_PKEY *pub, struct cab_err *err)
 	return cab_err_set(err, CAB_E_PROFILE, "key", "key type or size outside the profile");
 }
 
-/* The request's CSR: built on the token, or decoded; its signature verified either way. */
-int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **csr, struct cab_err *err)
+/* The request's CSR and its key: built on the token (checked there, with the key it was built
+ * for), or decoded and its signature verified; the key type checked either way. */
+int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **csr, EVP_PKEY **key,
+		    struct cab_err *err)
 {
 	const unsigned char *p = req->csr_der;
 	int rc;
 
+	*key = NULL;
 	if (req->key_id != NULL) {
-		if ((rc = cab_csr_build(cab, req->key_id, req->wrapped, &req->subject, csr, err)) != 0)
+		if ((rc = cab_csr_build(cab, req->key_id, req->wrapped, &req->subject, csr, key, err)) != 0)
 			return rc;
 	} else {
 		*csr = d2i_X509_REQ(NULL, &p, (long)req->csr_len);
@@ -120,10 +137,11 @@ int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **c
 			ERR_clear_error();
 			return cab_err_set(err, CAB_E_INVALID, "csr", "cannot decode the CSR");
 		}
+		if (X509_REQ_get0_pubkey(*csr) == NULL || X509_REQ_verify(*csr, X509_REQ_get0_pubkey(*csr)) != 1) {
+			ERR_clear_error();
+			return cab_err_set(err, CAB_E_INVALID, "csr", "the CSR's signature does not verify");
+		}
+		*key = X509_REQ_get_pubkey(*csr);
 	}
-	if (X509_REQ_get0_pubkey(*csr) == NULL || X509_REQ_verify(*csr, X509_REQ_get0_pubkey(*csr)) != 1) {
-		ERR_clear_error();
-		return cab_err_set(err, CAB_E_INVALID, "csr", "the CSR's signature does not verify");
-	}
-	return check_key(X509_REQ_get0_pubkey(*csr), err);
+	return check_key(*key, err);
 }

@@ -41,32 +41,41 @@ out:
 }
 
 int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped *w,
-		  const struct cab_subject *subject, X509_REQ **out, struct cab_err *err)
+		  const struct cab_subject *subject, X509_REQ **out, EVP_PKEY **key, struct cab_err *err)
 {
 	X509_REQ *req = NULL;
 	X509_NAME *name = NULL;
 	EVP_PKEY *pub = NULL;
 	enum cab_alg alg;
-	unsigned char *tbs = NULL, *sig = NULL, md[SHA256_DIGEST_LENGTH];
-	size_t siglen = 0;
+	unsigned char *tbs = NULL, *sig = NULL, *own = NULL, md[SHA256_DIGEST_LENGTH];
+	const unsigned char *spki = NULL, *wk = NULL;
+	size_t siglen = 0, spki_len = 0, wklen = 0;
 	int n, rc;
 
-	const unsigned char *wk = NULL;
-	size_t wklen = 0;
-
+	*key = NULL;
 	if (w != NULL) {
-		if ((rc = cab_wrapped_parts(cab, w, &alg, &pub, &wk, &wklen, err)) != 0)
+		if ((rc = cab_wrapped_parts(cab, w, &alg, &spki, &spki_len, &wk, &wklen, err)) != 0)
 			return rc;
+		if ((pub = cab_spki_key(spki, spki_len)) == NULL)
+			return cab_err_ossl(err, CAB_E_INVALID, "cannot decode the blob's public key");
 	} else if (!cab_id_ok(key_id)) {
 		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
 	} else if ((rc = cab_p11_find(cab->p11, key_id, &pub, &alg, err)) != 0) {
 		return rc;
+	} else if ((n = cab_spki_der(pub, &own)) <= 0) {
+		rc = cab_err_ossl(err, CAB_E_CA, "cannot encode the public key");
+		goto out;
+	} else {
+		spki = own;
+		spki_len = (size_t)n;
 	}
 	if ((rc = cab_profile_subject(subject, CAB_CLASS_NONE, &name, err)) != 0)
 		goto out;
 	req = X509_REQ_new();
+	/* the key as its SPKI's fields: X509_REQ_set_pubkey would encode it and decode it again */
 	if (req == NULL || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
-	    !X509_REQ_set_subject_name(req, name) || !X509_REQ_set_pubkey(req, pub)) {
+	    !X509_REQ_set_subject_name(req, name) ||
+	    cab_spki_set(X509_REQ_get_X509_PUBKEY(req), spki, spki_len) != 0) {
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot build the request");
 		goto out;
 	}
@@ -89,10 +98,13 @@ int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped 
 	}
 	*out = req;
 	req = NULL;
+	*key = pub;
+	pub = NULL;
 out:
 	X509_REQ_free(req);
 	X509_NAME_free(name);
 	EVP_PKEY_free(pub);
+	OPENSSL_free(own);
 	OPENSSL_free(tbs);
 	OPENSSL_free(sig);
 	return rc;
@@ -102,12 +114,13 @@ static int csr_der(struct cab *cab, const char *key_id, const struct cab_wrapped
 		   const struct cab_subject *subject, unsigned char **der, size_t *len, struct cab_err *err)
 {
 	X509_REQ *req = NULL;
+	EVP_PKEY *key = NULL;
 	unsigned char *enc = NULL;
 	int n, rc;
 
 	if (cab == NULL || subject == NULL || der == NULL || len == NULL)
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
-	if ((rc = cab_csr_build(cab, key_id, w, subject, &req, err)) != 0)
+	if ((rc = cab_csr_build(cab, key_id, w, subject, &req, &key, err)) != 0)
 		return rc;
 	n = i2d_X509_REQ(req, &enc);
 	if (n <= 0) {
@@ -124,6 +137,7 @@ static int csr_der(struct cab *cab, const char *key_id, const struct cab_wrapped
 out:
 	OPENSSL_free(enc);
 	X509_REQ_free(req);
+	EVP_PKEY_free(key);
 	return rc;
 }
 

@@ -90,9 +90,9 @@ int cab_p11_rewrap(struct cab_p11 *p, const char *label, int from, enum cab_alg 
 		   size_t wlen, unsigned char **out, size_t *outlen, int *to, struct cab_err *err);
 
 /* The blob's parts after the checks every user of a wrapped key needs (cab.c):
- * CAB_E_DESTROYED without a blob, CAB_E_KEK for another KEK label.  pub may be NULL. */
-int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg, EVP_PKEY **pub,
-		      const unsigned char **wk, size_t *wklen, struct cab_err *err);
+ * CAB_E_DESTROYED without a blob, CAB_E_KEK for another KEK label; *spki and *wk point into it. */
+int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg, const unsigned char **spki,
+		      size_t *spki_len, const unsigned char **wk, size_t *wklen, struct cab_err *err);
 
 /* The token key key_id wrapped under the current KEK (the token key stays); CAB_E_CONFLICT
  * when it is not extractable. */
@@ -103,20 +103,36 @@ int cab_p11_wrap_token(struct cab_p11 *p, const char *key_id, const char *label,
 int cab_p11_destroy(struct cab_p11 *p, const char *key_id, int *destroyed, struct cab_err *err);
 
 /* ---- key helpers (cab_key.c) ---- */
+/* The DER SubjectPublicKeyInfo of pub (OPENSSL_free it): its length, <= 0 on failure.  An EC
+ * key on a named curve is written from its parameters, not through OpenSSL 3.0's encoders. */
+int cab_spki_der(EVP_PKEY *pub, unsigned char **der);
+/* Sets pk's algorithm and key bits to those of a DER SPKI without decoding the key (pk then
+ * holds no EVP_PKEY: X509_PUBKEY_get0 on it fails; encoding and hashing it work). */
+int cab_spki_set(X509_PUBKEY *pk, const unsigned char *der, size_t len);
+/* dst gets src's algorithm and key bits (cab_spki_set of src's encoding). */
+int cab_spki_copy(X509_PUBKEY *dst, X509_PUBKEY *src);
+/* The key of a DER SPKI (caller frees), for verifying: EC on a named curve imported from its
+ * parameters, anything else decoded; NULL if it is not a valid key. */
+EVP_PKEY *cab_spki_key(const unsigned char *der, size_t len);
+/* SHA-256 of pk's DER encoding, in hex: the key fingerprint (R2). */
+int cab_spki_sha256(X509_PUBKEY *pk, char hex[65]);
 /* The stored blob: "CAB1", the algorithm (1 byte), the DER SubjectPublicKeyInfo's length
  * (2 bytes, big endian), the SPKI, then the RFC 5649 wrapped private key. */
-int cab_blob_pack(enum cab_alg alg, EVP_PKEY *pub, const unsigned char *w, size_t wlen, unsigned char **blob,
-		  size_t *len, struct cab_err *err);
-/* Splits a blob; *pub is new (caller frees), *w points into blob. */
-int cab_blob_unpack(const unsigned char *blob, size_t len, enum cab_alg *alg, EVP_PKEY **pub,
-		    const unsigned char **w, size_t *wlen, struct cab_err *err);
+int cab_blob_pack(enum cab_alg alg, const unsigned char *spki, size_t spki_len, const unsigned char *w,
+		  size_t wlen, unsigned char **blob, size_t *len, struct cab_err *err);
+/* Splits a blob; *spki and *w point into it. */
+int cab_blob_unpack(const unsigned char *blob, size_t len, enum cab_alg *alg, const unsigned char **spki,
+		    size_t *spki_len, const unsigned char **w, size_t *wlen, struct cab_err *err);
+/* out's SPKI, fingerprint and algorithm: from a key, or from its SPKI. */
 int cab_key_fill(EVP_PKEY *pub, enum cab_alg alg, struct cab_key *out, struct cab_err *err);
-int cab_spki_sha256(EVP_PKEY *pub, char hex[65]);
+int cab_key_fill_der(const unsigned char *spki, size_t n, enum cab_alg alg, struct cab_key *out,
+		     struct cab_err *err);
 
 /* ---- CSR (cab_csr.c) ---- */
-/* Builds and token-signs a request; *out is the X509_REQ. */
+/* Builds and token-signs a request and checks its signature; *out is the X509_REQ, whose
+ * public key is set as fields (cab_spki_set): the key it verified with is *key (caller frees). */
 int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped *w,
-		  const struct cab_subject *subject, X509_REQ **out, struct cab_err *err);
+		  const struct cab_subject *subject, X509_REQ **out, EVP_PKEY **key, struct cab_err *err);
 
 /* ---- profile checks (cab_profile.c; the local CA's extensions are local/local_profile.c) ---- */
 /* Checks the request against the class's profile; *years gets the validity (default filled). */
@@ -125,11 +141,15 @@ int cab_profile_subject(const struct cab_subject *s, enum cab_class cls, X509_NA
 			struct cab_err *err);
 
 /* ---- certificates and serials (cab_cert.c) ---- */
-/* Fills out from a certificate's DER. */
+/* Fills out from a certificate's DER; cab_cert_fill_x509 from the certificate just encoded
+ * as der (nothing decoded again). */
 int cab_cert_fill(const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err);
-/* The request's CSR: built on the token (key_id) or decoded (csr_der); signature and key
- * type checked either way. */
-int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **csr, struct cab_err *err);
+int cab_cert_fill_x509(X509 *x, const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err);
+/* The request's CSR and its public key (*key, caller frees): built on the token (key_id) or
+ * decoded (csr_der); signature and key type checked either way.  A built CSR's X509_PUBKEY
+ * holds the key's encoding only (cab_spki_set): use *key where an EVP_PKEY is needed. */
+int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **csr, EVP_PKEY **key,
+		    struct cab_err *err);
 /* 1..40 hex digits -> uppercase, no leading zeros (the form every index and file uses). */
 int cab_serial_canon(const char *in, char out[48]);
 

@@ -300,7 +300,7 @@ static int status_error(OSSL_CMP_CTX *ctx, const char *what, struct cab_err *err
 }
 
 /* Sends the P10CR and records the certificate; under the request's lock. */
-static int request(struct cab_cmp *c, const struct cab_request *req, X509_REQ *csr,
+static int request(struct cab_cmp *c, const struct cab_request *req, X509_REQ *csr, EVP_PKEY *key,
 		   const unsigned char txid[16], struct cab_cert *out, struct cab_err *err)
 {
 	OSSL_CMP_CTX *ctx = new_ctx(c, err);
@@ -316,8 +316,12 @@ static int request(struct cab_cmp *c, const struct cab_request *req, X509_REQ *c
 		rc = CAB_E_NOMEM; /* err filled by new_ctx */
 		goto out;
 	}
+	/* the request's key given as the new key (public only): a CSR built here holds its key
+	 * as an encoding (cab_spki_set), and OpenSSL takes the key to compare the certificate's
+	 * with from the new key first, then from the CSR */
 	if (tid == NULL || !ASN1_OCTET_STRING_set(tid, txid, 16) ||
 	    !OSSL_CMP_CTX_set1_transactionID(ctx, tid) || !OSSL_CMP_CTX_set1_p10CSR(ctx, csr) ||
+	    !EVP_PKEY_up_ref(key) || (!OSSL_CMP_CTX_set0_newPkey(ctx, 0, key) && (EVP_PKEY_free(key), 1)) ||
 	    (profile = cab_cmp_profile_itav(name)) == NULL ||
 	    !OSSL_CMP_CTX_push0_geninfo_ITAV(ctx, profile)) {
 		OSSL_CMP_ITAV_free(profile);
@@ -332,7 +336,7 @@ static int request(struct cab_cmp *c, const struct cab_request *req, X509_REQ *c
 	/* OpenSSL compared the key with the CSR's already (badCertTemplate otherwise); we record
 	 * the fingerprint the service will compare with the token key (R2) */
 	if ((n = i2d_X509(x, &der)) <= 0 || (rc = cab_cert_fill(der, (size_t)n, out, err)) != 0 ||
-	    cab_spki_sha256(X509_REQ_get0_pubkey(csr), want) != 0 ||
+	    cab_spki_sha256(X509_REQ_get_X509_PUBKEY(csr), want) != 0 ||
 	    strcmp(want, out->spki_sha256_hex) != 0) {
 		cab_cert_free(out);
 		rc = rc ? rc
@@ -355,6 +359,7 @@ static int cmp_issue(struct cab *cab, const struct cab_request *req, X509_NAME *
 	struct cab_cmp *c = cab_cmp_of(cab);
 	unsigned char txid[16];
 	X509_REQ *csr = NULL;
+	EVP_PKEY *key = NULL;
 	int fd = -1, rc;
 
 	(void)years; /* the profile default is the CA's: only an explicit validity is sent */
@@ -365,16 +370,17 @@ static int cmp_issue(struct cab *cab, const struct cab_request *req, X509_NAME *
 		rc = rc > 0 ? 0 : rc; /* issued before: the same certificate */
 		goto out;
 	}
-	if ((rc = cab_request_csr(cab, req, &csr, err)) != 0)
+	if ((rc = cab_request_csr(cab, req, &csr, &key, err)) != 0)
 		goto out;
 	/* over CMP the CSR goes to the CA as it is: its subject must be the verified one */
 	if (X509_NAME_cmp(X509_REQ_get_subject_name(csr), subject) != 0) {
 		rc = cab_err_set(err, CAB_E_PROFILE, "csr", "the CSR's subject is not the request's subject");
 		goto out;
 	}
-	rc = request(c, req, csr, txid, out, err);
+	rc = request(c, req, csr, key, txid, out, err);
 out:
 	X509_REQ_free(csr);
+	EVP_PKEY_free(key);
 	cab_cmp_rec_unlock(fd);
 	return rc;
 }

@@ -63,7 +63,7 @@ static int sign_and_store(struct cab_local *l, const struct cab_request *req, X5
 	    !X509_set_serialNumber(x, serial) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(l->ca_cert)) ||
 	    !X509_set_subject_name(x, subject) || !set_validity(x, years) ||
-	    !X509_set_pubkey(x, X509_REQ_get0_pubkey(csr))) {
+	    cab_spki_copy(X509_get_X509_PUBKEY(x), X509_REQ_get_X509_PUBKEY(csr)) != 0) {
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot build the certificate");
 		goto out;
 	}
@@ -73,7 +73,7 @@ static int sign_and_store(struct cab_local *l, const struct cab_request *req, X5
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot sign the certificate");
 		goto out;
 	}
-	if ((rc = cab_cert_fill(der, (size_t)n, out, err)) != 0)
+	if ((rc = cab_cert_fill_x509(x, der, (size_t)n, out, err)) != 0)
 		goto out;
 	rc = cab_local_store_issued(l, hex, out->not_after, req->request_id, der, (size_t)n, err);
 	if (rc != 0)
@@ -90,12 +90,13 @@ int cab_local_issue(struct cab *cab, const struct cab_request *req, X509_NAME *s
 {
 	struct cab_local *l = cab_local_of(cab);
 	X509_REQ *csr = NULL;
+	EVP_PKEY *key = NULL;
 	int rc = check_existing(l, req->request_id, out, err);
 
 	if (rc != 0)
 		return rc > 0 ? 0 : rc;
 	/* the token signs the CSR outside the CA lock; issuing is quick and locked */
-	if ((rc = cab_request_csr(cab, req, &csr, err)) != 0 || (rc = cab_local_lock(l, err)) != 0)
+	if ((rc = cab_request_csr(cab, req, &csr, &key, err)) != 0 || (rc = cab_local_lock(l, err)) != 0)
 		goto out;
 	rc = lookup_issued(l, req->request_id, out, err);
 	if (rc == 0)
@@ -105,5 +106,6 @@ int cab_local_issue(struct cab *cab, const struct cab_request *req, X509_NAME *s
 	cab_local_unlock(l);
 out:
 	X509_REQ_free(csr);
+	EVP_PKEY_free(key);
 	return rc;
 }

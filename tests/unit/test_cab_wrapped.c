@@ -8,7 +8,9 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,6 +209,85 @@ Test(cab_wrapped, damaged_blob_does_not_unwrap)
 	cr_expect_eq(csr_verifies(&w, &k, &err), CAB_E_KEK, "%s", err.msg);
 	cr_expect_str_eq(err.field, "key_blob");
 	cab_key_free(&k);
+}
+
+/* The public key in the blob is not secret and not covered by the wrapping's integrity check:
+ * a changed one is refused before the token signs (here a point that is not on the curve). */
+Test(cab_wrapped, damaged_public_key_in_blob_is_refused)
+{
+	struct cab_key k;
+	struct cab_err err;
+	struct cab_wrapped w;
+
+	cr_assert_eq(cab_keygen(t.cab, "crt-dmgpub", CAB_ALG_DEFAULT, &k, &err), 0, "%s", err.msg);
+	/* blob: "CAB1", alg, 2-byte length, then the SPKI, whose last byte is the point's y */
+	cr_assert_gt(k.blob_len, 7 + k.spki_len);
+	k.blob[7 + k.spki_len - 1] ^= 0x01;
+	w = as_stored(&k);
+	cr_expect_eq(csr_verifies(&w, &k, &err), CAB_E_INVALID, "%s", err.msg);
+	cr_expect(strstr(err.msg, "public key") != NULL, "%s", err.msg);
+	cab_key_free(&k);
+}
+
+/* The key's SPKI (what the fingerprint hashes, R2) and the issued certificate's are the bytes
+ * OpenSSL's own encoder writes for that key, for both algorithms; the certificate's key decodes
+ * and its subjectKeyIdentifier is the SHA-1 of the key bits (RFC 5280 4.2.1.2, method 1). */
+static void spki_is_openssl_encoding(const char *id, enum cab_alg alg)
+{
+	struct cab_key k;
+	struct cab_err err;
+	struct cab_wrapped w;
+	struct cab_request req;
+	struct cab_cert c;
+	const unsigned char *p;
+	unsigned char *der = NULL, *cder = NULL, md[20];
+	const ASN1_BIT_STRING *bits;
+	EVP_PKEY *pub, *cpub;
+	X509 *x;
+	int n;
+
+	cr_assert_eq(cab_keygen(t.cab, id, alg, &k, &err), 0, "%s", err.msg);
+	p = k.spki_der;
+	pub = d2i_PUBKEY(NULL, &p, (long)k.spki_len);
+	cr_assert_not_null(pub);
+	n = i2d_PUBKEY(pub, &der);
+	cr_assert_eq((size_t)n, k.spki_len);
+	cr_expect_eq(memcmp(der, k.spki_der, k.spki_len), 0, "the same bytes as i2d_PUBKEY");
+	w = as_stored(&k);
+	ts_cab_request(&req, id, CAB_CLASS_QUALIFIED, id);
+	req.wrapped = &w;
+	cr_assert_eq(cab_issue(t.cab, &req, &c, &err), 0, "%s", err.msg);
+	cr_expect_str_eq(c.spki_sha256_hex, k.sha256_hex);
+	p = c.der;
+	x = d2i_X509(NULL, &p, (long)c.der_len);
+	cr_assert_not_null(x);
+	cpub = X509_get0_pubkey(x);
+	cr_assert_not_null(cpub, "the certificate's key decodes");
+	cr_expect_eq(EVP_PKEY_eq(cpub, pub), 1);
+	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &cder);
+	cr_assert_eq((size_t)n, k.spki_len);
+	cr_expect_eq(memcmp(cder, k.spki_der, k.spki_len), 0, "the certificate carries the key's SPKI");
+	bits = X509_get0_pubkey_bitstr(x);
+	SHA1(bits->data, (size_t)bits->length, md);
+	cr_assert_not_null(X509_get0_subject_key_id(x));
+	cr_expect_eq(X509_get0_subject_key_id(x)->length, 20);
+	cr_expect_eq(memcmp(X509_get0_subject_key_id(x)->data, md, 20), 0);
+	OPENSSL_free(cder);
+	OPENSSL_free(der);
+	X509_free(x);
+	EVP_PKEY_free(pub);
+	cab_cert_free(&c);
+	cab_key_free(&k);
+}
+
+Test(cab_wrapped, r2_spki_is_openssl_encoding_ec)
+{
+	spki_is_openssl_encoding("crt-spki-ec", CAB_ALG_EC_P256);
+}
+
+Test(cab_wrapped, r2_spki_is_openssl_encoding_rsa)
+{
+	spki_is_openssl_encoding("crt-spki-rsa", CAB_ALG_RSA_3072);
 }
 
 Test(cab_wrapped, destroyed_key_is_a_named_error)
