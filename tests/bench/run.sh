@@ -25,6 +25,8 @@
 #   BENCH_KEYS_DIR=DIR keeps scenario 5's n states between runs and reuses them (same N)
 #   BENCH_KEEP=1 keeps the temp dir; BENCH_ONLY="1 2" runs only those scenarios.
 #   BENCH_S1_CONNS="1 16 64" (scenario 1's connection counts; e.g. "64" for a quick A/B run)
+#   BENCH_PERF=1 records a system-wide profile of each held issuance batch (perf, Debian's
+#                linux-perf; results/s2h.perf and s2w.perf, kept with BENCH_KEEP=1)
 #   BENCH_PGSS=1 loads pg_stat_statements and writes, after each scenario-1 load, the statements
 #                that took the server's time to results/s1_pgss_cC.txt (kept with BENCH_KEEP=1)
 set -u
@@ -264,14 +266,23 @@ issued_cpu() {
 }
 # wait_issued N PREFIX SCENARIO: until every certificate is issued (or a job died); checks
 wait_issued() {
-	for _ in $(seq 1 2400); do
-		_s=$(psql_ -c "SELECT count(*) FILTER (WHERE state = 'issued') || ' ' ||
-			count(*) FILTER (WHERE state = 'failed') FROM certificates WHERE id LIKE '$2-%'")
-		_d=$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'cert_issue' AND state = 'dead'")
-		[ "$_s" = "$1 0" ] && break
-		[ "$_d" = 0 ] && [ "${_s#* }" = 0 ] || break
-		sleep 0.25
-	done
+	# one session checks every 0.1 s (up to 10 minutes), committing between checks: a psql per
+	# check would start a backend each time, on the cores whose CPU the batch measures
+	psql_ -c "DO \$\$
+DECLARE n bigint; f bigint; d bigint;
+BEGIN
+	FOR i IN 1..6000 LOOP
+		SELECT count(*) FILTER (WHERE state = 'issued'), count(*) FILTER (WHERE state = 'failed') INTO n, f
+			FROM certificates WHERE id LIKE '$2-%';
+		SELECT count(*) INTO d FROM jobs WHERE kind = 'cert_issue' AND state = 'dead';
+		EXIT WHEN n = $1 OR f > 0 OR d > 0;
+		COMMIT;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END \$\$" || fail "$3" "cannot wait for the batch"
+	_s=$(psql_ -c "SELECT count(*) FILTER (WHERE state = 'issued') || ' ' ||
+		count(*) FILTER (WHERE state = 'failed') FROM certificates WHERE id LIKE '$2-%'")
+	_d=$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'cert_issue' AND state = 'dead'")
 	[ "$_s" = "$1 0" ] || { fail "$3" "issued/failed $_s of $1; dead cert_issue jobs: $_d"; return 1; }
 	_u=$(psql_ -c "SELECT count(DISTINCT serial) || ' ' || count(DISTINCT key_fingerprint) FROM certificates
 		WHERE id LIKE '$2-%'")
@@ -315,7 +326,9 @@ CREATE TRIGGER bench_hold_tpin BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTI
 SQL
 	log_from=$(wc -l <"$root/ra.log")
 	issue_certs "$CERTS" "$1" # its customers first (unmeasured), then the rows and jobs
+	[ -n "${BENCH_PERF:-}" ] && { perf record -a -g -F 997 -o "$res/$1.perf" >/dev/null 2>&1 & _perf=$!; }
 	wait_issued "$CERTS" "$1" "$1"
+	[ -n "${BENCH_PERF:-}" ] && { kill -INT $_perf; wait $_perf; }
 	issued_cpu "$1"
 	s2_analyse "$1" "$1_issuance"
 	psql_ -c "DROP TRIGGER bench_hold_tpin ON jobs" -c "DROP FUNCTION bench_hold_tpin()" \
