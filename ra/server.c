@@ -227,6 +227,8 @@ int server_run(struct config *cfg)
 	/* libuv's pool (4 threads by default) runs token, CA, scrypt and admin work; read when
 	 * the pool first starts.  An operator's own setting wins. */
 	setenv("UV_THREADPOOL_SIZE", "16", 0);
+	/* the PIN hashes jobs send (scrypt) run beside it, at a lower priority (pool.h) */
+	pool_background_threads((unsigned)cfg_int(cfg, "jobs.background_threads"));
 	if (conf_log(cfg, &err) != 0)
 		goto fail;
 	if (migrate_check(cfg_str(cfg, "database_url"), &dbver, &err) != 0)

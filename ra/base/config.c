@@ -122,6 +122,7 @@ static const struct key schema[] = {
 	{"jobs.revoke_workers", C_INT, "2", 0, 0, 1, 1024},
 	{"jobs.issue_workers", C_INT, "4", 0, 0, 1, 1024},
 	{"jobs.ident_workers", C_INT, "4", 0, 0, 1, 1024},
+	{"jobs.background_threads", C_INT, "0", 0, 0, 0, 64},
 	{"jobs.busy_retry_ms", C_INT, "1000", 0, 0, 10, 3600000},
 	{"peers.max_inflight", C_INT, "4", 0, 0, 1, 1000},
 	{"peers.breaker_failures", C_INT, "5", 0, 0, 1, 1000000},

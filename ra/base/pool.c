@@ -1,7 +1,11 @@
 /* pool.c - thread-pool offload; see pool.h. */
 #include "ra/base/pool.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* work queued and not yet back (loop thread only: pool_run and on_after both run there) */
 static unsigned inflight;
@@ -9,6 +13,7 @@ static void (*drain_cb)(void *);
 static void *drain_data;
 
 struct pool_job {
+	struct pool_job *next; /* background queue and done list */
 	uv_work_t req;
 	void (*work)(void *);
 	void (*after)(void *);
@@ -22,11 +27,9 @@ static void on_work(uv_work_t *w)
 	j->work(j->data);
 }
 
-static void on_after(uv_work_t *w, int status)
+/* On the loop thread: a job is back. */
+static void finish(struct pool_job *j)
 {
-	struct pool_job *j = w->data;
-
-	(void)status; /* never cancelled: we do not call uv_cancel */
 	j->after(j->data);
 	free(j);
 	/* after() may have queued more: inflight counts it already */
@@ -36,6 +39,12 @@ static void on_after(uv_work_t *w, int status)
 		drain_cb = NULL;
 		cb(drain_data);
 	}
+}
+
+static void on_after(uv_work_t *w, int status)
+{
+	(void)status; /* never cancelled: we do not call uv_cancel */
+	finish(w->data);
 }
 
 void pool_drain(void (*cb)(void *data), void *data)
@@ -65,4 +74,132 @@ int pool_run(uv_loop_t *loop, void (*work)(void *), void (*after)(void *), void 
 	else
 		inflight++;
 	return rc;
+}
+
+/* ---- background threads ---- */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pool_job *head, *tail; /* queued, FIFO */
+	struct pool_job *done;        /* finished, newest first */
+	uv_async_t async;
+	unsigned want, started;
+	unsigned out; /* queued or running (loop thread only): keeps the loop alive like a request */
+	int ready;
+} bg = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .want = 1};
+
+void pool_background_threads(unsigned n)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n == 0)
+		n = cores > 0 ? (unsigned)cores : 1;
+	bg.want = n > 64 ? 64 : n;
+}
+
+static void *bg_main(void *arg)
+{
+	struct pool_job *j;
+	int cur;
+
+	(void)arg;
+	/* Linux: the nice value is per thread; lowering one's own priority needs no privilege
+	 * (a process already nicer than 10 stays as it is).  If it fails the work still runs. */
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, (id_t)gettid());
+	if (errno != 0 || cur < 10)
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+	pthread_mutex_lock(&bg.mu);
+	for (;;) {
+		while (bg.head == NULL)
+			pthread_cond_wait(&bg.cv, &bg.mu);
+		j = bg.head;
+		bg.head = j->next;
+		if (bg.head == NULL)
+			bg.tail = NULL;
+		pthread_mutex_unlock(&bg.mu);
+		j->work(j->data);
+		pthread_mutex_lock(&bg.mu);
+		j->next = bg.done;
+		bg.done = j;
+		uv_async_send(&bg.async);
+	}
+	return NULL;
+}
+
+/* On the loop thread: what the background threads finished, oldest first. */
+static void on_bg_done(uv_async_t *a)
+{
+	struct pool_job *list, *rev = NULL, *j;
+
+	(void)a;
+	pthread_mutex_lock(&bg.mu);
+	list = bg.done;
+	bg.done = NULL;
+	pthread_mutex_unlock(&bg.mu);
+	while (list != NULL) {
+		j = list;
+		list = j->next;
+		j->next = rev;
+		rev = j;
+	}
+	while (rev != NULL) {
+		j = rev;
+		rev = j->next;
+		if (--bg.out == 0)
+			uv_unref((uv_handle_t *)&bg.async);
+		finish(j);
+	}
+}
+
+/* The threads are started at the first use and live until the process exits (blocked on the
+ * queue when idle); pool_drain waits for their work like for libuv's. */
+static int bg_start(uv_loop_t *loop)
+{
+	pthread_attr_t at;
+	pthread_t t;
+	int rc;
+
+	if (bg.ready)
+		return 0;
+	rc = uv_async_init(loop, &bg.async, on_bg_done);
+	if (rc != 0)
+		return rc;
+	uv_unref((uv_handle_t *)&bg.async); /* referenced only while work is out (bg.out) */
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	for (bg.started = 0; bg.started < bg.want; bg.started++)
+		if (pthread_create(&t, &at, bg_main, NULL) != 0)
+			break;
+	pthread_attr_destroy(&at);
+	bg.ready = 1;
+	return 0;
+}
+
+int pool_run_background(uv_loop_t *loop, void (*work)(void *), void (*after)(void *), void *data)
+{
+	struct pool_job *j;
+	int rc = bg_start(loop);
+
+	if (rc != 0 || bg.started == 0)
+		return rc != 0 ? rc : pool_run(loop, work, after, data); /* no thread: libuv's pool */
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return UV_ENOMEM;
+	j->work = work;
+	j->after = after;
+	j->data = data;
+	pthread_mutex_lock(&bg.mu);
+	if (bg.tail != NULL)
+		bg.tail->next = j;
+	else
+		bg.head = j;
+	bg.tail = j;
+	pthread_cond_signal(&bg.cv);
+	pthread_mutex_unlock(&bg.mu);
+	if (bg.out++ == 0)
+		uv_ref((uv_handle_t *)&bg.async);
+	inflight++;
+	return 0;
 }

@@ -9,6 +9,14 @@
 #include <uv.h>
 
 int pool_run(uv_loop_t *loop, void (*work)(void *data), void (*after)(void *data), void *data);
+/* The same for CPU-bound work nobody waits for at once (hashing the PIN a job sends): it runs
+ * on threads of its own (pool_background_threads, default one per core) at a lower CPU priority (nice 10),
+ * so it neither queues in front of libuv's pool work (token, CA, PIN checks a caller waits for)
+ * nor takes the cores from the loop and the database.  Counted by pool_drain like pool_run. */
+int pool_run_background(uv_loop_t *loop, void (*work)(void *data), void (*after)(void *data), void *data);
+/* How many background threads (1..64; 0: one per online CPU core); before the first
+ * pool_run_background. */
+void pool_background_threads(unsigned n);
 /* Calls cb(data) on the loop thread once no work queued by pool_run is in flight (at once if
  * none is): shutdown waits for it before the loop stops, so no pool thread still uses what the
  * process frees after the loop (the CA, the token).  Callers stop queueing new work first. */

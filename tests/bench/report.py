@@ -340,7 +340,9 @@ if iss and st:
     if tp and tp.get("span_s"):
         doc["scenarios"]["issuance"]["transport_pin"] = tp
         md.append("The %d `transport_pin` jobs of the first batch took %.1f s from the first enqueue to the last "
-                  "done: %.1f per second, running alongside issuance on the same cores and thread pool.\n"
+                  "done: %.1f per second, running alongside issuance on the same cores, on background threads of "
+                  "their own at nice 10 (`jobs.background_threads`, docs/jobs.md): they take the cores issuance "
+                  "leaves.\n"
                   % (tp["jobs"], tp["span_s"], tp["jobs"] / tp["span_s"]))
     # where the time goes: computed from this run's figures
     slots = (ses or {}).get("issue_workers", 4)
@@ -353,8 +355,8 @@ if iss and st:
     if tph:
         why.append("each issued certificate enqueues a TransportPIN hash of %.0f ms of CPU (scrypt, measured alone), "
                    "so on these %d cores issuance with its TransportPINs cannot be sustained above %.0f certificates/s "
-                   "(a batch ends before its hashes do%s), and while they run they take the cores the issuance "
-                   "jobs need: issuance ran at %.1f/s with them alongside%s"
+                   "(a batch ends before its hashes do%s), and while they run they share the cores with the "
+                   "issuance jobs (at a lower priority): issuance ran at %.1f/s with them alongside%s"
                    % (tph["mean_ms"], cores, cores * 1000.0 / tph["mean_ms"],
                       ": this one's took %.1f s" % tp["span_s"] if tp and tp.get("span_s") else "", iss["rate"],
                       " and %.1f/s with them held" % held["rate"] if held else ""))
@@ -484,7 +486,7 @@ if a and b:
         md.append("Intake %s while certificates are issued; issuance ran at %.1f certificates/s under that "
                   "load against %.1f/s alone (scenario 2, ×%.2f).  Where the time goes: intake, the "
                   "invitation jobs its orders cause, issuance (token work on libuv's thread pool) and the "
-                  "TransportPIN jobs (scrypt on the same pool, SMS) share the 8 job slots, the 4 pooled "
+                  "TransportPIN jobs (scrypt on background threads at nice 10, SMS) share the job slots, the 4 pooled "
                   "database connections and the 2 cores with PostgreSQL, the peers and the load generator.\n"
                   % (how, i4["rate"], iss["rate"], i4["rate"] / iss["rate"]))
 

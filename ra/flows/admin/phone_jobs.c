@@ -336,7 +336,7 @@ static void sms_loaded(PGresult *res, const struct ra_err *err, void *data)
 			fail(t, 1, RA_E_INTERNAL, "", "no random code");
 			return;
 		}
-		if (pool_run(t->app->loop, work_hash, after_hash, t) != 0)
+		if (pool_run_background(t->app->loop, work_hash, after_hash, t) != 0)
 			fail(t, 1, RA_E_INTERNAL, "", "cannot queue work");
 		return;
 	}
