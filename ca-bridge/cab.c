@@ -173,7 +173,8 @@ int cab_key_wrap_token(struct cab *cab, const char *key_id, struct cab_key *out,
 		return cab_err_set(err, CAB_E_INVALID, "key_id", "key id must be 1..64 of [A-Za-z0-9._-]");
 	rc = cab_p11_wrap_token(cab->p11, key_id, cab->kek_label, &pub, &alg, &w, &wlen, &version, err);
 	if (rc == 0 && (rc = cab_key_fill(pub, alg, out, err)) == 0 &&
-	    (rc = cab_blob_pack(alg, out->spki_der, out->spki_len, w, wlen, &out->blob, &out->blob_len, err)) == 0) {
+	    (rc = cab_blob_pack(alg, out->spki_der, out->spki_len, w, wlen, &out->blob, &out->blob_len,
+				err)) == 0) {
 		snprintf(out->kek_label, sizeof(out->kek_label), "%s", cab->kek_label);
 		out->kek_version = version;
 	}
@@ -212,8 +213,9 @@ int cab_kek(struct cab *cab, enum cab_kek_op op, int *version, struct cab_err *e
 	return cab_p11_kek(cab->p11, cab->kek_label, (int)op, version, err);
 }
 
-int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg, const unsigned char **spki,
-		      size_t *spki_len, const unsigned char **wk, size_t *wklen, struct cab_err *err)
+int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg,
+		      const unsigned char **spki, size_t *spki_len, const unsigned char **wk, size_t *wklen,
+		      struct cab_err *err)
 {
 	if (w->blob == NULL || w->len == 0)
 		return cab_err_set(err, CAB_E_DESTROYED, "key_blob", "the key was destroyed");

@@ -56,7 +56,8 @@ int cab_cert_fill(const unsigned char *der, size_t len, struct cab_cert *out, st
 
 /* Fills out from a certificate and its DER (x is the decoded der, or the certificate der was
  * just encoded from: a fresh one is not decoded again). */
-int cab_cert_fill_x509(X509 *x, const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err)
+int cab_cert_fill_x509(X509 *x, const unsigned char *der, size_t len, struct cab_cert *out,
+		       struct cab_err *err)
 {
 	BIGNUM *bn = NULL;
 	char *hex = NULL, *pem;
@@ -67,7 +68,8 @@ int cab_cert_fill_x509(X509 *x, const unsigned char *der, size_t len, struct cab
 	memset(out, 0, sizeof(*out));
 	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
 	    (hex = BN_bn2hex(bn)) == NULL || (mem = BIO_new(BIO_s_mem())) == NULL ||
-	    !PEM_write_bio_X509(mem, x) || cab_spki_sha256(X509_get_X509_PUBKEY(x), out->spki_sha256_hex) != 0) {
+	    !PEM_write_bio_X509(mem, x) ||
+	    cab_spki_sha256(X509_get_X509_PUBKEY(x), out->spki_sha256_hex) != 0) {
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot decode an issued certificate");
 		goto out;
 	}
@@ -137,7 +139,8 @@ int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **c
 			ERR_clear_error();
 			return cab_err_set(err, CAB_E_INVALID, "csr", "cannot decode the CSR");
 		}
-		if (X509_REQ_get0_pubkey(*csr) == NULL || X509_REQ_verify(*csr, X509_REQ_get0_pubkey(*csr)) != 1) {
+		if (X509_REQ_get0_pubkey(*csr) == NULL ||
+		    X509_REQ_verify(*csr, X509_REQ_get0_pubkey(*csr)) != 1) {
 			ERR_clear_error();
 			return cab_err_set(err, CAB_E_INVALID, "csr", "the CSR's signature does not verify");
 		}

@@ -91,8 +91,9 @@ int cab_p11_rewrap(struct cab_p11 *p, const char *label, int from, enum cab_alg 
 
 /* The blob's parts after the checks every user of a wrapped key needs (cab.c):
  * CAB_E_DESTROYED without a blob, CAB_E_KEK for another KEK label; *spki and *wk point into it. */
-int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg, const unsigned char **spki,
-		      size_t *spki_len, const unsigned char **wk, size_t *wklen, struct cab_err *err);
+int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg *alg,
+		      const unsigned char **spki, size_t *spki_len, const unsigned char **wk, size_t *wklen,
+		      struct cab_err *err);
 
 /* The token key key_id wrapped under the current KEK (the token key stays); CAB_E_CONFLICT
  * when it is not extractable. */
@@ -144,7 +145,8 @@ int cab_profile_subject(const struct cab_subject *s, enum cab_class cls, X509_NA
 /* Fills out from a certificate's DER; cab_cert_fill_x509 from the certificate just encoded
  * as der (nothing decoded again). */
 int cab_cert_fill(const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err);
-int cab_cert_fill_x509(X509 *x, const unsigned char *der, size_t len, struct cab_cert *out, struct cab_err *err);
+int cab_cert_fill_x509(X509 *x, const unsigned char *der, size_t len, struct cab_cert *out,
+		       struct cab_err *err);
 /* The request's CSR and its public key (*key, caller frees): built on the token (key_id) or
  * decoded (csr_der); signature and key type checked either way.  A built CSR's X509_PUBKEY
  * holds the key's encoding only (cab_spki_set): use *key where an EVP_PKEY is needed. */

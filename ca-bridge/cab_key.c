@@ -32,7 +32,8 @@ int cab_spki_der(EVP_PKEY *pub, unsigned char **der)
 	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC &&
 	    EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) &&
 	    (nid = OBJ_txt2nid(group)) != NID_undef &&
-	    EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &ptlen) &&
+	    EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
+					    &ptlen) &&
 	    ptlen > 0) {
 		pk = X509_PUBKEY_new();
 		enc = OPENSSL_memdup(pt, ptlen);
@@ -146,10 +147,11 @@ EVP_PKEY *cab_spki_key(const unsigned char *der, size_t len)
 	    (nid = OBJ_obj2nid(pval)) != NID_undef && OBJ_nid2sn(nid) != NULL) {
 		/* EC on a named curve: imported from its parameters (the import checks that the point
 		 * is on the curve, as decoding does) */
-		OSSL_PARAM params[3] = {
-			OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)OBJ_nid2sn(nid), 0),
-			OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, bits->data, (size_t)bits->length),
-			OSSL_PARAM_construct_end()};
+		OSSL_PARAM params[3] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+									 (char *)OBJ_nid2sn(nid), 0),
+					OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, bits->data,
+									  (size_t)bits->length),
+					OSSL_PARAM_construct_end()};
 
 		ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
 		if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||

@@ -82,7 +82,7 @@ static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct pool_job *head, *tail; /* queued, FIFO */
-	struct pool_job *done;        /* finished, newest first */
+	struct pool_job *done; /* finished, newest first */
 	uv_async_t async;
 	unsigned want, started;
 	unsigned out; /* queued or running (loop thread only): keeps the loop alive like a request */
