@@ -89,6 +89,14 @@ md.append("| date | %s |" % now)
 if mach.get("loadavg_start"):
     md.append("| load average (1 min) | %s at the start, %s at the end (other work on this shared machine shows here) |"
               % (mach["loadavg_start"], mach.get("loadavg_end", "?")))
+if mach.get("cpu_start") and mach.get("cpu_end"):
+    a = [int(v) for v in mach["cpu_start"].split()[1:]]
+    b = [int(v) for v in mach["cpu_end"].split()[1:]]
+    d = [y - x for x, y in zip(a, b)]
+    if len(d) >= 8 and sum(d[:8]) > 0:
+        md.append("| CPU stolen by the hypervisor | %.1f%% of the run's CPU time (`steal` in /proc/stat: other "
+                  "guests on the same host; this machine's own figures slow down by about that much) |"
+                  % (100.0 * d[7] / sum(d[:8])))
 md.append("| command | `make bench` (sizes: `%s`) |" % sizes)
 md.append("| commit | %s |" % doc["commit"])
 md.append("| machine | %s cores (`nproc`), %s, %s MiB memory, Linux %s |"
@@ -366,7 +374,7 @@ if iss and st:
     if tph:
         why.append("each issued certificate enqueues a TransportPIN hash of %.0f ms of CPU (scrypt, measured alone), "
                    "so on these %d cores issuance with its TransportPINs cannot be sustained above %.0f certificates/s "
-                   "(a batch ends before its hashes do%s), and while they run they share the cores with the "
+                   "(a batch ends before its hashes do%s; a batch itself is not held up by them), and while they run they share the cores with the "
                    "issuance jobs (at a lower priority): issuance ran at %.1f/s with them alongside%s"
                    % (tph["mean_ms"], cores, cores * 1000.0 / tph["mean_ms"],
                       ": this one's took %.1f s" % tp["span_s"] if tp and tp.get("span_s") else "", iss["rate"],
@@ -400,8 +408,8 @@ if iss and st:
         hper = lambda v: 1000.0 * v / held["certs"]
         htot = hper(hc.get("ra", 0) + hc.get("postgres", 0) + sum(v for k, v in hc.items() if k.startswith("peer ")))
         work = sum(st[k]["mean_ms"] for k in ("keygen", "csr", "ca_sign"))
-        why.append("the bound is the CPU each certificate takes, not a lock or a lane: with the TransportPIN jobs "
-                   "held a certificate costs %.1f ms of CPU across all processes (table above; `ra serve` %.1f ms, "
+        why.append("beyond the lane's slots the bound is the CPU each certificate takes (no lock: the CA's is "
+                   "held for its signature and record only): with the TransportPIN jobs held a certificate costs %.1f ms of CPU across all processes (table above; `ra serve` %.1f ms, "
                    "its thread pool %.1f of them against %.1f ms for keygen, CSR and CA signature alone; PostgreSQL "
                    "%.1f ms, nearly all in the service's own sessions: two certificate updates through %s, the "
                    "key-store and store commits, the claim, the audit records and their sequencing, the job insert "

@@ -107,9 +107,12 @@ pgss_dump() {
 		rows, shared_blks_hit, left(regexp_replace(query, '\s+', ' ', 'g'), 160) FROM pg_stat_statements
 		ORDER BY total_exec_time DESC LIMIT 25" >"$1"
 }
-python3 -c 'import json,sys; print(json.dumps(dict(zip(("postgres", "openssl", "softhsm", "loadavg_start"), sys.argv[1:]))))' \
+# the machine's CPU counters (user nice system idle iowait irq softirq steal), first line of
+# /proc/stat: at the end the report says which share of the run's CPU time the hypervisor gave
+# to other guests (steal), the one load no load average inside this machine shows
+python3 -c 'import json,sys; print(json.dumps(dict(zip(("postgres", "openssl", "softhsm", "loadavg_start", "cpu_start"), sys.argv[1:]))))' \
 	"$("$bindir/postgres" --version)" "$(openssl version)" "$(softhsm2-util --version)" "$(cut -d' ' -f1 /proc/loadavg)" \
-	>"$res/meta.json"
+	"$(head -n 1 /proc/stat)" >"$res/meta.json"
 SOFTHSM2_CONF=$(tests/lib/token.sh "$root/hsm" ra-bench 12345678 "$PIN") || exit 1
 export SOFTHSM2_CONF
 peer_start ident "$root/peers" --company-id "$COMPANY" --api-key "$API_KEY" || exit 1
@@ -555,8 +558,8 @@ if wants 5; then
 fi
 
 stop_ra
-python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m["loadavg_end"]=sys.argv[2]; json.dump(m, open(sys.argv[1], "w"))' \
-	"$res/meta.json" "$(cut -d' ' -f1 /proc/loadavg)"
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m["loadavg_end"]=sys.argv[2]; m["cpu_end"]=sys.argv[3]; json.dump(m, open(sys.argv[1], "w"))' \
+	"$res/meta.json" "$(cut -d' ' -f1 /proc/loadavg)" "$(head -n 1 /proc/stat)"
 # --- report ----------------------------------------------------------------------------
 python3 tests/bench/report.py "$res" build/bench.json docs/benchmarks.md \
 	"N1=$N1 N=$N CERTS=$CERTS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4 KEYS_N=$KEYS_N KEYS_TOKEN_N=$KEYS_TOKEN_N KEYS_K=$KEYS_K KEYS_ROUNDS=$KEYS_R KEYS_TOKEN_K=$KEYS_TOKEN_K KEYS_TOKEN_ROUNDS=$KEYS_TOKEN_R KEYS_THREADS=$KEYS_T" ||
