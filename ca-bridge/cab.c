@@ -228,6 +228,7 @@ int cab_wrapped_parts(struct cab *cab, const struct cab_wrapped *w, enum cab_alg
 
 int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out, struct cab_err *err)
 {
+	EVP_PKEY *pub;
 	enum cab_alg alg;
 	const unsigned char *wk, *spki;
 	unsigned char *nw = NULL;
@@ -239,7 +240,11 @@ int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out
 	memset(out, 0, sizeof(*out));
 	if ((rc = cab_wrapped_parts(cab, w, &alg, &spki, &spki_len, &wk, &wklen, err)) != 0)
 		return rc;
-	/* the same key: its public half goes into the new blob as it was */
+	/* the same key: its public half goes into the new blob as it was, once it is a valid key
+	 * in DER (a damaged one is refused here, not carried on under a new KEK version) */
+	if ((pub = cab_spki_key(spki, spki_len)) == NULL)
+		return cab_err_ossl(err, CAB_E_INVALID, "cannot decode the blob's public key");
+	EVP_PKEY_free(pub);
 	if ((rc = cab_p11_rewrap(cab->p11, cab->kek_label, w->kek_version, alg, wk, wklen, &nw, &nwlen, &to,
 				 err)) == 0 &&
 	    (rc = cab_key_fill_der(spki, spki_len, alg, out, err)) == 0 &&

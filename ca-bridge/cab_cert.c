@@ -121,6 +121,18 @@ static int check_key(EVP_PKEY *pub, struct cab_err *err)
 	return cab_err_set(err, CAB_E_PROFILE, "key", "key type or size outside the profile");
 }
 
+/* 1 if the request's SubjectPublicKeyInfo is what OpenSSL encodes for its key. */
+static int spki_canonical(X509_REQ *csr, EVP_PKEY *key)
+{
+	unsigned char *a = NULL, *b = NULL;
+	int na = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &a), nb = i2d_PUBKEY(key, &b);
+	int ok = na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0;
+
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+	return ok;
+}
+
 /* The request's CSR and its key: built on the token (checked there, with the key it was built
  * for), or decoded and its signature verified; the key type checked either way. */
 int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **csr, EVP_PKEY **key,
@@ -145,6 +157,16 @@ int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **c
 			return cab_err_set(err, CAB_E_INVALID, "csr", "the CSR's signature does not verify");
 		}
 		*key = X509_REQ_get_pubkey(*csr);
+		if (*key == NULL)
+			return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
+		/* the certificate copies the request's key bits as they are (cab_spki_copy): they must
+		 * be the key's own DER encoding, not a form OpenSSL's decoder also accepts (a trailing
+		 * byte in an RSA key, parameters left out), so its fingerprint is the key's */
+		if (!spki_canonical(*csr, *key)) {
+			ERR_clear_error();
+			return cab_err_set(err, CAB_E_INVALID, "csr",
+					   "the CSR's public key is not in its canonical DER encoding");
+		}
 	}
 	return check_key(*key, err);
 }

@@ -107,13 +107,15 @@ int cab_p11_destroy(struct cab_p11 *p, const char *key_id, int *destroyed, struc
 /* The DER SubjectPublicKeyInfo of pub (OPENSSL_free it): its length, <= 0 on failure.  An EC
  * key on a named curve is written from its parameters, not through OpenSSL 3.0's encoders. */
 int cab_spki_der(EVP_PKEY *pub, unsigned char **der);
-/* Sets pk's algorithm and key bits to those of a DER SPKI without decoding the key (pk then
- * holds no EVP_PKEY: X509_PUBKEY_get0 on it fails; encoding and hashing it work). */
+/* Sets pk's algorithm and key bits to those of a DER SPKI without decoding the key.  pk must
+ * be fresh (as X509_REQ_new and X509_new make it): an EVP_PKEY it already held would stay, as
+ * OpenSSL leaves it.  A fresh pk then holds no EVP_PKEY (X509_PUBKEY_get0 fails); encoding and
+ * hashing it work. */
 int cab_spki_set(X509_PUBKEY *pk, const unsigned char *der, size_t len);
 /* dst gets src's algorithm and key bits (cab_spki_set of src's encoding). */
 int cab_spki_copy(X509_PUBKEY *dst, X509_PUBKEY *src);
 /* The key of a DER SPKI (caller frees), for verifying: EC on a named curve imported from its
- * parameters, anything else decoded; NULL if it is not a valid key. */
+ * parameters, anything else decoded; NULL if it is not a valid key or not DER. */
 EVP_PKEY *cab_spki_key(const unsigned char *der, size_t len);
 /* SHA-256 of pk's DER encoding, in hex: the key fingerprint (R2). */
 int cab_spki_sha256(X509_PUBKEY *pk, char hex[65]);

@@ -28,8 +28,15 @@ int cab_spki_der(EVP_PKEY *pub, unsigned char **der)
 	int nid, n;
 
 	*der = NULL;
-	/* an EC key on a named curve: the same bytes i2d_PUBKEY writes, from its parameters */
+	/* an EC key on a named curve with uncompressed points (every key the token makes and
+	 * every blob holds): the same bytes i2d_PUBKEY writes, from its parameters; any other
+	 * encoding through i2d_PUBKEY */
 	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC &&
+	    EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_EC_ENCODING, group, sizeof(group), &glen) &&
+	    strcmp(group, OSSL_PKEY_EC_ENCODING_GROUP) == 0 &&
+	    EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, group,
+					   sizeof(group), &glen) &&
+	    strcmp(group, OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) == 0 &&
 	    EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) &&
 	    (nid = OBJ_txt2nid(group)) != NID_undef &&
 	    EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
@@ -51,7 +58,27 @@ int cab_spki_der(EVP_PKEY *pub, unsigned char **der)
 	return i2d_PUBKEY(pub, der);
 }
 
-/* The algorithm and key bits of a DER SPKI, without decoding the key. */
+/* 0 if alg and bits encode back to exactly der: DER, not some other BER form of the key. */
+static int spki_is_der(const X509_ALGOR *alg, const ASN1_BIT_STRING *bits, const unsigned char *der,
+		       size_t len)
+{
+	unsigned char *buf, *p;
+	int n1 = i2d_X509_ALGOR(alg, NULL), n2 = i2d_ASN1_BIT_STRING(bits, NULL), total, rc;
+
+	if (n1 <= 0 || n2 <= 0 || (total = ASN1_object_size(1, n1 + n2, V_ASN1_SEQUENCE)) <= 0 ||
+	    (size_t)total != len || (buf = OPENSSL_malloc((size_t)total)) == NULL)
+		return -1;
+	p = buf;
+	ASN1_put_object(&p, 1, n1 + n2, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	i2d_X509_ALGOR(alg, &p);
+	i2d_ASN1_BIT_STRING(bits, &p);
+	rc = p == buf + total && memcmp(buf, der, len) == 0 ? 0 : -1;
+	OPENSSL_free(buf);
+	return rc;
+}
+
+/* The algorithm and key bits of a DER SPKI, without decoding the key; anything but DER (other
+ * length forms, a constructed string, trailing bytes) is refused, as d2i_PUBKEY would. */
 static int spki_parts(const unsigned char *der, size_t len, X509_ALGOR **alg, ASN1_BIT_STRING **bits)
 {
 	const unsigned char *p = der, *end;
@@ -69,7 +96,8 @@ static int spki_parts(const unsigned char *der, size_t len, X509_ALGOR **alg, AS
 		*bits = d2i_ASN1_BIT_STRING(NULL, &p, end - p);
 	/* a public key is whole bytes: no unused bits */
 	if (*bits == NULL || p != end ||
-	    ((*bits)->flags & ASN1_STRING_FLAG_BITS_LEFT && ((*bits)->flags & 0x07) != 0)) {
+	    ((*bits)->flags & ASN1_STRING_FLAG_BITS_LEFT && ((*bits)->flags & 0x07) != 0) ||
+	    spki_is_der(*alg, *bits, der, len) != 0) {
 		X509_ALGOR_free(*alg);
 		ASN1_BIT_STRING_free(*bits);
 		*alg = NULL;

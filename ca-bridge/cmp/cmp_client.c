@@ -316,9 +316,9 @@ static int request(struct cab_cmp *c, const struct cab_request *req, X509_REQ *c
 		rc = CAB_E_NOMEM; /* err filled by new_ctx */
 		goto out;
 	}
-	/* the request's key given as the new key (public only): a CSR built here holds its key
-	 * as an encoding (cab_spki_set), and OpenSSL takes the key to compare the certificate's
-	 * with from the new key first, then from the CSR */
+	/* the request's key given as the new key (public only), the key OpenSSL compares the
+	 * certificate's with (it looks there first, then in the CSR): a CSR built here holds its
+	 * key as an encoding only (cab_spki_set).  OpenSSL copies the CSR (set1), decoding it */
 	if (tid == NULL || !ASN1_OCTET_STRING_set(tid, txid, 16) ||
 	    !OSSL_CMP_CTX_set1_transactionID(ctx, tid) || !OSSL_CMP_CTX_set1_p10CSR(ctx, csr) ||
 	    !EVP_PKEY_up_ref(key) || (!OSSL_CMP_CTX_set0_newPkey(ctx, 0, key) && (EVP_PKEY_free(key), 1)) ||

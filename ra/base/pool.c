@@ -1,8 +1,11 @@
 /* pool.c - thread-pool offload; see pool.h. */
 #include "ra/base/pool.h"
 
+#include "ra/base/log.h"
+
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -84,6 +87,7 @@ static struct {
 	struct pool_job *head, *tail; /* queued, FIFO */
 	struct pool_job *done; /* finished, newest first */
 	uv_async_t async;
+	uv_loop_t *loop; /* the loop the completions go to: the first caller's, the only one */
 	unsigned want, started;
 	unsigned out; /* queued or running (loop thread only): keeps the loop alive like a request */
 	int ready;
@@ -162,7 +166,7 @@ static int bg_start(uv_loop_t *loop)
 	int rc;
 
 	if (bg.ready)
-		return 0;
+		return bg.loop == loop ? 0 : UV_EINVAL; /* ra serve has one loop */
 	rc = uv_async_init(loop, &bg.async, on_bg_done);
 	if (rc != 0)
 		return rc;
@@ -173,6 +177,15 @@ static int bg_start(uv_loop_t *loop)
 		if (pthread_create(&t, &at, bg_main, NULL) != 0)
 			break;
 	pthread_attr_destroy(&at);
+	if (bg.started < bg.want) {
+		char want[16], got[16];
+
+		snprintf(want, sizeof(want), "%u", bg.want);
+		snprintf(got, sizeof(got), "%u", bg.started);
+		/* with none, the work goes to libuv's pool (pool_run_background) */
+		log_warn("pool.background_threads_short", "wanted", want, "started", got, NULL);
+	}
+	bg.loop = loop;
 	bg.ready = 1;
 	return 0;
 }

@@ -410,3 +410,63 @@ Test(cab_profiles, external_csr_is_verified_and_issued)
 	free(csr);
 	cab_key_free(&k);
 }
+
+/* An outside CSR whose key is in a form OpenSSL's decoder accepts but does not write (an RSA
+ * key without its NULL parameters): the certificate would carry those bytes as they are and
+ * a fingerprint that is not the key's (R2), so it is refused by name.  The same key in its
+ * own DER form is issued. */
+static unsigned char *rsa_csr(EVP_PKEY *key, const struct cab_subject *s, int drop_null, size_t *len)
+{
+	X509_REQ *r = X509_REQ_new();
+	X509_NAME *n = X509_NAME_new();
+	X509_ALGOR *palg = NULL;
+	unsigned char *der = NULL, *out;
+	int k;
+
+	cr_assert(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)s->common_name,
+					     -1, -1, 0));
+	cr_assert(X509_REQ_set_subject_name(r, n));
+	cr_assert(X509_REQ_set_pubkey(r, key));
+	if (drop_null) {
+		cr_assert(X509_PUBKEY_get0_param(NULL, NULL, NULL, &palg, X509_REQ_get_X509_PUBKEY(r)));
+		cr_assert(X509_ALGOR_set0(palg, OBJ_nid2obj(NID_rsaEncryption), V_ASN1_UNDEF, NULL));
+	}
+	cr_assert_gt(X509_REQ_sign(r, key, EVP_sha256()), 0);
+	k = i2d_X509_REQ(r, &der);
+	cr_assert_gt(k, 0);
+	out = malloc((size_t)k);
+	memcpy(out, der, (size_t)k);
+	*len = (size_t)k;
+	OPENSSL_free(der);
+	X509_NAME_free(n);
+	X509_REQ_free(r);
+	return out;
+}
+
+Test(cab_profiles, r2_external_csr_with_a_non_canonical_key_is_refused)
+{
+	struct cab_request req;
+	struct cab_cert c;
+	struct cab_err err;
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+	unsigned char *csr;
+	size_t len = 0;
+
+	cr_assert_not_null(key);
+	ts_cab_request(&req, "ext-rsa-1", CAB_CLASS_ADVANCED, NULL);
+	csr = rsa_csr(key, &req.subject, 1, &len);
+	req.csr_der = csr;
+	req.csr_len = len;
+	cr_expect_eq(cab_issue(t.cab, &req, &c, &err), CAB_E_INVALID, "%s", err.msg);
+	cr_expect_str_eq(err.field, "csr");
+	cr_expect(strstr(err.msg, "canonical") != NULL, "%s", err.msg);
+	free(csr);
+	csr = rsa_csr(key, &req.subject, 0, &len);
+	req.csr_der = csr;
+	req.csr_len = len;
+	req.request_id = "ext-rsa-2";
+	cr_assert_eq(cab_issue(t.cab, &req, &c, &err), 0, "%s", err.msg);
+	cab_cert_free(&c);
+	free(csr);
+	EVP_PKEY_free(key);
+}

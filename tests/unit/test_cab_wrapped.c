@@ -215,7 +215,7 @@ Test(cab_wrapped, damaged_blob_does_not_unwrap)
  * a changed one is refused before the token signs (here a point that is not on the curve). */
 Test(cab_wrapped, damaged_public_key_in_blob_is_refused)
 {
-	struct cab_key k;
+	struct cab_key k, k2;
 	struct cab_err err;
 	struct cab_wrapped w;
 
@@ -225,6 +225,9 @@ Test(cab_wrapped, damaged_public_key_in_blob_is_refused)
 	k.blob[7 + k.spki_len - 1] ^= 0x01;
 	w = as_stored(&k);
 	cr_expect_eq(csr_verifies(&w, &k, &err), CAB_E_INVALID, "%s", err.msg);
+	cr_expect(strstr(err.msg, "public key") != NULL, "%s", err.msg);
+	/* nor is it carried on into a blob under a newer KEK version */
+	cr_expect_eq(cab_rewrap(t.cab, &w, &k2, &err), CAB_E_INVALID, "%s", err.msg);
 	cr_expect(strstr(err.msg, "public key") != NULL, "%s", err.msg);
 	cab_key_free(&k);
 }
