@@ -74,7 +74,7 @@ struct db_conn {
 	int leased;
 	int pipe; /* in pipeline mode (pooled connections) */
 	int in_cb; /* inside a callback of this connection: queue, send when it returns */
-	int wake_due; /* a job was queued in the open transaction: wake the runners at COMMIT */
+	unsigned wake_due; /* the runners (mask_of) whose jobs the open transaction queued: woken at COMMIT */
 	struct db_prep *prep; /* DB_PREP_MAX slots, nprep used; forgotten with the session */
 	int nprep;
 	unsigned long seg; /* pipeline segments sent on this session */
@@ -111,7 +111,8 @@ struct db_pool {
 	void *closed_data;
 	unsigned long long queries, errors, reconnects;
 	/* the after-commit wake-up (db.h: db_wake_set) */
-	void (*wake_cb)(void *);
+	void (*wake_cb)(void *, unsigned);
+	unsigned (*wake_mask_of)(const char *, void *);
 	void *wake_data;
 	int wake_busy, wake_again; /* a NOTIFY in flight; another one due after it */
 };
@@ -122,7 +123,7 @@ static void conn_kick(struct db_conn *c);
 static void on_poll(uv_poll_t *h, int status, int events);
 static void pool_dispatch_waiters(struct db_pool *p);
 static void tick_soon(struct db_pool *p);
-static void pool_wake(struct db_pool *p);
+static void pool_wake(struct db_pool *p, unsigned mask);
 static void prep_done(struct db_q *q);
 /* A pooled session's settings: the jobs insert trigger leaves the wake-up to us
  * (migrations/0016_jobs_wake.sql), and prepared statements are planned for their parameters
@@ -318,13 +319,13 @@ static void deliver(struct db_conn *c, struct db_q *q)
 	if (!ok)
 		c->pool->errors++;
 	if (c->wake_due && strcmp(q->sql, "COMMIT") == 0) {
-		wake = ok; /* committed: the jobs it queued are due now */
+		wake = ok ? c->wake_due : 0; /* committed: the jobs it queued are due now */
 		c->wake_due = 0;
 	}
 	q->cb(q->res, ok ? NULL : &e, q->data);
 	q_free(q);
 	if (wake)
-		pool_wake(c->pool);
+		pool_wake(c->pool, wake);
 }
 
 /* ---- prepared statements --------------------------------------------------------------
@@ -601,8 +602,10 @@ static void conn_fail(struct db_conn *c, const char *why)
 	fail_queue(c, first);
 	prep_forget(c);
 	if (c->wake_due) { /* a COMMIT may have got through: a wake too many costs one claim */
+		unsigned m = c->wake_due;
+
 		c->wake_due = 0;
-		pool_wake(c->pool);
+		pool_wake(c->pool, m);
 	}
 	if (c->pool->closing)
 		return;
@@ -978,8 +981,10 @@ void db_release(struct db_conn *c)
 	if (c->wake_due) {
 		/* A job queued with no COMMIT of ours: autocommit, or rolled back (a wake for
 		 * nothing costs one claim). */
+		unsigned m = c->wake_due;
+
 		c->wake_due = 0;
-		pool_wake(c->pool);
+		pool_wake(c->pool, m);
 	}
 	if (c->head != NULL) {
 		/* Statements still queued or on the wire (a pipelined COMMIT after a failed
@@ -1094,27 +1099,32 @@ static void wake_send(struct db_pool *p)
 		db_query(p, sql_wake_notify, 0, NULL, on_wake_sent, p);
 }
 
-static void pool_wake(struct db_pool *p)
+static void pool_wake(struct db_pool *p, unsigned mask)
 {
 	if (p->closing)
 		return;
 	if (p->wake_cb)
-		p->wake_cb(p->wake_data);
+		p->wake_cb(p->wake_data, mask);
 	if (p->wake_busy)
 		p->wake_again = 1;
 	else
 		wake_send(p);
 }
 
-void db_wake_set(struct db_pool *p, void (*cb)(void *), void *data)
+void db_wake_set(struct db_pool *p, void (*cb)(void *, unsigned), unsigned (*mask_of)(const char *, void *),
+		 void *data)
 {
 	p->wake_cb = cb;
+	p->wake_mask_of = mask_of;
 	p->wake_data = data;
 }
 
-void db_conn_wake_due(struct db_conn *c)
+void db_conn_wake_due(struct db_conn *c, const char *kind)
 {
-	c->wake_due = 1;
+	struct db_pool *p = c->pool;
+	unsigned m = p->wake_mask_of && kind ? p->wake_mask_of(kind, p->wake_data) : ~0u;
+
+	c->wake_due |= m ? m : ~0u;
 }
 
 int db_listen(struct db_pool *p, const char *channel, db_notify_cb cb, void *data)

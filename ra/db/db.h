@@ -72,15 +72,20 @@ int db_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *
  * jobs insert trigger does not NOTIFY inside its transaction (a NOTIFY holds PostgreSQL's
  * database-wide notify lock through the commit's WAL flush: notifying commits could never
  * share a flush).  Instead the outbox marks the connection when it queues a job
- * (db_conn_wake_due); once that transaction's COMMIT succeeded, the pool calls cb(data) (this
+ * (db_conn_wake_due); once that transaction's COMMIT succeeded, the pool calls cb (this
  * process's runner claims at once) and sends one NOTIFY DB_WAKE_CHANNEL outside any order's
  * transaction, on the listening session when there is one (its echo is not delivered here):
  * one in flight, commits meanwhile coalesce into one more.  The job is durable in its table
  * at COMMIT; the wake-up is only latency (without it, jobs.poll_ms).
  */
 #define DB_WAKE_CHANNEL "ra_jobs"
-void db_wake_set(struct db_pool *pool, void (*cb)(void *), void *data);
-void db_conn_wake_due(struct db_conn *conn);
+/* mask_of(kind, data) says which of the caller's runners (bits) a job of that kind is for; the
+ * wake-up after the COMMIT passes the union of the transaction's kinds to cb, so only those
+ * runners claim (a claim that can find nothing is a statement on the cores the commits need).
+ * Without mask_of, or for a transaction that may not have committed, the mask is ~0u: all. */
+void db_wake_set(struct db_pool *pool, void (*cb)(void *data, unsigned mask),
+		 unsigned (*mask_of)(const char *kind, void *data), void *data);
+void db_conn_wake_due(struct db_conn *conn, const char *kind);
 
 void db_pool_stats(const struct db_pool *pool, struct db_stats *out);
 int db_pool_up(const struct db_pool *pool); /* 1 when at least one connection is up */

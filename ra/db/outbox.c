@@ -425,7 +425,7 @@ static void send_each(struct ob_run *run, int i)
 			const char *p[5];
 			char *payload, key[200];
 			each_job(op, src, r, p, &payload, key, sizeof(key));
-			db_conn_wake_due(run->conn);
+			db_conn_wake_due(run->conn, p[0]);
 			db_conn_query(run->conn, sql_job, 5, p, on_op, &run->each[i][r]);
 			free(payload);
 		} else {
@@ -464,7 +464,7 @@ static void send_range(struct ob_run *run, int from, int to, int commit)
 		} else {
 			run->pending++;
 			if (op->type == OB_OP_JOB)
-				db_conn_wake_due(run->conn);
+				db_conn_wake_due(run->conn, op->p[0]); /* sql_job: $1 is the kind */
 			db_conn_query(run->conn, op->sql, op->n, (const char *const *)op->p, on_op,
 				      &run->slot[i]);
 		}

@@ -57,6 +57,7 @@ struct lane {
 	const char *name, *key;
 	int workers, inflight;
 	int claiming, again;
+	double claims, claims_empty; /* claim statements sent, and those that found nothing */
 	char kinds[LANE_KINDS_MAX]; /* text[] literal of the kinds registered in it */
 };
 
@@ -538,6 +539,8 @@ static void on_claimed(PGresult *res, const struct ra_err *err, void *data)
 		return;
 	}
 	n = PQntuples(res);
+	if (n == 0)
+		l->claims_empty++;
 	for (int i = 0; i < n; i++)
 		run_new(l, res, i);
 	/* A full batch may mean more is due; a notification during the claim certainly may. */
@@ -564,6 +567,7 @@ static void claim_lane(struct lane *l)
 	l->claiming = free_slots;
 	snprintf(limit, sizeof(limit), "%d", free_slots);
 	snprintf(lease, sizeof(lease), "%lld", j->lease_ms);
+	l->claims++;
 	db_query(j->app->db, sql_claim, 5, p, on_claimed, l);
 }
 
@@ -588,10 +592,25 @@ static void on_notify(const char *channel, const char *payload, void *data)
 	claim(j);
 }
 
-/* A transaction of this process that queued a job committed (db_wake_set). */
-static void on_committed_job(void *data)
+/* A transaction of this process that queued jobs committed (db_wake_set): the lanes of their
+ * kinds claim, the others have nothing new (a claim that finds nothing is a statement on the
+ * cores the commits need: every issued certificate and every order queues a job). */
+static void on_committed_job(void *data, unsigned mask)
 {
-	claim(data);
+	struct jobs *j = data;
+
+	for (int i = 0; i < NLANES; i++)
+		if (mask & (1u << i))
+			claim_lane(&j->lanes[i]);
+}
+
+/* The lane a kind runs in here, as a bit; a kind no module of this process registered is the
+ * default lane's (it takes every kind not in another lane). */
+static unsigned lane_mask_of(const char *kind, void *data)
+{
+	const struct kind *k = find_kind(data, kind);
+
+	return 1u << (k != NULL ? k->lane : LANE_DEFAULT);
 }
 
 /* ---- lease renewal and gauges ------------------------------------------------------- */
@@ -685,6 +704,15 @@ static double g_lane_workers(void *d)
 	return ((struct lane *)d)->workers;
 }
 
+static double g_lane_claims(void *d)
+{
+	return ((struct lane *)d)->claims;
+}
+static double g_lane_claims_empty(void *d)
+{
+	return ((struct lane *)d)->claims_empty;
+}
+
 static void gauges(struct jobs *j)
 {
 	char labels[64];
@@ -695,6 +723,12 @@ static void gauges(struct jobs *j)
 			      g_lane_inflight, &j->lanes[i]);
 		metrics_gauge("ra_jobs_lane_workers", "Slots of the lane in this process (jobs.*workers).",
 			      labels, g_lane_workers, &j->lanes[i]);
+		metrics_counter_fn("ra_jobs_claims_total", "Claim statements this process sent, by lane.",
+				   labels, g_lane_claims, &j->lanes[i]);
+		metrics_counter_fn(
+			"ra_jobs_claims_empty_total",
+			"Claim statements that found no job due, by lane (each a statement for nothing).",
+			labels, g_lane_claims_empty, &j->lanes[i]);
 	}
 	metrics_gauge("ra_jobs_queued", "Jobs waiting to run (all processes).", "", g_queued, j);
 	metrics_gauge("ra_jobs_running", "Jobs under a lease (all processes).", "", g_running, j);
@@ -813,7 +847,7 @@ int jobs_init(struct app *app, struct ra_err *err)
 		free(j);
 		return ra_err_set(err, rc, "", "cannot listen for jobs");
 	}
-	db_wake_set(app->db, on_committed_job, j);
+	db_wake_set(app->db, on_committed_job, lane_mask_of, j);
 	timer(j, &j->poll);
 	timer(j, &j->renew);
 	timer(j, &j->wake);

@@ -933,3 +933,63 @@ Test(intake, an_orders_job_starts_at_once_and_other_nodes_hear_a_notify)
 	free(body);
 	free(db);
 }
+
+/* The sample's value in ra's /metrics, -1 when it is not there. */
+static double metric(const struct rt_ra *ra, const char *sample)
+{
+	char url[160];
+	struct rt_resp r;
+	double v = -1;
+	const char *p;
+
+	snprintf(url, sizeof(url), "%s/metrics", ra->base);
+	if (rt_http("GET", url, NULL, NULL, 0, &r) != 0)
+		return -1;
+	for (p = r.body; p && (p = strstr(p, sample)) != NULL; p += strlen(sample))
+		if ((p == r.body || p[-1] == '\n') && p[strlen(sample)] == ' ') {
+			v = atof(p + strlen(sample) + 1);
+			break;
+		}
+	rt_resp_free(&r);
+	return v;
+}
+
+/* An order's commit wakes the lane of the job it queued (ident_invite: the ident lane), not
+ * every lane: a lane with nothing new sends no claim (before, each commit that queued a job
+ * made all four lanes claim, three of them for nothing). */
+Test(intake, an_orders_commit_wakes_only_its_jobs_lane)
+{
+	char *db = rt_db_new();
+	struct rt_ra ra;
+	double rev0, iss0, idn0, rev1, iss1, idn1;
+	char *body;
+
+	start_ra(&ra, db, (const char *const[]){"RA_JOBS_POLL_MS=60000", NULL});
+	cr_assert(wait_for(db, "SELECT (count(*) > 0)::int FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
+			   1, 30),
+		  "ra's runner listens");
+	usleep(300000); /* the claims at start are behind us */
+	rev0 = metric(&ra, "ra_jobs_claims_total{lane=\"revoke\"}");
+	iss0 = metric(&ra, "ra_jobs_claims_total{lane=\"issue\"}");
+	idn0 = metric(&ra, "ra_jobs_claims_total{lane=\"ident\"}");
+	cr_assert_geq(rev0, 0, "the lanes' claim counters are exported");
+	for (int i = 0; i < 5; i++) {
+		char phone[32];
+
+		snprintf(phone, sizeof(phone), "+43664111%04d", 200 + i);
+		body = order_json("woocommerce-order-paid.json", 9201 + i, NULL, phone, NULL, NULL);
+		cr_assert_eq(deliver(&ra, body, NULL), 200);
+		free(body);
+	}
+	cr_assert(wait_for(db, "SELECT count(*) FROM jobs WHERE kind = 'ident_invite' AND attempts >= 1", 5,
+			   10),
+		  "the five invitations started, woken at their commits");
+	rev1 = metric(&ra, "ra_jobs_claims_total{lane=\"revoke\"}");
+	iss1 = metric(&ra, "ra_jobs_claims_total{lane=\"issue\"}");
+	idn1 = metric(&ra, "ra_jobs_claims_total{lane=\"ident\"}");
+	cr_expect_geq(idn1 - idn0, 1, "the ident lane claimed (%.0f -> %.0f)", idn0, idn1);
+	cr_expect_eq(rev1 - rev0, 0, "the revoke lane was not woken (%.0f -> %.0f claims)", rev0, rev1);
+	cr_expect_eq(iss1 - iss0, 0, "the issue lane was not woken (%.0f -> %.0f claims)", iss0, iss1);
+	rt_ra_stop(&ra, SIGTERM);
+	free(db);
+}
