@@ -265,20 +265,9 @@ static int ops_port_of(const struct rt_ra *ra)
 static double metric(int ops_port, const char *sample)
 {
 	char url[128];
-	struct rt_resp r;
-	double v = -1;
-	const char *p;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", ops_port);
-	if (rt_http("GET", url, NULL, NULL, 0, &r) != 0)
-		return -1;
-	for (p = r.body; p && (p = strstr(p, sample)) != NULL; p += strlen(sample))
-		if ((p == r.body || p[-1] == '\n') && p[strlen(sample)] == ' ') {
-			v = atof(p + strlen(sample) + 1);
-			break;
-		}
-	rt_resp_free(&r);
-	return v;
+	return rt_metric(url, sample);
 }
 
 static int wait_metric(int ops_port, const char *sample, double lo, double hi, double secs)

@@ -938,20 +938,9 @@ Test(intake, an_orders_job_starts_at_once_and_other_nodes_hear_a_notify)
 static double metric(const struct rt_ra *ra, const char *sample)
 {
 	char url[160];
-	struct rt_resp r;
-	double v = -1;
-	const char *p;
 
 	snprintf(url, sizeof(url), "%s/metrics", ra->base);
-	if (rt_http("GET", url, NULL, NULL, 0, &r) != 0)
-		return -1;
-	for (p = r.body; p && (p = strstr(p, sample)) != NULL; p += strlen(sample))
-		if ((p == r.body || p[-1] == '\n') && p[strlen(sample)] == ' ') {
-			v = atof(p + strlen(sample) + 1);
-			break;
-		}
-	rt_resp_free(&r);
-	return v;
+	return rt_metric(url, sample);
 }
 
 /* An order's commit wakes the lane of the job it queued (ident_invite: the ident lane), not

@@ -352,3 +352,20 @@ void rt_admin_revoke(const struct rt_ra *ra, const char *token, const char *id, 
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	rt_resp_free(&r);
 }
+
+double rt_metric(const char *url, const char *sample)
+{
+	struct rt_resp r;
+	double v = -1;
+	const char *p;
+
+	if (rt_http("GET", url, NULL, NULL, 0, &r) != 0)
+		return -1;
+	for (p = r.body; p && (p = strstr(p, sample)) != NULL; p += strlen(sample))
+		if ((p == r.body || p[-1] == '\n') && p[strlen(sample)] == ' ') {
+			v = atof(p + strlen(sample) + 1);
+			break;
+		}
+	rt_resp_free(&r);
+	return v;
+}

@@ -63,6 +63,9 @@ char *rt_read_file(const char *path, size_t *len);
 char *rt_tmpdir(void);
 /* Path to a built binary: $RA_TEST_BIN/name. */
 const char *rt_bin(const char *name);
+/* The value of one sample ("name{labels}") of the Prometheus text at url (a /metrics), -1 when
+ * it is not there or the request failed. */
+double rt_metric(const char *url, const char *sample);
 
 #endif
 
