@@ -60,17 +60,26 @@ void pool_drain(void (*cb)(void *data), void *data)
 	drain_data = data;
 }
 
-int pool_run(uv_loop_t *loop, void (*work)(void *), void (*after)(void *), void *data)
+static struct pool_job *job_new(void (*work)(void *), void (*after)(void *), void *data)
 {
 	struct pool_job *j = calloc(1, sizeof(*j));
+
+	if (j != NULL) {
+		j->work = work;
+		j->after = after;
+		j->data = data;
+		j->req.data = j;
+	}
+	return j;
+}
+
+int pool_run(uv_loop_t *loop, void (*work)(void *), void (*after)(void *), void *data)
+{
+	struct pool_job *j = job_new(work, after, data);
 	int rc;
 
 	if (j == NULL)
 		return UV_ENOMEM;
-	j->work = work;
-	j->after = after;
-	j->data = data;
-	j->req.data = j;
 	rc = uv_queue_work(loop, &j->req, on_work, on_after);
 	if (rc != 0)
 		free(j);
@@ -197,12 +206,9 @@ int pool_run_background(uv_loop_t *loop, void (*work)(void *), void (*after)(voi
 
 	if (rc != 0 || bg.started == 0)
 		return rc != 0 ? rc : pool_run(loop, work, after, data); /* no thread: libuv's pool */
-	j = calloc(1, sizeof(*j));
+	j = job_new(work, after, data);
 	if (j == NULL)
 		return UV_ENOMEM;
-	j->work = work;
-	j->after = after;
-	j->data = data;
 	pthread_mutex_lock(&bg.mu);
 	if (bg.tail != NULL)
 		bg.tail->next = j;

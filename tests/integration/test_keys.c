@@ -354,7 +354,7 @@ static int key_csr(struct env *e, const char *id, char **out)
 	return rt_ra_cmd(env, out, "key", "csr", id, NULL);
 }
 
-/* Issue #15: revocation destroys the key in the same transaction (the blob is gone, audited);
+/* R22 (issue #15): revocation destroys the key in the same transaction (the blob is gone, audited);
  * a CSR with it then fails with "key destroyed", while another certificate's key still signs. */
 Test(keys, r22_revocation_destroys_the_wrapped_key_in_the_same_transaction, .timeout = 120)
 {
@@ -401,7 +401,7 @@ Test(keys, r22_revocation_destroys_the_wrapped_key_in_the_same_transaction, .tim
 	stop(&e);
 }
 
-/* keys.destroy_delay_hours: the key outlives the revocation by the delay (a key_destroy job due
+/* R22, keys.destroy_delay_hours: the key outlives the revocation by the delay (a key_destroy job due
  * then, enqueued in the revocation's transaction), and is destroyed when it is due. */
 Test(keys, r22_destruction_delay_is_a_due_job, .timeout = 120)
 {
@@ -443,7 +443,7 @@ Test(keys, r22_destruction_delay_is_a_due_job, .timeout = 120)
 	stop(&e);
 }
 
-/* Token storage: the token key of a revoked certificate is destroyed on the token. */
+/* R22, token storage: the token key of a revoked certificate is destroyed on the token. */
 Test(keys, r22_revocation_destroys_the_token_key, .timeout = 120)
 {
 	struct env e;
@@ -568,7 +568,7 @@ Test(keys, kek_rotation_mid_run_and_rewrap_crashed_halfway_finishes, .timeout = 
 	stop(&e);
 }
 
-/* Issue #15 and #14: expiry ends the certificate and its key with it, in one transaction. */
+/* R22 (issues #15 and #14): expiry ends the certificate and its key with it, in one transaction. */
 Test(keys, r22_expiry_destroys_the_key, .timeout = 120)
 {
 	struct env e;
