@@ -123,16 +123,22 @@ void cab_close(struct cab *cab)
 /* key_storage "wrapped": a token pair with the id stays the key (made before the switch);
  * otherwise a fresh pair, wrapped.  Idempotence is the caller's: it stores the blob under
  * the certificate once and passes it back instead of asking again (see cab.h). */
-static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
-			  struct cab_err *err)
+static int first_digest(void *ctx, EVP_PKEY *pub, unsigned char dgst[32], struct cab_err *err)
+{
+	return cab_csr_first_digest(ctx, pub, dgst, err);
+}
+
+static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg,
+			  const struct cab_subject *subject, struct cab_key *out, struct cab_err *err)
 {
 	EVP_PKEY *pub = NULL;
 	unsigned char *w = NULL;
 	size_t wlen = 0;
 	int existed = 0, remnants = 0, version = 0, rc;
+	struct cab_p11_first_sign first = {first_digest, (void *)subject, NULL, 0};
 
-	rc = cab_p11_keygen_wrapped(cab->p11, key_id, alg, cab->kek_label, &pub, &existed, &remnants, &w,
-				    &wlen, &version, err);
+	rc = cab_p11_keygen_wrapped(cab->p11, key_id, alg, cab->kek_label, subject ? &first : NULL, &pub,
+				    &existed, &remnants, &w, &wlen, &version, err);
 	if (rc != 0)
 		goto out;
 	/* the token key's algorithm: the public key says */
@@ -147,10 +153,14 @@ static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg,
 	if (!existed) {
 		snprintf(out->kek_label, sizeof(out->kek_label), "%s", cab->kek_label);
 		out->kek_version = version;
+		out->first_sig = first.sig;
+		out->first_sig_len = first.siglen;
+		first.sig = NULL;
 	}
 out:
 	if (rc != 0)
 		cab_key_free(out);
+	OPENSSL_free(first.sig);
 	free(w);
 	EVP_PKEY_free(pub);
 	return rc;
@@ -258,23 +268,31 @@ int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out
 	return rc;
 }
 
-static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out, int wrap,
-		  struct cab_err *err);
+static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, const struct cab_subject *subject,
+		  struct cab_key *out, int wrap, struct cab_err *err);
 
 int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
 	       struct cab_err *err)
 {
-	return keygen(cab, key_id, alg, out, cab != NULL && cab->wrapped, err);
+	return keygen(cab, key_id, alg, NULL, out, cab != NULL && cab->wrapped, err);
+}
+
+int cab_keygen_csr(struct cab *cab, const char *key_id, enum cab_alg alg, const struct cab_subject *subject,
+		   struct cab_key *out, struct cab_err *err)
+{
+	if (subject == NULL)
+		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	return keygen(cab, key_id, alg, subject, out, cab != NULL && cab->wrapped, err);
 }
 
 int cab_keygen_token(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
 		     struct cab_err *err)
 {
-	return keygen(cab, key_id, alg, out, 0, err);
+	return keygen(cab, key_id, alg, NULL, out, 0, err);
 }
 
-static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out, int wrap,
-		  struct cab_err *err)
+static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, const struct cab_subject *subject,
+		  struct cab_key *out, int wrap, struct cab_err *err)
 {
 	EVP_PKEY *pub = NULL;
 	enum cab_alg got = CAB_ALG_DEFAULT;
@@ -288,7 +306,8 @@ static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct 
 	if (alg != CAB_ALG_DEFAULT && alg != CAB_ALG_EC_P256 && alg != CAB_ALG_RSA_3072)
 		return cab_err_set(err, CAB_E_INVALID, "alg", "unknown key algorithm");
 	if (wrap)
-		return keygen_wrapped(cab, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, out, err);
+		return keygen_wrapped(cab, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, subject, out,
+				      err);
 	/* find-or-create is one step per id inside cab_p11.c (token lock) */
 	rc = cab_p11_keygen(cab->p11, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, &pub, &got,
 			    &existed, &remnants, err);

@@ -102,6 +102,7 @@ struct cab_config {
 void cab_config_defaults(struct cab_config *cfg);
 
 struct cab;
+struct cab_subject;
 
 /* Opens the back-end and the token (by label, logged in).  NULL on error (err filled). */
 struct cab *cab_open(const struct cab_config *cfg, struct cab_err *err);
@@ -128,6 +129,10 @@ struct cab_key {
 	size_t blob_len;
 	char kek_label[64];
 	int kek_version;
+	/* cab_keygen_csr with a fresh wrapped key: the key's signature over its PKCS#10 request
+	 * for the subject given, made before the key left the token (freed by cab_key_free) */
+	unsigned char *first_sig;
+	size_t first_sig_len;
 };
 
 /* A wrapped key as stored beside the certificate (cab_key's blob, label and version). */
@@ -151,6 +156,12 @@ struct cab_wrapped {
 int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
 	       struct cab_err *err);
 void cab_key_free(struct cab_key *key);
+/* The same, and under key_storage "wrapped" a fresh key also signs its PKCS#10 request for
+ * subject while it is still a session object (out->first_sig): passed to cab_issue with the
+ * blob (cab_request.first_sig), the first certificate needs no unwrap.  A token key (existed)
+ * or token storage gives no first_sig. */
+int cab_keygen_csr(struct cab *cab, const char *key_id, enum cab_alg alg, const struct cab_subject *subject,
+		   struct cab_key *out, struct cab_err *err);
 /* The same as a token key whatever key_storage says: for the service's own long-lived keys
  * (the audit checkpoint key), which must stay on the token and be found by CKA_ID. */
 int cab_keygen_token(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
@@ -197,6 +208,10 @@ struct cab_request {
 	/* exactly one of: */
 	const char *key_id; /* key on the token (cab_keygen); the CA builds and checks the CSR */
 	const struct cab_wrapped *wrapped; /* with key_id: the key is this blob, not a token object */
+	/* with wrapped: the blob's first signature (cab_keygen_csr's first_sig) over this
+	 * request; used when it verifies, else the request is signed from the blob */
+	const unsigned char *first_sig;
+	size_t first_sig_len;
 	const unsigned char *csr_der; /* or a PKCS#10 request made elsewhere */
 	size_t csr_len;
 };

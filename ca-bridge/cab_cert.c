@@ -143,7 +143,8 @@ int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **c
 
 	*key = NULL;
 	if (req->key_id != NULL) {
-		if ((rc = cab_csr_build(cab, req->key_id, req->wrapped, &req->subject, csr, key, err)) != 0)
+		if ((rc = cab_csr_build(cab, req->key_id, req->wrapped, &req->subject, req->first_sig,
+					req->first_sig_len, csr, key, err)) != 0)
 			return rc;
 	} else {
 		*csr = d2i_X509_REQ(NULL, &p, (long)req->csr_len);

@@ -1,5 +1,7 @@
 /*
- * cab_csr.c - the PKCS#10 request for a token key, signed on the token.
+ * cab_csr.c - the PKCS#10 request for a token key, signed on the token.  A fresh wrapped key
+ * signs its own request at keygen, while it is still a session object (cab_keygen_csr): the
+ * first certificate then needs no unwrap.
  *
  * No OpenSSL engine or provider for PKCS#11: OpenSSL builds the request and encodes its
  * CertificationRequestInfo (i2d_re_X509_REQ_tbs); we hash it, have the token sign the
@@ -8,12 +10,13 @@
  */
 #include "ca-bridge/cab_int.h"
 
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int set_signature(X509_REQ *req, enum cab_alg alg, unsigned char *sig, size_t siglen,
+static int set_signature(X509_REQ *req, enum cab_alg alg, const unsigned char *sig, size_t siglen,
 			 struct cab_err *err)
 {
 	X509_ALGOR *algor = X509_ALGOR_new();
@@ -25,7 +28,8 @@ static int set_signature(X509_REQ *req, enum cab_alg alg, unsigned char *sig, si
 			     OBJ_nid2obj(alg == CAB_ALG_RSA_3072 ? NID_sha256WithRSAEncryption
 								 : NID_ecdsa_with_SHA256),
 			     alg == CAB_ALG_RSA_3072 ? V_ASN1_NULL : V_ASN1_UNDEF, NULL) ||
-	    !X509_REQ_set1_signature_algo(req, algor) || !ASN1_BIT_STRING_set(bs, sig, (int)siglen)) {
+	    !X509_REQ_set1_signature_algo(req, algor) ||
+	    !ASN1_BIT_STRING_set(bs, (unsigned char *)sig, (int)siglen)) {
 		rc = cab_err_ossl(err, CAB_E_CA, "cannot set the request's signature");
 		goto out;
 	}
@@ -40,14 +44,64 @@ out:
 	return rc;
 }
 
-int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped *w,
-		  const struct cab_subject *subject, X509_REQ **out, EVP_PKEY **key, struct cab_err *err)
+/* The request for subject and the key spki, unsigned, and the SHA-256 of its
+ * CertificationRequestInfo: what the key signs. */
+static int request_tbs(const struct cab_subject *subject, const unsigned char *spki, size_t spki_len,
+		       X509_REQ **out, unsigned char md[SHA256_DIGEST_LENGTH], struct cab_err *err)
 {
 	X509_REQ *req = NULL;
 	X509_NAME *name = NULL;
+	unsigned char *tbs = NULL;
+	int n, rc;
+
+	if ((rc = cab_profile_subject(subject, CAB_CLASS_NONE, &name, err)) != 0)
+		return rc;
+	req = X509_REQ_new();
+	/* the key as its SPKI's fields: X509_REQ_set_pubkey would encode it and decode it again */
+	if (req == NULL || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
+	    !X509_REQ_set_subject_name(req, name) ||
+	    cab_spki_set(X509_REQ_get_X509_PUBKEY(req), spki, spki_len) != 0) {
+		rc = cab_err_ossl(err, CAB_E_CA, "cannot build the request");
+		goto out;
+	}
+	n = i2d_re_X509_REQ_tbs(req, &tbs);
+	if (n <= 0) {
+		rc = cab_err_ossl(err, CAB_E_CA, "cannot encode the request");
+		goto out;
+	}
+	SHA256(tbs, (size_t)n, md);
+	*out = req;
+	req = NULL;
+out:
+	X509_REQ_free(req);
+	X509_NAME_free(name);
+	OPENSSL_free(tbs);
+	return rc;
+}
+
+int cab_csr_first_digest(const struct cab_subject *subject, EVP_PKEY *pub, unsigned char dgst[32],
+			 struct cab_err *err)
+{
+	X509_REQ *req = NULL;
+	unsigned char *spki = NULL;
+	int n = cab_spki_der(pub, &spki), rc;
+
+	if (n <= 0)
+		return cab_err_ossl(err, CAB_E_CA, "cannot encode the public key");
+	rc = request_tbs(subject, spki, (size_t)n, &req, dgst, err);
+	X509_REQ_free(req);
+	OPENSSL_free(spki);
+	return rc;
+}
+
+int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped *w,
+		  const struct cab_subject *subject, const unsigned char *first_sig, size_t first_sig_len,
+		  X509_REQ **out, EVP_PKEY **key, struct cab_err *err)
+{
+	X509_REQ *req = NULL;
 	EVP_PKEY *pub = NULL;
 	enum cab_alg alg;
-	unsigned char *tbs = NULL, *sig = NULL, *own = NULL, md[SHA256_DIGEST_LENGTH];
+	unsigned char *sig = NULL, *own = NULL, md[SHA256_DIGEST_LENGTH];
 	const unsigned char *spki = NULL, *wk = NULL;
 	size_t siglen = 0, spki_len = 0, wklen = 0;
 	int n, rc;
@@ -69,22 +123,18 @@ int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped 
 		spki = own;
 		spki_len = (size_t)n;
 	}
-	if ((rc = cab_profile_subject(subject, CAB_CLASS_NONE, &name, err)) != 0)
+	if ((rc = request_tbs(subject, spki, spki_len, &req, md, err)) != 0)
 		goto out;
-	req = X509_REQ_new();
-	/* the key as its SPKI's fields: X509_REQ_set_pubkey would encode it and decode it again */
-	if (req == NULL || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
-	    !X509_REQ_set_subject_name(req, name) ||
-	    cab_spki_set(X509_REQ_get_X509_PUBKEY(req), spki, spki_len) != 0) {
-		rc = cab_err_ossl(err, CAB_E_CA, "cannot build the request");
-		goto out;
+	/* a wrapped key's first signature, made at keygen over this same request (cab_keygen_csr):
+	 * used when it verifies; one that does not (the subject changed since) is set aside and
+	 * the request signed from the blob */
+	if (w != NULL && first_sig != NULL && first_sig_len > 0 && first_sig_len <= 1024) {
+		if ((rc = set_signature(req, alg, first_sig, first_sig_len, err)) != 0)
+			goto out;
+		if (X509_REQ_verify(req, pub) == 1)
+			goto done;
+		ERR_clear_error();
 	}
-	n = i2d_re_X509_REQ_tbs(req, &tbs);
-	if (n <= 0) {
-		rc = cab_err_ossl(err, CAB_E_CA, "cannot encode the request");
-		goto out;
-	}
-	SHA256(tbs, (size_t)n, md);
 	if (w != NULL)
 		rc = cab_p11_sign_wrapped(cab->p11, w->kek_label, w->kek_version, alg, wk, wklen, md, &sig,
 					  &siglen, err);
@@ -96,16 +146,15 @@ int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped 
 		rc = cab_err_ossl(err, CAB_E_TOKEN, "the token's signature on the request does not verify");
 		goto out;
 	}
+done:
 	*out = req;
 	req = NULL;
 	*key = pub;
 	pub = NULL;
 out:
 	X509_REQ_free(req);
-	X509_NAME_free(name);
 	EVP_PKEY_free(pub);
 	OPENSSL_free(own);
-	OPENSSL_free(tbs);
 	OPENSSL_free(sig);
 	return rc;
 }
@@ -120,7 +169,7 @@ static int csr_der(struct cab *cab, const char *key_id, const struct cab_wrapped
 
 	if (cab == NULL || subject == NULL || der == NULL || len == NULL)
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
-	if ((rc = cab_csr_build(cab, key_id, w, subject, &req, &key, err)) != 0)
+	if ((rc = cab_csr_build(cab, key_id, w, subject, NULL, 0, &req, &key, err)) != 0)
 		return rc;
 	n = i2d_X509_REQ(req, &enc);
 	if (n <= 0) {

@@ -76,11 +76,21 @@ int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
 
 /* Wrapped storage: op is an enum cab_kek_op; 1 from CAB_KEK_CREATE when one exists. */
 int cab_p11_kek(struct cab_p11 *p, const char *label, int op, int *version, struct cab_err *err);
+/* A first use of a fresh wrapped key (cab_p11_keygen_wrapped): digest(ctx, pub, dgst, err)
+ * gives the SHA-256 of what the new private key signs before it is destroyed (the key's own
+ * PKCS#10 request); the signature lands in sig (OPENSSL_malloc'd, caller frees). */
+struct cab_p11_first_sign {
+	int (*digest)(void *ctx, EVP_PKEY *pub, unsigned char dgst[32], struct cab_err *err);
+	void *ctx;
+	unsigned char *sig;
+	size_t siglen;
+};
 /* A token pair with key_id (existed = 1, *w NULL), else a fresh pair as session objects, the
- * private key wrapped under the current KEK into *w (malloc'd), both objects destroyed. */
+ * private key wrapped under the current KEK into *w (malloc'd), and, with first (not NULL),
+ * its first signature made while the key is still there; both objects destroyed. */
 int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const char *label,
-			   EVP_PKEY **pub, int *existed, int *remnants, unsigned char **w, size_t *wlen,
-			   int *kek_version, struct cab_err *err);
+			   struct cab_p11_first_sign *first, EVP_PKEY **pub, int *existed, int *remnants,
+			   unsigned char **w, size_t *wlen, int *kek_version, struct cab_err *err);
 /* Unwraps w under KEK version kek_version into a session object, signs, destroys it. */
 int cab_p11_sign_wrapped(struct cab_p11 *p, const char *label, int kek_version, enum cab_alg alg,
 			 const unsigned char *w, size_t wlen, const unsigned char dgst[32],
@@ -135,7 +145,12 @@ int cab_key_fill_der(const unsigned char *spki, size_t n, enum cab_alg alg, stru
 /* Builds and token-signs a request and checks its signature; *out is the X509_REQ, whose
  * public key is set as fields (cab_spki_set): the key it verified with is *key (caller frees). */
 int cab_csr_build(struct cab *cab, const char *key_id, const struct cab_wrapped *w,
-		  const struct cab_subject *subject, X509_REQ **out, EVP_PKEY **key, struct cab_err *err);
+		  const struct cab_subject *subject, const unsigned char *first_sig, size_t first_sig_len,
+		  X509_REQ **out, EVP_PKEY **key, struct cab_err *err);
+/* The digest a fresh key signs as its first signature: its request for subject, built from its
+ * public key pub (cab_keygen_csr, through struct cab_p11_first_sign). */
+int cab_csr_first_digest(const struct cab_subject *subject, EVP_PKEY *pub, unsigned char dgst[32],
+			 struct cab_err *err);
 
 /* ---- profile checks (cab_profile.c; the local CA's extensions are local/local_profile.c) ---- */
 /* Checks the request against the class's profile; *years gets the validity (default filled). */

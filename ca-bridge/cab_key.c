@@ -251,6 +251,9 @@ void cab_key_free(struct cab_key *key)
 	free(key->blob);
 	key->blob = NULL;
 	key->blob_len = 0;
+	OPENSSL_free(key->first_sig);
+	key->first_sig = NULL;
+	key->first_sig_len = 0;
 }
 
 /* The public key travels in the blob because the token cannot give it back: an unwrapped EC

@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/param_build.h>
 /* The PKCS#11 header comes from p11-kit (Debian: libp11-kit-dev), a free drop-in of OASIS's. */
 #if __has_include(<p11-kit-1/p11-kit/pkcs11.h>)
@@ -824,8 +825,8 @@ static int unwrap(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kek, 
 }
 
 int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const char *label,
-			   EVP_PKEY **pub, int *existed, int *remnants, unsigned char **w, size_t *wlen,
-			   int *kek_version, struct cab_err *err)
+			   struct cab_p11_first_sign *first, EVP_PKEY **pub, int *existed, int *remnants,
+			   unsigned char **w, size_t *wlen, int *kek_version, struct cab_err *err)
 {
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG bits = 3072;
@@ -883,6 +884,21 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 	}
 	if ((rc = pub_of(p, s, pubh, alg, pub, err)) == 0)
 		rc = wrap(p, s, kek, privh, w, wlen, err);
+	/* the key's first signature while it is here: no unwrap for it (its CSR; issue #15).  It
+	 * only saves work: when it cannot be made, the key is made all the same and the CSR is
+	 * signed from the blob later, where the same failure is reported */
+	if (rc == 0 && first != NULL) {
+		unsigned char md[32];
+		struct cab_err scratch = {0};
+
+		if (first->digest(first->ctx, *pub, md, &scratch) != 0 ||
+		    sign_obj(p, s, privh, alg, md, &first->sig, &first->siglen, &scratch) != 0) {
+			OPENSSL_free(first->sig);
+			first->sig = NULL;
+			first->siglen = 0;
+			ERR_clear_error();
+		}
+	}
 out:
 	if (privh != 0)
 		p->f->C_DestroyObject(s, privh);

@@ -86,7 +86,7 @@ static const struct key schema[] = {
 	{"audit.verify_hours", C_INT, "24", 0, 0, 0, 8760},
 	{"audit.sequencer_interval_ms", C_INT, "50", 0, 0, 1, 1000},
 	{"audit.sequencer_batch", C_INT, "1000", 0, 0, 1, 100000},
-	{"audit.sequencer_coalesce_ms", C_INT, "10", 0, 0, 0, 1000},
+	{"audit.sequencer_coalesce_ms", C_INT, "50", 0, 0, 0, 1000},
 	{"audit.checkpoint_interval_s", C_INT, "300", 0, 0, 0, 86400},
 	{"audit.checkpoint_records", C_INT, "10000", 0, 0, 0, 100000000},
 	{"audit.key_id", C_STR, "ra-audit-log", 0, 0, 0, 0},

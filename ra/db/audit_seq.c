@@ -22,6 +22,7 @@ struct audit_seq {
 	uv_timer_t timer, gap; /* gap: a wake-up held back until coalesce_ms after the last start */
 	int busy, again, stopping, batch, gap_armed;
 	uint64_t coalesce_ms, started_ms; /* uv_now at the last batch's start */
+	uint64_t chained_ms; /* uv_now at the start of the last batch that chained records */
 	char batch_txt[16];
 	int leader; /* -1 unknown (no answer yet), 0 follower, 1 sequencer */
 	double pending, oldest_s;
@@ -103,6 +104,7 @@ static void on_batch(PGresult *res, const struct ra_err *err, void *data)
 	if (chained > 0) {
 		s->batches++;
 		s->chained += chained;
+		s->chained_ms = s->started_ms;
 	}
 	/* a full batch means more are waiting: at once; a wake-up during the batch may mean more
 	 * too: after the gap like any wake-up */
@@ -139,8 +141,11 @@ static void on_gap(uv_timer_t *t)
 }
 
 /* A wake-up (NOTIFY, tick, a wake-up during a batch): a batch now, or when audit.sequencer_
- * coalesce_ms have passed since the last one started, so that under load each batch takes the
- * records of several commits instead of one batch per commit (each batch has a fixed cost). */
+ * coalesce_ms have passed since the last batch that chained records started, so that under
+ * load each batch takes the records of many commits instead of one batch per commit (each
+ * batch has a fixed cost: about 1.5 ms of the database's CPU under load, measured in `make
+ * bench`, against about 0.06 ms per record).  A batch that found nothing (a tick while idle)
+ * does not hold the next one back: the first commit after a quiet spell is chained at once. */
 static void run_batch(struct audit_seq *s)
 {
 	uint64_t now = uv_now(s->app->loop);
@@ -151,9 +156,9 @@ static void run_batch(struct audit_seq *s)
 		s->again = 1;
 		return;
 	}
-	if (s->started_ms != 0 && now - s->started_ms < s->coalesce_ms) {
+	if (s->chained_ms != 0 && now - s->chained_ms < s->coalesce_ms) {
 		s->gap_armed = 1;
-		uv_timer_start(&s->gap, on_gap, s->coalesce_ms - (now - s->started_ms), 0);
+		uv_timer_start(&s->gap, on_gap, s->coalesce_ms - (now - s->chained_ms), 0);
 		return;
 	}
 	start_batch(s);

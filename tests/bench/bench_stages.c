@@ -8,12 +8,15 @@
  *                [--storage wrapped|token]
  *
  * --storage wrapped (the service's default, issue #15): keygen is the pair made as session
- * objects and wrapped under the KEK, csr is signed from the blob (unwrap, sign, destroy);
- * token: the key is a token object, as before.
+ * objects, wrapped under the KEK, its CSR signed by the fresh key (cab_keygen_csr, as the
+ * service issues); csr is a CSR signed from the blob (unwrap, sign, destroy: a retried job, `ra
+ * key csr`), not a stage of a first issuance; ca_sign is cab_issue with the blob and that
+ * signature, as the service asks.  token: the key is a token object, the CSR signed on the
+ * token and given to cab_issue.
  *
  * Prints one JSON object with, per stage, mean and p50/p99 milliseconds: keygen (EC P-256
- * key pair on the token), csr (PKCS#10 signed on the token), ca_sign (cab_issue of that CSR:
- * verify, build, sign with the CA key, store with fsync), db_commit (INSERT + COMMIT), and
+ * key pair on the token), csr (PKCS#10 signed on the token), ca_sign (cab_issue: the CSR
+ * checked, build, sign with the CA key, store with fsync), db_commit (INSERT + COMMIT), and
  * tpin_hash: the TransportPIN hash (secret_pin_hash, scrypt) of the transport_pin job each issued
  * certificate enqueues: not a stage of issuance, but work on the same cores while it runs.
  * Exit status 1 if any call failed.
@@ -51,6 +54,7 @@ int main(int argc, char **argv)
 				   .common_name = "Anna Gruber"};
 	PGconn *pg;
 	PGresult *r;
+	int wrapped;
 
 	cab_config_defaults(&cfg);
 	cfg.ca_dir = bu_arg(argc, argv, "--ca-dir", NULL);
@@ -63,6 +67,7 @@ int main(int argc, char **argv)
 	cfg.ca_subject = "C=AT,O=RA Benchmark,CN=RA Benchmark Issuing CA";
 	cfg.crl_url = "http://127.0.0.1/v1/ca/crl";
 	cfg.key_storage = bu_arg(argc, argv, "--storage", "wrapped");
+	wrapped = strcmp(cfg.key_storage, "wrapped") == 0;
 	cfg.kek_label = "bench-kek";
 	if (cfg.ca_dir == NULL || cfg.pkcs11_token == NULL || cfg.pkcs11_pin == NULL || db == NULL)
 		bu_die("usage: bench_stages --n N --ca-dir DIR --token LABEL --pin PIN --db URL [--module SO]");
@@ -96,25 +101,37 @@ int main(int argc, char **argv)
 		double t;
 
 		snprintf(id, sizeof(id), "stage-%d-%ld", (int)getpid(), i);
+		struct cab_wrapped w;
+
+		/* as the service issues: wrapped, the key signs its CSR at keygen (cab_keygen_csr) and
+		 * the CA gets the blob with that signature; token, the CSR is signed on the token */
 		t = bu_now_ms();
-		if (cab_keygen(cab, id, CAB_ALG_EC_P256, &key, &err) != 0)
+		if ((wrapped ? cab_keygen_csr(cab, id, CAB_ALG_EC_P256, &subj, &key, &err)
+			     : cab_keygen(cab, id, CAB_ALG_EC_P256, &key, &err)) != 0)
 			bu_die("keygen: %s", err.msg);
 		bu_add(&keygen, bu_now_ms() - t);
+		if (wrapped && key.first_sig == NULL)
+			bu_die("keygen: no CSR signature from the fresh key");
+		w = (struct cab_wrapped){key.blob, key.blob_len, key.kek_label, key.kek_version};
+		/* wrapped: the CSR from the stored blob, what a retried job and `ra key csr` do (not a
+		 * stage of a first issuance) */
 		t = bu_now_ms();
-		{
-			struct cab_wrapped w = {key.blob, key.blob_len, key.kek_label, key.kek_version};
-			int rc = key.blob ? cab_csr_wrapped(cab, &w, &subj, &der, &len, &err)
-					  : cab_csr(cab, id, &subj, &der, &len, &err);
-
-			if (rc != 0)
-				bu_die("csr: %s", err.msg);
-		}
+		if ((wrapped ? cab_csr_wrapped(cab, &w, &subj, &der, &len, &err)
+			     : cab_csr(cab, id, &subj, &der, &len, &err)) != 0)
+			bu_die("csr: %s", err.msg);
 		bu_add(&csr, bu_now_ms() - t);
 		req.request_id = id;
 		req.cls = CAB_CLASS_QUALIFIED;
 		req.subject = subj;
-		req.csr_der = der;
-		req.csr_len = len;
+		if (wrapped) {
+			req.key_id = id;
+			req.wrapped = &w;
+			req.first_sig = key.first_sig;
+			req.first_sig_len = key.first_sig_len;
+		} else {
+			req.csr_der = der;
+			req.csr_len = len;
+		}
 		t = bu_now_ms();
 		if (cab_issue(cab, &req, &cert, &err) != 0)
 			bu_die("issue: %s", err.msg);

@@ -234,10 +234,16 @@ st, iss, ossl, held = load("s2_stages"), load("s2_issuance"), load("s2_openssl")
 wide, wses = load("s2w_issuance"), load("s2w_sessions")
 if iss and st:
     wr = st.get("storage", "token") == "wrapped"
-    names = {"keygen": "key generation + wrap (EC P-256, session objects)" if wr else "token key generation (EC P-256)",
-             "csr": "CSR signed from the blob (unwrap, sign, destroy)" if wr else "CSR signed on the token",
-             "ca_sign": "CA signature + certificate stored (fsync)", "db_commit": "one-row INSERT + COMMIT"}
-    slow = max(names, key=lambda k: st[k]["mean_ms"])
+    names = {"keygen": "key generation + wrap + the key's CSR signature (EC P-256, session objects)" if wr
+             else "token key generation (EC P-256)",
+             "csr": "not a stage of a first issuance: CSR signed from the blob (unwrap, sign, destroy), as a "
+                    "retried job or `ra key csr` does" if wr else "CSR signed on the token",
+             "ca_sign": "CA: CSR checked, signature + certificate stored (fsync)", "db_commit": "one-row INSERT + COMMIT"}
+    # the stages a first issuance goes through: wrapped, the fresh key signs its CSR at keygen
+    # (cab_keygen_csr), so the CSR from the blob is not one of them
+    stages = ("keygen", "ca_sign", "db_commit") if wr else ("keygen", "csr", "ca_sign", "db_commit")
+    work_keys = ("keygen", "ca_sign") if wr else ("keygen", "csr", "ca_sign")
+    slow = max(stages, key=lambda k: st[k]["mean_ms"])
     limit = 1000.0 / st[slow]["mean_ms"]
     r = ratio(iss["rate"], limit)
     rh = ratio(held["rate"], limit) if held else None
@@ -313,8 +319,8 @@ if iss and st:
     md.append("|---|---|---|%s" % ("---|" if wide and wses else ""))
     sn = {"queue_claim": "enqueued → claimed (waiting for one of the issue lane's slots, claim)",
           "token_ca": "claimed → store begins (all of the next two rows)",
-          "keygen": "… claimed → key stored (load the row, keygen + wrap on the thread pool)",
-          "ca": "… key stored → store begins (key-store commit, CSR from the blob, CA signature + its record)",
+          "keygen": "… claimed → key stored (load the row, keygen + wrap + its CSR signature on the thread pool)",
+          "ca": "… key stored → store begins (key-store commit, CA: the CSR checked, signature + its record)",
           "store": "store + audit + transport_pin enqueue + job done (one transaction)",
           "end_to_end": "end to end per certificate (enqueued → store committed)"}
     for k in ("queue_claim", "token_ca", "keygen", "ca", "store", "end_to_end"):
@@ -368,7 +374,7 @@ if iss and st:
     cores = mach.get("nproc") or 2
     hold = held or iss
     m = hold["stages"]["token_ca"]["mean_ms"]
-    alone = sum(st[k]["mean_ms"] for k in ("keygen", "csr", "ca_sign")) + 2 * st["db_commit"]["mean_ms"]
+    alone = sum(st[k]["mean_ms"] for k in work_keys) + 2 * st["db_commit"]["mean_ms"]
     why = ["the slowest stage alone is %s (%.1f ms: %.0f/s on one thread); 0.5 × that is %.0f/s"
            % (names[slow], st[slow]["mean_ms"], limit, limit / 2)]
     if tph:
@@ -381,13 +387,14 @@ if iss and st:
                       " and %.1f/s with them held" % held["rate"] if held else ""))
     why.append("%s, each certificate holds one of the issue lane's %d slots for %.0f ms from claim to store "
                "(%.0f ms for keygen, %.0f ms from the key stored to the store) against %.1f ms for its stages "
-               "alone (keygen, CSR, CA signature, two commits), so %d in flight make at most %d / %.0f ms = %.0f "
+               "alone (%s, two commits), so %d in flight make at most %d / %.0f ms = %.0f "
                "certificates/s: the rest of that time is waiting, for a thread-pool thread, a core (2, shared "
                "with PostgreSQL, the peers, the TransportPIN hashes and the other work on this machine: load "
                "average in the header), the database's commits and the CA's lock (its record is written with "
                "fsync under it)" % ("with the TransportPIN jobs held" if held else "in the service", slots, m,
                                     hold["stages"].get("keygen", {}).get("mean_ms", 0),
-                                    hold["stages"].get("ca", {}).get("mean_ms", 0), alone, slots, slots, m,
+                                    hold["stages"].get("ca", {}).get("mean_ms", 0), alone,
+                                    "keygen with its CSR, CA" if wr else "keygen, CSR, CA signature", slots, slots, m,
                                     slots * 1000.0 / m))
     if wide and wses and held:
         mw = wide["stages"]["token_ca"]["mean_ms"]
@@ -407,10 +414,10 @@ if iss and st:
     if hc:
         hper = lambda v: 1000.0 * v / held["certs"]
         htot = hper(hc.get("ra", 0) + hc.get("postgres", 0) + sum(v for k, v in hc.items() if k.startswith("peer ")))
-        work = sum(st[k]["mean_ms"] for k in ("keygen", "csr", "ca_sign"))
+        work = sum(st[k]["mean_ms"] for k in work_keys)
         why.append("beyond the lane's slots the bound is the CPU each certificate takes (no lock: the CA's is "
                    "held for its signature and record only): with the TransportPIN jobs held a certificate costs %.1f ms of CPU across all processes (table above; `ra serve` %.1f ms, "
-                   "its thread pool %.1f of them against %.1f ms for keygen, CSR and CA signature alone; PostgreSQL "
+                   "its thread pool %.1f of them against %.1f ms for its token and CA stages alone; PostgreSQL "
                    "%.1f ms, nearly all in the service's own sessions: two certificate updates through %s, the "
                    "key-store and store commits, the claim, the audit records and their sequencing, the job insert "
                    "and its done update), so %d cores allow at most %.0f/s, and the batch ran at %.1f/s with the "

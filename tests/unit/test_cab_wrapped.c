@@ -153,6 +153,84 @@ Test(cab_wrapped, r2_certificate_issued_from_the_blob)
 	cab_key_free(&k);
 }
 
+/* Issue #15: a fresh key signs its own CSR at keygen, while it is still a session object, so
+ * the first certificate needs no unwrap.  Proved with a blob whose wrapped private key is
+ * damaged: with the keygen's signature the CA issues (nothing was unwrapped), without it the
+ * same request must unwrap and fails with the named error. */
+Test(cab_wrapped, r2_first_csr_signed_at_keygen_needs_no_unwrap)
+{
+	struct cab_key k;
+	struct cab_err err;
+	struct cab_wrapped w;
+	struct cab_request req;
+	struct cab_cert c;
+
+	ts_cab_request(&req, "crt-first", CAB_CLASS_QUALIFIED, "crt-first");
+	cr_assert_eq(cab_keygen_csr(t.cab, "crt-first", CAB_ALG_DEFAULT, &req.subject, &k, &err), 0, "%s",
+		     err.msg);
+	cr_assert_not_null(k.first_sig, "a fresh wrapped key signs its CSR at keygen");
+	cr_assert_gt(k.first_sig_len, 0);
+	k.blob[k.blob_len - 3] ^= 0x5a; /* the wrapped private key no longer unwraps */
+	w = as_stored(&k);
+	req.wrapped = &w;
+	req.first_sig = k.first_sig;
+	req.first_sig_len = k.first_sig_len;
+	cr_assert_eq(cab_issue(t.cab, &req, &c, &err), 0, "%s", err.msg);
+	cr_expect_str_eq(c.spki_sha256_hex, k.sha256_hex, "the certificate carries the new key");
+	cab_cert_free(&c);
+	/* another request for the same blob, without the signature: it must unwrap */
+	ts_cab_request(&req, "crt-first-2", CAB_CLASS_QUALIFIED, "crt-first");
+	req.wrapped = &w;
+	cr_expect_eq(cab_issue(t.cab, &req, &c, &err), CAB_E_KEK, "%s", err.msg);
+	cr_expect_str_eq(err.field, "key_blob");
+	cab_key_free(&k);
+}
+
+/* A keygen signature that does not verify for the request (the subject changed since, or the
+ * bytes are damaged) is set aside: the CSR is signed from the blob, and the certificate names
+ * the request's subject. */
+Test(cab_wrapped, first_csr_signature_that_does_not_verify_falls_back_to_the_blob)
+{
+	struct cab_key k;
+	struct cab_err err;
+	struct cab_wrapped w;
+	struct cab_request req;
+	struct cab_cert c;
+	unsigned char bad[72];
+	const unsigned char *p;
+	X509 *x;
+	char cn[64];
+
+	ts_cab_request(&req, "crt-fb", CAB_CLASS_QUALIFIED, "crt-fb");
+	cr_assert_eq(cab_keygen_csr(t.cab, "crt-fb", CAB_ALG_DEFAULT, &req.subject, &k, &err), 0, "%s",
+		     err.msg);
+	cr_assert_not_null(k.first_sig);
+	w = as_stored(&k);
+	req.subject.surname = "Gruber";
+	req.subject.common_name = "Jürgen Gruber";
+	req.wrapped = &w;
+	req.first_sig = k.first_sig;
+	req.first_sig_len = k.first_sig_len;
+	cr_assert_eq(cab_issue(t.cab, &req, &c, &err), 0, "%s", err.msg);
+	p = c.der;
+	x = d2i_X509(NULL, &p, (long)c.der_len);
+	cr_assert_not_null(x);
+	cr_assert_gt(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)), 0);
+	cr_expect_str_eq(cn, "Jürgen Gruber");
+	cr_expect_str_eq(c.spki_sha256_hex, k.sha256_hex);
+	X509_free(x);
+	cab_cert_free(&c);
+	/* bytes that are no signature at all, with a damaged blob: the fallback unwraps, and says so */
+	memset(bad, 0x30, sizeof(bad));
+	k.blob[k.blob_len - 3] ^= 0x5a;
+	ts_cab_request(&req, "crt-fb-2", CAB_CLASS_QUALIFIED, "crt-fb");
+	req.wrapped = &w;
+	req.first_sig = bad;
+	req.first_sig_len = sizeof(bad);
+	cr_expect_eq(cab_issue(t.cab, &req, &c, &err), CAB_E_KEK, "%s", err.msg);
+	cab_key_free(&k);
+}
+
 /* Rotation: blobs under the old version still sign; a re-wrap moves them to the new one. */
 Test(cab_wrapped, rotate_then_rewrap_keeps_the_key)
 {

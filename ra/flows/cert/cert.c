@@ -344,8 +344,18 @@ static void issue_work(void *data)
 
 	struct cab_wrapped w = {is->blob, is->blob_len, is->kek_label, is->kek_version};
 
+	memset(&req, 0, sizeof(req));
+	req.subject.country = jstr(is->subject, "country");
+	req.subject.given_name = jstr(is->subject, "given_name");
+	req.subject.surname = jstr(is->subject, "surname");
+	req.subject.serial_number = jstr(is->subject, "serial_number");
+	req.subject.common_name = jstr(is->subject, "common_name");
+	req.subject.organization = jstr(is->subject, "organization");
+	req.subject.organization_identifier = jstr(is->subject, "organization_identifier");
+	req.subject.title = jstr(is->subject, "title");
 	if (!is->have_blob) {
-		is->rc = cab_keygen(is->cab, is->id, is->alg, &is->key, &is->err);
+		/* a fresh wrapped key signs its CSR right away (first_sig): no unwrap for it later */
+		is->rc = cab_keygen_csr(is->cab, is->id, is->alg, &req.subject, &is->key, &is->err);
 		if (is->rc != 0) {
 			is->stage = 0;
 			return;
@@ -355,20 +365,15 @@ static void issue_work(void *data)
 			return;
 		}
 	}
-	memset(&req, 0, sizeof(req));
 	req.request_id = is->id;
 	req.cls = is->cls;
 	req.validity_years = is->validity;
 	req.key_id = is->id;
 	req.wrapped = is->have_blob ? &w : NULL;
-	req.subject.country = jstr(is->subject, "country");
-	req.subject.given_name = jstr(is->subject, "given_name");
-	req.subject.surname = jstr(is->subject, "surname");
-	req.subject.serial_number = jstr(is->subject, "serial_number");
-	req.subject.common_name = jstr(is->subject, "common_name");
-	req.subject.organization = jstr(is->subject, "organization");
-	req.subject.organization_identifier = jstr(is->subject, "organization_identifier");
-	req.subject.title = jstr(is->subject, "title");
+	/* the signature made at keygen, in this same job: a retried job has none and signs the CSR
+	 * from the stored blob */
+	req.first_sig = is->key.first_sig;
+	req.first_sig_len = is->key.first_sig_len;
 	is->rc = cab_issue(is->cab, &req, &is->cert, &is->err);
 	is->stage = is->rc == 0 ? 2 : 1;
 }
