@@ -15,7 +15,7 @@ const char *const audit_insert_sql =
 	"INSERT INTO audit_record (actor, action, object_type, object_id, reason, details)"
 	" VALUES ($1, $2, $3, $4, $5, $6::jsonb)";
 
-static const char *sql_append =
+static const char *sql_append = DB_PLAN_ONCE
 	"INSERT INTO audit_record (actor, action, object_type, object_id, reason, details)"
 	" VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING id, at";
 

@@ -14,7 +14,8 @@
 #include "ra/base/metrics.h"
 #include "ra/db/db.h"
 
-static const char *sql_batch = "SELECT chained, head_seq, pending, oldest_s FROM audit_sequence($1::integer)";
+static const char *sql_batch =
+	DB_PLAN_ONCE "SELECT chained, head_seq, pending, oldest_s FROM audit_sequence($1::integer)";
 
 struct audit_seq {
 	struct app *app;

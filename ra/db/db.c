@@ -126,12 +126,14 @@ static void tick_soon(struct db_pool *p);
 static void pool_wake(struct db_pool *p, unsigned mask);
 static void prep_done(struct db_q *q);
 /* A pooled session's settings: the jobs insert trigger leaves the wake-up to us
- * (migrations/0016_jobs_wake.sql), and prepared statements are planned for their parameters
- * each time as before (only parsing and analysis are saved: a generic plan could be worse
- * for a skewed value). */
+ * (migrations/0016_jobs_wake.sql), and PostgreSQL's own plan choice for the statements
+ * prepared on it (db.h "Plans": only DB_PLAN_ONCE statements, whose plan cannot depend on
+ * their values, are prepared; the rest are planned for their values at every run).  Under
+ * force_custom_plan every prepared statement was planned again at every run: in `make bench`'s
+ * issuance about a fifth of PostgreSQL's CPU (issue #15). */
 static const char *sql_session =
 	"SELECT set_config('ra.jobs_wake', 'after_commit', false),"
-	" set_config('plan_cache_mode', 'force_custom_plan', false)";
+	" set_config('plan_cache_mode', 'auto', false)";
 
 /* ---- early failures and timeouts ---------------------------------------------------- */
 
@@ -330,17 +332,16 @@ static void deliver(struct db_conn *c, struct db_q *q)
 
 /* ---- prepared statements --------------------------------------------------------------
  *
- * Every statement of a pooled session is prepared on it the first time it is sent (a Parse
- * in the same pipeline segment, just before it) and run by name from then on, so PostgreSQL
- * parses and analyses it once per session instead of per execution.  Keyed by the text, not
- * the pointer.  A name is used only once its Prepare succeeded, or within the segment that
+ * A DB_PLAN_ONCE statement of a pooled session is prepared on it the first time it is sent (a
+ * Parse in the same pipeline segment, just before it) and run by name from then on, so
+ * PostgreSQL parses and analyses it once per session instead of per execution, and may plan
+ * it once (plan_cache_mode = auto).  Keyed by the text, not the pointer.  A name is used only once its Prepare succeeded, or within the segment that
  * carries the Prepare (if it fails, that segment is aborted anyway); a failed one is not
  * tried again on that session.  A reconnect forgets them all (a new session). */
 
 static int prep_skip(const char *sql)
 {
-	return strcmp(sql, "BEGIN") == 0 || strcmp(sql, "COMMIT") == 0 || strcmp(sql, "ROLLBACK") == 0 ||
-	       sql == sql_session;
+	return strncmp(sql, DB_PLAN_ONCE, sizeof(DB_PLAN_ONCE) - 1) != 0;
 }
 
 static struct db_prep *prep_for(struct db_conn *c, const char *sql)

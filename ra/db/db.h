@@ -16,10 +16,14 @@
  * rest of that group is skipped and fails.  db_release drops the results still due and rolls
  * back what they leave open.
  *
- * Pooled sessions prepare each statement the first time they send it (its Prepare goes in the
- * same segment, just before it) and run it by name afterwards: PostgreSQL parses and analyses
- * it once per session; plans stay custom (plan_cache_mode = force_custom_plan).  A reconnect
- * prepares again; a statement whose Prepare failed runs unprepared on that session.
+ * Plans: a statement whose text begins with DB_PLAN_ONCE is prepared on a pooled session the
+ * first time it is sent (its Prepare goes in the same segment, just before it) and run by name
+ * afterwards: PostgreSQL parses and analyses it once per session and, after five runs, plans
+ * it once when its generic plan costs no more than its custom ones (plan_cache_mode = auto).
+ * Mark only statements whose plan cannot depend on their values (a row by its key, an insert).
+ * Every other statement is sent as it is and planned for its values at every run (a skewed
+ * value, a LIMIT, an optional filter, an array of kinds must not get one plan for all).  A
+ * reconnect prepares again; a statement whose Prepare failed runs unprepared on that session.
  *
  * `sql` must stay valid until the callback (use static strings: conventions.md rule 8);
  * parameters are copied.  Parameters are text; NULL means SQL NULL.  The PGresult handed to
@@ -35,6 +39,9 @@
 
 struct db_pool;
 struct db_conn;
+
+/* Prefix of a statement planned once per session (see Plans above): DB_PLAN_ONCE "SELECT ...". */
+#define DB_PLAN_ONCE "/* plan once */ "
 
 /* err is NULL on success.  On failure res may still carry the server's error result. */
 typedef void (*db_result_cb)(PGresult *res, const struct ra_err *err, void *data);

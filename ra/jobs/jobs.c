@@ -122,24 +122,24 @@ static const char *sql_claim =
 	" FROM due WHERE j.id = due.id"
 	" RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.idempotency_key";
 
-static const char *sql_done =
+static const char *sql_done = DB_PLAN_ONCE
 	"UPDATE jobs SET state = 'done', result = $4::jsonb, lease_until = NULL,"
 	" done_at = now(), updated_at = now()"
 	" WHERE id = $1::bigint AND locked_by = $2 AND attempts = $3::int AND state = 'running'";
 
-static const char *sql_fail =
+static const char *sql_fail = DB_PLAN_ONCE
 	"UPDATE jobs SET state = $4::text, last_error = $5, lease_until = NULL,"
 	" run_at = now() + $6::bigint * interval '1 millisecond', updated_at = now(),"
 	" done_at = CASE WHEN $4::text = 'dead' THEN now() END"
 	" WHERE id = $1::bigint AND locked_by = $2 AND attempts = $3::int AND state = 'running'";
 
 /* A call the peer refused (RA_E_BUSY): queued again, the attempt given back. */
-static const char *sql_defer =
+static const char *sql_defer = DB_PLAN_ONCE
 	"UPDATE jobs SET state = 'queued', attempts = attempts - 1, last_error = $4, lease_until = NULL,"
 	" run_at = now() + $5::bigint * interval '1 millisecond', updated_at = now()"
 	" WHERE id = $1::bigint AND locked_by = $2 AND attempts = $3::int AND state = 'running'";
 
-static const char *sql_renew =
+static const char *sql_renew = DB_PLAN_ONCE
 	"UPDATE jobs SET lease_until = now() + $3::bigint * interval '1 millisecond'"
 	" WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND state = 'running'";
 

@@ -428,9 +428,19 @@ Test(outbox, jobs_with_each_rows_own_key_and_payload_and_a_statement_the_caller_
 
 /* ---- prepared statements on the pool's sessions (ra/db/db.c, issue #16) ------------------- */
 
-static const char *sql_plus = "SELECT $1::int + 1";
+/* marked: prepared once per session, and left to PostgreSQL's plan choice (ra/db/db.h) */
+static const char *sql_plus = DB_PLAN_ONCE "SELECT $1::int + 1";
 static const char *sql_prepared =
-	"SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELECT $1::int + 1'";
+	"SELECT count(*) FROM pg_prepared_statements"
+	" WHERE statement = '" DB_PLAN_ONCE "SELECT $1::int + 1'";
+/* after seven runs PostgreSQL (plan_cache_mode = auto) plans it once, not per run */
+static const char *sql_generic =
+	"SELECT (generic_plans > 0 AND current_setting('plan_cache_mode') = 'auto')::text"
+	" FROM pg_prepared_statements WHERE statement = '" DB_PLAN_ONCE "SELECT $1::int + 1'";
+/* not marked: sent as it is, planned for its values at every run */
+static const char *sql_minus = "SELECT $1::int - 1";
+static const char *sql_unprepared =
+	"SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%$1::int - 1%'";
 
 struct ph {
 	uv_loop_t loop;
@@ -438,7 +448,7 @@ struct ph {
 	struct db_pool *pool;
 	const char *db;
 	int step, tries, after_reconnect;
-	char got[8][16]; /* step results */
+	char got[16][16]; /* step results */
 	char err[256];
 };
 
@@ -455,7 +465,7 @@ static void on_ph(PGresult *res, const struct ra_err *err, void *data)
 
 	if (err != NULL) {
 		/* only while the pool finds its terminated session gone and reconnects */
-		if (h->after_reconnect && h->step == 5 && h->tries++ < 100) {
+		if (h->after_reconnect && h->step == 12 && h->tries++ < 100) {
 			uv_timer_start(&h->timer, on_ph_timer, 50, 0);
 			return;
 		}
@@ -476,24 +486,37 @@ static void ph_next(struct ph *h)
 	case 0:
 	case 1:
 	case 2:
-	case 5: /* the statement, three times on one session; again after the reconnect */
+	case 3:
+	case 4:
+	case 5:
+	case 6:
+	case 12: /* the statement, seven times on one session; again after the reconnect */
 		if (!db_pool_up(h->pool)) {
 			uv_timer_start(&h->timer, on_ph_timer, 20, 0);
 			return;
 		}
 		db_query(h->pool, sql_plus, 1, (const char *const[]){"41"}, on_ph, h);
 		return;
-	case 3:
-	case 6:
+	case 7:
+	case 13:
 		db_query(h->pool, sql_prepared, 0, NULL, on_ph, h);
 		return;
-	case 4: /* the session ends under the pool (a restart, an administrator) */
+	case 8:
+		db_query(h->pool, sql_generic, 0, NULL, on_ph, h);
+		return;
+	case 9:
+		db_query(h->pool, sql_minus, 1, (const char *const[]){"43"}, on_ph, h);
+		return;
+	case 10:
+		db_query(h->pool, sql_unprepared, 0, NULL, on_ph, h);
+		return;
+	case 11: /* the session ends under the pool (a restart, an administrator) */
 		cr_assert_eq(rt_exec(h->db,
 				     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
 				     " WHERE datname = current_database() AND pid <> pg_backend_pid()",
 				     err, sizeof(err)),
 			     0, "%s", err);
-		h->step = 5;
+		h->step = 12;
 		h->after_reconnect = 1;
 		uv_timer_start(&h->timer, on_ph_timer, 50, 0);
 		return;
@@ -518,9 +541,12 @@ Test(outbox, pool_statements_are_prepared_once_per_session_and_again_after_a_rec
 	db_pool_free(h.pool);
 	cr_assert_str_empty(h.err);
 	cr_expect_str_eq(h.got[0], "42");
-	cr_expect_str_eq(h.got[2], "42", "run by name, the same answer");
-	cr_expect_str_eq(h.got[3], "1", "prepared once on the session, not once per run");
-	cr_expect_str_eq(h.got[5], "42", "after the reconnect: prepared again on the new session");
-	cr_expect_str_eq(h.got[6], "1");
+	cr_expect_str_eq(h.got[6], "42", "run by name, the same answer");
+	cr_expect_str_eq(h.got[7], "1", "prepared once on the session, not once per run");
+	cr_expect_str_eq(h.got[8], "true", "a marked statement is planned once (generic plan), not per run");
+	cr_expect_str_eq(h.got[9], "42", "an unmarked statement runs unprepared");
+	cr_expect_str_eq(h.got[10], "0", "an unmarked statement is never prepared: planned for its values");
+	cr_expect_str_eq(h.got[12], "42", "after the reconnect: prepared again on the new session");
+	cr_expect_str_eq(h.got[13], "1");
 	free(db);
 }

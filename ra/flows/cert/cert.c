@@ -25,7 +25,7 @@
 #include "workflows/wf.h"
 #include "workflows/wf_cert.h"
 
-static const char *sql_load =
+static const char *sql_load = DB_PLAN_ONCE
 	"SELECT id, class, state, subject::text, validity_years, key_alg, ident_id, serial, "
 	"revocation_reason, extract(epoch FROM revoked_at)::bigint, "
 	"key_storage, encode(key_blob, 'hex'), kek_label, kek_version, key_fingerprint, key_destroyed_at "
@@ -35,7 +35,7 @@ static const char *sql_load =
  * job finds it here and never makes a second key.  R2: the unique fingerprint refuses a key
  * that serves another certificate.  requested -keygen_done-> key_generated (outbox: $1 id,
  * $2 the new state, $3 the old one). */
-static const char *sql_key_store =
+static const char *sql_key_store = DB_PLAN_ONCE
 	"UPDATE certificates SET state = $2, key_storage = 'wrapped', key_blob = decode($4, 'hex'), kek_label = $5,"
 	"  kek_version = $6::int, key_fingerprint = $7"
 	" WHERE id = $1 AND state = $3 AND key_blob IS NULL AND key_destroyed_at IS NULL";
@@ -44,14 +44,14 @@ static const char *sql_key_store =
  * one exists), each with its audit record and follow-up job: one outbox unit (ra/db/outbox.h;
  * $2 the new state, $3 the states it may come from).  Each returns its row's id and its audit
  * record's details; the new certificate's record comes first in the chain (R15). */
-static const char *sql_store =
+static const char *sql_store = DB_PLAN_ONCE
 	"UPDATE certificates SET state = $2, serial = $4, key_fingerprint = $5, pem = $6,"
 	"  not_before = to_timestamp($7::bigint), not_after = to_timestamp($8::bigint), issued_at = now(),"
 	"  key_storage = coalesce(key_storage, $9)"
 	" WHERE id = $1 AND state = ANY($3::text[])"
 	" RETURNING id, jsonb_build_object('serial', $4::text, 'key_fingerprint', $5::text, 'replaces', replaces)::text";
 
-static const char *sql_replaced =
+static const char *sql_replaced = DB_PLAN_ONCE
 	"UPDATE certificates o SET state = $2, revoked_at = now(),"
 	"  revocation_reason = coalesce(c.replace_reason, 'superseded'), replaced_by = c.id"
 	" FROM certificates c WHERE c.id = $1 AND o.id = c.replaces AND o.state = ANY($3::text[])"
@@ -61,16 +61,16 @@ static const char *sql_replaced =
  * fails (wf cert: issue_failed), and the one it was to replace goes back to active
  * (replacement_failed, R15: the user keeps a working certificate).  Support hears of it
  * through the dead job and the audit records. */
-static const char *sql_failed =
+static const char *sql_failed = DB_PLAN_ONCE
 	"UPDATE certificates SET state = $2, failure = $4 WHERE id = $1 AND state = ANY($3::text[]) RETURNING id";
 
-static const char *sql_restored =
+static const char *sql_restored = DB_PLAN_ONCE
 	"UPDATE certificates o SET state = $2"
 	" FROM certificates c WHERE c.id = $1 AND o.id = c.replaces AND o.state = ANY($3::text[])"
 	" RETURNING o.id, jsonb_build_object('replacement', $1::text)::text";
 
 /* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
-static const char *sql_revoke =
+static const char *sql_revoke = DB_PLAN_ONCE
 	"UPDATE certificates SET state = $2, revoked_at = now(), revocation_reason = $4 WHERE id = $1 AND state = $3";
 
 int cert_revoke_plan(struct outbox *ob, const char *id, int from, const struct wf_result *r,
@@ -90,7 +90,7 @@ int cert_revoke_plan(struct outbox *ob, const char *id, int from, const struct w
 }
 
 static const char *sql_ca_revoked =
-	"UPDATE certificates SET ca_revoked_at = now() WHERE id = $1 AND ca_revoked_at IS NULL";
+	DB_PLAN_ONCE "UPDATE certificates SET ca_revoked_at = now() WHERE id = $1 AND ca_revoked_at IS NULL";
 
 /* ---- configuration ------------------------------------------------------------------ */
 

@@ -37,7 +37,7 @@
 #define TPIN_DIGITS 8
 #define SMS_TIMEOUT_MS 15000
 
-static const char *sql_load =
+static const char *sql_load = DB_PLAN_ONCE
 	"SELECT c.state, u.phone_e164, encode(d.pin_sealed, 'hex'), d.sent_at IS NOT NULL"
 	" FROM certificates c LEFT JOIN users u ON u.public_id = c.user_id"
 	" LEFT JOIN transport_pin_deliveries d ON d.certificate_id = c.id WHERE c.id = $1";
@@ -49,7 +49,7 @@ static const char *sql_load =
  * PIN first or the certificate left 'issued'; the re-run tells which.  The statements after it
  * act only if it stored this run's hash ($3 / $4).  One outbox unit (ra/db/outbox.h).
  */
-static const char *sql_store =
+static const char *sql_store = DB_PLAN_ONCE
 	"WITH d AS (INSERT INTO transport_pin_deliveries (certificate_id, pin_sealed)"
 	"  SELECT id, decode($4, 'hex') FROM certificates WHERE id = $1 AND state = $2 FOR UPDATE"
 	"  ON CONFLICT (certificate_id) DO NOTHING RETURNING certificate_id)"
@@ -57,18 +57,18 @@ static const char *sql_store =
 	"  AND state = $2 RETURNING id";
 
 /* R18: the identification is kept until the certificate's end of validity and then some */
-static const char *sql_retain =
+static const char *sql_retain = DB_PLAN_ONCE
 	"UPDATE identifications SET retain_until = greatest(retain_until, c.not_after + make_interval(years => $3::int))"
 	" FROM certificates c WHERE c.id = $1 AND c.transport_pin_hash = $2 AND identifications.ident_id = c.ident_id";
 
 /* issuing -> issued once no certificate of the order is still pending ($4); its id */
-static const char *sql_order_issued =
+static const char *sql_order_issued = DB_PLAN_ONCE
 	"UPDATE orders SET state = $2, updated_at = now() FROM certificates c"
 	" WHERE c.id = $1 AND c.transport_pin_hash = $5 AND orders.id::text = c.order_id AND orders.state = ANY($3::text[])"
 	" AND NOT EXISTS (SELECT 1 FROM certificates x WHERE x.order_id = c.order_id AND x.state = ANY($4::text[]))"
 	" RETURNING orders.id::text";
 
-static const char *sql_sent =
+static const char *sql_sent = DB_PLAN_ONCE
 	"UPDATE transport_pin_deliveries SET sent_at = now(), sms_id = $2, pin_sealed = NULL"
 	" WHERE certificate_id = $1 AND sent_at IS NULL"
 	" RETURNING certificate_id, jsonb_build_object('sms_id', $2::text)::text";

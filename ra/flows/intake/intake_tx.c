@@ -33,7 +33,7 @@
  * then reads that one.  Answers one row when the order was created: id, state, user id and
  * public id (NULL unless this statement created the user).
  */
-static const char *sql_insert_order =
+static const char *sql_insert_order = DB_PLAN_ONCE
 	"WITH o AS ("
 	" INSERT INTO orders (shop_order_id, shop_number, shop_status, state, phone_e164, first_name, last_name,"
 	"  email, contract_number, ident_tx)"
@@ -59,25 +59,26 @@ static const char *sql_insert_order =
 	" ON CONFLICT (phone_e164) DO NOTHING RETURNING id, public_id)"
 	" SELECT o.id, o.state, u.id, u.public_id FROM o LEFT JOIN u ON true";
 
-static const char *sql_lock_order =
+static const char *sql_lock_order = DB_PLAN_ONCE
 	"SELECT id, state, quota_taken, shop_cancel_seen_at IS NOT NULL FROM orders"
 	" WHERE shop = 'woocommerce' AND shop_order_id = $1::bigint FOR UPDATE";
 
 /* R6: the quota is taken by the row update itself, so two orders cannot both take the last place.
  * The places are the order's stored certificate requests (a waiting order keeps its first items). */
-static const char *sql_take_quota =
+static const char *sql_take_quota = DB_PLAN_ONCE
 	"UPDATE contracts SET used = used + n.c"
 	" FROM (SELECT count(*)::int AS c FROM cert_requests WHERE order_id = $2::bigint) n"
 	" WHERE number = $1 AND status = 'open' AND used + n.c <= quota"
 	" RETURNING id, organisation, organisation_id, n.c";
 
-static const char *sql_contract_why = "SELECT status, quota - used FROM contracts WHERE number = $1";
+static const char *sql_contract_why =
+	DB_PLAN_ONCE "SELECT status, quota - used FROM contracts WHERE number = $1";
 
-static const char *sql_user_insert =
+static const char *sql_user_insert = DB_PLAN_ONCE
 	"INSERT INTO users (public_id, phone_e164, first_name, last_name, email, name_fold)"
 	" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (phone_e164) DO NOTHING RETURNING id, public_id";
 
-static const char *sql_user_get =
+static const char *sql_user_get = DB_PLAN_ONCE
 	"SELECT id, public_id, ident_first_name, ident_last_name,"
 	" floor(extract(epoch FROM now() - ident_verified_at) / 86400)::int"
 	" FROM users WHERE phone_e164 = $1";
@@ -85,7 +86,7 @@ static const char *sql_user_get =
 /* R6: a variant-2 certificate under a contract carries the contract's organisation.  The
  * order row is locked already (inserted or SELECT ... FOR UPDATE by this transaction); one
  * row answers when it moved (outbox: $2 the new state, $3 the one decided from). */
-static const char *sql_pay =
+static const char *sql_pay = DB_PLAN_ONCE
 	"WITH o AS (UPDATE orders SET state = $2, user_id = $4::bigint, contract_id = $5::bigint,"
 	"  quota_taken = $6::int, contract_number = $7, shop_status = $8, ident_reused = $9::boolean,"
 	"  ident_attempts = CASE WHEN $9::boolean THEN 0 ELSE 1 END, phone_e164 = $10, paid_at = now(),"
@@ -95,13 +96,13 @@ static const char *sql_pay =
 	" SELECT id FROM o";
 
 /* Cancel: the state, and the contract places back (R6). */
-static const char *sql_cancel =
+static const char *sql_cancel = DB_PLAN_ONCE
 	"WITH o AS (UPDATE orders SET state = $2, shop_status = $4, quota_taken = 0, updated_at = now()"
 	"  WHERE id = $1::bigint AND state = $3 RETURNING contract_id),"
 	" c AS (UPDATE contracts SET used = used - $5::int WHERE id = (SELECT contract_id FROM o) AND $5::int > 0)"
 	" SELECT 1 FROM o";
 
-static const char *sql_cancel_seen =
+static const char *sql_cancel_seen = DB_PLAN_ONCE
 	"UPDATE orders SET shop_cancel_seen_at = now(), shop_status = $2, updated_at = now() WHERE id = $1::bigint";
 
 static void on_res(PGresult *res, const struct ra_err *err, void *data);
