@@ -64,7 +64,11 @@ $(B)/libwf.a: $(call obj,$(WF_SRC))
 $(B)/libcab.a: $(call obj,$(CAB_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 MIGRATIONS := $(sort $(wildcard migrations/[0-9]*_*.sql))
-$(B)/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
+# The list itself is a prerequisite: a migration removed or renamed leaves every remaining file
+# older than migrations.c, so without it the binary would still embed the one that is gone.
+# migrations.list is rewritten only when the list changes.
+$(shell mkdir -p $(B)/gen && { echo '$(MIGRATIONS)' | cmp -s - $(B)/gen/migrations.list || echo '$(MIGRATIONS)' > $(B)/gen/migrations.list; })
+$(B)/gen/migrations.c: $(MIGRATIONS) $(B)/gen/migrations.list tools/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	tools/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
 $(B)/gen/migrations.o: $(B)/gen/migrations.c

@@ -27,8 +27,9 @@
 #   BENCH_S1_CONNS="1 16 64" (scenario 1's connection counts; e.g. "64" for a quick A/B run)
 #   BENCH_PERF=1 records a system-wide profile of each held issuance batch (perf, Debian's
 #                linux-perf; results/s2h.perf and s2w.perf, kept with BENCH_KEEP=1)
-#   BENCH_PGSS=1 loads pg_stat_statements and writes, after each scenario-1 load, the statements
-#                that took the server's time to results/s1_pgss_cC.txt (kept with BENCH_KEEP=1)
+#   BENCH_PGSS=1 loads pg_stat_statements (planning counted too) and writes the statements that
+#                took the server's time after each scenario-1 load (results/s1_pgss_cC.txt) and
+#                each issuance batch (results/s2*_pgss.txt), kept with BENCH_KEEP=1
 set -u
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -98,14 +99,19 @@ psql_ -c "ALTER SYSTEM SET synchronous_commit = on" -c "SELECT pg_reload_conf()"
 if [ "${BENCH_PGSS:-0}" = 1 ]; then
 	psql_ -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
 	tests/lib/pg.sh stop "$root/pg" && tests/lib/pg.sh restart "$root/pg" >/dev/null || { say "bench: PostgreSQL restart failed"; exit 1; }
-	psql_ -c "CREATE EXTENSION pg_stat_statements" >/dev/null
+	# planning counted apart from execution (a setting of the library: once it is loaded)
+	psql_ -c "CREATE EXTENSION pg_stat_statements" -c "ALTER SYSTEM SET pg_stat_statements.track_planning = on" \
+		-c "SELECT pg_reload_conf()" >/dev/null || { say "bench: pg_stat_statements setup failed"; exit 1; }
 fi
 pgss_reset() { [ "${BENCH_PGSS:-0}" = 1 ] && psql_ -c "SELECT pg_stat_statements_reset()" >/dev/null; true; }
 pgss_dump() {
 	[ "${BENCH_PGSS:-0}" = 1 ] || return 0
-	psql_ -F ' | ' -c "SELECT calls, round(total_exec_time::numeric, 1) AS ms, round((total_exec_time / calls)::numeric, 3) AS per_call,
-		rows, shared_blks_hit, left(regexp_replace(query, '\s+', ' ', 'g'), 160) FROM pg_stat_statements
-		ORDER BY total_exec_time DESC LIMIT 25" >"$1"
+	# plan_ms: planning, counted apart from execution (track_planning); a statement planned once
+	# per session shows it only on its first runs
+	psql_ -F ' | ' -c "SELECT 'calls | exec_ms | exec_per_call | plan_ms | plans | rows | shared_blks_hit | query'" \
+		-c "SELECT calls, round(total_exec_time::numeric, 1) AS ms, round((total_exec_time / nullif(calls, 0))::numeric, 3) AS per_call,
+		round(total_plan_time::numeric, 1), plans, rows, shared_blks_hit, left(regexp_replace(query, '\s+', ' ', 'g'), 160)
+		FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25" >"$1"
 }
 # the machine's CPU counters (user nice system idle iowait irq softirq steal), first line of
 # /proc/stat: at the end the report says which share of the run's CPU time the hypervisor gave
