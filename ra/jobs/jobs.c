@@ -8,7 +8,7 @@
  * the loop.  Claims happen when a transaction of this process that queued a job commits
  * (db_wake_set), when a NOTIFY on 'ra_jobs' arrives, when a slot frees after a
  * full batch, when a retry becomes due here, and on a poll timer (jobs of other processes'
- * retries, expired leases, missed notifications).  A renewal timer extends the leases of
+ * retries, missed notifications; the poll first queues again the jobs whose lease expired).  A renewal timer extends the leases of
  * running jobs, so a job may take longer than jobs.lease_ms as long as its process lives.
  *
  * A run's end (job_done / job_fail) is an UPDATE fenced by (locked_by, attempts): a process
@@ -92,7 +92,7 @@ struct jobs {
 	char other_kinds
 		[LANE_KINDS_MAX]; /* every kind of the non-default lanes: the default lane's exclusion */
 	struct run *runs;
-	int renewing, stats_busy;
+	int renewing, stats_busy, requeueing;
 	int stopping;
 	void (*stop_done)(void *);
 	void *stop_data;
@@ -107,20 +107,22 @@ static void wake_for_retry(struct jobs *j, long long delay);
 
 /* ---- SQL ---------------------------------------------------------------------------- */
 
-/* $4: the lane's kinds; $5: true for the default lane, which takes every kind NOT in $4 (the
- * other lanes' kinds), so a kind no process registered still reaches a runner and is parked. */
-static const char *sql_claim =
-	"WITH due AS ("
-	" SELECT id FROM jobs"
-	"  WHERE ((state = 'queued' AND run_at <= now())"
-	"     OR (state = 'running' AND lease_until < now()))"
-	"    AND (CASE WHEN $5::boolean THEN kind <> ALL($4::text[]) ELSE kind = ANY($4::text[]) END)"
-	"  ORDER BY priority DESC, run_at, id LIMIT $1::int"
-	"  FOR UPDATE SKIP LOCKED)"
-	" UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $2,"
-	"  lease_until = now() + $3::bigint * interval '1 millisecond', updated_at = now()"
-	" FROM due WHERE j.id = due.id"
-	" RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.idempotency_key";
+/* The claim: jobs_claim() (migration 0022, docs/jobs.md "Claim, lease, renewal"): up to $1 due
+ * jobs of the lane's kinds $4 (the default lane, $5: of every queued kind not in $4, the other
+ * lanes' kinds, so a kind no process registered still reaches a runner and is parked), a few
+ * index pages per kind however many jobs wait. */
+static const char *sql_claim = DB_PLAN_ONCE
+	"SELECT id, kind, payload, attempts, max_attempts, idempotency_key"
+	" FROM jobs_claim($1::int, $2, $3::bigint, $4::text[], $5::boolean)";
+
+/* A running job whose lease expired (its process crashed or lost the database) is queued
+ * again, on the poll timer: the claim takes it like any queued job, the next attempt.  The
+ * fence of the lost run (locked_by, attempts, state = 'running') no longer matches. */
+static const char *sql_requeue = DB_PLAN_ONCE
+	"UPDATE jobs SET state = 'queued', lease_until = NULL, updated_at = now(),"
+	" last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')'"
+	" WHERE state = 'running' AND lease_until < now()"
+	" RETURNING id";
 
 static const char *sql_done = DB_PLAN_ONCE
 	"UPDATE jobs SET state = 'done', result = $4::jsonb, lease_until = NULL,"
@@ -582,13 +584,18 @@ static void on_wake(uv_timer_t *t)
 	claim(t->data);
 }
 
+static void requeue_expired(struct jobs *j);
+
 static void on_notify(const char *channel, const char *payload, void *data)
 {
 	struct jobs *j = data;
 
 	(void)channel;
-	if (payload == NULL)
+	if (payload == NULL) {
+		/* (re)connected: a restart after a crash finds its old runs' leases expired */
 		log_info("jobs.listening", "instance", j->instance, NULL);
+		requeue_expired(j);
+	}
 	claim(j);
 }
 
@@ -663,10 +670,36 @@ static void on_stats(PGresult *res, const struct ra_err *err, void *data)
 	j->oldest_ready_s = atof(PQgetvalue(res, 0, 3));
 }
 
+static void on_requeued(PGresult *res, const struct ra_err *err, void *data)
+{
+	struct jobs *j = data;
+	char n[16];
+
+	j->requeueing = 0;
+	if (err != NULL) {
+		log_debug("jobs.requeue_failed", "error", err->msg, NULL);
+		return;
+	}
+	if (PQntuples(res) == 0)
+		return;
+	snprintf(n, sizeof(n), "%d", PQntuples(res));
+	log_warn("jobs.lease_expired", "jobs", n, NULL);
+	claim(j);
+}
+
+static void requeue_expired(struct jobs *j)
+{
+	if (j->requeueing || j->stopping || j->workers == 0 || !db_pool_up(j->app->db))
+		return;
+	j->requeueing = 1;
+	db_query(j->app->db, sql_requeue, 0, NULL, on_requeued, j);
+}
+
 static void on_poll(uv_timer_t *t)
 {
 	struct jobs *j = t->data;
 
+	requeue_expired(j);
 	claim(j);
 	if (!j->stats_busy && db_pool_up(j->app->db)) {
 		j->stats_busy = 1;

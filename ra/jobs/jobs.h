@@ -11,7 +11,7 @@
  * milliseconds; other inserters (psql, blocking connections) NOTIFY from the insert trigger.
  * The runner claims due jobs with SELECT ... FOR UPDATE SKIP LOCKED under a lease (several
  * ra processes may share one database; a job whose lease expired - its process crashed - is
- * claimed again), runs the handler registered for its kind, and on failure retries with
+ * queued again by the next poll and claimed again), runs the handler registered for its kind, and on failure retries with
  * exponential backoff and jitter up to the kind's attempt limit, then parks it as 'dead'.
  *
  * Handlers are asynchronous and must be idempotent: the same job may run twice (a crash

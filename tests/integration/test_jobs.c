@@ -5,6 +5,7 @@
  * Jobs use the built-in 'test.effect' kind, switched on by configuration (jobs.test_kinds).
  */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,5 +288,77 @@ Test(jobs, thousand_jobs_two_processes_one_killed_each_effect_exactly_once, .tim
 	cr_log_info("jobs run again after the kill: %s", v);
 	free(v);
 	cr_expect_eq(rt_ra_stop(&b, SIGTERM), 0);
+	free(db);
+}
+
+/* The claim the runner sends (jobs_claim(), migration 0022), run once under EXPLAIN ANALYZE: how
+ * many rows it took, of which kinds, and how many buffers it touched (shared hit + read, its
+ * statements inside the function included). */
+static void claim_explained(const char *db, int dflt, const char *kinds, int *rows, long *buffers,
+			    char **kinds_taken)
+{
+	char sql[512];
+	char *plan;
+	json_t *j, *top;
+
+	snprintf(sql, sizeof(sql),
+		 /* a first call of the session compiles the function and makes its plans (catalog
+		  * reads), as a pooled session does once: it claims none here */
+		 "SELECT * FROM jobs_claim(0, 'test/1/warm', 60000, '%s', %s);"
+		 " EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)"
+		 " SELECT * FROM jobs_claim(4, 'test/1/claim', 60000, '%s', %s)",
+		 kinds, dflt ? "true" : "false", kinds, dflt ? "true" : "false");
+	plan = rt_sql(db, sql);
+	cr_assert(plan != NULL, "EXPLAIN of the claim failed");
+	j = json_loads(plan, 0, NULL);
+	cr_assert(j != NULL, "%s", plan);
+	top = json_object_get(json_array_get(j, 0), "Plan");
+	*rows = (int)json_integer_value(json_object_get(top, "Actual Rows"));
+	*buffers = (long)json_integer_value(json_object_get(top, "Shared Hit Blocks")) +
+		   (long)json_integer_value(json_object_get(top, "Shared Read Blocks"));
+	json_decref(j);
+	free(plan);
+	*kinds_taken = rt_sql(
+		db, "SELECT string_agg(DISTINCT kind, ',') FROM jobs WHERE locked_by = 'test/1/claim'");
+}
+
+/* Issue #15 (measure at scale): a claim reads a few index pages per kind, however many jobs wait.
+ * 40,000 issuance jobs dated a day ahead (retries, held work) and 40,000 TransportPIN jobs due
+ * wait beside 5 due issuance jobs.  The issue lane's claim takes 4 of the 5, and the default
+ * lane's 4 TransportPIN jobs, each touching about 100 buffers (the 4 rows' updates and their
+ * index entries are most of it).  The claim before touched 825 for the default lane here: it
+ * read every queued job of its kinds and sorted them (its issue lane's plan, made for the values
+ * at every run, happened to walk the priority index and touched 104). */
+Test(jobs, a_claim_reads_a_few_pages_however_many_jobs_wait, .timeout = 120)
+{
+	char *db = rt_db_new(), *taken;
+	int rows;
+	long buffers;
+
+	exec_ok(db,
+		"INSERT INTO jobs (kind, payload, idempotency_key, run_at) SELECT 'cert_issue', '{}', 'ahead-' || g,"
+		" now() + interval '1 day' FROM generate_series(1, 40000) g;"
+		"INSERT INTO jobs (kind, payload, idempotency_key) SELECT 'transport_pin', '{}', 'tp-' || g"
+		" FROM generate_series(1, 40000) g;"
+		"INSERT INTO jobs (kind, payload, idempotency_key, run_at) SELECT 'cert_issue', '{}', 'due-' || g,"
+		" now() - interval '1 minute' FROM generate_series(1, 5) g;"
+		"ANALYZE jobs");
+	claim_explained(db, 0, "{cert_issue,order_issue}", &rows, &buffers, &taken);
+	cr_expect_eq(rows, 4, "the issue lane took 4 jobs");
+	cr_expect_str_eq(taken, "cert_issue");
+	free(taken);
+	expect_sql(
+		db,
+		"SELECT count(*) FROM jobs WHERE locked_by = 'test/1/claim' AND idempotency_key LIKE 'due-%'",
+		"4");
+	cr_expect_lt(buffers, 300, "the issue lane's claim touched %ld buffers", buffers);
+	exec_ok(db, "UPDATE jobs SET locked_by = 'test/1/before' WHERE locked_by = 'test/1/claim'");
+	/* the default lane: every kind but the other lanes' */
+	claim_explained(db, 1, "{cert_issue,order_issue,ca_revoke,ident_invite,ident_result}", &rows,
+			&buffers, &taken);
+	cr_expect_eq(rows, 4, "the default lane took 4 jobs");
+	cr_expect_str_eq(taken, "transport_pin");
+	free(taken);
+	cr_expect_lt(buffers, 300, "the default lane's claim touched %ld buffers", buffers);
 	free(db);
 }

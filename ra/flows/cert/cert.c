@@ -28,7 +28,8 @@
 static const char *sql_load = DB_PLAN_ONCE
 	"SELECT id, class, state, subject::text, validity_years, key_alg, ident_id, serial, "
 	"revocation_reason, extract(epoch FROM revoked_at)::bigint, "
-	"key_storage, encode(key_blob, 'hex'), kek_label, kek_version, key_fingerprint, key_destroyed_at "
+	"key_storage, encode(key_blob, 'hex'), kek_label, kek_version, key_fingerprint, key_destroyed_at, "
+	"replaces, replace_reason "
 	"FROM certificates WHERE id = $1";
 
 /* A wrapped key, stored before the certificate is requested from the CA (issue #15): a retried
@@ -51,11 +52,15 @@ static const char *sql_store = DB_PLAN_ONCE
 	" WHERE id = $1 AND state = ANY($3::text[])"
 	" RETURNING id, jsonb_build_object('serial', $4::text, 'key_fingerprint', $5::text, 'replaces', replaces)::text";
 
+/* Only for a certificate that replaces one (the row says which at load: replaces is set when
+ * the request is made and never changes): $1 the old one, $4 the reason the replacement gave,
+ * $5 the new one.  A row by its key, planned once (the join of the new row to the old one it
+ * was before was planned for its values at every issuance, and found nothing for most). */
 static const char *sql_replaced = DB_PLAN_ONCE
-	"UPDATE certificates o SET state = $2, revoked_at = now(),"
-	"  revocation_reason = coalesce(c.replace_reason, 'superseded'), replaced_by = c.id"
-	" FROM certificates c WHERE c.id = $1 AND o.id = c.replaces AND o.state = ANY($3::text[])"
-	" RETURNING o.id, jsonb_build_object('serial', o.serial, 'replaced_by', $1::text)::text, o.revocation_reason";
+	"UPDATE certificates SET state = $2, revoked_at = now(),"
+	"  revocation_reason = coalesce($4, 'superseded'), replaced_by = $5"
+	" WHERE id = $1 AND state = ANY($3::text[])"
+	" RETURNING id, jsonb_build_object('serial', serial, 'replaced_by', $5::text)::text, revocation_reason";
 
 /* A request the CA or the profile refused for good, or one out of attempts: the certificate
  * fails (wf cert: issue_failed), and the one it was to replace goes back to active
@@ -64,10 +69,10 @@ static const char *sql_replaced = DB_PLAN_ONCE
 static const char *sql_failed = DB_PLAN_ONCE
 	"UPDATE certificates SET state = $2, failure = $4 WHERE id = $1 AND state = ANY($3::text[]) RETURNING id";
 
+/* $1 the certificate the failed one was to replace, $4 the failed one */
 static const char *sql_restored = DB_PLAN_ONCE
-	"UPDATE certificates o SET state = $2"
-	" FROM certificates c WHERE c.id = $1 AND o.id = c.replaces AND o.state = ANY($3::text[])"
-	" RETURNING o.id, jsonb_build_object('replacement', $1::text)::text";
+	"UPDATE certificates SET state = $2 WHERE id = $1 AND state = ANY($3::text[])"
+	" RETURNING id, jsonb_build_object('replacement', $4::text)::text";
 
 /* outbox (ra/db/outbox.h): $2 the new state, $3 the one decided from */
 static const char *sql_revoke = DB_PLAN_ONCE
@@ -290,6 +295,9 @@ struct issue {
 	struct job *job;
 	struct cab *cab;
 	char id[72];
+	char replaces[72]; /* the certificate this one replaces ("" when none) */
+	char replace_reason[40];
+	int has_reason;
 	enum cab_class cls;
 	enum cab_alg alg;
 	int validity;
@@ -425,16 +433,22 @@ static void store(struct issue *is, const char *nb, const char *na)
 	c = ob_move_any(&ob, sql_store, &wf_cert, PENDING_ISSUE, WF_CERT_ISSUED, is->id, 6,
 			(const char *const[]){is->cert.serial_hex, is->key.sha256_hex, is->cert.pem, nb, na,
 					      is->have_blob ? "wrapped" : "token"});
-	old = ob_move_set(&ob, sql_replaced, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_REVOKED, is->id, 0,
-			  NULL);
+	old = is->replaces[0] == '\0'
+		      ? -1
+		      : ob_move_set(
+				&ob, sql_replaced, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_REVOKED,
+				is->replaces, 2,
+				(const char *const[]){is->has_reason ? is->replace_reason : NULL, is->id});
 	/* the job ends in the same commit as the certificate it stored: one commit fewer each */
 	is->done_op = job_done_in(is->job, &ob,
 				  json_pack("{s:s, s:s, s:b}", "serial", is->cert.serial_hex,
 					    "key_fingerprint", is->key.sha256_hex, "stored", 1));
 	ob_job_each(&ob, c, "transport_pin", "certificate_id", "transport_pin:");
-	ob_job_each(&ob, old, "ca_revoke", "certificate_id", "ca_revoke:");
+	if (old >= 0)
+		ob_job_each(&ob, old, "ca_revoke", "certificate_id", "ca_revoke:");
 	ob_audit_each(&ob, c, "system", "cert.issued", "certificate", NULL);
-	ob_audit_each(&ob, old, "system", "cert.revoked", "certificate", NULL);
+	if (old >= 0)
+		ob_audit_each(&ob, old, "system", "cert.revoked", "certificate", NULL);
 	ob_commit(&ob, is->job->app->db, on_stored, is);
 }
 
@@ -447,10 +461,13 @@ static void record_failed(struct issue *is, const char *msg)
 
 	c = ob_move_any(&ob, sql_failed, &wf_cert, PENDING_ISSUE, WF_CERT_FAILED, is->id, 1,
 			(const char *const[]){msg});
-	old = ob_move_set(&ob, sql_restored, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_ACTIVE, is->id, 0,
-			  NULL);
+	old = is->replaces[0] == '\0'
+		      ? -1
+		      : ob_move_set(&ob, sql_restored, &wf_cert, 1u << WF_CERT_SUPERSEDING, WF_CERT_ACTIVE,
+				    is->replaces, 1, (const char *const[]){is->id});
 	ob_audit_each(&ob, c, "system", "cert.failed", "certificate", msg);
-	ob_audit_each(&ob, old, "system", "cert.replacement_failed", "certificate", msg);
+	if (old >= 0)
+		ob_audit_each(&ob, old, "system", "cert.replacement_failed", "certificate", msg);
 	ob_commit(&ob, is->job->app->db, on_failed_recorded, is);
 }
 
@@ -623,6 +640,9 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	if (check_rules(state, is->cls, db_val(res, 0, 6), &e) != 0)
 		goto refuse;
 	is->validity = atoi(PQgetvalue(res, 0, 4));
+	snprintf(is->replaces, sizeof(is->replaces), "%s", PQgetvalue(res, 0, 16));
+	is->has_reason = !PQgetisnull(res, 0, 17);
+	snprintf(is->replace_reason, sizeof(is->replace_reason), "%s", PQgetvalue(res, 0, 17));
 	if (!PQgetisnull(res, 0, 15)) {
 		ra_err_set(&e, RA_E_RULE, "key", "the certificate's key was destroyed");
 		goto refuse;
