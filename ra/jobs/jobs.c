@@ -8,8 +8,9 @@
  * the loop.  Claims happen when a transaction of this process that queued a job commits
  * (db_wake_set), when a NOTIFY on 'ra_jobs' arrives, when a slot frees after a
  * full batch, when a retry becomes due here, and on a poll timer (jobs of other processes'
- * retries, missed notifications; the poll first queues again the jobs whose lease expired).  A renewal timer extends the leases of
- * running jobs, so a job may take longer than jobs.lease_ms as long as its process lives.
+ * retries, missed notifications; the poll first queues again the jobs whose lease expired).
+ * A renewal timer extends the leases of running jobs, so a job may take longer than
+ * jobs.lease_ms as long as its process lives.
  *
  * A run's end (job_done / job_fail) is an UPDATE fenced by (locked_by, attempts): a process
  * whose lease expired and was claimed again elsewhere cannot overwrite the newer run.
@@ -104,6 +105,7 @@ static void claim(struct jobs *j);
 static void claim_lane(struct lane *l);
 static void on_wake(uv_timer_t *t);
 static void wake_for_retry(struct jobs *j, long long delay);
+static void requeue_expired(struct jobs *j);
 
 /* ---- SQL ---------------------------------------------------------------------------- */
 
@@ -121,8 +123,7 @@ static const char *sql_claim = DB_PLAN_ONCE
 static const char *sql_requeue = DB_PLAN_ONCE
 	"UPDATE jobs SET state = 'queued', lease_until = NULL, updated_at = now(),"
 	" last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')'"
-	" WHERE state = 'running' AND lease_until < now()"
-	" RETURNING id";
+	" WHERE state = 'running' AND lease_until < now()";
 
 static const char *sql_done = DB_PLAN_ONCE
 	"UPDATE jobs SET state = 'done', result = $4::jsonb, lease_until = NULL,"
@@ -584,8 +585,6 @@ static void on_wake(uv_timer_t *t)
 	claim(t->data);
 }
 
-static void requeue_expired(struct jobs *j);
-
 static void on_notify(const char *channel, const char *payload, void *data)
 {
 	struct jobs *j = data;
@@ -680,9 +679,9 @@ static void on_requeued(PGresult *res, const struct ra_err *err, void *data)
 		log_debug("jobs.requeue_failed", "error", err->msg, NULL);
 		return;
 	}
-	if (PQntuples(res) == 0)
+	snprintf(n, sizeof(n), "%s", PQcmdTuples(res));
+	if (strcmp(n, "0") == 0 || n[0] == '\0')
 		return;
-	snprintf(n, sizeof(n), "%d", PQntuples(res));
 	log_warn("jobs.lease_expired", "jobs", n, NULL);
 	claim(j);
 }
