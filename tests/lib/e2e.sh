@@ -12,11 +12,18 @@
 #
 # On exit the trap calls the script's own e2e_stop when it defines one (stop what it
 # started: ra serve, a tmux server, a package), then stops the peers under $work/peers and
-# a PostgreSQL under $work/pg when they exist, and, when the script stopped before e2e_end,
-# prints the tail of each log in E2E_LOGS (default: $work/ra.log) and counts one failure.
+# a PostgreSQL under $work/pg when they exist, and prints the tail of each log in E2E_LOGS
+# (default: $work/ra.log) when a check failed or the script stopped before e2e_end (which
+# then counts one failure more).
 # KEEP_WORK=DIR copies the work folder there before it is removed (for a post-mortem).
 
 passed=0 failed=0 _e2e_done=
+
+_e2e_logs() { # _e2e_logs N: the last N lines of each log, for the post-mortem of a failure
+	for _f in ${E2E_LOGS:-$work/ra.log}; do
+		[ -f "$_f" ] && { echo "# --- last $1 lines of ${_f#"$work"/}"; tail -n "$1" "$_f" | sed 's/^/#   /'; }
+	done
+}
 
 _e2e_cleanup() {
 	_rc=$?
@@ -25,11 +32,11 @@ _e2e_cleanup() {
 	[ -d "$work/pg" ] && tests/lib/pg.sh stop "$work/pg" >/dev/null 2>&1
 	if [ -z "$_e2e_done" ]; then
 		echo "not ok - the script stopped early (exit status $_rc)"
-		for _f in ${E2E_LOGS:-$work/ra.log}; do
-			[ -f "$_f" ] && tail -n 30 "$_f"
-		done
+		_e2e_logs 30
 		echo "$passed passed, $((failed + 1)) failed"
 		[ "$_rc" -ne 0 ] || _rc=1
+	elif [ "$failed" -gt 0 ]; then
+		_e2e_logs 80
 	fi
 	[ -n "${KEEP_WORK:-}" ] && cp -r "$work" "$KEEP_WORK"
 	rm -rf "$work"
