@@ -379,6 +379,21 @@ int cab_issue(struct cab *cab, const struct cab_request *req, struct cab_cert *o
 	return rc;
 }
 
+int cab_subject_check(const struct cab_subject *subject, enum cab_class cls, struct cab_err *err)
+{
+	struct cab_request req = {.request_id = "check", .cls = cls};
+	X509_NAME *name = NULL;
+	int years, rc;
+
+	if (subject == NULL)
+		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
+	req.subject = *subject;
+	if ((rc = cab_profile_check(&req, &years, err)) == 0)
+		rc = cab_profile_subject(subject, cls, &name, err);
+	X509_NAME_free(name);
+	return rc;
+}
+
 int cab_revoke(struct cab *cab, const char *serial_hex, enum cab_reason reason, time_t when,
 	       struct cab_err *err)
 {

@@ -232,6 +232,15 @@ struct cab_cert {
  * A request outside the profile gets CAB_E_PROFILE with err.field set.
  */
 int cab_issue(struct cab *cab, const struct cab_request *req, struct cab_cert *out, struct cab_err *err);
+
+/*
+ * The profile checks cab_issue makes on a subject of class cls, without a key or a CA: the
+ * class's required and forbidden attributes (R1, R4) and each attribute's X.520 type and
+ * length.  0, or CAB_E_PROFILE with err.field naming the attribute ("subject.organization").
+ * For a caller that must refuse a subject before it asks for a certificate (the support
+ * desk's modification); pure computation, no I/O.
+ */
+int cab_subject_check(const struct cab_subject *subject, enum cab_class cls, struct cab_err *err);
 void cab_cert_free(struct cab_cert *cert);
 
 /* Builds a PKCS#10 request for the token key key_id, signed on the token (C_Sign).

@@ -421,6 +421,19 @@ check "R17: a change of name needs a fresh identification" \
 	refused R17 cert modify crt-mod --given-name Annabella --reason "married"
 check "R4: an organisation without a function is refused" \
 	refused R4 cert modify crt-q --organisation "Solo GmbH" --reason "new job"
+# an organisation name over X.520's 64 characters: the CA's profile would refuse the replacement,
+# so the desk refuses the modification itself, naming the option's field (R15: no replacement
+# that can only fail)
+refused_by_profile() {
+	_before=$(digest)
+	ractl cert modify crt-mod --organisation "Neue Gesellschaft für Bau, Planung und Vermietung von Anlagen mbH" \
+		--function "Prokuristin" --reason "changed employer"
+	_after=$(digest)
+	[ "$(cat "$work/rc")" != 0 ] && err_has "certificate profile refuses" && grep -qF "[organisation]" "$work/err" &&
+		[ "$_before" = "$_after" ]
+}
+check "R15: a modification the CA's profile refuses (O over 64 characters) is refused at the desk; nothing changed" \
+	refused_by_profile
 ractl cert modify crt-mod --organisation "Neu GmbH" --org-id "FN-4711" --function "Prokuristin" --reason "changed employer" --json
 mod=$(out_get "j['replacement_id']" 2>/dev/null || echo none)
 check "modify answers the replacement" out_py "j['old_revoked_as'] == 'affiliationChanged'"

@@ -11,6 +11,7 @@
 
 #include "ra/base/config.h"
 #include "ra/base/duration.h"
+#include "ca-bridge/cab.h"
 #include "ra/flows/cert/cert.h"
 #include "ra/flows/admin/routes_admin_int.h"
 #include "workflows/wf_cert.h"
@@ -332,8 +333,31 @@ static void cert_rekey(struct adm_req *ar)
 	adm_tx_run(ar, &tx_rekey, sql_load_replace, 1, p);
 }
 
+/* 1 and e filled (naming the request's field) when the CA's profile would refuse subject:
+ * refused here, nothing changes, instead of a replacement the CA fails later (R15). */
+static int profile_refuses(const json_t *subject, const char *cls, struct ra_err *e)
+{
+	static const char *const fields[][2] = {{"subject.organization", "organisation"},
+						{"subject.organization_identifier", "organisation_id"},
+						{"subject.title", "function"}};
+	struct cab_subject cs;
+	struct cab_err ce = {0};
+	enum cab_class c;
+	const char *field;
+
+	cert_subject_of(subject, &cs);
+	if (cab_class_parse(cls, &c, &ce) == 0 && cab_subject_check(&cs, c, &ce) == 0)
+		return 0;
+	field = ce.field;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (strcmp(ce.field, fields[i][0]) == 0)
+			field = fields[i][1];
+	ra_err_set(e, RA_E_INVALID, field, "the CA's certificate profile refuses it: %s", ce.msg);
+	return 1;
+}
+
 /* The subject with the requested organisation/function; NULL and e filled when refused. */
-static json_t *modified_subject(struct adm_req *ar, const json_t *old, struct ra_err *e)
+static json_t *modified_subject(struct adm_req *ar, const json_t *old, const char *cls, struct ra_err *e)
 {
 	static const char *const names[] = {"given_name",  "surname",       "name",
 					    "common_name", "serial_number", "country"};
@@ -380,12 +404,16 @@ static json_t *modified_subject(struct adm_req *ar, const json_t *old, struct ra
 		json_decref(s);
 		return NULL;
 	}
+	if (profile_refuses(s, cls, e)) {
+		json_decref(s);
+		return NULL;
+	}
 	return s;
 }
 
 static int plan_modify(struct adm_req *ar, json_t *c, struct ra_err *e)
 {
-	json_t *s = modified_subject(ar, json_object_get(c, "subject"), e);
+	json_t *s = modified_subject(ar, json_object_get(c, "subject"), jstr(c, "class"), e);
 	int rc;
 
 	if (s == NULL)

@@ -330,7 +330,7 @@ static int job_cert_id(struct job *job, char *out, size_t cap)
 	return 0;
 }
 
-static const char *jstr(json_t *o, const char *k)
+static const char *jstr(const json_t *o, const char *k)
 {
 	const char *v = json_string_value(json_object_get(o, k));
 	return (v && *v) ? v : NULL;
@@ -345,6 +345,18 @@ static void issue_free(struct issue *is)
 	free(is);
 }
 
+void cert_subject_of(const json_t *subject, struct cab_subject *out)
+{
+	out->country = jstr(subject, "country");
+	out->given_name = jstr(subject, "given_name");
+	out->surname = jstr(subject, "surname");
+	out->serial_number = jstr(subject, "serial_number");
+	out->common_name = jstr(subject, "common_name");
+	out->organization = jstr(subject, "organization");
+	out->organization_identifier = jstr(subject, "organization_identifier");
+	out->title = jstr(subject, "title");
+}
+
 static void issue_work(void *data)
 {
 	struct issue *is = data;
@@ -353,14 +365,7 @@ static void issue_work(void *data)
 	struct cab_wrapped w = {is->blob, is->blob_len, is->kek_label, is->kek_version};
 
 	memset(&req, 0, sizeof(req));
-	req.subject.country = jstr(is->subject, "country");
-	req.subject.given_name = jstr(is->subject, "given_name");
-	req.subject.surname = jstr(is->subject, "surname");
-	req.subject.serial_number = jstr(is->subject, "serial_number");
-	req.subject.common_name = jstr(is->subject, "common_name");
-	req.subject.organization = jstr(is->subject, "organization");
-	req.subject.organization_identifier = jstr(is->subject, "organization_identifier");
-	req.subject.title = jstr(is->subject, "title");
+	cert_subject_of(is->subject, &req.subject);
 	if (!is->have_blob) {
 		/* a fresh wrapped key signs its CSR right away (first_sig): no unwrap for it later */
 		is->rc = cab_keygen_csr(is->cab, is->id, is->alg, &req.subject, &is->key, &is->err);

@@ -19,6 +19,8 @@
 #ifndef RA_CERT_H
 #define RA_CERT_H
 
+#include <jansson.h>
+
 #include "ra/base/app.h"
 #include "ra/db/outbox.h"
 #include "ra/base/err.h"
@@ -36,6 +38,11 @@ struct config;
  * 1 (err set, *out NULL): the CA's record is damaged or unreadable (/healthz says so). 
  * Blocks (token, CA files): start-up and the `ra kek` commands only. */
 int cert_open_cab(const struct config *cfg, struct cab **out, struct ra_err *err);
+
+struct cab_subject;
+/* The subject attributes of a certificates row's subject (JSON, the keys order_issue.c
+ * writes) as ca-bridge takes them; the strings stay the JSON's. */
+void cert_subject_of(const json_t *subject, struct cab_subject *out);
 
 /* cert_issue, ca_revoke, order_issue, transport_pin, user_id_mail (registered by server.c). */
 extern const struct job_kind cert_job_kinds[];
