@@ -37,6 +37,19 @@ struct env {
 	struct ts_proc bridge;
 };
 
+/* the SMS peer of the running test, if it started one: stopped after it even when an
+ * assertion ended it early (its ra and ca-bridge go with the test's process) */
+static char peers_dir[700];
+
+static void peers_fini(void)
+{
+	if (peers_dir[0])
+		ts_peer_stop_all(peers_dir);
+}
+
+TestSuite(issue, .fini = peers_fini);
+TestSuite(issue_cmp, .fini = peers_fini);
+
 /* One scenario as two tests: local CA, and CMP to ca-bridge. */
 #define BOTH_BACKENDS(name)                   \
 	Test(issue, name, .timeout = 120)     \
@@ -90,6 +103,7 @@ static void start_env(struct env *e, enum backend b, int with_sms)
 	if (with_sms) {
 		const char *args[] = {"--token", "issue-sms-token", NULL};
 		snprintf(e->peers, sizeof(e->peers), "%s/peers", e->dir);
+		snprintf(peers_dir, sizeof(peers_dir), "%s", e->peers);
 		snprintf(e->e_sms, sizeof(e->e_sms), "RA_SMS_URL=http://127.0.0.1:%d/v1/sms",
 			 ts_peer_start(e->peers, "sms", args));
 		e->envv[n++] = e->e_sms;
@@ -135,6 +149,7 @@ static void stop(struct env *e)
 		cr_expect_eq(ts_proc_stop(&e->bridge), 0, "ca-bridge exits cleanly (no sanitizer report)");
 	if (e->peers[0])
 		ts_peer_stop_all(e->peers);
+	peers_dir[0] = '\0';
 	free(e->db);
 	free(e->dir);
 }

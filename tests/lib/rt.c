@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,10 +143,15 @@ char *rt_read_file(const char *path, size_t *len)
 	return buf;
 }
 
-static void exec_ra(const char *log, const char *const *env, char *const argv[])
+/* In the child of parent: a test that fails its assertion ends its process without stopping
+ * the ra it started; the ra is told (SIGTERM) instead of running on after the test. */
+static void exec_ra(const char *log, const char *const *env, char *const argv[], pid_t parent)
 {
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	int fd;
 
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+		_exit(127);
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	if (fd < 0)
 		_exit(127);
 	dup2(fd, 1);
@@ -177,18 +183,20 @@ int rt_ra_start(struct rt_ra *ra, const char *db_url, const char *const *env)
 	char *dir = rt_tmpdir();
 	char dbenv[1024];
 	char *argv[] = {(char *)rt_bin("ra"), "serve", NULL};
+	pid_t parent;
 
 	memset(ra, 0, sizeof(*ra));
 	snprintf(ra->dir, sizeof(ra->dir), "%s", dir);
 	snprintf(ra->log, sizeof(ra->log), "%s/ra.log", dir);
 	free(dir);
 	snprintf(dbenv, sizeof(dbenv), "RA_DATABASE_URL=%s", db_url);
+	parent = getpid();
 	ra->pid = fork();
 	cr_assert_neq(ra->pid, -1);
 	if (ra->pid == 0) {
 		putenv(dbenv);
 		putenv("RA_LISTEN=127.0.0.1:0");
-		exec_ra(ra->log, env, argv);
+		exec_ra(ra->log, env, argv, parent);
 	}
 	for (int i = 0; i < 300; i++) { /* up to 30 s (sanitizer builds start slowly) */
 		char *text = rt_read_file(ra->log, NULL);
@@ -236,7 +244,7 @@ int rt_ra_cmd(const char *const *env, char **out, const char *arg0, ...)
 	char *dir = rt_tmpdir();
 	char log[512];
 	va_list ap;
-	pid_t pid;
+	pid_t pid, parent;
 
 	argv[argc++] = (char *)rt_bin("ra");
 	argv[argc++] = (char *)arg0;
@@ -247,10 +255,11 @@ int rt_ra_cmd(const char *const *env, char **out, const char *arg0, ...)
 	argv[argc] = NULL;
 	snprintf(log, sizeof(log), "%s/cmd.log", dir);
 	free(dir);
+	parent = getpid();
 	pid = fork();
 	cr_assert_neq(pid, -1);
 	if (pid == 0)
-		exec_ra(log, env, argv);
+		exec_ra(log, env, argv, parent);
 	waitpid(pid, &status, 0);
 	if (out)
 		*out = rt_read_file(log, NULL);
