@@ -233,6 +233,11 @@ struct cab_cert {
  */
 int cab_issue(struct cab *cab, const struct cab_request *req, struct cab_cert *out, struct cab_err *err);
 
+/* A serial as 1..40 hex digits (either case, leading zeros or not) -> uppercase, no leading
+ * zeros: the form every index and file uses, cab_cert.serial_hex's, and the one to compare
+ * serials in (BN_bn2hex pads to whole octets: "0A1B" is "A1B").  0, or CAB_E_INVALID. */
+int cab_serial_canon(const char *in, char out[48]);
+
 /*
  * The profile checks cab_issue makes on a subject of class cls, without a key or a CA: the
  * class's required and forbidden attributes (R1, R4) and each attribute's X.520 type and

@@ -169,8 +169,6 @@ int cab_cert_fill_x509(X509 *x, const unsigned char *der, size_t len, struct cab
  * holds the key's encoding only (cab_spki_set): use *key where an EVP_PKEY is needed. */
 int cab_request_csr(struct cab *cab, const struct cab_request *req, X509_REQ **csr, EVP_PKEY **key,
 		    struct cab_err *err);
-/* 1..40 hex digits -> uppercase, no leading zeros (the form every index and file uses). */
-int cab_serial_canon(const char *in, char out[48]);
 
 /* ---- the back-end operations table ---- */
 /*

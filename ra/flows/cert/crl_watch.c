@@ -7,7 +7,6 @@
  */
 #include "ra/flows/cert/crl_watch.h"
 
-#include <ctype.h>
 #include <openssl/bn.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -37,6 +36,8 @@ struct crl_watch {
 	int n;
 	int rc;
 	struct cab_err err;
+	double found_this, found_next, found_at, found_missing, found_oldest; /* the pool's */
+	/* the gauges: read on the loop thread, set there by check_after */
 	double this_update, next_update, last_ok, missing, oldest_missing;
 	unsigned long long failures;
 };
@@ -80,30 +81,58 @@ static double asn1_epoch(const ASN1_TIME *t)
 
 static int cmp_str(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp((const char *)a, (const char *)b);
 }
 
-/* The CRL's serials as uppercase hex without leading zeros (cab's serial_hex form), sorted. */
-static char **crl_serials(X509_CRL *crl, int *n)
+/* The CRL's serials in cab_serial_canon's form, sorted: *n of them, 48 bytes each. */
+static char (*crl_serials(const X509_CRL *crl, int *n))[48]
 {
-	STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+	STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED((X509_CRL *)crl);
 	int count = rev ? sk_X509_REVOKED_num(rev) : 0;
-	char **out = calloc((size_t)count + 1, sizeof(*out));
+	char(*out)[48] = calloc((size_t)count + 1, sizeof(*out));
 
 	*n = 0;
 	for (int i = 0; out != NULL && i < count; i++) {
 		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(rev, i)),
 						NULL);
 		char *hex = bn ? BN_bn2hex(bn) : NULL;
+
+		if (hex != NULL && cab_serial_canon(hex, out[*n]) == 0)
+			(*n)++;
+		OPENSSL_free(hex);
 		BN_free(bn);
-		if (hex != NULL)
-			out[(*n)++] = hex;
 	}
 	if (out != NULL)
 		qsort(out, (size_t)*n, sizeof(*out), cmp_str);
 	return out;
 }
 
+int crl_watch_missing(const X509_CRL *crl, char *const *serials, const double *revoked_at, int n, double now,
+		      double *oldest)
+{
+	int nlisted = 0, missing = 0;
+	char(*listed)[48] = crl_serials(crl, &nlisted);
+
+	*oldest = 0;
+	if (listed == NULL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		char key[48];
+
+		/* a serial that is no serial is listed nowhere: missing */
+		if (cab_serial_canon(serials[i], key) == 0 &&
+		    bsearch(key, listed, (size_t)nlisted, sizeof(*listed), cmp_str) != NULL)
+			continue;
+		missing++;
+		if (now - revoked_at[i] > *oldest)
+			*oldest = now - revoked_at[i];
+	}
+	free(listed);
+	return missing;
+}
+
+/* On the thread pool: the CRL and what it lacks into the found_* fields (check_after
+ * publishes them on the loop thread, where /metrics reads them). */
 static void check_work(void *data)
 {
 	struct crl_watch *w = data;
@@ -111,10 +140,9 @@ static void check_work(void *data)
 	const unsigned char *p;
 	size_t len = 0;
 	X509_CRL *crl;
-	char **listed;
-	int nlisted = 0;
 	struct timespec ts;
 	double now;
+	int missing;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -130,32 +158,17 @@ static void check_work(void *data)
 		snprintf(w->err.msg, sizeof(w->err.msg), "the CRL does not parse");
 		return;
 	}
-	w->this_update = asn1_epoch(X509_CRL_get0_lastUpdate(crl));
-	w->next_update = asn1_epoch(X509_CRL_get0_nextUpdate(crl));
-	listed = crl_serials(crl, &nlisted);
-	w->missing = 0;
-	w->oldest_missing = 0;
-	for (int i = 0; listed != NULL && i < w->n; i++) {
-		char buf[80], *key = buf;
-		const char *s = w->serials[i];
-		size_t k = 0;
-		/* the CRL's form: uppercase hex, no leading zeros (BN_bn2hex) */
-		while (s[0] == '0' && s[1] != '\0')
-			s++;
-		for (; s[k] != '\0' && k + 1 < sizeof(buf); k++)
-			buf[k] = (char)toupper((unsigned char)s[k]);
-		buf[k] = '\0';
-		if (bsearch(&key, listed, (size_t)nlisted, sizeof(*listed), cmp_str) != NULL)
-			continue;
-		w->missing++;
-		if (now - w->revoked_at[i] > w->oldest_missing)
-			w->oldest_missing = now - w->revoked_at[i];
-	}
-	for (int i = 0; listed != NULL && i < nlisted; i++)
-		OPENSSL_free(listed[i]);
-	free(listed);
+	w->found_this = asn1_epoch(X509_CRL_get0_lastUpdate(crl));
+	w->found_next = asn1_epoch(X509_CRL_get0_nextUpdate(crl));
+	missing = crl_watch_missing(crl, w->serials, w->revoked_at, w->n, now, &w->found_oldest);
 	X509_CRL_free(crl);
-	w->last_ok = now;
+	if (missing < 0) {
+		w->rc = -1;
+		snprintf(w->err.msg, sizeof(w->err.msg), "out of memory");
+		return;
+	}
+	w->found_missing = missing;
+	w->found_at = now;
 }
 
 static void clear_rows(struct crl_watch *w)
@@ -176,7 +189,14 @@ static void check_after(void *data)
 	if (w->rc != 0) {
 		w->failures++;
 		log_warn("crl_watch.failed", "message", w->err.msg, NULL);
-	} else if (w->missing > 0) {
+	} else {
+		w->this_update = w->found_this;
+		w->next_update = w->found_next;
+		w->missing = w->found_missing;
+		w->oldest_missing = w->found_oldest;
+		w->last_ok = w->found_at;
+	}
+	if (w->rc == 0 && w->missing > 0) {
 		char n[32], age[32];
 		snprintf(n, sizeof(n), "%.0f", w->missing);
 		snprintf(age, sizeof(age), "%.0f", w->oldest_missing);
