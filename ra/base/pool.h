@@ -10,7 +10,7 @@
 
 int pool_run(uv_loop_t *loop, void (*work)(void *data), void (*after)(void *data), void *data);
 /* The same for CPU-bound work nobody waits for at once (hashing the PIN a job sends): it runs
- * on threads of its own (pool_background_threads, default one per core) at a lower CPU priority (nice 10),
+ * on threads of its own (pool_background_threads, default one per core) at the lowest CPU priority (SCHED_IDLE: only on a core nothing else wants; nice 10 where that is refused),
  * so it neither queues in front of libuv's pool work (token, CA, PIN checks a caller waits for)
  * nor takes the cores from the loop and the database.  Counted by pool_drain like pool_run. */
 int pool_run_background(uv_loop_t *loop, void (*work)(void *data), void (*after)(void *data), void *data);

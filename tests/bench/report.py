@@ -366,7 +366,7 @@ if iss and st:
         doc["scenarios"]["issuance"]["transport_pin"] = tp
         md.append("The %d `transport_pin` jobs of the first batch took %.1f s from the first enqueue to the last "
                   "done: %.1f per second, running alongside issuance on the same cores, on background threads of "
-                  "their own at nice 10 (`jobs.background_threads`, docs/jobs.md): they take the cores issuance "
+                  "their own under SCHED_IDLE (`jobs.background_threads`, docs/jobs.md): they take the cores issuance "
                   "leaves.\n"
                   % (tp["jobs"], tp["span_s"], tp["jobs"] / tp["span_s"]))
     # where the time goes: computed from this run's figures
@@ -512,7 +512,7 @@ if a and b:
         md.append("Intake %s while certificates are issued; issuance ran at %.1f certificates/s under that "
                   "load against %.1f/s alone (scenario 2, ×%.2f).  Where the time goes: intake, the "
                   "invitation jobs its orders cause, issuance (token work on libuv's thread pool) and the "
-                  "TransportPIN jobs (scrypt on background threads at nice 10, SMS) share the job slots, the 4 pooled "
+                  "TransportPIN jobs (scrypt on background threads under SCHED_IDLE, SMS) share the job slots, the 4 pooled "
                   "database connections and the 2 cores with PostgreSQL, the peers and the load generator.\n"
                   % (how, i4["rate"], iss["rate"], i4["rate"] / iss["rate"]))
 

@@ -1,12 +1,13 @@
 /*
  * test_pool.c - thread-pool offload (ra/base/pool.c): background work (the PIN hashes jobs
- * send) runs on its own thread at nice 10, off the loop thread, in the order it was queued,
+ * send) runs on its own thread under SCHED_IDLE (and nice 10), off the loop thread, in the order it was queued,
  * its `after` on the loop thread; pool_drain waits for it as for libuv's pool; and libuv's pool
  * is not held up by it.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -22,6 +23,7 @@ static int base_nice; /* the test process's own (a CI may run it niced) */
 struct item {
 	int n;
 	int nice;
+	int policy; /* sched_getscheduler of the thread it ran on */
 	pid_t tid;
 	int after_on_loop;
 	int *order; /* where `after` writes n, in the order the afters ran */
@@ -36,6 +38,7 @@ static void work(void *data)
 	it->tid = gettid();
 	errno = 0;
 	it->nice = getpriority(PRIO_PROCESS, (id_t)it->tid);
+	it->policy = sched_getscheduler(it->tid);
 	while (it->release != NULL && atomic_load(it->release) == 0) {
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
@@ -58,7 +61,7 @@ static void on_drained(void *data)
 	uv_stop(&loop);
 }
 
-Test(pool, background_work_runs_at_nice_10_in_order_and_is_drained)
+Test(pool, background_work_runs_idle_in_order_and_is_drained)
 {
 	struct item it[3];
 	int order[3] = {0}, pos = 0;
@@ -81,6 +84,7 @@ Test(pool, background_work_runs_at_nice_10_in_order_and_is_drained)
 		cr_expect_neq(it[i].tid, loop_tid, "not on the loop thread");
 		cr_expect_eq(it[i].tid, it[0].tid, "one background thread");
 		cr_expect_eq(it[i].nice, base_nice > 10 ? base_nice : 10, "nice %d", it[i].nice);
+		cr_expect_eq(it[i].policy, SCHED_IDLE, "SCHED_IDLE (policy %d)", it[i].policy);
 		cr_expect(it[i].after_on_loop, "after() on the loop thread");
 	}
 }
@@ -105,6 +109,7 @@ Test(pool, background_work_does_not_hold_up_the_pool)
 		uv_run(&loop, UV_RUN_ONCE);
 	cr_expect_eq(order[0], 2, "libuv's pool work came back first");
 	cr_expect_eq(quick.nice, base_nice, "libuv's pool runs at the process's priority");
+	cr_expect_eq(quick.policy, sched_getscheduler(0), "and under its policy");
 	atomic_store(&release, 1);
 	drained = 0;
 	pool_drain(on_drained, NULL);
