@@ -74,6 +74,8 @@ static void local_close(struct cab *cab)
 		return;
 	cab_local_store_close(l);
 	pthread_mutex_destroy(&l->lock);
+	pthread_mutex_destroy(&l->rec_lock);
+	pthread_cond_destroy(&l->rec_done);
 	free(l->ca_dir);
 	free(l->policy_oid);
 	free(l->qcpds_url);
@@ -91,6 +93,8 @@ static int local_open(struct cab *cab, const struct cab_config *cfg, struct cab_
 	if (l == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->rec_lock, NULL);
+	pthread_cond_init(&l->rec_done, NULL);
 	l->lock_fd = -1;
 	cab->be_ctx = l; /* from here on local_close frees it, also after a failure below */
 	l->ca_dir = dup_or_null(cfg->ca_dir, &fail);

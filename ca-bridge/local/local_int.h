@@ -27,6 +27,22 @@ struct cab_local_index {
 };
 struct cab_local_entry *cab_local_index_get(struct cab_local_index *ix, const char *serial);
 
+/* ---- a certificate signed outside the lock, waiting for its record (local_issue.c) ---- */
+struct cab_local_pending {
+	struct cab_local_pending *next;
+	const char *request_id;
+	char serial[48];
+	time_t not_after;
+	const unsigned char *der;
+	size_t der_len;
+	/* the recorder's answer */
+	int done, rc;
+	struct cab_err err;
+	unsigned char *found; /* the certificate already recorded for request_id (caller frees) */
+	size_t found_len;
+	int from_batch; /* found is an earlier entry's of the same batch: recorded with it or not at all */
+};
+
 /* ---- the back-end's state ---- */
 struct cab_local {
 	char *ca_dir;
@@ -49,6 +65,13 @@ struct cab_local {
 	size_t crl_len;
 	time_t crl_this_update;
 	int crl_dirty;
+
+	/* certificates signed and waiting for their record (local_issue.c): the first waiter
+	 * records everything queued in one transaction (one fsync), the others wait for it */
+	pthread_mutex_t rec_lock;
+	pthread_cond_t rec_done;
+	struct cab_local_pending *rec_queue, *rec_last; /* FIFO: first, last */
+	int rec_leader; /* a thread is recording a batch */
 };
 
 static inline struct cab_local *cab_local_of(struct cab *cab)
@@ -63,10 +86,11 @@ void cab_local_unlock(struct cab_local *l);
 /* Creates or loads the CA under ca_dir, opens (and checks) the record, imports old logs. */
 int cab_local_store_open(struct cab_local *l, const char *subject, struct cab_err *err);
 void cab_local_store_close(struct cab_local *l);
-/* Under the state lock, one transaction each: a certificate issued for request_id, with its
- * DER; a revocation.  CAB_E_IO on a full disk (nothing recorded), CAB_E_CA if damaged. */
-int cab_local_store_issued(struct cab_local *l, const char *serial, time_t not_after, const char *request_id,
-			   const unsigned char *der, size_t der_len, struct cab_err *err);
+/* Under the state lock, one transaction each: the certificates of a batch (the n pending
+ * entries in p[] that have no answer yet: rc 0 and found NULL), each with its DER; a
+ * revocation.  CAB_E_IO on a full disk (nothing recorded), CAB_E_CA if damaged. */
+int cab_local_store_issued(struct cab_local *l, struct cab_local_pending *const *p, int n,
+			   struct cab_err *err);
 int cab_local_store_revoked(struct cab_local *l, const char *serial, int reason, time_t when,
 			    struct cab_err *err);
 /* Under the state lock: 1 and the DER (caller frees) of the certificate issued for request_id,

@@ -219,33 +219,33 @@ void cab_local_unlock(struct cab_local *l)
 	pthread_mutex_unlock(&l->lock);
 }
 
-int cab_local_store_issued(struct cab_local *l, const char *serial, time_t not_after, const char *request_id,
-			   const unsigned char *der, size_t der_len, struct cab_err *err)
+int cab_local_store_issued(struct cab_local *l, struct cab_local_pending *const *p, int n,
+			   struct cab_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	char canon[48];
 	int rc;
 
-	if (cab_serial_canon(serial, canon) != 0)
-		return cab_err_set(err, CAB_E_CA, "serial", "malformed serial");
 	if ((rc = cab_local_db_exec(l, "BEGIN IMMEDIATE", "begin", err)) != 0)
 		return rc;
 	rc = sqlite3_prepare_v2(
 		l->db,
 		"INSERT INTO issued (serial, not_after, request_id, der, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
 		-1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, canon, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)not_after);
-		sqlite3_bind_text(st, 3, request_id, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_blob(st, 4, der, (int)der_len, SQLITE_TRANSIENT);
+	for (int i = 0; rc == SQLITE_OK && i < n; i++) {
+		if (p[i]->rc != 0 || p[i]->found != NULL)
+			continue;
+		sqlite3_bind_text(st, 1, p[i]->serial, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)p[i]->not_after);
+		sqlite3_bind_text(st, 3, p[i]->request_id, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, p[i]->der, (int)p[i]->der_len, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
 		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? sqlite3_reset(st) : rc;
 	}
 	sqlite3_finalize(st);
-	rc = cab_local_db_end(
-		l, rc == SQLITE_DONE ? 0 : cab_local_db_err(l, rc, "record the certificate", err), err);
-	/* our own row: into the index now */
+	rc = cab_local_db_end(l, rc == SQLITE_OK ? 0 : cab_local_db_err(l, rc, "record the certificate", err),
+			      err);
+	/* our own rows: into the index now */
 	return rc != 0 ? rc : sync_db(l, err);
 }
 

@@ -429,3 +429,60 @@ Test(cab_revoke, threads_issue_and_revoke_concurrently)
 	for (int i = 0; i < N; i++)
 		cab_cert_free(&jobs[i].cert);
 }
+
+/* The record is written for several certificates at once (local_issue.c, group commit): 24
+ * threads, two per request id, issue at once; each pair gets one certificate, every request
+ * its own serial, and after a reopen (the record read back from ca.db) every request finds
+ * exactly the certificate its threads were given: nothing answered was left unrecorded. */
+static void *issuer(void *arg)
+{
+	struct job *j = arg;
+	struct cab_request req;
+	struct cab_key k;
+
+	j->rc = cab_keygen(t.cab, j->id, CAB_ALG_DEFAULT, &k, &j->err);
+	if (j->rc == 0) {
+		cab_key_free(&k);
+		ts_cab_request(&req, j->id, CAB_CLASS_ADVANCED, j->id);
+		j->rc = cab_issue(t.cab, &req, &j->cert, &j->err);
+	}
+	return NULL;
+}
+
+Test(cab_revoke, threads_issuing_at_once_share_the_records_transactions_and_each_is_durable)
+{
+	enum { N = 24 };
+	pthread_t th[N];
+	struct job jobs[N];
+
+	memset(jobs, 0, sizeof(jobs));
+	for (int i = 0; i < N; i++) {
+		snprintf(jobs[i].id, sizeof(jobs[i].id), "gc-%d", i % (N / 2));
+		cr_assert_eq(pthread_create(&th[i], NULL, issuer, &jobs[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(jobs[i].rc, 0, "%s: %d %s", jobs[i].id, jobs[i].rc, jobs[i].err.msg);
+	for (int i = 0; i < N / 2; i++) {
+		cr_expect_str_eq(jobs[i].cert.serial_hex, jobs[i + N / 2].cert.serial_hex,
+				 "one request, one certificate (%s)", jobs[i].id);
+		for (int k = 0; k < i; k++)
+			cr_expect_str_neq(jobs[i].cert.serial_hex, jobs[k].cert.serial_hex,
+					  "distinct serials");
+	}
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	for (int i = 0; i < N / 2; i++) {
+		struct cab_request req;
+		struct cab_cert again;
+		struct cab_err err = {0};
+
+		ts_cab_request(&req, jobs[i].id, CAB_CLASS_ADVANCED, jobs[i].id);
+		cr_assert_eq(cab_issue(t.cab, &req, &again, &err), 0, "%s", err.msg);
+		cr_expect_str_eq(again.serial_hex, jobs[i].cert.serial_hex, "%s recorded as answered",
+				 jobs[i].id);
+		cab_cert_free(&again);
+	}
+	for (int i = 0; i < N; i++)
+		cab_cert_free(&jobs[i].cert);
+}
