@@ -116,6 +116,10 @@ def snap(out, args):
             if f.endswith(".pid"):
                 with open(os.path.join(d, f)) as fh:
                     res["peer " + f[:-4]] = tree_cpu(int(fh.read().split()[0]))
+    # the machine's counters (first line of /proc/stat, clock ticks): steal is the time the
+    # hypervisor gave this machine's vCPUs to other guests, per interval rather than per run
+    with open("/proc/stat") as fh:
+        res["_machine"] = [int(v) for v in fh.readline().split()[1:]]
     with open(out, "w") as fh:
         json.dump(res, fh)
 
@@ -140,6 +144,11 @@ def diff(a, b, out, args):
         by["exited"] = y["_pg_postmaster"][1] - x["_pg_postmaster"][1] - gone
         by["postmaster"] = y["_pg_postmaster"][0] - x["_pg_postmaster"][0]
         res["postgres_by"] = {k: round(v, 3) for k, v in sorted(by.items(), key=lambda kv: -kv[1])}
+    if "_machine" in x and "_machine" in y:
+        d = [b - a for a, b in zip(x["_machine"], y["_machine"])]
+        # user nice system idle iowait irq softirq steal (guest time is within user)
+        total = sum(d[:8])
+        res["machine_steal_share"] = round(d[7] / total, 4) if total > 0 and len(d) >= 8 else 0.0
     if "_ra_threads" in x and "_ra_threads" in y:
         res["ra_by"] = {"loop thread": round(y["_ra_threads"][0] - x["_ra_threads"][0], 3),
                         "other threads": round(y["_ra_threads"][1] - x["_ra_threads"][1], 3)}

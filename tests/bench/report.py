@@ -345,20 +345,24 @@ if iss and st:
         tot = cpu.get("ra", 0) + cpu.get("postgres", 0) + peers
         rb, pb = cpu.get("ra_by", {}), cpu.get("postgres_by", {})
         pg_parts = ", ".join("%s %.2f" % (k, per(v)) for k, v in pb.items() if per(v) >= 0.05)
-        crow.append("| %s | %.2f (loop %.2f, pool %.2f) | %.2f (%s) | %.2f | %.2f | %.0f%% | %.0f |" % (
+        steal = cpu.get("machine_steal_share")
+        crow.append("| %s | %.2f (loop %.2f, pool %.2f) | %.2f (%s) | %.2f | %.2f | %.0f%% | %s | %.0f |" % (
             nm, per(cpu.get("ra", 0)), per(rb.get("loop thread", 0)), per(rb.get("other threads", 0)),
             per(cpu.get("postgres", 0)), pg_parts or "-", per(peers), per(tot),
-            100.0 * tot / (NCPU * run["elapsed_s"]), NCPU * 1000.0 / per(tot) if tot else 0))
+            100.0 * tot / (NCPU * run["elapsed_s"]), "%.0f%%" % (100.0 * steal) if steal is not None else "-",
+            NCPU * 1000.0 / per(tot) if tot else 0))
     if crow:
         doc["scenarios"]["issuance"]["cpu_s"] = cpu_doc
         md.append("CPU per issued certificate by process, ms (utime + stime from /proc, tests/bench/cpu.py, from the "
                   "batch's commit until its last certificate was seen issued, so a little after the batch's end: "
                   "`ra serve` with its loop thread and libuv's thread pool; PostgreSQL by process: `sessions` are "
                   "the service's pooled connections, `new sessions` and `exited` the bench's own checks and any "
-                  "short-lived process; the peers), and how many certificates per second %d cores allow at that "
-                  "cost:\n" % NCPU)
-        md.append("| batch | ra | PostgreSQL | peers | all | cores busy | certificates/s the cores allow |")
-        md.append("|---|---|---|---|---|---|---|")
+                  "short-lived process; the peers), the share of the machine's CPU time the hypervisor gave to "
+                  "other guests during the batch (`steal` in /proc/stat: when it is high, the batch waited for "
+                  "cores it did not get, and its rate says more about the host than about the service), and how "
+                  "many certificates per second %d cores allow at that cost:\n" % NCPU)
+        md.append("| batch | ra | PostgreSQL | peers | all | cores busy | stolen | certificates/s the cores allow |")
+        md.append("|---|---|---|---|---|---|---|---|")
         md.extend(crow)
         md.append("")
     tp = load("s2_tpin")
@@ -390,8 +394,8 @@ if iss and st:
                "alone (%s, two commits), so %d in flight make at most %d / %.0f ms = %.0f "
                "certificates/s: the rest of that time is waiting, for a thread-pool thread, a core (2, shared "
                "with PostgreSQL, the peers, the TransportPIN hashes and the other work on this machine: load "
-               "average in the header), the database's commits and the CA's lock (its record is written with "
-               "fsync under it)" % ("with the TransportPIN jobs held" if held else "in the service", slots, m,
+               "average in the header), the database's commits and the CA's record (its commit, with fsync, under "
+               "the CA's lock, one for all the certificates waiting for it at once)" % ("with the TransportPIN jobs held" if held else "in the service", slots, m,
                                     hold["stages"].get("keygen", {}).get("mean_ms", 0),
                                     hold["stages"].get("ca", {}).get("mean_ms", 0), alone,
                                     "keygen with its CSR, CA" if wr else "keygen, CSR, CA signature", slots, slots, m,
@@ -415,18 +419,21 @@ if iss and st:
         hper = lambda v: 1000.0 * v / held["certs"]
         htot = hper(hc.get("ra", 0) + hc.get("postgres", 0) + sum(v for k, v in hc.items() if k.startswith("peer ")))
         work = sum(st[k]["mean_ms"] for k in work_keys)
+        need = NCPU * 1000.0 / (limit / 2)
         why.append("beyond the lane's slots the bound is the CPU each certificate takes (no lock: the CA's is "
-                   "held for its signature and record only): with the TransportPIN jobs held a certificate costs %.1f ms of CPU across all processes (table above; `ra serve` %.1f ms, "
+                   "held for its record only): with the TransportPIN jobs held a certificate costs %.1f ms of CPU across all processes (table above; `ra serve` %.1f ms, "
                    "its thread pool %.1f of them against %.1f ms for its token and CA stages alone; PostgreSQL "
                    "%.1f ms, nearly all in the service's own sessions: two certificate updates through %s, the "
                    "key-store and store commits, the claim, the audit records and their sequencing, the job insert "
                    "and its done update), so %d cores allow at most %.0f/s, and the batch ran at %.1f/s with the "
-                   "cores %.0f%% busy; 0.5 × the slowest stage (%.0f/s) would need at most %.1f ms per certificate "
-                   "on these cores, less than PostgreSQL's share alone"
+                   "cores %.0f%% busy; 0.5 × the slowest stage (%.0f/s) needs at most %.1f ms per certificate "
+                   "on these cores%s"
                    % (htot, hper(hc.get("ra", 0)), hper(hc.get("ra_by", {}).get("other threads", 0)), work,
                       hper(hc.get("postgres", 0)), "the table's row triggers and indexes", NCPU,
                       NCPU * 1000.0 / htot if htot else 0, held["rate"],
-                      100.0 * htot * held["rate"] / (NCPU * 1000.0), limit / 2, NCPU * 1000.0 / (limit / 2)))
+                      100.0 * htot * held["rate"] / (NCPU * 1000.0), limit / 2, need,
+                      ", less than PostgreSQL's share alone" if need < hper(hc.get("postgres", 0))
+                      else " (%.1f ms here)" % htot))
     md.append("Where the time goes: " + "; ".join(why) + ".\n")
     doc["scenarios"]["issuance"]["bound"] = {"lane_slots": slots, "claim_to_store_ms": m, "stages_alone_ms": alone,
                                              "lane_bound_per_s": round(slots * 1000.0 / m, 1),
