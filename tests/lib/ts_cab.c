@@ -62,6 +62,20 @@ void ts_cab_teardown(struct ts_cab *t)
 		ts_rmtree(t->dir);
 }
 
+int ts_cab_keygen_issue(struct cab *cab, const char *id, enum cab_class cls, struct cab_cert *out,
+			struct cab_err *err)
+{
+	struct cab_request req;
+	struct cab_key k;
+	int rc = cab_keygen(cab, id, CAB_ALG_DEFAULT, &k, err);
+
+	if (rc != 0)
+		return rc;
+	cab_key_free(&k);
+	ts_cab_request(&req, id, cls, id);
+	return cab_issue(cab, &req, out, err);
+}
+
 void ts_cab_request(struct cab_request *req, const char *request_id, enum cab_class cls, const char *key_id)
 {
 	memset(req, 0, sizeof(*req));

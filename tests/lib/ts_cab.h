@@ -31,4 +31,9 @@ void ts_cab_teardown(struct ts_cab *t);
 /* A valid variant-1 natural person request for class cls and key key_id. */
 void ts_cab_request(struct cab_request *req, const char *request_id, enum cab_class cls, const char *key_id);
 
+/* As an issuance job does it: the key id (cab_keygen), then the certificate of that
+ * request id and class (cab_issue); 0, or the first failure (err filled). */
+int ts_cab_keygen_issue(struct cab *cab, const char *id, enum cab_class cls, struct cab_cert *out,
+			struct cab_err *err);
+
 #endif

@@ -418,15 +418,8 @@ struct job {
 static void *worker(void *arg)
 {
 	struct job *j = arg;
-	struct cab_request req;
-	struct cab_key k;
 
-	j->rc = cab_keygen(t.cab, j->id, CAB_ALG_DEFAULT, &k, &j->err);
-	if (j->rc == 0) {
-		cab_key_free(&k);
-		ts_cab_request(&req, j->id, CAB_CLASS_QUALIFIED, j->id);
-		j->rc = cab_issue(t.cab, &req, &j->cert, &j->err);
-	}
+	j->rc = ts_cab_keygen_issue(t.cab, j->id, CAB_CLASS_QUALIFIED, &j->cert, &j->err);
 	if (j->rc == 0)
 		j->rc = cab_revoke(t.cab, j->cert.serial_hex, CAB_REASON_SUPERSEDED, 0, &j->err);
 	if (j->rc == CAB_E_ALREADY_REVOKED)

@@ -382,16 +382,9 @@ struct job {
 static void *worker(void *arg)
 {
 	struct job *j = arg;
-	struct cab_request req;
-	struct cab_key k;
 	struct cab_err *err = &j->err;
 
-	j->rc = cab_keygen(t.cab, j->id, CAB_ALG_DEFAULT, &k, err);
-	if (j->rc == 0) {
-		cab_key_free(&k);
-		ts_cab_request(&req, j->id, CAB_CLASS_QUALIFIED, j->id);
-		j->rc = cab_issue(t.cab, &req, &j->cert, err);
-	}
+	j->rc = ts_cab_keygen_issue(t.cab, j->id, CAB_CLASS_QUALIFIED, &j->cert, err);
 	if (j->rc == 0)
 		j->rc = cab_revoke(t.cab, j->cert.serial_hex, CAB_REASON_SUPERSEDED, 0, err);
 	/* revoking twice from several threads: exactly one wins */
@@ -437,15 +430,8 @@ Test(cab_revoke, threads_issue_and_revoke_concurrently)
 static void *issuer(void *arg)
 {
 	struct job *j = arg;
-	struct cab_request req;
-	struct cab_key k;
 
-	j->rc = cab_keygen(t.cab, j->id, CAB_ALG_DEFAULT, &k, &j->err);
-	if (j->rc == 0) {
-		cab_key_free(&k);
-		ts_cab_request(&req, j->id, CAB_CLASS_ADVANCED, j->id);
-		j->rc = cab_issue(t.cab, &req, &j->cert, &j->err);
-	}
+	j->rc = ts_cab_keygen_issue(t.cab, j->id, CAB_CLASS_ADVANCED, &j->cert, &j->err);
 	return NULL;
 }
 
