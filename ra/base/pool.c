@@ -142,7 +142,12 @@ static void *bg_main(void *arg)
 		pthread_mutex_lock(&bg.mu);
 		j->next = bg.done;
 		bg.done = j;
+		/* the wake-up outside the lock: the loop thread takes bg.mu too, and a thread under
+		 * SCHED_IDLE preempted while holding it would stall the loop (sends coalesce, and
+		 * on_bg_done takes the whole list under the lock, so none is missed) */
+		pthread_mutex_unlock(&bg.mu);
 		uv_async_send(&bg.async);
+		pthread_mutex_lock(&bg.mu);
 	}
 	return NULL;
 }

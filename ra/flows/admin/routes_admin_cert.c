@@ -348,6 +348,10 @@ static int profile_refuses(const json_t *subject, const char *cls, struct ra_err
 	cert_subject_of(subject, &cs);
 	if (cab_class_parse(cls, &c, &ce) == 0 && cab_subject_check(&cs, c, &ce) == 0)
 		return 0;
+	if (ce.code != CAB_E_PROFILE && ce.code != CAB_E_INVALID) {
+		ra_err_set(e, RA_E_INTERNAL, "", "cannot check the subject against the profile: %s", ce.msg);
+		return 1;
+	}
 	field = ce.field;
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (strcmp(ce.field, fields[i][0]) == 0)
