@@ -43,18 +43,31 @@ for t in "$B"/tests/test_*; do
 	echo "-- $(basename "$t"): $(($(date +%s) - t0)) s"
 	# Criterion's workers do not fail a test on a LeakSanitizer or UBSan report: look for them
 	if awk -f tests/lib/san-report.awk "$out"; then
-		echo "run.sh: sanitizer report in $(basename "$t")"; rc=1
+		echo "run.sh: sanitizer report in $(basename "$t")" | tee -a "$out"; rc=1
 	fi
 	if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $(basename "$t")"; fi
+	[ "$rc" -eq 0 ] || echo "$out" >>"$root/failed.list"
 done
 for t in tests/e2e/test_*.sh; do
 	[ -f "$t" ] || continue
 	selected "$t" || continue
 	echo "== $t"
 	t0=$(date +%s)
-	if bash "$t" </dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $t"; fi
+	out="$root/$(basename "$t").out"
+	bash "$t" </dev/null >"$out" 2>&1; rc=$?
+	cat "$out"
+	if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $t"; echo "$out" >>"$root/failed.list"; fi
 	echo "-- $t: $(($(date +%s) - t0)) s"
 done
+# A log keeps only its last lines: what failed, once more at the end, where they are.
+if [ -f "$root/failed.list" ]; then
+	echo
+	echo "== what failed"
+	while read -r f; do
+		echo "-- $(basename "$f" .out)"
+		grep -E '\[----\]|\[FAIL\]|CRASH|[Tt]imed out|^not ok|ERROR: AddressSanitizer|runtime error:|^(Direct|Indirect) leak|^run\.sh:' "$f" | head -n 30
+	done <"$root/failed.list"
+fi
 echo
 echo "test programs: $passed passed, $failed failed${failures:+ (failed:$failures)}"
 [ "$failed" -eq 0 ]
