@@ -245,8 +245,14 @@ int cab_local_store_issued(struct cab_local *l, struct cab_local_pending *const 
 	sqlite3_finalize(st);
 	rc = cab_local_db_end(l, rc == SQLITE_OK ? 0 : cab_local_db_err(l, rc, "record the certificate", err),
 			      err);
-	/* our own rows: into the index now */
-	return rc != 0 ? rc : sync_db(l, err);
+	/* our own rows: into the index now.  Committed is committed: a failure to read them back
+	 * (memory) does not make the certificates unrecorded, and the index takes them at the next
+	 * cab_local_lock (sync_db reads on from issued_seen) */
+	if (rc == 0) {
+		struct cab_err ignored = {0};
+		(void)sync_db(l, &ignored);
+	}
+	return rc;
 }
 
 int cab_local_store_revoked(struct cab_local *l, const char *serial, int reason, time_t when,

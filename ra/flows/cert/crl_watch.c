@@ -224,7 +224,10 @@ static void on_rows(PGresult *res, const struct ra_err *err, void *data)
 			break;
 		w->revoked_at[w->n++] = atof(PQgetvalue(res, i, 1));
 	}
-	if (pool_run(w->app->loop, check_work, check_after, w) != 0) {
+	/* a list cut short by memory would check only part of the revocations and publish a count
+	 * too low (0 missing on a CA that lost some): a failed check instead, the gauges unchanged */
+	if (w->serials == NULL || w->revoked_at == NULL || w->n != n ||
+	    pool_run(w->app->loop, check_work, check_after, w) != 0) {
 		clear_rows(w);
 		w->failures++;
 		w->busy = 0;
