@@ -256,18 +256,48 @@ if iss and st:
         k = max(stages, key=lambda s_: b[s_]["mean_ms"])
         return k, b[k]["mean_ms"], 1000.0 / b[k]["mean_ms"]
 
-    lim_s2, lim_s2h, lim_s2w = own_limit("s2"), own_limit("s2h"), own_limit("s2w")
+    # each kind of batch ran in rounds (run.sh BENCH_S2_ROUNDS: PRE, then PREr2, PREr3, ...), each
+    # against its own limit; its figure is the median round (by ratio): a burst of stolen CPU on
+    # this shared host takes one round, not the kind's figure.  The tables below show that round.
+    def rounds_of(pre):
+        out = []
+        for i in range(1, 100):
+            p_ = pre if i == 1 else "%sr%d" % (pre, i)
+            run_ = load(p_ + "_issuance")
+            if not run_:
+                break
+            lim_ = own_limit(p_)
+            out.append({"pre": p_, "run": run_, "limit": lim_, "ratio": ratio(run_["rate"], lim_[2])})
+        return out
+
+    def median_round(rs):
+        if not rs:
+            return None
+        by = sorted(rs, key=lambda x: x["ratio"])
+        return by[(len(by) - 1) // 2]
+
+    rounds = {k: rounds_of(k) for k in ("s2", "s2h", "s2w")}
+    med = {k: median_round(v) for k, v in rounds.items()}
+    pre_of = {k: (m["pre"] if m else k) for k, m in med.items()}
+    iss = med["s2"]["run"] if med["s2"] else iss
+    held = med["s2h"]["run"] if med["s2h"] else None
+    wide = med["s2w"]["run"] if med["s2w"] else None
+    lim_s2, lim_s2h, lim_s2w = (med[k]["limit"] if med[k] else own_limit(k) for k in ("s2", "s2h", "s2w"))
     limit = lim_s2[2]
     r = ratio(iss["rate"], lim_s2[2])
     rh = ratio(held["rate"], lim_s2h[2]) if held else None
     rw = ratio(wide["rate"], lim_s2w[2]) if wide else None
+    span = lambda k: "%.2f–%.2f" % (min(x["ratio"] for x in rounds[k]), max(x["ratio"] for x in rounds[k]))
     ses = load("s2_sessions")
     doc["scenarios"]["issuance"] = {"service": iss, "service_tpin_held": held, "stages_alone": st,
                                     "openssl_speed": ossl, "limit_stage": lim_s2[0], "limit_per_s": round(limit, 2),
                                     "limit_per_s_tpin_held": round(lim_s2h[2], 2),
                                     "limit_per_s_tpin_held_wide": round(lim_s2w[2], 2),
                                     "ratio": r, "ratio_tpin_held": rh, "service_tpin_held_wide": wide,
-                                    "ratio_tpin_held_wide": rw, "token_sessions_wide": wses}
+                                    "ratio_tpin_held_wide": rw, "token_sessions_wide": wses,
+                                    "rounds": {k: [{"batch": x["pre"], "rate": x["run"]["rate"],
+                                                    "limit_per_s": round(x["limit"][2], 2), "ratio": x["ratio"]}
+                                                   for x in v] for k, v in rounds.items()}}
     say("2 issuance      %8.1f certs/s   limit %8.1f /s (%s alone)  ratio %s%s" % (
         iss["rate"], limit, lim_s2[0], r, "  (transport_pin held: %.1f/s, ratio %s)" % (held["rate"], rh) if held else ""))
     md.append("## 2. Issuance: cert_issue jobs → certificates stored\n")
@@ -283,19 +313,26 @@ if iss and st:
               % (iss["certs"], "wrapped (`pkcs11.key_storage = wrapped`, the default)" if wr else "on the SoftHSM2 token"))
     md.append("The limit of each batch is its slowest stage alone, measured by the same loop (without the "
               "TransportPIN hash) right before the batch, after its customers were made: load from other guests "
-              "on this shared host changes over seconds and falls on both alike.\n")
-    md.append("| run | certificates | seconds | certificates/s | limit: slowest stage alone, just before | ratio | target ≥ 0.5 |")
-    md.append("|---|---|---|---|---|---|---|")
+              "on this shared host changes over seconds and falls on both alike.  Each kind of batch runs "
+              "in rounds, one after the other; its figure is the round with the median ratio (the row shows "
+              "that round), the range the other rounds', so that a burst of stolen CPU takes one round, not "
+              "the figure.\n")
+    md.append("| run | rounds × certificates | seconds | certificates/s | limit: slowest stage alone, just before "
+              "| ratio (median) | rounds' range | target ≥ 0.5 |")
+    md.append("|---|---|---|---|---|---|---|---|")
     lim_txt = lambda l: "%.1f/s (%s, %.1f ms)" % (l[2], names[l[0]], l[1])
-    md.append("| TransportPIN jobs alongside (as in production) | %d | %.2f | %.1f | %s | %.2f | %s |" % (
-        iss["certs"], iss["elapsed_s"], iss["rate"], lim_txt(lim_s2), r, met(r >= 0.5)))
+    md.append("| TransportPIN jobs alongside (as in production) | %d × %d | %.2f | %.1f | %s | %.2f | %s | %s |" % (
+        len(rounds["s2"]) or 1, iss["certs"], iss["elapsed_s"], iss["rate"], lim_txt(lim_s2), r,
+        span("s2") if rounds["s2"] else "-", met(r >= 0.5)))
     if held:
-        md.append("| TransportPIN jobs held until issuance ends | %d | %.2f | %.1f | %s | %.2f | %s |" % (
-            held["certs"], held["elapsed_s"], held["rate"], lim_txt(lim_s2h), rh, met(rh >= 0.5)))
+        md.append("| TransportPIN jobs held until issuance ends | %d × %d | %.2f | %.1f | %s | %.2f | %s | %s |" % (
+            len(rounds["s2h"]), held["certs"], held["elapsed_s"], held["rate"], lim_txt(lim_s2h), rh,
+            span("s2h"), met(rh >= 0.5)))
     if wide and wses:
-        md.append("| the same with %d issue slots and %d token sessions (twice the defaults) | %d | %.2f | %.1f | %s "
-                  "| %.2f | %s |" % (wses["issue_workers"], wses["sessions"], wide["certs"], wide["elapsed_s"],
-                                     wide["rate"], lim_txt(lim_s2w), rw, met(rw >= 0.5)))
+        md.append("| the same with %d issue slots and %d token sessions (twice the defaults) | %d × %d | %.2f | "
+                  "%.1f | %s | %.2f | %s | %s |" % (wses["issue_workers"], wses["sessions"], len(rounds["s2w"]),
+                                                    wide["certs"], wide["elapsed_s"], wide["rate"], lim_txt(lim_s2w),
+                                                    rw, span("s2w"), met(rw >= 0.5)))
     md.append("")
     if ses:
         doc["scenarios"]["issuance"]["token_sessions"] = ses
@@ -353,8 +390,8 @@ if iss and st:
     md.append("")
     # CPU by process per certificate (tests/bench/cpu.py), from the rows' commit to the last certificate
     crow, cpu_doc = [], {}
-    for pre, run, nm in (("s2", iss, "TransportPIN alongside"), ("s2h", held, "TransportPIN held"),
-                         ("s2w", wide, "held, %s slots and sessions" % (wses or {}).get("issue_workers", "?"))):
+    for pre, run, nm in ((pre_of["s2"], iss, "TransportPIN alongside"), (pre_of["s2h"], held, "TransportPIN held"),
+                         (pre_of["s2w"], wide, "held, %s slots and sessions" % (wses or {}).get("issue_workers", "?"))):
         cpu = load(pre + "_cpu")
         if not cpu or not run:
             continue
@@ -433,7 +470,7 @@ if iss and st:
         else:
             why.append("twice the slots and sessions (%d) raise it to %.1f/s (claim to store %.0f ms): the lane's "
                        "slots are a bound here" % (wses["issue_workers"], wide["rate"], mw))
-    hc = cpu_doc.get("s2h") if held else None
+    hc = cpu_doc.get(pre_of["s2h"]) if held else None
     htot = 0
     if hc:
         hper = lambda v: 1000.0 * v / held["certs"]
@@ -650,7 +687,7 @@ if "issuance" in doc["scenarios"] and doc["scenarios"]["issuance"]["ratio"] < 0.
         parts.append("%sthe CPU a certificate takes across all processes (%.1f ms, PostgreSQL %.1f of it: the "
                      "cores allow %.0f/s; 0.5 × the slowest stage needs %.0f/s%s)" % (
                          "without them, " if parts else "", bd["cpu_per_cert_ms"], bd["cpu_pg_ms"],
-                         bd["cpu_bound_per_s"], i2["limit_per_s"] / 2,
+                         bd["cpu_bound_per_s"], i2.get("limit_per_s_tpin_held", i2["limit_per_s"]) / 2,
                          "; twice the issue slots: %.1f/s" % i2["service_tpin_held_wide"]["rate"]
                          if i2.get("service_tpin_held_wide") else ""))
     else:

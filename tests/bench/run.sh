@@ -14,7 +14,8 @@
 #
 # Sizes (environment; the defaults keep the run under ~10 minutes on 2 cores):
 #   BENCH_N1=400 (orders at 1 connection)  BENCH_N=2000 (orders at 16 and 64)
-#   BENCH_CERTS=150 (scenario 2; scenario 3 revokes 2 x K3 of them)  BENCH_STAGES=40 (stage loop)  BENCH_REVOKE_K=75 (per level)
+#   BENCH_CERTS=400 (scenario 2, per batch: long enough that a fast machine measures more than its ramp; scenario 3 revokes 2 x K3 of them)  BENCH_STAGES=40 (stage loop)  BENCH_REVOKE_K=75 (per level)
+#   BENCH_S2_ROUNDS=3 (scenario 2: rounds of each kind of batch, each against its own limit; the median counts)
 #   BENCH_PRELOAD="10000 100000" (revoked entries)  BENCH_CERTS4=100 (scenario 4)
 #   BENCH_KEYS_N=100000 (keys stored in the n state, wrapped storage)
 #   BENCH_KEYS_TOKEN_N=500 (the same under token storage: SoftHSM2 slows with every token key)
@@ -35,7 +36,8 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 N1=${BENCH_N1:-400}
 N=${BENCH_N:-2000}
-CERTS=${BENCH_CERTS:-150}
+CERTS=${BENCH_CERTS:-400}
+S2_ROUNDS=${BENCH_S2_ROUNDS:-3}
 STAGES=${BENCH_STAGES:-40}
 K3=${BENCH_REVOKE_K:-75}
 PRELOAD=${BENCH_PRELOAD:-10000 100000}
@@ -356,6 +358,17 @@ SQL
 	drain_jobs "$1"
 }
 
+# alongside_round PREFIX: one more batch with its transport_pin jobs running alongside, as the
+# first one (s2) but without its one-off checks and figures; analysed as PREFIX_issuance
+alongside_round() {
+	log_from=$(wc -l <"$root/ra.log")
+	issue_certs "$CERTS" "$1" limit
+	wait_issued "$CERTS" "$1" "$1"
+	issued_cpu "$1"
+	s2_analyse "$1" "$1_issuance"
+	drain_jobs "$1"
+}
+
 # ======================================================================================
 start_ra info
 say "bench: ra serve at $BASE (pid $RA_PID), database $DB"
@@ -434,17 +447,29 @@ print(json.dumps({"sessions": g("ra_pkcs11_sessions"), "sessions_max_used": g("r
 	psql_ -c "SELECT json_build_object('jobs', count(*), 'done', count(*) FILTER (WHERE state = 'done'),
 		'span_s', extract(epoch FROM max(done_at) - min(created_at)))
 		FROM jobs WHERE kind = 'transport_pin' AND payload->>'certificate_id' LIKE 's2-%'" >"$res/s2_tpin.json"
+	for r in $(seq 2 "$S2_ROUNDS"); do
+		say "bench: 2 issuance, $CERTS certificates, round $r of $S2_ROUNDS"
+		alongside_round "s2r$r"
+	done
 	# the same again with the transport_pin jobs held until issuance is done: what the issuance
 	# jobs reach without the TransportPIN hashes (scrypt) on the same cores; then once more with
 	# twice the issue lane's slots and token sessions, to see whether the lane is the bound
 	say "bench: 2 issuance, $CERTS certificates, transport_pin jobs held"
 	held_batch s2h
+	for r in $(seq 2 "$S2_ROUNDS"); do
+		say "bench: 2 issuance, $CERTS certificates, transport_pin jobs held, round $r of $S2_ROUNDS"
+		held_batch "s2hr$r"
+	done
 	w2=$(($(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"]["issue_workers"])' "$root/config.json") * 2))
 	stop_ra
 	export RA_JOBS_ISSUE_WORKERS=$w2 RA_PKCS11_SESSIONS=$w2
 	start_ra debug
 	say "bench: 2 issuance, $CERTS certificates, transport_pin jobs held, $w2 issue slots and token sessions"
 	held_batch s2w
+	for r in $(seq 2 "$S2_ROUNDS"); do
+		say "bench: 2 issuance, $CERTS certificates, held, $w2 issue slots and sessions, round $r of $S2_ROUNDS"
+		held_batch "s2wr$r"
+	done
 	curl -sf "$BASE/metrics" | python3 -c '
 import json, re, sys
 t = sys.stdin.read()
@@ -579,7 +604,7 @@ python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m["loadavg_end"]=sy
 	"$res/meta.json" "$(cut -d' ' -f1 /proc/loadavg)" "$(head -n 1 /proc/stat)"
 # --- report ----------------------------------------------------------------------------
 python3 tests/bench/report.py "$res" build/bench.json docs/benchmarks.md \
-	"N1=$N1 N=$N CERTS=$CERTS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4 KEYS_N=$KEYS_N KEYS_TOKEN_N=$KEYS_TOKEN_N KEYS_K=$KEYS_K KEYS_ROUNDS=$KEYS_R KEYS_TOKEN_K=$KEYS_TOKEN_K KEYS_TOKEN_ROUNDS=$KEYS_TOKEN_R KEYS_THREADS=$KEYS_T" ||
+	"N1=$N1 N=$N CERTS=$CERTS S2_ROUNDS=$S2_ROUNDS STAGES=$STAGES K3=$K3 PRELOAD=$PRELOAD CERTS4=$CERTS4 KEYS_N=$KEYS_N KEYS_TOKEN_N=$KEYS_TOKEN_N KEYS_K=$KEYS_K KEYS_ROUNDS=$KEYS_R KEYS_TOKEN_K=$KEYS_TOKEN_K KEYS_TOKEN_ROUNDS=$KEYS_TOKEN_R KEYS_THREADS=$KEYS_T" ||
 	{ say "bench: report failed"; exit 1; }
 if [ -n "$failed_scenarios" ]; then
 	say "bench: failed:$failed_scenarios (see docs/benchmarks.md)"
