@@ -600,6 +600,59 @@ static void r15_replacement_revokes_the_old_certificate_only_after_the_new_one_i
 
 BOTH_BACKENDS(r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued)
 
+/* R4, R17: a seal's organisation is its subject, not a person's affiliation.  The seal is
+ * issued through the product's issuance; its request is seeded in SQL as request_as does (the
+ * identification flow's hand-over; no interface orders a seal from a test).  The desk's modify
+ * refuses it naming R17 and the seal, and changes nothing. */
+Test(issue, r17_an_organisation_seal_is_not_modified_at_the_desk, .timeout = 120)
+{
+	struct env e;
+	char err[512], *n, *tok;
+	json_t *reply = NULL;
+	const char *bodies[] = {
+		"{\"organisation\": \"Neu GmbH\", \"organisation_id\": \"FN-4711\", \"reason\": \"renamed\"}",
+		"{\"organisation\": \"Neu GmbH\", \"function\": \"Prokuristin\", \"reason\": \"renamed\"}",
+		"{\"no_organisation\": true, \"reason\": \"no longer a company\"}",
+	};
+
+	start_on(&e, LOCAL);
+	cr_assert_eq(
+		rt_exec(e.db,
+			"INSERT INTO users (public_id, phone_e164, first_name, last_name, email, "
+			"ident_verified_at) VALUES ('AAAA-AAAA-AAAA-0077', '+436641000077', 'Anna', "
+			"'Gruber', 'anna@example.test', now());"
+			"BEGIN;"
+			"INSERT INTO certificates (id, user_id, class, subject, validity_years, ident_id)"
+			" VALUES ('crt-seal', 'AAAA-AAAA-AAAA-0077', 'seal', '{\"country\": \"AT\","
+			" \"organization\": \"Gruber Bau GmbH\", \"organization_identifier\": "
+			"\"NTRAT-123456a\", \"common_name\": \"Gruber Bau GmbH Siegel\"}', 2, 'ident-7');"
+			"INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('cert_issue',"
+			" jsonb_build_object('certificate_id', 'crt-seal'), 'cert_issue:crt-seal');"
+			"COMMIT;",
+			err, sizeof(err)),
+		0, "%s", err);
+	cr_assert(wait_state(e.db, "crt-seal", "issued"), "the seal is issued");
+	tok = rt_token(e.db, "sam", "support");
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		cr_expect_eq(post_json(&e.ra, tok, "/v1/admin/certs/crt-seal/modify", bodies[i], &reply), 422,
+			     "case %zu", i);
+		cr_expect_str_eq(json_string_value(json_object_get(reply, "rule")), "R17",
+				 "case %zu names the rule", i);
+		cr_expect(strstr(json_string_value(json_object_get(reply, "message")), "seal") != NULL,
+			  "case %zu says why: %s", i, json_string_value(json_object_get(reply, "message")));
+		json_decref(reply);
+		reply = NULL;
+	}
+	n = VAL(e.db,
+		"SELECT state || '/' || (SELECT count(*) FROM certificates) || '/' ||"
+		" (SELECT count(*) FROM audit_log WHERE action = 'cert.modify') FROM certificates WHERE id = '%s'",
+		"crt-seal");
+	cr_expect_str_eq(n, "issued/1/0", "nothing changed, nothing audited as a modification");
+	free(n);
+	free(tok);
+	stop(&e);
+}
+
 Test(issue, crl_without_ca_configuration_is_503_json)
 {
 	char *db = rt_db_new();

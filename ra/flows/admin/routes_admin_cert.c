@@ -377,6 +377,15 @@ static json_t *modified_subject(struct adm_req *ar, const json_t *old, const cha
 				   "certificate instead (changed names are always verified again)");
 			return NULL;
 		}
+	/* R4's organisation and function are a person's affiliation; a seal's organisation is its
+	 * subject, and it may carry no function (the CA's seal profile) */
+	if (cls != NULL && strcmp(cls, "seal") == 0) {
+		adm_refuse(e, RA_E_RULE, "R17",
+			   "an organisation seal names the organisation itself: a new organisation or "
+			   "identifier is a new subject, verified again; order a new seal instead "
+			   "(a seal carries no function)");
+		return NULL;
+	}
 	if (none && (org || org_id || fn)) {
 		ra_err_set(e, RA_E_INVALID, "no_organisation",
 			   "no_organisation excludes organisation and function");
