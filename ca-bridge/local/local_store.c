@@ -145,16 +145,23 @@ int cab_local_db_end(struct cab_local *l, int rc, struct cab_err *err)
 static int on_revoked(struct cab_local *l, const char *serial, int reason, time_t when, struct cab_err *err)
 {
 	struct cab_local_entry *e = index_add(&l->index, serial);
+	int rc;
 
 	if (e == NULL)
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
 	if (e->revoked)
 		return 0; /* first revocation wins (R14: final) */
-	e->revoked = 1;
 	e->reason = reason;
 	e->when = when;
+	/* marked revoked only once its CRL entry exists: when the entry cannot be made (memory),
+	 * revoked_seen stays before this row and the next sync_db tries again; marked first, the
+	 * retry would have found it "already revoked" and the serial stayed off the CRL */
+	rc = cab_local_entry_add(l, e, err);
+	if (rc != 0)
+		return rc;
+	e->revoked = 1;
 	l->crl_dirty = 1;
-	return cab_local_entry_add(l, e, err);
+	return 0;
 }
 
 /* Reads the rows committed since this process last looked into the index. */

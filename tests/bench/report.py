@@ -112,9 +112,9 @@ md.append("Tools: the webhooks come from tests/bench/bench_intake.c, a small lib
           "libcurl is already a dependency, so no new package is needed); the commit limit from `pgbench` "
           "(part of Debian's postgresql-15, already installed); the signature rate from `openssl speed`; "
           "the issuance stages from tests/bench/bench_stages.c on the real ca-bridge.\n")
-md.append("The sizes are smaller than production volumes so that the whole run stays under ten minutes "
-          "on a 2-core machine; every size can be raised through the environment (see the head of "
-          "tests/bench/run.sh).\n")
+md.append("The sizes are smaller than production volumes so that each scenario takes minutes on a 2-core "
+          "machine (scenario 2, the longest with its rounds, about six); every size can be raised or lowered "
+          "through the environment (see the head of tests/bench/run.sh).\n")
 if failures:
     md.append("**This run failed checks:** " + "; ".join("%s: %s" % (s, m) for s, m in failures) + "\n")
 
@@ -435,7 +435,7 @@ if iss and st:
     hold = held or iss
     m = hold["stages"]["token_ca"]["mean_ms"]
     alone = sum(st[k]["mean_ms"] for k in work_keys) + 2 * st["db_commit"]["mean_ms"]
-    why = ["the slowest stage alone, right before the first batch, is %s (%.1f ms: %.0f/s on one thread); "
+    why = ["the slowest stage alone, right before the batch shown, is %s (%.1f ms: %.0f/s on one thread); "
            "0.5 × that is %.0f/s (the long loop in the table: %.1f ms)"
            % (names[lim_s2[0]], lim_s2[1], limit, limit / 2, st[slow]["mean_ms"])]
     if tph:

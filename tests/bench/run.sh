@@ -12,7 +12,7 @@
 # checks its counts (each order sent is in the database once, each certificate issued once);
 # a failed operation or a count that does not add up makes the run exit 1.
 #
-# Sizes (environment; the defaults keep the run under ~10 minutes on 2 cores):
+# Sizes (environment; with the defaults each scenario takes minutes on 2 cores, scenario 2 about six):
 #   BENCH_N1=400 (orders at 1 connection)  BENCH_N=2000 (orders at 16 and 64)
 #   BENCH_CERTS=400 (scenario 2, per batch: long enough that a fast machine measures more than its ramp; scenario 3 revokes 2 x K3 of them)  BENCH_STAGES=40 (stage loop)  BENCH_REVOKE_K=75 (per level)
 #   BENCH_S2_ROUNDS=3 (scenario 2: rounds of each kind of batch, each against its own limit; the median counts)

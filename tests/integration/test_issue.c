@@ -638,7 +638,9 @@ Test(issue, r17_an_organisation_seal_is_not_modified_at_the_desk, .timeout = 120
 			     "case %zu", i);
 		cr_expect_str_eq(json_string_value(json_object_get(reply, "rule")), "R17",
 				 "case %zu names the rule", i);
-		cr_expect(strstr(json_string_value(json_object_get(reply, "message")), "seal") != NULL,
+		cr_expect(json_string_value(json_object_get(reply, "message")) != NULL &&
+				  strstr(json_string_value(json_object_get(reply, "message")), "seal") !=
+					  NULL,
 			  "case %zu says why: %s", i, json_string_value(json_object_get(reply, "message")));
 		json_decref(reply);
 		reply = NULL;

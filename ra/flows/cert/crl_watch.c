@@ -228,6 +228,7 @@ static void on_rows(PGresult *res, const struct ra_err *err, void *data)
 	 * too low (0 missing on a CA that lost some): a failed check instead, the gauges unchanged */
 	if (w->serials == NULL || w->revoked_at == NULL || w->n != n ||
 	    pool_run(w->app->loop, check_work, check_after, w) != 0) {
+		log_warn("crl_watch.failed", "message", "no memory or thread for the check", NULL);
 		clear_rows(w);
 		w->failures++;
 		w->busy = 0;
