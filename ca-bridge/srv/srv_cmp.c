@@ -189,6 +189,18 @@ static OSSL_CMP_PKISI *refusal(int rc, const struct cab_err *err)
 	}
 }
 
+/* The CA's own policy (--refuse-cn, --refuse-o): the option it matched, NULL when none did. */
+static const char *policy_refuses(const struct cab_srv *s, const struct cab_subject *subj)
+{
+	if (s->refuse_cn != NULL && subj->common_name != NULL &&
+	    fnmatch(s->refuse_cn, subj->common_name, 0) == 0)
+		return "refuse-cn";
+	if (s->refuse_o != NULL && subj->organization != NULL &&
+	    fnmatch(s->refuse_o, subj->organization, 0) == 0)
+		return "refuse-o";
+	return NULL;
+}
+
 static OSSL_CMP_PKISI *on_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req, int certReqId,
 				       const OSSL_CRMF_MSG *crm, const X509_REQ *p10cr, X509 **certOut,
 				       STACK_OF(X509) * *chainOut, STACK_OF(X509) * *caPubs)
@@ -203,6 +215,7 @@ static OSSL_CMP_PKISI *on_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
 	unsigned char *csr = NULL;
 	const unsigned char *p;
 	char id[72], bad[160];
+	const char *why;
 	int n, rc;
 
 	(void)certReqId;
@@ -221,9 +234,8 @@ static OSSL_CMP_PKISI *on_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
 		goto out;
 	}
 	request_id(req, id);
-	if (s->refuse_cn != NULL && subj->s.common_name != NULL &&
-	    fnmatch(s->refuse_cn, subj->s.common_name, 0) == 0) {
-		cab_srv_log("warn", "refused", "request=%s reason=refuse-cn", id);
+	if ((why = policy_refuses(s, &subj->s)) != NULL) {
+		cab_srv_log("warn", "refused", "request=%s reason=%s", id, why);
 		si = reject(FAIL(notAuthorized), "subject refused by this CA's policy");
 		goto out;
 	}

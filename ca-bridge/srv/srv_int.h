@@ -52,6 +52,7 @@ struct cab_srv {
 	X509_STORE *client_trusted; /* signature mode: anchors for the clients' certificates */
 	enum cab_class default_class; /* for requests without certProfile; NONE: refuse them */
 	const char *refuse_cn; /* fnmatch(3) pattern: refuse subjects whose CN matches */
+	const char *refuse_o; /* ... and those whose organisation (O) matches */
 	struct cab_srv_limits {
 		size_t max_body; /* request body bytes; larger: 413 */
 		unsigned request_timeout_s; /* whole request (accept to last body byte), and the answer */

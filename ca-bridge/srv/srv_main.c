@@ -8,7 +8,7 @@
  *             --policy-oid OID --pds-url URL [--pds-lang en] --crl-url URL
  *             [--ca-subject "C=AT,O=...,CN=..."] [--crl-hours 24]
  *             [--advanced-ncp] [--advanced-digital-signature]
- *             [--default-class CLASS] [--refuse-cn PATTERN]
+ *             [--default-class CLASS] [--refuse-cn PATTERN] [--refuse-o PATTERN]
  *             [--request-timeout 10] [--max-body 1048576] [--max-conns 256]
  *             [--max-conns-per-addr 32] [--confirm-timeout 300] [--max-pending 1000]
  *
@@ -37,7 +37,7 @@ static int usage(void)
 		"usage: ca-bridge --ca-dir DIR [--listen HOST:PORT] (--secret SRC --reference REF | --cert PEM "
 		"--key PEM [--client-trusted PEM]) --policy-oid OID --pds-url URL [--pds-lang LL] --crl-url URL "
 		"[--ca-subject DN] [--crl-hours N] [--advanced-ncp] [--advanced-digital-signature] "
-		"[--default-class CLASS] [--refuse-cn PATTERN] [--request-timeout SECONDS] [--max-body BYTES] "
+		"[--default-class CLASS] [--refuse-cn PATTERN] [--refuse-o PATTERN] [--request-timeout SECONDS] [--max-body BYTES] "
 		"[--max-conns N] [--max-conns-per-addr N] [--confirm-timeout SECONDS] [--max-pending N]\n");
 	return 2;
 }
@@ -192,6 +192,7 @@ static int parse(int argc, char **argv, struct cab_config *cfg, struct cab_srv *
 		{"advanced-digital-signature", 0, NULL, 'D'},
 		{"default-class", 1, NULL, 'K'},
 		{"refuse-cn", 1, NULL, 'R'},
+		{"refuse-o", 1, NULL, 'O'},
 		{"help", 0, NULL, 'h'},
 		{"request-timeout", 1, NULL, 'T'},
 		{"max-body", 1, NULL, 'B'},
@@ -256,6 +257,9 @@ static int parse(int argc, char **argv, struct cab_config *cfg, struct cab_srv *
 			break;
 		case 'R':
 			s->refuse_cn = optarg;
+			break;
+		case 'O':
+			s->refuse_o = optarg;
 			break;
 		case 'T':
 			bad |= number("request-timeout", optarg, 1, 3600, &v);
