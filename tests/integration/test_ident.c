@@ -170,17 +170,22 @@ static void sign(const char *body, char *out)
 	EVP_EncodeBlock((unsigned char *)out, mac, (int)n);
 }
 
-/* The paid-order fixture with shop id `id`, optionally a second line item (AES-10Y) and a
- * contract number (NULL: none). */
-static void order_contract(struct world *w, long id, int two_items, const char *contract)
+/* The paid-order fixture with shop id `id`, optionally a second line item (AES-10Y), a
+ * contract number and a shop status (NULL: the fixture's), signed and delivered; the HTTP
+ * status, the answer's body in *answer unless NULL (caller frees). */
+static long post_order(struct world *w, long id, int two_items, const char *contract, const char *status,
+		       char **answer)
 {
 	char *text = fixture("woocommerce-order-paid.json"), *body, url[128], sig[128], hsig[160];
 	json_t *o = json_loads(text, 0, NULL);
 	const char *h[] = {"Content-Type: application/json", "X-WC-Webhook-Topic: order.created", hsig, NULL};
 	struct rt_resp r;
+	long st;
 
 	cr_assert_not_null(o);
 	json_object_set_new(o, "id", json_integer(id));
+	if (status)
+		json_object_set_new(o, "status", json_string(status));
 	if (two_items) {
 		json_t *items = json_object_get(o, "line_items");
 		json_t *second = json_deep_copy(json_array_get(items, 0));
@@ -197,11 +202,24 @@ static void order_contract(struct world *w, long id, int two_items, const char *
 	snprintf(hsig, sizeof(hsig), "X-WC-Webhook-Signature: %s", sig);
 	snprintf(url, sizeof(url), "%s/v1/shop/woocommerce", w->ra.base);
 	cr_assert_eq(rt_http("POST", url, h, body, strlen(body), &r), 0);
-	cr_assert_eq(r.status, 200, "%s", r.body);
+	st = r.status;
+	if (answer) {
+		*answer = r.body;
+		r.body = NULL;
+	}
 	rt_resp_free(&r);
 	free(body);
 	free(text);
 	json_decref(o);
+	return st;
+}
+
+static void order_contract(struct world *w, long id, int two_items, const char *contract)
+{
+	char *answer = NULL;
+
+	cr_assert_eq(post_order(w, id, two_items, contract, NULL, &answer), 200, "%s", answer);
+	free(answer);
 }
 
 static void order(struct world *w, long id, int two_items)
@@ -936,6 +954,36 @@ static char *delivered(struct world *w, long shop_id)
 			   1, 60));
 	free(tx);
 	return rt_sql(w->db, "SELECT certificate_id FROM transport_pin_deliveries");
+}
+
+/* An order issued through the whole flow that the shop then cancels: the shop cannot cancel
+ * a certificate, so the order stays issued and support is told through the audit, once for a
+ * repeated webhook (intake's shop_cancel_not_applied). */
+Test(ident, shop_cancel_of_an_issued_order_is_left_to_support_once)
+{
+	struct world w;
+	char *id, *answer = NULL;
+
+	world_start(&w, NULL);
+	id = delivered(&w, 4741);
+	cr_assert(wait_for(w.db,
+			   "SELECT count(*) FROM orders WHERE shop_order_id = 4741 AND state = 'issued'", 1,
+			   30),
+		  "the order reaches issued");
+	cr_assert_eq(post_order(&w, 4741, 0, NULL, "cancelled", &answer), 200, "%s", answer);
+	cr_expect(answer != NULL && strstr(answer, "left_to_support") != NULL, "%s", answer);
+	free(answer);
+	cr_assert_eq(post_order(&w, 4741, 0, NULL, "cancelled", NULL), 200, "the repeated webhook");
+	cr_expect_eq(
+		count(w.db, "SELECT count(*) FROM orders WHERE shop_order_id = 4741 AND state = 'issued'"),
+		1);
+	cr_expect_eq(
+		count(w.db, "SELECT count(*) FROM audit_log WHERE action = 'order.shop_cancel_not_applied'"),
+		1, "support is told once");
+	cr_expect_eq(count(w.db, "SELECT count(*) FROM certificates WHERE state = 'revoked'"), 0,
+		     "a shop cancel revokes nothing");
+	free(id);
+	world_stop(&w);
 }
 
 /* A stored TransportPIN that opens but is longer than any PIN we make: the job dies with an

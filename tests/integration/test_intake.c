@@ -610,7 +610,7 @@ Test(intake, r6_unknown_and_closed_contracts_are_refused_with_their_reason)
 	free(db);
 }
 
-Test(intake, pending_waits_paid_invites_cancel_releases_quota_and_issued_is_left_to_support)
+Test(intake, pending_waits_paid_invites_and_cancel_releases_quota)
 {
 	char *db = rt_db_new(), *num = contract_create(db, "Gruber Bau GmbH", "1");
 	char *pending = order_json("woocommerce-order-paid.json", 6001, "on-hold", NULL, num, NULL);
@@ -618,9 +618,6 @@ Test(intake, pending_waits_paid_invites_cancel_releases_quota_and_issued_is_left
 	char *cancel = order_json("woocommerce-order-paid.json", 6001, "refunded", NULL, num, NULL);
 	char *early_cancel = order_json("woocommerce-order-paid.json", 6002, "cancelled", NULL, NULL, NULL);
 	char *late_paid = order_json("woocommerce-order-paid.json", 6002, "processing", NULL, NULL, NULL);
-	char *issued_cancel = order_json("woocommerce-order-paid.json", 6003, "cancelled", NULL, NULL, NULL);
-	char *issued_paid = order_json("woocommerce-order-paid.json", 6003, "completed", NULL, NULL, NULL);
-	char err[256], *v;
 	struct rt_ra ra;
 
 	start_ra(&ra, db, NULL);
@@ -653,30 +650,14 @@ Test(intake, pending_waits_paid_invites_cancel_releases_quota_and_issued_is_left
 			   " WHERE o.shop_order_id = 6002"),
 		     0);
 
-	/* Issued: the shop cannot cancel a certificate; support is told through the audit, once. */
-	cr_assert_eq(deliver(&ra, issued_paid, NULL), 200);
-	/* SQL: this test runs intake alone (no token, no ident peer), so issuance cannot reach
-	 * 'issued'; test_ident goes the whole way */
-	cr_assert_eq(rt_exec(db, "UPDATE orders SET state = 'issued' WHERE shop_order_id = 6003", err,
-			     sizeof(err)),
-		     0, "%s", err);
-	cr_assert_eq(deliver(&ra, issued_cancel, &v), 200);
-	cr_expect(strstr(v, "left_to_support") != NULL, "%s", v);
-	free(v);
-	cr_assert_eq(deliver(&ra, issued_cancel, NULL), 200);
-	cr_expect_eq(count(db, "SELECT count(*) FROM orders WHERE shop_order_id = 6003 AND state = 'issued'"),
-		     1);
-	cr_expect_eq(
-		count(db, "SELECT count(*) FROM audit_log WHERE action = 'order.shop_cancel_not_applied'"),
-		1);
+	/* an issued order the shop cancels: test_ident, shop_cancel_of_an_issued_order_is_left_to_support_once
+	 * (the order reaches issued through the whole flow there) */
 	rt_ra_stop(&ra, SIGTERM);
 	free(pending);
 	free(paid);
 	free(cancel);
 	free(early_cancel);
 	free(late_paid);
-	free(issued_cancel);
-	free(issued_paid);
 	free(num);
 	free(db);
 }
