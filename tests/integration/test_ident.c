@@ -1032,27 +1032,50 @@ Test(ident, r11_stored_pin_of_impossible_length_fails_the_job_with_a_named_error
 Test(ident, r11_r14_no_pin_stored_or_sent_when_revoked_during_the_run)
 {
 	struct world w;
-	char *id, sql[1024], err[256];
+	char *id, *tok, sql[1024], err[256];
 	PGconn *lk;
 	PGresult *r;
 	json_t *msgs;
+	pid_t revoker;
+	int status;
 
 	world_start(&w, NULL);
 	id = delivered(&w, 4721);
 	snprintf(sql, sizeof(sql), "DELETE FROM transport_pin_deliveries WHERE certificate_id = '%s'", id);
 	cr_assert_eq(rt_exec(w.db, sql, err, sizeof(err)), 0, "%s", err);
-	/* the revocation holds the certificate's row, uncommitted, while the run loads and hashes */
+	/* The revocation is support's, through the admin API, and it is held open at the instant
+	 * the test needs: this session inserts (uncommitted) a job under the idempotency key the
+	 * revocation's ca_revoke job takes, so the revocation, having changed the certificate's
+	 * row first (the outbox sends the state change before its jobs), waits on that key while
+	 * it holds the row.  Rolled back below, the revocation goes on and commits. */
 	lk = PQconnectdb(w.db);
 	cr_assert_eq(PQstatus(lk), CONNECTION_OK, "%s", PQerrorMessage(lk));
 	r = PQexec(lk, "BEGIN");
 	PQclear(r);
 	snprintf(sql, sizeof(sql),
-		 "UPDATE certificates SET state = 'revoked', revoked_at = now(),"
-		 " revocation_reason = 'keyCompromise' WHERE id = '%s'",
+		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('noop', '{}', 'ca_revoke:%s')",
 		 id);
 	r = PQexec(lk, sql);
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(lk));
 	PQclear(r);
+	tok = rt_token(w.db, "sam", "support");
+	revoker = fork();
+	cr_assert_neq(revoker, -1);
+	if (revoker == 0) {
+		char url[256], auth[256];
+		const char *h[] = {auth, "Content-Type: application/json", NULL};
+		const char *body = "{\"reason\": \"keyCompromise\", \"comment\": \"lost phone\"}";
+		struct rt_resp rr;
+
+		snprintf(url, sizeof(url), "%s/v1/admin/certs/%s/revoke", w.ra.base, id);
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+		_exit(rt_http("POST", url, h, body, strlen(body), &rr) == 0 && rr.status == 200 ? 0 : 1);
+	}
+	cr_assert(wait_for(w.db,
+			   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+			   " AND query LIKE '%INSERT INTO jobs%'",
+			   1, 30),
+		  "the revocation never came to wait with the certificate's row held");
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO jobs (kind, payload, idempotency_key) VALUES ('transport_pin',"
 		 " jsonb_build_object('certificate_id', '%s'), 'transport_pin:race')",
@@ -1063,10 +1086,16 @@ Test(ident, r11_r14_no_pin_stored_or_sent_when_revoked_during_the_run)
 			   " AND query LIKE '%transport_pin_deliveries%'",
 			   1, 30),
 		  "the run never reached its store");
-	r = PQexec(lk, "COMMIT");
+	r = PQexec(lk, "ROLLBACK");
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(lk));
 	PQclear(r);
 	PQfinish(lk);
+	cr_assert_eq(waitpid(revoker, &status, 0), revoker);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the revocation through the admin API: 200");
+	free(tok);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM certificates WHERE id = '%s' AND state = 'revoked'",
+		 id);
+	cr_expect_eq(count(w.db, sql), 1, "revoked");
 	cr_assert(wait_for(w.db,
 			   "SELECT count(*) FROM jobs WHERE idempotency_key = 'transport_pin:race'"
 			   " AND state IN ('done', 'dead')",

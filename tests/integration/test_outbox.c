@@ -202,7 +202,8 @@ Test(outbox, a_state_changed_meanwhile_is_a_conflict_and_leaves_nothing, .timeou
 	struct outbox ob = {0};
 	struct h h;
 
-	/* someone else revoked it first: the plan was decided on "issued" */
+	/* someone else changed it first: the plan was decided on "issued".  (SQL: `things` is this
+	 * test's own table for the outbox mechanism alone, not a state of the product) */
 	exec_ok(db, "UPDATE things SET state = 'active' WHERE id = 't-1'");
 	plan_revoke(&ob, "t-1", "ca_revoke:t-1");
 	cr_assert_eq(run(db, &ob, COMMIT, &h), RA_E_CONFLICT, "%s", h.msg);
