@@ -40,6 +40,13 @@ static int new_key(const struct wf_facts *f)
 	return f->replacement_same_key == 0;
 }
 
+/* R4: variant 1 or 2 is a person's affiliation.  An organisation seal's organisation is its
+ * subject (and a seal carries no function): a new one is a new seal, not a modification. */
+static int r4_person(const struct wf_facts *f)
+{
+	return f->cert_class == WF_CLASS_QUALIFIED || f->cert_class == WF_CLASS_ADVANCED;
+}
+
 static int r7_match(const struct wf_facts *f)
 {
 	return f->ident_match != 0;
@@ -125,14 +132,23 @@ static const struct {
 	const char *rule;
 	wf_check_fn ok;
 } guards[WF_G_COUNT] = {
-	[WF_G_R1_CLASS] = {"R1", r1_class},          [WF_G_R1_FACTOR] = {"R1", r1_factor},
-	[WF_G_R2_FRESH_KEY] = {"R2", r2_fresh_key},  [WF_G_R2_NEW_KEY] = {"R2", new_key},
-	[WF_G_R7_MATCH] = {"R7", r7_match},          [WF_G_R7_PASSED] = {"R7", r7_passed},
-	[WF_G_R9_APP_GONE] = {"R9", r9_app_gone},    [WF_G_R10_SINGLE] = {"R10", r10_single},
-	[WF_G_R12_NEW_KEY] = {"R12", new_key},       [WF_G_R13_KEEP_PIN] = {"R13", r13_keep_pin},
-	[WF_G_R14_REASON] = {"R14", r14_reason},     [WF_G_R15_NEW_ISSUED] = {"R15", r15_new_issued},
-	[WF_G_R17_REUSE] = {"R17", r17_reuse},       [WF_G_R19_SUBJECT] = {"R19", r19_subject},
-	[WF_G_R19_APPROVER] = {"R19", r19_approver}, [WF_G_ATTEMPTS] = {"ATTEMPTS", attempts_left},
+	[WF_G_R1_CLASS] = {"R1", r1_class},
+	[WF_G_R1_FACTOR] = {"R1", r1_factor},
+	[WF_G_R2_FRESH_KEY] = {"R2", r2_fresh_key},
+	[WF_G_R2_NEW_KEY] = {"R2", new_key},
+	[WF_G_R4_PERSON] = {"R4", r4_person},
+	[WF_G_R7_MATCH] = {"R7", r7_match},
+	[WF_G_R7_PASSED] = {"R7", r7_passed},
+	[WF_G_R9_APP_GONE] = {"R9", r9_app_gone},
+	[WF_G_R10_SINGLE] = {"R10", r10_single},
+	[WF_G_R12_NEW_KEY] = {"R12", new_key},
+	[WF_G_R13_KEEP_PIN] = {"R13", r13_keep_pin},
+	[WF_G_R14_REASON] = {"R14", r14_reason},
+	[WF_G_R15_NEW_ISSUED] = {"R15", r15_new_issued},
+	[WF_G_R17_REUSE] = {"R17", r17_reuse},
+	[WF_G_R19_SUBJECT] = {"R19", r19_subject},
+	[WF_G_R19_APPROVER] = {"R19", r19_approver},
+	[WF_G_ATTEMPTS] = {"ATTEMPTS", attempts_left},
 };
 
 const char *wf_guard_rule(int guard)

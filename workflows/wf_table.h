@@ -14,6 +14,7 @@ enum wf_guard {
 	WF_G_R1_FACTOR, /* a qualified certificate needs a second factor */
 	WF_G_R2_FRESH_KEY, /* key bound to no other certificate, generated for this class */
 	WF_G_R2_NEW_KEY, /* a re-key or modification does not keep the old key */
+	WF_G_R4_PERSON, /* an organisation and function to change: a person's certificate, not a seal */
 	WF_G_R7_MATCH, /* the identification matches the order */
 	WF_G_R7_PASSED, /* identification passed and any required proof approved */
 	WF_G_R9_APP_GONE, /* the app is de-registered (not merely uninstalled) */
@@ -29,7 +30,7 @@ enum wf_guard {
 	WF_G_COUNT
 };
 
-#define WF_MAX_GUARDS 3
+#define WF_MAX_GUARDS 4
 
 /* Spelled out in rows without a guard (ISO C wants an argument for a macro's "..."). */
 #define WF_NO_GUARD WF_G_NONE

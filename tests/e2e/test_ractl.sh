@@ -420,7 +420,9 @@ check "R15: the old serial is in the CRL as superseded" in_crl "$old_serial" "Su
 check "R17: a change of name needs a fresh identification" \
 	refused R17 cert modify crt-mod --given-name Annabella --reason "married"
 check "R4: an organisation without a function is refused" \
-	refused R4 cert modify crt-q --organisation "Solo GmbH" --reason "new job"
+	refused R4 cert modify crt-eva --organisation "Solo GmbH" --reason "new job"
+check "the workflow answers first: a modification of a certificate not yet activated is refused by its state" \
+	refused_state cert modify crt-q --organisation "Solo GmbH" --reason "new job"
 # an organisation name over X.520's 64 characters: the CA's profile would refuse the replacement,
 # so the desk refuses the modification itself, naming the option's field (R15: no replacement
 # that can only fail)

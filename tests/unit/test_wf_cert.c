@@ -201,6 +201,22 @@ Test(wf_cert, r2_rekey_and_modify_make_a_new_key)
 	cr_expect_str_eq(refused_by(&wf_cert, C(ACTIVE), C(MODIFY), &f), "R2");
 }
 
+/* R4: organisation and function are a person's affiliation; a seal's organisation is its
+ * subject.  A seal may be re-keyed (same subject) but not modified. */
+Test(wf_cert, r4_a_seal_is_not_modified_but_may_be_rekeyed)
+{
+	struct wf_facts f = wf_facts_pass();
+
+	f.cert_class = f.key_class = WF_CLASS_SEAL;
+	cr_expect_str_eq(refused_by(&wf_cert, C(ACTIVE), C(MODIFY), &f), "R4");
+	cr_expect_eq(step_ok(&wf_cert, C(ACTIVE), C(REKEY), &f, NULL), C(SUPERSEDING));
+	for (int c = WF_CLASS_QUALIFIED; c <= WF_CLASS_ADVANCED; c++) {
+		f.cert_class = f.key_class = c;
+		cr_expect_eq(step_ok(&wf_cert, C(ACTIVE), C(MODIFY), &f, NULL), C(SUPERSEDING), "class %d",
+			     c);
+	}
+}
+
 Test(wf_cert, r2_key_of_a_failed_issuance_is_destroyed)
 {
 	unsigned acts = 0;

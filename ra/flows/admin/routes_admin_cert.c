@@ -265,9 +265,15 @@ static void cert_renew(struct adm_req *ar)
 
 /* ---- re-key and modification (R12, R15) ----------------------------------------------- */
 
-static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, const char *why,
+/* The replacement's subject (modify), built once the workflow allowed the step, so that its rules
+ * (the state, R19, R17, R4) answer before the request's details; NULL and e filled when refused. */
+typedef json_t *(*new_subject_fn)(struct adm_req *ar, const json_t *c, struct ra_err *e);
+
+/* new_subject NULL: the replacement keeps the old certificate's subject (re-key). */
+static int replace(struct adm_req *ar, json_t *c, int event, new_subject_fn new_subject, const char *why,
 		   struct ra_err *e)
 {
+	json_t *subject = NULL;
 	const char *id = jstr(c, "id");
 	struct wf_facts f = {0};
 	struct wf_result r;
@@ -286,6 +292,8 @@ static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, co
 	rc = adm_wf(&wf_cert, jstr(c, "state"), event, &f, &r, "certificate", e);
 	if (rc != 0)
 		return rc;
+	if (new_subject != NULL && (subject = new_subject(ar, c, e)) == NULL)
+		return e->code;
 	adm_new_cert_id(nid, sizeof(nid));
 	if (subject)
 		subj = json_dumps(subject, JSON_COMPACT);
@@ -309,6 +317,7 @@ static int replace(struct adm_req *ar, json_t *c, int event, json_t *subject, co
 			       json_pack("{s:s, s:s, s:O?}", "replacement", nid, "revoke_when_issued", why,
 					 "subject", subject));
 	free(subj);
+	json_decref(subject);
 	if (rc) {
 		*e = ar->err;
 		return rc;
@@ -377,15 +386,6 @@ static json_t *modified_subject(struct adm_req *ar, const json_t *old, const cha
 				   "certificate instead (changed names are always verified again)");
 			return NULL;
 		}
-	/* R4's organisation and function are a person's affiliation; a seal's organisation is its
-	 * subject, and it may carry no function (the CA's seal profile) */
-	if (cls != NULL && strcmp(cls, "seal") == 0) {
-		adm_refuse(e, RA_E_RULE, "R17",
-			   "an organisation seal names the organisation itself: a new organisation or "
-			   "identifier is a new subject, verified again; order a new seal instead "
-			   "(a seal carries no function)");
-		return NULL;
-	}
 	if (none && (org || org_id || fn)) {
 		ra_err_set(e, RA_E_INVALID, "no_organisation",
 			   "no_organisation excludes organisation and function");
@@ -424,16 +424,14 @@ static json_t *modified_subject(struct adm_req *ar, const json_t *old, const cha
 	return s;
 }
 
+static json_t *modify_subject(struct adm_req *ar, const json_t *c, struct ra_err *e)
+{
+	return modified_subject(ar, json_object_get(c, "subject"), jstr(c, "class"), e);
+}
+
 static int plan_modify(struct adm_req *ar, json_t *c, struct ra_err *e)
 {
-	json_t *s = modified_subject(ar, json_object_get(c, "subject"), jstr(c, "class"), e);
-	int rc;
-
-	if (s == NULL)
-		return e->code;
-	rc = replace(ar, c, WF_CERT_MODIFY, s, "affiliationChanged", e);
-	json_decref(s);
-	return rc;
+	return replace(ar, c, WF_CERT_MODIFY, modify_subject, "affiliationChanged", e);
 }
 
 static const struct adm_tx tx_modify = {"certificate", plan_modify};

@@ -19,6 +19,9 @@ static const struct {
 } rule_text[] = {
 	{"R1", "a qualified certificate needs a second factor (SMS or app)"},
 	{"R2", "a replacement always gets a new key; a key serves one certificate of one class"},
+	{"R4",
+	 "organisation and function are a person's affiliation; an organisation seal names the "
+	 "organisation itself, so a new organisation is a new seal, verified again: order one"},
 	{"R7", "no certificate without a passed identification (and approved proof where needed)"},
 	{"R9",
 	 "the authenticator app is still registered: de-register it first (uninstalling is not enough)"},
