@@ -315,15 +315,15 @@ if iss and st:
               "TransportPIN hash) right before the batch, after its customers were made: load from other guests "
               "on this shared host changes over seconds and falls on both alike.  Each kind of batch runs "
               "in rounds, one after the other; its figure is the round with the median ratio (the row shows "
-              "that round), the range the other rounds', so that a burst of stolen CPU takes one round, not "
+              "that round; with an even count the lower of the middle two), the range all its rounds', so that a burst of stolen CPU takes one round, not "
               "the figure.\n")
     md.append("| run | rounds × certificates | seconds | certificates/s | limit: slowest stage alone, just before "
               "| ratio (median) | rounds' range | target ≥ 0.5 |")
     md.append("|---|---|---|---|---|---|---|---|")
     lim_txt = lambda l: "%.1f/s (%s, %.1f ms)" % (l[2], names[l[0]], l[1])
     md.append("| TransportPIN jobs alongside (as in production) | %d × %d | %.2f | %.1f | %s | %.2f | %s | %s |" % (
-        len(rounds["s2"]) or 1, iss["certs"], iss["elapsed_s"], iss["rate"], lim_txt(lim_s2), r,
-        span("s2") if rounds["s2"] else "-", met(r >= 0.5)))
+        len(rounds["s2"]), iss["certs"], iss["elapsed_s"], iss["rate"], lim_txt(lim_s2), r,
+        span("s2"), met(r >= 0.5)))
     if held:
         md.append("| TransportPIN jobs held until issuance ends | %d × %d | %.2f | %.1f | %s | %.2f | %s | %s |" % (
             len(rounds["s2h"]), held["certs"], held["elapsed_s"], held["rate"], lim_txt(lim_s2h), rh,
