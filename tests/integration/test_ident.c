@@ -1061,16 +1061,8 @@ Test(ident, r11_r14_no_pin_stored_or_sent_when_revoked_during_the_run)
 	tok = rt_token(w.db, "sam", "support");
 	revoker = fork();
 	cr_assert_neq(revoker, -1);
-	if (revoker == 0) {
-		char url[256], auth[256];
-		const char *h[] = {auth, "Content-Type: application/json", NULL};
-		const char *body = "{\"reason\": \"keyCompromise\", \"comment\": \"lost phone\"}";
-		struct rt_resp rr;
-
-		snprintf(url, sizeof(url), "%s/v1/admin/certs/%s/revoke", w.ra.base, id);
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
-		_exit(rt_http("POST", url, h, body, strlen(body), &rr) == 0 && rr.status == 200 ? 0 : 1);
-	}
+	if (revoker == 0)
+		_exit(rt_admin_revoke_status(&w.ra, tok, id, "keyCompromise") == 200 ? 0 : 1);
 	cr_assert(wait_for(w.db,
 			   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
 			   " AND query LIKE '%INSERT INTO jobs%'",

@@ -40,6 +40,8 @@ char *rt_token(const char *db_url, const char *name, const char *role);
 /* Revokes certificate id through the admin API (POST /v1/admin/certs/ID/revoke, what ractl
  * cert revoke calls) with a support token and an R14 reason; asserts 200. */
 void rt_admin_revoke(const struct rt_ra *ra, const char *token, const char *id, const char *reason);
+/* The same without assertions (for a child process): the HTTP status, 0 when no answer came. */
+long rt_admin_revoke_status(const struct rt_ra *ra, const char *token, const char *id, const char *reason);
 
 struct rt_resp {
 	long status;
