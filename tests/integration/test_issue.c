@@ -564,29 +564,40 @@ static void activated(struct env *e, const char *id, const char *cls, int years,
 	activated_subject(e, id, cls, years, uid, PERSON_SUBJECT);
 }
 
+/* Support modifies certificate id at the desk to organisation org, function Prokuristin (the
+ * admin API's modify, as ractl cert modify calls it): accepted (202), the old one to be revoked
+ * affiliationChanged; the replacement's id into nid. */
+static void desk_modify(struct env *e, const char *id, const char *org, char *nid, size_t cap)
+{
+	char path[128], body[256], *tok = rt_token(e->db, "sam", "support");
+	json_t *reply;
+
+	snprintf(path, sizeof(path), "/v1/admin/certs/%s/modify", id);
+	snprintf(
+		body, sizeof(body),
+		"{\"organisation\": \"%s\", \"function\": \"Prokuristin\", \"reason\": \"changed employer\"}",
+		org);
+	cr_assert_eq(post_json(&e->ra, tok, path, body, &reply), 202,
+		     "modify is accepted; the replacement is issued by a job");
+	cr_expect_str_eq(json_string_value(json_object_get(reply, "old_revoked_as")), "affiliationChanged");
+	cr_assert_not_null(json_string_value(json_object_get(reply, "replacement_id")));
+	snprintf(nid, cap, "%s", json_string_value(json_object_get(reply, "replacement_id")));
+	json_decref(reply);
+	free(tok);
+}
+
 /* R15 through the product: the activated certificate is modified at the support desk (a new
  * organisation: the admin API's modify, as ractl cert modify calls it), which makes it
  * superseding and queues its replacement; the old one is revoked only once that is issued. */
 static void r15_replacement_revokes_the_old_certificate_only_after_the_new_one_is_issued(enum backend b)
 {
 	struct env e;
-	char *old_fp, *new_fp, *n, *old_serial, *tok, path[128], nid[64];
-	json_t *reply;
+	char *old_fp, *new_fp, *n, *old_serial, path[128], nid[64];
 	int reason = -1;
 
 	start_env(&e, b, 1);
 	activated(&e, "crt-old", "advanced", 10, "AAAA-AAAA-AAAA-0042");
-	tok = rt_token(e.db, "sam", "support");
-	cr_assert_eq(post_json(&e.ra, tok, "/v1/admin/certs/crt-old/modify",
-			       "{\"organisation\": \"Neu GmbH\", \"function\": \"Prokuristin\","
-			       " \"reason\": \"changed employer\"}",
-			       &reply),
-		     202, "modify is accepted; the replacement is issued by a job");
-	cr_expect_str_eq(json_string_value(json_object_get(reply, "old_revoked_as")), "affiliationChanged");
-	cr_assert_not_null(json_string_value(json_object_get(reply, "replacement_id")));
-	snprintf(nid, sizeof(nid), "%s", json_string_value(json_object_get(reply, "replacement_id")));
-	json_decref(reply);
-	free(tok);
+	desk_modify(&e, "crt-old", "Neu GmbH", nid, sizeof(nid));
 	cr_assert(wait_state(e.db, nid, "issued"));
 	n = VAL(e.db,
 		"SELECT state || '/' || revocation_reason || '/' || replaced_by FROM certificates WHERE id = '%s'",
@@ -739,21 +750,11 @@ Test(issue_cmp, ca_rejection_fails_the_certificate_with_the_cas_reason, .timeout
 Test(issue_cmp, r15_failed_replacement_returns_the_old_certificate_to_active, .timeout = 180)
 {
 	struct env e;
-	char *n, *tok, nid[64];
-	json_t *reply;
+	char *n, nid[64];
 
 	start_env(&e, CMP, 1);
 	activated(&e, "crt-keep", "qualified", 5, "AAAA-AAAA-AAAA-0043");
-	tok = rt_token(e.db, "sam", "support");
-	cr_assert_eq(post_json(&e.ra, tok, "/v1/admin/certs/crt-keep/modify",
-			       "{\"organisation\": \"Refused Holding GmbH\", \"function\": \"Prokuristin\","
-			       " \"reason\": \"changed employer\"}",
-			       &reply),
-		     202, "the desk accepts it: the subject is inside the profile");
-	cr_assert_not_null(json_string_value(json_object_get(reply, "replacement_id")));
-	snprintf(nid, sizeof(nid), "%s", json_string_value(json_object_get(reply, "replacement_id")));
-	json_decref(reply);
-	free(tok);
+	desk_modify(&e, "crt-keep", "Refused Holding GmbH", nid, sizeof(nid));
 	cr_assert(wait_state(e.db, nid, "failed"), "the CA refuses the replacement");
 	n = VAL(e.db, "SELECT failure FROM certificates WHERE id = '%s'", nid);
 	cr_expect(strstr(n, "policy") != NULL, "the CA's reason is recorded: %s", n);
