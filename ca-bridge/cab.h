@@ -162,6 +162,15 @@ void cab_key_free(struct cab_key *key);
  * or token storage gives no first_sig. */
 int cab_keygen_csr(struct cab *cab, const char *key_id, enum cab_alg alg, const struct cab_subject *subject,
 		   struct cab_key *out, struct cab_err *err);
+/* cab_keygen_csr for a key_id no earlier call used (the RA: a cert_issue job's first attempt;
+ * the certificate's id is its key_id).  Under key_storage "wrapped" the token is then not
+ * searched for a pair with that id: a token pair (made under key_storage "token") or a
+ * half-made one can only be left by an earlier call, and in SoftHSM2 the search reads the
+ * token's object files again (docs/ca-bridge.md "Wrapped key storage").  A wrong promise
+ * makes a fresh wrapped key all the same and leaves that token pair unused on the token.
+ * Under token storage it is cab_keygen_csr (find-or-create stays one step). */
+int cab_keygen_csr_first(struct cab *cab, const char *key_id, enum cab_alg alg,
+			 const struct cab_subject *subject, struct cab_key *out, struct cab_err *err);
 /* The same as a token key whatever key_storage says: for the service's own long-lived keys
  * (the audit checkpoint key), which must stay on the token and be found by CKA_ID. */
 int cab_keygen_token(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,

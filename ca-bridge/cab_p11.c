@@ -825,7 +825,7 @@ static int unwrap(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kek, 
 }
 
 int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const char *label,
-			   struct cab_p11_first_sign *first, EVP_PKEY **pub, int *existed, int *remnants,
+			   int search, struct cab_p11_first_sign *first, EVP_PKEY **pub, int *existed, int *remnants,
 			   unsigned char **w, size_t *wlen, int *kek_version, struct cab_err *err)
 {
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -867,8 +867,11 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
 		return rc;
 	/* a token pair with this id (made under key_storage = token) stays the key; a half-made
-	 * one is destroyed (issue #19) */
-	rc = pair_state(p, s, key_id, remnants, err);
+	 * one is destroyed (issue #19).  Both can only come from an earlier call with this id: on
+	 * the caller's first one (search 0) the token-wide search is left out (in SoftHSM2 every
+	 * C_FindObjectsInit reads the token's object files again: a sixth of a keygen here) */
+	*remnants = 0;
+	rc = search ? pair_state(p, s, key_id, remnants, err) : 0;
 	if (rc == 1) {
 		*existed = 1;
 		rc = read_pub(p, s, key_id, pub, &got, err);

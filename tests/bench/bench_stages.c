@@ -8,8 +8,8 @@
  *                [--storage wrapped|token] [--tpin 0]
  *
  * --storage wrapped (the service's default, issue #15): keygen is the pair made as session
- * objects, wrapped under the KEK, its CSR signed by the fresh key (cab_keygen_csr, as the
- * service issues); csr is a CSR signed from the blob (unwrap, sign, destroy: a retried job, `ra
+ * objects, wrapped under the KEK, its CSR signed by the fresh key (cab_keygen_csr_first, as
+ * a cert_issue job's first attempt does); csr is a CSR signed from the blob (unwrap, sign, destroy: a retried job, `ra
  * key csr`), not a stage of a first issuance; ca_sign is cab_issue with the blob and that
  * signature, as the service asks.  token: the key is a token object, the CSR signed on the
  * token and given to cab_issue.
@@ -106,10 +106,11 @@ int main(int argc, char **argv)
 		snprintf(id, sizeof(id), "stage-%d-%ld", (int)getpid(), i);
 		struct cab_wrapped w;
 
-		/* as the service issues: wrapped, the key signs its CSR at keygen (cab_keygen_csr) and
-		 * the CA gets the blob with that signature; token, the CSR is signed on the token */
+		/* as the service issues (a job's first attempt): wrapped, the key signs its CSR at
+		 * keygen (cab_keygen_csr_first) and the CA gets the blob with that signature; token,
+		 * the CSR is signed on the token */
 		t = bu_now_ms();
-		if ((wrapped ? cab_keygen_csr(cab, id, CAB_ALG_EC_P256, &subj, &key, &err)
+		if ((wrapped ? cab_keygen_csr_first(cab, id, CAB_ALG_EC_P256, &subj, &key, &err)
 			     : cab_keygen(cab, id, CAB_ALG_EC_P256, &key, &err)) != 0)
 			bu_die("keygen: %s", err.msg);
 		bu_add(&keygen, bu_now_ms() - t);

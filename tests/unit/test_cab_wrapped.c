@@ -409,6 +409,67 @@ Test(cab_wrapped, token_key_from_before_the_switch_stays_and_remnants_go)
 	cab_key_free(&c);
 }
 
+/* cab_keygen_csr_first (a cert_issue job's first attempt) does not search the token for a
+ * pair with the id: it makes, wraps and signs like cab_keygen_csr, leaves no token object, and
+ * a token pair that the caller's promise said could not be there is neither taken nor
+ * touched; cab_keygen_csr (a retry) still finds it.  Under token storage it stays
+ * find-or-create. */
+Test(cab_wrapped, first_keygen_skips_the_token_search_and_retries_keep_it)
+{
+	struct cab_key a, b, c, d;
+	struct cab_request req;
+	struct cab_err err;
+	struct cab_cert crt;
+	struct cab_wrapped w;
+
+	ts_cab_request(&req, "crt-fresh", CAB_CLASS_QUALIFIED, "crt-fresh");
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-fresh", CAB_ALG_DEFAULT, &req.subject, &a, &err), 0,
+		     "%s", err.msg);
+	cr_expect_eq(a.existed, 0);
+	cr_expect_not_null(a.blob, "wrapped");
+	cr_expect_not_null(a.first_sig, "the fresh key signed its CSR at keygen");
+	{
+		unsigned char *der = NULL;
+		size_t len;
+
+		/* no token object left: the token CSR path finds no key with the id */
+		cr_expect_eq(cab_csr(t.cab, "crt-fresh", &req.subject, &der, &len, &err), CAB_E_NOTFOUND);
+		free(der);
+	}
+	w = as_stored(&a);
+	req.wrapped = &w;
+	req.first_sig = a.first_sig;
+	req.first_sig_len = a.first_sig_len;
+	cr_assert_eq(cab_issue(t.cab, &req, &crt, &err), 0, "%s", err.msg);
+	cr_expect_str_eq(crt.spki_sha256_hex, a.sha256_hex);
+	cab_cert_free(&crt);
+
+	t.cfg.key_storage = "token";
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	cr_assert_eq(cab_keygen(t.cab, "crt-tok", CAB_ALG_DEFAULT, &b, &err), 0, "%s", err.msg);
+	ts_cab_request(&req, "crt-tok", CAB_CLASS_QUALIFIED, "crt-tok");
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, &c, &err), 0,
+		     "%s", err.msg);
+	cr_expect_eq(c.existed, 1, "token storage: find-or-create, whatever the caller promised");
+	cr_expect_str_eq(c.sha256_hex, b.sha256_hex);
+	cab_key_free(&c);
+	t.cfg.key_storage = "wrapped";
+	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, &c, &err), 0,
+		     "%s", err.msg);
+	cr_expect_eq(c.existed, 0, "not searched: a fresh wrapped key");
+	cr_expect_not_null(c.blob);
+	cr_expect_str_neq(c.sha256_hex, b.sha256_hex);
+	cr_assert_eq(cab_keygen_csr(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, &d, &err), 0, "%s",
+		     err.msg);
+	cr_expect_eq(d.existed, 1, "a retry searches and finds the token pair, untouched");
+	cr_expect_str_eq(d.sha256_hex, b.sha256_hex);
+	cab_key_free(&a);
+	cab_key_free(&b);
+	cab_key_free(&c);
+	cab_key_free(&d);
+}
+
 Test(cab_wrapped, key_storage_value_is_checked)
 {
 	struct cab_err err;

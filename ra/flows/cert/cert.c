@@ -314,6 +314,7 @@ struct issue {
 	char kek_label[64];
 	int kek_version;
 	int done_op; /* the job's done UPDATE in the store's unit (job_done_in) */
+	int first; /* the job's first attempt: no earlier one can have left a key under this id */
 };
 
 static int job_cert_id(struct job *job, char *out, size_t cap)
@@ -367,8 +368,14 @@ static void issue_work(void *data)
 	memset(&req, 0, sizeof(req));
 	cert_subject_of(is->subject, &req.subject);
 	if (!is->have_blob) {
-		/* a fresh wrapped key signs its CSR right away (first_sig): no unwrap for it later */
-		is->rc = cab_keygen_csr(is->cab, is->id, is->alg, &req.subject, &is->key, &is->err);
+		/* a fresh wrapped key signs its CSR right away (first_sig): no unwrap for it later.
+		 * The key's id is the certificate's, and only this job makes its key: on its first
+		 * attempt no token pair (token storage) nor half-made one (a crash) can carry the
+		 * id, so the token is not searched for one (cab.h).  Attempts count claims; only a
+		 * deferral before any key work gives one back (load_for_job). */
+		is->rc = is->first ? cab_keygen_csr_first(is->cab, is->id, is->alg, &req.subject, &is->key,
+							  &is->err)
+				   : cab_keygen_csr(is->cab, is->id, is->alg, &req.subject, &is->key, &is->err);
 		if (is->rc != 0) {
 			is->stage = 0;
 			return;
@@ -635,6 +642,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 		abort();
 	is->job = job;
 	is->cab = job->app->cab;
+	is->first = job->attempt == 1;
 	snprintf(is->id, sizeof(is->id), "%s", PQgetvalue(res, 0, 0));
 	if (cab_class_parse(PQgetvalue(res, 0, 1), &is->cls, &ce) != 0 ||
 	    cab_alg_parse(PQgetvalue(res, 0, 5), &is->alg) != 0) {
