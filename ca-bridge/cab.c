@@ -129,7 +129,8 @@ static int first_digest(void *ctx, EVP_PKEY *pub, unsigned char dgst[32], struct
 }
 
 static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg,
-			  const struct cab_subject *subject, int search, struct cab_key *out, struct cab_err *err)
+			  const struct cab_subject *subject, int search, struct cab_key *out,
+			  struct cab_err *err)
 {
 	EVP_PKEY *pub = NULL;
 	unsigned char *w = NULL;
@@ -137,8 +138,8 @@ static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg,
 	int existed = 0, remnants = 0, version = 0, rc;
 	struct cab_p11_first_sign first = {first_digest, (void *)subject, NULL, 0};
 
-	rc = cab_p11_keygen_wrapped(cab->p11, key_id, alg, cab->kek_label, search, subject ? &first : NULL, &pub,
-				    &existed, &remnants, &w, &wlen, &version, err);
+	rc = cab_p11_keygen_wrapped(cab->p11, key_id, alg, cab->kek_label, search, subject ? &first : NULL,
+				    &pub, &existed, &remnants, &w, &wlen, &version, err);
 	if (rc != 0)
 		goto out;
 	/* the token key's algorithm: the public key says */

@@ -825,8 +825,9 @@ static int unwrap(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kek, 
 }
 
 int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const char *label,
-			   int search, struct cab_p11_first_sign *first, EVP_PKEY **pub, int *existed, int *remnants,
-			   unsigned char **w, size_t *wlen, int *kek_version, struct cab_err *err)
+			   int search, struct cab_p11_first_sign *first, EVP_PKEY **pub, int *existed,
+			   int *remnants, unsigned char **w, size_t *wlen, int *kek_version,
+			   struct cab_err *err)
 {
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG bits = 3072;

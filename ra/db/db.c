@@ -323,6 +323,8 @@ static void deliver(struct db_conn *c, struct db_q *q)
 	if (c->wake_due && strcmp(q->sql, "COMMIT") == 0) {
 		wake = ok ? c->wake_due : 0; /* committed: the jobs it queued are due now */
 		c->wake_due = 0;
+	} else if (c->wake_due && ok && strcmp(q->sql, "ROLLBACK") == 0) {
+		c->wake_due = 0; /* rolled back: the jobs it queued are gone */
 	}
 	q->cb(q->res, ok ? NULL : &e, q->data);
 	q_free(q);

@@ -22,7 +22,7 @@ enum { OB_OP_SQL, OB_OP_AUDIT, OB_OP_JOB, OB_OP_JOB_EACH, OB_OP_AUDIT_EACH };
 static const char *sql_job = DB_PLAN_ONCE
 	"INSERT INTO jobs (kind, payload, idempotency_key, priority, run_at)"
 	" VALUES ($1, $2::jsonb, $3, $4::smallint, coalesce($5::timestamptz, now()))"
-	" ON CONFLICT (idempotency_key) DO NOTHING";
+	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING run_at <= now()";
 
 /* ---- planning ---------------------------------------------------------------------------- */
 
@@ -388,6 +388,12 @@ static void on_op(PGresult *res, const struct ra_err *err, void *data)
 		int n = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res)
 							       : (aff && *aff ? atoi(aff) : 0);
 		run->rows[s->i] += n;
+		/* A job inserted and due now wakes its lane at COMMIT (db_conn_wake_due; sql_job's $1
+		 * is the kind).  One dated ahead, or one whose key was there already, wakes nobody:
+		 * a claim now would find nothing, and the poll finds it when it is due. */
+		if ((op->type == OB_OP_JOB || op->type == OB_OP_JOB_EACH) && n == 1 &&
+		    PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+			db_conn_wake_due(run->conn, op->p[0]);
 		if (op->keep)
 			keep_rows(op, res);
 		if (op->read)
@@ -425,7 +431,6 @@ static void send_each(struct ob_run *run, int i)
 			const char *p[5];
 			char *payload, key[200];
 			each_job(op, src, r, p, &payload, key, sizeof(key));
-			db_conn_wake_due(run->conn, p[0]);
 			db_conn_query(run->conn, sql_job, 5, p, on_op, &run->each[i][r]);
 			free(payload);
 		} else {
@@ -463,8 +468,6 @@ static void send_range(struct ob_run *run, int from, int to, int commit)
 			audit_append(run->conn, &rec, on_op, &run->slot[i]);
 		} else {
 			run->pending++;
-			if (op->type == OB_OP_JOB)
-				db_conn_wake_due(run->conn, op->p[0]); /* sql_job: $1 is the kind */
 			db_conn_query(run->conn, op->sql, op->n, (const char *const *)op->p, on_op,
 				      &run->slot[i]);
 		}

@@ -29,6 +29,7 @@ enum mode { COMMIT, QUEUE_COMMIT, QUEUE_ROLLBACK, QUEUE_AND_COMMIT };
 struct h {
 	uv_loop_t loop;
 	uv_timer_t timer;
+	uv_timer_t after; /* ends the run on the next loop turn (after the pool's own after-commit work) */
 	struct db_pool *pool;
 	struct db_conn *conn;
 	struct outbox *ob;
@@ -69,6 +70,8 @@ static void on_closed(void *data)
 
 static void end(struct h *h)
 {
+	if (!uv_is_closing((uv_handle_t *)&h->after))
+		uv_close((uv_handle_t *)&h->after, NULL);
 	if (h->conn)
 		db_release(h->conn);
 	h->conn = NULL;
@@ -87,6 +90,11 @@ static void on_ended(PGresult *res, const struct ra_err *err, void *data)
 	end(h);
 }
 
+static void on_after(uv_timer_t *t)
+{
+	end(t->data);
+}
+
 static void on_unit(const int *rows, const struct ra_err *err, void *data)
 {
 	struct h *h = data;
@@ -97,7 +105,9 @@ static void on_unit(const int *rows, const struct ra_err *err, void *data)
 		snprintf(h->msg, sizeof(h->msg), "%s", err->msg);
 	}
 	if (h->mode == COMMIT || h->mode == QUEUE_AND_COMMIT) {
-		end(h); /* ob_queue_commit committed, or after an error leaves the rollback to the release */
+		/* ob_queue_commit committed, or after an error leaves the rollback to the release; the
+		 * pool wakes the runners once this callback returns, so the end waits a turn */
+		uv_timer_start(&h->after, on_after, 0, 0);
 		return;
 	}
 	db_conn_query(h->conn, h->mode == QUEUE_COMMIT && !err ? "COMMIT" : "ROLLBACK", 0, NULL, on_ended, h);
@@ -139,6 +149,27 @@ static void on_start(uv_timer_t *timer)
 		db_acquire(h->pool, on_conn, h);
 }
 
+/* The after-commit wake-ups a test asks to see (db_wake_set): the lanes' bits, and how often. */
+struct wakes {
+	unsigned mask;
+	int calls;
+};
+static struct wakes *g_wakes;
+
+static void on_wake(void *data, unsigned mask)
+{
+	struct wakes *w = data;
+
+	w->mask |= mask;
+	w->calls++;
+}
+
+static unsigned lane_of(const char *kind, void *data)
+{
+	(void)data;
+	return strcmp(kind, "mail") == 0 ? 1u : 2u;
+}
+
 /* Runs the planned unit on a fresh pool; returns its RA_E_* code (0 on success). */
 static int run(const char *db, struct outbox *ob, enum mode mode, struct h *h)
 {
@@ -147,8 +178,12 @@ static int run(const char *db, struct outbox *ob, enum mode mode, struct h *h)
 	h->mode = mode;
 	uv_loop_init(&h->loop);
 	h->pool = db_pool_new(&h->loop, db, 1, 5000);
+	if (g_wakes != NULL)
+		db_wake_set(h->pool, on_wake, lane_of, g_wakes);
 	uv_timer_init(&h->loop, &h->timer);
 	h->timer.data = h;
+	uv_timer_init(&h->loop, &h->after);
+	h->after.data = h;
 	uv_timer_start(&h->timer, on_start, 0, 0);
 	uv_run(&h->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&h->loop);
@@ -233,6 +268,45 @@ Test(outbox, a_repeated_idempotency_key_makes_no_second_job_and_priority_and_run
 		   "{} 7 true");
 	expect_sql(db, "SELECT priority || ' ' || (run_at <= now()) FROM jobs WHERE kind = 'cert_issue'",
 		   "10 true");
+	free(db);
+}
+
+/* A committed job wakes its lane (and the other processes) only when it is due now: one dated
+ * ahead, or one whose idempotency key was there already, wakes nobody, since a claim now would
+ * find nothing (docs/jobs.md "Wake-up after the commit").  A rolled-back unit wakes nobody. */
+Test(outbox, only_a_job_due_now_wakes_its_lane_at_the_commit, .timeout = 60)
+{
+	char *db = db_with_things();
+	struct wakes w = {0};
+	struct outbox ob = {0};
+	struct h h;
+
+	g_wakes = &w;
+	ob_job(&ob, &(struct ob_job){.kind = "mail", .key = "k-later", .run_at = "2031-01-01T00:00:00Z"});
+	cr_assert_eq(run(db, &ob, COMMIT, &h), 0, "%s", h.msg);
+	cr_expect_eq(h.rows[0], 1, "the job dated ahead is queued");
+	cr_expect_eq(w.calls, 0, "and wakes nobody (mask %u)", w.mask);
+
+	memset(&ob, 0, sizeof(ob));
+	ob_job(&ob, &(struct ob_job){.kind = "mail", .key = "k-now"});
+	cr_assert_eq(run(db, &ob, QUEUE_ROLLBACK, &h), 0, "%s", h.msg);
+	cr_expect_eq(w.calls, 0, "a rolled-back unit wakes nobody");
+
+	memset(&ob, 0, sizeof(ob));
+	ob_job(&ob, &(struct ob_job){.kind = "cert_issue", .key = "k-due"});
+	cr_assert_eq(run(db, &ob, COMMIT, &h), 0, "%s", h.msg);
+	cr_expect_eq(w.calls, 1, "a job due now wakes at its commit");
+	cr_expect_eq(w.mask, 2u, "its own lane only (mask %u)", w.mask);
+
+	memset(&w, 0, sizeof(w));
+	memset(&ob, 0, sizeof(ob));
+	ob_job(&ob, &(struct ob_job){.kind = "cert_issue", .key = "k-due"});
+	ob_job(&ob, &(struct ob_job){.kind = "mail", .key = "k-later"});
+	cr_assert_eq(run(db, &ob, COMMIT, &h), 0, "%s", h.msg);
+	cr_expect_eq(h.rows[0] + h.rows[1], 0, "both keys were there");
+	cr_expect_eq(w.calls, 0, "an insert that made no job wakes nobody");
+	g_wakes = NULL;
+	expect_sql(db, "SELECT count(*) FROM jobs", "2");
 	free(db);
 }
 

@@ -448,15 +448,15 @@ Test(cab_wrapped, first_keygen_skips_the_token_search_and_retries_keep_it)
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
 	cr_assert_eq(cab_keygen(t.cab, "crt-tok", CAB_ALG_DEFAULT, &b, &err), 0, "%s", err.msg);
 	ts_cab_request(&req, "crt-tok", CAB_CLASS_QUALIFIED, "crt-tok");
-	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, &c, &err), 0,
-		     "%s", err.msg);
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, &c, &err), 0, "%s",
+		     err.msg);
 	cr_expect_eq(c.existed, 1, "token storage: find-or-create, whatever the caller promised");
 	cr_expect_str_eq(c.sha256_hex, b.sha256_hex);
 	cab_key_free(&c);
 	t.cfg.key_storage = "wrapped";
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
-	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, &c, &err), 0,
-		     "%s", err.msg);
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, &c, &err), 0, "%s",
+		     err.msg);
 	cr_expect_eq(c.existed, 0, "not searched: a fresh wrapped key");
 	cr_expect_not_null(c.blob);
 	cr_expect_str_neq(c.sha256_hex, b.sha256_hex);

@@ -373,9 +373,10 @@ static void issue_work(void *data)
 		 * attempt no token pair (token storage) nor half-made one (a crash) can carry the
 		 * id, so the token is not searched for one (cab.h).  Attempts count claims; only a
 		 * deferral before any key work gives one back (load_for_job). */
-		is->rc = is->first ? cab_keygen_csr_first(is->cab, is->id, is->alg, &req.subject, &is->key,
-							  &is->err)
-				   : cab_keygen_csr(is->cab, is->id, is->alg, &req.subject, &is->key, &is->err);
+		is->rc = is->first
+				 ? cab_keygen_csr_first(is->cab, is->id, is->alg, &req.subject, &is->key,
+							&is->err)
+				 : cab_keygen_csr(is->cab, is->id, is->alg, &req.subject, &is->key, &is->err);
 		if (is->rc != 0) {
 			is->stage = 0;
 			return;
