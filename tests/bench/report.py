@@ -35,6 +35,11 @@ def met(ok):
     return "met" if ok else "**NOT MET**"
 
 
+def rf(x):
+    """A ratio to two places, or three where two would round it up to the 0.5 target."""
+    return "%.3f" % x if x < 0.5 <= round(x, 2) else "%.2f" % x
+
+
 def machine():
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -321,18 +326,18 @@ if iss and st:
               "| ratio (median) | rounds' range | target ≥ 0.5 |")
     md.append("|---|---|---|---|---|---|---|---|")
     lim_txt = lambda l: "%.1f/s (%s, %.1f ms)" % (l[2], names[l[0]], l[1])
-    md.append("| TransportPIN jobs alongside (as in production) | %d × %d | %.2f | %.1f | %s | %.2f | %s | %s |" % (
-        len(rounds["s2"]), iss["certs"], iss["elapsed_s"], iss["rate"], lim_txt(lim_s2), r,
+    md.append("| TransportPIN jobs alongside (as in production) | %d × %d | %.2f | %.1f | %s | %s | %s | %s |" % (
+        len(rounds["s2"]), iss["certs"], iss["elapsed_s"], iss["rate"], lim_txt(lim_s2), rf(r),
         span("s2"), met(r >= 0.5)))
     if held:
-        md.append("| TransportPIN jobs held until issuance ends | %d × %d | %.2f | %.1f | %s | %.2f | %s | %s |" % (
-            len(rounds["s2h"]), held["certs"], held["elapsed_s"], held["rate"], lim_txt(lim_s2h), rh,
+        md.append("| TransportPIN jobs held until issuance ends | %d × %d | %.2f | %.1f | %s | %s | %s | %s |" % (
+            len(rounds["s2h"]), held["certs"], held["elapsed_s"], held["rate"], lim_txt(lim_s2h), rf(rh),
             span("s2h"), met(rh >= 0.5)))
     if wide and wses:
         md.append("| the same with %d issue slots and %d token sessions (twice the defaults) | %d × %d | %.2f | "
-                  "%.1f | %s | %.2f | %s | %s |" % (wses["issue_workers"], wses["sessions"], len(rounds["s2w"]),
-                                                    wide["certs"], wide["elapsed_s"], wide["rate"], lim_txt(lim_s2w),
-                                                    rw, span("s2w"), met(rw >= 0.5)))
+                  "%.1f | %s | %s | %s | %s |" % (wses["issue_workers"], wses["sessions"], len(rounds["s2w"]),
+                                                  wide["certs"], wide["elapsed_s"], wide["rate"], lim_txt(lim_s2w),
+                                                  rf(rw), span("s2w"), met(rw >= 0.5)))
     md.append("")
     if ses:
         doc["scenarios"]["issuance"]["token_sessions"] = ses
@@ -696,8 +701,8 @@ if "issuance" in doc["scenarios"] and doc["scenarios"]["issuance"]["ratio"] < 0.
                          "without them, " if parts else "", bd["claim_to_store_ms"], bd["stages_alone_ms"],
                          "; twice the issue slots: %.1f/s" % i2["service_tpin_held_wide"]["rate"]
                          if i2.get("service_tpin_held_wide") else ""))
-    todo.append("issuance: %.2f of the slowest stage (target ≥ 0.5)%s; bound by %s" % (
-        i2["ratio"], ", %.2f with the TransportPIN jobs held" % i2["ratio_tpin_held"]
+    todo.append("issuance: %s of the slowest stage (target ≥ 0.5)%s; bound by %s" % (
+        rf(i2["ratio"]), ", %s with the TransportPIN jobs held" % rf(i2["ratio_tpin_held"])
         if i2.get("ratio_tpin_held") is not None else "", " and ".join(parts)))
 for n, v in doc["scenarios"].get("revocation", {}).get("levels", {}).items():
     if v is None:
