@@ -129,7 +129,7 @@ static int first_digest(void *ctx, EVP_PKEY *pub, unsigned char dgst[32], struct
 }
 
 static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg,
-			  const struct cab_subject *subject, int search, struct cab_key *out,
+			  const struct cab_subject *subject, int search, int want, struct cab_key *out,
 			  struct cab_err *err)
 {
 	EVP_PKEY *pub = NULL;
@@ -138,8 +138,9 @@ static int keygen_wrapped(struct cab *cab, const char *key_id, enum cab_alg alg,
 	int existed = 0, remnants = 0, version = 0, rc;
 	struct cab_p11_first_sign first = {first_digest, (void *)subject, NULL, 0};
 
-	rc = cab_p11_keygen_wrapped(cab->p11, key_id, alg, cab->kek_label, search, subject ? &first : NULL,
-				    &pub, &existed, &remnants, &w, &wlen, &version, err);
+	rc = cab_p11_keygen_wrapped(cab->p11, key_id, alg, cab->kek_label, search, want,
+				    subject ? &first : NULL, &pub, &existed, &remnants, &w, &wlen, &version,
+				    err);
 	if (rc != 0)
 		goto out;
 	/* the token key's algorithm: the public key says */
@@ -270,12 +271,12 @@ int cab_rewrap(struct cab *cab, const struct cab_wrapped *w, struct cab_key *out
 }
 
 static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, const struct cab_subject *subject,
-		  struct cab_key *out, int wrap, int search, struct cab_err *err);
+		  struct cab_key *out, int wrap, int search, int want, struct cab_err *err);
 
 int cab_keygen(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
 	       struct cab_err *err)
 {
-	return keygen(cab, key_id, alg, NULL, out, cab != NULL && cab->wrapped, 1, err);
+	return keygen(cab, key_id, alg, NULL, out, cab != NULL && cab->wrapped, 1, 0, err);
 }
 
 int cab_keygen_csr(struct cab *cab, const char *key_id, enum cab_alg alg, const struct cab_subject *subject,
@@ -283,25 +284,26 @@ int cab_keygen_csr(struct cab *cab, const char *key_id, enum cab_alg alg, const 
 {
 	if (subject == NULL)
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
-	return keygen(cab, key_id, alg, subject, out, cab != NULL && cab->wrapped, 1, err);
+	return keygen(cab, key_id, alg, subject, out, cab != NULL && cab->wrapped, 1, 0, err);
 }
 
 int cab_keygen_csr_first(struct cab *cab, const char *key_id, enum cab_alg alg,
-			 const struct cab_subject *subject, struct cab_key *out, struct cab_err *err)
+			 const struct cab_subject *subject, int kek_version, struct cab_key *out,
+			 struct cab_err *err)
 {
-	if (subject == NULL)
+	if (subject == NULL || kek_version < 0)
 		return cab_err_set(err, CAB_E_INVALID, "", "missing argument");
-	return keygen(cab, key_id, alg, subject, out, cab != NULL && cab->wrapped, 0, err);
+	return keygen(cab, key_id, alg, subject, out, cab != NULL && cab->wrapped, 0, kek_version, err);
 }
 
 int cab_keygen_token(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,
 		     struct cab_err *err)
 {
-	return keygen(cab, key_id, alg, NULL, out, 0, 1, err);
+	return keygen(cab, key_id, alg, NULL, out, 0, 1, 0, err);
 }
 
 static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, const struct cab_subject *subject,
-		  struct cab_key *out, int wrap, int search, struct cab_err *err)
+		  struct cab_key *out, int wrap, int search, int want, struct cab_err *err)
 {
 	EVP_PKEY *pub = NULL;
 	enum cab_alg got = CAB_ALG_DEFAULT;
@@ -316,7 +318,7 @@ static int keygen(struct cab *cab, const char *key_id, enum cab_alg alg, const s
 		return cab_err_set(err, CAB_E_INVALID, "alg", "unknown key algorithm");
 	if (wrap)
 		return keygen_wrapped(cab, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, subject,
-				      search, out, err);
+				      search, want, out, err);
 	/* find-or-create is one step per id inside cab_p11.c (token lock) */
 	rc = cab_p11_keygen(cab->p11, key_id, alg == CAB_ALG_DEFAULT ? cab->key_alg : alg, &pub, &got,
 			    &existed, &remnants, err);

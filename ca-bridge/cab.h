@@ -168,9 +168,13 @@ int cab_keygen_csr(struct cab *cab, const char *key_id, enum cab_alg alg, const 
  * half-made one can only be left by an earlier call, and in SoftHSM2 the search reads the
  * token's object files again (docs/ca-bridge.md "Wrapped key storage").  A wrong promise
  * makes a fresh wrapped key all the same and leaves that token pair unused on the token.
- * Under token storage it is cab_keygen_csr (find-or-create stays one step). */
+ * Under token storage it is cab_keygen_csr (find-or-create stays one step).  kek_version > 0
+ * wraps under that version (the RA's current one, from its database: no search for the
+ * highest, and the version's handle is kept once found); CAB_E_KEK when the token has no such
+ * version.  0: the token's highest version, as cab_keygen_csr. */
 int cab_keygen_csr_first(struct cab *cab, const char *key_id, enum cab_alg alg,
-			 const struct cab_subject *subject, struct cab_key *out, struct cab_err *err);
+			 const struct cab_subject *subject, int kek_version, struct cab_key *out,
+			 struct cab_err *err);
 /* The same as a token key whatever key_storage says: for the service's own long-lived keys
  * (the audit checkpoint key), which must stay on the token and be found by CKA_ID. */
 int cab_keygen_token(struct cab *cab, const char *key_id, enum cab_alg alg, struct cab_key *out,

@@ -89,10 +89,11 @@ struct cab_p11_first_sign {
  * private key wrapped under the current KEK into *w (malloc'd), and, with first (not NULL),
  * its first signature made while the key is still there; both objects destroyed.  search 0:
  * the caller's first use of key_id (cab_keygen_csr_first), the token is not searched for a
- * pair with it. */
+ * pair with it.  want > 0: wrapped under that KEK version (the RA's current one), 0: the
+ * token's highest. */
 int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const char *label,
-			   int search, struct cab_p11_first_sign *first, EVP_PKEY **pub, int *existed,
-			   int *remnants, unsigned char **w, size_t *wlen, int *kek_version,
+			   int search, int want, struct cab_p11_first_sign *first, EVP_PKEY **pub,
+			   int *existed, int *remnants, unsigned char **w, size_t *wlen, int *kek_version,
 			   struct cab_err *err);
 /* Unwraps w under KEK version kek_version into a session object, signs, destroys it. */
 int cab_p11_sign_wrapped(struct cab_p11 *p, const char *label, int kek_version, enum cab_alg alg,

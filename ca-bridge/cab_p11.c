@@ -44,6 +44,16 @@ struct cab_p11 {
 	CK_SESSION_HANDLE *pool; /* the free sessions: pool[0..nfree) */
 	int npool, nfree;
 	int in_use, max_in_use; /* sessions taken now, and the most at once (cab_stats) */
+	/* KEK handles by label and version (kek_find): a token object's handle serves every
+	 * session of the process while the object exists; an operator may destroy an old version,
+	 * so a failed wrap or unwrap with a cached handle drops it and finds again */
+	pthread_mutex_t kek_lock;
+	struct kek_slot {
+		char label[64];
+		int version;
+		CK_OBJECT_HANDLE h;
+	} kek_cache[16];
+	int nkek;
 };
 
 enum { TOKEN_READ = 0, TOKEN_WRITE = 1 };
@@ -206,6 +216,7 @@ int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, co
 		return cab_err_set(err, CAB_E_NOMEM, "", "out of memory");
 	pthread_rwlock_init(&p->lock, NULL);
 	pthread_mutex_init(&p->pool_lock, NULL);
+	pthread_mutex_init(&p->kek_lock, NULL);
 	pthread_cond_init(&p->pool_cond, NULL);
 	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
 	if (p->dl == NULL) {
@@ -259,6 +270,7 @@ void cab_p11_close(struct cab_p11 *p)
 		dlclose(p->dl);
 	pthread_rwlock_destroy(&p->lock);
 	pthread_mutex_destroy(&p->pool_lock);
+	pthread_mutex_destroy(&p->kek_lock);
 	pthread_cond_destroy(&p->pool_cond);
 	free(p);
 }
@@ -641,10 +653,79 @@ int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
  */
 #define KEK_MAX 256
 
+static int kek_cached(struct cab_p11 *p, const char *label, int version, CK_OBJECT_HANDLE *h)
+{
+	int hit = 0;
+
+	pthread_mutex_lock(&p->kek_lock);
+	for (int i = 0; i < p->nkek && !hit; i++)
+		if (p->kek_cache[i].version == version && strcmp(p->kek_cache[i].label, label) == 0) {
+			*h = p->kek_cache[i].h;
+			hit = 1;
+		}
+	pthread_mutex_unlock(&p->kek_lock);
+	return hit;
+}
+
+/* Remembers a version's handle (the oldest entry makes room), or with h 0 forgets it. */
+static void kek_remember(struct cab_p11 *p, const char *label, int version, CK_OBJECT_HANDLE h)
+{
+	int n = (int)(sizeof(p->kek_cache) / sizeof(p->kek_cache[0])), i;
+
+	if (strlen(label) >= sizeof(p->kek_cache[0].label))
+		return;
+	pthread_mutex_lock(&p->kek_lock);
+	for (i = 0; i < p->nkek; i++)
+		if (p->kek_cache[i].version == version && strcmp(p->kek_cache[i].label, label) == 0)
+			break;
+	if (i < p->nkek) {
+		memmove(&p->kek_cache[i], &p->kek_cache[i + 1],
+			(size_t)(p->nkek - i - 1) * sizeof(p->kek_cache[0]));
+		p->nkek--;
+	}
+	if (h != 0) {
+		if (p->nkek == n) {
+			memmove(&p->kek_cache[0], &p->kek_cache[1],
+				(size_t)(n - 1) * sizeof(p->kek_cache[0]));
+			p->nkek--;
+		}
+		snprintf(p->kek_cache[p->nkek].label, sizeof(p->kek_cache[0].label), "%s", label);
+		p->kek_cache[p->nkek].version = version;
+		p->kek_cache[p->nkek].h = h;
+		p->nkek++;
+	}
+	pthread_mutex_unlock(&p->kek_lock);
+}
+
 /* Version *want's handle (want > 0), or the highest version (want == 0); *version gets it.
- * CAB_E_NOTFOUND when there is no KEK (want 0) or not that version (CAB_E_KEK). */
+ * CAB_E_NOTFOUND when there is no KEK (want 0) or not that version (CAB_E_KEK).  A version
+ * asked for by number comes from the cache when this process found it before (*cached 1;
+ * cached may be NULL): in SoftHSM2 every search reads the token's object files again.  The
+ * highest version is always searched for, so another process's rotation is seen at once. */
+static int kek_find_uncached(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, int want,
+			     CK_OBJECT_HANDLE *h, int *version, struct cab_err *err);
+
 static int kek_find(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, int want, CK_OBJECT_HANDLE *h,
-		    int *version, struct cab_err *err)
+		    int *version, int *cached, struct cab_err *err)
+{
+	int rc;
+
+	if (cached != NULL)
+		*cached = 0;
+	if (want > 0 && kek_cached(p, label, want, h)) {
+		*version = want;
+		if (cached != NULL)
+			*cached = 1;
+		return 0;
+	}
+	rc = kek_find_uncached(p, s, label, want, h, version, err);
+	if (rc == 0)
+		kek_remember(p, label, *version, *h);
+	return rc;
+}
+
+static int kek_find_uncached(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, int want,
+			     CK_OBJECT_HANDLE *h, int *version, struct cab_err *err)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_ATTRIBUTE t[] = {
@@ -731,7 +812,7 @@ int cab_p11_kek(struct cab_p11 *p, const char *label, int op, int *version, stru
 		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
 	if ((rc = take(p, TOKEN_WRITE, &s, err)) != 0)
 		return rc;
-	rc = kek_find(p, s, label, 0, &h, version, err);
+	rc = kek_find(p, s, label, 0, &h, version, NULL, err);
 	if (op == CAB_KEK_CURRENT || (op == CAB_KEK_CREATE && rc == 0)) {
 		if (op == CAB_KEK_CREATE)
 			rc = 1; /* there is one already */
@@ -825,8 +906,8 @@ static int unwrap(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE kek, 
 }
 
 int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg alg, const char *label,
-			   int search, struct cab_p11_first_sign *first, EVP_PKEY **pub, int *existed,
-			   int *remnants, unsigned char **w, size_t *wlen, int *kek_version,
+			   int search, int want, struct cab_p11_first_sign *first, EVP_PKEY **pub,
+			   int *existed, int *remnants, unsigned char **w, size_t *wlen, int *kek_version,
 			   struct cab_err *err)
 {
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -837,7 +918,7 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 	CK_OBJECT_HANDLE pubh = 0, privh = 0, kek;
 	CK_SESSION_HANDLE s;
 	CK_RV rv;
-	int rc;
+	int rc, cached = 0;
 	enum cab_alg got;
 
 	if (p == NULL)
@@ -878,7 +959,7 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 		rc = read_pub(p, s, key_id, pub, &got, err);
 		goto out;
 	}
-	if (rc != 0 || (rc = kek_find(p, s, label, 0, &kek, kek_version, err)) != 0)
+	if (rc != 0 || (rc = kek_find(p, s, label, want, &kek, kek_version, &cached, err)) != 0)
 		goto out;
 	rv = p->f->C_GenerateKeyPair(s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]), &pubh,
 				     &privh);
@@ -886,8 +967,16 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 		rc = p11_fail(err, "C_GenerateKeyPair", rv);
 		goto out;
 	}
-	if ((rc = pub_of(p, s, pubh, alg, pub, err)) == 0)
+	if ((rc = pub_of(p, s, pubh, alg, pub, err)) == 0) {
 		rc = wrap(p, s, kek, privh, w, wlen, err);
+		/* a cached handle whose object is gone (an operator destroyed that version): once
+		 * more with the handle found now */
+		if (rc != 0 && cached) {
+			kek_remember(p, label, *kek_version, 0);
+			if ((rc = kek_find(p, s, label, want, &kek, kek_version, NULL, err)) == 0)
+				rc = wrap(p, s, kek, privh, w, wlen, err);
+		}
+	}
 	/* the key's first signature while it is here: no unwrap for it (its CSR; issue #15).  It
 	 * only saves work: when it cannot be made, the key is made all the same and the CSR is
 	 * signed from the blob later, where the same failure is reported */
@@ -918,14 +1007,20 @@ int cab_p11_sign_wrapped(struct cab_p11 *p, const char *label, int kek_version, 
 {
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE kek, key = 0;
-	int rc, v;
+	int rc, v, cached = 0;
 
 	if (p == NULL)
 		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
 	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
 		return rc;
-	if ((rc = kek_find(p, s, label, kek_version, &kek, &v, err)) == 0 &&
-	    (rc = unwrap(p, s, kek, alg, w, wlen, 0, &key, err)) == 0)
+	if ((rc = kek_find(p, s, label, kek_version, &kek, &v, &cached, err)) == 0 &&
+	    (rc = unwrap(p, s, kek, alg, w, wlen, 0, &key, err)) != 0 && cached) {
+		/* the cached handle may be stale (kek_find): decide with the one found now */
+		kek_remember(p, label, kek_version, 0);
+		if ((rc = kek_find(p, s, label, kek_version, &kek, &v, NULL, err)) == 0)
+			rc = unwrap(p, s, kek, alg, w, wlen, 0, &key, err);
+	}
+	if (rc == 0)
 		rc = sign_obj(p, s, key, alg, dgst, sig, siglen, err);
 	if (key != 0)
 		p->f->C_DestroyObject(s, key);
@@ -938,15 +1033,21 @@ int cab_p11_rewrap(struct cab_p11 *p, const char *label, int from, enum cab_alg 
 {
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE old, cur, key = 0;
-	int rc, v;
+	int rc, v, cached = 0;
 
 	if (p == NULL)
 		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
 	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
 		return rc;
-	if ((rc = kek_find(p, s, label, from, &old, &v, err)) == 0 &&
-	    (rc = kek_find(p, s, label, 0, &cur, to, err)) == 0 &&
-	    (rc = unwrap(p, s, old, alg, w, wlen, 1, &key, err)) == 0)
+	if ((rc = kek_find(p, s, label, from, &old, &v, &cached, err)) == 0 &&
+	    (rc = kek_find(p, s, label, 0, &cur, to, NULL, err)) == 0 &&
+	    (rc = unwrap(p, s, old, alg, w, wlen, 1, &key, err)) != 0 && cached) {
+		/* the cached handle may be stale (kek_find): decide with the one found now */
+		kek_remember(p, label, from, 0);
+		if ((rc = kek_find(p, s, label, from, &old, &v, NULL, err)) == 0)
+			rc = unwrap(p, s, old, alg, w, wlen, 1, &key, err);
+	}
+	if (rc == 0)
 		rc = wrap(p, s, cur, key, out, outlen, err);
 	if (key != 0)
 		p->f->C_DestroyObject(s, key);
@@ -996,7 +1097,7 @@ int cab_p11_wrap_token(struct cab_p11 *p, const char *key_id, const char *label,
 		return rc;
 	if ((rc = find_obj(p, s, CKO_PRIVATE_KEY, key_id, &priv, err)) == 0 &&
 	    (rc = read_pub(p, s, key_id, pub, alg, err)) == 0 &&
-	    (rc = kek_find(p, s, label, 0, &kek, kek_version, err)) == 0) {
+	    (rc = kek_find(p, s, label, 0, &kek, kek_version, NULL, err)) == 0) {
 		rc = wrap(p, s, kek, priv, w, wlen, err);
 	}
 	give(p, TOKEN_READ, s);

@@ -48,6 +48,7 @@ int main(int argc, char **argv)
 	const char *db = bu_arg(argc, argv, "--db", NULL);
 	struct cab_config cfg;
 	struct cab_err err = {0};
+	int kek_version = 0;
 	struct cab *cab;
 	struct bu_samples keygen = {0}, csr = {0}, sign = {0}, commit = {0}, tpin = {0};
 	struct cab_subject subj = {.country = "AT",
@@ -77,12 +78,9 @@ int main(int argc, char **argv)
 	cab = cab_open(&cfg, &err);
 	if (cab == NULL)
 		bu_die("cab_open: %s", err.msg);
-	{
-		int v;
-
-		if (cab_wraps(cab) && cab_kek(cab, CAB_KEK_CREATE, &v, &err) < 0)
-			bu_die("kek: %s", err.msg);
-	}
+	/* the KEK's version, as the service reads its current one from kek_versions */
+	if (cab_wraps(cab) && cab_kek(cab, CAB_KEK_CREATE, &kek_version, &err) < 0)
+		bu_die("kek: %s", err.msg);
 	pg = PQconnectdb(db);
 	if (PQstatus(pg) != CONNECTION_OK)
 		bu_die("database: %s", PQerrorMessage(pg));
@@ -110,7 +108,7 @@ int main(int argc, char **argv)
 		 * keygen (cab_keygen_csr_first) and the CA gets the blob with that signature; token,
 		 * the CSR is signed on the token */
 		t = bu_now_ms();
-		if ((wrapped ? cab_keygen_csr_first(cab, id, CAB_ALG_EC_P256, &subj, &key, &err)
+		if ((wrapped ? cab_keygen_csr_first(cab, id, CAB_ALG_EC_P256, &subj, kek_version, &key, &err)
 			     : cab_keygen(cab, id, CAB_ALG_EC_P256, &key, &err)) != 0)
 			bu_die("keygen: %s", err.msg);
 		bu_add(&keygen, bu_now_ms() - t);

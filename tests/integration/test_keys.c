@@ -530,9 +530,25 @@ Test(keys, kek_rotation_mid_run_and_rewrap_crashed_halfway_finishes, .timeout = 
 	cr_assert_eq(ra_cmd(&e, &out, "kek", "rotate"), 0, "%s", out);
 	cr_expect(out && strstr(out, "version 2 is current"), "%s", out);
 	free(out);
+	/* the switch-over is the rotation's commit: the service recorded version 1 at its first
+	 * start, the rotation version 2 (migration 0023) */
+	{
+		char *vs = rt_sql(
+			e.db,
+			"SELECT string_agg(label || '/' || version, ',' ORDER BY version) FROM kek_versions");
+		cr_expect(vs && strcmp(vs, "ra-kek/1,ra-kek/2") == 0, "kek_versions: %s", vs ? vs : "NULL");
+		free(vs);
+	}
 	cr_assert(rt_wait_sql(e.db, "SELECT count(*) FROM certificates WHERE state = 'issued'", "40", 90),
 		  "40 issued");
 	cr_expect_eq(count(e.db, "SELECT count(*) FROM audit_log WHERE action = 'kek.rotated'"), 1);
+	/* a key made after the rotation's commit is wrapped under version 2 from the start */
+	request(e.db, "crt-z");
+	cr_assert(rt_wait_sql(e.db, "SELECT state FROM certificates WHERE id = 'crt-z'", "issued", 60));
+	cr_expect_eq(count(e.db,
+			   "SELECT count(*) FROM audit_log WHERE action = 'cert.key_generated'"
+			   " AND object_id = 'crt-z' AND details->>'kek_version' = '2'"),
+		     1, "crt-z's key was generated under version 2");
 	/* halfway: some blobs moved, not all; then the crash */
 	cr_assert(rt_wait_sql(
 			  e.db,
@@ -554,7 +570,7 @@ Test(keys, kek_rotation_mid_run_and_rewrap_crashed_halfway_finishes, .timeout = 
 	cr_expect_eq(
 		count(e.db,
 		      "SELECT count(*) FROM certificates WHERE kek_version = 2 AND key_blob IS NOT NULL"),
-		40);
+		41);
 	fps2 = rt_sql(
 		e.db,
 		"SELECT string_agg(key_fingerprint, ',' ORDER BY id) FROM certificates WHERE id LIKE 'crt-r%'");

@@ -423,7 +423,7 @@ Test(cab_wrapped, first_keygen_skips_the_token_search_and_retries_keep_it)
 	struct cab_wrapped w;
 
 	ts_cab_request(&req, "crt-fresh", CAB_CLASS_QUALIFIED, "crt-fresh");
-	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-fresh", CAB_ALG_DEFAULT, &req.subject, &a, &err), 0,
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-fresh", CAB_ALG_DEFAULT, &req.subject, 0, &a, &err), 0,
 		     "%s", err.msg);
 	cr_expect_eq(a.existed, 0);
 	cr_expect_not_null(a.blob, "wrapped");
@@ -448,15 +448,15 @@ Test(cab_wrapped, first_keygen_skips_the_token_search_and_retries_keep_it)
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
 	cr_assert_eq(cab_keygen(t.cab, "crt-tok", CAB_ALG_DEFAULT, &b, &err), 0, "%s", err.msg);
 	ts_cab_request(&req, "crt-tok", CAB_CLASS_QUALIFIED, "crt-tok");
-	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, &c, &err), 0, "%s",
-		     err.msg);
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, 0, &c, &err), 0,
+		     "%s", err.msg);
 	cr_expect_eq(c.existed, 1, "token storage: find-or-create, whatever the caller promised");
 	cr_expect_str_eq(c.sha256_hex, b.sha256_hex);
 	cab_key_free(&c);
 	t.cfg.key_storage = "wrapped";
 	cr_assert_eq(ts_cab_reopen(&t), 0, "%s", t.err.msg);
-	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, &c, &err), 0, "%s",
-		     err.msg);
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-tok", CAB_ALG_DEFAULT, &req.subject, 0, &c, &err), 0,
+		     "%s", err.msg);
 	cr_expect_eq(c.existed, 0, "not searched: a fresh wrapped key");
 	cr_expect_not_null(c.blob);
 	cr_expect_str_neq(c.sha256_hex, b.sha256_hex);
@@ -468,6 +468,43 @@ Test(cab_wrapped, first_keygen_skips_the_token_search_and_retries_keep_it)
 	cab_key_free(&b);
 	cab_key_free(&c);
 	cab_key_free(&d);
+}
+
+/* The version the caller names (the RA's current one, kek_versions) is the one the key is
+ * wrapped under, even when the token has a newer one; its handle, kept after the first find,
+ * serves later keys and signatures; a version the token lacks is a named error; 0 is the
+ * token's highest. */
+Test(cab_wrapped, first_keygen_wraps_under_the_version_named_and_keeps_its_handle)
+{
+	struct cab_key k[4];
+	struct cab_request req;
+	struct cab_err err;
+	int v = 0;
+
+	ts_cab_request(&req, "crt-v", CAB_CLASS_QUALIFIED, "crt-v");
+	cr_assert_eq(cab_kek(t.cab, CAB_KEK_ROTATE, &v, &err), 0, "%s", err.msg);
+	cr_assert_eq(v, 2);
+	for (int i = 0; i < 2; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "crt-v1-%d", i);
+		cr_assert_eq(cab_keygen_csr_first(t.cab, id, CAB_ALG_DEFAULT, &req.subject, 1, &k[i], &err),
+			     0, "%s", err.msg);
+		cr_expect_eq(k[i].kek_version, 1, "wrapped under the version named, not the token's newest");
+	}
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-v0", CAB_ALG_DEFAULT, &req.subject, 0, &k[2], &err), 0,
+		     "%s", err.msg);
+	cr_expect_eq(k[2].kek_version, 2, "0: the token's highest");
+	for (int i = 0; i < 3; i++) {
+		struct cab_wrapped w = as_stored(&k[i]);
+
+		cr_expect_eq(csr_verifies(&w, &k[i], &err), 0, "%s", err.msg);
+	}
+	cr_expect_eq(cab_keygen_csr_first(t.cab, "crt-v9", CAB_ALG_DEFAULT, &req.subject, 9, &k[3], &err),
+		     CAB_E_KEK);
+	cr_expect_str_eq(err.field, "kek_version");
+	for (int i = 0; i < 3; i++)
+		cab_key_free(&k[i]);
 }
 
 Test(cab_wrapped, key_storage_value_is_checked)

@@ -16,6 +16,7 @@
 #include "ra/base/log.h"
 #include "ra/base/metrics.h"
 #include "ra/base/pool.h"
+#include "ra/db/dbsync.h"
 #include "ra/db/outbox.h"
 #include "ra/flows/cert/crl_watch.h"
 #include "ra/flows/cert/keyjobs.h"
@@ -29,7 +30,9 @@ static const char *sql_load = DB_PLAN_ONCE
 	"SELECT id, class, state, subject::text, validity_years, key_alg, ident_id, serial, "
 	"revocation_reason, extract(epoch FROM revoked_at)::bigint, "
 	"key_storage, encode(key_blob, 'hex'), kek_label, kek_version, key_fingerprint, key_destroyed_at, "
-	"replaces, replace_reason "
+	"replaces, replace_reason, "
+	/* the version a new key is wrapped under (migration 0023; NULL: the token's highest) */
+	"(SELECT max(version) FROM kek_versions WHERE label = $2) "
 	"FROM certificates WHERE id = $1";
 
 /* A wrapped key, stored before the certificate is requested from the CA (issue #15): a retried
@@ -185,6 +188,33 @@ static double g_sessions_used(void *data)
 	return st.sessions_max_used;
 }
 
+/* Start-up only, before the loop runs (blocking, like opening the token): the token's current
+ * KEK version is recorded as the one new keys are wrapped under when the database has none for
+ * the label (a KEK made before migration 0023, or this first start's own).  A rotation records
+ * its version itself (`ra kek rotate`); a version the table has already is left alone, so a
+ * rotation's record stays the switch-over point.  If this fails, keys are wrapped under the
+ * token's highest version, found at each key generation, as before. */
+static void kek_version_record(struct app *app, int version)
+{
+	char v[16];
+	const char *p[2] = {cfg_str(app->cfg, "pkcs11.kek_label"), v};
+	PGconn *c = db_connect_sync(cfg_str(app->cfg, "database_url"), 10000);
+	PGresult *r = NULL;
+
+	snprintf(v, sizeof(v), "%d", version);
+	if (PQstatus(c) == CONNECTION_OK)
+		r = PQexecParams(
+			c,
+			"INSERT INTO kek_versions (label, version) SELECT $1, $2::int WHERE NOT EXISTS"
+			" (SELECT 1 FROM kek_versions WHERE label = $1)",
+			2, NULL, p, NULL, NULL, 0);
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+		log_warn("kek.version_not_recorded", "error", r ? PQresultErrorMessage(r) : PQerrorMessage(c),
+			 NULL);
+	PQclear(r);
+	PQfinish(c);
+}
+
 /* Start-up only, before the loop runs: opening the token may block here.  Wrapped storage
  * needs a KEK: the first start makes version 1 (pkcs11.kek_create), else it must exist. */
 static int open_cab(struct app *app, struct ra_err *err)
@@ -212,6 +242,7 @@ static int open_cab(struct app *app, struct ra_err *err)
 	snprintf(v, sizeof(v), "%d", version);
 	log_info(rc == 0 && cfg_bool(app->cfg, "pkcs11.kek_create") ? "kek.created" : "kek.current", "label",
 		 cfg_str(app->cfg, "pkcs11.kek_label"), "version", v, NULL);
+	kek_version_record(app, version);
 	return 0;
 }
 
@@ -315,6 +346,7 @@ struct issue {
 	int kek_version;
 	int done_op; /* the job's done UPDATE in the store's unit (job_done_in) */
 	int first; /* the job's first attempt: no earlier one can have left a key under this id */
+	int kek_want; /* the KEK version a new key is wrapped under (kek_versions; 0: the token's highest) */
 };
 
 static int job_cert_id(struct job *job, char *out, size_t cap)
@@ -374,8 +406,8 @@ static void issue_work(void *data)
 		 * id, so the token is not searched for one (cab.h).  Attempts count claims; only a
 		 * deferral before any key work gives one back (load_for_job). */
 		is->rc = is->first
-				 ? cab_keygen_csr_first(is->cab, is->id, is->alg, &req.subject, &is->key,
-							&is->err)
+				 ? cab_keygen_csr_first(is->cab, is->id, is->alg, &req.subject, is->kek_want,
+							&is->key, &is->err)
 				 : cab_keygen_csr(is->cab, is->id, is->alg, &req.subject, &is->key, &is->err);
 		if (is->rc != 0) {
 			is->stage = 0;
@@ -644,6 +676,7 @@ static void on_loaded(PGresult *res, const struct ra_err *err, void *data)
 	is->job = job;
 	is->cab = job->app->cab;
 	is->first = job->attempt == 1;
+	is->kek_want = PQgetisnull(res, 0, 18) ? 0 : atoi(PQgetvalue(res, 0, 18));
 	snprintf(is->id, sizeof(is->id), "%s", PQgetvalue(res, 0, 0));
 	if (cab_class_parse(PQgetvalue(res, 0, 1), &is->cls, &ce) != 0 ||
 	    cab_alg_parse(PQgetvalue(res, 0, 5), &is->alg) != 0) {
@@ -697,7 +730,7 @@ refuse:
 static void load_for_job(struct job *job, db_result_cb next)
 {
 	char id[72];
-	const char *p[1] = {id};
+	const char *p[2] = {id, cfg_str(job->app->cfg, "pkcs11.kek_label")};
 	struct ra_err e;
 	const char *why;
 
@@ -714,7 +747,7 @@ static void load_for_job(struct job *job, db_result_cb next)
 		job_fail(job, &e, 1);
 		return;
 	}
-	db_query(job->app->db, sql_load, 1, p, next, job);
+	db_query(job->app->db, sql_load, 2, p, next, job);
 }
 
 static void job_cert_issue(struct job *job)

@@ -28,7 +28,19 @@ static int fail(const char *what, const struct ra_err *e)
 	return 1;
 }
 
-/* The KEK event's audit record, in its own transaction (R16: who and why). */
+/* The version new keys are wrapped under from this commit on (migration 0023). */
+static const char *sql_kek_version =
+	"INSERT INTO kek_versions (label, version) VALUES ($1, $2::int) ON CONFLICT DO NOTHING";
+
+static void plan_version(struct outbox *ob, const char *label, int version)
+{
+	char v[16];
+
+	snprintf(v, sizeof(v), "%d", version);
+	ob_stmt(ob, sql_kek_version, 2, (const char *const[]){label, v}, 0);
+}
+
+/* The KEK's creation: its version and its audit record in one transaction (R16: who and why). */
 static int audit(const struct config *cfg, const char *actor, const char *action, const char *label,
 		 int version, struct ra_err *err)
 {
@@ -45,6 +57,7 @@ static int audit(const struct config *cfg, const char *actor, const char *action
 	snprintf(id, sizeof(id), "%s/%d", label, version);
 	r = PQexec(c, "BEGIN");
 	PQclear(r);
+	plan_version(&ob, label, version);
 	ob_audit(&ob, actor, action, "kek", id, "operator command",
 		 json_pack("{s:s, s:i}", "label", label, "version", version));
 	if ((rc = ob_exec(&ob, c, NULL, err)) != 0)
@@ -133,6 +146,7 @@ static int cmd_rotate(struct config *cfg, const char *actor)
 	snprintf(id, sizeof(id), "%s/%d", label, version);
 	r = PQexec(c, "BEGIN");
 	PQclear(r);
+	plan_version(&ob, label, version); /* the switch for every node, with its re-wrap job */
 	ob_audit(&ob, who, "kek.rotated", "kek", id, "operator command",
 		 json_pack("{s:s, s:i}", "label", label, "version", version));
 	kek_rewrap_plan(&ob, label, version);
