@@ -87,15 +87,29 @@ int ts_rmtree(const char *dir)
 
 /* pkcs11-tool (OpenSC) on the token labelled label, logged in with pin, plus args. */
 static int p11tool(const char *label, const char *pin, const char *a1, const char *a2, const char *a3,
-		   const char *a4, const char *a5, const char *a6)
+		   const char *a4, const char *a5, const char *a6, const char *a7, const char *a8)
 {
 	char *argv[] = {"pkcs11-tool",   "--module",    (char *)ts_softhsm_module(),
 			"--token-label", (char *)label, "--login",
 			"--pin",         (char *)pin,   (char *)a1,
 			(char *)a2,      (char *)a3,    (char *)a4,
-			(char *)a5,      (char *)a6,    NULL};
+			(char *)a5,      (char *)a6,    (char *)a7,
+			(char *)a8,      NULL};
 
 	return run(argv);
+}
+
+int ts_token_delete_secret(const char *label, const char *pin, const char *key_label, const char *id)
+{
+	char hex[40];
+	size_t n = strlen(id);
+
+	if (2 * n + 1 > sizeof(hex))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)id[i]);
+	return p11tool(label, pin, "--delete-object", "--type", "secrkey", "--label", key_label, "--id", hex,
+		       NULL);
 }
 
 int ts_token_remnant(const char *label, const char *pin, const char *id, int publics)
@@ -108,11 +122,12 @@ int ts_token_remnant(const char *label, const char *pin, const char *id, int pub
 	for (size_t i = 0; i < n; i++)
 		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)id[i]);
 	for (int i = 0; i < publics; i++) {
-		if (p11tool(label, pin, "--keypairgen", "--key-type", "EC:prime256v1", "--id", hex, NULL) !=
-		    0)
+		if (p11tool(label, pin, "--keypairgen", "--key-type", "EC:prime256v1", "--id", hex, NULL,
+			    NULL, NULL) != 0)
 			return -1;
 		/* the private half is what the crash did not write */
-		if (p11tool(label, pin, "--delete-object", "--type", "privkey", "--id", hex, NULL) != 0)
+		if (p11tool(label, pin, "--delete-object", "--type", "privkey", "--id", hex, NULL, NULL,
+			    NULL) != 0)
 			return -1;
 	}
 	return 0;

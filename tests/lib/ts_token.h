@@ -17,6 +17,11 @@ const char *ts_softhsm_module(void);
  * environment, as ts_token_init set it) and its private half deleted.  0 on success. */
 int ts_token_remnant(const char *label, const char *pin, const char *id, int publics);
 
+/* What an operator does to a KEK version that wraps nothing any more (docs/ca-bridge.md): the
+ * secret key labelled key_label with CKA_ID id (its version, "1") deleted with pkcs11-tool,
+ * from another process.  0 on success. */
+int ts_token_delete_secret(const char *label, const char *pin, const char *key_label, const char *id);
+
 /* rm -rf dir (no shell).  0 on success. */
 int ts_rmtree(const char *dir);
 

@@ -507,6 +507,36 @@ Test(cab_wrapped, first_keygen_wraps_under_the_version_named_and_keeps_its_handl
 		cab_key_free(&k[i]);
 }
 
+/* A kept KEK handle whose object an operator destroyed from another process (docs/ca-bridge.md:
+ * an old version that wraps nothing) is not trusted: the unwrap is decided again with a fresh
+ * search, and a blob under that version is the named error, while the current version still
+ * makes and signs keys. */
+Test(cab_wrapped, a_kept_kek_handle_of_a_destroyed_version_is_found_again)
+{
+	struct cab_key k, k2;
+	struct cab_request req;
+	struct cab_err err;
+	struct cab_wrapped w;
+	int v = 0;
+
+	ts_cab_request(&req, "crt-gone", CAB_CLASS_QUALIFIED, "crt-gone");
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-gone", CAB_ALG_DEFAULT, &req.subject, 1, &k, &err), 0,
+		     "%s", err.msg);
+	w = as_stored(&k);
+	cr_assert_eq(csr_verifies(&w, &k, &err), 0, "%s", err.msg); /* version 1's handle is kept */
+	cr_assert_eq(cab_kek(t.cab, CAB_KEK_ROTATE, &v, &err), 0, "%s", err.msg);
+	cr_assert_eq(ts_token_delete_secret(TS_CAB_LABEL, TS_CAB_PIN, "test-kek", "1"), 0,
+		     "pkcs11-tool destroyed version 1");
+	cr_expect_eq(csr_verifies(&w, &k, &err), CAB_E_KEK, "%s", err.msg);
+	cr_expect(strstr(err.msg, "unknown KEK version") != NULL, "%s", err.msg);
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-gone-2", CAB_ALG_DEFAULT, &req.subject, 2, &k2, &err),
+		     0, "%s", err.msg);
+	w = as_stored(&k2);
+	cr_expect_eq(csr_verifies(&w, &k2, &err), 0, "%s", err.msg);
+	cab_key_free(&k);
+	cab_key_free(&k2);
+}
+
 Test(cab_wrapped, key_storage_value_is_checked)
 {
 	struct cab_err err;
