@@ -99,15 +99,25 @@ static int p11tool(const char *label, const char *pin, const char *a1, const cha
 	return run(argv);
 }
 
-int ts_token_delete_secret(const char *label, const char *pin, const char *key_label, const char *id)
+/* id as pkcs11-tool's --id wants it (hex of its bytes); -1 when it does not fit cap. */
+static int id_hex(const char *id, char *hex, size_t cap)
 {
-	char hex[40];
 	size_t n = strlen(id);
 
-	if (2 * n + 1 > sizeof(hex))
+	if (2 * n + 1 > cap)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)id[i]);
+	hex[2 * n] = '\0';
+	return 0;
+}
+
+int ts_token_delete_secret(const char *label, const char *pin, const char *key_label, const char *id)
+{
+	char hex[40];
+
+	if (id_hex(id, hex, sizeof(hex)) != 0)
+		return -1;
 	return p11tool(label, pin, "--delete-object", "--type", "secrkey", "--label", key_label, "--id", hex,
 		       NULL);
 }
@@ -115,12 +125,9 @@ int ts_token_delete_secret(const char *label, const char *pin, const char *key_l
 int ts_token_remnant(const char *label, const char *pin, const char *id, int publics)
 {
 	char hex[140];
-	size_t n = strlen(id);
 
-	if (2 * n + 1 > sizeof(hex))
+	if (id_hex(id, hex, sizeof(hex)) != 0)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)id[i]);
 	for (int i = 0; i < publics; i++) {
 		if (p11tool(label, pin, "--keypairgen", "--key-type", "EC:prime256v1", "--id", hex, NULL,
 			    NULL, NULL) != 0)
