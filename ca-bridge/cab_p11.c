@@ -653,6 +653,26 @@ int cab_p11_sign_digest(struct cab_p11 *p, const char *key_id, enum cab_alg alg,
  */
 #define KEK_MAX 256
 
+/* 1 when h is the secret key labelled label with CKA_ID version (a kept handle, before it wraps). */
+static int kek_is(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, const char *label, int version)
+{
+	char l[64] = "", id[16] = "", want[16];
+	CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)-1;
+	CK_ATTRIBUTE a[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, l, sizeof(l) - 1},
+		{CKA_ID, id, sizeof(id) - 1},
+	};
+
+	if (p->f->C_GetAttributeValue(s, h, a, 3) != CKR_OK || a[1].ulValueLen >= sizeof(l) ||
+	    a[2].ulValueLen >= sizeof(id))
+		return 0;
+	l[a[1].ulValueLen] = '\0';
+	id[a[2].ulValueLen] = '\0';
+	snprintf(want, sizeof(want), "%d", version);
+	return cls == CKO_SECRET_KEY && strcmp(l, label) == 0 && strcmp(id, want) == 0;
+}
+
 static int kek_cached(struct cab_p11 *p, const char *label, int version, CK_OBJECT_HANDLE *h)
 {
 	int hit = 0;
@@ -961,6 +981,14 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 	}
 	if (rc != 0 || (rc = kek_find(p, s, label, want, &kek, kek_version, &cached, err)) != 0)
 		goto out;
+	if (cached && !kek_is(p, s, kek, label, *kek_version)) {
+		/* a module may give a destroyed object's handle to another: wrapping, unlike
+		 * unwrapping, has no integrity check that would catch the wrong key */
+		kek_remember(p, label, *kek_version, 0);
+		cached = 0;
+		if ((rc = kek_find(p, s, label, want, &kek, kek_version, NULL, err)) != 0)
+			goto out;
+	}
 	rv = p->f->C_GenerateKeyPair(s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]), &pubh,
 				     &privh);
 	if (rv != CKR_OK) {

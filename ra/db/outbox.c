@@ -22,7 +22,7 @@ enum { OB_OP_SQL, OB_OP_AUDIT, OB_OP_JOB, OB_OP_JOB_EACH, OB_OP_AUDIT_EACH };
 static const char *sql_job = DB_PLAN_ONCE
 	"INSERT INTO jobs (kind, payload, idempotency_key, priority, run_at)"
 	" VALUES ($1, $2::jsonb, $3, $4::smallint, coalesce($5::timestamptz, now()))"
-	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING run_at <= now()";
+	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING run_at <= clock_timestamp()";
 
 /* ---- planning ---------------------------------------------------------------------------- */
 

@@ -584,6 +584,33 @@ Test(keys, kek_rotation_mid_run_and_rewrap_crashed_halfway_finishes, .timeout = 
 	stop(&e);
 }
 
+/* Issue #15: kek_versions names a version the token does not have (a database restored
+ * beside a token made again; SQL: no interface records a version the token lacks, which is the
+ * point).  The key is made under the token's highest in the job's first attempt, and the log
+ * says why; nothing waits out a retry. */
+Test(keys, a_kek_version_the_token_lacks_falls_back_to_its_highest_in_the_same_attempt, .timeout = 120)
+{
+	struct env e;
+	char err[256], *s, *log;
+
+	start(&e, NULL);
+	cr_assert_eq(rt_exec(e.db, "INSERT INTO kek_versions (label, version) VALUES ('ra-kek', 9)", err,
+			     sizeof(err)),
+		     0, "%s", err);
+	request(e.db, "crt-k9");
+	cr_assert(wait_issued(e.db, "crt-k9"), "issued");
+	s = rt_sql(e.db,
+		   "SELECT kek_version || '/' || (SELECT attempts FROM jobs"
+		   " WHERE idempotency_key = 'cert_issue:crt-k9') FROM certificates WHERE id = 'crt-k9'");
+	cr_expect_str_eq(s, "1/1", "under the token's version 1, in the first attempt");
+	free(s);
+	log = rt_read_file(e.ra.log, NULL);
+	cr_expect(log && strstr(log, "kek.version_missing") && strstr(log, "kek_version=9"),
+		  "the log names it");
+	free(log);
+	stop(&e);
+}
+
 /* R22 (issues #15 and #14): expiry ends the certificate and its key with it, in one transaction. */
 Test(keys, r22_expiry_destroys_the_key, .timeout = 120)
 {

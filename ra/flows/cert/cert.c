@@ -206,7 +206,7 @@ static void kek_version_record(struct app *app, int version)
 		r = PQexecParams(
 			c,
 			"INSERT INTO kek_versions (label, version) SELECT $1, $2::int WHERE NOT EXISTS"
-			" (SELECT 1 FROM kek_versions WHERE label = $1)",
+			" (SELECT 1 FROM kek_versions WHERE label = $1) ON CONFLICT DO NOTHING",
 			2, NULL, p, NULL, NULL, 0);
 	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
 		log_warn("kek.version_not_recorded", "error", r ? PQresultErrorMessage(r) : PQerrorMessage(c),
@@ -347,6 +347,7 @@ struct issue {
 	int done_op; /* the job's done UPDATE in the store's unit (job_done_in) */
 	int first; /* the job's first attempt: no earlier one can have left a key under this id */
 	int kek_want; /* the KEK version a new key is wrapped under (kek_versions; 0: the token's highest) */
+	int kek_missing; /* kek_want, when the token did not have it (issue_after logs it) */
 };
 
 static int job_cert_id(struct job *job, char *out, size_t cap)
@@ -409,6 +410,13 @@ static void issue_work(void *data)
 				 ? cab_keygen_csr_first(is->cab, is->id, is->alg, &req.subject, is->kek_want,
 							&is->key, &is->err)
 				 : cab_keygen_csr(is->cab, is->id, is->alg, &req.subject, &is->key, &is->err);
+		if (is->rc == CAB_E_KEK && is->first && is->kek_want > 0) {
+			/* the database names a version this token does not have (restored, re-made):
+			 * the key is made under the token's highest, in this same attempt, and said */
+			is->kek_missing = is->kek_want;
+			is->rc = cab_keygen_csr_first(is->cab, is->id, is->alg, &req.subject, 0, &is->key,
+						      &is->err);
+		}
 		if (is->rc != 0) {
 			is->stage = 0;
 			return;
@@ -600,6 +608,16 @@ static void issue_after(void *data)
 		}
 		issue_free(is);
 		return;
+	}
+	if (is->kek_missing > 0) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", is->kek_missing);
+		log_warn("kek.version_missing", "certificate", is->id, "kek_version", v, "message",
+			 "kek_versions names a KEK version the token does not have; the key was wrapped"
+			 " under the token's highest",
+			 NULL);
+		is->kek_missing = 0;
 	}
 	if (is->key.remnants > 0) {
 		char n[16];
