@@ -611,6 +611,27 @@ Test(keys, a_kek_version_the_token_lacks_falls_back_to_its_highest_in_the_same_a
 	stop(&e);
 }
 
+/* Issue #15: the database decides the version new keys are wrapped under, not the token's
+ * newest object: a version 2 made on the token outside `ra kek` (pkcs11-tool) is not used. */
+Test(keys, new_keys_follow_the_version_the_database_names, .timeout = 120)
+{
+	struct env e;
+	char *s;
+
+	start(&e, NULL);
+	request(e.db, "crt-d1");
+	cr_assert(wait_issued(e.db, "crt-d1"), "issued");
+	cr_assert_eq(ts_token_secret_make("ra-test", "4711", "ra-kek", "2"), 0, "pkcs11-tool made version 2");
+	request(e.db, "crt-d2");
+	cr_assert(wait_issued(e.db, "crt-d2"), "issued");
+	s = rt_sql(e.db,
+		   "SELECT string_agg(id || '/' || kek_version, ',' ORDER BY id) FROM certificates"
+		   " WHERE id LIKE 'crt-d%'");
+	cr_expect_str_eq(s, "crt-d1/1,crt-d2/1", "both under the version kek_versions names");
+	free(s);
+	stop(&e);
+}
+
 /* R22 (issues #15 and #14): expiry ends the certificate and its key with it, in one transaction. */
 Test(keys, r22_expiry_destroys_the_key, .timeout = 120)
 {

@@ -122,6 +122,16 @@ int ts_token_delete_secret(const char *label, const char *pin, const char *key_l
 		       NULL);
 }
 
+int ts_token_secret_make(const char *label, const char *pin, const char *key_label, const char *id)
+{
+	char hex[40];
+
+	if (id_hex(id, hex, sizeof(hex)) != 0)
+		return -1;
+	return p11tool(label, pin, "--keygen", "--key-type", "AES:32", "--label", key_label, "--id", hex,
+		       NULL);
+}
+
 int ts_token_remnant(const char *label, const char *pin, const char *id, int publics)
 {
 	char hex[140];

@@ -22,6 +22,10 @@ int ts_token_remnant(const char *label, const char *pin, const char *id, int pub
  * from another process.  0 on success. */
 int ts_token_delete_secret(const char *label, const char *pin, const char *key_label, const char *id);
 
+/* A secret key (AES-256) labelled key_label with CKA_ID id made with pkcs11-tool, from another
+ * process: a KEK version that no `ra kek` command made.  0 on success. */
+int ts_token_secret_make(const char *label, const char *pin, const char *key_label, const char *id);
+
 /* rm -rf dir (no shell).  0 on success. */
 int ts_rmtree(const char *dir);
 
