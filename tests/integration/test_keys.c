@@ -102,6 +102,22 @@ static int wait_issued(const char *db, const char *id)
 	return rt_wait_sql(db, sql, "issued", 60);
 }
 
+/* The first value sql reads is want. */
+static void expect_sql(const char *db, const char *sql, const char *want, const char *what)
+{
+	char *s = rt_sql(db, sql);
+
+	cr_expect(s && strcmp(s, want) == 0, "%s: got %s, want %s", what, s ? s : "NULL", want);
+	free(s);
+}
+
+/* One certificate requested and issued through the service. */
+static void issue_one(const char *db, const char *id)
+{
+	request(db, id);
+	cr_assert(wait_issued(db, id), "%s issued", id);
+}
+
 /* SHA-256 (hex) of the SubjectPublicKeyInfo in the certificate's PEM. */
 static void cert_spki_sha256(const char *pem, char hex[65])
 {
@@ -591,19 +607,17 @@ Test(keys, kek_rotation_mid_run_and_rewrap_crashed_halfway_finishes, .timeout = 
 Test(keys, a_kek_version_the_token_lacks_falls_back_to_its_highest_in_the_same_attempt, .timeout = 120)
 {
 	struct env e;
-	char err[256], *s, *log;
+	char err[256], *log;
 
 	start(&e, NULL);
 	cr_assert_eq(rt_exec(e.db, "INSERT INTO kek_versions (label, version) VALUES ('ra-kek', 9)", err,
 			     sizeof(err)),
 		     0, "%s", err);
-	request(e.db, "crt-k9");
-	cr_assert(wait_issued(e.db, "crt-k9"), "issued");
-	s = rt_sql(e.db,
+	issue_one(e.db, "crt-k9");
+	expect_sql(e.db,
 		   "SELECT kek_version || '/' || (SELECT attempts FROM jobs"
-		   " WHERE idempotency_key = 'cert_issue:crt-k9') FROM certificates WHERE id = 'crt-k9'");
-	cr_expect_str_eq(s, "1/1", "under the token's version 1, in the first attempt");
-	free(s);
+		   " WHERE idempotency_key = 'cert_issue:crt-k9') FROM certificates WHERE id = 'crt-k9'",
+		   "1/1", "under the token's version 1, in the first attempt");
 	log = rt_read_file(e.ra.log, NULL);
 	cr_expect(log && strstr(log, "kek.version_missing") && strstr(log, "kek_version=9"),
 		  "the log names it");
@@ -616,19 +630,15 @@ Test(keys, a_kek_version_the_token_lacks_falls_back_to_its_highest_in_the_same_a
 Test(keys, new_keys_follow_the_version_the_database_names, .timeout = 120)
 {
 	struct env e;
-	char *s;
 
 	start(&e, NULL);
-	request(e.db, "crt-d1");
-	cr_assert(wait_issued(e.db, "crt-d1"), "issued");
+	issue_one(e.db, "crt-d1");
 	cr_assert_eq(ts_token_secret_make("ra-test", "4711", "ra-kek", "2"), 0, "pkcs11-tool made version 2");
-	request(e.db, "crt-d2");
-	cr_assert(wait_issued(e.db, "crt-d2"), "issued");
-	s = rt_sql(e.db,
+	issue_one(e.db, "crt-d2");
+	expect_sql(e.db,
 		   "SELECT string_agg(id || '/' || kek_version, ',' ORDER BY id) FROM certificates"
-		   " WHERE id LIKE 'crt-d%'");
-	cr_expect_str_eq(s, "crt-d1/1,crt-d2/1", "both under the version kek_versions names");
-	free(s);
+		   " WHERE id LIKE 'crt-d%'",
+		   "crt-d1/1,crt-d2/1", "both under the version kek_versions names");
 	stop(&e);
 }
 

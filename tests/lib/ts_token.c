@@ -112,24 +112,25 @@ static int id_hex(const char *id, char *hex, size_t cap)
 	return 0;
 }
 
-int ts_token_delete_secret(const char *label, const char *pin, const char *key_label, const char *id)
+/* pkcs11-tool op a1 a2 on the secret key labelled key_label with CKA_ID id. */
+static int secret_op(const char *label, const char *pin, const char *op, const char *a1, const char *a2,
+		     const char *key_label, const char *id)
 {
 	char hex[40];
 
 	if (id_hex(id, hex, sizeof(hex)) != 0)
 		return -1;
-	return p11tool(label, pin, "--delete-object", "--type", "secrkey", "--label", key_label, "--id", hex,
-		       NULL);
+	return p11tool(label, pin, op, a1, a2, "--label", key_label, "--id", hex, NULL);
+}
+
+int ts_token_delete_secret(const char *label, const char *pin, const char *key_label, const char *id)
+{
+	return secret_op(label, pin, "--delete-object", "--type", "secrkey", key_label, id);
 }
 
 int ts_token_secret_make(const char *label, const char *pin, const char *key_label, const char *id)
 {
-	char hex[40];
-
-	if (id_hex(id, hex, sizeof(hex)) != 0)
-		return -1;
-	return p11tool(label, pin, "--keygen", "--key-type", "AES:32", "--label", key_label, "--id", hex,
-		       NULL);
+	return secret_op(label, pin, "--keygen", "--key-type", "AES:32", key_label, id);
 }
 
 int ts_token_remnant(const char *label, const char *pin, const char *id, int publics)
