@@ -982,10 +982,10 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 	if (rc != 0 || (rc = kek_find(p, s, label, want, &kek, kek_version, &cached, err)) != 0)
 		goto out;
 	if (cached && !kek_is(p, s, kek, label, *kek_version)) {
-		/* a module may give a destroyed object's handle to another: wrapping, unlike
-		 * unwrapping, has no integrity check that would catch the wrong key */
+		/* a kept handle that is no longer this version (destroyed, or its handle given to
+		 * another object): wrapping, unlike unwrapping, has no integrity check that would
+		 * catch the wrong key, so the handle is checked first */
 		kek_remember(p, label, *kek_version, 0);
-		cached = 0;
 		if ((rc = kek_find(p, s, label, want, &kek, kek_version, NULL, err)) != 0)
 			goto out;
 	}
@@ -995,16 +995,8 @@ int cab_p11_keygen_wrapped(struct cab_p11 *p, const char *key_id, enum cab_alg a
 		rc = p11_fail(err, "C_GenerateKeyPair", rv);
 		goto out;
 	}
-	if ((rc = pub_of(p, s, pubh, alg, pub, err)) == 0) {
+	if ((rc = pub_of(p, s, pubh, alg, pub, err)) == 0)
 		rc = wrap(p, s, kek, privh, w, wlen, err);
-		/* a cached handle whose object is gone (an operator destroyed that version): once
-		 * more with the handle found now */
-		if (rc != 0 && cached) {
-			kek_remember(p, label, *kek_version, 0);
-			if ((rc = kek_find(p, s, label, want, &kek, kek_version, NULL, err)) == 0)
-				rc = wrap(p, s, kek, privh, w, wlen, err);
-		}
-	}
 	/* the key's first signature while it is here: no unwrap for it (its CSR; issue #15).  It
 	 * only saves work: when it cannot be made, the key is made all the same and the CSR is
 	 * signed from the blob later, where the same failure is reported */
@@ -1029,26 +1021,39 @@ out:
 	return rc;
 }
 
+/* unwrap under KEK version `version` of label.  A kept handle may be stale (kek_find: an
+ * operator destroyed that version, or the module gave its handle to another object): a
+ * failure with it is decided again with the handle a search finds now. */
+static int unwrap_under(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *label, int version,
+			enum cab_alg alg, const unsigned char *w, size_t wlen, int extractable,
+			CK_OBJECT_HANDLE *key, struct cab_err *err)
+{
+	CK_OBJECT_HANDLE kek;
+	int rc, v, cached = 0;
+
+	if ((rc = kek_find(p, s, label, version, &kek, &v, &cached, err)) != 0)
+		return rc;
+	if ((rc = unwrap(p, s, kek, alg, w, wlen, extractable, key, err)) == 0 || !cached)
+		return rc;
+	kek_remember(p, label, version, 0);
+	if ((rc = kek_find(p, s, label, version, &kek, &v, NULL, err)) != 0)
+		return rc;
+	return unwrap(p, s, kek, alg, w, wlen, extractable, key, err);
+}
+
 int cab_p11_sign_wrapped(struct cab_p11 *p, const char *label, int kek_version, enum cab_alg alg,
 			 const unsigned char *w, size_t wlen, const unsigned char dgst[32],
 			 unsigned char **sig, size_t *siglen, struct cab_err *err)
 {
 	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE kek, key = 0;
-	int rc, v, cached = 0;
+	CK_OBJECT_HANDLE key = 0;
+	int rc;
 
 	if (p == NULL)
 		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
 	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
 		return rc;
-	if ((rc = kek_find(p, s, label, kek_version, &kek, &v, &cached, err)) == 0 &&
-	    (rc = unwrap(p, s, kek, alg, w, wlen, 0, &key, err)) != 0 && cached) {
-		/* the cached handle may be stale (kek_find): decide with the one found now */
-		kek_remember(p, label, kek_version, 0);
-		if ((rc = kek_find(p, s, label, kek_version, &kek, &v, NULL, err)) == 0)
-			rc = unwrap(p, s, kek, alg, w, wlen, 0, &key, err);
-	}
-	if (rc == 0)
+	if ((rc = unwrap_under(p, s, label, kek_version, alg, w, wlen, 0, &key, err)) == 0)
 		rc = sign_obj(p, s, key, alg, dgst, sig, siglen, err);
 	if (key != 0)
 		p->f->C_DestroyObject(s, key);
@@ -1060,22 +1065,15 @@ int cab_p11_rewrap(struct cab_p11 *p, const char *label, int from, enum cab_alg 
 		   size_t wlen, unsigned char **out, size_t *outlen, int *to, struct cab_err *err)
 {
 	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE old, cur, key = 0;
-	int rc, v, cached = 0;
+	CK_OBJECT_HANDLE cur, key = 0;
+	int rc;
 
 	if (p == NULL)
 		return cab_err_set(err, CAB_E_TOKEN, "pkcs11.module", "no PKCS#11 token configured");
 	if ((rc = take(p, TOKEN_READ, &s, err)) != 0)
 		return rc;
-	if ((rc = kek_find(p, s, label, from, &old, &v, &cached, err)) == 0 &&
-	    (rc = kek_find(p, s, label, 0, &cur, to, NULL, err)) == 0 &&
-	    (rc = unwrap(p, s, old, alg, w, wlen, 1, &key, err)) != 0 && cached) {
-		/* the cached handle may be stale (kek_find): decide with the one found now */
-		kek_remember(p, label, from, 0);
-		if ((rc = kek_find(p, s, label, from, &old, &v, NULL, err)) == 0)
-			rc = unwrap(p, s, old, alg, w, wlen, 1, &key, err);
-	}
-	if (rc == 0)
+	if ((rc = kek_find(p, s, label, 0, &cur, to, NULL, err)) == 0 &&
+	    (rc = unwrap_under(p, s, label, from, alg, w, wlen, 1, &key, err)) == 0)
 		rc = wrap(p, s, cur, key, out, outlen, err);
 	if (key != 0)
 		p->f->C_DestroyObject(s, key);
