@@ -61,7 +61,10 @@ static void exec_ok(const char *db, const char *sql)
 	cr_assert_eq(rt_exec(db, sql, err, sizeof(err)), 0, "%s: %s", sql, err);
 }
 
-/* n certificates named <prefix>-1.. in state, notAfter `in` from now (an SQL interval). */
+/* n certificates named <prefix>-1.. in state, notAfter `in` from now (an SQL interval).  SQL on
+ * purpose: the scheduler is tested on certificates whose notAfter comes within seconds, which no
+ * CA issues (validity_years is 1..10), and dozens of them across two nodes; how a
+ * certificate becomes issued and active through the product is test_issue's and test_signing's. */
 static void add_certs(const char *db, const char *prefix, int n, const char *state, const char *in)
 {
 	char sql[1024];
