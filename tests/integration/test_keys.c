@@ -5,6 +5,7 @@
  * retried issuance that never makes a second key, and the `ra kek` commands.
  */
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
@@ -621,6 +622,58 @@ Test(keys, a_kek_version_the_token_lacks_falls_back_to_its_highest_in_the_same_a
 	log = rt_read_file(e.ra.log, NULL);
 	cr_expect(log && strstr(log, "kek.version_missing") && strstr(log, "kek_version=9"),
 		  "the log names it");
+	free(log);
+	stop(&e);
+}
+
+/* Issue #15 (migration 0024): a rotation that commits after a job read its KEK version, while
+ * the job holds a key made under the old one, cannot leave that key behind its re-wrap: the
+ * key's store waits for the rotation's commit, is refused, and the job makes the key again
+ * under the new version, in the same attempt.  The rotation here is its two halves, held apart
+ * at the instant that matters: version 2 made on the token (pkcs11-tool, as `ra kek rotate`
+ * makes it first), then its kek_versions row in a transaction this test keeps open (SQL: no
+ * interface pauses a rotation before its commit). */
+Test(keys, a_key_made_for_the_version_before_a_rotation_is_made_again_after_its_commit, .timeout = 120)
+{
+	struct env e;
+	PGconn *c;
+	PGresult *r;
+	char *log;
+
+	start(&e, NULL);
+	issue_one(e.db, "crt-v1");
+	cr_assert_eq(ts_token_secret_make("ra-test", "4711", "ra-kek", "2"), 0, "pkcs11-tool made version 2");
+	c = PQconnectdb(e.db);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	r = PQexec(c, "BEGIN; INSERT INTO kek_versions (label, version) VALUES ('ra-kek', 2)");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+	PQclear(r);
+	/* the job reads version 1 (the insert is not committed), makes its key, and its store
+	 * waits for the label's lock */
+	request(e.db, "crt-v2");
+	cr_assert(rt_wait_sql(e.db,
+			      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+			      "1", 60),
+		  "the key store waits for the rotation's commit");
+	expect_sql(e.db, "SELECT key_blob IS NULL FROM certificates WHERE id = 'crt-v2'", "t",
+		   "not stored yet");
+	r = PQexec(c, "COMMIT");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+	cr_assert(wait_issued(e.db, "crt-v2"), "crt-v2 issued");
+	expect_sql(e.db,
+		   "SELECT kek_version || '/' || (SELECT attempts FROM jobs"
+		   " WHERE idempotency_key = 'cert_issue:crt-v2') FROM certificates WHERE id = 'crt-v2'",
+		   "2/1", "stored under version 2, in the first attempt");
+	expect_sql(e.db,
+		   "SELECT string_agg(details->>'kek_version', ',') FROM audit_log"
+		   " WHERE action = 'cert.key_generated' AND object_id = 'crt-v2'",
+		   "2", "one key stored: the one made again");
+	cr_expect_eq(ra_key_csr_ok(&e, "crt-v2"), 0, "the stored key signs");
+	log = rt_read_file(e.ra.log, NULL);
+	cr_expect(log && strstr(log, "kek.rotated_meanwhile") && strstr(log, "certificate=crt-v2"),
+		  "the log says why the key was made again");
 	free(log);
 	stop(&e);
 }

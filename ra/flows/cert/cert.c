@@ -42,7 +42,9 @@ static const char *sql_load = DB_PLAN_ONCE
 static const char *sql_key_store = DB_PLAN_ONCE
 	"UPDATE certificates SET state = $2, key_storage = 'wrapped', key_blob = decode($4, 'hex'), kek_label = $5,"
 	"  kek_version = $6::int, key_fingerprint = $7"
-	" WHERE id = $1 AND state = $3 AND key_blob IS NULL AND key_destroyed_at IS NULL";
+	" WHERE id = $1 AND state = $3 AND key_blob IS NULL AND key_destroyed_at IS NULL"
+	/* refused when a rotation committed after the job read its version (migration 0024) */
+	"  AND kek_version_check($5, $8::int)";
 
 /* Stores the issued certificate and revokes the one it replaces (R15: only now that the new
  * one exists), each with its audit record and follow-up job: one outbox unit (ra/db/outbox.h;
@@ -348,6 +350,7 @@ struct issue {
 	int first; /* the job's first attempt: no earlier one can have left a key under this id */
 	int kek_want; /* the KEK version a new key is wrapped under (kek_versions; 0: the token's highest) */
 	int kek_missing; /* kek_want, when the token did not have it (issue_after logs it) */
+	int remade; /* the key was made again because a rotation committed meanwhile */
 };
 
 static int job_cert_id(struct job *job, char *out, size_t cap)
@@ -532,6 +535,21 @@ static void on_key_stored(const int *rows, const struct ra_err *err, void *data)
 	struct ra_err e;
 
 	(void)rows;
+	if (err && err->code == RA_E_RULE && strcmp(err->field, "kek_version_current") == 0 && !is->remade) {
+		/* a rotation committed after this job read its KEK version, and its re-wrap may have
+		 * passed this id already (migration 0024): the key, never stored, is made again under
+		 * the token's highest version (the rotation made it before its commit), once */
+		log_info("kek.rotated_meanwhile", "certificate", is->id, "message", err->msg, NULL);
+		is->remade = 1;
+		is->kek_want = 0;
+		cab_key_free(&is->key);
+		if (pool_run(is->job->app->loop, issue_work, issue_after, is) != 0) {
+			ra_err_set(&e, RA_E_INTERNAL, "", "cannot queue work");
+			job_fail(is->job, &e, 1);
+			issue_free(is);
+		}
+		return;
+	}
 	if (err) {
 		/* R2: a key that already serves another certificate is refused for good; a row that
 		 * moved on (another worker stored its key first: RA_E_CONFLICT) is retried and the
@@ -561,7 +579,7 @@ static void on_key_stored(const int *rows, const struct ra_err *err, void *data)
 
 static void store_key(struct issue *is)
 {
-	char *hex = malloc(2 * is->key.blob_len + 1), ver[16];
+	char *hex = malloc(2 * is->key.blob_len + 1), ver[16], made_for[16];
 	struct outbox ob = {0};
 
 	if (hex == NULL)
@@ -569,8 +587,12 @@ static void store_key(struct issue *is)
 	for (size_t i = 0; i < is->key.blob_len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", is->key.blob[i]);
 	snprintf(ver, sizeof(ver), "%d", is->key.kek_version);
-	ob_move(&ob, sql_key_store, &wf_cert, WF_CERT_REQUESTED, WF_CERT_KEY_GENERATED, is->id, 4,
-		(const char *const[]){hex, is->key.kek_label, ver, is->key.sha256_hex});
+	/* the version the key was made for: the one the job read, or the one it is wrapped under
+	 * when that is higher (a retry wraps under the token's highest) */
+	snprintf(made_for, sizeof(made_for), "%d",
+		 is->kek_want > is->key.kek_version ? is->kek_want : is->key.kek_version);
+	ob_move(&ob, sql_key_store, &wf_cert, WF_CERT_REQUESTED, WF_CERT_KEY_GENERATED, is->id, 5,
+		(const char *const[]){hex, is->key.kek_label, ver, is->key.sha256_hex, made_for});
 	ob_audit(&ob, "system", "cert.key_generated", "certificate", is->id, NULL,
 		 json_pack("{s:s, s:s, s:s, s:i}", "storage", "wrapped", "key_fingerprint",
 			   is->key.sha256_hex, "kek_label", is->key.kek_label, "kek_version",

@@ -334,7 +334,9 @@ static int tx(PGconn *c, struct outbox *ob, struct ra_err *e)
 static const char *sql_migrated =
 	"UPDATE certificates SET key_storage = 'wrapped', key_blob = decode($2, 'hex'), kek_label = $3,"
 	" kek_version = $4::int WHERE id = $1 AND key_storage = 'token' AND key_fingerprint = $5"
-	" AND key_destroyed_at IS NULL";
+	" AND key_destroyed_at IS NULL"
+	/* a rotation that committed meanwhile refuses it; the next run wraps under that version */
+	" AND kek_version_check($3, $4::int)";
 
 /* The token objects of a key that is stored wrapped now; the record says they are gone. */
 static int drop_token_key(PGconn *c, struct cab *cab, const char *id, const char *who, struct ra_err *e)

@@ -189,11 +189,14 @@ static const char *sql_rewrap_batch =
 	" WHERE key_blob IS NOT NULL AND kek_label = $1 AND kek_version < $2::int AND id > $3"
 	" ORDER BY id LIMIT $4::int";
 
-/* Compare-and-set per row: a blob destroyed or re-wrapped meanwhile is left alone. */
+/* Compare-and-set per row: a blob destroyed or re-wrapped meanwhile is left alone.  A newer
+ * rotation that committed meanwhile refuses the batch (migration 0024), whose retry re-wraps
+ * under that version: the newer rotation's re-wrap may have passed these ids already. */
 static const char *sql_rewrapped =
 	"UPDATE certificates c SET key_blob = decode(u.blob, 'hex'), kek_version = u.v"
 	" FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS u(id, blob, v, old)"
-	" WHERE c.id = u.id AND c.kek_version = u.old AND c.key_blob IS NOT NULL AND u.v > u.old";
+	" WHERE c.id = u.id AND c.kek_version = u.old AND c.key_blob IS NOT NULL AND u.v > u.old"
+	"  AND kek_version_check($5, u.v)";
 
 struct rw_item {
 	char id[72];
@@ -297,7 +300,7 @@ static void rewrap_after(void *data)
 {
 	struct rw *rw = data;
 	struct outbox ob = {0};
-	char *a[4];
+	char *a[5];
 	struct ra_err e;
 
 	for (int i = 0; i < rw->n; i++) {
@@ -317,7 +320,8 @@ static void rewrap_after(void *data)
 	}
 	for (int i = 0; i < 4; i++)
 		a[i] = pg_array(rw, i);
-	ob_stmt(&ob, sql_rewrapped, 4, (const char *const *)a, 0);
+	a[4] = rw->label;
+	ob_stmt(&ob, sql_rewrapped, 5, (const char *const *)a, 0);
 	{
 		char key[200], at[40], sec[24];
 		long long pause = cfg_int(rw->job->app->cfg, "pkcs11.rewrap_pause_ms");
