@@ -210,7 +210,7 @@ void cab_stats(struct cab *cab, struct cab_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	if (cab != NULL && cab->p11 != NULL)
-		cab_p11_stats(cab->p11, &st->sessions, &st->sessions_max_used);
+		cab_p11_stats(cab->p11, &st->sessions, &st->sessions_max_used, &st->searches);
 }
 
 int cab_wraps(const struct cab *cab)

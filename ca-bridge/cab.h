@@ -278,10 +278,12 @@ enum cab_kek_op {
 	CAB_KEK_ROTATE, /* a new version, current + 1, used for every wrap from now on */
 };
 int cab_kek(struct cab *cab, enum cab_kek_op op, int *version, struct cab_err *err);
-/* The token session pool: its size and the most sessions in use at once so far. */
+/* The token session pool: its size and the most sessions in use at once so far; and how many
+ * object searches (C_FindObjectsInit) the handle made so far. */
 struct cab_stats {
 	int sessions;
 	int sessions_max_used;
+	unsigned long long searches;
 };
 void cab_stats(struct cab *cab, struct cab_stats *st);
 

@@ -60,7 +60,7 @@ struct cab_p11;
 /* sessions: the size of the session pool (calls in parallel); 0 or less: 1. */
 int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, const char *pin, int sessions,
 		 struct cab_err *err);
-void cab_p11_stats(struct cab_p11 *p, int *sessions, int *max_in_use);
+void cab_p11_stats(struct cab_p11 *p, int *sessions, int *max_in_use, unsigned long long *searches);
 void cab_p11_close(struct cab_p11 *p);
 /* Generates (or finds) the key pair with CKA_ID key_id; returns its public key.  A half-made
  * pair is destroyed first; *remnants counts its objects. */

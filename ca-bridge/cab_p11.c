@@ -44,6 +44,7 @@ struct cab_p11 {
 	CK_SESSION_HANDLE *pool; /* the free sessions: pool[0..nfree) */
 	int npool, nfree;
 	int in_use, max_in_use; /* sessions taken now, and the most at once (cab_stats) */
+	unsigned long long searches; /* C_FindObjectsInit calls so far (cab_stats; atomic) */
 	/* KEK handles by label and version (kek_find): a token object's handle serves every
 	 * session of the process while the object exists; an operator may destroy an old version,
 	 * so a failed wrap or unwrap with a cached handle drops it and finds again */
@@ -57,6 +58,14 @@ struct cab_p11 {
 };
 
 enum { TOKEN_READ = 0, TOKEN_WRITE = 1 };
+
+/* Every token search goes through here and is counted: in SoftHSM2 each one reads the token's
+ * object files again, so the count is what the handle caches save (cab_stats). */
+static CK_RV find_init(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n)
+{
+	__atomic_add_fetch(&p->searches, 1, __ATOMIC_RELAXED);
+	return p->f->C_FindObjectsInit(s, t, n);
+}
 
 /* C_Initialize is per process and module; count our users so one cab_close does not pull
  * the module from under another open handle. */
@@ -196,12 +205,13 @@ static void give(struct cab_p11 *p, int mode, CK_SESSION_HANDLE s)
 	pthread_rwlock_unlock(&p->lock);
 }
 
-void cab_p11_stats(struct cab_p11 *p, int *sessions, int *max_in_use)
+void cab_p11_stats(struct cab_p11 *p, int *sessions, int *max_in_use, unsigned long long *searches)
 {
 	pthread_mutex_lock(&p->pool_lock);
 	*sessions = p->npool;
 	*max_in_use = p->max_in_use;
 	pthread_mutex_unlock(&p->pool_lock);
+	*searches = __atomic_load_n(&p->searches, __ATOMIC_RELAXED);
 }
 
 int cab_p11_open(struct cab_p11 **out, const char *module, const char *label, const char *pin, int sessions,
@@ -286,7 +296,7 @@ static int find_obj(struct cab_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
 	CK_ULONG n = 0;
 	CK_RV rv;
 
-	rv = p->f->C_FindObjectsInit(s, t, 2);
+	rv = find_init(p, s, t, 2);
 	if (rv != CKR_OK)
 		return p11_fail(err, "C_FindObjectsInit", rv);
 	rv = p->f->C_FindObjects(s, found, 2, &n);
@@ -489,7 +499,7 @@ static int find_all(struct cab_p11 *p, CK_SESSION_HANDLE s, const char *id, CK_O
 	CK_RV rv;
 
 	*n = 0;
-	rv = p->f->C_FindObjectsInit(s, t, 1);
+	rv = find_init(p, s, t, 1);
 	if (rv != CKR_OK)
 		return p11_fail(err, "C_FindObjectsInit", rv);
 	rv = p->f->C_FindObjects(s, found, cap, n);
@@ -757,7 +767,7 @@ static int kek_find_uncached(struct cab_p11 *p, CK_SESSION_HANDLE s, const char 
 	CK_RV rv;
 	int best = 0, hits = 0;
 
-	rv = p->f->C_FindObjectsInit(s, t, 2);
+	rv = find_init(p, s, t, 2);
 	if (rv != CKR_OK)
 		return p11_fail(err, "C_FindObjectsInit", rv);
 	rv = p->f->C_FindObjects(s, found, KEK_MAX, &n);

@@ -507,6 +507,36 @@ Test(cab_wrapped, first_keygen_wraps_under_the_version_named_and_keeps_its_handl
 		cab_key_free(&k[i]);
 }
 
+/* What the kept KEK handles save (docs/ca-bridge.md; each token search reads SoftHSM2's object
+ * files again): once version 1 was found, a first attempt's key generation under it and an
+ * unwrap under it search nothing; a retry's key generation searches the token (for a pair
+ * with its id and for the KEK) each time. */
+Test(cab_wrapped, a_kept_kek_handle_saves_the_token_search)
+{
+	struct cab_key k[3];
+	struct cab_request req;
+	struct cab_err err;
+	struct cab_stats a, b;
+	struct cab_wrapped w;
+
+	ts_cab_request(&req, "crt-s", CAB_CLASS_QUALIFIED, "crt-s");
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-s0", CAB_ALG_DEFAULT, &req.subject, 1, &k[0], &err), 0,
+		     "%s", err.msg);
+	cab_stats(t.cab, &a);
+	cr_assert_eq(cab_keygen_csr_first(t.cab, "crt-s1", CAB_ALG_DEFAULT, &req.subject, 1, &k[1], &err), 0,
+		     "%s", err.msg);
+	w = as_stored(&k[0]);
+	cr_expect_eq(csr_verifies(&w, &k[0], &err), 0, "%s", err.msg);
+	cab_stats(t.cab, &b);
+	cr_expect_eq(b.searches, a.searches, "no search with the handle kept: %llu", b.searches - a.searches);
+	cr_assert_eq(cab_keygen_csr(t.cab, "crt-s2", CAB_ALG_DEFAULT, &req.subject, &k[2], &err), 0, "%s",
+		     err.msg);
+	cab_stats(t.cab, &a);
+	cr_expect_geq(a.searches - b.searches, 2, "a retry's keygen searches: %llu", a.searches - b.searches);
+	for (int i = 0; i < 3; i++)
+		cab_key_free(&k[i]);
+}
+
 /* A kept KEK handle whose object an operator destroyed from another process (docs/ca-bridge.md:
  * an old version that wraps nothing) is not trusted: the unwrap is decided again with a fresh
  * search, and a blob under that version is the named error, while the current version still

@@ -190,6 +190,14 @@ static double g_sessions_used(void *data)
 	return st.sessions_max_used;
 }
 
+static double g_searches(void *data)
+{
+	struct cab_stats st;
+
+	cab_stats(data, &st);
+	return (double)st.searches;
+}
+
 /* Start-up only, before the loop runs (blocking, like opening the token): the token's current
  * KEK version is recorded as the one new keys are wrapped under when the database has none for
  * the label (a KEK made before migration 0023, or this first start's own).  A rotation records
@@ -232,6 +240,10 @@ static int open_cab(struct app *app, struct ra_err *err)
 		      g_sessions, app->cab);
 	metrics_gauge("ra_pkcs11_sessions_max_used", "The most token sessions in use at once since start.",
 		      "", g_sessions_used, app->cab);
+	metrics_counter_fn(
+		"ra_pkcs11_searches_total",
+		"Token object searches (C_FindObjectsInit) since start; kept KEK handles save them.", "",
+		g_searches, app->cab);
 	if (!cab_wraps(app->cab))
 		return 0;
 	rc = cab_kek(app->cab, cfg_bool(app->cfg, "pkcs11.kek_create") ? CAB_KEK_CREATE : CAB_KEK_CURRENT,
