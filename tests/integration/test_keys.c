@@ -678,6 +678,58 @@ Test(keys, a_key_made_for_the_version_before_a_rotation_is_made_again_after_its_
 	stop(&e);
 }
 
+/* Issue #15 (migration 0024): a re-wrap batch that wrapped under version 2 while version 3's
+ * rotation was committing is refused at its update, and its retry re-wraps under version 3:
+ * version 3's re-wrap may have passed those ids.  Version 3 is made in its two halves around
+ * the batch, as in the key store's test above: its kek_versions row in a transaction this test
+ * holds open (SQL: no interface pauses a rotation before its commit), then its token object
+ * (pkcs11-tool) once the batch waits, so the batch cannot have seen it. */
+Test(keys, a_rewrap_batch_behind_a_newer_rotation_is_refused_and_rewraps_under_it, .timeout = 180)
+{
+	struct env e;
+	char id[32], *out = NULL;
+	PGconn *c;
+	PGresult *r;
+
+	start(&e, "rewrap");
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "crt-w%02d", i);
+		request(e.db, id);
+	}
+	cr_assert(rt_wait_sql(e.db, "SELECT count(*) FROM certificates WHERE state = 'issued'", "10", 90),
+		  "10 issued");
+	cr_assert_eq(ra_cmd(&e, &out, "kek", "rotate"), 0, "%s", out);
+	free(out);
+	/* the first batch of 5 moved to version 2; the next run is 600 ms later */
+	cr_assert(rt_wait_sql(e.db, "SELECT count(*) FROM certificates WHERE kek_version = 2", "5", 60));
+	c = PQconnectdb(e.db);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	r = PQexec(c, "BEGIN; INSERT INTO kek_versions (label, version) VALUES ('ra-kek', 3)");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+	PQclear(r);
+	cr_assert(rt_wait_sql(e.db,
+			      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+			      "1", 60),
+		  "the second batch's update waits for version 3's commit");
+	expect_sql(e.db, "SELECT count(*) FROM certificates WHERE kek_version = 1", "5", "not moved yet");
+	cr_assert_eq(ts_token_secret_make("ra-test", "4711", "ra-kek", "3"), 0, "pkcs11-tool made version 3");
+	r = PQexec(c, "COMMIT");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+	cr_expect(rt_wait_sql(e.db, "SELECT count(*) FROM certificates WHERE kek_version = 1", "0", 60),
+		  "the batch's retry moved the rest");
+	expect_sql(
+		e.db,
+		"SELECT string_agg(kek_version::text, ',' ORDER BY id) FROM certificates WHERE id LIKE 'crt-w%'",
+		"2,2,2,2,2,3,3,3,3,3", "the refused batch is under version 3, none of it under 2");
+	for (int i = 5; i < 10; i += 4) {
+		snprintf(id, sizeof(id), "crt-w%02d", i);
+		cr_expect_eq(ra_key_csr_ok(&e, id), 0, "%s signs under version 3", id);
+	}
+	stop(&e);
+}
+
 /* Issue #15: the database decides the version new keys are wrapped under, not the token's
  * newest object: a version 2 made on the token outside `ra kek` (pkcs11-tool) is not used. */
 Test(keys, new_keys_follow_the_version_the_database_names, .timeout = 120)
