@@ -44,7 +44,7 @@ struct cab_p11 {
 	CK_SESSION_HANDLE *pool; /* the free sessions: pool[0..nfree) */
 	int npool, nfree;
 	int in_use, max_in_use; /* sessions taken now, and the most at once (cab_stats) */
-	unsigned long long searches; /* C_FindObjectsInit calls so far (cab_stats; atomic) */
+	_Alignas(8) unsigned long long searches; /* C_FindObjectsInit calls so far (cab_stats; atomic) */
 	/* KEK handles by label and version (kek_find): a token object's handle serves every
 	 * session of the process while the object exists; an operator may destroy an old version,
 	 * so a failed wrap or unwrap with a cached handle drops it and finds again */

@@ -23,13 +23,20 @@ CREATE TRIGGER kek_versions_lock BEFORE INSERT ON kek_versions
 	FOR EACH ROW EXECUTE FUNCTION kek_versions_lock();
 
 -- True, or an error when the label's highest version is above the one the key was made for
--- (p_version: the higher of the version the job read and the one the key is wrapped under; a
--- label with no row is never behind).
+-- (p_version: the higher of the version the caller read before it wrapped and the one it
+-- wrapped under; a label with no row is never behind).  Nodes that run code from before this
+-- migration store without the check: rotate only once every node runs code that has it.
 CREATE FUNCTION kek_version_check(p_label text, p_version integer) RETURNS boolean
 	LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
 	cur integer;
 BEGIN
+	-- the fresh read after the lock is READ COMMITTED's; in a transaction with one snapshot it
+	-- would be the snapshot from before the wait, and the check would pass without effect
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'kek_version_check needs READ COMMITTED, the transaction is %',
+			current_setting('transaction_isolation') USING CONSTRAINT = 'kek_version_isolation';
+	END IF;
 	PERFORM pg_advisory_xact_lock_shared(7310024, hashtext(p_label));
 	SELECT max(version) INTO cur FROM kek_versions WHERE label = p_label;
 	IF cur > p_version THEN

@@ -335,8 +335,9 @@ static const char *sql_migrated =
 	"UPDATE certificates SET key_storage = 'wrapped', key_blob = decode($2, 'hex'), kek_label = $3,"
 	" kek_version = $4::int WHERE id = $1 AND key_storage = 'token' AND key_fingerprint = $5"
 	" AND key_destroyed_at IS NULL"
-	/* a rotation that committed meanwhile refuses it; the next run wraps under that version */
-	" AND kek_version_check($3, $4::int)";
+	/* a rotation that committed after the run read $6 refuses it; the next run wraps under
+	 * that version (migration 0024) */
+	" AND kek_version_check($3, greatest($4::int, $6::int))";
 
 /* The token objects of a key that is stored wrapped now; the record says they are gone. */
 static int drop_token_key(PGconn *c, struct cab *cab, const char *id, const char *who, struct ra_err *e)
@@ -367,7 +368,7 @@ static int cmd_key_migrate(struct config *cfg, const char *actor)
 	struct ra_err e = {0};
 	PGconn *c = NULL;
 	PGresult *r = NULL;
-	char who[128];
+	char who[128], read[16] = "0";
 	int moved = 0, kept = 0, finished = 0, failed = 0;
 
 	snprintf(who, sizeof(who), "support:%s", actor && *actor ? actor : "unknown");
@@ -393,6 +394,20 @@ static int cmd_key_migrate(struct config *cfg, const char *actor)
 		}
 	}
 	PQclear(r);
+	/* the label's highest version before any key is wrapped (each store is checked against it) */
+	{
+		const char *p[1] = {cfg_str(cfg, "pkcs11.kek_label")};
+
+		r = PQexecParams(c, "SELECT coalesce(max(version), 0) FROM kek_versions WHERE label = $1", 1,
+				 NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			ra_err_set(&e, RA_E_UNAVAILABLE, "database_url", "%s", PQresultErrorMessage(r));
+			failed++;
+			goto out;
+		}
+		snprintf(read, sizeof(read), "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+	}
 	/* 2: the token keys of live certificates */
 	{
 		char ended[96];
@@ -440,7 +455,7 @@ static int cmd_key_migrate(struct config *cfg, const char *actor)
 		for (size_t j = 0; j < k.blob_len; j++)
 			snprintf(hex + 2 * j, 3, "%02x", k.blob[j]);
 		snprintf(ver, sizeof(ver), "%d", k.kek_version);
-		ob_stmt(&ob, sql_migrated, 5, (const char *const[]){id, hex, k.kek_label, ver, fp}, 1);
+		ob_stmt(&ob, sql_migrated, 6, (const char *const[]){id, hex, k.kek_label, ver, fp, read}, 1);
 		ob_audit(&ob, who, "cert.key_migrated", "certificate", id, "key moved into wrapped storage",
 			 json_pack("{s:s, s:s, s:i}", "key_fingerprint", fp, "kek_label", k.kek_label,
 				   "kek_version", k.kek_version));

@@ -184,8 +184,10 @@ void keys_policy_apply(struct app *app)
 
 /* ---- kek_rewrap ---------------------------------------------------------------------- */
 
+/* with the label's highest version in kek_versions, read before the blobs are re-wrapped */
 static const char *sql_rewrap_batch =
-	"SELECT id, encode(key_blob, 'hex'), kek_version FROM certificates"
+	"SELECT id, encode(key_blob, 'hex'), kek_version,"
+	" (SELECT max(version) FROM kek_versions WHERE label = $1) FROM certificates"
 	" WHERE key_blob IS NOT NULL AND kek_label = $1 AND kek_version < $2::int AND id > $3"
 	" ORDER BY id LIMIT $4::int";
 
@@ -196,7 +198,7 @@ static const char *sql_rewrapped =
 	"UPDATE certificates c SET key_blob = decode(u.blob, 'hex'), kek_version = u.v"
 	" FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS u(id, blob, v, old)"
 	" WHERE c.id = u.id AND c.kek_version = u.old AND c.key_blob IS NOT NULL AND u.v > u.old"
-	"  AND kek_version_check($5, u.v)";
+	"  AND kek_version_check($5, greatest(u.v, $6::int))";
 
 struct rw_item {
 	char id[72];
@@ -212,6 +214,7 @@ struct rw {
 	struct job *job;
 	char label[64];
 	int version, batch;
+	int read; /* the label's highest version in kek_versions when the batch was read (0: none) */
 	char after[72];
 	int n;
 	struct rw_item *items;
@@ -300,7 +303,7 @@ static void rewrap_after(void *data)
 {
 	struct rw *rw = data;
 	struct outbox ob = {0};
-	char *a[5];
+	char *a[6], read[16];
 	struct ra_err e;
 
 	for (int i = 0; i < rw->n; i++) {
@@ -321,7 +324,9 @@ static void rewrap_after(void *data)
 	for (int i = 0; i < 4; i++)
 		a[i] = pg_array(rw, i);
 	a[4] = rw->label;
-	ob_stmt(&ob, sql_rewrapped, 5, (const char *const *)a, 0);
+	snprintf(read, sizeof(read), "%d", rw->read);
+	a[5] = read;
+	ob_stmt(&ob, sql_rewrapped, 6, (const char *const *)a, 0);
 	{
 		char key[200], at[40], sec[24];
 		long long pause = cfg_int(rw->job->app->cfg, "pkcs11.rewrap_pause_ms");
@@ -371,6 +376,7 @@ static void on_batch(PGresult *res, const struct ra_err *err, void *data)
 		rw_free(rw);
 		return;
 	}
+	rw->read = PQgetisnull(res, 0, 3) ? 0 : atoi(PQgetvalue(res, 0, 3));
 	rw->items = calloc((size_t)rw->n, sizeof(*rw->items));
 	if (rw->items == NULL)
 		abort();
