@@ -684,7 +684,7 @@ Test(keys, a_key_made_for_the_version_before_a_rotation_is_made_again_after_its_
 {
 	struct env e;
 	PGconn *c;
-	char *log;
+	char *log, err[512] = "";
 
 	start(&e, NULL);
 	issue_one(e.db, "crt-v1");
@@ -711,6 +711,13 @@ Test(keys, a_key_made_for_the_version_before_a_rotation_is_made_again_after_its_
 	cr_expect(log && strstr(log, "kek.rotated_meanwhile") && strstr(log, "certificate=crt-v2"),
 		  "the log says why the key was made again");
 	free(log);
+	/* the check reads after its lock, which only READ COMMITTED does: elsewhere it refuses */
+	cr_expect_neq(
+		rt_exec(e.db,
+			"BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT kek_version_check('ra-kek', 2); COMMIT",
+			err, sizeof(err)),
+		0);
+	cr_expect(strstr(err, "needs READ COMMITTED") != NULL, "%s", err);
 	stop(&e);
 }
 
