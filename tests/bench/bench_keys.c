@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "ca-bridge/cab.h"
+#include "ra/flows/cert/cert.h"
 #include "tests/bench/bu.h"
 
 enum { OP_SETUP, OP_KEYGEN, OP_CSR, OP_PARALLEL, OP_STATS, OP_QUIT };
@@ -70,16 +71,6 @@ static const struct cab_subject subj = {.country = "AT",
 					.serial_number = "PNOAT-4711",
 					.common_name = "Anna Gruber"};
 
-/* cert_issue's statements (ra/flows/cert/cert.c: sql_key_store, sql_load), the same text */
-static const char *sql_key_store =
-	"UPDATE certificates SET state = $2, key_storage = 'wrapped', key_blob = decode($4, 'hex'), kek_label = $5,"
-	"  kek_version = $6::int, key_fingerprint = $7"
-	" WHERE id = $1 AND state = $3 AND key_blob IS NULL AND key_destroyed_at IS NULL";
-static const char *sql_load =
-	"SELECT id, class, state, subject::text, validity_years, key_alg, ident_id, serial, "
-	"revocation_reason, extract(epoch FROM revoked_at)::bigint, "
-	"key_storage, encode(key_blob, 'hex'), kek_label, kek_version, key_fingerprint, key_destroyed_at "
-	"FROM certificates WHERE id = $1";
 /* token storage: the key stays on the token, the row says so (cert_issue stores the
  * fingerprint with the certificate) */
 static const char *sql_token_store =
@@ -91,6 +82,7 @@ static const char *sql_rows =
 	" SELECT $1 || g, 'qualified', $2::jsonb, 5, 'TST-BENCH', $1 || g FROM generate_series($3::bigint, $4::bigint) g";
 
 static struct cab *cab;
+static const char *const kek_label = "bench-kek";
 static int wrapped;
 static const char *db_url;
 
@@ -166,10 +158,10 @@ static void make_key(PGconn *c, const char *id, double *tok, double *dbt)
 	t1 = bu_now_ms();
 	if (wrapped) {
 		char ver[16], *h = hex(k.blob, k.blob_len);
-		const char *p[7] = {id, "key_generated", "requested", h, k.kek_label, ver, k.sha256_hex};
+		const char *p[8] = {id, "key_generated", "requested", h, k.kek_label, ver, k.sha256_hex, ver};
 
 		snprintf(ver, sizeof(ver), "%d", k.kek_version);
-		r = PQexecParams(c, sql_key_store, 7, NULL, p, NULL, NULL, 0);
+		r = PQexecParams(c, cert_sql_key_store, 8, NULL, p, NULL, NULL, 0);
 		free(h);
 	} else {
 		const char *p[2] = {id, k.sha256_hex};
@@ -211,9 +203,9 @@ static void sign_with(PGconn *c, const char *id, double *tok, double *dbt)
 	struct cab_err err = {0};
 	unsigned char *der = NULL, *blob = NULL;
 	size_t len = 0;
-	const char *p[1] = {id};
+	const char *p[2] = {id, kek_label};
 	double t0 = bu_now_ms(), t1;
-	PGresult *r = PQexecParams(c, sql_load, 1, NULL, p, NULL, NULL, 0);
+	PGresult *r = PQexecParams(c, cert_sql_load, 2, NULL, p, NULL, NULL, 0);
 	int rc;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
@@ -340,7 +332,7 @@ static void open_cab(const struct opts *o)
 	cfg.pkcs11_pin = o->pin;
 	cfg.pkcs11_sessions = o->threads;
 	cfg.key_storage = o->storage;
-	cfg.kek_label = "bench-kek";
+	cfg.kek_label = kek_label;
 	cfg.policy_oid = "1.3.6.1.4.1.99999.1.1";
 	cfg.qcpds_url = "https://ra.example/pds";
 	cfg.qcpds_lang = "en";

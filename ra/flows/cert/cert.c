@@ -26,7 +26,7 @@
 #include "workflows/wf.h"
 #include "workflows/wf_cert.h"
 
-static const char *sql_load = DB_PLAN_ONCE
+const char *const cert_sql_load = DB_PLAN_ONCE
 	"SELECT id, class, state, subject::text, validity_years, key_alg, ident_id, serial, "
 	"revocation_reason, extract(epoch FROM revoked_at)::bigint, "
 	"key_storage, encode(key_blob, 'hex'), kek_label, kek_version, key_fingerprint, key_destroyed_at, "
@@ -39,7 +39,7 @@ static const char *sql_load = DB_PLAN_ONCE
  * job finds it here and never makes a second key.  R2: the unique fingerprint refuses a key
  * that serves another certificate.  requested -keygen_done-> key_generated (outbox: $1 id,
  * $2 the new state, $3 the old one). */
-static const char *sql_key_store = DB_PLAN_ONCE
+const char *const cert_sql_key_store = DB_PLAN_ONCE
 	"UPDATE certificates SET state = $2, key_storage = 'wrapped', key_blob = decode($4, 'hex'), kek_label = $5,"
 	"  kek_version = $6::int, key_fingerprint = $7"
 	" WHERE id = $1 AND state = $3 AND key_blob IS NULL AND key_destroyed_at IS NULL"
@@ -603,7 +603,7 @@ static void store_key(struct issue *is)
 	 * when that is higher (a retry wraps under the token's highest) */
 	snprintf(made_for, sizeof(made_for), "%d",
 		 is->kek_want > is->key.kek_version ? is->kek_want : is->key.kek_version);
-	ob_move(&ob, sql_key_store, &wf_cert, WF_CERT_REQUESTED, WF_CERT_KEY_GENERATED, is->id, 5,
+	ob_move(&ob, cert_sql_key_store, &wf_cert, WF_CERT_REQUESTED, WF_CERT_KEY_GENERATED, is->id, 5,
 		(const char *const[]){hex, is->key.kek_label, ver, is->key.sha256_hex, made_for});
 	ob_audit(&ob, "system", "cert.key_generated", "certificate", is->id, NULL,
 		 json_pack("{s:s, s:s, s:s, s:i}", "storage", "wrapped", "key_fingerprint",
@@ -799,7 +799,7 @@ static void load_for_job(struct job *job, db_result_cb next)
 		job_fail(job, &e, 1);
 		return;
 	}
-	db_query(job->app->db, sql_load, 2, p, next, job);
+	db_query(job->app->db, cert_sql_load, 2, p, next, job);
 }
 
 static void job_cert_issue(struct job *job)

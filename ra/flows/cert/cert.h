@@ -32,6 +32,13 @@
 /* The server module (server.c modules[]): the CRL and chain routes, the CA bridge. */
 int cert_init(struct app *app, struct ra_err *err);
 
+/* cert_issue's row load ($1 the certificate's id, $2 pkcs11.kek_label) and its wrapped key's
+ * store (outbox move: $1 id, $2 the new state, $3 the old; $4 the blob in hex, $5 the KEK's
+ * label, $6 its version, $7 the key's fingerprint, $8 the version it was made for: migration
+ * 0024).  make bench's key preload runs the same statements (tests/bench/bench_keys.c). */
+extern const char *const cert_sql_load;
+extern const char *const cert_sql_key_store;
+
 struct cab;
 struct config;
 /* Opens ca-bridge from the configuration (ca.*, cmp.*, pkcs11.*); errors name the RA's key.
