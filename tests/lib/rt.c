@@ -102,6 +102,15 @@ int rt_exec(const char *db_url, const char *sql, char *errbuf, size_t cap)
 	return rc;
 }
 
+int rt_exec_refused(const char *db_url, const char *sql, const char *want, char *errbuf, size_t cap)
+{
+	if (rt_exec(db_url, sql, errbuf, cap) == 0) {
+		snprintf(errbuf, cap, "ran: %s", sql);
+		return 0;
+	}
+	return strstr(errbuf, want) != NULL;
+}
+
 char *rt_sql(const char *db_url, const char *sql)
 {
 	PGconn *c = PQconnectdb(db_url);

@@ -58,6 +58,9 @@ void rt_resp_free(struct rt_resp *r);
 char *rt_sql(const char *db_url, const char *sql);
 /* Runs a statement, returns 0 or -1 (error text in errbuf). */
 int rt_exec(const char *db_url, const char *sql, char *errbuf, size_t cap);
+/* 1 when the database refuses sql with an error whose text holds want (the text in errbuf,
+ * for the test's message); 0 when it ran, or failed for another reason. */
+int rt_exec_refused(const char *db_url, const char *sql, const char *want, char *errbuf, size_t cap);
 
 /* Reads a whole file (caller frees); NULL if missing. */
 char *rt_read_file(const char *path, size_t *len);
