@@ -71,7 +71,22 @@ Test(admin, missing_wrong_or_revoked_token_gets_401)
 	cr_expect(strstr(body, "\"error\":\"unauthorized\"") != NULL, "%s", body);
 	free(body);
 	cr_expect_eq(whoami(&ra, tok, NULL), 200);
-	free(rt_sql(db, "UPDATE support_tokens SET revoked_at = now() WHERE name = 'bob'"));
+	{
+		/* revoked through the admin API by another admin, as `ractl token revoke` does */
+		char url[256], auth[256], *ada = make_token(db, "ada", "admin");
+		char *id = rt_sql(db, "SELECT id FROM support_tokens WHERE name = 'bob'");
+		const char *h[] = {auth, "Content-Type: application/json", NULL};
+		const char *rb = "{\"reason\": \"laptop lost\"}";
+		struct rt_resp r;
+
+		snprintf(url, sizeof(url), "%s/v1/admin/tokens/%s/revoke", ra.base, id);
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ada);
+		cr_assert_eq(rt_http("POST", url, h, rb, strlen(rb), &r), 0);
+		cr_expect_eq(r.status, 200, "token revoke: %ld %s", r.status, r.body ? r.body : "");
+		rt_resp_free(&r);
+		free(ada);
+		free(id);
+	}
 	cr_expect_eq(whoami(&ra, tok, NULL), 401, "a revoked token no longer works");
 	rt_ra_stop(&ra, SIGTERM);
 	free(tok);
